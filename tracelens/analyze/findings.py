@@ -1,0 +1,231 @@
+"""The finding model: what every analysis produces and every renderer consumes.
+
+An analysis returns a polars LazyFrame with the columns of ``FINDING_SCHEMA``
+(one row per finding, already grouped: one row per kind, variable and pair of
+code sites, with an occurrence count). ``to_findings`` turns such a frame into
+``Finding`` objects, which is what renderers and the TUI see; no renderer knows
+how a finding was computed.
+
+The field names here are the report's JSON contract (``docs/report-format.md``):
+extend them, never rename them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import polars as pl
+
+ERROR: Final = "error"
+WARNING: Final = "warning"
+NOTE: Final = "note"
+#: Severities from most to least severe.
+SEVERITIES: Final = (ERROR, WARNING, NOTE)
+
+
+def severity_rank(severity: str) -> int:
+    """Rank a severity: 0 for error, 1 for warning, 2 for note (lower is worse)."""
+    return SEVERITIES.index(severity)
+
+
+SITE_DTYPE: Final = pl.Struct({"file": pl.String, "line": pl.Int64, "func": pl.String})
+
+#: One event of a finding's instance, with the role it plays in the interleaving.
+EVENT_DTYPE: Final = pl.Struct(
+    {
+        "role": pl.String,  # e.g. "local read", "remote write", "local write"
+        "seq": pl.Int64,
+        "ts": pl.Int64,
+        "pid": pl.Int64,
+        "unit": pl.String,
+        "unit_name": pl.String,
+        "op": pl.String,
+        "target": pl.String,  # the variable, lock or object the event is on
+        "value": pl.String,
+        "file": pl.String,
+        "line": pl.Int64,
+        "func": pl.String,
+        "locks": pl.List(pl.String),  # locks the unit held at that event, when known
+    }
+)
+
+#: Columns of the findings frame that every analysis returns.
+FINDING_SCHEMA: Final = pl.Schema(
+    {
+        "kind": pl.String,
+        "severity": pl.String,
+        "var": pl.String,
+        "units": pl.List(pl.String),
+        "sites": pl.List(SITE_DTYPE),
+        "count": pl.Int64,
+        "events": pl.List(EVENT_DTYPE),  # the first instance's events, in order
+        "worst": pl.List(EVENT_DTYPE),  # the widest instance's events (may equal events)
+        "explanation": pl.String,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """A place in the user's code."""
+
+    file: str
+    line: int
+    func: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line} in {self.func}"
+
+
+@dataclass(frozen=True, slots=True)
+class EventRef:
+    """One recorded event as it takes part in a finding."""
+
+    role: str
+    seq: int
+    ts: int
+    pid: int
+    unit: str
+    unit_name: str
+    op: str
+    target: str
+    value: str | None
+    file: str
+    line: int
+    func: str
+    locks: tuple[str, ...] = ()
+
+    @property
+    def site(self) -> Site:
+        return Site(self.file, self.line, self.func)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One problem found in a trace, grouped over its occurrences.
+
+    Attributes:
+        kind: ``lost_update``, ``atomicity_violation``, ``data_race``,
+            ``inconsistent_locking``, ``lock_order_inversion`` or ``deadlock``.
+        severity: ``error``, ``warning`` or ``note``.
+        var: The variable (for lock findings: the locks of the cycle, joined).
+        units: The units (threads or tasks) involved, readable names.
+        sites: The code sites involved, in the order of the interleaving.
+        count: How many times this (kind, var, sites) occurred in the trace.
+        events: The first occurrence's events, in order, each with its role.
+        worst: The widest occurrence's events (the longest window).
+        explanation: One sentence in plain words.
+    """
+
+    kind: str
+    severity: str
+    var: str
+    units: tuple[str, ...]
+    sites: tuple[Site, ...]
+    count: int
+    events: tuple[EventRef, ...]
+    explanation: str
+    worst: tuple[EventRef, ...] = ()
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable id for the finding: same kind, variable and sites, same id."""
+        key = "\x1f".join(
+            [self.kind, self.var, *(f"{s.file}:{s.line}:{s.func}" for s in self.sites)]
+        )
+        return hashlib.sha256(key.encode()).hexdigest()[:16]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The finding as the report's JSON object (``docs/report-format.md``)."""
+        d: dict[str, Any] = {
+            "kind": self.kind,
+            "severity": self.severity,
+            "var": self.var,
+            "units": list(self.units),
+            "sites": [{"file": s.file, "line": s.line, "func": s.func} for s in self.sites],
+            "count": self.count,
+            "events": [_event_dict(e) for e in self.events],
+            "worst": [_event_dict(e) for e in self.worst],
+            "explanation": self.explanation,
+            "fingerprint": self.fingerprint,
+        }
+        if self.extra:
+            d["extra"] = dict(self.extra)
+        return d
+
+
+def _event_dict(e: EventRef) -> dict[str, Any]:
+    return {
+        "role": e.role,
+        "seq": e.seq,
+        "ts": e.ts,
+        "pid": e.pid,
+        "unit": e.unit,
+        "unit_name": e.unit_name,
+        "op": e.op,
+        "target": e.target,
+        "value": e.value,
+        "file": e.file,
+        "line": e.line,
+        "func": e.func,
+        "locks": list(e.locks),
+    }
+
+
+def _event(d: Mapping[str, Any]) -> EventRef:
+    return EventRef(
+        role=d["role"] or "",
+        seq=d["seq"],
+        ts=d["ts"] or 0,
+        pid=d["pid"] or 0,
+        unit=d["unit"] or "",
+        unit_name=d["unit_name"] or d["unit"] or "",
+        op=d["op"] or "",
+        target=d["target"] or "",
+        value=d["value"],
+        file=d["file"] or "?",
+        line=d["line"] or 0,
+        func=d["func"] or "?",
+        locks=tuple(d["locks"] or ()),
+    )
+
+
+def to_findings(frame: pl.DataFrame | Iterable[Mapping[str, Any]]) -> list[Finding]:
+    """Turn rows of ``FINDING_SCHEMA`` into ``Finding`` objects.
+
+    Args:
+        frame: A collected findings frame, or its rows as dicts.
+
+    Returns:
+        The findings, in the frame's order.
+    """
+    rows = frame.iter_rows(named=True) if isinstance(frame, pl.DataFrame) else frame
+    out = []
+    for r in rows:
+        events = tuple(_event(e) for e in r["events"] or ())
+        out.append(
+            Finding(
+                kind=r["kind"],
+                severity=r["severity"],
+                var=r["var"],
+                units=tuple(r["units"] or ()),
+                sites=tuple(Site(s["file"], s["line"], s["func"]) for s in r["sites"] or ()),
+                count=r["count"],
+                events=events,
+                worst=tuple(_event(e) for e in r.get("worst") or ()) or events,
+                explanation=r["explanation"],
+            )
+        )
+    return out
+
+
+def sort_findings(findings: Iterable[Finding]) -> list[Finding]:
+    """Order findings for display: worst severity first, then kind, variable, sites."""
+    return sorted(
+        findings,
+        key=lambda f: (severity_rank(f.severity), f.kind, f.var, [str(s) for s in f.sites]),
+    )

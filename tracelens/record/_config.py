@@ -1,0 +1,270 @@
+"""``configure`` and ``shutdown``: switch recording on and off.
+
+This is the only module that changes the recorder's global state
+(``tracelens.record._core.STATE``) and patches the standard library.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import sys
+import threading
+import time
+from typing import Any, Literal
+
+import _thread
+import orjson
+import structlog
+
+from tracelens import schema as s
+from tracelens.record import _core, locks, threads
+from tracelens.record._core import STATE, forget_unit_state, unit_state
+from tracelens.record._sink import Sink
+from tracelens.record.processors import TraceLoggerFactory, add_trace_context
+
+_saved: dict[str, Any] = {}
+_settings: dict[str, Any] | None = None
+_hooks_installed = False
+
+#: How far ``stress=True`` shrinks the interpreter's thread switch interval (seconds).
+STRESS_SWITCH_INTERVAL = 1e-6
+
+
+def configure(
+    path: str | os.PathLike[str] | None,
+    *,
+    stress: bool = False,
+    flush_interval: float = 0.2,
+    buffer_size: int = 1024,
+    instrument: bool = True,
+    configure_structlog: bool = True,
+    emit: Literal["file", "structlog"] = "file",
+) -> None:
+    """Record this program's shared accesses and synchronisation to a trace.
+
+    Calling it again with the same arguments does nothing; with other arguments it
+    shuts the current recording down and starts anew.
+
+    Args:
+        path: The JSON-lines trace file (appended to; several processes may share it).
+            May be ``None`` only with ``emit="structlog"``.
+        stress: Shrink ``sys.setswitchinterval`` so that interleavings that hide under
+            the default scheduling show up (for test runs).
+        flush_interval: Seconds between background writes of the buffered events.
+        buffer_size: Events a thread buffers before it writes them itself.
+        instrument: Replace ``threading.Lock``/``RLock``, the ``_thread`` locks and
+            ``Thread.start``/``join`` with recorded versions (for objects created
+            from now on).
+        configure_structlog: Configure structlog so that the application's own
+            structlog lines go to the same file (as application lines, with the
+            trace context from ``tracelens.processors.add_trace_context``).
+        emit: ``"file"`` writes to ``path``; ``"structlog"`` hands each event to
+            ``structlog.get_logger("tracelens")``, i.e. the application's own chain.
+
+    Raises:
+        ValueError: A bad combination of arguments.
+        OSError: ``path`` cannot be opened for appending.
+    """
+    global _settings
+    settings = {
+        "path": None if path is None else os.path.abspath(os.fspath(path)),
+        "stress": stress,
+        "flush_interval": flush_interval,
+        "buffer_size": buffer_size,
+        "instrument": instrument,
+        "configure_structlog": configure_structlog,
+        "emit": emit,
+    }
+    if _settings == settings and STATE.on:
+        return
+    if emit not in ("file", "structlog"):
+        raise ValueError(f"emit must be 'file' or 'structlog', not {emit!r}")
+    if emit == "file" and path is None:
+        raise ValueError("configure() needs a path to write the trace to")
+    if buffer_size < 1 or flush_interval <= 0:
+        raise ValueError("buffer_size and flush_interval must be positive")
+    if STATE.on:
+        shutdown()
+
+    sink = Sink(
+        settings["path"] if emit == "file" else None,
+        flush_interval=flush_interval,
+        emit=_structlog_emitter() if emit == "structlog" else None,
+    )
+    _fill_skip_files()
+    STATE.pid = os.getpid()
+    STATE.buffer_size = buffer_size
+    STATE.sink = sink
+    unit_state()  # the calling thread gets its unit before anything else records
+    sink.write_event(_meta())
+    STATE.on = True
+    sink.start()
+    if instrument:
+        _instrument()
+    if configure_structlog and emit == "file":
+        _saved["structlog"] = (structlog.is_configured(), structlog.get_config())
+        structlog.configure(
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.StackInfoRenderer(),
+                structlog.processors.dict_tracebacks,
+                add_trace_context,
+                structlog.processors.JSONRenderer(serializer=orjson.dumps),
+            ],
+            logger_factory=TraceLoggerFactory(),
+            cache_logger_on_first_use=False,
+        )
+    if stress:
+        _saved["switchinterval"] = sys.getswitchinterval()
+        sys.setswitchinterval(STRESS_SWITCH_INTERVAL)
+    _install_process_hooks()
+    _settings = settings
+
+
+def shutdown() -> None:
+    """Flush the trace, stop recording and restore everything ``configure`` changed.
+
+    Locks created while recording keep working; they just stop recording. Safe to
+    call when not configured.
+    """
+    global _settings
+    if not STATE.on and STATE.sink is None:
+        return
+    STATE.on = False
+    _uninstall()
+    sink = STATE.sink
+    STATE.sink = None
+    if sink is not None:
+        sink.close()
+    if "structlog" in _saved:
+        was, config = _saved.pop("structlog")
+        if was:
+            structlog.configure(**config)
+        else:
+            structlog.reset_defaults()
+    if "switchinterval" in _saved:
+        sys.setswitchinterval(_saved.pop("switchinterval"))
+    _settings = None
+
+
+def flush() -> None:
+    """Write every buffered event now (``configure`` does this in the background)."""
+    sink = STATE.sink
+    if sink is not None:
+        sink.flush()
+
+
+def is_configured() -> bool:
+    """Whether tracelens is recording."""
+    return STATE.on
+
+
+# -- internals -----------------------------------------------------------------------
+_patched: list[tuple[Any, str, Any]] = []
+
+
+def _patch(owner: Any, attr: str, new: Any) -> None:
+    _patched.append((owner, attr, getattr(owner, attr)))
+    setattr(owner, attr, new)
+
+
+def _instrument() -> None:
+    _patch(threading, "Lock", locks.make_lock)
+    _patch(threading, "RLock", locks.make_rlock)
+    _patch(_thread, "allocate_lock", locks.make_lock)
+    _patch(_thread, "RLock", locks.make_rlock)
+    _patch(_thread, "LockType", locks.LockType)
+    threads.install()
+
+
+def _uninstall() -> None:
+    while _patched:
+        owner, attr, old = _patched.pop()
+        setattr(owner, attr, old)
+    threads.uninstall()
+
+
+def _fill_skip_files() -> None:
+    """Files whose frames are never a call site (see ``_core.SKIP_FILES``)."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    files = {os.path.join(here, f) for f in os.listdir(here) if f.endswith(".py")}
+    prefixes = ("threading", "queue", "asyncio", "concurrent", "multiprocessing", "contextlib",
+                "_weakrefset")
+    for name, mod in list(sys.modules.items()):
+        if name.split(".")[0] in prefixes:
+            f = getattr(mod, "__file__", None)
+            if f:
+                files.add(f)
+    _core.SKIP_FILES.update(files)
+
+
+def _meta() -> dict[str, Any]:
+    return {
+        s.TL: s.FORMAT_VERSION,
+        s.OP: s.Op.META,
+        s.SEQ: _core.next_seq(),
+        s.TS: time.monotonic_ns(),
+        s.WALL: time.time(),
+        s.PID: os.getpid(),
+        s.PARENT_PID: os.getppid(),
+        s.UNIT: unit_state().unit,
+        s.TID: unit_state().tid,
+        s.THREAD: unit_state().name,
+        s.ARGV: list(sys.argv),
+        s.PYTHON: sys.version.split()[0],
+    }
+
+
+def _structlog_emitter() -> Any:
+    log = structlog.get_logger("tracelens")
+
+    def emit(d: dict[str, Any]) -> None:
+        ev = d.pop(s.OP)
+        log.info(ev, **d)
+
+    return emit
+
+
+def _at_exit() -> None:
+    # Flush, don't shut down: other atexit handlers may still log or lock.
+    sink = STATE.sink
+    if sink is not None:
+        sink.stop()
+        sink.flush()
+
+
+def _before_fork() -> None:
+    if STATE.on and STATE.sink is not None:
+        STATE.sink.flush()
+
+
+def _after_fork_in_child() -> None:
+    sink = STATE.sink
+    if not STATE.on or sink is None:
+        return
+    try:
+        keep = _core._local.st
+    except AttributeError:
+        keep = None
+    STATE.pid = os.getpid()
+    sink.after_fork_in_child(keep)
+    if keep is None:
+        forget_unit_state()
+    sink.write_event(_meta())
+    sink.start()
+    mp_util = sys.modules.get("multiprocessing.util")
+    if mp_util is not None:
+        # multiprocessing children end with os._exit(): no atexit. Its finalizers run.
+        mp_util.Finalize(None, _at_exit, exitpriority=-1000)
+
+
+def _install_process_hooks() -> None:
+    global _hooks_installed
+    if _hooks_installed:
+        return
+    _hooks_installed = True
+    atexit.register(_at_exit)
+    os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)

@@ -1,0 +1,240 @@
+"""Global state department of the recorder, and its hot path.
+
+Everything the recorder keeps between calls lives here: whether recording is on,
+the sequence counter, the per-thread unit states and the active sink. Other
+modules read ``STATE`` and call ``record`` / ``unit_state``; only
+``tracelens.record._config`` switches recording on and off.
+
+Why the hot path looks the way it does:
+
+* ``next(SEQ)`` on an ``itertools.count`` is atomic under the GIL and takes no
+  lock, so it gives every event of a process a total order for free.
+* CPython (3.11+) only switches threads at an "eval breaker" check: at function
+  entry, on backward jumps and after a call returns. So in ``v = d[k]; s =
+  next_seq()`` no other thread can run between the access and taking its sequence
+  number: the recorded order of accesses to one variable is the order in which they
+  happened, and a read's recorded value is that of the latest recorded write. Memory
+  operations therefore perform the access *first* and take the number right after.
+  A release takes its number *before* the release, an acquire *after*, so that
+  sequence order respects lock order.
+* Events are appended as tuples to a list owned by the current thread: no lock,
+  no system call. The sink serialises and writes them in batches.
+"""
+
+from __future__ import annotations
+
+import _thread
+import itertools
+import os
+import sys
+import threading
+import time
+from collections import deque
+from asyncio import _get_running_loop
+from asyncio import tasks as _asyncio_tasks
+from typing import TYPE_CHECKING, Any, Final
+from weakref import WeakKeyDictionary
+
+from collections.abc import Callable
+
+if TYPE_CHECKING:
+    from tracelens.record._sink import Sink
+
+#: The lock factories as they were before any instrumentation: the recorder's own
+#: locks are made with these, so they are never recorded.
+original_allocate_lock: Final = _thread.allocate_lock
+original_rlock: Final = _thread.RLock
+
+_getframe = sys._getframe
+_monotonic_ns = time.monotonic_ns
+_get_ident = _thread.get_ident
+_current_tasks: dict[Any, Any] = _asyncio_tasks._current_tasks
+
+#: Marker for "no value recorded" (distinct from recording ``None``).
+NOVALUE: Final = object()
+#: First element of a record that holds an already rendered line (application logs).
+RAW: Final = "\x00raw"
+
+
+#: Files whose frames are never a call site: the recorder's own modules and the
+#: standard library's synchronisation modules. Filled in by ``configure``.
+SKIP_FILES: set[str] = set()
+
+
+class _State:
+    """Mutable recorder-wide settings. One instance: ``STATE``."""
+
+    __slots__ = ("buffer_size", "on", "pid", "sink", "units")
+
+    def __init__(self) -> None:
+        self.on = False
+        self.sink: Sink | None = None
+        self.buffer_size = 1024
+        self.pid = os.getpid()
+        self.units = itertools.count(1)  # "t0" is the main thread
+
+
+STATE: Final = _State()
+
+#: Take the next number of the process-wide sequence. A C method, so calling it runs
+#: no Python frame (and so no eval-breaker check) before the number is taken.
+next_seq: Final[Callable[[], int]] = itertools.count().__next__
+
+
+class UnitState:
+    """What the recorder knows about one OS thread: its unit and its event buffer."""
+
+    __slots__ = ("buf", "dead", "name", "off", "tid", "unit")
+
+    def __init__(self, unit: str, tid: int, name: str) -> None:
+        self.unit = unit
+        self.tid = tid
+        self.name = name
+        self.buf: list[tuple[Any, ...]] = []
+        self.off = False  # True for the recorder's own threads
+        self.dead = False
+
+
+_local = threading.local()
+
+
+def new_unit_id() -> int:
+    return next(STATE.units)
+
+
+#: Every thread's state, by id: what the sink flushes. Threads add themselves (a dict
+#: store is atomic); the sink removes the states of threads that ended.
+STATES: dict[int, UnitState] = {}
+
+
+def bind_unit_state(unit: str, tid: int, name: str) -> UnitState:
+    """Create the current thread's state with a known unit (set when it was forked)."""
+    st = UnitState(unit, tid, name)
+    _local.st = st
+    STATES[id(st)] = st
+    return st
+
+
+def _new_state() -> UnitState:
+    # NOTE: never threading.current_thread() here: called while a thread is still
+    # starting, it would create a _DummyThread and break the new thread.
+    ident = _get_ident()
+    t = threading._active.get(ident)  # type: ignore[attr-defined]
+    if t is not None and t is threading.main_thread():
+        n = 0
+    else:
+        n = new_unit_id()
+    name = t.name if t is not None else f"thread-{ident}"
+    return bind_unit_state(f"t{n}", n, name)
+
+
+def unit_state() -> UnitState:
+    """The current thread's state, created on first use."""
+    try:
+        return _local.st  # type: ignore[no-any-return]
+    except AttributeError:
+        return _new_state()
+
+
+def forget_unit_state() -> None:
+    """Drop the current thread's state (after fork, in the child)."""
+    try:
+        del _local.st
+    except AttributeError:
+        pass
+
+
+# asyncio task -> (unit id, task name). Weak: a finished task does not stay alive.
+_task_units: WeakKeyDictionary[Any, tuple[str, str]] = WeakKeyDictionary()
+
+
+def task_unit(task: Any) -> tuple[str, str]:
+    """The unit id and name of an asyncio task, assigned on first sight."""
+    try:
+        return _task_units[task]
+    except KeyError:
+        info = (f"a{new_unit_id()}", task.get_name())
+        _task_units[task] = info
+        return info
+
+
+def current_task_unit() -> tuple[str, str] | None:
+    loop = _get_running_loop()
+    if loop is None:
+        return None
+    task = _current_tasks.get(loop)
+    if task is None:
+        return None
+    return task_unit(task)
+
+
+def record(
+    op: str,
+    seq: int,
+    target: str,
+    value: Any = NOVALUE,
+    extra: dict[str, Any] | None = None,
+    depth: int = 2,
+) -> None:
+    """Append one event to the current thread's buffer.
+
+    Args:
+        op: The operation (``tracelens.schema.Op``).
+        seq: Its sequence number, taken by the caller at the right moment.
+        target: The variable (memory operations) or object.
+        value: The value read or written, already made safe by ``safe_value``.
+        extra: Further fields (``kind``, ``wait_ns``, ...).
+        depth: Frames between this function and the user's call site.
+    """
+    try:
+        st = _local.st
+    except AttributeError:
+        st = _new_state()
+    if st.off:
+        return
+    f = _getframe(depth)
+    # Calls that come through the standard library's primitives (a Condition's wait,
+    # a Queue's put) are attributed to the user's line that called them.
+    while f.f_code.co_filename in SKIP_FILES:
+        back = f.f_back
+        if back is None:
+            break
+        f = back
+    task = None
+    if _get_running_loop() is not None:
+        task = current_task_unit()
+    buf = st.buf
+    buf.append((op, seq, _monotonic_ns(), target, value, f.f_code, f.f_lasti, task, extra))
+    if len(buf) >= STATE.buffer_size:
+        sink = STATE.sink
+        if sink is not None:
+            sink.flush_unit(st)
+
+
+def record_raw(line: bytes) -> None:
+    """Append an already rendered line (an application log line) to the buffer."""
+    st = unit_state()
+    if st.off:
+        return
+    st.buf.append((RAW, line))
+
+
+_SCALARS: Final = frozenset({int, float, bool, str, type(None)})
+_SIZED: Final = frozenset({list, dict, set, tuple, frozenset, bytes, bytearray, deque})
+
+
+def safe_value(v: Any) -> Any:
+    """What to record of a value, without calling any user code.
+
+    Scalars are kept as they are (immutable, rendered and bounded when the buffer is
+    written). Anything else becomes a short description of its type and size: its
+    ``__repr__`` may be user code that blocks, raises or is slow, and a mutable
+    container may change before the buffer is written.
+    """
+    t = type(v)
+    if t in _SCALARS:
+        return v
+    if t in _SIZED:
+        return f"<{t.__name__} len={len(v)}>"
+    return f"<{t.__module__}.{t.__qualname__} object at {id(v):#x}>"
+

@@ -1,0 +1,233 @@
+"""The sink: turns per-thread buffers of event tuples into JSON lines on disk.
+
+Threads append to their own buffers (``tracelens.record._core``). The sink takes a
+buffer away whole (swapping in an empty list is atomic under the GIL), renders it
+with orjson and appends it to the file with one ``os.write`` on a descriptor opened
+with ``O_APPEND``. Each write holds whole lines only, so any number of threads and
+processes can share one file without interleaving lines; a crash leaves at most a
+truncated last line.
+
+Buffers are written when they fill (by their own thread), every ``flush_interval``
+seconds (by a background thread, so the trace of a hung or killed program is on
+disk up to its last moments), before a fork, at ``shutdown`` and at exit.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from tracelens import schema as s
+from tracelens.record._core import NOVALUE, RAW, STATES, UnitState, original_allocate_lock
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+_OPT = orjson.OPT_APPEND_NEWLINE
+_MEMORY = s.MEMORY_OPS
+
+#: Longest string value kept; longer ones are cut and end with an ellipsis.
+VALUE_LIMIT = 120
+
+
+def bounded(v: Any) -> Any:
+    if type(v) is str and len(v) > VALUE_LIMIT:
+        return v[: VALUE_LIMIT - 1] + "\u2026"
+    if type(v) is int and not -(2**63) <= v < 2**63:
+        return f"<int {v.bit_length()} bits>"
+    return v
+
+
+class _Sites:
+    """Cache of (code object, instruction offset) -> (file, line, function)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[Any, int], tuple[str, int, str]] = {}
+
+    def __call__(self, code: Any, lasti: int) -> tuple[str, int, str]:
+        key = (code, lasti)
+        hit = self._cache.get(key)
+        if hit is None:
+            line = code.co_firstlineno
+            for start, end, ln in code.co_lines():
+                if start <= lasti < end:
+                    if ln is not None:
+                        line = ln
+                    break
+            hit = (code.co_filename, line, code.co_name)
+            self._cache[key] = hit
+        return hit
+
+
+class Sink:
+    """Writes the events of every thread of this process to one trace.
+
+    Args:
+        path: The trace file (appended to, created if missing). ``None`` with
+            ``emit`` given: hand events to that callable instead of a file.
+        flush_interval: Seconds between background flushes.
+        emit: Instead of writing, call ``emit(event_dict)`` per event (used to
+            route events through the application's own structlog chain).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str] | None,
+        *,
+        flush_interval: float = 0.2,
+        emit: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.path = None if path is None else os.fspath(path)
+        self.flush_interval = flush_interval
+        self._emit = emit
+        self._fd = -1
+        if self.path is not None:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._sites = _Sites()
+        self._failed = False
+        self._stop = original_allocate_lock()  # an original lock: never recorded
+        self._stop.acquire()
+        self._stopped = original_allocate_lock()
+        self._running = False
+        self.pid = os.getpid()
+
+    # -- background flusher ----------------------------------------------------------
+    def start(self) -> None:
+        """Start the background flusher (a raw thread: no Thread object, not recorded)."""
+        self._running = True
+        self._stopped.acquire()
+        _thread.start_new_thread(self._run, ())
+
+    def _run(self) -> None:
+        from tracelens.record._core import bind_unit_state
+
+        bind_unit_state("flusher", -1, "tracelens-flusher").off = True
+        try:
+            while not self._stop.acquire(timeout=self.flush_interval):
+                self.flush()
+        finally:
+            self._stopped.release()
+
+    def stop(self) -> None:
+        """Stop the background flusher and wait for it."""
+        if self._running:
+            self._running = False
+            self._stop.release()
+            self._stopped.acquire()
+            self._stopped.release()
+
+    # -- flushing --------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write every thread's buffered events."""
+        # list(dict.items()) runs in C: a consistent snapshot without a lock.
+        for key, st in list(STATES.items()):
+            dead = st.dead
+            self.flush_unit(st)
+            if dead:
+                STATES.pop(key, None)
+
+    def flush_unit(self, st: UnitState) -> None:
+        """Write one thread's buffered events (called by that thread when it is full)."""
+        chunk = st.buf
+        if not chunk:
+            return
+        st.buf = []  # swap, not clear: the owner keeps appending to the new list
+        try:
+            self._write(st, chunk)
+        except Exception as exc:  # recording never raises into user code
+            self._fail(exc)
+
+    def _write(self, st: UnitState, chunk: Iterable[tuple[Any, ...]]) -> None:
+        if self._failed:
+            return
+        events = self._dicts(st, chunk)
+        if self._emit is not None:
+            for ev in events:
+                if isinstance(ev, bytes):
+                    continue  # application lines already went through the app's chain
+                self._emit(ev)
+            return
+        data = b"".join(ev if isinstance(ev, bytes) else orjson.dumps(ev, option=_OPT) for ev in events)
+        view = memoryview(data)
+        while view:
+            n = os.write(self._fd, view)
+            view = view[n:]
+
+    def _dicts(self, st: UnitState, chunk: Iterable[tuple[Any, ...]]) -> list[Any]:
+        pid = self.pid
+        sites = self._sites
+        out: list[Any] = []
+        for rec in chunk:
+            op = rec[0]
+            if op is RAW:
+                line = rec[1]
+                out.append(line if line.endswith(b"\n") else line + b"\n")
+                continue
+            _, seq, ts, target, value, code, lasti, task, extra = rec
+            file, line, func = sites(code, lasti)
+            d: dict[str, Any] = {
+                s.TL: s.FORMAT_VERSION,
+                s.OP: op,
+                s.SEQ: seq,
+                s.TS: ts,
+                s.PID: pid,
+                s.UNIT: st.unit if task is None else task[0],
+                s.TID: st.tid,
+                s.THREAD: st.name,
+            }
+            if task is not None:
+                d[s.TASK] = task[1]
+            d[s.VAR if op in _MEMORY else s.OBJ] = target
+            if value is not NOVALUE:
+                d[s.VALUE] = bounded(value)
+            d[s.FILE] = file
+            d[s.LINE] = line
+            d[s.FUNC] = func
+            if extra:
+                d.update(extra)
+            out.append(d)
+        return out
+
+    def write_event(self, d: dict[str, Any]) -> None:
+        """Write one ready event dict now (meta events)."""
+        try:
+            if self._emit is not None:
+                self._emit(dict(d))
+            elif not self._failed:
+                os.write(self._fd, orjson.dumps(d, option=_OPT))
+        except Exception as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: BaseException) -> None:
+        if not self._failed:
+            self._failed = True
+            where = self.path or "the structlog chain"
+            print(
+                f"tracelens: cannot write the trace to {where}: {exc!r}; "
+                "recording stops, the program goes on",
+                file=sys.stderr,
+            )
+
+    # -- fork ------------------------------------------------------------------------
+    def after_fork_in_child(self, keep: UnitState | None) -> None:
+        """In a forked child: drop the parent's threads and their copied buffers."""
+        STATES.clear()
+        self.pid = os.getpid()
+        self._running = False
+        self._stop = original_allocate_lock()
+        self._stop.acquire()
+        self._stopped = original_allocate_lock()
+        if keep is not None:
+            keep.buf = []
+            STATES[id(keep)] = keep
+
+    def close(self) -> None:
+        self.stop()
+        self.flush()
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1

@@ -1,0 +1,256 @@
+"""Recorded replacements for ``threading.Lock``/``RLock`` and the ``_thread`` locks.
+
+``configure`` installs these factories in ``threading`` and ``_thread`` so that
+every lock created afterwards records its acquires and releases. Each lock gets a
+readable identity, ``Lock@file.py:12#3``: kind, creation site and a counter. A lock
+created by the standard library (a ``Condition``'s or ``queue.Queue``'s own lock,
+for instance) is marked ``internal``.
+
+Order guarantees (see ``tracelens.record._core``): ``release`` is recorded before
+the lock is released and ``acquire`` after it is held, so a release always has a
+smaller sequence number than the acquire that follows it. An acquire that has to
+block first records ``acquire_try``, so a deadlocked run shows who waits for what.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sysconfig
+import time
+from typing import Any, Final
+
+from tracelens import schema as s
+from tracelens.record import _core
+from tracelens.record._core import (
+    STATE,
+    next_seq,
+    original_allocate_lock,
+    original_rlock,
+    record,
+)
+
+_A, _R, _T, _F = s.Op.ACQUIRE, s.Op.RELEASE, s.Op.ACQUIRE_TRY, s.Op.ACQUIRE_FAIL
+_monotonic_ns = time.monotonic_ns
+_counter = itertools.count(1)
+_STDLIB: Final = os.path.normcase(sysconfig.get_paths()["stdlib"]) + os.sep
+_PURELIB: Final = os.path.normcase(sysconfig.get_paths()["purelib"]) + os.sep
+_TRACELENS: Final = os.path.normcase(os.path.dirname(os.path.dirname(__file__))) + os.sep
+
+
+def lock_identity(kind: str) -> tuple[str, bool]:
+    """A readable identity for a new sync object and whether it is internal.
+
+    The creation site is the first frame outside tracelens and the standard
+    library's synchronisation modules (``_core.SKIP_FILES``).
+
+    Args:
+        kind: Shown first, e.g. ``"Lock"``.
+
+    Returns:
+        ``("Lock@file.py:12#3", internal)``, internal when the object was created by
+        the standard library or by tracelens itself rather than by the program.
+    """
+    f = _core._getframe(1)
+    while f.f_back is not None and os.path.normcase(f.f_code.co_filename).startswith(_TRACELENS):
+        f = f.f_back
+    # The creator is the first frame outside tracelens; the name shows the user's line.
+    creator = os.path.normcase(f.f_code.co_filename)
+    internal = creator.startswith(_STDLIB) and not creator.startswith(_PURELIB)
+    while f.f_code.co_filename in _core.SKIP_FILES and f.f_back is not None:
+        f = f.f_back
+    name = f"{kind}@{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}#{next(_counter)}"
+    return name, internal
+
+
+class TracedLock:
+    """A ``threading.Lock`` that records its acquires and releases."""
+
+    __slots__ = ("__weakref__", "_extra", "_lk", "name")
+    _KIND = s.Kind.LOCK
+
+    def __init__(self) -> None:
+        self._lk = original_allocate_lock()
+        self.name, internal = lock_identity("Lock")
+        self._extra = {s.KIND: self._KIND, s.INTERNAL: True} if internal else {s.KIND: self._KIND}
+
+    def _acquire(self, blocking: bool, timeout: float, depth: int) -> bool:
+        lk = self._lk
+        if lk.acquire(False):
+            if STATE.on:
+                seq = next_seq()
+                record(_A, seq, self.name, extra={**self._extra, s.WAIT_NS: 0}, depth=depth)
+            return True
+        if not blocking:
+            return False
+        on = STATE.on
+        if on:
+            record(_T, next_seq(), self.name, extra=self._extra, depth=depth)
+        t0 = _monotonic_ns()
+        ok = lk.acquire(True, timeout)
+        if on and STATE.on:
+            seq = next_seq()
+            if ok:
+                extra = {**self._extra, s.WAIT_NS: _monotonic_ns() - t0}
+                record(_A, seq, self.name, extra=extra, depth=depth)
+            else:
+                record(_F, seq, self.name, extra=self._extra, depth=depth)
+        return ok
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return self._acquire(blocking, timeout, 3)
+
+    def __enter__(self) -> bool:
+        return self._acquire(True, -1, 3)
+
+    def _release(self, depth: int) -> None:
+        lk = self._lk
+        if not lk.locked():
+            lk.release()  # raises the usual RuntimeError; nothing is recorded
+        if STATE.on:
+            # NOTE: recorded before the real release, so seq order is lock order.
+            record(_R, next_seq(), self.name, extra=self._extra, depth=depth)
+        lk.release()
+
+    def release(self) -> None:
+        self._release(3)
+
+    def __exit__(self, *exc: object) -> None:
+        self._release(3)
+
+    def locked(self) -> bool:
+        return self._lk.locked()
+
+    # Condition's protocol: without these it would probe with acquire(False).
+    def _is_owned(self) -> bool:
+        return self._lk.locked()
+
+    def _release_save(self) -> None:
+        self._release(3)
+
+    def _acquire_restore(self, _state: object) -> None:
+        self._acquire(True, -1, 3)
+
+    def _at_fork_reinit(self) -> None:
+        self._lk._at_fork_reinit()  # type: ignore[attr-defined]
+
+    def __repr__(self) -> str:
+        state = "locked" if self._lk.locked() else "unlocked"
+        return f"<{state} tracelens {type(self).__name__} {self.name}>"
+
+
+class TracedRLock:
+    """A ``threading.RLock`` that records its outermost acquire and last release.
+
+    Re-entrant acquires change nothing for other threads, so they are not events.
+    """
+
+    __slots__ = ("__weakref__", "_count", "_extra", "_lk", "name")
+    _KIND = s.Kind.RLOCK
+
+    def __init__(self) -> None:
+        self._lk = original_rlock()
+        self._count = 0  # only the owner changes it
+        self.name, internal = lock_identity("RLock")
+        self._extra = {s.KIND: self._KIND, s.INTERNAL: True} if internal else {s.KIND: self._KIND}
+
+    def _acquire(self, blocking: bool, timeout: float, depth: int) -> bool:
+        lk = self._lk
+        if lk.acquire(False):
+            self._count += 1
+            if self._count == 1 and STATE.on:
+                seq = next_seq()
+                record(_A, seq, self.name, extra={**self._extra, s.WAIT_NS: 0}, depth=depth)
+            return True
+        if not blocking:
+            return False
+        on = STATE.on
+        if on:
+            record(_T, next_seq(), self.name, extra=self._extra, depth=depth)
+        t0 = _monotonic_ns()
+        ok = lk.acquire(True, timeout)
+        if ok:
+            self._count += 1
+        if on and STATE.on:
+            seq = next_seq()
+            if ok:
+                extra = {**self._extra, s.WAIT_NS: _monotonic_ns() - t0}
+                record(_A, seq, self.name, extra=extra, depth=depth)
+            else:
+                record(_F, seq, self.name, extra=self._extra, depth=depth)
+        return ok
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return self._acquire(blocking, timeout, 3)
+
+    def __enter__(self) -> bool:
+        return self._acquire(True, -1, 3)
+
+    def _release(self, depth: int) -> None:
+        lk = self._lk
+        if not lk._is_owned():
+            lk.release()  # raises the usual RuntimeError; nothing is recorded
+        if self._count == 1 and STATE.on:
+            record(_R, next_seq(), self.name, extra=self._extra, depth=depth)
+        self._count -= 1
+        lk.release()
+
+    def release(self) -> None:
+        self._release(3)
+
+    def __exit__(self, *exc: object) -> None:
+        self._release(3)
+
+    def _is_owned(self) -> bool:
+        return self._lk._is_owned()  # type: ignore[no-any-return]
+
+    def _recursion_count(self) -> int:
+        return self._lk._recursion_count()  # type: ignore[no-any-return]
+
+    def _release_save(self) -> Any:
+        # Condition.wait: the lock is released whatever its depth.
+        if STATE.on:
+            record(_R, next_seq(), self.name, extra=self._extra, depth=2)
+        count = self._count
+        self._count = 0
+        return (count, self._lk._release_save())
+
+    def _acquire_restore(self, state: Any) -> None:
+        count, inner = state
+        self._lk._acquire_restore(inner)
+        self._count = count
+        if STATE.on:
+            seq = next_seq()
+            record(_A, seq, self.name, extra={**self._extra, s.WAIT_NS: 0}, depth=2)
+
+    def _at_fork_reinit(self) -> None:
+        self._lk._at_fork_reinit()
+        self._count = 0
+
+    def __repr__(self) -> str:
+        return f"<tracelens RLock {self.name} count={self._count}>"
+
+
+def make_lock() -> TracedLock:
+    """Factory installed as ``threading.Lock`` and ``_thread.allocate_lock``."""
+    return TracedLock()
+
+
+def make_rlock(*args: Any, **kwargs: Any) -> TracedRLock:
+    """Factory installed as ``threading.RLock`` and ``_thread.RLock``."""
+    return TracedRLock()
+
+
+class _LockTypeMeta(type):
+    # isinstance(x, _thread.LockType) stays true for locks made before configure().
+    def __instancecheck__(cls, obj: object) -> bool:
+        return isinstance(obj, (TracedLock, _ORIGINAL_LOCK_TYPE))
+
+
+_ORIGINAL_LOCK_TYPE: Final = type(original_allocate_lock())
+
+
+class LockType(TracedLock, metaclass=_LockTypeMeta):
+    """Installed as ``_thread.LockType``: constructing it gives a recorded lock."""
+
+    __slots__ = ()

@@ -1,0 +1,442 @@
+"""``watch(obj, name)``: proxies that record every read and write of shared state.
+
+A watched dict records item accesses on the variable ``name[key]`` (``key`` as its
+repr) and changes to its key set (insert, delete, clear) as writes of ``name``;
+iterating it, ``len``, ``keys()``/``values()``/``items()``, ``copy`` and ``==`` read
+``name``. So iterating in one thread while another inserts is a race on ``name``.
+A watched list is a single variable ``name`` (indices shift under inserts). A
+watched set is like a dict's key set. A watched object records ``name.attr``.
+
+Otherwise a proxy behaves like the object: equality, ``len``, iteration, ``repr``
+and exceptions pass through, and ``isinstance(proxy, dict)`` holds.
+
+Each access is performed first and its sequence number taken right after, with no
+call in between (see ``tracelens.record._core``): the recorded order is the real one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, Final
+
+from tracelens import schema as s
+from tracelens.record._core import _SCALARS, NOVALUE, STATE, next_seq, record, safe_value
+
+_R: Final = s.Op.READ
+_W: Final = s.Op.WRITE
+_MISSING: Final = "<missing>"
+
+
+def _v(v: Any) -> Any:
+    return v if type(v) in _SCALARS else safe_value(v)
+
+
+class _Proxy:
+    __slots__ = ("__weakref__", "_tl_name", "_tl_obj", "_tl_vars")
+
+    def __init__(self, obj: Any, name: str) -> None:
+        object.__setattr__(self, "_tl_obj", obj)
+        object.__setattr__(self, "_tl_name", name)
+        object.__setattr__(self, "_tl_vars", {})
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:  # isinstance(proxy, dict) is True for a watched dict
+        return type(self._tl_obj)
+
+    def __repr__(self) -> str:
+        return repr(self._tl_obj)
+
+    def __str__(self) -> str:
+        return str(self._tl_obj)
+
+    def __hash__(self) -> int:
+        return hash(self._tl_obj)
+
+    def _whole(self, op: str, depth: int = 3) -> None:
+        # An event on the whole container (its key set); caller took no number yet.
+        seq = next_seq()
+        if STATE.on:
+            record(op, seq, self._tl_name, depth=depth)
+
+
+class WatchedDict(_Proxy):
+    """A dict whose item and key-set accesses are recorded."""
+
+    __slots__ = ()
+
+    def _var(self, key: Any) -> str:
+        try:
+            return self._tl_vars[key]  # type: ignore[no-any-return]
+        except KeyError:
+            t = type(key)
+            r = repr(key) if t in _SCALARS or t is tuple else f"<{t.__name__}>"
+            name = self._tl_vars[key] = f"{self._tl_name}[{r}]"
+            return name
+        except TypeError:  # unhashable key: the dict itself will raise
+            return f"{self._tl_name}[?]"
+
+    # -- item reads ----------------------------------------------------------------
+    def __getitem__(self, key: Any) -> Any:
+        try:
+            v = self._tl_obj[key]
+        except KeyError:
+            seq = next_seq()
+            if STATE.on:
+                record(_R, seq, self._var(key), _MISSING)
+            raise
+        seq = next_seq()
+        if STATE.on:
+            record(_R, seq, self._var(key), _v(v))
+        return v
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        obj = self._tl_obj
+        present = key in obj
+        v = obj[key] if present else default
+        seq = next_seq()
+        if STATE.on:
+            record(_R, seq, self._var(key), _v(v) if present else _MISSING)
+        return v
+
+    def __contains__(self, key: Any) -> bool:
+        present = key in self._tl_obj
+        seq = next_seq()
+        if STATE.on:
+            record(_R, seq, self._var(key), NOVALUE if present else _MISSING)
+        return present
+
+    # -- item writes -----------------------------------------------------------------
+    def __setitem__(self, key: Any, value: Any) -> None:
+        obj = self._tl_obj
+        had = key in obj
+        obj[key] = value
+        seq = next_seq()
+        if STATE.on:
+            record(_W, seq, self._var(key), _v(value))
+            if not had:
+                self._whole(_W)
+
+    def __delitem__(self, key: Any) -> None:
+        obj = self._tl_obj
+        del obj[key]
+        seq = next_seq()
+        if STATE.on:
+            record(_W, seq, self._var(key), _MISSING)
+            self._whole(_W)
+
+    def setdefault(self, key: Any, default: Any = None) -> Any:
+        obj = self._tl_obj
+        had = key in obj
+        v = obj.setdefault(key, default)
+        seq = next_seq()
+        if STATE.on:
+            record(_R if had else _W, seq, self._var(key), _v(v))
+            if not had:
+                self._whole(_W)
+        return v
+
+    _NOARG: Final = object()
+
+    def pop(self, key: Any, default: Any = _NOARG) -> Any:
+        obj = self._tl_obj
+        had = key in obj
+        if had:
+            v = obj.pop(key)
+        elif default is WatchedDict._NOARG:
+            seq = next_seq()
+            if STATE.on:
+                record(_R, seq, self._var(key), _MISSING)
+            raise KeyError(key)
+        else:
+            v = default
+        seq = next_seq()
+        if STATE.on:
+            if had:
+                record(_W, seq, self._var(key), _MISSING)
+                self._whole(_W)
+            else:
+                record(_R, seq, self._var(key), _MISSING)
+        return v
+
+    def popitem(self) -> tuple[Any, Any]:
+        k, v = self._tl_obj.popitem()
+        seq = next_seq()
+        if STATE.on:
+            record(_W, seq, self._var(k), _MISSING)
+            self._whole(_W)
+        return k, v
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        for k, v in dict(*args, **kwargs).items():
+            self.__setitem__(k, v)
+
+    def clear(self) -> None:
+        self._tl_obj.clear()
+        self._whole(_W)
+
+    def __ior__(self, other: Any) -> WatchedDict:
+        self.update(other)
+        return self
+
+    # -- key-set reads ----------------------------------------------------------------
+    def __iter__(self) -> Iterator[Any]:
+        self._whole(_R)
+        return iter(self._tl_obj)
+
+    def __len__(self) -> int:
+        self._whole(_R)
+        return len(self._tl_obj)
+
+    def keys(self) -> Any:
+        self._whole(_R)
+        return self._tl_obj.keys()
+
+    def values(self) -> Any:
+        self._whole(_R)
+        return self._tl_obj.values()
+
+    def items(self) -> Any:
+        self._whole(_R)
+        return self._tl_obj.items()
+
+    def copy(self) -> dict[Any, Any]:
+        self._whole(_R)
+        return self._tl_obj.copy()  # type: ignore[no-any-return]
+
+    def __eq__(self, other: object) -> bool:
+        self._whole(_R)
+        if isinstance(other, _Proxy):
+            other = other._tl_obj
+        return self._tl_obj == other  # type: ignore[no-any-return]
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __or__(self, other: Any) -> Any:
+        self._whole(_R)
+        return self._tl_obj | other
+
+    def __reversed__(self) -> Iterator[Any]:
+        self._whole(_R)
+        return reversed(self._tl_obj)
+
+    def __bool__(self) -> bool:
+        self._whole(_R)
+        return bool(self._tl_obj)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def _list_reader(name: str) -> Callable[..., Any]:
+    def method(self: WatchedList, *args: Any, **kwargs: Any) -> Any:
+        rv = getattr(self._tl_obj, name)(*args, **kwargs)
+        self._whole(_R)
+        return rv
+
+    method.__name__ = name
+    return method
+
+
+def _list_writer(name: str) -> Callable[..., Any]:
+    def method(self: WatchedList, *args: Any, **kwargs: Any) -> Any:
+        rv = getattr(self._tl_obj, name)(*args, **kwargs)
+        self._whole(_W)
+        return rv
+
+    method.__name__ = name
+    return method
+
+
+class WatchedList(_Proxy):
+    """A list recorded as one variable: any read or change of it is one event."""
+
+    __slots__ = ()
+
+    def __getitem__(self, index: Any) -> Any:
+        v = self._tl_obj[index]
+        seq = next_seq()
+        if STATE.on:
+            record(_R, seq, self._tl_name, _v(v))
+        return v
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        self._tl_obj[index] = value
+        seq = next_seq()
+        if STATE.on:
+            record(_W, seq, self._tl_name, _v(value))
+
+    def __delitem__(self, index: Any) -> None:
+        del self._tl_obj[index]
+        self._whole(_W)
+
+    def __iter__(self) -> Iterator[Any]:
+        self._whole(_R)
+        return iter(self._tl_obj)
+
+    def __len__(self) -> int:
+        n = len(self._tl_obj)
+        self._whole(_R)
+        return n
+
+    def __contains__(self, x: Any) -> bool:
+        rv = x in self._tl_obj
+        self._whole(_R)
+        return rv
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Proxy):
+            other = other._tl_obj
+        self._whole(_R)
+        return self._tl_obj == other  # type: ignore[no-any-return]
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __iadd__(self, other: Iterable[Any]) -> WatchedList:
+        self._tl_obj.extend(other)
+        self._whole(_W)
+        return self
+
+    def __add__(self, other: Any) -> Any:
+        self._whole(_R)
+        return self._tl_obj + other
+
+    def __bool__(self) -> bool:
+        self._whole(_R)
+        return bool(self._tl_obj)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    for _n in ("index", "count", "copy", "__reversed__", "__lt__", "__le__", "__gt__", "__ge__",
+               "__mul__", "__rmul__"):
+        locals()[_n] = _list_reader(_n)
+    for _n in ("append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"):
+        locals()[_n] = _list_writer(_n)
+    del _n
+
+
+class WatchedSet(_Proxy):
+    """A set recorded as one variable, like a dict's key set."""
+
+    __slots__ = ()
+
+    def __iter__(self) -> Iterator[Any]:
+        self._whole(_R)
+        return iter(self._tl_obj)
+
+    def __len__(self) -> int:
+        n = len(self._tl_obj)
+        self._whole(_R)
+        return n
+
+    def __contains__(self, x: Any) -> bool:
+        rv = x in self._tl_obj
+        self._whole(_R)
+        return rv
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Proxy):
+            other = other._tl_obj
+        self._whole(_R)
+        return self._tl_obj == other  # type: ignore[no-any-return]
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __bool__(self) -> bool:
+        self._whole(_R)
+        return bool(self._tl_obj)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    for _n in ("copy", "union", "intersection", "difference", "symmetric_difference",
+               "issubset", "issuperset", "isdisjoint", "__or__", "__and__", "__sub__",
+               "__xor__", "__le__", "__lt__", "__ge__", "__gt__"):
+        locals()[_n] = _list_reader(_n)
+    for _n in ("add", "discard", "remove", "pop", "clear", "update", "difference_update",
+               "intersection_update", "symmetric_difference_update"):
+        locals()[_n] = _list_writer(_n)
+    del _n
+
+
+_OWN: Final = frozenset({"_tl_obj", "_tl_name", "_tl_vars", "__class__"})
+
+
+class WatchedObject(_Proxy):
+    """A plain object whose attribute reads and writes are recorded as ``name.attr``.
+
+    Methods looked up through the proxy are not events; what the object's own methods
+    do to ``self`` is not seen either (``watch_attrs`` records that).
+    """
+
+    __slots__ = ()
+
+    def _var(self, attr: str) -> str:
+        try:
+            return self._tl_vars[attr]  # type: ignore[no-any-return]
+        except KeyError:
+            name = self._tl_vars[attr] = f"{self._tl_name}.{attr}"
+            return name
+
+    def __getattr__(self, attr: str) -> Any:
+        obj = self._tl_obj
+        try:
+            # Straight from the instance dict: no call between the read and its number.
+            v = obj.__dict__[attr]
+        except (AttributeError, KeyError):
+            v = getattr(obj, attr)
+            if callable(v):
+                return v
+        seq = next_seq()
+        if STATE.on:
+            record(_R, seq, self._var(attr), _v(v))
+        return v
+
+    def __setattr__(self, attr: str, value: Any) -> None:
+        if attr in _OWN:
+            raise AttributeError(f"cannot set {attr!r} on a watched object")
+        setattr(self._tl_obj, attr, value)
+        seq = next_seq()
+        if STATE.on:
+            record(_W, seq, self._var(attr), _v(value))
+
+    def __delattr__(self, attr: str) -> None:
+        delattr(self._tl_obj, attr)
+        seq = next_seq()
+        if STATE.on:
+            record(_W, seq, self._var(attr), _MISSING)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, _Proxy):
+            other = other._tl_obj
+        return self._tl_obj == other  # type: ignore[no-any-return]
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+
+def watch(obj: Any, name: str) -> Any:
+    """Return a proxy of ``obj`` whose reads and writes are recorded.
+
+    Args:
+        obj: A dict, list, set or plain object shared between threads or tasks.
+        name: The variable name used in the trace and in reports.
+
+    Returns:
+        A ``WatchedDict``, ``WatchedList``, ``WatchedSet`` or ``WatchedObject`` that
+        behaves like ``obj`` (``isinstance`` included).
+
+    Raises:
+        TypeError: ``name`` is not a non-empty string.
+    """
+    if not isinstance(name, str) or not name:
+        raise TypeError("watch() needs a non-empty variable name")
+    if isinstance(obj, _Proxy):
+        obj = obj._tl_obj
+    if isinstance(obj, dict):
+        return WatchedDict(obj, name)
+    if isinstance(obj, list):
+        return WatchedList(obj, name)
+    if isinstance(obj, set):
+        return WatchedSet(obj, name)
+    return WatchedObject(obj, name)
