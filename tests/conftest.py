@@ -2,14 +2,41 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
 import pytest
 
 import tracelens
 
 
 @pytest.fixture(autouse=True)
-def _no_recording_left_behind():
+def _no_recording_left_behind() -> Iterator[None]:
     """Every test starts and ends with the recorder off and the stdlib unpatched."""
     tracelens.shutdown()
     yield
     tracelens.shutdown()
+
+
+def read_trace(path: str | Path) -> list[dict[str, Any]]:
+    """The tracelens events of a trace file, in sequence order (application lines dropped)."""
+    events = []
+    for line in Path(path).read_bytes().splitlines():
+        d = orjson.loads(line)
+        if "tl" in d:
+            events.append(d)
+    return sorted(events, key=lambda e: (e["pid"], e["seq"]))
+
+
+@pytest.fixture(name="recording")
+def _recording(tmp_path: Path) -> Callable[..., Path]:
+    """Start recording into a fresh file; returns the path (call ``tracelens.shutdown()`` to flush)."""
+
+    def start(**options: Any) -> Path:
+        path = tmp_path / "trace.jsonl"
+        tracelens.configure(path, **options)
+        return path
+
+    return start
