@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import orjson
 import pytest
 
 import tracelens
@@ -18,16 +17,6 @@ def _no_recording_left_behind() -> Iterator[None]:
     tracelens.shutdown()
     yield
     tracelens.shutdown()
-
-
-def read_trace(path: str | Path) -> list[dict[str, Any]]:
-    """The tracelens events of a trace file, in sequence order (application lines dropped)."""
-    events = []
-    for line in Path(path).read_bytes().splitlines():
-        d = orjson.loads(line)
-        if "tl" in d:
-            events.append(d)
-    return sorted(events, key=lambda e: (e["pid"], e["seq"]))
 
 
 @pytest.fixture(name="recording")
