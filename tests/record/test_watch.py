@@ -1,0 +1,306 @@
+"""watch(): the proxies behave like the objects they wrap and record every access."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import tracelens
+from tests.helpers import read_trace
+
+
+def _ops(path):
+    return [(e["event"], e.get("var"), e.get("value")) for e in read_trace(path) if "var" in e]
+
+
+class TestWatchedDictRecords:
+    def test_augmented_assignment_is_a_read_then_a_write(self, recording):
+        """`d[k] += 1` records a read of d[k] with the old value, then a write with the new."""
+        path = recording()
+        d = tracelens.watch({"n": 1}, "d")
+        d["n"] += 1
+        tracelens.shutdown()
+
+        assert [("read", "d['n']", 1), ("write", "d['n']", 2)] == _ops(path)
+
+    def test_inserting_a_key_also_writes_the_key_set(self, recording):
+        """A new key writes the item and the dict's key set `d`."""
+        path = recording()
+        d = tracelens.watch({}, "d")
+        d["k"] = 1
+        tracelens.shutdown()
+
+        assert [("write", "d['k']", 1), ("write", "d", None)] == _ops(path)
+
+    def test_overwriting_a_key_does_not_write_the_key_set(self, recording):
+        """Assigning an existing key changes the item only."""
+        path = recording()
+        d = tracelens.watch({"k": 0}, "d")
+        d["k"] = 1
+        tracelens.shutdown()
+
+        assert [("write", "d['k']", 1)] == _ops(path)
+
+    def test_iteration_reads_the_key_set(self, recording):
+        """Iterating a watched dict is a read of `d` (so it races with inserts)."""
+        path = recording()
+        d = tracelens.watch({"a": 1, "b": 2}, "d")
+        keys = [k for k in d]
+        tracelens.shutdown()
+
+        assert ["a", "b"] == keys
+        assert [("read", "d", None)] == _ops(path)
+
+    @pytest.mark.parametrize(
+        ("action", "expected"),
+        [
+            # `in` reads the item's presence
+            (lambda d: "a" in d, [("read", "d['a']", None)]),
+            # get() of a missing key reads it as missing
+            (lambda d: d.get("zz"), [("read", "d['zz']", "<missing>")]),
+            # setdefault() of a missing key inserts: item and key set written
+            (lambda d: d.setdefault("n", 5), [("write", "d['n']", 5), ("write", "d", None)]),
+            # setdefault() of a present key only reads it
+            (lambda d: d.setdefault("a", 5), [("read", "d['a']", 1)]),
+            # pop() deletes: item and key set written
+            (lambda d: d.pop("a"), [("write", "d['a']", "<missing>"), ("write", "d", None)]),
+            # update() writes every key it sets
+            (lambda d: d.update(a=2), [("write", "d['a']", 2)]),
+            # len() reads the key set
+            (lambda d: len(d), [("read", "d", None)]),
+        ],
+    )
+    def test_dict_method_records(self, recording, action, expected):
+        """Each dict method records the accesses it makes."""
+        path = recording()
+        d = tracelens.watch({"a": 1}, "d")
+        action(d)
+        tracelens.shutdown()
+
+        assert expected == _ops(path)
+
+    def test_del_records_a_write_of_item_and_key_set(self, recording):
+        """`del d[k]` writes the item and the key set."""
+        path = recording()
+        d = tracelens.watch({"a": 1}, "d")
+        del d["a"]
+        tracelens.shutdown()
+
+        assert [("write", "d['a']", "<missing>"), ("write", "d", None)] == _ops(path)
+
+    def test_missing_key_raises_keyerror_and_records_the_read(self, recording):
+        """A KeyError passes through, and the failed read is still recorded."""
+        path = recording()
+        d = tracelens.watch({}, "d")
+        with pytest.raises(KeyError):
+            d["nope"]
+        tracelens.shutdown()
+
+        assert [("read", "d['nope']", "<missing>")] == _ops(path)
+
+    def test_call_site_is_the_users_line(self, recording):
+        """Events name the file, line and function of the user's code."""
+        path = recording()
+        d = tracelens.watch({"a": 1}, "d")
+        d["a"]
+        line = __import__("inspect").currentframe().f_lineno - 1
+        tracelens.shutdown()
+
+        (ev,) = [e for e in read_trace(path) if e.get("var") == "d['a']"]
+        assert (__file__, line, "test_call_site_is_the_users_line") == (
+            ev["file"],
+            ev["line"],
+            ev["func"],
+        )
+
+
+class TestProxyBehavesLikeTheObject:
+    def test_watched_dict_is_a_dict(self):
+        """isinstance, equality, repr and len are the wrapped dict's."""
+        d = tracelens.watch({"a": 1}, "d")
+
+        assert isinstance(d, dict)
+        assert d == {"a": 1}
+        assert repr({"a": 1}) == repr(d)
+        assert 1 == len(d)
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["set", "del", "get", "pop", "setdefault", "in", "update"]),
+                st.sampled_from(["a", "b", "c", 1]),
+                st.integers(-3, 3),
+            ),
+            max_size=30,
+        )
+    )
+    def test_watched_dict_behaves_like_dict(self, ops):
+        """Any sequence of operations gives the same results and final state as on a dict."""
+        plain: dict = {}
+        watched = tracelens.watch({}, "d")
+
+        def apply(d, op, k, v):
+            try:
+                if op == "set":
+                    d[k] = v
+                    return None
+                if op == "del":
+                    del d[k]
+                    return None
+                if op == "get":
+                    return d.get(k, "dflt")
+                if op == "pop":
+                    return d.pop(k)
+                if op == "setdefault":
+                    return d.setdefault(k, v)
+                if op == "in":
+                    return k in d
+                d.update({k: v})
+                return None
+            except KeyError as exc:
+                return ("KeyError", exc.args)
+
+        for op, k, v in ops:
+            assert apply(plain, op, k, v) == apply(watched, op, k, v)
+        assert plain == watched
+        assert list(plain.items()) == list(watched.items())
+
+    @settings(max_examples=60, deadline=None)
+    @given(
+        st.lists(
+            st.tuples(
+                st.sampled_from(["append", "pop", "insert", "set", "extend", "remove", "iadd"]),
+                st.integers(-3, 3),
+            ),
+            max_size=30,
+        )
+    )
+    def test_watched_list_behaves_like_list(self, ops):
+        """Any sequence of list operations gives the same results and state as on a list."""
+        plain: list = []
+        watched = tracelens.watch([], "l")
+
+        def apply(lst, op, v):
+            try:
+                if op == "append":
+                    lst.append(v)
+                elif op == "pop":
+                    return lst.pop()
+                elif op == "insert":
+                    lst.insert(v, v)
+                elif op == "set":
+                    lst[v] = v
+                elif op == "extend":
+                    lst.extend([v, v])
+                elif op == "remove":
+                    lst.remove(v)
+                else:
+                    lst += [v]
+                return None
+            except (IndexError, ValueError) as exc:
+                return type(exc).__name__
+
+        for op, v in ops:
+            assert apply(plain, op, v) == apply(watched, op, v)
+        assert plain == watched
+        assert len(plain) == len(watched)
+
+    def test_watched_object_attributes(self, recording):
+        """Attribute reads and writes through the proxy are `name.attr` events."""
+        path = recording()
+
+        class Model:
+            def __init__(self):
+                self.weight = 1.0
+
+            def bump(self):
+                return "method"
+
+        m = tracelens.watch(Model(), "model")
+        m.weight += 0.5
+        assert "method" == m.bump()
+        assert isinstance(m, Model)
+        tracelens.shutdown()
+
+        assert [("read", "model.weight", 1.0), ("write", "model.weight", 1.5)] == _ops(path)
+
+    def test_missing_attribute_raises_attributeerror(self):
+        """AttributeError passes through a watched object."""
+        m = tracelens.watch(object(), "o")
+
+        with pytest.raises(AttributeError):
+            m.nothing  # noqa: B018
+
+    def test_list_is_one_variable(self, recording):
+        """Every access to a watched list is on the variable `name`."""
+        path = recording()
+        lst = tracelens.watch([1, 2], "items")
+        lst.append(3)
+        lst[0]
+        tracelens.shutdown()
+
+        assert [("write", "items", None), ("read", "items", 1)] == _ops(path)
+
+    def test_container_values_are_described_not_repred(self, recording):
+        """A non-scalar value is recorded as its type and size, never by calling its repr."""
+        path = recording()
+
+        class Loud:
+            def __repr__(self):
+                raise RuntimeError("boom")
+
+        d = tracelens.watch({}, "d")
+        d["x"] = [1, 2, 3]
+        d["y"] = Loud()
+        tracelens.shutdown()
+
+        values = [v for _, var, v in _ops(path) if var in ("d['x']", "d['y']")]
+        assert "<list len=3>" == values[0]
+        assert values[1].startswith("<tests.record.test_watch.") or "Loud object at" in values[1]
+
+    def test_long_strings_are_bounded(self, recording):
+        """String values are cut to a bounded length."""
+        path = recording()
+        d = tracelens.watch({}, "d")
+        d["s"] = "x" * 10_000
+        tracelens.shutdown()
+
+        (value,) = [v for op, var, v in _ops(path) if var == "d['s']"]
+        assert len(value) <= 120
+        assert value.endswith("\u2026")
+
+
+def test_manual_read_and_write(recording):
+    """tracelens.read/write record events on the named variable."""
+    path = recording()
+    tracelens.write("counter", 3)
+    tracelens.read("counter", 3)
+    tracelens.read("flag")
+    tracelens.shutdown()
+
+    assert [("write", "counter", 3), ("read", "counter", 3), ("read", "flag", None)] == _ops(path)
+
+
+def test_atomic_region_brackets_its_accesses(recording):
+    """`with tracelens.atomic(name)` records begin and end around the accesses inside."""
+    path = recording()
+    d = tracelens.watch({"n": 0}, "d")
+    with tracelens.atomic("bump"):
+        d["n"] += 1
+    tracelens.shutdown()
+
+    events = [(e["event"], e.get("obj") or e.get("var")) for e in read_trace(path)]
+    assert [
+        ("atomic_begin", "bump"),
+        ("read", "d['n']"),
+        ("write", "d['n']"),
+        ("atomic_end", "bump"),
+    ] == [ev for ev in events if ev[0] != "meta"]
+
+
+def test_watch_needs_a_name():
+    """A missing name is a clear TypeError."""
+    with pytest.raises(TypeError, match="name"):
+        tracelens.watch({}, "")
