@@ -88,6 +88,7 @@ class Sink:
         if self.path is not None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         self._sites = _Sites()
+        self._prefixes: dict[tuple[Any, ...], bytes] = {}
         self._failed = False
         self._stop = original_allocate_lock()  # an original lock: never recorded
         self._stop.acquire()
@@ -144,53 +145,85 @@ class Sink:
     def _write(self, st: UnitState, chunk: Iterable[tuple[Any, ...]]) -> None:
         if self._failed:
             return
-        events = self._dicts(st, chunk)
         if self._emit is not None:
-            for ev in events:
-                if isinstance(ev, bytes):
-                    continue  # application lines already went through the app's chain
-                self._emit(ev)
+            for rec in chunk:
+                if rec[0] is not RAW:  # application lines already went through the app's chain
+                    self._emit(self._event_dict(st, rec))
             return
-        data = b"".join(ev if isinstance(ev, bytes) else orjson.dumps(ev, option=_OPT) for ev in events)
+        data = self._render(st, chunk)
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
 
-    def _dicts(self, st: UnitState, chunk: Iterable[tuple[Any, ...]]) -> list[Any]:
-        pid = self.pid
-        sites = self._sites
-        out: list[Any] = []
+    def _render(self, st: UnitState, chunk: Iterable[tuple[Any, ...]]) -> bytes:
+        """JSON lines for a chunk, fast: what repeats is serialised once per site.
+
+        An event's fixed part (op, target, unit, thread, call site) is rendered once
+        into a prefix and cached; each event then only adds its seq, ts, value and
+        extra fields.
+        """
+        cache = self._prefixes
+        dumps = orjson.dumps
+        out: list[bytes] = []
+        append = out.append
         for rec in chunk:
             op = rec[0]
             if op is RAW:
                 line = rec[1]
-                out.append(line if line.endswith(b"\n") else line + b"\n")
+                append(line if line.endswith(b"\n") else line + b"\n")
                 continue
             _, seq, ts, target, value, code, lasti, task, extra = rec
-            file, line, func = sites(code, lasti)
-            d: dict[str, Any] = {
-                s.TL: s.FORMAT_VERSION,
-                s.OP: op,
-                s.SEQ: seq,
-                s.TS: ts,
-                s.PID: pid,
-                s.UNIT: st.unit if task is None else task[0],
-                s.TID: st.tid,
-                s.THREAD: st.name,
-            }
-            if task is not None:
-                d[s.TASK] = task[1]
-            d[s.VAR if op in _MEMORY else s.OBJ] = target
+            key = (st, op, target, code, lasti, task)
+            pre = cache.get(key)
+            if pre is None:
+                pre = cache[key] = self._prefix(st, op, target, code, lasti, task)
+            tail = b'"seq":%d,"ts":%d' % (seq, ts)
             if value is not NOVALUE:
-                d[s.VALUE] = bounded(value)
-            d[s.FILE] = file
-            d[s.LINE] = line
-            d[s.FUNC] = func
+                tail += b',"value":' + dumps(bounded(value))
             if extra:
-                d.update(extra)
-            out.append(d)
-        return out
+                tail += b"," + dumps(extra)[1:-1]
+            append(pre + tail + b"}\n")
+        if len(cache) > 100_000:  # many distinct sites or targets: start over
+            cache.clear()
+        return b"".join(out)
+
+    def _event_dict(self, st: UnitState, rec: tuple[Any, ...]) -> dict[str, Any]:
+        op, seq, ts, target, value, code, lasti, task, extra = rec
+        d = self._base(st, op, target, code, lasti, task)
+        d[s.SEQ] = seq
+        d[s.TS] = ts
+        if value is not NOVALUE:
+            d[s.VALUE] = bounded(value)
+        if extra:
+            d.update(extra)
+        return d
+
+    def _prefix(
+        self, st: UnitState, op: str, target: str, code: Any, lasti: int, task: Any
+    ) -> bytes:
+        return orjson.dumps(self._base(st, op, target, code, lasti, task))[:-1] + b","
+
+    def _base(
+        self, st: UnitState, op: str, target: str, code: Any, lasti: int, task: Any
+    ) -> dict[str, Any]:
+        """The fields of an event that are the same every time its site records it."""
+        file, line, func = self._sites(code, lasti)
+        d: dict[str, Any] = {
+            s.TL: s.FORMAT_VERSION,
+            s.OP: op,
+            s.PID: self.pid,
+            s.UNIT: st.unit if task is None else task[0],
+            s.TID: st.tid,
+            s.THREAD: st.name,
+        }
+        if task is not None:
+            d[s.TASK] = task[1]
+        d[s.VAR if op in _MEMORY else s.OBJ] = target
+        d[s.FILE] = file
+        d[s.LINE] = line
+        d[s.FUNC] = func
+        return d
 
     def write_event(self, d: dict[str, Any]) -> None:
         """Write one ready event dict now (meta events)."""
@@ -217,6 +250,7 @@ class Sink:
         """In a forked child: drop the parent's threads and their copied buffers."""
         STATES.clear()
         self.pid = os.getpid()
+        self._prefixes = {}  # they hold the parent's pid
         self._running = False
         self._stop = original_allocate_lock()
         self._stop.acquire()

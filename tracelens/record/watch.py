@@ -76,6 +76,8 @@ class WatchedDict(_Proxy):
             return f"{self._tl_name}[?]"
 
     # -- item reads ----------------------------------------------------------------
+    # The two hot methods inline the name lookup and the value check: each call
+    # saved here is paid on every access of a watched variable.
     def __getitem__(self, key: Any) -> Any:
         try:
             v = self._tl_obj[key]
@@ -86,7 +88,8 @@ class WatchedDict(_Proxy):
             raise
         seq = next_seq()
         if STATE.on:
-            record(_R, seq, self._var(key), _v(v))
+            var = self._tl_vars.get(key) or self._var(key)
+            record(_R, seq, var, v if type(v) in _SCALARS else safe_value(v))
         return v
 
     def get(self, key: Any, default: Any = None) -> Any:
@@ -112,7 +115,8 @@ class WatchedDict(_Proxy):
         obj[key] = value
         seq = next_seq()
         if STATE.on:
-            record(_W, seq, self._var(key), _v(value))
+            var = self._tl_vars.get(key) or self._var(key)
+            record(_W, seq, var, value if type(value) in _SCALARS else safe_value(value))
             if not had:
                 self._whole(_W)
 
