@@ -1,0 +1,482 @@
+"""Load traces: JSON-lines files (plain or gzip, globs, several processes) into polars.
+
+How a file is read (see ``docs/analysis.md``):
+
+1. Fast path: ``pl.scan_ndjson`` with an explicit schema (``RAW_SCHEMA``). An explicit
+   schema is faster than inference and makes JSON numbers in ``value`` come back as
+   text. It handles application log lines (JSON objects without ``tl``: their ``tl``
+   is null) but raises on anything that is not a JSON object of the right types.
+2. Fallback, for a file the fast path rejects and for gzip files: the file is read in
+   chunks of whole lines and each chunk goes to ``pl.read_ndjson``. A chunk that
+   raises is split into lines; lines that cannot be JSON objects (no ``{`` ... ``}``)
+   are counted as malformed at once, the rest go back to ``read_ndjson`` and a
+   failing group is bisected down to the bad lines. So a file with a few bad lines
+   costs a few extra parses of small groups, not a Python loop over its events.
+
+Every event is then checked (required fields present, known format version), units
+are qualified with their pid when the trace holds several processes, and the result
+is sorted by ``(pid, seq)``.
+"""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import io
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+import polars as pl
+
+from tracelens import schema as s
+
+__all__ = ["EVENT_SCHEMA", "RAW_SCHEMA", "LoadStats", "Trace", "TraceError", "load"]
+
+#: Bytes per chunk of the fallback reader (whole lines; the last partial line carries over).
+CHUNK_BYTES: Final = 32 << 20
+#: How many malformed lines are reported with file and line number.
+MAX_EXAMPLES: Final = 5
+#: Groups of at most this many lines that fail to parse are parsed line by line.
+_BISECT_LEAF: Final = 32
+
+#: The fields read from each line, with their types (``value`` as text: numbers,
+#: booleans and strings all become its text).
+RAW_SCHEMA: Final = pl.Schema(
+    {
+        s.TL: pl.Int64,
+        s.OP: pl.String,
+        s.SEQ: pl.Int64,
+        s.TS: pl.Int64,
+        s.PID: pl.Int64,
+        s.UNIT: pl.String,
+        s.TID: pl.Int64,
+        s.THREAD: pl.String,
+        s.TASK: pl.String,
+        s.VAR: pl.String,
+        s.OBJ: pl.String,
+        s.KIND: pl.String,
+        s.VALUE: pl.String,
+        s.FILE: pl.String,
+        s.LINE: pl.Int64,
+        s.FUNC: pl.String,
+        s.WAIT_NS: pl.Int64,
+        s.MSG: pl.Int64,
+        s.COUNT: pl.Int64,
+        s.INTERNAL: pl.Boolean,
+    }
+)
+
+#: Columns of ``Trace.events`` (docs/architecture.md, "The loaded trace").
+EVENT_SCHEMA: Final = pl.Schema(
+    {
+        "pid": pl.Int64,
+        "seq": pl.Int64,
+        "ts": pl.Int64,
+        "op": pl.String,
+        "unit": pl.String,
+        "unit_name": pl.String,
+        "tid": pl.Int64,
+        "thread": pl.String,
+        "task": pl.String,
+        "var": pl.String,
+        "obj": pl.String,
+        "kind": pl.String,
+        "value": pl.String,
+        "file": pl.String,
+        "line": pl.Int64,
+        "func": pl.String,
+        "wait_ns": pl.Int64,
+        "msg": pl.Int64,
+        "count": pl.Int64,
+        "internal": pl.Boolean,
+    }
+)
+
+_LINE_NO: Final = "__line"  # line number of a raw row in its file (1-based)
+_GZIP_MAGIC: Final = b"\x1f\x8b"
+
+
+class TraceError(Exception):
+    """A trace cannot be loaded. ``str(err)`` is a one-line message for the user."""
+
+
+@dataclass
+class LoadStats:
+    """What loading saw.
+
+    Attributes:
+        files: The files read, in the order read.
+        lines: Non-blank lines read (events + application lines + malformed).
+        events: Tracelens events kept.
+        app_lines: JSON lines without ``tl`` (the application's own log lines).
+        malformed: Lines that are not valid tracelens events (skipped).
+        malformed_examples: The first few malformed lines: (file, line number, reason).
+    """
+
+    files: list[str] = field(default_factory=list)
+    lines: int = 0
+    events: int = 0
+    app_lines: int = 0
+    malformed: int = 0
+    malformed_examples: list[tuple[str, int, str]] = field(default_factory=list)
+
+    @property
+    def skipped(self) -> int:
+        """Lines not analysed: application lines and malformed lines."""
+        return self.app_lines + self.malformed
+
+    def _bad(self, file: str, line_no: int, reason: str, n: int = 1) -> None:
+        self.malformed += n
+        if len(self.malformed_examples) < MAX_EXAMPLES:
+            self.malformed_examples.append((file, line_no, reason))
+
+
+@dataclass
+class Trace:
+    """A loaded trace.
+
+    Attributes:
+        events: The events, columns ``EVENT_SCHEMA``, sorted by ``(pid, seq)``.
+        stats: Counts of what was read and skipped.
+        paths: The files read.
+    """
+
+    events: pl.LazyFrame
+    stats: LoadStats
+    paths: list[Path]
+
+
+Progress = Callable[[int, int], None]
+
+
+def load(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    progress: Progress | None = None,
+) -> Trace:
+    """Load one or more trace files into a ``Trace``.
+
+    Args:
+        paths: A file, a glob pattern, or a sequence of them. Plain or gzip files
+            (recognised by content, not name).
+        progress: Called as ``progress(bytes_done, bytes_total)`` while reading
+            (on-disk bytes), for a progress bar.
+
+    Returns:
+        The trace: events sorted by ``(pid, seq)``, and load statistics.
+
+    Raises:
+        TraceError: A file is missing or unreadable, a glob matches nothing, the
+            trace has a newer format version, or there are no events at all.
+    """
+    files = _expand(paths)
+    sizes = [_size(f) for f in files]
+    total = sum(sizes)
+    stats = LoadStats(files=[str(f) for f in files])
+    frames: list[pl.DataFrame] = []
+    done = 0
+    for f, size in zip(files, sizes, strict=True):
+
+        def file_progress(n: int, _base: int = done) -> None:
+            if progress is not None:
+                progress(_base + n, total)
+
+        raw = _read_file(f, stats, file_progress)
+        frames.append(_events_of(raw, str(f), stats))
+        done += size
+        if progress is not None:
+            progress(done, total)
+
+    # Parse errors are found before type errors: show the examples in file order.
+    order = {f: i for i, f in enumerate(stats.files)}
+    stats.malformed_examples.sort(key=lambda ex: (order.get(ex[0], 0), ex[1]))
+    events = pl.concat(frames, how="vertical") if frames else _empty()
+    stats.events = events.height
+    if stats.events == 0:
+        where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
+        detail = f"{stats.lines} lines: {stats.app_lines} application, {stats.malformed} malformed"
+        raise TraceError(f"no tracelens events in {where} ({detail})")
+    events = _finish(events)
+    return Trace(events=events.lazy(), stats=stats, paths=files)
+
+
+# --- files -----------------------------------------------------------------------------
+
+
+def _expand(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+    items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    if not items:
+        raise TraceError("no trace files given")
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for item in items:
+        text = os.fspath(item)
+        if glob.has_magic(text) and not os.path.exists(text):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise TraceError(f"no file matches {text}")
+        else:
+            matches = [text]
+        for m in matches:
+            p = Path(m)
+            if p.is_dir():
+                raise TraceError(f"{m} is a directory, not a trace file")
+            if not p.exists():
+                raise TraceError(f"cannot read {m}: no such file")
+            if not os.access(p, os.R_OK):
+                raise TraceError(f"cannot read {m}: permission denied")
+            key = p.resolve()
+            if key not in seen:  # a file named twice (or by two globs) is read once
+                seen.add(key)
+                out.append(p)
+    return out
+
+
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError as e:
+        raise TraceError(f"cannot read {p}: {e.strerror or e}") from None
+
+
+def _is_gzip(p: Path) -> bool:
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(2) == _GZIP_MAGIC
+    except OSError as e:
+        raise TraceError(f"cannot read {p}: {e.strerror or e}") from None
+
+
+def _read_file(p: Path, stats: LoadStats, progress: Progress) -> pl.DataFrame:
+    """Read one file's lines into ``RAW_SCHEMA`` rows plus their line numbers."""
+    if not _is_gzip(p):
+        try:
+            raw = pl.scan_ndjson(p, schema=RAW_SCHEMA).collect()
+        except (pl.exceptions.PolarsError, OSError, ValueError):
+            pass  # a bad line somewhere: read it the careful way
+        else:
+            stats.lines += raw.height
+            # No malformed line, so rows are lines (blank lines aside, which the
+            # recorder never writes).
+            return raw.with_row_index(_LINE_NO, offset=1).with_columns(
+                pl.col(_LINE_NO).cast(pl.Int64)
+            )
+    return _read_careful(p, stats, progress)
+
+
+def _chunks(p: Path) -> tuple[io.BufferedIOBase, Callable[[], int]]:
+    raw = open(p, "rb")  # noqa: SIM115  (closed by the caller)
+    if raw.read(2) == _GZIP_MAGIC:
+        raw.seek(0)
+        return gzip.GzipFile(fileobj=raw), raw.tell  # type: ignore[return-value]
+    raw.seek(0)
+    return raw, raw.tell
+
+
+def _read_careful(p: Path, stats: LoadStats, progress: Progress) -> pl.DataFrame:
+    name = str(p)
+    frames: list[pl.DataFrame] = []
+    first_line = 1
+    rest = b""
+    try:
+        fh, pos = _chunks(p)
+        with fh:
+            while True:
+                block = fh.read(CHUNK_BYTES)
+                if not block:
+                    break
+                block = rest + block
+                cut = block.rfind(b"\n") + 1
+                rest = block[cut:]
+                if cut:
+                    first_line = _parse_chunk(block[:cut], first_line, name, stats, frames)
+                progress(pos())
+    except (OSError, EOFError, gzip.BadGzipFile) as e:
+        # A gzip file cut short (a killed recorder): keep what was decompressed.
+        stats._bad(name, first_line, f"unreadable from here on: {e}")
+    if rest.strip():
+        _parse_chunk(rest, first_line, name, stats, frames, last_unterminated=True)
+    if not frames:
+        return pl.DataFrame(schema={**RAW_SCHEMA, _LINE_NO: pl.Int64})
+    return pl.concat(frames, how="vertical")
+
+
+def _parse_chunk(
+    chunk: bytes,
+    first_line: int,
+    name: str,
+    stats: LoadStats,
+    frames: list[pl.DataFrame],
+    *,
+    last_unterminated: bool = False,
+) -> int:
+    """Parse whole lines; append rows to ``frames``; return the next line number."""
+    lines = chunk.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    next_line = first_line + len(lines)
+    try:
+        df = pl.read_ndjson(io.BytesIO(chunk), schema=RAW_SCHEMA)
+    except (pl.exceptions.PolarsError, ValueError):
+        pass
+    else:
+        if df.height == len(lines):  # no blank lines: rows are lines
+            stats.lines += df.height
+            frames.append(
+                df.with_columns(pl.int_range(first_line, next_line, dtype=pl.Int64).alias(_LINE_NO))
+            )
+            return next_line
+    # Careful: classify lines cheaply, then parse the candidates, bisecting failures.
+    candidates: list[tuple[int, bytes]] = []
+    for i, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        stats.lines += 1
+        if stripped[:1] == b"{" and stripped[-1:] == b"}":
+            candidates.append((first_line + i, stripped))
+        elif last_unterminated and i == len(lines) - 1:
+            stats._bad(name, first_line + i, "truncated last line")
+        else:
+            stats._bad(name, first_line + i, _not_json_reason(stripped))
+    _parse_lines(candidates, name, stats, frames)
+    return next_line
+
+
+def _not_json_reason(line: bytes) -> str:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError:
+        return "binary data, not a JSON line"
+    if line[:1] == b"{":
+        return "truncated or invalid JSON object"
+    return "not a JSON object"
+
+
+def _parse_lines(
+    lines: list[tuple[int, bytes]], name: str, stats: LoadStats, frames: list[pl.DataFrame]
+) -> None:
+    """Parse candidate lines in groups; bisect groups that fail down to the bad lines."""
+    if not lines:
+        return
+    try:
+        df = pl.read_ndjson(io.BytesIO(b"\n".join(t for _, t in lines)), schema=RAW_SCHEMA)
+    except (pl.exceptions.PolarsError, ValueError) as e:
+        if len(lines) == 1:
+            stats._bad(name, lines[0][0], _reason(e))
+            return
+    else:
+        if df.height == len(lines):
+            frames.append(
+                df.with_columns(pl.Series(_LINE_NO, [n for n, _ in lines], dtype=pl.Int64))
+            )
+            return
+        if len(lines) == 1:  # e.g. two objects on one line
+            stats._bad(name, lines[0][0], "invalid JSON")
+            return
+    if len(lines) <= _BISECT_LEAF:
+        for item in lines:
+            _parse_lines([item], name, stats, frames)
+        return
+    mid = len(lines) // 2
+    _parse_lines(lines[:mid], name, stats, frames)
+    _parse_lines(lines[mid:], name, stats, frames)
+
+
+def _reason(e: Exception) -> str:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if "InvalidUtf8" in msg:
+        return "binary data, not a JSON line"
+    if "error parsing" in msg or "Syntax" in msg or "EOF" in msg:
+        return "invalid JSON"
+    if "cannot parse" in msg:
+        return f"wrong type: {msg}"
+    return msg
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+def _events_of(raw: pl.DataFrame, name: str, stats: LoadStats) -> pl.DataFrame:
+    """Keep the valid tracelens events of one file's rows; count and report the rest."""
+    if raw.height == 0:
+        return _empty()
+    is_app = pl.col(s.TL).is_null()
+    stats.app_lines += int(raw.select(is_app.sum()).item())
+    ev = raw.filter(~is_app)
+    newer = ev.filter(pl.col(s.TL) > s.FORMAT_VERSION)
+    if newer.height:
+        v = newer[s.TL].max()
+        raise TraceError(
+            f"{name} has trace format version {v}, newer than this tracelens reads "
+            f"(version {s.FORMAT_VERSION}): upgrade tracelens"
+        )
+    reason = (
+        pl.when(pl.col(s.TL) < 1)
+        .then(pl.lit("unknown trace format version"))
+        .when(pl.col(s.OP).is_null())
+        .then(pl.lit(f"missing field '{s.OP}'"))
+        .when(pl.col(s.SEQ).is_null())
+        .then(pl.lit(f"missing field '{s.SEQ}'"))
+        .when(pl.col(s.PID).is_null())
+        .then(pl.lit(f"missing field '{s.PID}'"))
+        .when(pl.col(s.UNIT).is_null())
+        .then(pl.lit(f"missing field '{s.UNIT}'"))
+        .when(pl.col(s.OP).is_in(list(s.MEMORY_OPS)) & pl.col(s.VAR).is_null())
+        .then(pl.lit(f"missing field '{s.VAR}'"))
+        .otherwise(None)
+        .alias("__reason")
+    )
+    ev = ev.with_columns(reason)
+    bad = ev.filter(pl.col("__reason").is_not_null())
+    for row in bad.head(MAX_EXAMPLES).iter_rows(named=True):
+        stats._bad(name, row[_LINE_NO], row["__reason"], n=0)
+    stats.malformed += bad.height
+    good = ev.filter(pl.col("__reason").is_null())
+    return good.select(
+        pl.col(s.PID).alias("pid"),
+        pl.col(s.SEQ).alias("seq"),
+        pl.col(s.TS).alias("ts"),
+        pl.col(s.OP).alias("op"),
+        pl.col(s.UNIT).alias("unit"),
+        pl.coalesce(s.TASK, s.THREAD, s.UNIT).alias("unit_name"),
+        pl.col(s.TID).alias("tid"),
+        pl.col(s.THREAD).alias("thread"),
+        pl.col(s.TASK).alias("task"),
+        pl.col(s.VAR).alias("var"),
+        pl.col(s.OBJ).alias("obj"),
+        pl.col(s.KIND).alias("kind"),
+        pl.col(s.VALUE).alias("value"),
+        pl.col(s.FILE).alias("file"),
+        pl.col(s.LINE).alias("line"),
+        pl.col(s.FUNC).alias("func"),
+        pl.col(s.WAIT_NS).alias("wait_ns"),
+        pl.col(s.MSG).alias("msg"),
+        pl.col(s.COUNT).alias("count"),
+        pl.col(s.INTERNAL).fill_null(False).alias("internal"),
+    )
+
+
+def _empty() -> pl.DataFrame:
+    return pl.DataFrame(schema=EVENT_SCHEMA)
+
+
+def _finish(events: pl.DataFrame) -> pl.DataFrame:
+    """Qualify units with their pid when there are several processes; sort by (pid, seq)."""
+    if events["pid"].n_unique() > 1:
+        prefix = pl.col("pid").cast(pl.String) + pl.lit("/")
+        names_unit = pl.col("op").is_in(list(s.UNIT_OPS)) | (
+            (pl.col("op") == s.Op.WAIT) & pl.col("kind").is_in([s.Kind.THREAD, s.Kind.TASK])
+        )
+        events = events.with_columns(
+            (prefix + pl.col("unit")).alias("unit"),
+            pl.when(names_unit & pl.col("obj").is_not_null())
+            .then(prefix + pl.col("obj"))
+            .otherwise(pl.col("obj"))
+            .alias("obj"),
+        )
+    # Sorted eagerly once: every analysis relies on per-process sequence order.
+    return events.sort("pid", "seq", maintain_order=True)
