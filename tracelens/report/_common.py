@@ -1,0 +1,397 @@
+"""What every renderer shares: the report protocol, the rule catalogue and wording.
+
+Renderers see a report only through ``ReportLike`` (findings, summary, suppressed)
+and the ``Finding`` model; they never look at the trace or know how a finding was
+computed. Every string that comes from the trace (variable names, unit names, file
+names, values) is untrusted: each renderer escapes it for its own output format.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Protocol
+
+from tracelens.analyze.findings import (
+    ERROR,
+    NOTE,
+    SEVERITIES,
+    WARNING,
+    EventRef,
+    Finding,
+    Site,
+    sort_findings,
+)
+
+TOOL_NAME = "tracelens"
+#: Where SARIF consumers send people who want to know more about the tool.
+TOOL_URI = "https://pypi.org/project/tracelens/"
+
+
+def tool_version() -> str:
+    """The installed tracelens version."""
+    from tracelens import __version__
+
+    return __version__
+
+
+class SuppressionLike(Protocol):
+    """A suppression rule as the analyzer reports it (``tracelens.analyze.suppress``)."""
+
+    kind: str
+    var: str
+    site: str
+    reason: str
+
+
+class ReportLike(Protocol):
+    """What a renderer needs of ``tracelens.analyze.Report``."""
+
+    findings: Sequence[Finding]
+    summary: Mapping[str, Any]
+    suppressed: Sequence[tuple[Finding, Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderOptions:
+    """How to render, beyond the report itself.
+
+    Attributes:
+        root: Directory that code sites are shown relative to (the repository or the
+            working directory); ``None`` means the current working directory.
+        color: Emit terminal colours (text format only).
+        width: Line width for the text format; ``None`` means 100.
+    """
+
+    root: Path | None = None
+    color: bool = False
+    width: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What a finding kind means, in words for people."""
+
+    id: str
+    name: str
+    short: str
+    full: str
+    help: str
+    level: str
+
+
+RULES: dict[str, Rule] = {
+    r.id: r
+    for r in (
+        Rule(
+            "lost_update",
+            "LostUpdate",
+            "Lost update: a read-modify-write was interleaved by another write",
+            "A unit read a shared variable and later wrote it back, and between the two "
+            "another unit wrote the same variable. The local write was computed from a "
+            "stale value, so the other unit's update was overwritten and lost.",
+            "Make the read and the write one atomic step: hold one lock around both "
+            "(`with lock: x += 1`), or hand the update to a single owner (a queue).",
+            ERROR,
+        ),
+        Rule(
+            "atomicity_violation",
+            "AtomicityViolation",
+            "Atomicity violation: code meant to be atomic was interleaved",
+            "Two accesses of one unit that were meant to be atomic (inside one "
+            "`tracelens.atomic` region or one continuous lock hold) were interleaved "
+            "by another unit's access to the same variable, so one of them saw or "
+            "left an inconsistent value.",
+            "Protect every access to the variable with the same lock, and keep the "
+            "accesses that belong together inside one hold of it.",
+            WARNING,
+        ),
+        Rule(
+            "data_race",
+            "DataRace",
+            "Data race: unordered conflicting accesses",
+            "Two units accessed the same variable, at least one of them writing, with "
+            "no synchronisation ordering the two accesses.",
+            "Order the accesses: protect the variable with a lock, or pass the value "
+            "through a queue or another synchronisation object.",
+            WARNING,
+        ),
+        Rule(
+            "inconsistent_locking",
+            "InconsistentLocking",
+            "Inconsistent locking: a variable is accessed under different locks",
+            "A variable is sometimes accessed while holding a lock and sometimes "
+            "without it (or under a different lock), so the lock does not protect it.",
+            "Pick one lock for the variable and hold it at every access.",
+            WARNING,
+        ),
+        Rule(
+            "lock_order_inversion",
+            "LockOrderInversion",
+            "Lock order inversion: locks are taken in conflicting orders",
+            "Two units acquired the same locks in opposite orders. The run did not "
+            "deadlock, but another interleaving can.",
+            "Acquire locks in one global order everywhere, or merge them into one lock.",
+            WARNING,
+        ),
+        Rule(
+            "deadlock",
+            "Deadlock",
+            "Deadlock: units waited for each other",
+            "Units blocked waiting for locks or other objects held by each other, so "
+            "none of them could proceed.",
+            "Acquire locks in one global order, use timeouts, or restructure the "
+            "waits so that no cycle can form.",
+            ERROR,
+        ),
+    )
+}
+
+
+def rule_for(kind: str) -> Rule:
+    """The rule of a finding kind; an unknown kind gets a generic rule.
+
+    Args:
+        kind: A finding kind, e.g. ``lost_update``.
+
+    Returns:
+        The matching ``Rule``.
+    """
+    if kind in RULES:
+        return RULES[kind]
+    words = kind.replace("_", " ")
+    return Rule(
+        kind,
+        "".join(w.capitalize() for w in kind.split("_")),
+        words.capitalize(),
+        f"tracelens reported a {words}.",
+        "See the finding's explanation and interleaving.",
+        WARNING,
+    )
+
+
+def display_path(file: str, root: Path | None = None) -> str:
+    """A code site's file as people want to read it: relative to ``root`` when inside.
+
+    Args:
+        file: The file as recorded (usually absolute).
+        root: The directory to make it relative to; defaults to the working directory.
+
+    Returns:
+        The relative path with ``/`` separators, or the file unchanged when it lies
+        outside ``root`` (or is not a path at all, like ``<stdin>``).
+    """
+    rel = relative_path(file, root)
+    return rel if rel is not None else file
+
+
+def relative_path(file: str, root: Path | None = None) -> str | None:
+    """``file`` relative to ``root`` with ``/`` separators, or ``None`` when outside."""
+    if not file or file.startswith("<") or not os.path.isabs(file):
+        return None
+    base = os.path.abspath(root if root is not None else os.getcwd())
+    try:
+        rel = os.path.relpath(os.path.abspath(file), base)
+    except ValueError:  # another drive on Windows
+        return None
+    if rel == os.curdir or rel.startswith(os.pardir):
+        return None
+    return PurePosixPath(*Path(rel).parts).as_posix()
+
+
+def site_text(site: Site | EventRef, root: Path | None = None) -> str:
+    """``file:line`` of a site or event, the file shown relative to ``root``."""
+    return f"{display_path(site.file, root)}:{site.line}"
+
+
+_VERBS = {
+    "read": "reads",
+    "write": "writes",
+    "acquire_try": "tries to acquire",
+    "acquire": "acquires",
+    "acquire_fail": "fails to acquire",
+    "release": "releases",
+    "fork": "starts",
+    "begin": "begins",
+    "end": "ends",
+    "join": "joins",
+    "send": "signals",
+    "recv": "receives from",
+    "wait": "waits for",
+    "atomic_begin": "enters atomic region",
+    "atomic_end": "leaves atomic region",
+}
+
+
+def verb(op: str) -> str:
+    """The operation as a verb in the third person (``read`` -> ``reads``)."""
+    return _VERBS.get(op, op)
+
+
+def step_parts(e: EventRef, root: Path | None = None) -> tuple[str, str, str, str]:
+    """One interleaving step split into (unit, verb, target with value, site).
+
+    Each renderer joins and escapes the parts in its own way.
+
+    Args:
+        e: The event.
+        root: Directory to show the site relative to.
+
+    Returns:
+        ``(unit_name, verb, target, site)``, e.g. ``("Thread-1", "reads",
+        "model['weight'] = 1.0", "app.py:12")``.
+    """
+    target = e.target
+    if e.value is not None and e.op in ("read", "write"):
+        target = f"{target} = {e.value}"
+    return (e.unit_name or e.unit, verb(e.op), target, site_text(e, root))
+
+
+def step_text(e: EventRef, root: Path | None = None) -> str:
+    """One interleaving step as plain text (``Thread-1 reads x = 1 at app.py:12``)."""
+    unit, v, target, site = step_parts(e, root)
+    return f"{unit} {v} {target} at {site}"
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
+_CONTROL.update({0x09: " ", 0x0A: " ", 0x0D: " "})
+
+
+def clean(s: str) -> str:
+    """A trace string made safe for a terminal: control characters become ``\\xNN``.
+
+    Escape sequences in a variable name or value must not move the cursor or
+    recolour a reader's terminal; tabs and newlines become spaces.
+    """
+    return s.translate(_CONTROL)
+
+
+def is_remote(e: EventRef) -> bool:
+    """Whether the event is the other unit's access in a window (its role says so)."""
+    return e.role.startswith("remote")
+
+
+def distinct_sites(f: Finding) -> list[Site]:
+    """A finding's sites without repeats, in interleaving order."""
+    seen: list[Site] = []
+    for s in f.sites:
+        if s not in seen:
+            seen.append(s)
+    return seen
+
+
+def ordered(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings in display order (worst severity first)."""
+    return sort_findings(findings)
+
+
+def by_variable(findings: Iterable[Finding]) -> list[tuple[str, list[Finding]]]:
+    """Findings grouped by variable, the group with the worst finding first."""
+    groups: dict[str, list[Finding]] = {}
+    for f in ordered(findings):
+        groups.setdefault(f.var, []).append(f)
+    return list(groups.items())
+
+
+def counts_by_severity(findings: Iterable[Finding]) -> dict[str, int]:
+    """How many findings of each severity, every severity present (maybe zero)."""
+    out = dict.fromkeys(SEVERITIES, 0)
+    for f in findings:
+        out[f.severity] = out.get(f.severity, 0) + 1
+    return out
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """``1 error``, ``2 errors``; numbers with thousands separators."""
+    return f"{n:,} {word if n == 1 else (words or word + 's')}"
+
+
+def rule_dict(rule: Any) -> dict[str, str]:
+    """A suppression rule as a JSON-ready dict (kind, var, site, reason)."""
+    return {k: str(getattr(rule, k, "") or "") for k in ("kind", "var", "site", "reason")}
+
+
+def rule_label(rule: Any) -> str:
+    """A suppression rule in one line: ``kind var at site``, each part only if set."""
+    d = rule_dict(rule)
+    parts = [d["kind"] or "*", d["var"] or "*"]
+    if d["site"]:
+        parts.append(f"at {d['site']}")
+    return " ".join(parts)
+
+
+def suppressed_by_rule(report: ReportLike) -> list[tuple[dict[str, str], int]]:
+    """Suppressed findings counted per rule, in the order rules first matched.
+
+    Args:
+        report: The report.
+
+    Returns:
+        ``(rule as dict, number of findings it suppressed)`` pairs.
+    """
+    counts: dict[tuple[str, ...], tuple[dict[str, str], int]] = {}
+    for _finding, rule in report.suppressed:
+        d = rule_dict(rule)
+        key = tuple(d.values())
+        prev = counts.get(key, (d, 0))
+        counts[key] = (d, prev[1] + 1)
+    return list(counts.values())
+
+
+def summary_int(summary: Mapping[str, Any], key: str) -> int:
+    """An integer summary field, 0 when missing or null."""
+    v = summary.get(key)
+    return int(v) if isinstance(v, int | float) else 0
+
+
+def skipped_lines(summary: Mapping[str, Any]) -> int:
+    """Lines of the input that are not tracelens events (application and malformed)."""
+    if "skipped" in summary and summary["skipped"] is not None:
+        return summary_int(summary, "skipped")
+    return summary_int(summary, "app_lines") + summary_int(summary, "malformed")
+
+
+def headline(report: ReportLike) -> str:
+    """The one-line summary every format starts with.
+
+    Example: ``2 errors, 1 warning in 12,345 events (4 units, 3 variables, 1 file);
+    10 lines skipped; 1 suppressed``.
+    """
+    c = counts_by_severity(report.findings)
+    s = report.summary
+    if report.findings:
+        names = {ERROR: "error", WARNING: "warning", NOTE: "note"}
+        head = ", ".join(plural(c[k], names.get(k, k)) for k in c if c[k])
+    else:
+        head = "no findings"
+    text = (
+        f"{head} in {plural(summary_int(s, 'events'), 'event')} "
+        f"({plural(summary_int(s, 'units'), 'unit')}, "
+        f"{plural(summary_int(s, 'variables'), 'variable')}, "
+        f"{plural(summary_int(s, 'files'), 'file')})"
+    )
+    skipped = skipped_lines(s)
+    if skipped:
+        text += f"; {plural(skipped, 'line')} skipped"
+    if report.suppressed:
+        text += f"; {len(report.suppressed):,} suppressed"
+    return text
+
+
+def format_duration(ns: int | float | None) -> str:
+    """A duration in nanoseconds, in the largest fitting unit (``1.5 ms``)."""
+    if ns is None:
+        return "?"
+    ns = float(ns)
+    for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
+        if abs(ns) >= scale:
+            return f"{ns / scale:.3g} {unit}"
+    return f"{ns:.0f} ns"
+
+
+def window_ns(events: Sequence[EventRef]) -> int:
+    """Time from the first to the last event of an instance (0 when unknown)."""
+    ts = [e.ts for e in events if e.ts]
+    return max(ts) - min(ts) if len(ts) >= 2 else 0
