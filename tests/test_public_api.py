@@ -1,0 +1,48 @@
+"""The public surface is a contract: these names exist and nothing private leaks out."""
+
+from __future__ import annotations
+
+import structlog
+
+import tracelens
+import tracelens.processors
+from tracelens.testing import read_events
+
+
+def test_all_names_are_exported_and_sorted():
+    """Everything in __all__ is importable, and __all__ is sorted."""
+    assert sorted(tracelens.__all__) == tracelens.__all__
+    for name in tracelens.__all__:
+        assert hasattr(tracelens, name)
+
+
+def test_the_contract_names_are_public():
+    """The names other programs rely on are part of the recorder API."""
+    assert {"configure", "shutdown", "watch", "read", "write", "atomic", "processors"} <= set(
+        tracelens.__all__
+    )
+
+
+def test_structlog_recipe_puts_events_in_the_applications_file(tmp_path):
+    """The docs/api.md recipe: events go through the app's own chain into its file."""
+    out = tmp_path / "app.jsonl"
+    with out.open("a") as f:
+        structlog.configure(
+            processors=[
+                structlog.processors.add_log_level,
+                tracelens.processors.add_trace_context,
+                structlog.processors.JSONRenderer(),
+            ],
+            logger_factory=structlog.WriteLoggerFactory(f),
+        )
+        try:
+            tracelens.configure(None, emit="structlog")
+            structlog.get_logger().info("hello")
+            tracelens.watch({}, "d")["x"] = 1
+            tracelens.shutdown()
+        finally:
+            structlog.reset_defaults()
+
+    events = read_events(out)
+    assert ["meta", "write", "write"] == [e["event"] for e in events]
+    assert 4 == len(out.read_text().splitlines())  # and the application's own line
