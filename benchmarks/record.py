@@ -65,9 +65,21 @@ def baseline(n_threads: int, n: int, tmp: Path) -> float:
             d["k"] = i
             f.write(
                 dumps(
-                    {"tl": 1, "event": "write", "seq": i, "ts": mono(), "pid": pid,
-                     "unit": "t1", "tid": 1, "thread": "Thread-1", "var": "d['k']",
-                     "value": i, "file": __file__, "line": 60, "func": "body"},
+                    {
+                        "tl": 1,
+                        "event": "write",
+                        "seq": i,
+                        "ts": mono(),
+                        "pid": pid,
+                        "unit": "t1",
+                        "tid": 1,
+                        "thread": "Thread-1",
+                        "var": "d['k']",
+                        "value": i,
+                        "file": __file__,
+                        "line": 60,
+                        "func": "body",
+                    },
                     option=opt,
                 )
             )
@@ -99,7 +111,9 @@ def fidelity() -> tuple[int, int]:
         trace = Path(tmp) / "racy.jsonl"
         subprocess.run(
             [sys.executable, "examples/article_racy.py", str(trace)],
-            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, check=True,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            check=True,
             capture_output=True,
         )
         f = order_fidelity(read_events(trace))
@@ -112,8 +126,10 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     args = ap.parse_args()
     n = args.events
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {n} accesses, "
-          f"median of {args.repeat}")
+    print(
+        f"python {sys.version.split()[0]}, {os.cpu_count()} cpus, {n} accesses, "
+        f"median of {args.repeat}"
+    )
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
         for n_threads in (1, 4):
@@ -127,11 +143,14 @@ def main() -> None:
             for k, v in ns.items():
                 print(f"  {k:10s} {v:8.0f} ns/access")
             over_base = (ns["tracelens"] - ns["plain"]) / (ns["baseline"] - ns["plain"])
-            print(f"  tracelens / baseline (whole loop):         {ns['tracelens'] / ns['baseline']:.2f}x")
+            whole = ns["tracelens"] / ns["baseline"]
+            print(f"  tracelens / baseline (whole loop):         {whole:.2f}x")
             print(f"  tracelens / baseline (logging cost only):  {over_base:.2f}x")
     checked, consistent = fidelity()
-    print(f"\norder fidelity, article_racy.py under stress=True: {consistent}/{checked} reads saw "
-          f"the latest recorded write ({100 * consistent / max(checked, 1):.1f}%)")
+    print(
+        f"\norder fidelity, article_racy.py under stress=True: {consistent}/{checked} reads saw "
+        f"the latest recorded write ({100 * consistent / max(checked, 1):.1f}%)"
+    )
 
 
 if __name__ == "__main__":

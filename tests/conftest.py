@@ -1,4 +1,4 @@
-"""Shared fixtures. Test helpers that build traces live in tests/strategies.py and tests/tracegen.py."""
+"""Shared fixtures; helpers that read traces back live in tests/helpers.py."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _no_recording_left_behind() -> Iterator[None]:
 
 @pytest.fixture(name="recording")
 def _recording(tmp_path: Path) -> Callable[..., Path]:
-    """Start recording into a fresh file; returns the path (call ``tracelens.shutdown()`` to flush)."""
+    """Start recording into a fresh file and return its path (``shutdown()`` flushes it)."""
 
     def start(**options: Any) -> Path:
         path = tmp_path / "trace.jsonl"

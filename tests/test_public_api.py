@@ -44,5 +44,5 @@ def test_structlog_recipe_puts_events_in_the_applications_file(tmp_path):
             structlog.reset_defaults()
 
     events = read_events(out)
-    assert ["meta", "write", "write"] == [e["event"] for e in events]
-    assert 4 == len(out.read_text().splitlines())  # and the application's own line
+    assert [e["event"] for e in events] == ["meta", "write", "write"]
+    assert len(out.read_text().splitlines()) == 4  # and the application's own line

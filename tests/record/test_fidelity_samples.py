@@ -23,13 +23,17 @@ def test_racy_example_under_stress_records_reads_in_their_real_order(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     subprocess.run(
         [sys.executable, "examples/article_racy.py", str(trace)],
-        cwd=ROOT, env=env, check=True, capture_output=True, timeout=120,
+        cwd=ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
     )
 
     fidelity = order_fidelity(read_events(trace))
 
-    assert 10_000 == fidelity.checked
-    assert [] == fidelity.mismatches
+    assert fidelity.checked == 10_000
+    assert fidelity.mismatches == []
 
 
 def test_there_are_sample_logs():
@@ -46,9 +50,9 @@ def test_sample_logs_match_the_current_format(sample):
 
     assert events
     for e in events:
-        assert s.FORMAT_VERSION == e[s.TL]
+        assert e[s.TL] == s.FORMAT_VERSION
         assert e[s.OP] in s.OPS
-        assert COMMON <= e.keys(), e
+        assert e.keys() >= COMMON, e
         if e[s.OP] in s.MEMORY_OPS:
             assert {s.VAR, s.FILE, s.LINE, s.FUNC} <= e.keys(), e
         elif e[s.OP] != s.Op.META:

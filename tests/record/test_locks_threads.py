@@ -36,8 +36,8 @@ class TestLocks:
 
         events = _sync(path, "acquire", "release")
         ops = [e["event"] for e in events]
-        assert 1600 == len(ops)
-        assert ["acquire", "release"] * 800 == ops  # strictly alternating in seq order
+        assert len(ops) == 1600
+        assert ops == ["acquire", "release"] * 800  # strictly alternating in seq order
         holders = [e["unit"] for e in events]
         assert holders[0::2] == holders[1::2]  # each release by the thread that acquired
 
@@ -52,7 +52,7 @@ class TestLocks:
 
         (acq,) = _sync(path, "acquire")
         assert acq["obj"].startswith(f"Lock@test_locks_threads.py:{line}#")
-        assert "lock" == acq["kind"]
+        assert acq["kind"] == "lock"
 
     @pytest.mark.parametrize(
         "factory",
@@ -70,7 +70,7 @@ class TestLocks:
         lock.release()
         tracelens.shutdown()
 
-        assert ["acquire", "release"] == [e["event"] for e in _sync(path, "acquire", "release")]
+        assert [e["event"] for e in _sync(path, "acquire", "release")] == ["acquire", "release"]
 
     def test_rlock_records_only_the_outermost_acquire_and_release(self, recording):
         """Re-entering an RLock is not an event; the first acquire and the last release are."""
@@ -82,7 +82,7 @@ class TestLocks:
         tracelens.shutdown()
 
         events = _sync(path, "acquire", "release")
-        assert ["acquire", "release"] * 2 == [e["event"] for e in events]
+        assert [e["event"] for e in events] == ["acquire", "release"] * 2
         assert {"rlock"} == {e["kind"] for e in events}
 
     def test_blocking_acquire_records_the_attempt_first(self, recording):
@@ -107,7 +107,7 @@ class TestLocks:
         tracelens.shutdown()
 
         mine = [e for e in _sync(path, "acquire_try", "acquire", "release") if e["unit"] != "t0"]
-        assert ["acquire_try", "acquire", "release"] == [e["event"] for e in mine]
+        assert [e["event"] for e in mine] == ["acquire_try", "acquire", "release"]
         assert mine[1]["wait_ns"] > 0
 
     def test_failed_timed_acquire_is_recorded(self, recording):
@@ -122,9 +122,9 @@ class TestLocks:
         lock.release()
         tracelens.shutdown()
 
-        assert [False] == ok
+        assert ok == [False]
         mine = [e["event"] for e in _sync(path, "acquire_try", "acquire_fail") if e["unit"] != "t0"]
-        assert ["acquire_try", "acquire_fail"] == mine
+        assert mine == ["acquire_try", "acquire_fail"]
 
     def test_condition_works_on_recorded_locks(self, recording):
         """Condition.wait/notify still work on top of both lock kinds."""
@@ -174,7 +174,7 @@ class TestLocks:
             lock.release()
         tracelens.shutdown()
 
-        assert [] == _sync(path, "release")
+        assert _sync(path, "release") == []
 
 
 class TestThreads:
@@ -196,11 +196,11 @@ class TestThreads:
         child_events = [e for e in events if e["unit"] == unit]
         fork = next(e for e in events if e["event"] == "fork")
         join = next(e for e in events if e["event"] == "join")
-        assert ["begin", "write", "end"] == [e["event"] for e in child_events]
+        assert [e["event"] for e in child_events] == ["begin", "write", "end"]
         assert fork["seq"] < child_events[0]["seq"]
         assert child_events[-1]["seq"] < join["seq"]
-        assert "worker" == child_events[0]["thread"]
-        assert "child" == child_events[0]["func"]
+        assert child_events[0]["thread"] == "worker"
+        assert child_events[0]["func"] == "child"
 
     def test_units_are_unique_even_when_os_thread_ids_are_reused(self, recording):
         """Fifty short threads get fifty distinct units."""
@@ -212,7 +212,7 @@ class TestThreads:
         tracelens.shutdown()
 
         begins = [e["unit"] for e in read_trace(path) if e["event"] == "begin"]
-        assert 50 == len(set(begins))
+        assert len(set(begins)) == 50
 
     def test_join_of_a_running_thread_records_a_wait_first(self, recording):
         """A join that blocks records `wait` on the child before `join`."""
@@ -228,4 +228,4 @@ class TestThreads:
 
         unit = next(e["obj"] for e in read_trace(path) if e["event"] == "fork")
         mine = [e["event"] for e in read_trace(path) if e.get("obj") == unit and e["unit"] == "t0"]
-        assert ["fork", "wait", "join"] == mine
+        assert mine == ["fork", "wait", "join"]

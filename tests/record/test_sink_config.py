@@ -54,7 +54,7 @@ def test_threads_and_processes_share_one_file_without_losing_a_line(tmp_path):
         )
         for _ in range(4)
     ]
-    assert [0, 0, 0, 0] == [p.wait(120) for p in procs]
+    assert [p.wait(120) for p in procs] == [0, 0, 0, 0]
 
     lines = path.read_bytes().splitlines()
     events = [orjson.loads(line) for line in lines]  # raises if any line is torn
@@ -62,7 +62,7 @@ def test_threads_and_processes_share_one_file_without_losing_a_line(tmp_path):
     per_pid = {}
     for e in events:
         per_pid.setdefault(e["pid"], []).append(e["seq"])
-    assert 4 * 16 * (500 + 7) == len(writes)  # 500 item writes + 7 key-set writes each
+    assert len(writes) == 4 * 16 * (500 + 7)  # 500 item writes + 7 key-set writes each
     assert all(len(seqs) == len(set(seqs)) for seqs in per_pid.values())
 
 
@@ -80,7 +80,7 @@ def test_trace_is_flushed_at_exit_after_an_uncaught_exception(tmp_path):
         str(path),
     )
 
-    assert 1 == proc.returncode
+    assert proc.returncode == 1
     assert "ValueError" in proc.stderr
     assert any(e.get("value") == 42 for e in read_trace(path))
 
@@ -116,8 +116,8 @@ def test_background_flush_puts_a_hung_programs_events_on_disk(tmp_path):
         proc.wait(10)
 
     tries = [e for e in read_trace(path) if e["event"] == "acquire_try" and not e.get("internal")]
-    assert 2 == len(tries)
-    assert 2 == len({e["unit"] for e in tries})
+    assert len(tries) == 2
+    assert len({e["unit"] for e in tries}) == 2
 
 
 def test_a_failing_sink_is_reported_once_and_never_raises(tmp_path):
@@ -134,9 +134,9 @@ def test_a_failing_sink_is_reported_once_and_never_raises(tmp_path):
         """
     )
 
-    assert 0 == proc.returncode
+    assert proc.returncode == 0
     assert "survived" in proc.stdout
-    assert 1 == proc.stderr.count("tracelens: cannot write the trace")
+    assert proc.stderr.count("tracelens: cannot write the trace") == 1
 
 
 def test_recorder_imports_no_analyzer_libraries():
@@ -151,7 +151,7 @@ def test_recorder_imports_no_analyzer_libraries():
         """
     )
 
-    assert "[]" == proc.stdout.strip(), proc.stderr
+    assert proc.stdout.strip() == "[]", proc.stderr
 
 
 class TestConfigure:
@@ -165,20 +165,33 @@ class TestConfigure:
         tracelens.shutdown()
 
         metas = [e for e in read_trace(path) if e["event"] == "meta"]
-        assert 1 == len(metas)
-        assert 2 == len([e for e in read_trace(path) if e.get("var") in ("d['a']", "d['b']")])
+        assert len(metas) == 1
+        assert len([e for e in read_trace(path) if e.get("var") in ("d['a']", "d['b']")]) == 2
 
     def test_shutdown_restores_the_standard_library(self, recording):
         """After shutdown, threading and _thread hand out plain locks again."""
-        originals = (threading.Lock, threading.RLock, _thread.allocate_lock, _thread.RLock,
-                     _thread.LockType, threading.Thread.start, threading.Thread.join)
+        originals = (
+            threading.Lock,
+            threading.RLock,
+            _thread.allocate_lock,
+            _thread.RLock,
+            _thread.LockType,
+            threading.Thread.start,
+            threading.Thread.join,
+        )
         recording()
         assert threading.Lock is not originals[0]
         tracelens.shutdown()
 
-        assert originals == (threading.Lock, threading.RLock, _thread.allocate_lock,
-                             _thread.RLock, _thread.LockType, threading.Thread.start,
-                             threading.Thread.join)
+        assert originals == (
+            threading.Lock,
+            threading.RLock,
+            _thread.allocate_lock,
+            _thread.RLock,
+            _thread.LockType,
+            threading.Thread.start,
+            threading.Thread.join,
+        )
 
     def test_shutdown_restores_structlog_configuration(self, recording):
         """configure() takes over structlog; shutdown() gives the old configuration back."""
@@ -200,7 +213,7 @@ class TestConfigure:
         lines = [orjson.loads(x) for x in path.read_bytes().splitlines()]
         (app,) = [x for x in lines if x.get("event") == "user logged in"]
         assert "tl" not in app
-        assert ("ada", "info", "t0") == (app["user"], app["level"], app["unit"])
+        assert (app["user"], app["level"], app["unit"]) == ("ada", "info", "t0")
         assert isinstance(app["seq"], int)
 
     def test_events_can_go_through_the_applications_structlog_chain(self):
@@ -211,7 +224,7 @@ class TestConfigure:
             tracelens.shutdown()
 
         writes = [x for x in logs if x.get("event") == "write"]
-        assert ["d['k']", "d"] == [w["var"] for w in writes]
+        assert [w["var"] for w in writes] == ["d['k']", "d"]
         assert all(w["tl"] == tracelens.FORMAT_VERSION for w in writes)
 
     def test_stress_shrinks_the_switch_interval_until_shutdown(self, recording):

@@ -22,7 +22,7 @@ class TestWatchedDictRecords:
         d["n"] += 1
         tracelens.shutdown()
 
-        assert [("read", "d['n']", 1), ("write", "d['n']", 2)] == _ops(path)
+        assert _ops(path) == [("read", "d['n']", 1), ("write", "d['n']", 2)]
 
     def test_inserting_a_key_also_writes_the_key_set(self, recording):
         """A new key writes the item and the dict's key set `d`."""
@@ -31,7 +31,7 @@ class TestWatchedDictRecords:
         d["k"] = 1
         tracelens.shutdown()
 
-        assert [("write", "d['k']", 1), ("write", "d", None)] == _ops(path)
+        assert _ops(path) == [("write", "d['k']", 1), ("write", "d", None)]
 
     def test_overwriting_a_key_does_not_write_the_key_set(self, recording):
         """Assigning an existing key changes the item only."""
@@ -40,7 +40,7 @@ class TestWatchedDictRecords:
         d["k"] = 1
         tracelens.shutdown()
 
-        assert [("write", "d['k']", 1)] == _ops(path)
+        assert _ops(path) == [("write", "d['k']", 1)]
 
     def test_iteration_reads_the_key_set(self, recording):
         """Iterating a watched dict is a read of `d` (so it races with inserts)."""
@@ -49,8 +49,8 @@ class TestWatchedDictRecords:
         keys = [k for k in d]
         tracelens.shutdown()
 
-        assert ["a", "b"] == keys
-        assert [("read", "d", None)] == _ops(path)
+        assert keys == ["a", "b"]
+        assert _ops(path) == [("read", "d", None)]
 
     @pytest.mark.parametrize(
         ("action", "expected"),
@@ -87,7 +87,7 @@ class TestWatchedDictRecords:
         del d["a"]
         tracelens.shutdown()
 
-        assert [("write", "d['a']", "<missing>"), ("write", "d", None)] == _ops(path)
+        assert _ops(path) == [("write", "d['a']", "<missing>"), ("write", "d", None)]
 
     def test_missing_key_raises_keyerror_and_records_the_read(self, recording):
         """A KeyError passes through, and the failed read is still recorded."""
@@ -97,7 +97,7 @@ class TestWatchedDictRecords:
             d["nope"]
         tracelens.shutdown()
 
-        assert [("read", "d['nope']", "<missing>")] == _ops(path)
+        assert _ops(path) == [("read", "d['nope']", "<missing>")]
 
     def test_call_site_is_the_users_line(self, recording):
         """Events name the file, line and function of the user's code."""
@@ -123,7 +123,7 @@ class TestProxyBehavesLikeTheObject:
         assert isinstance(d, dict)
         assert d == {"a": 1}
         assert repr({"a": 1}) == repr(d)
-        assert 1 == len(d)
+        assert len(d) == 1
 
     @settings(max_examples=60, deadline=None)
     @given(
@@ -220,11 +220,11 @@ class TestProxyBehavesLikeTheObject:
 
         m = tracelens.watch(Model(), "model")
         m.weight += 0.5
-        assert "method" == m.bump()
+        assert m.bump() == "method"
         assert isinstance(m, Model)
         tracelens.shutdown()
 
-        assert [("read", "model.weight", 1.0), ("write", "model.weight", 1.5)] == _ops(path)
+        assert _ops(path) == [("read", "model.weight", 1.0), ("write", "model.weight", 1.5)]
 
     def test_missing_attribute_raises_attributeerror(self):
         """AttributeError passes through a watched object."""
@@ -241,7 +241,7 @@ class TestProxyBehavesLikeTheObject:
         lst[0]
         tracelens.shutdown()
 
-        assert [("write", "items", None), ("read", "items", 1)] == _ops(path)
+        assert _ops(path) == [("write", "items", None), ("read", "items", 1)]
 
     def test_container_values_are_described_not_repred(self, recording):
         """A non-scalar value is recorded as its type and size, never by calling its repr."""
@@ -257,7 +257,7 @@ class TestProxyBehavesLikeTheObject:
         tracelens.shutdown()
 
         values = [v for _, var, v in _ops(path) if var in ("d['x']", "d['y']")]
-        assert "<list len=3>" == values[0]
+        assert values[0] == "<list len=3>"
         assert values[1].startswith("<tests.record.test_watch.") or "Loud object at" in values[1]
 
     def test_long_strings_are_bounded(self, recording):
@@ -280,7 +280,7 @@ def test_manual_read_and_write(recording):
     tracelens.read("flag")
     tracelens.shutdown()
 
-    assert [("write", "counter", 3), ("read", "counter", 3), ("read", "flag", None)] == _ops(path)
+    assert _ops(path) == [("write", "counter", 3), ("read", "counter", 3), ("read", "flag", None)]
 
 
 def test_atomic_region_brackets_its_accesses(recording):
@@ -292,12 +292,12 @@ def test_atomic_region_brackets_its_accesses(recording):
     tracelens.shutdown()
 
     events = [(e["event"], e.get("obj") or e.get("var")) for e in read_trace(path)]
-    assert [
+    assert [ev for ev in events if ev[0] != "meta"] == [
         ("atomic_begin", "bump"),
         ("read", "d['n']"),
         ("write", "d['n']"),
         ("atomic_end", "bump"),
-    ] == [ev for ev in events if ev[0] != "meta"]
+    ]
 
 
 def test_watch_needs_a_name():

@@ -54,7 +54,7 @@ EVENT_DTYPE: Final = pl.Struct(
 
 #: Columns of the findings frame that every analysis returns.
 FINDING_SCHEMA: Final = pl.Schema(
-    {
+    {  # type: ignore[arg-type]  # polars' stubs do not take Struct/List instances here
         "kind": pl.String,
         "severity": pl.String,
         "var": pl.String,

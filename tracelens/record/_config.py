@@ -6,6 +6,7 @@ This is the only module that changes the recorder's global state
 
 from __future__ import annotations
 
+import _thread
 import atexit
 import os
 import sys
@@ -13,12 +14,11 @@ import threading
 import time
 from typing import Any, Literal
 
-import _thread
 import orjson
 import structlog
 
 from tracelens import schema as s
-from tracelens.record import _core, locks, threads
+from tracelens.record import _core, locks, sync, threads
 from tracelens.record._core import STATE, forget_unit_state, unit_state
 from tracelens.record._sink import Sink
 from tracelens.record.processors import TraceLoggerFactory, add_trace_context
@@ -67,7 +67,7 @@ def configure(
         OSError: ``path`` cannot be opened for appending.
     """
     global _settings
-    settings = {
+    settings: dict[str, Any] = {
         "path": None if path is None else os.path.abspath(os.fspath(path)),
         "stress": stress,
         "flush_interval": flush_interval,
@@ -178,12 +178,14 @@ def _instrument() -> None:
     _patch(_thread, "RLock", locks.make_rlock)
     _patch(_thread, "LockType", locks.LockType)
     threads.install()
+    sync.install()
 
 
 def _uninstall() -> None:
     while _patched:
         owner, attr, old = _patched.pop()
         setattr(owner, attr, old)
+    sync.uninstall()
     threads.uninstall()
 
 
@@ -191,8 +193,15 @@ def _fill_skip_files() -> None:
     """Files whose frames are never a call site (see ``_core.SKIP_FILES``)."""
     here = os.path.dirname(os.path.abspath(__file__))
     files = {os.path.join(here, f) for f in os.listdir(here) if f.endswith(".py")}
-    prefixes = ("threading", "queue", "asyncio", "concurrent", "multiprocessing", "contextlib",
-                "_weakrefset")
+    prefixes = (
+        "threading",
+        "queue",
+        "asyncio",
+        "concurrent",
+        "multiprocessing",
+        "contextlib",
+        "_weakrefset",
+    )
     for name, mod in list(sys.modules.items()):
         if name.split(".")[0] in prefixes:
             f = getattr(mod, "__file__", None)

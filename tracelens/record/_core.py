@@ -24,18 +24,18 @@ Why the hot path looks the way it does:
 from __future__ import annotations
 
 import _thread
+import contextlib
 import itertools
 import os
 import sys
 import threading
 import time
-from collections import deque
 from asyncio import _get_running_loop
 from asyncio import tasks as _asyncio_tasks
+from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 from weakref import WeakKeyDictionary
-
-from collections.abc import Callable
 
 if TYPE_CHECKING:
     from tracelens.record._sink import Sink
@@ -48,7 +48,7 @@ original_rlock: Final = _thread.RLock
 _getframe = sys._getframe
 _monotonic_ns = time.monotonic_ns
 _get_ident = _thread.get_ident
-_current_tasks: dict[Any, Any] = _asyncio_tasks._current_tasks
+_current_tasks: dict[Any, Any] = _asyncio_tasks._current_tasks  # type: ignore[attr-defined]
 
 #: Marker for "no value recorded" (distinct from recording ``None``).
 NOVALUE: Final = object()
@@ -121,10 +121,7 @@ def _new_state() -> UnitState:
     # starting, it would create a _DummyThread and break the new thread.
     ident = _get_ident()
     t = threading._active.get(ident)  # type: ignore[attr-defined]
-    if t is not None and t is threading.main_thread():
-        n = 0
-    else:
-        n = new_unit_id()
+    n = 0 if t is not None and t is threading.main_thread() else new_unit_id()
     name = t.name if t is not None else f"thread-{ident}"
     return bind_unit_state(f"t{n}", n, name)
 
@@ -139,10 +136,8 @@ def unit_state() -> UnitState:
 
 def forget_unit_state() -> None:
     """Drop the current thread's state (after fork, in the child)."""
-    try:
+    with contextlib.suppress(AttributeError):
         del _local.st
-    except AttributeError:
-        pass
 
 
 # asyncio task -> (unit id, task name). Weak: a finished task does not stay alive.
@@ -236,4 +231,3 @@ def safe_value(v: Any) -> Any:
     if t in _SIZED:
         return f"<{t.__name__} len={len(v)}>"
     return f"<{t.__module__}.{t.__qualname__} object at {id(v):#x}>"
-

@@ -147,6 +147,7 @@ class TracedRLock:
 
     __slots__ = ("__weakref__", "_count", "_extra", "_lk", "name")
     _KIND = s.Kind.RLOCK
+    _lk: Any  # the C RLock, with the private methods Condition uses
 
     def __init__(self) -> None:
         self._lk = original_rlock()

@@ -34,7 +34,7 @@ def write(var: str, value: Any = NOVALUE) -> None:
         record(s.Op.WRITE, seq, var, value if value is NOVALUE else safe_value(value))
 
 
-class atomic:  # noqa: N801  (used like a function: ``with tracelens.atomic("x"):``)
+class atomic:
     """Mark a region the programmer intends to be atomic.
 
     The analyzer checks the accesses inside it for interleavings by other units

@@ -12,12 +12,13 @@ import time
 from typing import Any
 
 import structlog
+from structlog.typing import EventDict
 
 from tracelens import schema as s
 from tracelens.record._core import current_task_unit, next_seq, record_raw, unit_state
 
 
-def add_trace_context(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def add_trace_context(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """Stamp an application log line with where and when it happened in the trace.
 
     Adds ``seq``, ``ts``, ``pid``, ``unit``, ``tid``, ``thread`` and, inside an asyncio
@@ -38,16 +39,14 @@ def add_trace_context(logger: Any, method_name: str, event_dict: dict[str, Any])
     return event_dict
 
 
-def drop_trace_events(logger: Any, method_name: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+def drop_trace_events(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """Drop tracelens events: put it in a chain (a console handler's) that should not show them."""
     if s.TL in event_dict:
         raise structlog.DropEvent
     return event_dict
 
 
-def keep_only_trace_events(
-    logger: Any, method_name: str, event_dict: dict[str, Any]
-) -> dict[str, Any]:
+def keep_only_trace_events(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
     """Drop everything but tracelens events: for a chain that writes the trace only."""
     if s.TL not in event_dict:
         raise structlog.DropEvent

@@ -33,6 +33,9 @@ def _v(v: Any) -> Any:
 
 class _Proxy:
     __slots__ = ("__weakref__", "_tl_name", "_tl_obj", "_tl_vars")
+    _tl_obj: Any
+    _tl_name: str
+    _tl_vars: dict[Any, str]
 
     def __init__(self, obj: Any, name: str) -> None:
         object.__setattr__(self, "_tl_obj", obj)
@@ -296,7 +299,7 @@ class WatchedList(_Proxy):
     def __ne__(self, other: object) -> bool:
         return not self.__eq__(other)
 
-    def __iadd__(self, other: Iterable[Any]) -> WatchedList:
+    def __iadd__(self, other: Iterable[Any]) -> WatchedList:  # type: ignore[misc]
         self._tl_obj.extend(other)
         self._whole(_W)
         return self
@@ -311,8 +314,18 @@ class WatchedList(_Proxy):
 
     __hash__ = None  # type: ignore[assignment]
 
-    for _n in ("index", "count", "copy", "__reversed__", "__lt__", "__le__", "__gt__", "__ge__",
-               "__mul__", "__rmul__"):
+    for _n in (
+        "index",
+        "count",
+        "copy",
+        "__reversed__",
+        "__lt__",
+        "__le__",
+        "__gt__",
+        "__ge__",
+        "__mul__",
+        "__rmul__",
+    ):
         locals()[_n] = _list_reader(_n)
     for _n in ("append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"):
         locals()[_n] = _list_writer(_n)
@@ -353,12 +366,36 @@ class WatchedSet(_Proxy):
 
     __hash__ = None  # type: ignore[assignment]
 
-    for _n in ("copy", "union", "intersection", "difference", "symmetric_difference",
-               "issubset", "issuperset", "isdisjoint", "__or__", "__and__", "__sub__",
-               "__xor__", "__le__", "__lt__", "__ge__", "__gt__"):
+    for _n in (
+        "copy",
+        "union",
+        "intersection",
+        "difference",
+        "symmetric_difference",
+        "issubset",
+        "issuperset",
+        "isdisjoint",
+        "__or__",
+        "__and__",
+        "__sub__",
+        "__xor__",
+        "__le__",
+        "__lt__",
+        "__ge__",
+        "__gt__",
+    ):
         locals()[_n] = _list_reader(_n)
-    for _n in ("add", "discard", "remove", "pop", "clear", "update", "difference_update",
-               "intersection_update", "symmetric_difference_update"):
+    for _n in (
+        "add",
+        "discard",
+        "remove",
+        "pop",
+        "clear",
+        "update",
+        "difference_update",
+        "intersection_update",
+        "symmetric_difference_update",
+    ):
         locals()[_n] = _list_writer(_n)
     del _n
 
