@@ -1,0 +1,423 @@
+"""The ``tracelens`` command line (typer).
+
+One function per command; each only parses its arguments and calls the analyzer,
+the renderers or the exporters. Exit codes: 0 success (no finding at or above
+``--fail-on``), 1 findings at or above ``--fail-on``, 2 usage errors and unusable
+input (missing, unreadable or empty files, unknown trace format), always with a
+one-line message on stderr and never a traceback.
+"""
+
+from __future__ import annotations
+
+import enum
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from tracelens.analyze import Trace
+
+EXIT_OK = 0
+EXIT_FINDINGS = 1
+EXIT_USAGE = 2
+
+app = typer.Typer(
+    name="tracelens",
+    help="Find race conditions in Python programs from their structured logs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class Format(enum.StrEnum):
+    """Report formats."""
+
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+    sarif = "sarif"
+
+
+class FailOn(enum.StrEnum):
+    """The lowest severity that makes ``report`` exit with 1."""
+
+    error = "error"
+    warning = "warning"
+    note = "note"
+    never = "never"
+
+
+class ExportTarget(enum.StrEnum):
+    """Export formats."""
+
+    perfetto = "perfetto"
+
+
+# --- errors -------------------------------------------------------------------------
+
+
+class UsageError(Exception):
+    """A problem with the command line or its input, reported in one line (exit 2)."""
+
+
+def fail(message: str) -> NoReturn:
+    """Print ``tracelens: error: <message>`` (one line) on stderr and exit with 2.
+
+    Args:
+        message: What went wrong; only its first line is printed.
+
+    Raises:
+        typer.Exit: Always, with code 2.
+    """
+    first = " ".join(str(message).split("\n")[0].split()) or "unknown error"
+    typer.echo(f"tracelens: error: {first}", err=True)
+    raise typer.Exit(EXIT_USAGE)
+
+
+def _one_line(e: BaseException) -> str:
+    if isinstance(e, OSError) and e.strerror:
+        where = f": {e.filename}" if e.filename else ""
+        return f"{e.strerror}{where}"
+    text = str(e).strip()
+    return text.splitlines()[0] if text else type(e).__name__
+
+
+@contextmanager
+def input_errors() -> Iterator[None]:
+    """Turn errors about unusable input into a one-line message and exit 2.
+
+    Catches ``tracelens.analyze.TraceError``, ``OSError`` (missing, unreadable,
+    directory), decoding errors and this module's ``UsageError``.
+
+    Raises:
+        typer.Exit: With code 2 when one of these errors happened.
+    """
+    from tracelens.analyze import TraceError
+
+    try:
+        yield
+    except (TraceError, UsageError, OSError, UnicodeError) as e:
+        fail(_one_line(e))
+
+
+# --- shared steps -------------------------------------------------------------------
+
+
+class LoadProgress:
+    """A ``progress(done, total)`` callback that shows a rich bar on stderr.
+
+    The bar appears only when stderr is a terminal and loading has taken longer
+    than ``delay`` seconds, so quick loads and pipelines stay quiet.
+    """
+
+    def __init__(self, *, enabled: bool | None = None, delay: float = 0.4) -> None:
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.delay = delay
+        self.started = time.monotonic()
+        self._bar: Progress | None = None
+        self._task: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        """Report that ``done`` of ``total`` bytes are read."""
+        if not self.enabled:
+            return
+        if self._bar is None:
+            if time.monotonic() - self.started < self.delay or (total and done >= total):
+                return
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                DownloadColumn,
+                Progress,
+                TextColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("loading trace"),
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
+            )
+            self._bar.start()
+            self._task = self._bar.add_task("load", total=total or None)
+        self._bar.update(self._task, completed=done, total=total or None)
+
+    def close(self) -> None:
+        """Remove the bar, if it was shown."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+
+def load_trace(logs: Sequence[Path]) -> Trace:
+    """Load the trace files with a progress bar; exit 2 on unusable input.
+
+    Args:
+        logs: Trace files or globs.
+
+    Returns:
+        The loaded trace.
+    """
+    from tracelens.analyze import load
+
+    progress = LoadProgress()
+    try:
+        with input_errors():
+            return load([str(p) for p in logs], progress=progress)
+    finally:
+        progress.close()
+
+
+def parse_only(only: str | None) -> list[str] | None:
+    """``--only lost_update,deadlock`` as a list of kinds (``None`` for all)."""
+    if not only:
+        return None
+    kinds = [k.strip() for k in only.split(",") if k.strip()]
+    if not kinds:
+        raise UsageError("--only needs at least one finding kind")
+    return kinds
+
+
+def load_suppression_rules(suppress: Path | None, start: Path) -> Sequence[Any]:
+    """The suppression rules: from ``--suppress FILE``, else the nearest pyproject.toml.
+
+    Args:
+        suppress: The file given with ``--suppress``, if any.
+        start: Where to start looking for ``pyproject.toml`` (upwards).
+
+    Returns:
+        The rules (``tracelens.analyze.suppress.Suppression``).
+
+    Raises:
+        UsageError: The file is missing or not a valid suppression file.
+    """
+    from tracelens.analyze import suppress as sup
+
+    try:
+        if suppress is not None:
+            return tuple(sup.load_suppressions(suppress))
+        return tuple(sup.find_pyproject_suppressions(start))
+    except (ValueError, KeyError, TypeError) as e:
+        where = suppress if suppress is not None else "pyproject.toml"
+        raise UsageError(f"bad suppression rules in {where}: {_one_line(e)}") from e
+
+
+def exit_code(findings: Sequence[Any], fail_on: FailOn) -> int:
+    """0 when no finding is at or above ``fail_on``, else 1.
+
+    Args:
+        findings: The (unsuppressed) findings.
+        fail_on: The threshold.
+
+    Returns:
+        The exit code.
+    """
+    if fail_on is FailOn.never:
+        return EXIT_OK
+    from tracelens.analyze.findings import severity_rank
+
+    limit = severity_rank(fail_on.value)
+    return EXIT_FINDINGS if any(severity_rank(f.severity) <= limit for f in findings) else EXIT_OK
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Write ``text`` to ``output``, or to stdout when it is ``None`` or ``-``."""
+    if output is None or str(output) == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    with input_errors():
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(text, encoding="utf-8")
+
+
+Logs = Annotated[
+    list[Path],
+    typer.Argument(help="Trace files (JSON lines, plain or .gz) or glob patterns.",
+                   show_default=False, metavar="LOG..."),
+]
+Output = Annotated[
+    Path | None,
+    typer.Option("--output", "-o", help="Write to this file instead of stdout.",
+                 dir_okay=False),
+]
+Only = Annotated[
+    str | None,
+    typer.Option("--only", help="Only these finding kinds, comma-separated "
+                 "(e.g. lost_update,atomicity_violation).", metavar="KIND,..."),
+]
+
+
+# --- commands -----------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    logs: Logs,
+    format: Annotated[
+        Format, typer.Option("--format", "-f", help="Output format.")
+    ] = Format.text,
+    output: Output = None,
+    fail_on: Annotated[
+        FailOn,
+        typer.Option("--fail-on", help="Exit with 1 when a finding is at or above this "
+                     "severity."),
+    ] = FailOn.error,
+    suppress: Annotated[
+        Path | None,
+        typer.Option("--suppress", help="Suppression rules (TOML); default: "
+                     "\\[tool.tracelens] in the nearest pyproject.toml.", dir_okay=False),
+    ] = None,
+    only: Only = None,
+    root: Annotated[
+        Path | None,
+        typer.Option("--root", help="Show code sites relative to this directory "
+                     "(default: the working directory).", file_okay=False),
+    ] = None,
+) -> None:
+    """Analyse traces and report the races found (exit 1 when any is at or above --fail-on)."""
+    from tracelens.report import RENDERERS, RenderOptions
+
+    with input_errors():
+        kinds = parse_only(only)
+    trace = load_trace(logs)
+    with input_errors():
+        rules = load_suppression_rules(suppress, Path.cwd())
+    from tracelens.analyze import analyze
+
+    try:
+        result = analyze(trace, only=kinds, suppressions=rules)
+    except (KeyError, ValueError) as e:  # an unknown kind in --only
+        fail(_one_line(e))
+    to_terminal = output is None and format is Format.text and sys.stdout.isatty()
+    width = None
+    if to_terminal:
+        from rich.console import Console
+
+        width = Console().width
+    options = RenderOptions(root=root, color=to_terminal, width=width)
+    write_output(RENDERERS[format.value](result, options), output)
+    raise typer.Exit(exit_code(result.findings, fail_on))
+
+
+_STAT_LABELS = {
+    "files": "files",
+    "lines": "lines",
+    "events": "events",
+    "variables": "variables",
+    "units": "units",
+    "sync_objects": "sync objects",
+    "app_lines": "application lines (skipped)",
+    "malformed": "malformed lines (skipped)",
+    "skipped": "skipped lines",
+    "time_span_ns": "time span",
+}
+
+
+@app.command()
+def stats(
+    logs: Logs,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+) -> None:
+    """Count what the traces hold: events, variables, units, sync objects, skipped lines."""
+    import json
+
+    from tracelens.analyze import stats as trace_stats
+    from tracelens.report._common import format_duration
+
+    trace = load_trace(logs)
+    numbers = dict(trace_stats(trace))
+    if as_json:
+        write_output(json.dumps(numbers, indent=2, default=str) + "\n", None)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="dim")
+    table.add_column(justify="right")
+    keys = [k for k in _STAT_LABELS if k in numbers]
+    keys += [k for k in numbers if k not in _STAT_LABELS and _scalar(numbers[k])]
+    for key in keys:
+        value = numbers[key]
+        if key == "time_span_ns":
+            shown = format_duration(value)
+        elif isinstance(value, int):
+            shown = f"{value:,}"
+        else:
+            shown = str(value)
+        table.add_row(_STAT_LABELS.get(key, key.replace("_", " ")), shown)
+    console = Console(highlight=False)
+    console.print(table)
+    examples = getattr(trace.stats, "malformed_examples", None) or ()
+    for ex in list(examples)[:5]:
+        from rich.text import Text
+
+        console.print(Text(f"malformed: {_example(ex)}", style="yellow"))
+
+
+def _scalar(v: object) -> bool:
+    return isinstance(v, int | float | str)
+
+
+def _example(ex: object) -> str:
+    if isinstance(ex, tuple | list) and len(ex) >= 3:
+        return f"{ex[0]}:{ex[1]}: {ex[2]}"
+    return str(ex)
+
+
+@app.command()
+def export(
+    logs: Logs,
+    to: Annotated[ExportTarget, typer.Option("--to", help="Export format.")] = (
+        ExportTarget.perfetto
+    ),
+    output: Annotated[
+        Path,
+        typer.Option("--output", "-o", help="The file to write ('-' for stdout).",
+                     dir_okay=False),
+    ] = Path("trace.perfetto.json"),
+    only: Only = None,
+) -> None:
+    """Export the traces for a timeline viewer (Perfetto: open the file in ui.perfetto.dev)."""
+    with input_errors():
+        kinds = parse_only(only)
+    trace = load_trace(logs)
+    from tracelens.analyze import analyze
+    from tracelens.export import perfetto
+
+    try:
+        result = analyze(trace, only=kinds)
+    except (KeyError, ValueError) as e:
+        fail(_one_line(e))
+    doc = perfetto.to_chrome_trace(trace.events, result.findings)
+    write_output(perfetto.dumps(doc), output)
+    if str(output) != "-":
+        n = len(doc["traceEvents"])
+        typer.echo(f"wrote {n:,} trace events to {output}; open it in https://ui.perfetto.dev",
+                   err=True)
+
+
+def main(argv: Sequence[str] | None = None) -> Callable[..., Any] | Any:
+    """Run the command line (the ``tracelens`` console script).
+
+    Args:
+        argv: Arguments without the program name; ``None`` for ``sys.argv[1:]``.
+
+    Returns:
+        Whatever the typer app returns (it normally exits).
+    """
+    return app(args=list(argv) if argv is not None else None, prog_name="tracelens")

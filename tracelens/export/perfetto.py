@@ -1,0 +1,282 @@
+"""Export a trace to Chrome trace-event JSON, which ui.perfetto.dev opens.
+
+What the timeline shows:
+
+* one thread track per unit (thread or asyncio task), named after it; ``tid`` is a
+  small number per process (recorded ids need not fit the 32 bits Perfetto wants);
+* every read and write as an instant on its unit's track;
+* lock holds (acquire to release) as slices on the unit's track, or as async slices
+  when they do not nest;
+* every read-modify-write window (a read followed by the same unit's write of the
+  same variable) and every ``tracelens.atomic`` region as an async slice: windows of
+  different variables on one thread overlap, and only async slices may;
+* every finding's instances as async slices in the ``finding`` category, with a flow
+  arrow from each remote access to the access that closes the window (flow "v2":
+  ``bind_id`` with ``flow_out``/``flow_in`` on zero-length slices, which Perfetto
+  binds directly to those slices).
+
+Timestamps are microseconds since the first event of the trace.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import orjson
+import polars as pl
+
+from tracelens.analyze.findings import EventRef, Finding
+
+_MAX_ID = 2**31 - 1
+_LOCK_OPS = ("acquire", "release")
+
+
+class _Clock:
+    def __init__(self, t0: int) -> None:
+        self.t0 = t0
+
+    def __call__(self, ts: int | None) -> float:
+        return round(((ts or self.t0) - self.t0) / 1000, 3)
+
+
+class _Ids:
+    """Perfetto process and thread numbers for the trace's pids and units."""
+
+    def __init__(self) -> None:
+        self.pids: dict[int, int] = {}
+        self.tids: dict[tuple[int, str], int] = {}
+        self.names: dict[tuple[int, str], str] = {}
+
+    def pid(self, pid: int | None) -> int:
+        p = pid or 0
+        if p not in self.pids:
+            self.pids[p] = p if 0 < p <= _MAX_ID else len(self.pids) + 1
+        return self.pids[p]
+
+    def tid(self, pid: int | None, unit: str, name: str | None = None) -> int:
+        key = (pid or 0, unit)
+        if key not in self.tids:
+            self.pid(pid)
+            self.tids[key] = sum(1 for k in self.tids if k[0] == key[0]) + 1
+            self.names[key] = name or unit
+        return self.tids[key]
+
+
+def to_chrome_trace(
+    events: pl.LazyFrame | pl.DataFrame, findings: Sequence[Finding] = ()
+) -> dict[str, Any]:
+    """Build the Chrome trace-event document.
+
+    Args:
+        events: The loaded events (``Trace.events``; columns of docs/architecture.md).
+        findings: The report's findings, drawn as slices with flow arrows.
+
+    Returns:
+        ``{"traceEvents": [...], "displayTimeUnit": "ns", "otherData": {...}}``.
+    """
+    df = events.collect() if isinstance(events, pl.LazyFrame) else events
+    df = df.sort(["pid", "seq"])
+    t0 = int(df["ts"].min() or 0) if df.height else 0
+    for f in findings:
+        for e in (*f.events, *f.worst):
+            if e.ts:
+                t0 = min(t0, e.ts) if t0 else e.ts
+    clock = _Clock(t0)
+    ids = _Ids()
+    out: list[dict[str, Any]] = []
+    # register units in order of appearance, so tracks are in a natural order
+    for pid, unit, name in df.select("pid", "unit", "unit_name").unique(
+        subset=["pid", "unit"], keep="first", maintain_order=True
+    ).iter_rows():
+        ids.tid(pid, unit, name)
+
+    endpoints = _finding_slices(findings, clock, ids, out)
+    _accesses(df, clock, ids, endpoints, out)
+    _lock_holds(df, clock, ids, out)
+    _windows(df, clock, ids, out)
+    _atomic_regions(df, clock, ids, out)
+
+    meta: list[dict[str, Any]] = []
+    for raw, pid in ids.pids.items():
+        meta.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
+                     "args": {"name": f"python pid {raw}"}})
+    for (raw_pid, unit), tid in ids.tids.items():
+        pid = ids.pid(raw_pid)
+        name = ids.names[(raw_pid, unit)]
+        meta.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
+                     "args": {"name": f"{name} [{unit}]"}})
+        meta.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
+                     "args": {"sort_index": tid}})
+    from tracelens import __version__
+
+    return {
+        "traceEvents": meta + out,
+        "displayTimeUnit": "ns",
+        "otherData": {"tool": "tracelens", "version": __version__, "t0_ns": t0},
+    }
+
+
+def dumps(doc: dict[str, Any]) -> str:
+    """The document as compact JSON text."""
+    return orjson.dumps(doc).decode() + "\n"
+
+
+def _site(file: Any, line: Any) -> str:
+    return f"{file}:{line}" if file else "?"
+
+
+def _accesses(df: pl.DataFrame, clock: _Clock, ids: _Ids,
+              skip: set[tuple[int, str, int]], out: list[dict[str, Any]]) -> None:
+    acc = df.filter(pl.col("op").is_in(["read", "write"])).select(
+        "pid", "seq", "ts", "op", "unit", "var", "value", "file", "line", "func"
+    )
+    for pid, seq, ts, op, unit, var, value, file, line, func in acc.iter_rows():
+        if (pid or 0, unit, seq) in skip:
+            continue
+        out.append({
+            "ph": "i", "s": "t", "cat": "access", "name": f"{op} {var}",
+            "ts": clock(ts), "pid": ids.pid(pid), "tid": ids.tid(pid, unit),
+            "args": {"value": value, "site": _site(file, line), "func": func, "seq": seq},
+        })
+
+
+def _lock_holds(df: pl.DataFrame, clock: _Clock, ids: _Ids, out: list[dict[str, Any]]) -> None:
+    locks = df.filter(
+        pl.col("op").is_in(_LOCK_OPS) & pl.col("obj").is_not_null() & ~pl.col("internal")
+    ).select(
+        "pid", "unit", "op", "obj", "kind", "ts", "wait_ns", "file", "line"
+    )
+    open_: dict[tuple[int, str, str], list[Any]] = {}
+    holds: dict[tuple[int, str], list[tuple[int, int, str, dict[str, Any]]]] = {}
+    last_ts: dict[tuple[int, str], int] = {}
+    for pid, unit, op, obj, kind, ts, wait_ns, file, line in locks.iter_rows():
+        key = (pid or 0, unit, obj)
+        last_ts[(pid or 0, unit)] = ts
+        if op == "acquire":
+            if key in open_:
+                open_[key][1] += 1  # re-entrant acquire of an RLock
+            else:
+                open_[key] = [ts, 1, {"lock": obj, "kind": kind, "wait_ns": wait_ns,
+                                      "site": _site(file, line)}]
+        elif key in open_:
+            open_[key][1] -= 1
+            if open_[key][1] == 0:
+                start, _n, args = open_.pop(key)
+                holds.setdefault((pid or 0, unit), []).append((start, ts, obj, args))
+    for (pid, unit, obj), (start, _n, args) in open_.items():  # never released
+        end = last_ts.get((pid, unit), start)
+        holds.setdefault((pid, unit), []).append((start, end, obj, {**args, "unreleased": True}))
+    n_async = 0
+    for (pid, unit), intervals in holds.items():
+        intervals.sort(key=lambda h: (h[0], -h[1]))
+        stack: list[int] = []
+        for start, end, obj, args in intervals:
+            while stack and stack[-1] <= start:
+                stack.pop()
+            base = {"cat": "lock", "name": f"hold {obj}", "pid": ids.pid(pid), "args": args}
+            if stack and end > stack[-1]:  # overlaps without nesting: async
+                n_async += 1
+                aid = f"lock{n_async}"
+                out.append({**base, "ph": "b", "id": aid, "ts": clock(start),
+                            "tid": ids.tid(pid, unit)})
+                out.append({**base, "ph": "e", "id": aid, "ts": clock(end),
+                            "tid": ids.tid(pid, unit)})
+                continue
+            stack.append(end)
+            out.append({**base, "ph": "X", "ts": clock(start),
+                        "dur": round((end - start) / 1000, 3), "tid": ids.tid(pid, unit)})
+
+
+def _windows(df: pl.DataFrame, clock: _Clock, ids: _Ids, out: list[dict[str, Any]]) -> None:
+    acc = df.filter(pl.col("op").is_in(["read", "write"]) & pl.col("var").is_not_null())
+    win = (
+        acc.select("pid", "seq", "ts", "op", "unit", "var", "line")
+        .with_columns(
+            pl.col("op").shift(-1).over(["pid", "unit", "var"], order_by="seq").alias("next_op"),
+            pl.col("ts").shift(-1).over(["pid", "unit", "var"], order_by="seq").alias("next_ts"),
+        )
+        .filter((pl.col("op") == "read") & (pl.col("next_op") == "write"))
+        .sort(["pid", "seq"])
+    )
+    for n, (pid, _seq, ts, _op, unit, var, _line, _next_op, next_ts) in enumerate(
+        win.iter_rows(), 1
+    ):
+        base = {"cat": "window", "name": f"read-modify-write {var}", "id": f"w{n}",
+                "pid": ids.pid(pid), "tid": ids.tid(pid, unit)}
+        out.append({**base, "ph": "b", "ts": clock(ts), "args": {"var": var, "unit": unit}})
+        out.append({**base, "ph": "e", "ts": clock(next_ts)})
+
+
+def _atomic_regions(df: pl.DataFrame, clock: _Clock, ids: _Ids,
+                    out: list[dict[str, Any]]) -> None:
+    regions = df.filter(pl.col("op").is_in(["atomic_begin", "atomic_end"])).select(
+        "pid", "unit", "op", "obj", "ts"
+    )
+    stacks: dict[tuple[int, str, str], list[int]] = {}
+    n = 0
+    for pid, unit, op, obj, ts in regions.iter_rows():
+        key = (pid or 0, unit, obj or "")
+        if op == "atomic_begin":
+            stacks.setdefault(key, []).append(ts)
+        elif stacks.get(key):
+            start = stacks[key].pop()
+            n += 1
+            base = {"cat": "atomic", "name": f"atomic {obj}", "id": f"a{n}",
+                    "pid": ids.pid(pid), "tid": ids.tid(pid, unit)}
+            out.append({**base, "ph": "b", "ts": clock(start)})
+            out.append({**base, "ph": "e", "ts": clock(ts)})
+
+
+def _instances(f: Finding) -> Iterable[tuple[str, tuple[EventRef, ...]]]:
+    if f.events:
+        yield "first", f.events
+    if f.worst and f.worst != f.events:
+        yield "widest", f.worst
+
+
+def _finding_slices(findings: Sequence[Finding], clock: _Clock, ids: _Ids,
+                    out: list[dict[str, Any]]) -> set[tuple[int, str, int]]:
+    """Draw the findings; return the accesses drawn as flow endpoints (not as instants)."""
+    endpoints: set[tuple[int, str, int]] = set()
+    n_flow = 0
+    for fi, f in enumerate(findings, 1):
+        for which, evs in _instances(f):
+            local = [e for e in evs if not e.role.startswith("remote")]
+            if not local:
+                continue
+            lu = local[0]
+            mine = [e for e in local if e.unit == lu.unit and e.pid == lu.pid]
+            start, end = mine[0], mine[-1]
+            sid = f"f{fi}{which[0]}"
+            base = {"cat": "finding", "name": f"{f.kind} {f.var}", "id": sid,
+                    "pid": ids.pid(lu.pid), "tid": ids.tid(lu.pid, lu.unit, lu.unit_name)}
+            out.append({**base, "ph": "b", "ts": clock(start.ts), "args": {
+                "severity": f.severity, "count": f.count, "instance": which,
+                "explanation": f.explanation, "fingerprint": f.fingerprint,
+                "units": list(f.units)}})
+            out.append({**base, "ph": "e", "ts": clock(max(end.ts, start.ts))})
+            for r in evs:
+                if not r.role.startswith("remote"):
+                    continue
+                into = next((e for e in mine if e.ts >= r.ts and e.seq != r.seq), None)
+                if into is None:
+                    continue
+                n_flow += 1
+                bind = f"0x{n_flow:x}"
+                out.append(_endpoint(r, clock, ids, bind, "flow_out", f))
+                out.append(_endpoint(into, clock, ids, bind, "flow_in", f))
+                endpoints.add((r.pid, r.unit, r.seq))
+                endpoints.add((into.pid, into.unit, into.seq))
+    return endpoints
+
+
+def _endpoint(e: EventRef, clock: _Clock, ids: _Ids, bind: str, direction: str,
+              f: Finding) -> dict[str, Any]:
+    return {
+        "ph": "X", "cat": "access", "name": f"{e.op} {e.target}", "ts": clock(e.ts), "dur": 0,
+        "pid": ids.pid(e.pid), "tid": ids.tid(e.pid, e.unit, e.unit_name),
+        "bind_id": bind, direction: True,
+        "args": {"value": e.value, "site": _site(e.file, e.line), "func": e.func,
+                 "seq": e.seq, "role": e.role, "finding": f"{f.kind} {f.var}"},
+    }
