@@ -229,3 +229,25 @@ class TestThreads:
         unit = next(e["obj"] for e in read_trace(path) if e["event"] == "fork")
         mine = [e["event"] for e in read_trace(path) if e.get("obj") == unit and e["unit"] == "t0"]
         assert mine == ["fork", "wait", "join"]
+
+
+def test_events_inside_an_asyncio_task_carry_the_task(recording):
+    """Inside a task, the unit is the task ("a<n>") and the task's name is recorded."""
+    import asyncio
+
+    path = recording()
+    d = tracelens.watch({}, "d")
+
+    async def main():
+        async def child():
+            d["x"] = 1
+
+        await asyncio.create_task(child(), name="child-task")
+
+    asyncio.run(main())
+    tracelens.shutdown()
+
+    (ev,) = [e for e in read_trace(path) if e.get("var") == "d['x']"]
+    assert "child-task" == ev["task"]
+    assert ev["unit"].startswith("a")
+    assert "t0" != ev["unit"]
