@@ -250,7 +250,7 @@ def _is_gzip(p: Path) -> bool:
         raise TraceError(f"cannot read {p}: {e.strerror or e}") from None
 
 
-def _read_file(p: Path, stats: LoadStats, progress: Progress) -> pl.DataFrame:
+def _read_file(p: Path, stats: LoadStats, progress: Callable[[int], None]) -> pl.DataFrame:
     """Read one file's lines into ``RAW_SCHEMA`` rows plus their line numbers."""
     if not _is_gzip(p):
         try:
@@ -276,7 +276,7 @@ def _chunks(p: Path) -> tuple[io.BufferedIOBase, Callable[[], int]]:
     return raw, raw.tell
 
 
-def _read_careful(p: Path, stats: LoadStats, progress: Progress) -> pl.DataFrame:
+def _read_careful(p: Path, stats: LoadStats, progress: Callable[[int], None]) -> pl.DataFrame:
     name = str(p)
     frames: list[pl.DataFrame] = []
     first_line = 1
@@ -409,7 +409,7 @@ def _events_of(raw: pl.DataFrame, name: str, stats: LoadStats) -> pl.DataFrame:
     ev = raw.filter(~is_app)
     newer = ev.filter(pl.col(s.TL) > s.FORMAT_VERSION)
     if newer.height:
-        v = newer[s.TL].max()
+        v = int(newer[s.TL].max())  # type: ignore[arg-type]
         raise TraceError(
             f"{name} has trace format version {v}, newer than this tracelens reads "
             f"(version {s.FORMAT_VERSION}): upgrade tracelens"
