@@ -1,0 +1,264 @@
+"""Renderers on hand-made reports: content, escaping of trace strings, schemas."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+from markdown_it import MarkdownIt
+
+from tests.report import factories
+from tests.report.factories import EVIL, FakeReport
+from tracelens.report import FORMATS, RENDERERS, RenderOptions, html, json_, markdown, sarif, text
+
+ROOT = RenderOptions(root=Path("/repo"))
+DATA = Path(__file__).resolve().parents[1] / "data"
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+# --- every format -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_renders_an_empty_report(fmt: str, empty_report: FakeReport) -> None:
+    assert RENDERERS[fmt](empty_report, ROOT)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_every_format_names_each_finding_kind(fmt: str, report: FakeReport) -> None:
+    out = RENDERERS[fmt](report, ROOT)
+    assert "lost_update" in out and "atomicity_violation" in out
+
+
+# --- text ---------------------------------------------------------------------------
+
+
+def test_text_starts_with_the_summary_line(report: FakeReport) -> None:
+    first = text.render(report, ROOT).splitlines()[0]
+    assert first.startswith("tracelens: 1 error, 1 warning in 1,234 events")
+
+
+def test_text_draws_the_interleaving_as_numbered_steps(report: FakeReport) -> None:
+    out = text.render(report, ROOT)
+    assert "1. Thread-1 reads model['weight'] = 1.0 at app.py:12" in out
+    assert "2. Thread-2 writes model['weight'] = 1.1 at app.py:13" in out
+    assert "3. Thread-1 writes model['weight'] = 1.1 at app.py:13" in out
+
+
+def test_text_groups_findings_by_variable_worst_first(report: FakeReport) -> None:
+    out = text.render(report, ROOT)
+    assert out.index("model['weight']  (1 finding)") < out.index("cache  (1 finding)")
+
+
+def test_text_counts_suppressed_findings_by_rule(report: FakeReport) -> None:
+    out = text.render(report, ROOT)
+    assert "1 by atomicity_violation legacy_* (known, tracked in #12)" in out
+
+
+def test_text_shows_trace_strings_literally_not_as_rich_markup(evil_report: FakeReport) -> None:
+    out = text.render(evil_report, RenderOptions(width=400))
+    assert "[bold red]x[/bold red]" in out
+
+
+def test_text_with_color_does_not_style_trace_markup(evil_report: FakeReport) -> None:
+    out = text.render(evil_report, RenderOptions(width=400, color=True))
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
+    assert "[bold red]x[/bold red]" in plain
+
+
+def test_text_escapes_terminal_control_characters() -> None:
+    rep = FakeReport([factories.lost_update("x\x1b[2Jy")])
+    out = text.render(rep, RenderOptions(width=400, color=True))
+    assert "\x1b[2J" not in out and "x\\x1b[2Jy" in out
+
+
+def test_text_is_plain_without_color(report: FakeReport) -> None:
+    assert "\x1b[" not in text.render(report, ROOT)
+
+
+# --- json ---------------------------------------------------------------------------
+
+
+def test_json_validates_against_the_report_schema(report: FakeReport) -> None:
+    doc = json.loads(json_.render(report))
+    jsonschema.Draft202012Validator(json_.REPORT_SCHEMA).validate(doc)
+
+
+def test_json_findings_are_finding_to_dict(report: FakeReport) -> None:
+    doc = json.loads(json_.render(report))
+    assert doc["findings"][0] == factories.lost_update().to_dict()
+
+
+def test_json_summary_has_the_contract_fields(report: FakeReport) -> None:
+    summary = json.loads(json_.render(report))["summary"]
+    assert {k: summary[k] for k in ("events", "variables", "units", "files", "skipped")} == {
+        "events": 1234, "variables": 3, "units": 4, "files": 1, "skipped": 66,
+    }
+
+
+def test_json_counts_suppressed_findings_by_rule(report: FakeReport) -> None:
+    doc = json.loads(json_.render(report))
+    assert doc["summary"]["suppressed_by_rule"] == [
+        {"kind": "atomicity_violation", "var": "legacy_*", "site": "",
+         "reason": "known, tracked in #12", "count": 1}
+    ]
+
+
+def test_json_names_the_tool_and_format_version(report: FakeReport) -> None:
+    doc = json.loads(json_.render(report))
+    assert doc["tool"]["name"] == "tracelens" and doc["format_version"] == 1
+
+
+def test_json_schema_in_the_docs_is_the_one_the_code_uses() -> None:
+    doc = (DOCS / "report-format.md").read_text()
+    block = re.search(r"<!-- schema -->\s*```json\n(.*?)```", doc, re.S)
+    assert block is not None
+    assert json.loads(block.group(1)) == json_.REPORT_SCHEMA
+
+
+# --- markdown -----------------------------------------------------------------------
+
+
+def _md_html(md: str) -> str:
+    return MarkdownIt("commonmark", {"html": True}).enable("table").render(md)
+
+
+def test_markdown_lists_findings_in_a_table(report: FakeReport) -> None:
+    rows = [ln for ln in markdown.render(report, ROOT).splitlines() if ln.startswith("| ")]
+    assert len(rows) == 3  # header + two findings
+
+
+def test_markdown_trace_strings_cannot_inject_html(evil_report: FakeReport) -> None:
+    rendered = _md_html(markdown.render(evil_report))
+    assert "<script" not in rendered and "<img" not in rendered
+
+
+def test_markdown_trace_strings_cannot_break_the_table(evil_report: FakeReport) -> None:
+    rendered = _md_html(markdown.render(evil_report))
+    row = rendered.split("<tbody>")[1].split("</tr>")[0]
+    assert row.count("<td") == 6
+
+
+def test_markdown_trace_strings_cannot_close_the_details_block(
+    evil_report: FakeReport,
+) -> None:
+    rendered = _md_html(markdown.render(evil_report))
+    assert rendered.count("</details>") == 1
+
+
+def test_markdown_code_span_survives_backticks() -> None:
+    rendered = _md_html(markdown.code("a``b`"))
+    assert "<code>a``b`</code>" in rendered
+
+
+def test_markdown_text_defuses_mentions() -> None:
+    assert "@octocat" not in markdown.text("@octocat")
+
+
+# --- html ---------------------------------------------------------------------------
+
+
+def test_html_escapes_a_script_tag_in_a_variable_name(evil_report: FakeReport) -> None:
+    out = html.render(evil_report)
+    assert "<script" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
+
+
+def test_html_escapes_a_tag_in_a_file_name(evil_report: FakeReport) -> None:
+    assert "<img" not in html.render(evil_report)
+
+
+def test_html_loads_nothing_from_the_network(report: FakeReport) -> None:
+    out = html.render(report)
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", out)
+    assert "<link" not in out and "@import" not in out and "<script" not in out
+
+
+def test_html_draws_one_timeline_per_finding(report: FakeReport) -> None:
+    out = html.render(report)
+    assert out.count("<svg") == len(report.findings)
+
+
+def test_html_timeline_has_a_lane_per_unit_a_window_and_a_remote_mark() -> None:
+    svg = html.timeline_svg(factories.lost_update().events)
+    assert svg.count('class="lane"') == 2
+    assert svg.count('class="window error"') == 1
+    assert svg.count("remote") == 1 and svg.count('class="link"') == 1
+
+
+# --- sarif --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sarif_schema() -> dict:
+    return json.loads((DATA / "sarif-schema-2.1.0.json").read_text())
+
+
+def test_sarif_validates_against_the_official_schema(
+    report: FakeReport, sarif_schema: dict
+) -> None:
+    doc = json.loads(sarif.render(report, ROOT))
+    jsonschema.validators.validator_for(sarif_schema)(sarif_schema).validate(doc)
+
+
+def test_sarif_evil_report_validates_against_the_official_schema(
+    evil_report: FakeReport, sarif_schema: dict
+) -> None:
+    doc = json.loads(sarif.render(evil_report, ROOT))
+    jsonschema.validators.validator_for(sarif_schema)(sarif_schema).validate(doc)
+
+
+def test_sarif_declares_a_rule_per_kind_with_descriptions(report: FakeReport) -> None:
+    driver = json.loads(sarif.render(report, ROOT))["runs"][0]["tool"]["driver"]
+    rule = next(r for r in driver["rules"] if r["id"] == "lost_update")
+    assert rule["shortDescription"]["text"] and rule["fullDescription"]["text"]
+    assert rule["help"]["text"] and rule["defaultConfiguration"]["level"] == "error"
+
+
+def test_sarif_result_is_at_the_first_site_relative_to_the_root(report: FakeReport) -> None:
+    result = json.loads(sarif.render(report, ROOT))["runs"][0]["results"][0]
+    loc = result["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"] == {"uri": "app.py", "uriBaseId": "%SRCROOT%"}
+    assert loc["region"]["startLine"] == 12
+
+
+def test_sarif_uses_an_absolute_uri_outside_the_root(report: FakeReport) -> None:
+    result = json.loads(sarif.render(report, RenderOptions(root=Path("/else"))))
+    loc = result["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == "file:///repo/app.py"
+
+
+def test_sarif_code_flow_has_a_thread_flow_per_unit_in_execution_order(
+    report: FakeReport,
+) -> None:
+    result = json.loads(sarif.render(report, ROOT))["runs"][0]["results"][0]
+    flows = result["codeFlows"][0]["threadFlows"]
+    orders = {f["id"]: [loc["executionOrder"] for loc in f["locations"]] for f in flows}
+    assert orders == {"t1": [1, 3], "t2": [2]}
+
+
+def test_sarif_fingerprint_is_the_findings(report: FakeReport) -> None:
+    result = json.loads(sarif.render(report, ROOT))["runs"][0]["results"][0]
+    assert result["partialFingerprints"] == {
+        sarif.FINGERPRINT_KEY: factories.lost_update().fingerprint
+    }
+
+
+def test_sarif_related_location_is_the_other_site(report: FakeReport) -> None:
+    result = json.loads(sarif.render(report, ROOT))["runs"][0]["results"][0]
+    related = result["relatedLocations"][0]["physicalLocation"]["region"]["startLine"]
+    assert related == 13
+
+
+def test_sarif_reports_suppressed_findings_as_suppressed(report: FakeReport) -> None:
+    results = json.loads(sarif.render(report, ROOT))["runs"][0]["results"]
+    suppressed = [r for r in results if "suppressions" in r]
+    assert len(suppressed) == 1
+    assert suppressed[0]["suppressions"][0]["justification"] == "known, tracked in #12"
+
+
+def test_evil_string_is_in_every_json_output_unchanged(evil_report: FakeReport) -> None:
+    for render in (json_.render, sarif.render):
+        assert EVIL in render(evil_report, ROOT)
