@@ -1,0 +1,127 @@
+"""Deadlocks that happened: units blocked at the end of the trace, waiting on each other.
+
+A unit is blocked at the end of the trace when its last lock event is an
+``acquire_try`` (no ``acquire`` or ``acquire_fail`` followed), or when its very last
+event is a ``wait`` (a join, an event, a queue...). A blocked unit waits for the unit
+holding the lock it tries, or for the unit it joins. A cycle in that wait-for graph
+is a deadlock; a unit that tries a (non re-entrant) lock it holds itself is a cycle
+of one.
+
+Blocked units and their last events are found in polars; the final lock holders
+come from the sequential pass over synchronisation events; the wait-for graph has
+at most one edge per unit, so the cycles are found in Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+
+from tracelens import schema as s
+from tracelens.analyze.findings import ERROR, FINDING_SCHEMA
+from tracelens.analyze.hb import OP, G, detail_columns, empty_findings, global_order, sync_pass
+from tracelens.analyze.lockorder import _ev, _site, _who
+
+__all__ = ["deadlock"]
+
+
+def deadlock(events: pl.LazyFrame, /) -> pl.LazyFrame:
+    """Find wait-for cycles among the units blocked at the end of the trace.
+
+    Args:
+        events: The loaded trace (``Trace.events``, contract columns).
+
+    Returns:
+        ``FINDING_SCHEMA`` rows of kind ``deadlock`` (severity ``error``), one per
+        cycle: ``var`` names the objects waited for, ``events`` gives per unit where
+        it took what the next unit waits for and where it blocked.
+    """
+    ev = events.select(global_order(), pl.col(s.UNIT), pl.col(OP).cast(pl.String), pl.col(s.OBJ))
+    lock_ops = [s.Op.ACQUIRE_TRY, s.Op.ACQUIRE, s.Op.ACQUIRE_FAIL]
+    last_lock = (
+        ev.filter(pl.col(OP).is_in(lock_ops))
+        .group_by(s.UNIT)
+        .agg(pl.all().sort_by(G).last())
+        .filter(pl.col(OP) == s.Op.ACQUIRE_TRY)
+    )
+    last_any = ev.group_by(s.UNIT).agg(pl.all().sort_by(G).last())
+    last_wait = last_any.filter(pl.col(OP) == s.Op.WAIT)
+    ended = ev.filter(pl.col(OP) == s.Op.END).select(s.UNIT).unique()
+    blocked_df, ended_df = pl.collect_all([pl.concat([last_lock, last_wait]).sort(G), ended])
+    if blocked_df.height == 0:
+        return empty_findings()
+    t = sync_pass(events, lock_edges=False, internal_locks=True)
+    done = set(ended_df[s.UNIT].to_list())
+
+    # unit -> (G of the blocking event, object, next unit, G of the next unit's acquire)
+    waits: dict[str, tuple[int, str, str, int | None]] = {}
+    for r in blocked_df.iter_rows(named=True):
+        u, obj = r[s.UNIT], r[s.OBJ]
+        if r[OP] == s.Op.ACQUIRE_TRY:
+            h = t.holders.get(obj)
+            if h is not None:
+                waits.setdefault(u, (r[G], obj, h[0], h[1]))
+        elif obj is not None and obj not in done and obj != u:
+            waits.setdefault(u, (r[G], obj, obj, None))
+
+    cycles: list[list[str]] = []
+    seen: set[str] = set()
+    for start in sorted(waits):
+        path: list[str] = []
+        u: str | None = start
+        while u is not None and u in waits and u not in path and u not in seen:
+            path.append(u)
+            u = waits[u][2]
+        seen.update(path)
+        if u is not None and u in path:
+            cyc = path[path.index(u) :]
+            k = cyc.index(min(cyc))
+            cycles.append(cyc[k:] + cyc[:k])
+    if not cycles:
+        return empty_findings()
+
+    gs = sorted({g for c in cycles for u in c for g in (waits[u][0], waits[u][3]) if g is not None})
+    det = {
+        r[G]: r
+        for r in events.select(detail_columns())
+        .filter(pl.col(G).is_in(gs))
+        .collect()
+        .iter_rows(named=True)
+    }
+    rows: list[dict[str, Any]] = []
+    for cyc in cycles:
+        evs, sites, units, parts, objs = [], [], [], [], []
+        for i, u in enumerate(cyc):
+            g_block, obj, nxt, _ = waits[u]
+            prev = cyc[i - 1]
+            held_g = waits[prev][3]  # where u took what the previous unit waits for
+            if held_g is not None and held_g in det:
+                d = det[held_g]
+                evs.append(_ev(d, f"holds {waits[prev][1]}", []))
+                sites.append(_site(d))
+            d = det[g_block]
+            evs.append(_ev(d, f"blocks on {obj}", []))
+            sites.append(_site(d))
+            units.append(d["unit_name"])
+            objs.append(obj)
+            what = "waits for" if d[OP] == s.Op.WAIT else "blocks acquiring"
+            nd = det.get(waits[nxt][0])
+            parts.append(
+                f"{_who(d)} {what} {obj} at {d['file']}:{d['line']}"
+                + (f", held by {_who(nd)}" if nd is not None and d[OP] != s.Op.WAIT else "")
+            )
+        rows.append(
+            {
+                "kind": "deadlock",
+                "severity": ERROR,
+                "var": ", ".join(objs),
+                "units": units,
+                "sites": sites,
+                "count": 1,
+                "events": evs,
+                "worst": evs,
+                "explanation": "; ".join(parts) + ": the run hung here (deadlock)",
+            }
+        )
+    return pl.DataFrame(rows, schema=FINDING_SCHEMA).lazy()
