@@ -327,6 +327,10 @@ _STAT_LABELS = {
 }
 
 
+#: Numbers too raw for the table (still in ``--json``).
+_RAW_STATS = frozenset({"first_ts", "last_ts"})
+
+
 @app.command()
 def stats(
     logs: Logs,
@@ -350,7 +354,8 @@ def stats(
     table.add_column(style="dim")
     table.add_column(justify="right")
     keys = [k for k in _STAT_LABELS if k in numbers]
-    keys += [k for k in numbers if k not in _STAT_LABELS and _scalar(numbers[k])]
+    keys += [k for k in numbers if k not in _STAT_LABELS and k not in _RAW_STATS
+             and _scalar(numbers[k])]
     for key in keys:
         value = numbers[key]
         if key == "time_span_ns":

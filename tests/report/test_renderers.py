@@ -103,7 +103,7 @@ def test_json_counts_suppressed_findings_by_rule(report: FakeReport) -> None:
     doc = json.loads(json_.render(report))
     assert doc["summary"]["suppressed_by_rule"] == [
         {"kind": "atomicity_violation", "var": "legacy_*", "site": "",
-         "reason": "known, tracked in #12", "count": 1}
+         "reason": "known, tracked in #12", "source": "", "count": 1}
     ]
 
 

@@ -309,8 +309,13 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 
 
 def rule_dict(rule: Any) -> dict[str, str]:
-    """A suppression rule as a JSON-ready dict (kind, var, site, reason)."""
-    return {k: str(getattr(rule, k, "") or "") for k in ("kind", "var", "site", "reason")}
+    """A suppression rule as a JSON-ready dict (kind, var, site, reason, source).
+
+    Parts the rule leaves open are empty strings; ``source`` says where it was
+    read (``pyproject.toml#2`` for the second rule there).
+    """
+    keys = ("kind", "var", "site", "reason", "source")
+    return {k: str(getattr(rule, k, "") or "") for k in keys}
 
 
 def rule_label(rule: Any) -> str:
@@ -319,6 +324,8 @@ def rule_label(rule: Any) -> str:
     parts = [d["kind"] or "*", d["var"] or "*"]
     if d["site"]:
         parts.append(f"at {d['site']}")
+    if d["source"]:
+        parts.append(f"[{d['source']}]")
     return " ".join(parts)
 
 

@@ -80,6 +80,7 @@ _RULE = {
         "var": {"type": "string"},
         "site": {"type": "string"},
         "reason": {"type": "string"},
+        "source": {"type": "string"},
     },
 }
 _FINDING = {
