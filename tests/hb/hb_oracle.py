@@ -1,0 +1,114 @@
+"""Plain-Python reference implementations (the oracles), one event at a time.
+
+Happens-before is computed the obvious way: every event's set of predecessors, built
+from its direct edges (program order, release -> later acquire, fork -> the child's
+first event, the child's events -> join, send -> recv), in trace order. No vector
+clocks, no epochs: a pair is ordered iff one event is in the other's set.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tracelens import schema as s
+
+Row = dict[str, Any]
+
+
+def before_sets(rows: list[Row], *, lock_edges: bool) -> list[set[int]]:
+    """For every event, the indices of all events that happen before it."""
+    before: list[set[int]] = []
+    last_of_unit: dict[str, int] = {}
+    events_of_unit: dict[str, list[int]] = {}
+    for i, r in enumerate(rows):
+        u, op, obj = r["unit"], r["op"], r["obj"]
+        preds: list[int] = []
+        if u in last_of_unit:
+            preds.append(last_of_unit[u])
+        else:  # the unit's first event: after every fork of it
+            preds += [j for j in range(i) if rows[j]["op"] == s.Op.FORK and rows[j]["obj"] == u]
+        if op == s.Op.ACQUIRE and lock_edges:
+            preds += [
+                j for j in range(i) if rows[j]["op"] == s.Op.RELEASE and rows[j]["obj"] == obj
+            ]
+        elif op == s.Op.JOIN:
+            preds += events_of_unit.get(obj, [])
+        elif op == s.Op.RECV:
+            sends = [j for j in range(i) if rows[j]["op"] == s.Op.SEND and rows[j]["obj"] == obj]
+            m = r["msg"]
+            same = [j for j in sends if rows[j]["msg"] == m]
+            if m is not None and same:
+                preds += same + [j for j in sends if rows[j]["msg"] is None]
+            else:
+                preds += sends
+        b: set[int] = set()
+        for p in preds:
+            b.add(p)
+            b |= before[p]
+        before.append(b)
+        last_of_unit[u] = i
+        events_of_unit.setdefault(u, []).append(i)
+    return before
+
+
+def held_sets(rows: list[Row]) -> list[frozenset[str]]:
+    """The locks each event's unit holds when the event happens."""
+    holder: dict[str, str] = {}
+    out = []
+    for r in rows:
+        out.append(frozenset(k for k, v in holder.items() if v == r["unit"]))
+        if r["op"] == s.Op.ACQUIRE:
+            holder[r["obj"]] = r["unit"]
+        elif r["op"] == s.Op.RELEASE:
+            holder.pop(r["obj"], None)
+    return out
+
+
+def _pairs(rows: list[Row], before: list[set[int]], locks: list[frozenset[str]] | None):
+    for i, e in enumerate(rows):
+        if e["op"] not in s.MEMORY_OPS:
+            continue
+        for j in range(i):
+            p = rows[j]
+            if (
+                p["op"] in s.MEMORY_OPS
+                and (p["pid"], p["var"]) == (e["pid"], e["var"])
+                and p["unit"] != e["unit"]
+                and s.Op.WRITE in (p["op"], e["op"])
+                and j not in before[i]
+                and (locks is None or not (locks[i] & locks[j]))
+            ):
+                yield j, i
+
+
+def first_per_var(pairs) -> dict[str, tuple[int, int]]:
+    """var -> (partner, access): the earliest access with a bad partner, its latest one."""
+    best: dict[str, tuple[int, int]] = {}
+    for j, i, var in pairs:
+        cur = best.get(var)
+        if cur is None or i < cur[1] or (i == cur[1] and j > cur[0]):
+            best[var] = (j, i)
+    return best
+
+
+def races(rows: list[Row]) -> dict[str, tuple[int, int]]:
+    """data_race oracle (DJIT+-like, all pairs): first race per variable."""
+    before = before_sets(rows, lock_edges=True)
+    return first_per_var((j, i, rows[i]["var"]) for j, i in _pairs(rows, before, None))
+
+
+def race_pairs(rows: list[Row]) -> set[tuple[int, int]]:
+    """Every racy pair (earlier, later)."""
+    return set(_pairs(rows, before_sets(rows, lock_edges=True), None))
+
+
+def lockset_violations(rows: list[Row]) -> dict[str, tuple[int, int]]:
+    """inconsistent_locking oracle: first violation per variable."""
+    before = before_sets(rows, lock_edges=False)
+    locks = held_sets(rows)
+    return first_per_var((j, i, rows[i]["var"]) for j, i in _pairs(rows, before, locks))
+
+
+def lockset_pairs(rows: list[Row]) -> set[tuple[int, int]]:
+    before = before_sets(rows, lock_edges=False)
+    return set(_pairs(rows, before, held_sets(rows)))
