@@ -1,0 +1,198 @@
+"""Import traces in the STD format of RAPID and the race-detection benchmarks.
+
+An STD trace has one event per line, ``THREAD|OP(ARG)|LOCATION``::
+
+    T1|w(V3)|345
+    T2|acq(L17)|120
+    T0|fork(T1)|12
+
+Mapping to tracelens events (``docs/std-import.md``):
+
+=============  ======================================================
+STD            tracelens
+=============  ======================================================
+``r(V)``       ``read`` of variable ``V``
+``w(V)``       ``write`` of variable ``V``
+``acq(L)``     ``acquire`` of lock ``L`` (kind ``lock``)
+``rel(L)``     ``release`` of lock ``L``
+``req(L)``     ``acquire_try`` of lock ``L`` (a request that may block)
+``fork(T)``    ``fork`` of unit ``T``
+``join(T)``    ``join`` of unit ``T``
+``begin``      ``atomic_begin`` (a transaction boundary), name = the argument
+               or ``"<thread>.tx"``
+``end``        ``atomic_end`` of the innermost open ``begin`` of the thread
+``enter(M)``,  skipped (method entry/exit, no meaning for these analyses),
+``exit(M)``,   counted in ``StdStats.skipped``
+``branch``,
+``dummy``
+=============  ======================================================
+
+Thread, variable and lock names are kept verbatim. The line's position in the file
+is the sequence number (and the timestamp); LOCATION becomes the event's source line
+(``file`` is the trace file's name, ``func`` ``"<std>"``); a LOCATION that is not a
+number is kept as ``func``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from tracelens import schema as s
+
+__all__ = ["StdError", "StdStats", "convert_std", "std_events"]
+
+_EVENT: Final = re.compile(r"^([A-Za-z_]+)(?:\((.*)\))?$")
+_SIMPLE: Final = {
+    "r": (s.Op.READ, None),
+    "w": (s.Op.WRITE, None),
+    "acq": (s.Op.ACQUIRE, s.Kind.LOCK),
+    "rel": (s.Op.RELEASE, s.Kind.LOCK),
+    "req": (s.Op.ACQUIRE_TRY, s.Kind.LOCK),
+    "fork": (s.Op.FORK, s.Kind.THREAD),
+    "join": (s.Op.JOIN, s.Kind.THREAD),
+}
+_SKIPPED: Final = frozenset({"enter", "exit", "branch", "dummy"})
+_NEEDS_ARG: Final = frozenset(_SIMPLE)
+#: Process id given to imported events (STD traces have one process).
+STD_PID: Final = 1
+
+
+class StdError(ValueError):
+    """An STD line cannot be read. ``str(err)`` is a one-line message with the line number."""
+
+
+@dataclass
+class StdStats:
+    """What an import saw: events written, lines skipped by kind (``enter``...)."""
+
+    events: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+def std_events(lines: Any, *, file: str = "<std>", stats: StdStats | None = None) -> Any:
+    """Turn STD lines into tracelens event dicts (the trace file's keys).
+
+    Args:
+        lines: An iterable of text lines.
+        file: The ``file`` recorded as every event's call site.
+        stats: Filled in with counts, when given.
+
+    Yields:
+        One dict per tracelens event, in order.
+
+    Raises:
+        StdError: A line is not ``THREAD|OP(ARG)[|LOCATION]`` or names an unknown
+            operation.
+    """
+    stats = stats if stats is not None else StdStats()
+    tids: dict[str, int] = {}
+    open_tx: dict[str, list[str]] = {}
+    seq = 0
+    for n, raw in enumerate(lines, 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        parts = line.split("|")
+        if len(parts) not in (2, 3) or not parts[0].strip():
+            raise StdError(f"line {n}: expected THREAD|OP(ARG)|LOCATION, got {line[:80]!r}")
+        thread, event = parts[0].strip(), parts[1].strip()
+        loc = parts[2].strip() if len(parts) == 3 else ""
+        m = _EVENT.match(event)
+        if m is None:
+            raise StdError(f"line {n}: cannot read the operation {event[:80]!r}")
+        name, arg = m.group(1), m.group(2)
+        key = name.lower()
+        if key in _SKIPPED:
+            stats.skipped[key] = stats.skipped.get(key, 0) + 1
+            continue
+        if key in _NEEDS_ARG and not arg:
+            raise StdError(f"line {n}: {name} needs an argument, as in {name}(X)")
+        d: dict[str, Any] = {
+            s.TL: s.FORMAT_VERSION,
+            s.SEQ: seq,
+            s.TS: seq,
+            s.PID: STD_PID,
+            s.UNIT: thread,
+            s.TID: tids.setdefault(thread, len(tids)),
+            s.THREAD: thread,
+        }
+        if key in _SIMPLE:
+            op, kind = _SIMPLE[key]
+            d[s.OP] = op
+            if op in s.MEMORY_OPS:
+                d[s.VAR] = arg
+            else:
+                d[s.OBJ] = arg
+                d[s.KIND] = kind
+                if op == s.Op.ACQUIRE:
+                    d[s.WAIT_NS] = 0
+        elif key == "begin":
+            region = arg or f"{thread}.tx"
+            open_tx.setdefault(thread, []).append(region)
+            d[s.OP], d[s.OBJ], d[s.KIND] = s.Op.ATOMIC_BEGIN, region, s.Kind.ATOMIC
+        elif key == "end":
+            stack = open_tx.get(thread)
+            if not stack:
+                raise StdError(f"line {n}: end without a begin in thread {thread}")
+            d[s.OP], d[s.OBJ], d[s.KIND] = s.Op.ATOMIC_END, stack.pop(), s.Kind.ATOMIC
+        else:
+            raise StdError(
+                f"line {n}: unknown STD operation {name!r} "
+                "(known: r, w, acq, rel, req, fork, join, begin, end, enter, exit, branch, dummy)"
+            )
+        d[s.FILE] = file
+        if loc.lstrip("-").isdigit():
+            d[s.LINE], d[s.FUNC] = int(loc), "<std>"
+        else:
+            d[s.LINE], d[s.FUNC] = 0, loc or "<std>"
+        seq += 1
+        stats.events += 1
+        yield d
+
+
+def convert_std(
+    src_path: str | os.PathLike[str],
+    out_path: str | os.PathLike[str],
+    *,
+    stats: StdStats | None = None,
+) -> int:
+    """Convert an STD trace file into a tracelens trace (JSON lines).
+
+    Args:
+        src_path: The STD trace.
+        out_path: The tracelens trace to write (replaced if it exists).
+        stats: Filled in with counts, when given.
+
+    Returns:
+        The number of events written.
+
+    Raises:
+        StdError: The input is not an STD trace (one-line message with the line number).
+        OSError: The input cannot be read or the output written.
+    """
+    src = Path(src_path)
+    stats = stats if stats is not None else StdStats()
+    tmp = Path(f"{os.fspath(out_path)}.part")
+    try:
+        with src.open(encoding="utf-8", errors="strict") as f, tmp.open("wb") as out:
+            buf: list[bytes] = []
+            for d in std_events(f, file=src.name, stats=stats):
+                buf.append(orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE))
+                if len(buf) >= 8192:
+                    out.write(b"".join(buf))
+                    buf.clear()
+            out.write(b"".join(buf))
+        os.replace(tmp, out_path)
+    except UnicodeDecodeError as exc:
+        tmp.unlink(missing_ok=True)
+        raise StdError(f"{src}: not a text file ({exc.reason})") from None
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return stats.events
