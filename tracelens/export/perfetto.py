@@ -77,7 +77,8 @@ def to_chrome_trace(
     """
     df = events.collect() if isinstance(events, pl.LazyFrame) else events
     df = df.sort(["pid", "seq"])
-    t0 = int(df["ts"].min() or 0) if df.height else 0
+    first = df.select(pl.col("ts").min()).item() if df.height else None
+    t0 = int(first) if first is not None else 0
     for f in findings:
         for e in (*f.events, *f.worst):
             if e.ts:
