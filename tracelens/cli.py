@@ -416,6 +416,27 @@ def export(
                    err=True)
 
 
+@app.command("import-std")
+def import_std(
+    trace: Annotated[Path, typer.Argument(help="An STD trace (RAPID's format).", dir_okay=False)],
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="The tracelens trace to write.", dir_okay=False)
+    ],
+) -> None:
+    """Convert an STD trace (RAPID, race-detection benchmarks) into a tracelens trace."""
+    from tracelens.importers import StdError, StdStats, convert_std
+
+    stats = StdStats()
+    with input_errors():
+        try:
+            n = convert_std(trace, output, stats=stats)
+        except StdError as e:
+            raise UsageError(f"{trace}: {e}") from None
+    skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.skipped.items()))
+    typer.echo(f"wrote {n:,} events to {output}" + (f" (skipped: {skipped})" if skipped else ""),
+               err=True)
+
+
 def main(argv: Sequence[str] | None = None) -> Callable[..., Any] | Any:
     """Run the command line (the ``tracelens`` console script).
 
