@@ -115,3 +115,30 @@ def test_deadlocked_std_trace(tmp_path):
     (f,) = deadlock(load(tmp_path / "dl.jsonl").events).collect().to_dicts()
     assert set(f["units"]) == {"T1", "T2"}
     assert sorted(x["line"] for x in f["sites"]) == [1, 2, 3, 4]
+
+
+def test_cli_import_std(tmp_path):
+    from typer.testing import CliRunner
+
+    from tracelens.cli import app
+
+    out = tmp_path / "o.jsonl"
+    r = CliRunner().invoke(app, ["import-std", str(DATA / "races.std"), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "wrote 32 events" in r.output and "enter 1" in r.output
+    assert len(out.read_bytes().splitlines()) == 32
+
+
+@pytest.mark.parametrize("text", ["T1|frob(X)|1\n", None])
+def test_cli_import_std_bad_input_exits_2(tmp_path, text):
+    from typer.testing import CliRunner
+
+    from tracelens.cli import app
+
+    src = tmp_path / "bad.std"
+    if text is not None:
+        src.write_text(text)
+    r = CliRunner().invoke(app, ["import-std", str(src), "-o", str(tmp_path / "o.jsonl")])
+    assert r.exit_code == 2
+    assert r.output.count("\n") == 1 and "tracelens: error:" in r.output
+    assert "Traceback" not in r.output
