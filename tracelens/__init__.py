@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from tracelens.record import processors
 from tracelens.record._config import configure, flush, is_configured, shutdown
+from tracelens.record.attrs import watch_attrs
 from tracelens.record.manual import atomic, read, write
 from tracelens.record.watch import watch
 from tracelens.schema import FORMAT_VERSION
@@ -26,5 +27,6 @@ __all__ = [
     "read",
     "shutdown",
     "watch",
+    "watch_attrs",
     "write",
 ]
