@@ -1,0 +1,81 @@
+"""Helpers for the TUI tests: sample paths, a hostile trace, waiting for the app."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from textual.pilot import Pilot
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "sample_logs"
+RACY = SAMPLES / "article_racy.jsonl.gz"
+LOCKED = SAMPLES / "article_locked.jsonl.gz"
+LAZY = SAMPLES / "lazy_init.jsonl.gz"
+
+#: Names that try to inject markup (rich console markup and textual content markup).
+EVIL_VAR = "[bold red]x[/]"
+EVIL_THREAD = "[red]worker[/red] $x [@click=app.quit]q[/]"
+EVIL_VALUE = "[link=http://evil]v[/link]"
+
+
+def write_evil_trace(path: Path) -> Path:
+    """A lost update on a variable, thread and value whose names are markup."""
+    pid = 4242
+    seq = iter(range(1000))
+    ts = iter(range(1_000_000, 10_000_000, 1_000))
+
+    def ev(op: str, unit: str, thread: str, **kw: object) -> dict[str, object]:
+        d: dict[str, object] = {"tl": 1, "event": op, "seq": next(seq), "ts": next(ts), "pid": pid,
+                                "unit": unit, "tid": int(unit[1:]), "thread": thread}
+        d.update(kw)
+        return d
+
+    site = {"file": "/nonexistent/[b]evil[/b].py", "line": 7, "func": "upd[i]ate"}
+    lines = [
+        ev("meta", "t0", "MainThread", argv=["evil.py"], python="3.11"),
+        ev("fork", "t0", "MainThread", obj="t1", kind="thread"),
+        ev("fork", "t0", "MainThread", obj="t2", kind="thread"),
+        ev("begin", "t1", EVIL_THREAD),
+        ev("begin", "t2", "other"),
+        ev("read", "t1", EVIL_THREAD, var=EVIL_VAR, value="1", **site),
+        ev("read", "t2", "other", var=EVIL_VAR, value="1", **site),
+        ev("write", "t2", "other", var=EVIL_VAR, value="2", **site),
+        ev("write", "t1", EVIL_THREAD, var=EVIL_VAR, value=EVIL_VALUE, **site),
+        ev("end", "t1", EVIL_THREAD),
+        ev("end", "t2", "other"),
+        ev("join", "t0", "MainThread", obj="t1", kind="thread"),
+        ev("join", "t0", "MainThread", obj="t2", kind="thread"),
+    ]
+    path.write_text("".join(json.dumps(d) + "\n" for d in lines))
+    return path
+
+
+async def wait_loaded(pilot: Pilot[None]) -> None:
+    """Wait until the app has loaded its trace and shows the main screen."""
+    from textual.worker import WorkerFailed
+
+    app = pilot.app
+    while app.model is None and app.error is None and app.is_running:  # type: ignore[attr-defined]
+        with contextlib.suppress(WorkerFailed):  # the app reports it (app.error)
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+    await pilot.pause()
+
+
+def sync(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
+    """Run an async test with ``asyncio.run`` (no async pytest plugin needed)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        return asyncio.run(fn(*args, **kwargs))
+
+    return wrapper

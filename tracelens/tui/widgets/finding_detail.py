@@ -1,0 +1,53 @@
+"""A preview of the highlighted finding: its explanation, sites and events."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tracelens.analyze.findings import Finding
+from tracelens.tui.model import fmt_ns, site_text
+from tracelens.tui.widgets.summary import SEVERITY_STYLES
+
+
+def finding_text(f: Finding) -> Text:
+    """What the preview pane shows for ``f`` (trace strings literal)."""
+    text = Text()
+    text.append(f.severity, style=SEVERITY_STYLES.get(f.severity, "bold"))
+    text.append(" ")
+    text.append(f.kind, style="bold")
+    text.append(" on ")
+    text.append(f.var, style="bold #5fd7ff")
+    text.append(f"  {f.count:,} times\n", style="#8a8a8a")
+    text.append(f.explanation)
+    text.append("\n")
+    t0 = f.events[0].ts if f.events else 0
+    for e in f.events:
+        text.append(f"  {e.role:<16}", style="bold #ff5f5f" if "remote" in e.role else "#ffaf00")
+        text.append(f" {e.op:<6} ", style="bold")
+        text.append(e.unit_name or e.unit)
+        text.append(f"  seq {e.seq}  +{fmt_ns(e.ts - t0)}  ", style="#8a8a8a")
+        if e.value is not None:
+            text.append("value ", style="#8a8a8a")
+            text.append(str(e.value))
+            text.append("  ")
+        text.append(site_text(e.file, e.line, e.func), style="#87afd7")
+        if e.locks:
+            text.append("  holding ", style="#8a8a8a")
+            text.append(", ".join(e.locks), style="#87d787")
+        text.append("\n")
+    text.rstrip()
+    return text
+
+
+class FindingDetail(Static):
+    """The finding under the cursor of the findings table."""
+
+    DEFAULT_CSS = """
+    FindingDetail { height: auto; max-height: 12; }
+    """
+
+    def show(self, finding: Finding | None) -> None:
+        """Show ``finding`` (or nothing)."""
+        self.update(finding_text(finding) if finding else Text("no finding selected",
+                                                               style="italic #8a8a8a"))
