@@ -267,23 +267,16 @@ def _read_file(p: Path, stats: LoadStats, progress: Callable[[int], None]) -> pl
     return _read_careful(p, stats, progress)
 
 
-def _chunks(p: Path) -> tuple[io.BufferedIOBase, Callable[[], int]]:
-    raw = open(p, "rb")  # noqa: SIM115  (closed by the caller)
-    if raw.read(2) == _GZIP_MAGIC:
-        raw.seek(0)
-        return gzip.GzipFile(fileobj=raw), raw.tell  # type: ignore[return-value]
-    raw.seek(0)
-    return raw, raw.tell
-
-
 def _read_careful(p: Path, stats: LoadStats, progress: Callable[[int], None]) -> pl.DataFrame:
     name = str(p)
     frames: list[pl.DataFrame] = []
     first_line = 1
     rest = b""
     try:
-        fh, pos = _chunks(p)
-        with fh:
+        with open(p, "rb") as raw:
+            gz = raw.read(2) == _GZIP_MAGIC
+            raw.seek(0)
+            fh: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if gz else raw  # type: ignore[assignment]
             while True:
                 block = fh.read(CHUNK_BYTES)
                 if not block:
@@ -293,7 +286,7 @@ def _read_careful(p: Path, stats: LoadStats, progress: Callable[[int], None]) ->
                 rest = block[cut:]
                 if cut:
                     first_line = _parse_chunk(block[:cut], first_line, name, stats, frames)
-                progress(pos())
+                progress(raw.tell())
     except (OSError, EOFError, gzip.BadGzipFile) as e:
         # A gzip file cut short (a killed recorder): keep what was decompressed.
         stats._bad(name, first_line, f"unreadable from here on: {e}")
