@@ -1,0 +1,134 @@
+"""``multiprocessing`` children record into the same trace, with their own pid.
+
+The parent records ``fork`` on ``p<pid>`` (kind ``process``) once ``start()`` has
+created the child, ``wait`` before a ``join()`` that blocks and ``join`` once the child
+has exited. The child records ``begin`` on ``p<its pid>`` as its first event and
+``end`` as its last, and writes its buffers before it exits (multiprocessing children
+end with ``os._exit``, which runs no ``atexit`` handler).
+
+Start methods:
+
+* ``fork``: the child inherits the recorder; the core's at-fork hook points it at the
+  child's pid (``tracelens.record._config``).
+* ``spawn`` and ``forkserver``: the child is a fresh interpreter. ``start()`` puts a
+  small object on the process object that the child unpickles before it runs the
+  process; unpickling it calls ``configure()`` in the child with the parent's
+  settings. No environment variable and no ``.pth`` file: only children started while
+  the parent records are recorded. Locks the child's ``__main__`` creates when the
+  child re-imports it happen before that, and are not recorded.
+
+Only the ``fork``/``join`` edges cross processes; sequence numbers are per process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing.process as mp_process
+import os
+from typing import Any, Final
+
+from tracelens import schema as s
+from tracelens.record import _config, _core
+from tracelens.record._core import STATE, next_seq, record
+
+_PROC: Final = {s.KIND: s.Kind.PROCESS}
+_orig: dict[str, Any] = {}
+#: The settings a child needs (``emit="structlog"`` cannot cross processes).
+_PASSED: Final = ("stress", "flush_interval", "buffer_size", "instrument")
+
+
+def _configure_child(path: str, settings: dict[str, Any]) -> None:
+    """Run in a spawned child while it unpickles its process object."""
+    if STATE.on:
+        return  # forked: already recording
+    with contextlib.suppress(Exception):  # recording never raises into user code
+        _config.configure(path, configure_structlog=False, **settings)
+
+
+class _ChildConfig:
+    """Pickled with the process object; unpickling it configures the child."""
+
+    __slots__ = ("path", "settings")
+
+    def __init__(self, path: str, settings: dict[str, Any]) -> None:
+        self.path = path
+        self.settings = settings
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_configure_child, (self.path, self.settings))
+
+
+def _child_config() -> _ChildConfig | None:
+    settings = _config._settings
+    if not settings or settings.get("emit") != "file" or not settings.get("path"):
+        return None
+    return _ChildConfig(settings["path"], {k: settings[k] for k in _PASSED if k in settings})
+
+
+def _site(p: Any) -> dict[str, Any]:
+    target = getattr(p, "_target", None)
+    code = getattr(target, "__code__", None) or getattr(type(p).run, "__code__", None)
+    if code is None:
+        return _PROC
+    return {**_PROC, s.FILE: code.co_filename, s.LINE: code.co_firstlineno, s.FUNC: code.co_name}
+
+
+def _start(self: Any) -> None:
+    if STATE.on:
+        with contextlib.suppress(Exception):
+            self._tl_child = _child_config()
+    _orig["start"](self)
+    if STATE.on and self._popen is not None:
+        record(s.Op.FORK, next_seq(), f"p{self.pid}", extra=_PROC)
+
+
+def _bootstrap(self: Any, parent_sentinel: Any = None) -> int:
+    unit = f"p{os.getpid()}"
+    site = _site(self)
+    if STATE.on:
+        record(s.Op.BEGIN, next_seq(), unit, extra=site, depth=1)
+    try:
+        return _orig["_bootstrap"](self, parent_sentinel)  # type: ignore[no-any-return]
+    finally:
+        if STATE.on:
+            record(s.Op.END, next_seq(), unit, extra=site, depth=1)
+            _config.flush()
+
+
+def _join(self: Any, timeout: float | None = None) -> None:
+    popen = self._popen
+    if popen is None or not STATE.on or getattr(self, "_tl_joined", False):
+        _orig["join"](self, timeout)
+        return
+    unit = f"p{popen.pid}"
+    if popen.returncode is None:
+        record(s.Op.WAIT, next_seq(), unit, extra=_PROC)
+    _orig["join"](self, timeout)
+    if STATE.on and popen.returncode is not None:
+        self._tl_joined = True
+        record(s.Op.JOIN, next_seq(), unit, extra=_PROC)
+
+
+def install() -> None:
+    """Patch ``multiprocessing.process.BaseProcess`` (idempotent)."""
+    if _orig:
+        return
+    f = mp_process.__file__
+    if f:
+        _core.SKIP_FILES.add(f)
+    P = mp_process.BaseProcess
+    _orig.update(start=P.start, join=P.join, _bootstrap=P._bootstrap)
+    P.start = _start  # type: ignore[method-assign]
+    P.join = _join  # type: ignore[method-assign]
+    P._bootstrap = _bootstrap  # type: ignore[attr-defined]
+
+
+def uninstall() -> None:
+    """Restore ``BaseProcess``."""
+    if not _orig:
+        return
+    P = mp_process.BaseProcess
+    P.start = _orig["start"]  # type: ignore[method-assign]
+    P.join = _orig["join"]  # type: ignore[method-assign]
+    P._bootstrap = _orig["_bootstrap"]  # type: ignore[attr-defined]
+    _orig.clear()
