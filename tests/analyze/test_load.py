@@ -1,0 +1,204 @@
+"""The loader on good, mixed and broken inputs."""
+
+from __future__ import annotations
+
+import gzip
+
+import orjson
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from tests.strategies import TraceBuilder, write_trace
+from tracelens import schema as s
+from tracelens.analyze import TraceError, load
+from tracelens.analyze.load import EVENT_SCHEMA
+
+
+def small() -> TraceBuilder:
+    b = TraceBuilder()
+    b.read("t1", "x", 1)
+    b.write("t2", "x", 2.5)
+    b.acquire("t1", "L")
+    b.release("t1", "L")
+    return b
+
+
+def lines(b: TraceBuilder) -> list[bytes]:
+    return [orjson.dumps(e) for e in b.events]
+
+
+def test_events_have_the_contract_columns_sorted_by_pid_and_seq(tmp_path):
+    b = small()
+    path = write_trace(tmp_path / "t.jsonl", reversed(b.events))  # file order != seq order
+    events = load(path).events.collect()
+    assert events.schema == EVENT_SCHEMA
+    assert events["seq"].to_list() == [0, 1, 2, 3]
+    assert events["value"].to_list() == ["1", "2.5", None, None]
+    assert events["unit_name"].to_list() == ["worker-1", "worker-2", "worker-1", "worker-1"]
+    assert events["internal"].to_list() == [False] * 4
+
+
+def test_fast_path_and_careful_path_give_the_same_frame(tmp_path):
+    b = small()
+    clean = load(write_trace(tmp_path / "clean.jsonl", b.events)).events.collect()
+    noisy = tmp_path / "noisy.jsonl"
+    noisy.write_bytes(b"\n".join([b"not json", *lines(b)]) + b"\n")
+    assert_frame_equal(clean, load(noisy).events.collect())
+
+
+def test_application_lines_are_skipped_and_counted(tmp_path):
+    b = small()
+    app = orjson.dumps({"event": "request done", "level": "info", "seq": 7, "pid": 100})
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"\n".join([app, *lines(b), app]) + b"\n")
+    trace = load(path)
+    assert (trace.stats.events, trace.stats.app_lines, trace.stats.malformed) == (4, 2, 0)
+    assert trace.stats.lines == 6
+
+
+def test_truncated_last_line_is_counted_with_its_line_number(tmp_path):
+    path = tmp_path / "t.jsonl"
+    raw = b"\n".join(lines(small()))
+    path.write_bytes(raw[:-10])  # a killed recorder: the last line is cut short
+    trace = load(path)
+    assert (trace.stats.events, trace.stats.malformed) == (3, 1)
+    assert trace.stats.malformed_examples == [(str(path), 4, "truncated last line")]
+
+
+def test_non_json_line_is_reported_with_file_and_line(tmp_path):
+    path = tmp_path / "t.jsonl"
+    ls = lines(small())
+    path.write_bytes(b"\n".join([*ls[:2], b"Traceback (most recent call last):", *ls[2:]]) + b"\n")
+    trace = load(path)
+    assert trace.stats.events == 4
+    assert trace.stats.malformed_examples == [(str(path), 3, "not a JSON object")]
+
+
+def test_binary_garbage_is_skipped(tmp_path):
+    path = tmp_path / "t.jsonl"
+    ls = lines(small())
+    path.write_bytes(b"\n".join([ls[0], b"\xff\xfe\x00\x01garbage", b'{"tl":1,\xff}', *ls[1:]]))
+    trace = load(path)
+    assert (trace.stats.events, trace.stats.malformed) == (4, 2)
+    reasons = [r for _, _, r in trace.stats.malformed_examples]
+    assert reasons == ["binary data, not a JSON line", "binary data, not a JSON line"]
+
+
+def test_wrong_types_and_missing_fields_are_malformed(tmp_path):
+    b = small()
+    bad_seq = {**b.events[0], s.SEQ: "seven"}
+    no_unit = {k: v for k, v in b.events[1].items() if k != s.UNIT}
+    no_var = {k: v for k, v in b.events[0].items() if k != s.VAR}
+    path = write_trace(tmp_path / "t.jsonl", [*b.events, bad_seq, no_unit, no_var])
+    trace = load(path)
+    assert (trace.stats.events, trace.stats.malformed) == (4, 3)
+    assert [(n, r.split(":")[0]) for _, n, r in trace.stats.malformed_examples] == [
+        (5, "wrong type"),
+        (6, "missing field 'unit'"),
+        (7, "missing field 'var'"),
+    ]
+
+
+def test_gzip_file(tmp_path):
+    b = small()
+    trace = load(write_trace(tmp_path / "t.jsonl.gz", b.events))
+    assert trace.stats.events == 4
+    assert trace.events.collect()["seq"].to_list() == [0, 1, 2, 3]
+
+
+def test_gzip_is_recognised_by_content_not_name(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(gzip.compress(b"\n".join(lines(small()))))
+    assert load(path).stats.events == 4
+
+
+def test_glob_and_several_files(tmp_path):
+    b = small()
+    write_trace(tmp_path / "a.jsonl", b.events[:2])
+    write_trace(tmp_path / "b.jsonl", b.events[2:])
+    trace = load(str(tmp_path / "*.jsonl"))
+    assert len(trace.stats.files) == 2
+    assert trace.events.collect()["seq"].to_list() == [0, 1, 2, 3]
+
+
+def test_a_file_named_twice_is_read_once(tmp_path):
+    path = write_trace(tmp_path / "a.jsonl", small().events)
+    assert load([path, str(path), str(tmp_path / "*.jsonl")]).stats.events == 4
+
+
+def test_several_processes_get_qualified_units(tmp_path):
+    a, b = TraceBuilder(pid=1), TraceBuilder(pid=2)
+    a.read("t1", "x")
+    b.read("t1", "x")
+    b._ev("t0", s.Op.FORK, 1, "main", **{s.OBJ: "t1", s.KIND: s.Kind.THREAD})
+    events = load(write_trace(tmp_path / "t.jsonl", b.events + a.events)).events.collect()
+    assert events.select("pid", "unit", "obj").rows() == [
+        (1, "1/t1", None),
+        (2, "2/t1", None),
+        (2, "2/t0", "2/t1"),
+    ]
+
+
+def test_one_process_keeps_plain_unit_ids(tmp_path):
+    events = load(write_trace(tmp_path / "t.jsonl", small().events)).events.collect()
+    assert set(events["unit"]) == {"t1", "t2"}
+
+
+def test_newer_format_version_is_a_clear_error(tmp_path):
+    b = small()
+    b.events[0][s.TL] = s.FORMAT_VERSION + 1
+    with pytest.raises(TraceError, match=r"newer than this tracelens reads .*upgrade"):
+        load(write_trace(tmp_path / "t.jsonl", b.events))
+
+
+def test_empty_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "empty.jsonl"
+    path.write_bytes(b"")
+    with pytest.raises(TraceError, match=r"^no tracelens events in .*empty.jsonl \(0 lines"):
+        load(path)
+
+
+def test_only_application_lines_is_a_clear_error(tmp_path):
+    path = tmp_path / "app.jsonl"
+    path.write_bytes(b'{"event": "hello"}\n')
+    with pytest.raises(TraceError, match=r"1 application, 0 malformed"):
+        load(path)
+
+
+def test_missing_file_is_a_clear_error(tmp_path):
+    with pytest.raises(TraceError, match=r"^cannot read .*nope.jsonl: no such file$"):
+        load(tmp_path / "nope.jsonl")
+
+
+def test_glob_matching_nothing_is_a_clear_error(tmp_path):
+    with pytest.raises(TraceError, match=r"^no file matches"):
+        load(str(tmp_path / "*.jsonl"))
+
+
+def test_directory_is_a_clear_error(tmp_path):
+    with pytest.raises(TraceError, match="is a directory"):
+        load(tmp_path)
+
+
+def test_messages_are_one_line(tmp_path):
+    with pytest.raises(TraceError) as err:
+        load(tmp_path / "nope.jsonl")
+    assert "\n" not in str(err.value)
+
+
+def test_progress_reaches_the_total(tmp_path):
+    path = write_trace(tmp_path / "t.jsonl", small().events)
+    calls: list[tuple[int, int]] = []
+    load(path, progress=lambda done, total: calls.append((done, total)))
+    size = path.stat().st_size
+    assert calls[-1] == (size, size)
+
+
+def test_value_keeps_strings_and_numbers_as_text(tmp_path):
+    b = TraceBuilder()
+    for v in ("abc", 3, 1.5, True, None):
+        b.write("t1", "x", v)
+    events = load(write_trace(tmp_path / "t.jsonl", b.events)).events.collect()
+    assert events["value"].to_list() == ["abc", "3", "1.5", "true", None]
+    assert events["value"].dtype == pl.String
