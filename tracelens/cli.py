@@ -385,6 +385,19 @@ def _example(ex: object) -> str:
 
 
 @app.command()
+def tui(logs: Logs) -> None:
+    """Browse the findings and each variable's timeline in the terminal (q quits, ? keys)."""
+    from tracelens.tui import make_app
+
+    with input_errors():
+        tui_app = make_app([str(p) for p in logs])
+    tui_app.run()
+    if tui_app.error:
+        fail(tui_app.error)
+    raise typer.Exit(tui_app.return_code or EXIT_OK)
+
+
+@app.command()
 def export(
     logs: Logs,
     to: Annotated[ExportTarget, typer.Option("--to", help="Export format.")] = (
