@@ -481,16 +481,20 @@ def data_race(events: pl.LazyFrame, /) -> pl.LazyFrame:
         ``FINDING_SCHEMA`` rows of kind ``data_race`` (severity ``error``).
     """
     t = sync_pass(events, lock_edges=True, internal_locks=True)
-    acc = with_segments(
-        events.filter(_op_in(s.MEMORY_OPS)).select(
-            global_order(),
-            pl.col(s.PID).cast(pl.Int64),
-            pl.col(s.VAR),
-            pl.col(s.UNIT),
-            (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
-        ),
-        t.seg,
-    )
+    acc = (
+        with_segments(
+            events.filter(_op_in(s.MEMORY_OPS)).select(
+                global_order(),
+                pl.col(s.PID).cast(pl.Int64),
+                pl.col(s.VAR),
+                pl.col(s.UNIT),
+                (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
+            ),
+            t.seg,
+        )
+        .collect()
+        .lazy()
+    )  # used by several branches: computed once
     writes = acc.filter(pl.col("w")).select(
         s.PID,
         s.VAR,

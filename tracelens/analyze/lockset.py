@@ -54,19 +54,23 @@ def inconsistent_locking(events: pl.LazyFrame, /, *, internal_locks: bool = True
         ``count`` is the number of (unit, clock, lock set) class pairs that show it.
     """
     t = sync_pass(events, lock_edges=False, internal_locks=internal_locks)
-    acc = with_segments(
-        events.filter(pl.col(OP).cast(pl.String).is_in(list(s.MEMORY_OPS))).select(
-            global_order(),
-            pl.col(s.PID).cast(pl.Int64),
-            pl.col(s.VAR),
-            pl.col(s.UNIT),
-            (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
-            pl.col(s.FILE),
-            pl.col(s.LINE),
-            pl.col(s.FUNC),
-        ),
-        t.seg,
-    )
+    acc = (
+        with_segments(
+            events.filter(pl.col(OP).cast(pl.String).is_in(list(s.MEMORY_OPS))).select(
+                global_order(),
+                pl.col(s.PID).cast(pl.Int64),
+                pl.col(s.VAR),
+                pl.col(s.UNIT),
+                (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
+                pl.col(s.FILE),
+                pl.col(s.LINE),
+                pl.col(s.FUNC),
+            ),
+            t.seg,
+        )
+        .collect()
+        .lazy()
+    )  # used by several branches: computed once
     # Variables worth a pairwise look: two units, a write, and no lock common to all.
     var_key = [s.PID, s.VAR]
     shape = acc.group_by(var_key).agg(
