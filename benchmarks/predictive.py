@@ -52,17 +52,28 @@ def generate(path: Path, events: int, *, threads: int = 8, locks: int = 16, seed
     holder: dict[str, str] = {}
     plans: dict[str, list[tuple[str, str, int]]] = {u: [] for u in units}
     out: list[bytes] = []
-    sites = {k: ("app/worker.py", n, "work") for n, k in enumerate(
-        ["acq", "read", "write", "rel", "racy_r", "racy_w", "send", "recv", "nested"], 10
-    )}
+    sites = {
+        k: ("app/worker.py", n, "work")
+        for n, k in enumerate(
+            ["acq", "read", "write", "rel", "racy_r", "racy_w", "send", "recv", "nested"], 10
+        )
+    }
     qmsg = 0
     queue: list[int] = []
 
     def emit(u: str, op: str, target: str, key: str, **extra: object) -> None:
         nonlocal seq
         f, line, func = sites[key]
-        d = {s.TL: 1, s.OP: op, s.SEQ: seq, s.TS: seq * 100, s.PID: 1, s.UNIT: u,
-             s.TID: int(u[1:]), s.THREAD: f"worker-{u[1:]}"}
+        d = {
+            s.TL: 1,
+            s.OP: op,
+            s.SEQ: seq,
+            s.TS: seq * 100,
+            s.PID: 1,
+            s.UNIT: u,
+            s.TID: int(u[1:]),
+            s.THREAD: f"worker-{u[1:]}",
+        }
         d[s.VAR if op in s.MEMORY_OPS else s.OBJ] = target
         d.update({s.FILE: f, s.LINE: line, s.FUNC: func})
         d.update(extra)
@@ -88,8 +99,14 @@ def generate(path: Path, events: int, *, threads: int = 8, locks: int = 16, seed
                 elif r < 0.09:
                     lk2 = f"L{(int(lk[1:]) + 1) % locks}"
                     a, b = sorted([lk, lk2], key=lambda x: int(x[1:]))
-                    plans[u] = [("acquire", a, 0), ("acquire", b, 8), ("read", v, 1),
-                                ("write", v, 2), ("release", b, 3), ("release", a, 3)]
+                    plans[u] = [
+                        ("acquire", a, 0),
+                        ("acquire", b, 8),
+                        ("read", v, 1),
+                        ("write", v, 2),
+                        ("release", b, 3),
+                        ("release", a, 3),
+                    ]
                 else:
                     body = [("read", v, 1), ("write", v, 2)] * rnd.randint(1, 3)
                     plans[u] = [("acquire", lk, 0), *body, ("release", lk, 3)]
@@ -168,15 +185,22 @@ def main(argv: list[str] | None = None) -> None:
             found[a.__name__] = res.height  # type: ignore[union-attr]
         t_all, _ = timed(lambda: pl.collect_all([a(events) for a in ANALYSES]), args.repeat)
 
-    print(f"trace: {n:,} events, {sync / n:.0%} synchronisation, {path.stat().st_size / 1e6:.0f} MB"
-          if args.trace else f"trace: {n:,} events, {sync / n:.0%} synchronisation")
+    print(
+        f"trace: {n:,} events, {sync / n:.0%} synchronisation, {path.stat().st_size / 1e6:.0f} MB"
+        if args.trace
+        else f"trace: {n:,} events, {sync / n:.0%} synchronisation"
+    )
     print(f"read  (pl.scan_ndjson().collect())  {t_read:7.3f} s")
     print(f"load  (tracelens.analyze.load)      {t_load:7.3f} s")
     for name, t in per.items():
         print(f"  {name:<22} {t:7.3f} s   {found[name]} findings")
-    print(f"analyses, all four                  {t_all:7.3f} s   ratio to read {t_all / t_read:.2f}x")
-    print(f"load + analyses                     {t_load + t_all:7.3f} s   "
-          f"ratio to read {(t_load + t_all) / t_read:.2f}x")
+    print(
+        f"analyses, all four                  {t_all:7.3f} s   ratio to read {t_all / t_read:.2f}x"
+    )
+    print(
+        f"load + analyses                     {t_load + t_all:7.3f} s   "
+        f"ratio to read {(t_load + t_all) / t_read:.2f}x"
+    )
     print(f"peak RSS {peak_rss_mb():,.0f} MB")
 
 
