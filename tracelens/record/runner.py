@@ -1,0 +1,211 @@
+"""``tracelens run``: record a whole program without changing it, like ``coverage run``.
+
+``run(["script.py", "arg"], output=...)`` configures the recorder first and then runs
+the script as ``__main__`` (``module=True``: runs a module like ``python -m``), so
+every module the program imports, and every lock a library creates or binds at
+import time (``from threading import RLock``), is imported after ``configure`` and
+recorded. When the script is done, its non-daemon threads are waited for (as the
+interpreter would), the trace is flushed and its path printed on stderr.
+
+Exit status: the script's (``sys.exit(n)`` gives ``n``, an uncaught exception prints
+its traceback and gives 1). Signals pass through: an uncaught ``KeyboardInterrupt``
+ends the process by ``SIGINT`` as Python itself does, and ``SIGTERM`` (when the
+program has not set its own handler) flushes the trace and then ends the process by
+``SIGTERM``.
+
+This module imports nothing beyond the standard library and the recorder, so
+``main()`` can run before anything else is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from tracelens.record import _config
+
+#: Exit status for usage errors (a missing script, an unwritable trace).
+EXIT_USAGE = 2
+
+
+def default_output(target: str, *, module: bool) -> Path:
+    """``<script or module name>.trace.jsonl`` in the current directory."""
+    stem = target.rsplit(".", 1)[-1] if module else Path(target).stem
+    return Path(f"{stem or 'tracelens'}.trace.jsonl")
+
+
+def _say(msg: str) -> None:
+    print(f"tracelens: {msg}", file=sys.stderr, flush=True)
+
+
+def _exit_status(e: SystemExit) -> int:
+    code = e.code
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code
+    print(code, file=sys.stderr)
+    return 1
+
+
+def _print_user_traceback(exc: BaseException) -> None:
+    """The traceback without the runner's and runpy's own frames."""
+    tb = exc.__traceback__
+    while tb is not None and (
+        tb.tb_frame.f_code.co_filename == __file__
+        or tb.tb_frame.f_globals.get("__name__") == "runpy"  # "<frozen runpy>" on 3.11+
+    ):
+        tb = tb.tb_next
+    traceback.print_exception(type(exc), exc, tb)
+
+
+def _join_non_daemon_threads() -> None:
+    # What the interpreter does before it exits; the threads stay recorded meanwhile.
+    main = threading.main_thread()
+    for t in threading.enumerate():
+        if t is not main and not t.daemon and t.is_alive():
+            t.join()
+
+
+def _on_sigterm(path: Path) -> Any:
+    def handler(signum: int, frame: FrameType | None) -> None:
+        _config.flush()
+        _say(f"trace written to {path} (terminated)")
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    return handler
+
+
+def run(
+    argv: Sequence[str],
+    *,
+    output: str | os.PathLike[str] | None = None,
+    module: bool = False,
+    stress: bool = False,
+) -> int:
+    """Record a script or module run as ``__main__``.
+
+    Args:
+        argv: The script's path (or the module's name) and its arguments.
+        output: The trace file (overwritten); default ``<name>.trace.jsonl``.
+        module: Run ``argv[0]`` as a module, like ``python -m``.
+        stress: Record with ``configure(stress=True)``.
+
+    Returns:
+        The program's exit status, or 2 when it could not be started.
+    """
+    if not argv:
+        _say("run needs a script (or -m and a module) to run")
+        return EXIT_USAGE
+    target, args = argv[0], list(argv[1:])
+    path = Path(output) if output is not None else default_output(target, module=module)
+    if not module and not os.path.exists(target):
+        _say(f"cannot run {target}: no such file")
+        return EXIT_USAGE
+    try:
+        path.write_bytes(b"")  # a new recording: earlier runs' events would mislead
+    except OSError as e:
+        _say(f"cannot write the trace to {path}: {e.strerror or e}")
+        return EXIT_USAGE
+
+    saved_argv, saved_path0 = sys.argv, sys.path[0] if sys.path else None
+    if module:
+        sys.argv = [target, *args]  # runpy puts the module's file in argv[0]
+        sys.path.insert(0, os.getcwd())
+    else:
+        sys.argv = [target, *args]
+        sys.path.insert(0, os.path.dirname(os.path.abspath(target)))
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm(path))
+
+    _config.configure(path, stress=stress)
+    status = 0
+    interrupted = False
+    try:
+        try:
+            if module:
+                runpy.run_module(target, run_name="__main__", alter_sys=True)
+            else:
+                runpy.run_path(target, run_name="__main__")
+        finally:
+            _join_non_daemon_threads()
+    except SystemExit as e:
+        status = _exit_status(e)
+    except KeyboardInterrupt as e:
+        _print_user_traceback(e)
+        status, interrupted = 130, True
+    except BaseException as e:
+        _print_user_traceback(e)
+        status = 1
+    finally:
+        _config.shutdown()
+        sys.argv = saved_argv
+        if sys.path and saved_path0 is not None and sys.path[0] != saved_path0:
+            del sys.path[0]
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL and getattr(
+            signal.getsignal(signal.SIGTERM), "__qualname__", ""
+        ).startswith("_on_sigterm"):
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _say(f"trace written to {path}")
+    if interrupted:
+        sys.stdout.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    return status
+
+
+USAGE = """usage: tracelens run [-o TRACE] [--stress] script.py [args...]
+       tracelens run [-o TRACE] [--stress] -m module [args...]"""
+
+
+def parse(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]] | None:
+    """Parse ``run``'s own options; everything from the script (or ``-m module``) on is its.
+
+    Returns ``(argv, options)`` for ``run``, or ``None`` on a usage error.
+    """
+    opts: dict[str, Any] = {"output": None, "module": False, "stress": False}
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a in ("-o", "--output") and i + 1 < len(argv):
+            opts["output"] = argv[i + 1]
+            i += 2
+        elif a.startswith("--output="):
+            opts["output"] = a.split("=", 1)[1]
+            i += 1
+        elif a == "--stress":
+            opts["stress"] = True
+            i += 1
+        elif a == "-m" and i + 1 < len(argv):
+            opts["module"] = True
+            return list(argv[i + 1 :]), opts
+        elif a == "--":
+            return (list(argv[i + 1 :]), opts) if i + 1 < len(argv) else None
+        elif a.startswith("-"):
+            return None
+        else:
+            return list(argv[i:]), opts
+    return None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``tracelens run ...`` without the rest of the command line (nothing else imported).
+
+    Args:
+        argv: The arguments after ``run``; default ``sys.argv[2:]``.
+    """
+    parsed = parse(sys.argv[2:] if argv is None else argv)
+    if parsed is None:
+        print(USAGE, file=sys.stderr)
+        return EXIT_USAGE
+    args, opts = parsed
+    return run(args, **opts)
