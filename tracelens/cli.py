@@ -450,6 +450,35 @@ def import_std(
                err=True)
 
 
+@app.command(
+    context_settings={
+        "allow_extra_args": True,
+        "ignore_unknown_options": True,
+        "allow_interspersed_args": False,  # everything after the script is the script's
+    },
+)
+def run(
+    target: Annotated[
+        str, typer.Argument(metavar="SCRIPT", help="The script to run (with -m: the module).")
+    ],
+    args: Annotated[list[str] | None, typer.Argument(help="The program's arguments.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="The trace file (overwritten; NAME.trace.jsonl)."),
+    ] = None,
+    module: Annotated[bool, typer.Option("-m", help="Run a module, like python -m.")] = False,
+    stress: Annotated[
+        bool, typer.Option("--stress", help="Shrink the thread switch interval to shake out races.")
+    ] = False,
+) -> None:
+    """Record a program's run to a trace (like coverage run); exits with the program's status."""
+    from tracelens.record.runner import run as run_program
+
+    raise typer.Exit(
+        run_program([target, *(args or [])], output=output, module=module, stress=stress)
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> Callable[..., Any] | Any:
     """Run the command line (the ``tracelens`` console script).
 
