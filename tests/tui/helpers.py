@@ -60,11 +60,15 @@ def write_evil_trace(path: Path) -> Path:
 
 
 async def wait_loaded(pilot: Pilot[None]) -> None:
-    """Wait until the app has loaded its trace and shows the main screen."""
+    """Wait until the app has loaded and analysed its trace (or given up)."""
     from textual.worker import WorkerFailed
 
     app = pilot.app
-    while app.model is None and app.error is None and app.is_running:  # type: ignore[attr-defined]
+    def done() -> bool:
+        model = app.model  # type: ignore[attr-defined]
+        return app.error is not None or (model is not None and model.analysed)  # type: ignore[attr-defined]
+
+    while not done() and app.is_running:
         with contextlib.suppress(WorkerFailed):  # the app reports it (app.error)
             await app.workers.wait_for_complete()
         await pilot.pause()

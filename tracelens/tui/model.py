@@ -280,6 +280,8 @@ class TraceModel:
         summary: Numbers for the header (files, events, units, variables, ...).
         findings_frame: One row per finding (``idx`` points into ``findings``).
         variables_frame: One row per variable with access counts and findings.
+        trace: The loaded trace (for the analysis).
+        analysed: Whether ``findings`` holds the analysis' result yet.
         malformed_examples: The loader's first malformed lines.
     """
 
@@ -290,8 +292,28 @@ class TraceModel:
     findings_frame: pl.DataFrame
     variables_frame: pl.DataFrame
     malformed_examples: list[tuple[str, int, str]] = field(default_factory=list)
+    trace: Any = None
+    analysed: bool = False
+    _counts: pl.DataFrame | None = None
     _holds: pl.DataFrame | None = None
     _timelines: dict[str, Timeline] = field(default_factory=dict)
+
+    def __repr__(self) -> str:
+        return (f"TraceModel(paths={[str(p) for p in self.paths]}, events={self.events.height}, "
+                f"findings={len(self.findings)}, analysed={self.analysed})")
+
+    def set_findings(self, findings: Iterable[Finding],
+                     summary: Mapping[str, Any] | None = None) -> None:
+        """Attach the analysis' findings (the tables and timelines show them from now on)."""
+        fs = sort_findings(findings)
+        self.findings = fs
+        stats = getattr(self.trace, "stats", None)
+        self.summary = trace_summary(self.events, stats, fs, summary)
+        self.findings_frame = findings_frame(fs)
+        counts = self._counts if self._counts is not None else variable_counts(self.events)
+        self.variables_frame = variables_frame(counts, fs)
+        self._timelines.clear()
+        self.analysed = True
 
     @property
     def t0(self) -> int:
@@ -401,10 +423,8 @@ def findings_frame(findings: Sequence[Finding]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=schema)
 
 
-def variables_frame(
-    events: pl.DataFrame, findings: Sequence[Finding], top: int = 3
-) -> pl.DataFrame:
-    """One row per variable: reads, writes, units, the busiest units, findings."""
+def variable_counts(events: pl.DataFrame, top: int = 3) -> pl.DataFrame:
+    """One row per variable: reads, writes, accesses, units and the busiest units."""
     acc = events.lazy().filter(pl.col("op").is_in([_READ, _WRITE]))
     is_r = (pl.col("op") == _READ).cast(pl.Int64)
     is_w = (pl.col("op") == _WRITE).cast(pl.Int64)
@@ -413,7 +433,6 @@ def variables_frame(
         is_w.sum().alias("writes"),
         pl.len().cast(pl.Int64).alias("accesses"),
         pl.col("unit").n_unique().cast(pl.Int64).alias("units"),
-        pl.col("ts").min().alias("first_ts"),
     )
     per_unit = (
         acc.group_by("var", "unit_name")
@@ -434,42 +453,63 @@ def variables_frame(
         )
         .drop("_nu")
     )
-    counts: dict[str, int] = {}
+    return per_var.join(per_unit, on="var", how="left").collect()
+
+
+def variables_frame(counts: pl.DataFrame, findings: Sequence[Finding] | None) -> pl.DataFrame:
+    """``variable_counts`` with each variable's number of findings (null: not analysed yet)."""
+    n: dict[str, int] = {}
     worst: dict[str, int] = {}
-    for f in findings:
-        counts[f.var] = counts.get(f.var, 0) + 1
+    for f in findings or ():
+        n[f.var] = n.get(f.var, 0) + 1
         r = severity_rank(f.severity) if f.severity in ("error", "warning", "note") else 9
         worst[f.var] = min(worst.get(f.var, 9), r)
-    fcount = pl.LazyFrame(
-        {"var": list(counts), "findings": list(counts.values()),
-         "worst": [worst[v] for v in counts]},
+    fcount = pl.DataFrame(
+        {"var": list(n), "findings": list(n.values()), "worst": [worst[v] for v in n]},
         schema={"var": pl.String, "findings": pl.Int64, "worst": pl.Int64},
     )
+    done = findings is not None
     return (
-        per_var.join(per_unit, on="var", how="left")
-        .join(fcount, on="var", how="left")
-        .with_columns(pl.col("findings").fill_null(0), pl.col("worst").fill_null(9))
+        counts.join(fcount, on="var", how="left")
+        .with_columns(
+            pl.col("findings").fill_null(0) if done else pl.col("findings"),
+            pl.col("worst").fill_null(9),
+        )
         .sort(["worst", "accesses", "var"], descending=[False, True, False])
         .select("var", "reads", "writes", "accesses", "units", "by_unit", "findings", "worst")
-        .collect()
     )
 
 
-def build_model(trace: Any, findings: Iterable[Finding], summary: Mapping[str, Any] | None = None,
-                *, events: pl.DataFrame | None = None) -> TraceModel:
-    """Build the ``TraceModel`` of a loaded trace and its findings."""
+def build_model(trace: Any, findings: Iterable[Finding] | None = None,
+                summary: Mapping[str, Any] | None = None, *,
+                events: pl.DataFrame | None = None) -> TraceModel:
+    """Build the ``TraceModel`` of a loaded trace.
+
+    Args:
+        trace: The loaded trace.
+        findings: Its findings; ``None`` when the analysis has not run yet (call
+            ``TraceModel.set_findings`` when it has).
+        summary: The analyzer's summary, if any.
+        events: ``with_order(trace.events)``, when already computed.
+    """
     ev = events if events is not None else with_order(trace.events)
-    fs = sort_findings(findings)
-    summ = trace_summary(ev, trace.stats, fs, summary)
-    return TraceModel(
+    counts = variable_counts(ev)
+    model = TraceModel(
         paths=list(trace.paths),
         events=ev,
-        findings=fs,
-        summary=summ,
-        findings_frame=findings_frame(fs),
-        variables_frame=variables_frame(ev, fs),
+        findings=[],
+        summary={},
+        findings_frame=findings_frame([]),
+        variables_frame=variables_frame(counts, None),
         malformed_examples=list(getattr(trace.stats, "malformed_examples", []) or []),
+        trace=trace,
+        _counts=counts,
     )
+    model.summary = trace_summary(ev, trace.stats, [], summary)
+    model.summary["findings"] = None
+    if findings is not None:
+        model.set_findings(findings, summary)
+    return model
 
 
 def build_timeline(model: TraceModel, var: str) -> Timeline:

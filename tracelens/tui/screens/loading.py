@@ -24,19 +24,22 @@ class Cancelled(Exception):
 
 
 class LoadingScreen(Screen[TraceModel]):
-    """A progress bar while a worker thread loads and analyses the trace.
+    """A progress bar while a worker thread loads (and, with ``analyse``, analyses) the trace.
 
-    Dismissed with the ``TraceModel`` when done; escape cancels and quits.
+    Dismissed with the ``TraceModel`` when done; escape cancels and quits. By default
+    the analysis is left to the main screen, which shows the trace while it runs.
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    def __init__(self, paths: Sequence[str], options: dict[str, Any] | None = None) -> None:
+    def __init__(self, paths: Sequence[str], options: dict[str, Any] | None = None,
+                 *, analyse: bool = False) -> None:
         super().__init__()
         self.paths = list(paths)
         self.options = dict(options or {})
+        self.analyse = analyse
         self.started = time.monotonic()
 
     def compose(self) -> ComposeResult:
@@ -72,12 +75,14 @@ class LoadingScreen(Screen[TraceModel]):
         if worker.is_cancelled:
             raise Cancelled
         n = trace.stats.events
-        self.post_message(LoadProgress(f"analysing {n:,} events", 0, None))
-        findings, summary = run_analysis(trace, **self.options)
-        if worker.is_cancelled:
-            raise Cancelled
         self.post_message(LoadProgress(f"indexing {n:,} events", 0, None))
         events = with_order(trace.events)
+        if worker.is_cancelled:
+            raise Cancelled
+        if not self.analyse:
+            return build_model(trace, None, events=events)  # the main screen analyses
+        self.post_message(LoadProgress(f"analysing {n:,} events", 0, None))
+        findings, summary = run_analysis(trace, **self.options)
         return build_model(trace, findings, summary, events=events)
 
     def on_load_progress(self, message: LoadProgress) -> None:

@@ -6,19 +6,20 @@ from typing import Any, ClassVar
 
 import polars as pl
 from rich.style import Style
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Select, TabbedContent, TabPane
+from textual.worker import Worker, WorkerState
 
-from tracelens.analyze.findings import SEVERITIES
+from tracelens.analyze.findings import SEVERITIES, Finding
 from tracelens.tui.messages import OpenFinding, OpenVariable, RowHighlighted, RowSelected
-from tracelens.tui.model import TraceModel
+from tracelens.tui.model import TraceModel, run_analysis
 from tracelens.tui.widgets.finding_detail import FindingDetail
 from tracelens.tui.widgets.frame_table import Column, FrameTable
-from tracelens.tui.widgets.summary import SEVERITY_STYLES, SummaryBar
+from tracelens.tui.widgets.summary import SEVERITY_STYLES, SummaryBar, summary_text
 
 
 def _severity_style(value: Any, _row: dict[str, Any]) -> Style | None:
@@ -101,8 +102,9 @@ class MainScreen(Screen[None]):
         yield SummaryBar(m, id="summary")
         kinds = sorted(set(m.findings_frame["kind"].to_list()))
         sevs = list(SEVERITIES)
+        label = f"Findings ({len(m.findings):,})" if m.analysed else "Findings (…)"
         with TabbedContent(initial="findings", id="tabs"):
-            with TabPane(f"Findings ({len(m.findings):,})", id="findings"):
+            with TabPane(label, id="findings"):
                 with Horizontal(id="finding-filters", classes="filters"):
                     yield Select([(k, k) for k in kinds], prompt="any kind", id="kind-filter",
                                  compact=True)
@@ -111,8 +113,9 @@ class MainScreen(Screen[None]):
                     yield Input(placeholder="variable contains…", id="var-filter",
                                 compact=True)
                     yield Input(placeholder="unit contains…", id="unit-filter", compact=True)
-                yield FrameTable(FINDING_COLUMNS, id="findings-table",
-                                 empty="no findings" if not m.findings else "no finding matches")
+                empty = ("analysing… (the variables tab is ready)" if not m.analysed
+                         else "no findings" if not m.findings else "no finding matches")
+                yield FrameTable(FINDING_COLUMNS, id="findings-table", empty=empty)
                 yield FindingDetail(id="finding-detail")
             with TabPane(f"Variables ({m.variables_frame.height:,})", id="variables"):
                 with Horizontal(id="variable-filters", classes="filters"):
@@ -122,13 +125,55 @@ class MainScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        """Fill the tables and focus the findings."""
+        """Fill the tables and focus the findings; start the analysis if it has not run."""
         self.query_one("#findings-table", FrameTable).set_frame(self.model.findings_frame)
         self.query_one("#variables-table", FrameTable).set_frame(self.model.variables_frame)
-        self.query_one("#findings-table", FrameTable).border_title = "findings"
         self.query_one("#finding-detail", FindingDetail).show(
             self.model.findings[0] if self.model.findings else None)
         self.query_one("#findings-table", FrameTable).focus()
+        if not self.model.analysed:
+            self.analyse()
+
+    @work(thread=True, exclusive=True, name="analyse", exit_on_error=False)
+    def analyse(self) -> tuple[list[Finding], dict[str, Any]]:
+        """Run the analyses in a thread (the tables stay usable meanwhile)."""
+        options = getattr(self.app, "options", {}) or {}
+        return run_analysis(self.model.trace, **options)
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        """Show the findings when the analysis is done."""
+        if event.worker.name != "analyse":
+            return
+        if event.state is WorkerState.SUCCESS:
+            findings, summary = event.worker.result
+            self.model.set_findings(findings, summary)
+            self.refresh_findings()
+        elif event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.notify(f"analysis failed: {type(error).__name__}: {error}", severity="error",
+                        markup=False, timeout=10)
+            table = self.query_one("#findings-table", FrameTable)
+            table.empty = "the analysis failed"
+            table.refresh()
+
+    def refresh_findings(self) -> None:
+        """Redraw what depends on the findings: header, tabs, filters, tables."""
+        m = self.model
+        self.query_one(SummaryBar).update(summary_text(m))
+        tabs = self.query_one(TabbedContent)
+        tabs.get_tab("findings").label = f"Findings ({len(m.findings):,})"
+        kinds = sorted(set(m.findings_frame["kind"].to_list()))
+        self.query_one("#kind-filter", Select).set_options([(k, k) for k in kinds])
+        table = self.query_one("#findings-table", FrameTable)
+        table.empty = "no findings" if not m.findings else "no finding matches"
+        self.refilter()
+        if m.findings and table.current_row() is not None:
+            self.query_one("#finding-detail", FindingDetail).show(
+                m.findings[table.current_row()["idx"]])
+        variables = self.query_one("#variables-table", FrameTable)
+        variables.set_frame(filter_variables(m.variables_frame,
+                                             self.query_one("#variables-filter", Input).value),
+                            keep="var")
 
     # filters -------------------------------------------------------------------------
     def _select_value(self, selector: str) -> str | None:

@@ -38,6 +38,9 @@ def summary_text(model: TraceModel) -> Text:
     by_sev = s.get("findings_by_severity", {}) or {}
     n = s.get("findings", 0)
     text.append("findings ", style="#8a8a8a")
+    if n is None:
+        text.append("analysing…", style="italic #ffaf00")
+        return text
     text.append(f"{n:,}", style="bold")
     parts = [(sev, by_sev.get(sev, 0)) for sev in ("error", "warning", "note") if by_sev.get(sev)]
     if parts:
