@@ -25,6 +25,7 @@ import concurrent.futures as cf
 import itertools
 import os
 import threading
+from asyncio import futures as _aio_futures
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import _base
 from concurrent.futures import thread as cf_thread
@@ -138,8 +139,15 @@ def _set_exception(self: Any, exception: Any) -> None:
     _o(_Future, "set_exception")(self, exception)
 
 
+#: asyncio copies an executor's result into its own future in a loop callback: not a
+#: hand-off to the program (the awaiting task records its own, see ``aio``).
+_QUIET_CALLERS: Final = frozenset({_aio_futures.__file__})
+
+
 def _recv(fut: Any) -> None:
     seq = next_seq()
+    if _core._getframe(2).f_code.co_filename in _QUIET_CALLERS:
+        return
     record(_RECV, seq, name_of(fut), extra=_FUTURE, depth=3)
 
 
