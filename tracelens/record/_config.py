@@ -18,7 +18,7 @@ import orjson
 import structlog
 
 from tracelens import schema as s
-from tracelens.record import _core, futures, locks, processes, sync, threads
+from tracelens.record import _core, aio, futures, locks, processes, sync, threads
 from tracelens.record._core import STATE, forget_unit_state, unit_state
 from tracelens.record._sink import Sink
 from tracelens.record.processors import TraceLoggerFactory, add_trace_context
@@ -181,12 +181,14 @@ def _instrument() -> None:
     sync.install()
     futures.install()
     processes.install()
+    aio.install()
 
 
 def _uninstall() -> None:
     while _patched:
         owner, attr, old = _patched.pop()
         setattr(owner, attr, old)
+    aio.uninstall()
     processes.uninstall()
     futures.uninstall()
     sync.uninstall()
