@@ -28,14 +28,17 @@ Definitions (``docs/analysis.md`` has examples):
   on a busy trace.
 
 How it is computed, without a Python loop per event: the accesses are sorted by
-``(pid, var, seq)`` and numbered (``pos``); running counts of reads and writes give
-"how many remote writes lie between two positions" by subtraction, and a backward
-fill gives "the first write after a position". A second sort by ``(unit, var, seq)``
-pairs each access with its unit's previous one (``shift``). Lock holds become
-intervals (acquire, next release) whose running maximum end, found with a backward
-``join_asof`` on the window's first access, says whether one hold covers the window.
-Windows are then grouped into findings: one per kind, variable and code sites, with
-a count and the first and widest instances.
+``(pid, variable, seq)`` and numbered (``pos``); running counts of reads and writes
+give "how many remote writes lie between two positions" by subtraction, and a
+backward fill gives "the first write after a position". A second sort by ``(unit,
+variable, seq)`` pairs each access with its unit's previous one (``shift``). Sorts use
+64-bit hashes of the names as keys (sorting strings is several times slower). Lock
+holds and outermost atomic regions become intervals whose running maximum end, found
+with a backward ``join_asof`` on the pair's first access, says whether one interval
+covers the pair. Only pairs with a remote access of the right kind between them go
+through that scope test. The few pairs that make findings get their details (values,
+call sites, unit names) by joins, and are grouped: one finding per kind, variable and
+code sites, with a count and the first and widest instances.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ __all__ = [
     "ATOMICITY_VIOLATION",
     "LOST_UPDATE",
     "accesses",
+    "atomic_regions",
     "atomicity_violation",
     "lock_holds",
     "lost_update",
@@ -65,32 +69,44 @@ KINDS: Final = (LOST_UPDATE, ATOMICITY_VIOLATION)
 
 _R, _W = s.Op.READ, s.Op.WRITE
 _NEVER: Final = 2**62  # "released after the end of the trace"
+_SEED: Final = 0x7A11E45
 
-# Columns carried for each access of a window (first local, remote, second local).
-_DETAIL: Final = ("seq", "ts", "pid", "unit", "unit_name", "op", "value", "file", "line", "func")
+
+def _hash(col: str) -> pl.Expr:
+    # Sorting on a 64-bit hash instead of the string is several times faster; two
+    # names colliding (odds ~n²/2⁶⁵) would merge their timelines, an accepted risk.
+    return pl.col(col).hash(_SEED)
 
 
 def accesses(events: pl.LazyFrame, /) -> pl.LazyFrame:
-    """Every variable's timeline: its reads and writes, numbered in (pid, var, seq) order.
+    """Every variable's timeline: its reads and writes, numbered in timeline order.
 
     Args:
         events: The loaded trace (``Trace.events``).
 
     Returns:
-        One row per access with ``pos`` (the row's place in the ``(pid, var, seq)``
-        order, so consecutive accesses of a variable have consecutive ``pos``), the
-        running counts ``n_reads``/``n_writes`` (up to and including the row) and
-        ``next_read``/``next_write`` (``pos`` of the first read/write after the row,
-        any variable: compare with the window's end), plus the access columns.
+        One row per access: ``pos`` (place in the order of ``(pid, variable, seq)``,
+        so one variable's accesses have consecutive ``pos``), ``pid``, ``var``,
+        ``seq``, ``ts``, ``unit``, ``op``; the running counts ``n_reads``/``n_writes``
+        (up to and including the row); ``next_read``/``next_write``, the ``pos`` of
+        the first read/write after the row (of any variable: compare it with the end
+        of a window); and the hash keys ``var_key``/``unit_key``.
     """
     is_r = pl.col("op") == _R
     is_w = pl.col("op") == _W
     return (
         events.filter(pl.col("op").is_in([_R, _W]))
         .select(
-            "pid", "var", "seq", "ts", "unit", "unit_name", "op", "value", "file", "line", "func"
+            "pid",
+            "var",
+            "seq",
+            "ts",
+            "unit",
+            "op",
+            _hash("var").alias("var_key"),
+            _hash("unit").alias("unit_key"),
         )
-        .sort("pid", "var", "seq")
+        .sort("pid", "var_key", "seq")
         .with_row_index("pos")
         .with_columns(
             pl.col("pos").cast(pl.Int64),
@@ -104,123 +120,131 @@ def accesses(events: pl.LazyFrame, /) -> pl.LazyFrame:
     )
 
 
+def _intervals(frame: pl.LazyFrame, opens: pl.Expr) -> pl.LazyFrame:
+    """Rows that open an interval, closed by the next row of the same key (else never).
+
+    ``frame`` is sorted by ``(unit_key, key, seq)``; returns ``unit_key``, ``start``,
+    ``end`` and ``covers_until`` (running maximum of ``end`` per unit, in ``start``
+    order): an interval of the unit covers ``[a, b]`` iff the last ``covers_until``
+    with ``start <= a`` is ``> b``.
+    """
+    same = (pl.col("unit_key") == pl.col("unit_key").shift(-1)) & (
+        pl.col("key") == pl.col("key").shift(-1)
+    )
+    return (
+        frame.with_columns(
+            pl.when(same).then(pl.col("seq").shift(-1)).otherwise(_NEVER).alias("end")
+        )
+        .filter(opens)
+        .select("unit_key", pl.col("seq").alias("start"), "end", "unit", "key_name")
+        .sort("unit_key", "start")
+        .with_columns(pl.col("end").cum_max().over("unit_key").alias("covers_until"))
+    )
+
+
 def lock_holds(events: pl.LazyFrame, /) -> pl.LazyFrame:
     """Continuous lock holds of each unit as sequence intervals.
 
     A hold runs from an ``acquire`` of a non-internal lock to the unit's next event on
-    that lock (its ``release``); a hold never released ends "never". Internal locks
-    (a ``Condition``'s or ``Queue``'s own) are the standard library's business, not the
-    program's intent, so they do not make a scope.
+    that lock (its ``release``); a hold never released lasts to the end. Internal
+    locks (a ``Condition``'s or ``Queue``'s own) are the standard library's business,
+    not the program's intent, so they do not make code atomic.
 
     Args:
         events: The loaded trace.
 
     Returns:
-        Rows ``unit``, ``lock``, ``acquired``, ``released`` sorted by ``(unit, acquired)``,
-        with ``covers_until``: the latest ``released`` of this and every earlier hold
-        of the unit (a window starting after ``acquired`` lies in one hold exactly
-        when it ends before ``covers_until``).
+        ``unit_key``, ``start`` (acquire seq), ``end`` (release seq), ``unit``,
+        ``key_name`` (the lock) and ``covers_until``, sorted by ``(unit_key, start)``.
     """
-    same = (pl.col("unit") == pl.col("unit").shift(-1)) & (pl.col("obj") == pl.col("obj").shift(-1))
-    return (
+    frame = (
         events.filter(
             pl.col("op").is_in([s.Op.ACQUIRE, s.Op.RELEASE])
             & ~pl.col("internal")
             & pl.col("obj").is_not_null()
         )
-        .select("unit", "obj", "seq", "op")
-        .sort("unit", "obj", "seq")
-        .with_columns(
-            pl.when(same).then(pl.col("seq").shift(-1)).otherwise(_NEVER).alias("released")
-        )
-        .filter(pl.col("op") == s.Op.ACQUIRE)
-        .select("unit", pl.col("obj").alias("lock"), pl.col("seq").alias("acquired"), "released")
-        .sort("unit", "acquired")
-        .with_columns(pl.col("released").cum_max().over("unit").alias("covers_until"))
-    )
-
-
-def _atomic_regions(events: pl.LazyFrame) -> pl.LazyFrame:
-    """For each access: the number of the unit's outermost atomic region it is in, or null."""
-    step = (
-        pl.when(pl.col("op") == s.Op.ATOMIC_BEGIN)
-        .then(1)
-        .when(pl.col("op") == s.Op.ATOMIC_END)
-        .then(-1)
-        .otherwise(0)
-    )
-    depth = pl.col("__step").cum_sum().over("unit")
-    outer_begin = (pl.col("__step") == 1) & (pl.col("__depth") == 1)
-    return (
-        events.filter(pl.col("op").is_in([_R, _W, s.Op.ATOMIC_BEGIN, s.Op.ATOMIC_END]))
-        .select("unit", "seq", "op")
-        .sort("unit", "seq")
-        .with_columns(step.alias("__step"))
-        .with_columns(depth.alias("__depth"))
-        .with_columns(outer_begin.cast(pl.Int64).cum_sum().over("unit").alias("__region"))
-        .filter(pl.col("op").is_in([_R, _W]))
         .select(
             "unit",
             "seq",
-            pl.when(pl.col("__depth") > 0).then(pl.col("__region")).alias("region"),
+            "op",
+            pl.col("obj").alias("key_name"),
+            _hash("unit").alias("unit_key"),
+            _hash("obj").alias("key"),
         )
+        .sort("unit_key", "key", "seq")
     )
+    return _intervals(frame, pl.col("op") == s.Op.ACQUIRE)
 
 
-def windows(events: pl.LazyFrame, /, *, with_remote: bool = True) -> pl.LazyFrame:
-    """Local pairs of accesses with their scope and the remote accesses between them.
+def atomic_regions(events: pl.LazyFrame, /) -> pl.LazyFrame:
+    """Outermost ``tracelens.atomic`` regions of each unit as sequence intervals.
 
-    Args:
-        events: The loaded trace.
-        with_remote: Kept for future use (remote columns are always computed).
-
-    Returns:
-        One row per local pair that is a window (read-then-write, or scoped), with
-        ``pid``, ``var``, ``unit``, ``first_*``/``second_*`` columns for the two local
-        accesses (``seq``, ``ts``, ``op``, ``pos``, ...), ``atomic`` and ``locked``
-        (the scope), ``remote_reads``/``remote_writes`` (counts between the two) and
-        ``first_remote_read``/``first_remote_write`` (``pos`` of the first of each, or
-        null). Sorted by ``(pid, var, first_seq)``.
+    Nested regions count as their outermost one; a region never ended lasts to the
+    end. Same columns as ``lock_holds`` (``key_name`` is the region's name).
     """
-    acc = accesses(events).join(_atomic_regions(events), on=["unit", "seq"], how="left")
-    by_unit = acc.sort("unit", "var", "seq")
-    same = (pl.col("unit") == pl.col("unit").shift(1)) & (pl.col("var") == pl.col("var").shift(1))
-    prev = [
-        pl.col(c).shift(1).alias(f"first_{c}")
-        for c in (*_DETAIL, "pos", "n_reads", "n_writes", "next_read", "next_write", "region")
-        if c not in ("pid", "unit", "unit_name")
-    ]
-    pairs = (
-        by_unit.with_columns(same.alias("__same"), *prev)
+    step = pl.when(pl.col("op") == s.Op.ATOMIC_BEGIN).then(1).otherwise(-1)
+    depth = pl.col("__step").cum_sum().over("unit_key")
+    frame = (
+        events.filter(pl.col("op").is_in([s.Op.ATOMIC_BEGIN, s.Op.ATOMIC_END]))
+        .select(
+            "unit",
+            "seq",
+            "op",
+            pl.col("obj").alias("key_name"),
+            _hash("unit").alias("unit_key"),
+            pl.lit(0, dtype=pl.UInt64).alias("key"),
+        )
+        .sort("unit_key", "seq")
+        .with_columns(step.alias("__step"))
+        .with_columns(depth.alias("__depth"))
+        # Keep the outermost begins (depth 0 -> 1) and ends (1 -> 0).
+        .filter(
+            ((pl.col("__step") == 1) & (pl.col("__depth") == 1))
+            | ((pl.col("__step") == -1) & (pl.col("__depth") == 0))
+        )
+    )
+    return _intervals(frame, pl.col("__step") == 1)
+
+
+_PAIR_COLS: Final = ("seq", "ts", "op", "pos", "n_reads", "n_writes", "next_read", "next_write")
+
+
+def _pairs(acc: pl.LazyFrame) -> pl.LazyFrame:
+    """Local pairs: each access with its unit's previous access to the same variable."""
+    same = (pl.col("unit_key") == pl.col("unit_key").shift(1)) & (
+        pl.col("var_key") == pl.col("var_key").shift(1)
+    )
+    # Writes/reads strictly between the pair = running count before the second
+    # access minus the running count at the first.
+    w_before = pl.col("second_n_writes") - (pl.col("second_op") == _W).cast(pl.Int64)
+    r_before = pl.col("second_n_reads") - (pl.col("second_op") == _R).cast(pl.Int64)
+    return (
+        acc.sort("unit_key", "var_key", "seq")
+        .select(
+            "pid",
+            "var",
+            "unit",
+            "unit_key",
+            same.alias("__same"),
+            *(pl.col(c).shift(1).alias(f"first_{c}") for c in _PAIR_COLS),
+            *(pl.col(c).alias(f"second_{c}") for c in _PAIR_COLS),
+        )
         .filter(pl.col("__same"))
-        .rename({c: f"second_{c}" for c in ("seq", "ts", "op", "value", "file", "line", "func")})
-        .rename({"pos": "second_pos", "region": "second_region"})
-    )
-    is_rmw = (pl.col("first_op") == _R) & (pl.col("second_op") == _W)
-    atomic = pl.col("first_region").is_not_null() & (
-        pl.col("first_region") == pl.col("second_region")
-    )
-    holds = lock_holds(events).select("unit", "acquired", "covers_until")
-    # Writes before the second access = its running count minus itself.
-    w_before_second = pl.col("n_writes") - (pl.col("second_op") == _W).cast(pl.Int64)
-    r_before_second = pl.col("n_reads") - (pl.col("second_op") == _R).cast(pl.Int64)
-    out = (
-        pairs.with_columns(atomic.alias("atomic"))
-        .sort("unit", "first_seq")
-        .join_asof(
-            holds,
-            left_on="first_seq",
-            right_on="acquired",
-            by="unit",
-            strategy="backward",
-            check_sortedness=False,  # sorted by (unit, seq): sorted within each unit
-        )
-        .with_columns(
-            (pl.col("covers_until").fill_null(-1) > pl.col("second_seq")).alias("locked"),
-            (w_before_second - pl.col("first_n_writes")).alias("remote_writes"),
-            (r_before_second - pl.col("first_n_reads")).alias("remote_reads"),
-        )
-        .with_columns(
+        .select(
+            "pid",
+            "var",
+            "unit",
+            "unit_key",
+            "first_seq",
+            "first_ts",
+            "first_op",
+            "first_pos",
+            "second_seq",
+            "second_ts",
+            "second_op",
+            "second_pos",
+            (w_before - pl.col("first_n_writes")).alias("remote_writes"),
+            (r_before - pl.col("first_n_reads")).alias("remote_reads"),
             pl.when(pl.col("first_next_write") < pl.col("second_pos"))
             .then(pl.col("first_next_write"))
             .alias("first_remote_write"),
@@ -228,26 +252,49 @@ def windows(events: pl.LazyFrame, /, *, with_remote: bool = True) -> pl.LazyFram
             .then(pl.col("first_next_read"))
             .alias("first_remote_read"),
         )
-        .filter(is_rmw | pl.col("atomic") | pl.col("locked"))
-        .select(
-            "pid",
-            "var",
-            "unit",
-            "unit_name",
-            *(f"first_{c}" for c in _DETAIL if c not in ("pid", "unit", "unit_name")),
-            "first_pos",
-            *(f"second_{c}" for c in _DETAIL if c not in ("pid", "unit", "unit_name")),
-            "second_pos",
-            "atomic",
-            "locked",
-            "remote_reads",
-            "remote_writes",
-            "first_remote_read",
-            "first_remote_write",
+    )
+
+
+def _with_scope(pairs: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
+    """Add ``atomic`` and ``locked``: whether one region / one lock hold covers the pair."""
+    out = pairs.sort("unit_key", "first_seq")
+    for name, intervals in (("atomic", atomic_regions(events)), ("locked", lock_holds(events))):
+        out = (
+            out.join_asof(
+                intervals.select("unit_key", "start", pl.col("covers_until").alias("__cov")),
+                left_on="first_seq",
+                right_on="start",
+                by="unit_key",
+                strategy="backward",
+                check_sortedness=False,  # both sorted by (unit_key, seq)
+            )
+            .with_columns((pl.col("__cov").fill_null(-1) > pl.col("second_seq")).alias(name))
+            .drop("start", "__cov")
         )
+    return out
+
+
+def windows(events: pl.LazyFrame, /) -> pl.LazyFrame:
+    """The read-modify-write windows of a trace, with their scope and remote accesses.
+
+    Args:
+        events: The loaded trace.
+
+    Returns:
+        One row per window (a local pair that is read-then-write, or inside one
+        atomic region or lock hold): ``pid``, ``var``, ``unit``; ``first_seq``,
+        ``first_ts``, ``first_op``, ``first_pos`` and the same for ``second_``;
+        ``remote_reads``/``remote_writes`` (accesses of other units between the two);
+        ``first_remote_read``/``first_remote_write`` (``pos`` in ``accesses``, or
+        null); ``atomic`` and ``locked``. Sorted by ``(pid, var, first_seq)``.
+    """
+    is_rmw = (pl.col("first_op") == _R) & (pl.col("second_op") == _W)
+    return (
+        _with_scope(_pairs(accesses(events)), events)
+        .filter(is_rmw | pl.col("atomic") | pl.col("locked"))
+        .drop("unit_key")
         .sort("pid", "var", "first_seq")
     )
-    return out
 
 
 def _pattern() -> pl.Expr:
@@ -357,6 +404,17 @@ def _role(i: int) -> pl.Expr:
     )
 
 
+def _details(events: pl.LazyFrame, prefix: str) -> pl.LazyFrame:
+    """Access details keyed by (pid, <prefix>seq), to join onto the few finding rows."""
+    cols = ("value", "file", "line", "func")
+    return events.filter(pl.col("op").is_in([_R, _W])).select(
+        "pid",
+        pl.col("seq").alias(f"{prefix}seq"),
+        pl.col("unit_name").alias("unit_name" if prefix == "first_" else f"{prefix}unit_name"),
+        *(pl.col(c).alias(f"{prefix}{c}") for c in cols),
+    )
+
+
 def window_findings(events: pl.LazyFrame, /, *, kinds: tuple[str, ...] = KINDS) -> pl.LazyFrame:
     """Findings from windows: ``lost_update`` and ``atomicity_violation``, grouped.
 
@@ -369,12 +427,21 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: tuple[str, ...] = KINDS) 
         pattern), with the number of windows, the first instance's events and the
         widest instance's (largest time between the two local accesses).
     """
-    acc = accesses(events).select(
+    acc = accesses(events)
+    f, sec = pl.col("first_op"), pl.col("second_op")
+    rw, rr = pl.col("remote_writes") > 0, pl.col("remote_reads") > 0
+    # Only pairs with the right remote access can give a finding: decide the scope
+    # (two as-of joins) for those alone.
+    candidate = ((sec == _W) & rw & (f == _R)) | ((f == _W) & (sec == _W) & rr) | ((sec == _R) & rw)
+    remote = acc.select(
         pl.col("pos").alias("r_pos"),
-        *(pl.col(c).alias(f"r_{c}") for c in _DETAIL if c != "pid"),
+        pl.col("seq").alias("r_seq"),
+        pl.col("ts").alias("r_ts"),
+        pl.col("unit").alias("r_unit"),
+        pl.col("op").alias("r_op"),
     )
     w = (
-        windows(events)
+        _with_scope(_pairs(acc).filter(candidate), events)
         .with_columns(_pattern().alias("pattern"))
         .filter(pl.col("pattern").is_not_null())
         .with_columns(
@@ -390,7 +457,10 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: tuple[str, ...] = KINDS) 
             .otherwise(pl.col("first_remote_write"))
             .alias("r_pos")
         )
-        .join(acc, on="r_pos", how="left")
+        .join(remote, on="r_pos", how="left")
+        .join(_details(events, "first_"), on=["pid", "first_seq"], how="left")
+        .join(_details(events, "second_"), on=["pid", "second_seq"], how="left")
+        .join(_details(events, "r_"), on=["pid", "r_seq"], how="left")
     )
     events_expr = pl.concat_list(
         _event("first_", _role(0)),
