@@ -1,8 +1,26 @@
-"""``python -m tracelens``: the command line."""
+"""``python -m tracelens`` and the ``tracelens`` console script.
+
+``tracelens run`` goes straight to the recorder's runner, before typer, rich or
+anything else is imported: a program's import-time locks are created after
+``configure()`` only if nothing imported them first.
+"""
 
 from __future__ import annotations
 
-from tracelens.cli import main
+import sys
+from typing import Any
+
+
+def main() -> Any:
+    """Dispatch ``run`` to the runner, everything else to the typer app."""
+    if len(sys.argv) > 1 and sys.argv[1] == "run":
+        from tracelens.record.runner import main as run_main
+
+        sys.exit(run_main())
+    from tracelens.cli import main as cli_main
+
+    return cli_main()
+
 
 if __name__ == "__main__":
     main()

@@ -56,7 +56,10 @@ def lock_identity(kind: str) -> tuple[str, bool]:
         f = f.f_back
     # The creator is the first frame outside tracelens; the name shows the user's line.
     creator = os.path.normcase(f.f_code.co_filename)
-    internal = creator.startswith(_STDLIB) and not creator.startswith(_PURELIB)
+    # "<frozen importlib._bootstrap>": the import system's module locks.
+    internal = (creator.startswith(_STDLIB) and not creator.startswith(_PURELIB)) or (
+        creator.startswith("<frozen ")
+    )
     while f.f_code.co_filename in _core.SKIP_FILES and f.f_back is not None:
         f = f.f_back
     name = f"{kind}@{os.path.basename(f.f_code.co_filename)}:{f.f_lineno}#{next(_counter)}"
