@@ -8,7 +8,7 @@ is a deadlock; a unit that tries a (non re-entrant) lock it holds itself is a cy
 of one.
 
 Blocked units and their last events are found in polars; the final lock holders
-come from the sequential pass over synchronisation events; the wait-for graph has
+come from the shared pass over synchronisation events (``hb.tables``); the wait-for graph has
 at most one edge per unit, so the cycles are found in Python.
 """
 
@@ -20,17 +20,27 @@ import polars as pl
 
 from tracelens import schema as s
 from tracelens.analyze.findings import ERROR, FINDING_SCHEMA
-from tracelens.analyze.hb import OP, G, detail_columns, empty_findings, global_order, sync_pass
+from tracelens.analyze.hb import (
+    OP,
+    G,
+    Tables,
+    detail_columns,
+    empty_findings,
+    global_order,
+    tables,
+)
 from tracelens.analyze.lockorder import _ev, _site, _who
 
 __all__ = ["deadlock"]
 
 
-def deadlock(events: pl.LazyFrame, /) -> pl.LazyFrame:
+def deadlock(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.LazyFrame:
     """Find wait-for cycles among the units blocked at the end of the trace.
 
     Args:
         events: The loaded trace (``Trace.events``, contract columns).
+        shared: The tables of ``hb.tables(events)``; computed (or taken from the
+            cache) when needed and not given.
 
     Returns:
         ``FINDING_SCHEMA`` rows of kind ``deadlock`` (severity ``error``), one per
@@ -51,7 +61,7 @@ def deadlock(events: pl.LazyFrame, /) -> pl.LazyFrame:
     blocked_df, ended_df = pl.collect_all([pl.concat([last_lock, last_wait]).sort(G), ended])
     if blocked_df.height == 0:
         return empty_findings()
-    t = sync_pass(events, lock_edges=False, internal_locks=True)
+    t = shared if shared is not None else tables(events)
     done = set(ended_df[s.UNIT].to_list())
 
     # unit -> (G of the blocking event, object, next unit, G of the next unit's acquire)

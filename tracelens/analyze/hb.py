@@ -14,12 +14,15 @@ Atomic regions are not synchronisation.
 
 How the work is split (the design of issue 5): all accesses a unit makes between two
 of its synchronisation events share one vector clock, so only the synchronisation
-events go through the sequential vector-clock pass (``sync_pass``, a Python loop:
-the only inherently sequential step, hence the only ``collect``). It produces two
-small tables: one row per synchronisation event with the unit's own epoch after it
-(``seg``), and one row per change of a clock component (``changes``: unit, other unit,
-position, new value). Every access then finds its epoch with a ``join_asof`` on its
-unit, and the FastTrack checks are joins against the accesses themselves:
+events go through the sequential vector-clock pass (``tables``: one Python loop, run
+once per trace and shared by all four predictive analyses). The loop keeps two sets
+of clocks at once (happens-before, and the *hybrid* order of fork/join and hand-offs
+only that ``inconsistent_locking`` uses), the locks every unit holds, the nested
+acquires of the lock-order graph and the final lock holders. It emits small tables:
+per unit the changes of its own epoch, clock version and held lock set (``seg``,
+merged into the access table with one ``join_asof``), and one row per change of a
+clock component (``changes``/``hchanges``: unit, other unit, position, new value).
+The FastTrack checks are then joins over the accesses:
 
 * an access against the last write before it (write-read, write-write), and
 * a read against the next write after it (read-write: the reads a write must check
@@ -29,10 +32,15 @@ each ordered iff the earlier access's epoch is at most what the later access's u
 knows of the earlier unit at that point (one more ``join_asof`` on ``changes``).
 Like FastTrack, this finds exactly the first race on each variable and every access
 that races with the latest conflicting access; see ``docs/predictive.md``.
+
+``predictive`` runs all four analyses on one shared pass; it is the entry the
+registry (``tracelens.analyze.ANALYSES``) uses.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -43,13 +51,16 @@ from tracelens.analyze.findings import ERROR, EVENT_DTYPE, FINDING_SCHEMA, SITE_
 
 __all__ = [
     "OP",
+    "PREDICTIVE_KINDS",
     "G",
-    "SyncTables",
+    "Tables",
+    "clear_cache",
     "data_race",
     "empty_findings",
     "event_struct",
     "global_order",
-    "sync_pass",
+    "predictive",
+    "tables",
     "unit_word",
 ]
 
@@ -60,8 +71,14 @@ OP: Final = "op"
 #: keep their sequence order; processes (which share no memory) follow each other.
 G: Final = "_g"
 
+#: Column holding a unit's dense integer id (``Tables.units``).
+U: Final = "_u"
+
+#: The kinds ``predictive`` yields.
+PREDICTIVE_KINDS: Final = ("data_race", "inconsistent_locking", "lock_order_inversion", "deadlock")
+
 _SYNC_OPS: Final = (s.Op.ACQUIRE, s.Op.RELEASE, s.Op.FORK, s.Op.JOIN, s.Op.SEND, s.Op.RECV)
-_HYBRID_EDGES: Final = frozenset({s.Op.FORK, s.Op.JOIN, s.Op.SEND, s.Op.RECV})
+_ACQ, _REL, _FORK, _JOIN, _SEND, _RECV = range(6)
 
 
 def global_order() -> pl.Expr:
@@ -92,227 +109,422 @@ def _op_in(ops: tuple[str, ...] | frozenset[str]) -> pl.Expr:
 
 
 @dataclass(frozen=True, slots=True)
-class SyncTables:
-    """What the vector-clock pass over the synchronisation events produced.
+class Tables:
+    """What the one pass over the synchronisation events produced (``tables``).
 
     Attributes:
-        seg: One row per synchronisation event: ``unit``, ``G``, ``epoch`` (the unit's
-            own clock component after the event), ``ver`` (how many times the
-            unit's clock changed so far: accesses with the same unit and ``ver`` share
-            one clock) and ``ls`` (id of the set of locks the unit holds after it).
-            Before its first row, a unit has epoch 1, ``ver`` 0 and holds nothing
-            (``ls`` 0).
-        changes: One row per change of a clock component: ``unit``, ``other``, ``G``,
-            ``known`` (what ``unit`` now knows of ``other``'s clock); a missing
-            component is 0.
+        units: ``U`` (dense Int32 id) -> ``unit`` (name), every unit of the trace.
+        acc: One row per access (read/write), sorted by ``G``: ``G``, ``pid``, ``var``,
+            ``U``, ``w`` (a write), ``ts``, ``file``, ``line``, ``func``, and the state
+            of its unit then: ``epoch`` (own happens-before clock component),
+            ``hepoch`` and ``hver`` (own component and version of the hybrid clock:
+            fork/join and hand-off edges only; accesses with the same unit and
+            ``hver`` share one hybrid clock) and ``ls`` (id of the held lock set).
+        changes: One row per change of a happens-before clock component: ``U``,
+            ``other``, ``G``, ``known`` (what unit ``U`` now knows of unit ``other``);
+            a missing component is 0. Sorted by ``G``.
+        hchanges: The same for the hybrid clocks.
         locksets: ``ls`` -> ``locks`` (sorted lock names); id 0 is the empty set.
         holders: For every lock held at the end of the trace, who holds it and the
             ``G`` of the acquire.
-        acquires: Only with ``lock_order``: one row per distinct nested acquire
-            (unit, held lock ``a``, acquired lock ``b``, ``held`` set, ``ga``/``gb``: ``G``
-            of both acquires, ``n``: how often).
+        acquires: One row per distinct nested acquire (``unit``, held lock ``a``,
+            acquired lock ``b``, ``held`` set, ``ga``/``gb``: ``G`` of both acquires,
+            ``n``: how often).
     """
 
-    seg: pl.DataFrame
+    units: pl.DataFrame
+    acc: pl.DataFrame
     changes: pl.DataFrame
+    hchanges: pl.DataFrame
     locksets: pl.DataFrame
     holders: dict[str, tuple[str, int]]
     acquires: list[dict[str, Any]]
 
 
-def sync_pass(
-    events: pl.LazyFrame,
-    *,
-    lock_edges: bool = True,
-    internal_locks: bool = True,
-    lock_order: bool = False,
-) -> SyncTables:
-    """Run the vector clocks over the synchronisation events (collects them).
+# events LazyFrame (by identity) -> its tables. A LazyFrame is immutable, so its
+# identity names its data; the entry goes when the frame is garbage-collected.
+_CACHE: dict[tuple[int, bool], tuple[weakref.ref[pl.LazyFrame], Tables]] = {}
+_CACHE_LOCK = threading.Lock()
 
-    This is the one sequential step: a clock depends on every earlier release, send
-    and fork, so the synchronisation events are collected (only those rows and
-    columns) and walked in trace order in Python. Accesses never enter the loop.
+
+def clear_cache() -> None:
+    """Forget the tables computed so far (benchmarks time the pass itself)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def tables(events: pl.LazyFrame, *, internal_locks: bool = True) -> Tables:
+    """The shared pass over the synchronisation events, computed once per events frame.
+
+    Every predictive analysis asks for this; the first call collects the
+    synchronisation events and the accesses and walks the former in Python, later
+    calls with the same ``events`` object (and ``internal_locks``) get the same tables.
 
     Args:
-        events: The loaded trace (contract columns).
-        lock_edges: Whether release -> acquire is a happens-before edge (``False``
-            for the hybrid lock-set analysis, which orders only by fork/join and
-            hand-offs).
-        internal_locks: Whether internal locks count in the held lock sets.
-        lock_order: Also record nested acquires for the lock-order graph.
+        events: The loaded trace (contract columns, sorted by ``(pid, seq)``).
+        internal_locks: Whether internal locks count in held lock sets, the lock-order
+            graph and the final holders (happens-before always follows them).
 
     Returns:
-        The tables, see ``SyncTables``.
+        The tables, see ``Tables``.
     """
+    key = (id(events), internal_locks)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is events:
+        return hit[1]
+    t = _compute(events, internal_locks=internal_locks)
+    try:
+        ref = weakref.ref(events, lambda _r, k=key: _CACHE.pop(k, None))
+    except TypeError:  # not weak-referenceable: do not cache
+        return t
+    with _CACHE_LOCK:
+        _CACHE[key] = (ref, t)
+    return t
+
+
+def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
+    fork_join = pl.col(OP).cast(pl.String).is_in([s.Op.FORK, s.Op.JOIN])
+    names = sorted(
+        pl.concat(
+            [
+                events.select(pl.col(s.UNIT).cast(pl.String)),
+                events.filter(fork_join).select(pl.col(s.OBJ).cast(pl.String).alias(s.UNIT)),
+            ]
+        )
+        .drop_nulls()
+        .unique()
+        .collect()[s.UNIT]
+        .to_list()
+    )
+    ids = list(range(len(names)))
+    uid = pl.col(s.UNIT).cast(pl.String).replace_strict(names, ids, return_dtype=pl.Int32)
     sync = (
         events.filter(_op_in(_SYNC_OPS))
         .select(
             global_order(),
-            pl.col(OP).cast(pl.String),
-            pl.col(s.UNIT),
-            pl.col(s.OBJ),
+            pl.col(OP).cast(pl.String).replace_strict(list(_SYNC_OPS), range(6)).alias(OP),
+            uid.alias(U),
+            pl.col(s.OBJ).cast(pl.String),
+            pl.when(fork_join)
+            .then(pl.col(s.OBJ).cast(pl.String).replace_strict(names, ids, default=None))
+            .alias("_ou"),
             pl.col(s.MSG),
             pl.col(s.INTERNAL).fill_null(False),
         )
         .sort(G)
         .collect()
     )
-    gs = sync[G].to_list()
-    ops = sync[OP].to_list()
-    units = sync[s.UNIT].to_list()
-    objs = sync[s.OBJ].to_list()
-    msgs = sync[s.MSG].to_list()
-    internal = sync[s.INTERNAL].to_list()
+    w = _walk(
+        sync[G].to_list(),
+        sync[OP].to_list(),
+        sync[U].to_list(),
+        sync[s.OBJ].to_list(),
+        sync["_ou"].to_list(),
+        sync[s.MSG].to_list(),
+        sync[s.INTERNAL].to_list(),
+        len(names),
+        internal_locks,
+    )
+    del sync
+    i32, i64 = pl.Int32, pl.Int64
+    seg = pl.concat(
+        [
+            _frame(w.seg, [(U, i32), (G, i64), ("epoch", i64)]),
+            _frame(w.hseg, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)]),
+            _frame(w.lseg, [(U, i32), (G, i64), ("ls", i64)]),
+        ],
+        how="diagonal",
+    )
+    seg = (
+        seg.sort(G, maintain_order=True)
+        .with_columns(pl.col("epoch", "hepoch", "hver", "ls").forward_fill().over(U))
+        .unique(subset=[U, G], keep="last", maintain_order=True)
+        .rename({G: "_sg"})
+    )
+    acc = (
+        events.filter(_op_in(s.MEMORY_OPS))
+        .select(
+            global_order(),
+            pl.col(s.PID).cast(pl.Int64),
+            pl.col(s.VAR).cast(pl.String),
+            uid.alias(U),
+            (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
+            pl.col(s.TS).cast(pl.Int64),
+            pl.col(s.FILE).cast(pl.String),
+            pl.col(s.LINE).cast(pl.Int64),
+            pl.col(s.FUNC).cast(pl.String),
+        )
+        .sort(G)
+        .join_asof(seg.lazy(), left_on=G, right_on="_sg", by=U, check_sortedness=False)
+        .drop("_sg")
+        .with_columns(
+            pl.col("epoch").fill_null(1),
+            pl.col("hepoch").fill_null(1),
+            pl.col("hver").fill_null(0),
+            pl.col("ls").fill_null(0),
+        )
+        .collect()
+    )
+    chs = [(U, i32), ("other", i32), (G, i64), ("known", i64)]
+    return Tables(
+        units=pl.DataFrame({U: ids, s.UNIT: names}, schema={U: i32, s.UNIT: pl.String}),
+        acc=acc,
+        changes=_frame(w.changes, chs).sort(G),
+        hchanges=_frame(w.hchanges, chs).sort(G),
+        locksets=pl.DataFrame(
+            {"ls": list(range(len(w.locksets))), "locks": w.locksets},
+            schema={"ls": pl.Int64, "locks": pl.List(pl.String)},
+        ),
+        holders={k: (names[v[0]], v[1]) for k, v in w.holders.items()},
+        acquires=[{**a, "unit": names[a["unit"]]} for a in w.acquires],
+    )
 
-    clocks: dict[str, dict[str, int]] = {}
-    lock_vc: dict[str, dict[str, int]] = {}
-    send_all: dict[str, dict[str, int]] = {}
-    send_nomsg: dict[str, dict[str, int]] = {}
-    send_msg: dict[tuple[str, int], dict[str, int]] = {}
-    holder: dict[str, tuple[str, int]] = {}  # lock -> (unit, G of its acquire)
-    held: dict[str, dict[str, int]] = {}  # unit -> {lock: G of acquire}, insertion order
-    ls_ids: dict[tuple[str, ...], int] = {(): 0}
-    ls_of_unit: dict[str, int] = {}
-    version: dict[str, int] = {}
-    nested: dict[tuple[Any, ...], dict[str, Any]] = {}
 
-    ch_u: list[str] = []
-    ch_o: list[str] = []
-    ch_g: list[int] = []
-    ch_v: list[int] = []
-    sg_u: list[str] = []
-    sg_g: list[int] = []
-    sg_e: list[int] = []
-    sg_l: list[int] = []
-    sg_v: list[int] = []
+def _frame(flat: list[int], columns: list[tuple[str, Any]]) -> pl.DataFrame:
+    """Columns from a flat list of rows (``[a0, b0, a1, b1, ...]``)."""
+    k = len(columns)
+    ser = pl.Series(flat, dtype=pl.Int64)
+    return pl.DataFrame(
+        [ser.gather_every(k, i).cast(dt).alias(name) for i, (name, dt) in enumerate(columns)]
+    )
 
-    def clock(u: str) -> dict[str, int]:
-        c = clocks.get(u)
-        if c is None:
-            c = clocks[u] = {u: 1}
-        return c
 
-    def join_into(u: str, c: dict[str, int], other: dict[str, int] | None, g: int) -> None:
-        if not other:
-            return
-        for k, v in other.items():
-            if c.get(k, 0) < v and k != u:
+@dataclass(slots=True)
+class _Walked:
+    seg: list[int]  # u, g, epoch: the happens-before epoch of u from g on
+    hseg: list[int]  # u, g, hepoch, hver: the hybrid clock's epoch and version
+    lseg: list[int]  # u, g, ls: the held lock set
+    changes: list[int]  # u, other, g, known
+    hchanges: list[int]
+    locksets: list[list[str]]
+    holders: dict[str, tuple[int, int]]
+    acquires: list[dict[str, Any]]
+
+
+def _walk(
+    gs: list[int],
+    ops: list[int],
+    us: list[int],
+    objs: list[str | None],
+    ous: list[int | None],
+    msgs: list[int | None],
+    internals: list[bool],
+    n: int,
+    internal_locks: bool,
+) -> _Walked:
+    """The vector-clock pass over the synchronisation events, in trace order.
+
+    Clocks are dicts ``{unit id: component}`` of the *other* units' components; a
+    unit's own component (its epoch) is kept apart in ``ep``. Every transmission of
+    a unit's clock (release, fork, send, and being joined) is followed by an
+    increment of its epoch, so a unit that knows ``e`` of unit ``r`` knows all of
+    ``r``'s clock up to its epoch ``e``: an acquire of a lock that ``r`` released at
+    epoch ``e`` needs no join when the acquirer already knows ``e`` of ``r``. A
+    release stores the releaser's clock itself (no copy); the unit copies it when it
+    next changes (``shared``).
+    """
+    ep = [1] * n  # happens-before: own epoch
+    vc: list[dict[int, int]] = [{} for _ in range(n)]
+    shared = [False] * n
+    hep = [1] * n  # hybrid (fork/join and hand-offs only)
+    hver = [0] * n
+    hvc: list[dict[int, int]] = [{} for _ in range(n)]
+    lock_vc: dict[str | None, tuple[int, int, dict[int, int]]] = {}
+    stores: dict[Any, dict[int, int]] = {}  # (clock set, kind, obj[, msg]) -> merged clock
+    seg: list[int] = []
+    hseg: list[int] = []
+    lseg: list[int] = []
+    ch: list[int] = []
+    hch: list[int] = []
+    bits: dict[str | None, int] = {}
+    lock_names: list[str] = []
+    held = [0] * n  # mask of held locks
+    held_g: list[dict[str | None, int]] = [{} for _ in range(n)]  # lock -> G of its acquire
+    holder: dict[str | None, tuple[int, int]] = {}
+    ls_ids: dict[int, int] = {0: 0}
+    nested: dict[tuple[int, str | None, str | None, int], dict[str, Any]] = {}
+    seg_add, hseg_add, lseg_add, ch_add = seg.extend, hseg.extend, lseg.extend, ch.extend
+
+    def join(u: int, r: int | None, e: int, d: dict[int, int], g: int) -> None:
+        """Happens-before: u learns ``d`` (and ``e`` of ``r``)."""
+        c = vc[u]
+        if shared[u]:
+            c = vc[u] = dict(c)
+            shared[u] = False
+        if r is not None and r != u and c.get(r, 0) < e:
+            c[r] = e
+            ch_add((u, r, g, e))
+        for k, v in d.items():
+            if v > c.get(k, 0) and k != u:
                 c[k] = v
-                version[u] = version.get(u, 0) + 1
-                ch_u.append(u)
-                ch_o.append(k)
-                ch_g.append(g)
-                ch_v.append(v)
+                ch_add((u, k, g, v))
 
-    def merge(store: dict[Any, dict[str, int]], key: Any, c: dict[str, int]) -> None:
-        d = store.get(key)
-        if d is None:
-            store[key] = dict(c)
-        else:
-            for k, v in c.items():
-                if d.get(k, 0) < v:
-                    d[k] = v
+    def hjoin(u: int, r: int | None, e: int, d: dict[int, int], g: int) -> bool:
+        """Hybrid: u learns ``d`` (and ``e`` of ``r``); whether anything changed."""
+        c = hvc[u]
+        changed = False
+        if r is not None and r != u and c.get(r, 0) < e:
+            c[r] = e
+            hch.extend((u, r, g, e))
+            changed = True
+        for k, v in d.items():
+            if v > c.get(k, 0) and k != u:
+                c[k] = v
+                hch.extend((u, k, g, v))
+                changed = True
+        return changed
 
-    def set_ls(u: str) -> None:
-        h = held.get(u)
-        key = tuple(sorted(h)) if h else ()
-        i = ls_ids.get(key)
+    def merge(key: Any, r: int, e: int, d: dict[int, int]) -> None:
+        dst = stores.get(key)
+        if dst is None:
+            dst = stores[key] = dict(d)
+            dst[r] = e
+            return
+        for k, v in d.items():
+            if v > dst.get(k, 0):
+                dst[k] = v
+        if e > dst.get(r, 0):
+            dst[r] = e
+
+    def set_ls(u: int, g: int) -> None:
+        m = held[u]
+        i = ls_ids.get(m)
         if i is None:
-            i = ls_ids[key] = len(ls_ids)
-        ls_of_unit[u] = i
+            i = ls_ids[m] = len(ls_ids)
+        lseg_add((u, g, i))
 
-    ACQ, REL, FORK, JOIN, SEND, _ = _SYNC_OPS
-    for i in range(len(gs)):
-        op = ops[i]
-        u = units[i]
-        g = gs[i]
-        obj = objs[i]
-        c = clock(u)
-        if op in (ACQ, REL):
-            if op == ACQ:
-                if lock_edges:
-                    join_into(u, c, lock_vc.get(obj), g)
+    for g, op, u, obj, ou, m, itl in zip(gs, ops, us, objs, ous, msgs, internals, strict=True):
+        if op in (_ACQ, _REL):
+            if op == _ACQ:
+                lk = lock_vc.get(obj)
+                if lk is not None:
+                    r, e, d = lk
+                    if r != u:
+                        c = vc[u]
+                        if c.get(r, 0) < e:
+                            if shared[u]:
+                                c = vc[u] = dict(c)
+                                shared[u] = False
+                            c[r] = e
+                            ch_add((u, r, g, e))
+                            for k, v in d.items():
+                                if v > c.get(k, 0) and k != u:
+                                    c[k] = v
+                                    ch_add((u, k, g, v))
             else:
-                if lock_edges:
-                    lock_vc[obj] = dict(c)
-                    c[u] += 1
-                    version[u] = version.get(u, 0) + 1
-            if internal_locks or not internal[i]:
-                if op == ACQ:
+                lock_vc[obj] = (u, ep[u], vc[u])
+                shared[u] = True
+                e = ep[u] = ep[u] + 1
+                seg_add((u, g, e))
+            if internal_locks or not itl:
+                b = bits.get(obj)
+                if b is None:
+                    b = bits[obj] = 1 << len(lock_names)
+                    lock_names.append(str(obj))
+                if op == _ACQ:
                     prev = holder.get(obj)
                     if prev is not None and prev[0] != u:
-                        held.get(prev[0], {}).pop(obj, None)
-                        set_ls(prev[0])
-                    h = held.setdefault(u, {})
-                    if lock_order and h:
-                        hkey = tuple(sorted(h))
-                        for a, ga in h.items():
+                        p = prev[0]
+                        held[p] &= ~b
+                        held_g[p].pop(obj, None)
+                        set_ls(p, g)
+                    hg = held_g[u]
+                    if hg:
+                        mask = held[u]
+                        for a, ga in hg.items():
                             if a == obj:
                                 continue
-                            key = (u, a, obj, hkey)
+                            key = (u, a, obj, mask)
                             hit = nested.get(key)
                             if hit is None:
-                                nested[key] = {
-                                    "unit": u,
-                                    "a": a,
-                                    "b": obj,
-                                    "held": list(hkey),
-                                    "ga": ga,
-                                    "gb": g,
-                                    "n": 1,
-                                }
+                                nested[key] = {"unit": u, "a": a, "b": obj, "held": mask}
+                                nested[key].update(ga=ga, gb=g, n=1)
                             else:
                                 hit["n"] += 1
-                    h[obj] = g
+                    hg[obj] = g
+                    held[u] |= b
                     holder[obj] = (u, g)
-                    set_ls(u)
+                    set_ls(u, g)
                 else:
                     prev = holder.pop(obj, None)
                     owner = u if prev is None else prev[0]
-                    held.get(owner, {}).pop(obj, None)
-                    set_ls(owner)
-        elif op == FORK:
-            child = obj
-            join_into(child, clock(child), c, g)
-            c[u] += 1
-            version[u] = version.get(u, 0) + 1
-        elif op == JOIN:
-            join_into(u, c, clocks.get(obj), g)
-        elif op == SEND:
-            merge(send_all, obj, c)
-            m = msgs[i]
-            if m is None:
-                merge(send_nomsg, obj, c)
+                    held[owner] &= ~b
+                    held_g[owner].pop(obj, None)
+                    set_ls(owner, g)
+        elif op in (_SEND, _RECV):
+            if op == _SEND:
+                d, e, hd, he = vc[u], ep[u], hvc[u], hep[u]
+                merge((0, obj), u, e, d)
+                merge((1, obj), u, he, hd)
+                if m is None:
+                    merge((2, obj), u, e, d)
+                    merge((3, obj), u, he, hd)
+                else:
+                    merge((4, obj, m), u, e, d)
+                    merge((5, obj, m), u, he, hd)
+                e = ep[u] = e + 1
+                seg_add((u, g, e))
+                hep[u] = he + 1
+                hv = hver[u] = hver[u] + 1
+                hseg_add((u, g, he + 1, hv))
             else:
-                merge(send_msg, (obj, m), c)
-            c[u] += 1
-            version[u] = version.get(u, 0) + 1
-        else:  # RECV
-            m = msgs[i]
-            if m is not None and (obj, m) in send_msg:
-                join_into(u, c, send_msg[(obj, m)], g)
-                join_into(u, c, send_nomsg.get(obj), g)
-            else:
-                join_into(u, c, send_all.get(obj), g)
-        sg_u.append(u)
-        sg_g.append(g)
-        sg_e.append(c[u])
-        sg_l.append(ls_of_unit.get(u, 0))
-        sg_v.append(version.get(u, 0))
+                if m is not None and (4, obj, m) in stores:
+                    srcs = [(stores[(4, obj, m)], stores[(5, obj, m)])]
+                    if (2, obj) in stores:
+                        srcs.append((stores[(2, obj)], stores[(3, obj)]))
+                elif (0, obj) in stores:
+                    srcs = [(stores[(0, obj)], stores[(1, obj)])]
+                else:
+                    srcs = []
+                changed = False
+                for d, hd in srcs:
+                    join(u, None, 0, d, g)
+                    changed = hjoin(u, None, 0, hd, g) or changed
+                if changed:
+                    hv = hver[u] = hver[u] + 1
+                    hseg_add((u, g, hep[u], hv))
+        elif ou is not None:
+            if op == _FORK:  # u starts ou
+                join(ou, u, ep[u], vc[u], g)
+                if hjoin(ou, u, hep[u], hvc[u], g):
+                    hv = hver[ou] = hver[ou] + 1
+                    hseg_add((ou, g, hep[ou], hv))
+                e = ep[u] = ep[u] + 1
+                seg_add((u, g, e))
+                he = hep[u] = hep[u] + 1
+                hv = hver[u] = hver[u] + 1
+                hseg_add((u, g, he, hv))
+            else:  # u joins ou
+                join(u, ou, ep[ou], vc[ou], g)
+                if hjoin(u, ou, hep[ou], hvc[ou], g):
+                    hv = hver[u] = hver[u] + 1
+                    hseg_add((u, g, hep[u], hv))
+                e = ep[ou] = ep[ou] + 1
+                seg_add((ou, g, e))
+                he = hep[ou] = hep[ou] + 1
+                hv = hver[ou] = hver[ou] + 1
+                hseg_add((ou, g, he, hv))
 
-    seg = pl.DataFrame(
-        {s.UNIT: sg_u, G: sg_g, "epoch": sg_e, "ver": sg_v, "ls": sg_l},
-        schema={s.UNIT: pl.String, G: pl.Int64, "epoch": pl.Int64, "ver": pl.Int64, "ls": pl.Int64},
+    order = sorted(range(len(lock_names)), key=lock_names.__getitem__)
+
+    def names_of(mask: int) -> list[str]:
+        return [lock_names[i] for i in order if mask >> i & 1]
+
+    acquires = []
+    for a in nested.values():
+        a["held"] = names_of(a["held"])
+        acquires.append(a)
+    return _Walked(
+        seg=seg,
+        hseg=hseg,
+        lseg=lseg,
+        changes=ch,
+        hchanges=hch,
+        locksets=[names_of(mask) for mask in ls_ids],
+        holders=dict(holder),
+        acquires=acquires,
     )
-    changes = pl.DataFrame(
-        {s.UNIT: ch_u, "other": ch_o, G: ch_g, "known": ch_v},
-        schema={s.UNIT: pl.String, "other": pl.String, G: pl.Int64, "known": pl.Int64},
-    ).sort(G)
-    locksets = pl.DataFrame(
-        {"ls": list(ls_ids.values()), "locks": [list(k) for k in ls_ids]},
-        schema={"ls": pl.Int64, "locks": pl.List(pl.String)},
-    )
-    return SyncTables(seg, changes, locksets, dict(holder), list(nested.values()))
 
 
 def known(
@@ -321,8 +533,8 @@ def known(
     """Add ``out``: what ``unit`` knew of ``other``'s clock at position ``at`` (0 if nothing).
 
     Args:
-        frame: Rows with the columns ``unit``, ``other`` and ``at``.
-        changes: ``SyncTables.changes``.
+        frame: Rows with the columns ``unit``, ``other`` (unit ids) and ``at``.
+        changes: ``Tables.changes`` or ``Tables.hchanges``.
         unit: Column naming the unit whose clock is looked at.
         other: Column naming the unit whose component is wanted.
         at: Column with the ``G`` position.
@@ -332,7 +544,7 @@ def known(
         ``frame`` with ``out`` added (sorted by ``at``).
     """
     right = changes.lazy().select(
-        pl.col(s.UNIT).alias("_ku"),
+        pl.col(U).alias("_ku"),
         pl.col("other").alias("_ko"),
         pl.col(G).alias("_kg"),
         pl.col("known").alias(out),
@@ -349,33 +561,6 @@ def known(
         )
         .drop("_kg")
         .with_columns(pl.col(out).fill_null(0))
-    )
-
-
-def with_segments(accesses: pl.LazyFrame, seg: pl.DataFrame) -> pl.LazyFrame:
-    """Give every access its unit's epoch, clock version and lock set (``epoch``, ``ver``, ``ls``).
-
-    Args:
-        accesses: Rows with ``unit`` and ``G``.
-        seg: ``SyncTables.seg``.
-
-    Returns:
-        ``accesses`` with ``epoch`` and ``ls`` (sorted by ``G``).
-    """
-    right = (
-        seg.lazy()
-        .select(
-            pl.col(s.UNIT), pl.col(G).alias("_sg"), pl.col("epoch"), pl.col("ver"), pl.col("ls")
-        )
-        .sort("_sg")
-    )
-    return (
-        accesses.sort(G)
-        .join_asof(right, left_on=G, right_on="_sg", by=s.UNIT, check_sortedness=False)
-        .drop("_sg")
-        .with_columns(
-            pl.col("epoch").fill_null(1), pl.col("ver").fill_null(0), pl.col("ls").fill_null(0)
-        )
     )
 
 
@@ -438,131 +623,26 @@ def who(prefix: str) -> pl.Expr:
     return pl.format("{} {}", unit_word(pl.col(prefix + "unit")), pl.col(prefix + "unit_name"))
 
 
-def attach(
-    pairs: pl.LazyFrame, details: pl.LazyFrame, locksets: pl.DataFrame | None, key: str, prefix: str
+def race_findings(
+    pairs: pl.LazyFrame,
+    events: pl.LazyFrame,
+    t: Tables,
+    *,
+    kind: str,
+    severity: str,
+    tail: str,
 ) -> pl.LazyFrame:
-    """Join an event's details (prefixed) onto ``pairs`` by its ``G`` in column ``key``.
+    """Group instances (earlier access ``p_g``, later access ``e_g``) into findings.
+
+    One finding per variable and pair of code sites (the earlier access's site
+    first). Per group, the first instance (smallest ``e_g``, then latest ``p_g``)
+    becomes ``events`` and the widest one in time (then the first) ``worst``; only
+    those get their full event details, from ``events``.
 
     Args:
-        pairs: Rows naming an event by its ``G``.
-        details: ``detail_columns`` rows plus ``ls`` (lock-set id) when known.
-        locksets: ``SyncTables.locksets`` to turn ``ls`` into lock names, or ``None``.
-        key: Column of ``pairs`` holding the event's ``G``.
-        prefix: Prefix for the attached columns.
-
-    Returns:
-        ``pairs`` with ``<prefix>...`` columns, ``<prefix>locks`` among them.
-    """
-    d = details
-    if locksets is not None:
-        d = d.join(locksets.lazy(), on="ls", how="left")
-    else:
-        d = d.with_columns(pl.lit([], dtype=pl.List(pl.String)).alias("locks"))
-    d = d.with_columns(pl.col("locks").fill_null(pl.lit([], dtype=pl.List(pl.String))))
-    d = d.select(pl.all().name.prefix(prefix))
-    return pairs.join(d, left_on=key, right_on=prefix + G, how="left", maintain_order="left")
-
-
-# --- data_race -------------------------------------------------------------------------------
-
-
-def data_race(events: pl.LazyFrame, /) -> pl.LazyFrame:
-    """Find happens-before data races (FastTrack epochs over vector clocks).
-
-    One finding per variable and pair of code sites: the earlier access's site first.
-    Each racy access is paired with the latest conflicting access that does not happen
-    before it (the last write, or a read since that write); the first occurrence and
-    the one with the widest time gap are kept as ``events`` and ``worst``.
-
-    Args:
-        events: The loaded trace (``Trace.events``, contract columns).
-
-    Returns:
-        ``FINDING_SCHEMA`` rows of kind ``data_race`` (severity ``error``).
-    """
-    t = sync_pass(events, lock_edges=True, internal_locks=True)
-    acc = (
-        with_segments(
-            events.filter(_op_in(s.MEMORY_OPS)).select(
-                global_order(),
-                pl.col(s.PID).cast(pl.Int64),
-                pl.col(s.VAR),
-                pl.col(s.UNIT),
-                (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
-            ),
-            t.seg,
-        )
-        .collect()
-        .lazy()
-    )  # used by several branches: computed once
-    writes = acc.filter(pl.col("w")).select(
-        s.PID,
-        s.VAR,
-        pl.col(G).alias("p_g"),
-        pl.col(s.UNIT).alias("p_unit"),
-        pl.col("epoch").alias("p_epoch"),
-    )
-    # (a) every access against the last write before it.
-    last_w = (
-        acc.select(G, s.PID, s.VAR, s.UNIT)
-        .join_asof(
-            writes.sort("p_g"),
-            left_on=G,
-            right_on="p_g",
-            by=[s.PID, s.VAR],
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
-        .filter(pl.col("p_unit").is_not_null() & (pl.col("p_unit") != pl.col(s.UNIT)))
-    )
-    a = (
-        known(last_w, t.changes, unit=s.UNIT, other="p_unit", at=G, out="_k")
-        .filter(pl.col("p_epoch") > pl.col("_k"))
-        .select(pl.col(G).alias("e_g"), "p_g")
-    )
-    # (b) every read against the next write after it.
-    next_w = (
-        acc.filter(~pl.col("w"))
-        .select(
-            pl.col(G).alias("p_g"),
-            s.PID,
-            s.VAR,
-            pl.col(s.UNIT).alias("p_unit"),
-            pl.col("epoch").alias("p_epoch"),
-        )
-        .join_asof(
-            writes.select(
-                s.PID, s.VAR, pl.col("p_g").alias("e_g"), pl.col("p_unit").alias("e_unit")
-            ).sort("e_g"),
-            left_on="p_g",
-            right_on="e_g",
-            by=[s.PID, s.VAR],
-            strategy="forward",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
-        .filter(pl.col("e_unit").is_not_null() & (pl.col("e_unit") != pl.col("p_unit")))
-    )
-    b = (
-        known(next_w, t.changes, unit="e_unit", other="p_unit", at="e_g", out="_k")
-        .filter(pl.col("p_epoch") > pl.col("_k"))
-        .select("e_g", "p_g")
-    )
-    racy = pl.concat([a, b]).group_by("e_g").agg(pl.col("p_g").max())
-    details = with_segments(
-        events.filter(_op_in(s.MEMORY_OPS)).select(detail_columns()), t.seg
-    ).drop("epoch", "ver")
-    pairs = attach(attach(racy, details, t.locksets, "e_g", "e_"), details, t.locksets, "p_g", "p_")
-    return _race_findings(
-        pairs, kind="data_race", severity=ERROR, tail="no synchronisation between them"
-    )
-
-
-def _race_findings(pairs: pl.LazyFrame, *, kind: str, severity: str, tail: str) -> pl.LazyFrame:
-    """Group (partner, access) pairs into findings per variable and site pair.
-
-    Args:
-        pairs: One row per instance: ``p_*`` (earlier access) and ``e_*`` (later) columns.
+        pairs: Rows ``e_g``, ``p_g`` (unique pairs).
+        events: The loaded trace.
+        t: The tables (``acc`` for variables, sites and lock sets).
         kind: The finding kind.
         severity: Its severity.
         tail: End of the explanation sentence.
@@ -570,33 +650,60 @@ def _race_findings(pairs: pl.LazyFrame, *, kind: str, severity: str, tail: str) 
     Returns:
         ``FINDING_SCHEMA`` rows, sorted by variable and first occurrence.
     """
-    role_p = pl.format("previous {}", pl.col("p_op"))
-    ev = pl.concat_list(event_struct("p_", role_p), event_struct("e_", pl.col("e_op")))
-    rows = pairs.with_columns(
-        ev.alias("_ev"),
-        (pl.col("e_ts") - pl.col("p_ts")).abs().alias("_gap"),
-    )
-    keys = ["e_target", "p_file", "p_line", "p_func", "e_file", "e_line", "e_func"]
-    first = [
-        pl.col(c).sort_by("e_g").first().alias(c)
-        for c in (
-            "e_g",
-            "p_op",
-            "e_op",
-            "p_unit",
-            "e_unit",
-            "p_unit_name",
-            "e_unit_name",
-            "p_locks",
-            "e_locks",
+    info = t.acc.lazy().select(G, s.VAR, s.TS, s.FILE, s.LINE, s.FUNC)
+    site = [s.FILE, s.LINE, s.FUNC]
+    rows = (
+        pairs.join(info.select(pl.all().name.prefix("e_")), left_on="e_g", right_on="e_" + G)
+        .join(
+            info.select(G, *site, s.TS).select(pl.all().name.prefix("p_")),
+            left_on="p_g",
+            right_on="p_" + G,
         )
-    ]
-    grouped = rows.group_by(keys).agg(
-        *first,
-        pl.len().cast(pl.Int64).alias("count"),
-        pl.col("_ev").sort_by("e_g").first().alias("events"),
-        pl.col("_ev").sort_by(["_gap", "e_g"], descending=[True, False]).first().alias("worst"),
+        .with_columns((pl.col("e_ts") - pl.col("p_ts")).abs().alias("_gap"))
     )
+    keys = ["e_" + s.VAR, *[f"p_{c}" for c in site], *[f"e_{c}" for c in site]]
+    inst = pl.struct("e_g", "p_g")
+    grouped = (
+        rows.group_by(keys)
+        .agg(
+            pl.len().cast(pl.Int64).alias("count"),
+            inst.sort_by(["e_g", "p_g"], descending=[False, True]).first().alias("_first"),
+            inst.sort_by(["_gap", "e_g", "p_g"], descending=[True, False, True])
+            .first()
+            .alias("_worst"),
+        )
+        .collect()
+    )
+    if grouped.height == 0:
+        return empty_findings()
+    grouped = grouped.with_columns(
+        pl.col("_first").struct.field("e_g").alias("fe"),
+        pl.col("_first").struct.field("p_g").alias("fp"),
+        pl.col("_worst").struct.field("e_g").alias("we"),
+        pl.col("_worst").struct.field("p_g").alias("wp"),
+    ).drop("_first", "_worst")
+    gs = pl.concat([grouped[c] for c in ("fe", "fp", "we", "wp")]).unique()
+    details = (
+        events.select(detail_columns())
+        .filter(pl.col(G).is_in(gs.implode()))
+        .join(t.acc.lazy().select(G, "ls"), on=G, how="left")
+        .join(t.locksets.lazy(), on="ls", how="left")
+        .with_columns(pl.col("locks").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+        .drop("ls")
+        .collect()
+        .lazy()
+    )
+    out = grouped.lazy()
+    for col, prefix in (("fe", "e_"), ("fp", "p_"), ("we", "we_"), ("wp", "wp_")):
+        d = details.select(pl.all().name.prefix(prefix))
+        if prefix == "e_":  # the grouping keys already hold e_var, sites
+            d = d.drop("e_file", "e_line", "e_func")
+        elif prefix == "p_":
+            d = d.drop("p_file", "p_line", "p_func")
+        out = out.join(d, left_on=col, right_on=prefix + G, how="left")
+    out = out.with_columns(pl.col("e_" + s.VAR).alias("e_target"))
+    role = pl.format("previous {}", pl.col("p_op"))
+    wrole = pl.format("previous {}", pl.col("wp_op"))
     expl = pl.format(
         "{} at {} by {}{}, previous {} at {} by {}{}, " + tail,
         pl.col("e_op"),
@@ -609,7 +716,7 @@ def _race_findings(pairs: pl.LazyFrame, *, kind: str, severity: str, tail: str) 
         _locks_note("p_locks"),
     )
     return (
-        grouped.sort(["e_target", "e_g"])
+        out.sort(["e_target", "fe"])
         .select(
             pl.lit(kind).alias("kind"),
             pl.lit(severity).alias("severity"),
@@ -617,12 +724,18 @@ def _race_findings(pairs: pl.LazyFrame, *, kind: str, severity: str, tail: str) 
             pl.concat_list(pl.col("p_unit_name"), pl.col("e_unit_name")).alias("units"),
             pl.concat_list(site_struct("p_"), site_struct("e_")).alias("sites"),
             pl.col("count"),
-            pl.col("events"),
-            pl.col("worst"),
+            pl.concat_list(event_struct("p_", role), event_struct("e_", pl.col("e_op"))).alias(
+                "events"
+            ),
+            pl.concat_list(event_struct("wp_", wrole), event_struct("we_", pl.col("we_op"))).alias(
+                "worst"
+            ),
             expl.alias("explanation"),
         )
-        .cast(dict(FINDING_SCHEMA))
-    )  # type: ignore[arg-type]
+        .cast(dict(FINDING_SCHEMA))  # type: ignore[arg-type]
+        .collect()
+        .lazy()
+    )
 
 
 def _locks_note(col: str) -> pl.Expr:
@@ -631,4 +744,115 @@ def _locks_note(col: str) -> pl.Expr:
         pl.when(locks.list.len() > 0)
         .then(pl.format(" holding {}", locks.list.join(", ")))
         .otherwise(pl.lit(" holding no lock"))
+    )
+
+
+# --- data_race -------------------------------------------------------------------------------
+
+
+def data_race(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.LazyFrame:
+    """Find happens-before data races (FastTrack epochs over vector clocks).
+
+    One finding per variable and pair of code sites: the earlier access's site first.
+    Each racy access is paired with the latest conflicting access that does not happen
+    before it (the last write, or a read since that write); the first occurrence and
+    the one with the widest time gap are kept as ``events`` and ``worst``.
+
+    Args:
+        events: The loaded trace (``Trace.events``, contract columns).
+        shared: The tables of ``tables(events)``; computed (or taken from the cache)
+            when not given.
+
+    Returns:
+        ``FINDING_SCHEMA`` rows of kind ``data_race`` (severity ``error``).
+    """
+    t = shared if shared is not None else tables(events)
+    acc = t.acc.lazy()
+    writes = acc.filter(pl.col("w")).select(
+        s.PID,
+        s.VAR,
+        pl.col(G).alias("p_g"),
+        pl.col(U).alias("p_u"),
+        pl.col("epoch").alias("p_epoch"),
+    )
+    # (a) every access against the last write before it.
+    last_w = (
+        acc.select(G, s.PID, s.VAR, U)
+        .join_asof(
+            writes,
+            left_on=G,
+            right_on="p_g",
+            by=[s.PID, s.VAR],
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .filter(pl.col("p_u").is_not_null() & (pl.col("p_u") != pl.col(U)))
+    )
+    a = (
+        known(last_w, t.changes, unit=U, other="p_u", at=G, out="_k")
+        .filter(pl.col("p_epoch") > pl.col("_k"))
+        .select(pl.col(G).alias("e_g"), "p_g")
+    )
+    # (b) every read against the next write after it.
+    next_w = (
+        acc.filter(~pl.col("w"))
+        .select(
+            pl.col(G).alias("p_g"),
+            s.PID,
+            s.VAR,
+            pl.col(U).alias("p_u"),
+            pl.col("epoch").alias("p_epoch"),
+        )
+        .join_asof(
+            writes.select(s.PID, s.VAR, pl.col("p_g").alias("e_g"), pl.col("p_u").alias("e_u")),
+            left_on="p_g",
+            right_on="e_g",
+            by=[s.PID, s.VAR],
+            strategy="forward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .filter(pl.col("e_u").is_not_null() & (pl.col("e_u") != pl.col("p_u")))
+    )
+    b = (
+        known(next_w, t.changes, unit="e_u", other="p_u", at="e_g", out="_k")
+        .filter(pl.col("p_epoch") > pl.col("_k"))
+        .select("e_g", "p_g")
+    )
+    racy = pl.concat([a, b]).group_by("e_g").agg(pl.col("p_g").max())
+    return race_findings(
+        racy, events, t, kind="data_race", severity=ERROR, tail="no synchronisation between them"
+    )
+
+
+# --- all four on one pass --------------------------------------------------------------------
+
+
+def predictive(events: pl.LazyFrame, /) -> pl.LazyFrame:
+    """``data_race``, ``inconsistent_locking``, ``lock_order_inversion`` and ``deadlock``.
+
+    The four share one pass over the synchronisation events (``tables``), which is
+    most of their cost; this is the registry's entry for them
+    (``tracelens.analyze.ANALYSES``), its kinds ``PREDICTIVE_KINDS``.
+
+    Args:
+        events: The loaded trace (``Trace.events``, contract columns).
+
+    Returns:
+        ``FINDING_SCHEMA`` rows of the four kinds.
+    """
+    # Imported here: those modules build on this one.
+    from tracelens.analyze.deadlock import deadlock
+    from tracelens.analyze.lockorder import lock_order_inversion
+    from tracelens.analyze.lockset import inconsistent_locking
+
+    t = tables(events)
+    return pl.concat(
+        [
+            data_race(events, shared=t),
+            inconsistent_locking(events, shared=t),
+            lock_order_inversion(events, shared=t),
+            deadlock(events, shared=t),
+        ],
+        how="vertical",
     )

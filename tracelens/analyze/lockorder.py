@@ -7,8 +7,8 @@ lock that keeps them apart) can deadlock in another run, even when this one did 
 Re-entrant acquires of an RLock are not edges (the recorder records only the
 outermost acquire; a lock already held by the unit is skipped here too).
 
-The edges come from the sequential pass over synchronisation events
-(``tracelens.analyze.hb.sync_pass``, which tracks held locks); the graph is small
+The edges come from the shared pass over synchronisation events
+(``tracelens.analyze.hb.tables``, which tracks held locks); the graph is small
 (distinct lock pairs), so the cycle search runs in Python over it.
 """
 
@@ -20,13 +20,18 @@ from typing import Any
 import polars as pl
 
 from tracelens.analyze.findings import ERROR, FINDING_SCHEMA
-from tracelens.analyze.hb import OP, G, detail_columns, empty_findings, sync_pass
+from tracelens.analyze.hb import OP, G, Tables, detail_columns, empty_findings, tables
 
 __all__ = ["lock_order_inversion"]
 
 
 def lock_order_inversion(
-    events: pl.LazyFrame, /, *, max_cycle: int = 4, internal_locks: bool = True
+    events: pl.LazyFrame,
+    /,
+    *,
+    max_cycle: int = 4,
+    internal_locks: bool = True,
+    shared: Tables | None = None,
 ) -> pl.LazyFrame:
     """Find cycles in the lock-order graph that different units could close.
 
@@ -34,13 +39,15 @@ def lock_order_inversion(
         events: The loaded trace (``Trace.events``, contract columns).
         max_cycle: Longest cycle (number of locks) searched for.
         internal_locks: Include locks created by the standard library.
+        shared: The tables of ``hb.tables(events, internal_locks=...)``; computed (or
+            taken from the cache) when not given.
 
     Returns:
         ``FINDING_SCHEMA`` rows of kind ``lock_order_inversion`` (severity ``error``):
         one per cycle of locks; ``var`` is the cycle (``"A -> B -> A"``), ``sites``
         the two acquire sites of every edge, ``events`` the acquires themselves.
     """
-    t = sync_pass(events, lock_edges=False, internal_locks=internal_locks, lock_order=True)
+    t = shared if shared is not None else tables(events, internal_locks=internal_locks)
     if not t.acquires:
         return empty_findings()
     edges: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)

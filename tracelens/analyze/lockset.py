@@ -6,13 +6,21 @@ happens before the other by fork/join or a hand-off (``send`` -> ``recv``). Lock
 release -> acquire edges deliberately do not order accesses here: a race that this
 run's incidental lock order hid from ``data_race`` still shows.
 
-How it is computed (``docs/predictive.md``): the vector-clock pass of
-``tracelens.analyze.hb`` runs with fork/join and hand-off edges only, and also
-tracks the locks each unit holds. Accesses are then grouped into *classes*: same
-variable, unit, clock (``ver``), held lock set, read/write and code site. Whether two
-accesses violate the discipline depends only on their classes, so the pairwise check
-is a join of classes, not of accesses; variables whose accesses all hold one common
-lock (the usual, correct case) are dropped before that join.
+How it is computed (``docs/predictive.md``): the shared pass of
+``tracelens.analyze.hb`` (``tables``) keeps a second clock per unit with fork/join and
+hand-off edges only, and the locks each unit holds. Variables whose accesses all hold
+one common lock (the usual, correct case) are dropped first. For the others:
+
+* a *class* is a run of accesses with the same variable, unit, hybrid clock
+  (``hver``), held lock set, read/write and code site; only its first access can be
+  the first violating access of the class;
+* a *key* is the same without the clock. Against a class's first access ``b``, only
+  the latest access of each key before ``b`` needs checking: an earlier access of
+  the same key happens before ``b`` whenever that latest one does.
+
+So the check is one join of classes with keys (per variable: classes times keys, not
+classes squared), a ``join_asof`` for the latest access of the key, and one more for
+the hybrid order.
 """
 
 from __future__ import annotations
@@ -21,24 +29,17 @@ import polars as pl
 
 from tracelens import schema as s
 from tracelens.analyze.findings import WARNING
-from tracelens.analyze.hb import (
-    OP,
-    G,
-    _race_findings,
-    attach,
-    detail_columns,
-    global_order,
-    known,
-    sync_pass,
-    with_segments,
-)
+from tracelens.analyze.hb import G, Tables, U, known, race_findings, tables
 
 __all__ = ["inconsistent_locking"]
 
-_CLASS = [s.PID, s.VAR, s.UNIT, "ver", "ls", "w", s.FILE, s.LINE, s.FUNC]
+_SITE = [s.FILE, s.LINE, s.FUNC]
+_KEY = [s.PID, s.VAR, U, "ls", "w", *_SITE]
 
 
-def inconsistent_locking(events: pl.LazyFrame, /, *, internal_locks: bool = True) -> pl.LazyFrame:
+def inconsistent_locking(
+    events: pl.LazyFrame, /, *, internal_locks: bool = True, shared: Tables | None = None
+) -> pl.LazyFrame:
     """Find pairs of accesses that no common lock and no fork/join or hand-off orders.
 
     Args:
@@ -47,34 +48,21 @@ def inconsistent_locking(events: pl.LazyFrame, /, *, internal_locks: bool = True
             ``internal``) in the held sets. On by default: user code only ever runs
             under such a lock when it is used as a mutex, as a ``Condition()``'s own
             lock is by ``with cond:``.
+        shared: The tables of ``hb.tables(events, internal_locks=...)``; computed (or
+            taken from the cache) when not given.
 
     Returns:
         ``FINDING_SCHEMA`` rows of kind ``inconsistent_locking`` (severity
         ``warning``), one per variable and pair of code sites, the earlier site first;
-        ``count`` is the number of (unit, clock, lock set) class pairs that show it.
+        ``count`` is the number of instances found: (class of the later access,
+        key of the earlier access) pairs that show it.
     """
-    t = sync_pass(events, lock_edges=False, internal_locks=internal_locks)
-    acc = (
-        with_segments(
-            events.filter(pl.col(OP).cast(pl.String).is_in(list(s.MEMORY_OPS))).select(
-                global_order(),
-                pl.col(s.PID).cast(pl.Int64),
-                pl.col(s.VAR),
-                pl.col(s.UNIT),
-                (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
-                pl.col(s.FILE),
-                pl.col(s.LINE),
-                pl.col(s.FUNC),
-            ),
-            t.seg,
-        )
-        .collect()
-        .lazy()
-    )  # used by several branches: computed once
+    t = shared if shared is not None else tables(events, internal_locks=internal_locks)
+    acc = t.acc.lazy()
     # Variables worth a pairwise look: two units, a write, and no lock common to all.
     var_key = [s.PID, s.VAR]
     shape = acc.group_by(var_key).agg(
-        pl.col(s.UNIT).n_unique().alias("_units"),
+        pl.col(U).n_unique().alias("_units"),
         pl.col("w").any().alias("_w"),
         pl.col("ls").n_unique().alias("_nls"),
     )
@@ -95,64 +83,74 @@ def inconsistent_locking(events: pl.LazyFrame, /, *, internal_locks: bool = True
         .select(var_key)
         .join(common, on=var_key, how="anti")
     )
-    cand = acc.join(todo, on=var_key, how="semi")
-
-    classes = cand.group_by(_CLASS).agg(
-        pl.col(G).min().alias("f"), pl.col("epoch").first().alias("epoch")
+    cand = (
+        acc.join(todo, on=var_key, how="semi").select(G, *_KEY, "hepoch", "hver").sort(G).collect()
     )
-    a = classes.select(pl.all().name.prefix("a_"))
-    b = classes.select(pl.all().name.prefix("b_"))
+    if cand.height == 0:
+        return race_findings(
+            pl.LazyFrame(schema={"e_g": pl.Int64, "p_g": pl.Int64}),
+            events,
+            t,
+            kind="inconsistent_locking",
+            severity=WARNING,
+            tail="",
+        )
+    disjoint = _disjoint(cand["ls"].unique().to_list(), t)
+    classes = cand.lazy().group_by([*_KEY, "hver"]).agg(pl.col(G).min().alias("e_g"))
+    keys = cand.lazy().select(_KEY).unique()
     pairs = (
-        a.join(b, left_on=[f"a_{k}" for k in var_key], right_on=[f"b_{k}" for k in var_key])
-        .filter(
-            (pl.col("a_unit") != pl.col("b_unit"))
-            & (pl.col("a_w") | pl.col("b_w"))
-            & (pl.col("a_f") < pl.col("b_f"))  # a is the earlier class
+        classes.select(
+            *var_key,
+            pl.col(U).alias("e_u"),
+            pl.col("ls").alias("e_ls"),
+            pl.col("w").alias("e_w"),
+            "e_g",
         )
-        .join(
-            t.locksets.lazy().select(pl.col("ls").alias("a_ls"), pl.col("locks").alias("_la")),
-            on="a_ls",
-            how="left",
-        )
-        .join(
-            t.locksets.lazy().select(pl.col("ls").alias("b_ls"), pl.col("locks").alias("_lb")),
-            on="b_ls",
-            how="left",
-        )
-        .filter(pl.col("_la").list.set_intersection(pl.col("_lb")).list.len() == 0)
-    )
-    # a happens before b (by fork/join/hand-offs) iff b's unit knew a's epoch at b.
-    pairs = known(pairs, t.changes, unit="b_unit", other="a_unit", at="b_f", out="_k").filter(
-        pl.col("a_epoch") > pl.col("_k")
-    )
-    # The first instance of a class pair: b's first access and the latest access of a
-    # before it.
-    right = cand.select(*[pl.col(k).alias(f"a_{k}") for k in _CLASS], pl.col(G).alias("p_g")).sort(
-        "p_g"
-    )
-    inst = (
-        pairs.select(*[f"a_{k}" for k in _CLASS], pl.col("b_f").alias("e_g"))
+        .join(keys, on=var_key)
+        .filter((pl.col(U) != pl.col("e_u")) & (pl.col("w") | pl.col("e_w")))
+        .join(disjoint.lazy(), left_on=["ls", "e_ls"], right_on=["_la", "_lb"], how="semi")
         .sort("e_g")
         .join_asof(
-            right,
+            cand.lazy().select(*_KEY, pl.col(G).alias("p_g"), pl.col("hepoch").alias("p_epoch")),
             left_on="e_g",
             right_on="p_g",
-            by=[f"a_{k}" for k in _CLASS],
+            by=_KEY,
             allow_exact_matches=False,
             check_sortedness=False,
         )
+        .filter(pl.col("p_g").is_not_null())
+    )
+    # the earlier access happens before the later one (by fork/join/hand-offs) iff the
+    # later one's unit knew its epoch then.
+    inst = (
+        known(pairs, t.hchanges, unit="e_u", other=U, at="e_g", out="_k")
+        .filter(pl.col("p_epoch") > pl.col("_k"))
         .select("e_g", "p_g")
     )
-    details = with_segments(
-        events.filter(pl.col(OP).cast(pl.String).is_in(list(s.MEMORY_OPS))).select(
-            detail_columns()
-        ),
-        t.seg,
-    ).drop("epoch", "ver")
-    full = attach(attach(inst, details, t.locksets, "e_g", "e_"), details, t.locksets, "p_g", "p_")
-    return _race_findings(
-        full,
+    return race_findings(
+        inst,
+        events,
+        t,
         kind="inconsistent_locking",
         severity=WARNING,
         tail="no common lock, and no start/join or hand-off orders them",
     )
+
+
+def _disjoint(ids: list[int], t: Tables) -> pl.DataFrame:
+    """Pairs ``(_la, _lb)`` of the given lock-set ids that share no lock."""
+    sets = dict(zip(t.locksets["ls"].to_list(), t.locksets["locks"].to_list(), strict=True))
+    bit: dict[str, int] = {}
+    masks = {}
+    for i in ids:
+        m = 0
+        for lk in sets[i]:
+            m |= bit.setdefault(lk, 1 << len(bit))
+        masks[i] = m
+    la, lb = [], []
+    for a, ma in masks.items():
+        for b, mb in masks.items():
+            if not ma & mb:
+                la.append(a)
+                lb.append(b)
+    return pl.DataFrame({"_la": la, "_lb": lb}, schema={"_la": pl.Int64, "_lb": pl.Int64})

@@ -1,0 +1,92 @@
+"""The shared pass (``hb.tables``, ``hb.predictive``) gives what each analysis gives alone."""
+
+from __future__ import annotations
+
+import gc
+import sys
+from pathlib import Path
+
+import polars as pl
+from hypothesis import HealthCheck, given, settings
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from hb_strategies import programs, schedule
+from hb_trace import frame
+
+from tracelens.analyze import hb
+from tracelens.analyze.deadlock import deadlock
+from tracelens.analyze.hb import PREDICTIVE_KINDS, clear_cache, data_race, predictive, tables
+from tracelens.analyze.lockorder import lock_order_inversion
+from tracelens.analyze.lockset import inconsistent_locking
+
+SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+ALL = (data_race, inconsistent_locking, lock_order_inversion, deadlock)
+
+
+def _rows(lf: pl.LazyFrame) -> list[dict]:
+    return sorted(lf.collect().to_dicts(), key=repr)
+
+
+def _alone(steps) -> list[dict]:
+    """Each analysis on its own frame object, so that nothing is shared or cached."""
+    out = []
+    for a in ALL:
+        clear_cache()
+        out += _rows(a(frame(steps)))
+    return sorted(out, key=repr)
+
+
+@SETTINGS
+@given(programs())
+def test_predictive_equals_each_analysis_alone(prog):
+    steps = schedule(prog)
+    clear_cache()
+    assert _rows(predictive(frame(steps))) == _alone(steps)
+
+
+def test_predictive_kinds_and_a_deadlock_and_inversion():
+    steps = [
+        ("t0", "fork", "t1"),
+        ("t0", "fork", "t2"),
+        ("t1", "write", "x", {"line": 5}),
+        ("t2", "write", "x", {"line": 6}),
+        ("t1", "acquire", "A"),
+        ("t1", "acquire", "B"),
+        ("t1", "release", "B"),
+        ("t1", "release", "A"),
+        ("t2", "acquire", "B"),
+        ("t2", "acquire", "A"),
+        ("t2", "release", "A"),
+        ("t2", "release", "B"),
+        ("t1", "acquire", "A"),
+        ("t2", "acquire", "B"),
+        ("t1", "acquire_try", "B"),
+        ("t2", "acquire_try", "A"),
+    ]
+    clear_cache()
+    got = predictive(frame(steps)).collect()
+    assert set(got["kind"]) == set(PREDICTIVE_KINDS)
+    assert _rows(pl.LazyFrame(got)) == _alone(steps)
+
+
+def test_tables_are_computed_once_per_frame():
+    clear_cache()
+    ev = frame([("t1", "write", "x"), ("t2", "write", "x")])
+    t = tables(ev)
+    assert tables(ev) is t
+    assert tables(ev, internal_locks=False) is not t
+    other = frame([("t1", "write", "x"), ("t2", "write", "x")])
+    assert tables(other) is not t
+    n = len(hb._CACHE)
+    del ev, other
+    gc.collect()
+    assert len(hb._CACHE) < n  # entries go with their frames
+
+
+def test_shared_tables_can_be_passed_explicitly():
+    steps = [("t1", "write", "x"), ("t2", "read", "x")]
+    ev = frame(steps)
+    t = tables(ev)
+    assert _rows(data_race(ev, shared=t)) == _rows(data_race(frame(steps)))
+    assert _rows(inconsistent_locking(ev, shared=t)) == _rows(inconsistent_locking(frame(steps)))
