@@ -222,3 +222,29 @@ def test_article_samples(sample):
     kinds = {(f.kind, f.var) for f in report.findings}
     expected = {("lost_update", "model['weight']")} if sample == "article_racy" else set()
     assert expected == kinds
+
+
+def test_events_carry_the_locks_their_unit_held(tmp_path):
+    b = TraceBuilder()
+    b.acquire("t1", "L")
+    b.acquire("t1", "M")
+    b.read("t1", "x")
+    b.release("t1", "M")
+    b.acquire("t2", "K")
+    b.acquire("t2", "Q", internal=True)  # internal locks are not listed
+    b.write("t2", "x")
+    b.read("t1", "x")
+    b.release("t1", "L")
+    [f] = run(b, tmp_path)
+    assert [e.locks for e in f.events] == [("L", "M"), ("K",), ("L",)]
+
+
+def test_events_outside_any_lock_hold_have_no_locks(tmp_path):
+    b = TraceBuilder()
+    b.acquire("t1", "L")
+    b.release("t1", "L")
+    b.read("t1", "x")
+    b.write("t2", "x")
+    b.write("t1", "x")
+    [f] = run(b, tmp_path)
+    assert [e.locks for e in f.events] == [(), (), ()]

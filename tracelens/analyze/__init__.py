@@ -13,6 +13,7 @@ the rows into ``Finding`` objects, applies the suppressions and sorts the findin
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ import polars as pl
 
 from tracelens import schema as s
 from tracelens.analyze import suppress
-from tracelens.analyze.findings import SEVERITIES, Finding, sort_findings, to_findings
+from tracelens.analyze.findings import SEVERITIES, EventRef, Finding, sort_findings, to_findings
 from tracelens.analyze.load import LoadStats, Trace, TraceError, load
 from tracelens.analyze.suppress import (
     Suppression,
@@ -31,7 +32,7 @@ from tracelens.analyze.suppress import (
     load_suppressions,
 )
 from tracelens.analyze.windows import KINDS as WINDOW_KINDS
-from tracelens.analyze.windows import window_findings
+from tracelens.analyze.windows import locks_held, window_findings
 
 __all__ = [
     "ANALYSES",
@@ -127,7 +128,7 @@ def analyze(
     if frames:
         # One query: polars shares the common work (the access timelines) between them.
         rows = pl.concat(frames, how="vertical_relaxed").collect()
-        found = to_findings(rows)
+        found = _with_locks(to_findings(rows), trace.events)
     else:
         found = []
     kept, suppressed = suppress.apply_suppressions(found, suppressions)
@@ -140,6 +141,28 @@ def analyze(
     summary["findings_by_severity"] = {sev: by_sev.get(sev, 0) for sev in SEVERITIES}
     summary["suppressed"] = len(suppressed)
     return Report(findings=kept, summary=summary, suppressed=suppressed, stats=trace.stats)
+
+
+def _with_locks(findings: list[Finding], events: pl.LazyFrame) -> list[Finding]:
+    """Fill in ``locks`` of the events findings show, where an analysis left it empty."""
+    wanted = {(e.unit, e.seq) for f in findings for e in (*f.events, *f.worst) if not e.locks}
+    if not wanted:
+        return findings
+    at = pl.LazyFrame(
+        {"unit": [u for u, _ in wanted], "seq": [q for _, q in wanted]},
+        schema={"unit": pl.String, "seq": pl.Int64},
+    )
+    held = {(u, q): tuple(ls) for u, q, ls in locks_held(events, at=at).collect().iter_rows()}
+    if not held:
+        return findings
+
+    def fill(refs: tuple[EventRef, ...]) -> tuple[EventRef, ...]:
+        return tuple(
+            dataclasses.replace(e, locks=held.get((e.unit, e.seq), ())) if not e.locks else e
+            for e in refs
+        )
+
+    return [dataclasses.replace(f, events=fill(f.events), worst=fill(f.worst)) for f in findings]
 
 
 def stats(trace: Trace) -> dict[str, Any]:

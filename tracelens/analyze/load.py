@@ -433,31 +433,30 @@ def _events_of(raw: pl.DataFrame, name: str, stats: LoadStats) -> pl.LazyFrame:
         for line_no, why in examples.iter_rows():
             stats._bad(name, line_no, why, n=0)
         stats.malformed += int(bad)
-    return (
-        raw.lazy()
-        .filter(tl.is_not_null() & reason.is_null())
-        .select(
-            pl.col(s.PID).alias("pid"),
-            pl.col(s.SEQ).alias("seq"),
-            pl.col(s.TS).alias("ts"),
-            pl.col(s.OP).alias("op"),
-            pl.col(s.UNIT).alias("unit"),
-            pl.coalesce(s.TASK, s.THREAD, s.UNIT).alias("unit_name"),
-            pl.col(s.TID).alias("tid"),
-            pl.col(s.THREAD).alias("thread"),
-            pl.col(s.TASK).alias("task"),
-            pl.col(s.VAR).alias("var"),
-            pl.col(s.OBJ).alias("obj"),
-            pl.col(s.KIND).alias("kind"),
-            pl.col(s.VALUE).alias("value"),
-            pl.col(s.FILE).alias("file"),
-            pl.col(s.LINE).alias("line"),
-            pl.col(s.FUNC).alias("func"),
-            pl.col(s.WAIT_NS).alias("wait_ns"),
-            pl.col(s.MSG).alias("msg"),
-            pl.col(s.COUNT).alias("count"),
-            pl.col(s.INTERNAL).fill_null(False).alias("internal"),
-        )
+    lf = raw.lazy()
+    if app or bad:  # a filter copies every column: only when there is something to drop
+        lf = lf.filter(tl.is_not_null() & reason.is_null())
+    return lf.select(
+        pl.col(s.PID).alias("pid"),
+        pl.col(s.SEQ).alias("seq"),
+        pl.col(s.TS).alias("ts"),
+        pl.col(s.OP).alias("op"),
+        pl.col(s.UNIT).alias("unit"),
+        pl.coalesce(s.TASK, s.THREAD, s.UNIT).alias("unit_name"),
+        pl.col(s.TID).alias("tid"),
+        pl.col(s.THREAD).alias("thread"),
+        pl.col(s.TASK).alias("task"),
+        pl.col(s.VAR).alias("var"),
+        pl.col(s.OBJ).alias("obj"),
+        pl.col(s.KIND).alias("kind"),
+        pl.col(s.VALUE).alias("value"),
+        pl.col(s.FILE).alias("file"),
+        pl.col(s.LINE).alias("line"),
+        pl.col(s.FUNC).alias("func"),
+        pl.col(s.WAIT_NS).alias("wait_ns"),
+        pl.col(s.MSG).alias("msg"),
+        pl.col(s.COUNT).alias("count"),
+        pl.col(s.INTERNAL).fill_null(False).alias("internal"),
     )
 
 

@@ -57,6 +57,7 @@ __all__ = [
     "atomic_regions",
     "atomicity_violation",
     "lock_holds",
+    "locks_held",
     "lost_update",
     "window_findings",
     "windows",
@@ -339,6 +340,7 @@ def _event(
         pl.col(f"{prefix}file").alias("file"),
         pl.col(f"{prefix}line").alias("line"),
         pl.col(f"{prefix}func").alias("func"),
+        # Filled in by ``analyze`` for the few events a report shows (``locks_held``).
         pl.lit([], dtype=pl.List(pl.String)).alias("locks"),
     ).cast(EVENT_DTYPE)
 
@@ -412,6 +414,40 @@ def _details(events: pl.LazyFrame, prefix: str) -> pl.LazyFrame:
         pl.col("seq").alias(f"{prefix}seq"),
         pl.col("unit_name").alias("unit_name" if prefix == "first_" else f"{prefix}unit_name"),
         *(pl.col(c).alias(f"{prefix}{c}") for c in cols),
+    )
+
+
+def locks_held(events: pl.LazyFrame, /, *, at: pl.LazyFrame) -> pl.LazyFrame:
+    """The (non-internal) locks each unit held at some of its events.
+
+    Meant for a few events (those a report shows): each is paired with every lock its
+    unit ever took.
+
+    Args:
+        events: The loaded trace.
+        at: Rows ``unit``, ``seq``.
+
+    Returns:
+        ``unit``, ``seq``, ``locks`` (sorted lock names), for the events that held a lock.
+    """
+    holds = lock_holds(events).select("unit_key", "key_name", "start", "end")
+    at = at.select("unit", "seq", _hash("unit").alias("unit_key"))
+    # Each event against each lock its unit ever took: the unit's last hold of that
+    # lock starting before the event covers it when it ends after the event.
+    per_lock = at.join(holds.select("unit_key", "key_name").unique(), on="unit_key")
+    return (
+        per_lock.sort("unit_key", "key_name", "seq")
+        .join_asof(
+            holds.sort("unit_key", "key_name", "start"),
+            left_on="seq",
+            right_on="start",
+            by=["unit_key", "key_name"],
+            strategy="backward",
+            check_sortedness=False,  # sorted by the by-keys, then the asof key
+        )
+        .filter(pl.col("end") > pl.col("seq"))
+        .group_by("unit", "seq")
+        .agg(pl.col("key_name").sort().alias("locks"))
     )
 
 
