@@ -102,16 +102,18 @@ class TimelineScreen(Screen[None]):
         title.append(f"   {len(tl.lanes)} units · {reads:,} reads · {writes:,} writes",
                      style="#8a8a8a")
         n = len(tl.instances)
-        title.append(f" · {len({id(i.finding) for i in tl.instances})} findings", style="#8a8a8a")
+        nf = len({id(i.finding) for i in tl.instances})
+        title.append(f" · {nf} finding{'s' if nf != 1 else ''}", style="#8a8a8a")
         self.query_one("#tl-title", Static).update(title)
         line = Text(no_wrap=False)
         if view.instance is not None and n:
             inst = tl.instances[view.instance]
             f = inst.finding
-            line.append(f"finding {view.instance + 1}/{n} ", style="bold")
+            line.append(f"[{view.instance + 1}/{n}] ", style="bold")
             line.append(f.severity, style=SEVERITY_STYLES.get(f.severity, "bold"))
             line.append(f" {f.kind}", style="bold")
-            line.append(f" ({inst.label} occurrence of {f.count:,}) ", style="#8a8a8a")
+            plural = "s" if f.count != 1 else ""
+            line.append(f" · {inst.label} of {f.count:,} occurrence{plural} · ", style="#8a8a8a")
             line.append(f.explanation)
         elif n:
             line.append(f"{n} finding occurrence(s) on this variable: press n to step through them",

@@ -41,7 +41,7 @@ class SourcePane(Static):
             return
         _path, first, code = found
         self.update(Syntax(
-            code.rstrip("\n"), "python", theme="monokai", line_numbers=True, start_line=first,
+            code.rstrip("\n"), "python", theme="ansi_dark", line_numbers=True, start_line=first,
             highlight_lines={line} if line else None, word_wrap=False,
             background_color="default",
         ))

@@ -177,7 +177,6 @@ class TimelineView(Widget, can_focus=True):
         if old is new or not self.is_mounted:
             return
         self.action_fit()
-        self.call_after_refresh(self.action_center)
 
     def on_resize(self, _event: events.Resize) -> None:
         """Redraw at the new size."""
@@ -189,7 +188,13 @@ class TimelineView(Widget, can_focus=True):
         self.call_after_refresh(self._initial_view)
 
     def _initial_view(self) -> None:
-        self.scale = 1.0 if self.axis is Axis.ORDER else self._fit_scale()
+        if self.axis is Axis.ORDER:
+            # one event per column, or wider columns when the whole timeline fits
+            fit = len(self.timeline) / max(1, self.columns - 4)
+            scale = min(1.0, max(MIN_ORDER_SCALE, fit))
+            self.scale = 1.0 / round(1.0 / scale) if scale < 1 else 1.0
+        else:
+            self.scale = self._fit_scale()
         self.action_center()
 
     def _ensure_visible(self, row: int) -> None:
@@ -203,7 +208,11 @@ class TimelineView(Widget, can_focus=True):
             self.top_lane = lane - self.lane_rows + 1
 
     def _center_on(self, p: float) -> None:
+        """Put position ``p`` in the middle (without scrolling far past either end)."""
+        lo, hi = self.span()
         x0 = p - self.scale * (self.columns // 2)
+        x0 = min(x0, hi - (self.columns - 3) * self.scale)
+        x0 = max(x0, lo - 2 * self.scale)
         if self.axis is Axis.ORDER and self.scale >= 1:
             x0 = math.floor(x0)
         self.x0 = x0
@@ -377,9 +386,13 @@ class TimelineView(Widget, can_focus=True):
             if self.axis is Axis.ORDER:
                 if pos is None or not len(pos):
                     break
+                if p < -0.5 or p > len(pos) - 1:
+                    continue
                 row = min(max(0, math.ceil(p)), len(pos) - 1)
                 text = "╷+" + fmt_ns(int(ts[row]) - self.timeline.t0)
             else:
+                if p < 0:
+                    continue
                 text = "╷+" + fmt_ns(p)
             for k, ch in enumerate(text[: TICK_EVERY - 1]):
                 if c + k < self.columns:
