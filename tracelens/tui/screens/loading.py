@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Sequence
-from typing import Any, ClassVar
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, TypeVar
 
 from rich.text import Text
 from textual import work
@@ -18,9 +19,32 @@ from textual.worker import Worker, WorkerState, get_current_worker
 from tracelens.tui.messages import LoadProgress
 from tracelens.tui.model import TraceModel, build_model, run_analysis, with_order
 
+T = TypeVar("T")
+
 
 class Cancelled(Exception):
     """Loading was cancelled (escape)."""
+
+
+def interruptible(fn: Callable[[], T], worker: Worker[Any]) -> T:
+    """Run ``fn`` in a daemon thread; raise ``Cancelled`` as soon as ``worker`` is cancelled."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["result"] = fn()
+        except BaseException as e:  # handed to the caller
+            box["error"] = e
+
+    thread = threading.Thread(target=target, name="tracelens-load", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.05)
+        if worker.is_cancelled:
+            raise Cancelled
+    if "error" in box:
+        raise box["error"]
+    return box["result"]  # type: ignore[no-any-return]
 
 
 class LoadingScreen(Screen[TraceModel]):
@@ -71,9 +95,9 @@ class LoadingScreen(Screen[TraceModel]):
                 raise Cancelled
             self.post_message(LoadProgress("reading", done, total or None))
 
-        trace = load(self.paths, progress=progress)
-        if worker.is_cancelled:
-            raise Cancelled
+        # polars cannot be interrupted: read in a daemon thread, so that escape
+        # quits at once instead of waiting for the read to finish
+        trace = interruptible(lambda: load(self.paths, progress=progress), worker)
         n = trace.stats.events
         self.post_message(LoadProgress(f"indexing {n:,} events", 0, None))
         events = with_order(trace.events)
@@ -82,7 +106,7 @@ class LoadingScreen(Screen[TraceModel]):
         if not self.analyse:
             return build_model(trace, None, events=events)  # the main screen analyses
         self.post_message(LoadProgress(f"analysing {n:,} events", 0, None))
-        findings, summary = run_analysis(trace, **self.options)
+        findings, summary = interruptible(lambda: run_analysis(trace, **self.options), worker)
         return build_model(trace, findings, summary, events=events)
 
     def on_load_progress(self, message: LoadProgress) -> None:

@@ -12,7 +12,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Select, TabbedContent, TabPane
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerState, get_current_worker
 
 from tracelens.analyze.findings import SEVERITIES, Finding
 from tracelens.tui.messages import OpenFinding, OpenVariable, RowHighlighted, RowSelected
@@ -137,8 +137,11 @@ class MainScreen(Screen[None]):
     @work(thread=True, exclusive=True, name="analyse", exit_on_error=False)
     def analyse(self) -> tuple[list[Finding], dict[str, Any]]:
         """Run the analyses in a thread (the tables stay usable meanwhile)."""
+        from tracelens.tui.screens.loading import interruptible
+
         options = getattr(self.app, "options", {}) or {}
-        return run_analysis(self.model.trace, **options)
+        trace = self.model.trace
+        return interruptible(lambda: run_analysis(trace, **options), get_current_worker())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Show the findings when the analysis is done."""
@@ -149,7 +152,11 @@ class MainScreen(Screen[None]):
             self.model.set_findings(findings, summary)
             self.refresh_findings()
         elif event.state is WorkerState.ERROR:
+            from tracelens.tui.screens.loading import Cancelled
+
             error = event.worker.error
+            if isinstance(error, Cancelled):
+                return
             self.notify(f"analysis failed: {type(error).__name__}: {error}", severity="error",
                         markup=False, timeout=10)
             table = self.query_one("#findings-table", FrameTable)
