@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import App
@@ -115,6 +114,7 @@ def load_model(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     from tracelens.analyze import load
     from tracelens.tui.model import build_model, run_analysis
 
-    trace = load([os.fspath(p) for p in ([paths] if isinstance(paths, str | Path) else paths)])
+    items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
+    trace = load([os.fspath(p) for p in items])
     findings, summary = run_analysis(trace, **options)
     return build_model(trace, findings, summary)

@@ -18,7 +18,7 @@ import enum
 import linecache
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
@@ -607,35 +607,14 @@ def lane_geometry(tl: Timeline, axis: Axis) -> list[LaneGeometry]:
 def run_analysis(trace: Any, **options: Any) -> tuple[list[Finding], dict[str, Any]]:
     """Run the analyzer on ``trace``: ``(findings, summary)``.
 
-    Uses ``tracelens.analyze.analyze`` when it exists; before it lands, runs the
-    analyses that do exist (``windows`` and ``hb``) directly.
+    Args:
+        trace: The loaded trace.
+        **options: Passed to ``tracelens.analyze.analyze`` (``only``, ``suppressions``).
     """
-    try:
-        from tracelens.analyze import analyze
-    except ImportError:
-        analyze = None
-    if analyze is not None:
-        report = analyze(trace, **options)
-        return list(report.findings), dict(getattr(report, "summary", {}) or {})
-    from tracelens.analyze.findings import to_findings
+    from tracelens.analyze import analyze
 
-    fns: list[Callable[..., pl.LazyFrame]] = []
-    try:
-        from tracelens.analyze.windows import window_findings
-
-        fns.append(window_findings)
-    except ImportError:
-        pass
-    try:
-        from tracelens.analyze.hb import data_race
-
-        fns.append(data_race)
-    except ImportError:
-        pass
-    findings: list[Finding] = []
-    for fn in fns:
-        findings += to_findings(fn(trace.events).collect())
-    return findings, {}
+    report = analyze(trace, **options)
+    return list(report.findings), dict(getattr(report, "summary", {}) or {})
 
 
 def check_paths(paths: Sequence[str | os.PathLike[str]]) -> list[str]:

@@ -148,7 +148,9 @@ class MainScreen(Screen[None]):
         if event.worker.name != "analyse":
             return
         if event.state is WorkerState.SUCCESS:
-            findings, summary = event.worker.result
+            result = event.worker.result
+            assert result is not None
+            findings, summary = result
             self.model.set_findings(findings, summary)
             self.refresh_findings()
         elif event.state is WorkerState.ERROR:
@@ -174,9 +176,9 @@ class MainScreen(Screen[None]):
         table = self.query_one("#findings-table", FrameTable)
         table.empty = "no findings" if not m.findings else "no finding matches"
         self.refilter()
-        if m.findings and table.current_row() is not None:
-            self.query_one("#finding-detail", FindingDetail).show(
-                m.findings[table.current_row()["idx"]])
+        current = table.current_row()
+        if m.findings and current is not None:
+            self.query_one("#finding-detail", FindingDetail).show(m.findings[current["idx"]])
         variables = self.query_one("#variables-table", FrameTable)
         variables.set_frame(filter_variables(m.variables_frame,
                                              self.query_one("#variables-filter", Input).value),

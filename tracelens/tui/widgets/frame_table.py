@@ -170,7 +170,7 @@ class FrameTable(ScrollView, can_focus=True):
                 else:
                     longest = max((len(_text(v)) for v in (series.min(), series.max())),
                                   default=0)
-                w = max(w, int(longest or 0))
+                w = max(w, int(longest or 0))  # type: ignore[arg-type]
             widths.append(min(w, col.max_width))
         self._widths = widths
         total = sum(widths) + len(widths) + 1

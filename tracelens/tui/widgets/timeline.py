@@ -420,8 +420,8 @@ class TimelineView(Widget, can_focus=True):
         no = geom.others[idx[1:]] - geom.others[idx[:-1]]
         nr = n - nw - no
 
-        hold = self._cover(geom.hold_start, geom.hold_end, w)
-        rmw = self._cover(geom.rmw_start, geom.rmw_end, w)
+        hold = self._columns_covered(geom.hold_start, geom.hold_end, w)
+        rmw = self._columns_covered(geom.rmw_start, geom.rmw_end, w)
 
         # highlighted events of this lane
         marks: dict[int, Style] = {}
@@ -460,7 +460,7 @@ class TimelineView(Widget, can_focus=True):
             cells.append(Segment(ch, style))
         return Strip(segs + Strip(cells).simplify()._segments)
 
-    def _cover(self, start: np.ndarray, end: np.ndarray, w: int) -> np.ndarray:
+    def _columns_covered(self, start: np.ndarray, end: np.ndarray, w: int) -> np.ndarray:
         """Which columns the intervals ``[start, end]`` touch (strictly inside for bars)."""
         out = np.zeros(w, dtype=bool)
         if not len(start):
