@@ -90,3 +90,52 @@ def test_shared_tables_can_be_passed_explicitly():
     t = tables(ev)
     assert _rows(data_race(ev, shared=t)) == _rows(data_race(frame(steps)))
     assert _rows(inconsistent_locking(ev, shared=t)) == _rows(inconsistent_locking(frame(steps)))
+
+
+def _predictive_rows(steps, max_mask_locks: int) -> list[dict]:
+    old = hb.MAX_MASK_LOCKS
+    hb.MAX_MASK_LOCKS = max_mask_locks
+    try:
+        clear_cache()
+        return _rows(predictive(frame(steps)))
+    finally:
+        hb.MAX_MASK_LOCKS = old
+        clear_cache()
+
+
+@SETTINGS
+@given(programs())
+def test_lock_sets_in_python_equal_lock_sets_in_polars(prog):
+    """Beyond MAX_MASK_LOCKS locks the pass tracks held locks itself: same findings."""
+    steps = schedule(prog)
+    assert _predictive_rows(steps, 0) == _predictive_rows(steps, 63)
+
+
+def test_many_locks():
+    """70 locks (more than fit an Int64 mask): nested pairs, an inversion, a violation."""
+    steps = [("t0", "fork", "t1"), ("t0", "fork", "t2")]
+    for i in range(70):
+        a, b = f"L{i:02}", f"L{(i + 1) % 70:02}"
+        steps += [
+            ("t1", "acquire", a),
+            ("t1", "acquire", b),
+            ("t1", "write", f"v{i}"),
+            ("t1", "release", b),
+            ("t1", "release", a),
+        ]
+    steps += [
+        ("t2", "acquire", "L02"),
+        ("t2", "acquire", "L01"),
+        ("t2", "release", "L01"),
+        ("t2", "release", "L02"),
+        ("t2", "acquire", "L50"),
+        ("t2", "write", "v3"),
+        ("t2", "release", "L50"),
+    ]
+    rows = _predictive_rows(steps, 63)
+    assert rows == _predictive_rows(steps, 0)
+    kinds = {(r["kind"], r["var"]) for r in rows}
+    assert ("inconsistent_locking", "v3") in kinds
+    assert ("lock_order_inversion", "L01 -> L02 -> L01") in kinds
+    (f,) = [r for r in rows if r["kind"] == "inconsistent_locking"]
+    assert [e["locks"] for e in f["events"]] == [["L03", "L04"], ["L50"]]

@@ -183,6 +183,11 @@ def tables(events: pl.LazyFrame, *, internal_locks: bool = True) -> Tables:
     return t
 
 
+#: Up to this many distinct locks, held lock sets are Int64 bit masks computed in polars;
+#: beyond, the Python pass tracks them (as Python ints).
+MAX_MASK_LOCKS = 63
+
+
 def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
     fork_join = pl.col(OP).cast(pl.String).is_in([s.Op.FORK, s.Op.JOIN])
     names = sorted(
@@ -199,15 +204,18 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
     )
     ids = list(range(len(names)))
     uid = pl.col(s.UNIT).cast(pl.String).replace_strict(names, ids, return_dtype=pl.Int32)
+    obj = pl.col(s.OBJ).cast(pl.String)
     sync = (
         events.filter(_op_in(_SYNC_OPS))
         .select(
             global_order(),
             pl.col(OP).cast(pl.String).replace_strict(list(_SYNC_OPS), range(6)).alias(OP),
             uid.alias(U),
-            pl.col(s.OBJ).cast(pl.String),
+            obj,
+            # objects as ints (dict keys in the loop; Python strings are slow to fetch)
+            obj.cast(pl.Categorical).to_physical().cast(pl.Int64).alias("_o"),
             pl.when(fork_join)
-            .then(pl.col(s.OBJ).cast(pl.String).replace_strict(names, ids, default=None))
+            .then(obj.replace_strict(names, ids, default=None, return_dtype=pl.Int32))
             .alias("_ou"),
             pl.col(s.MSG),
             pl.col(s.INTERNAL).fill_null(False),
@@ -215,29 +223,51 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         .sort(G)
         .collect()
     )
+    obj_names = dict(sync.select("_o", s.OBJ).drop_nulls().unique().iter_rows())
+    lock_ev = sync.filter(
+        pl.col(OP).is_in([_ACQ, _REL]) & (pl.lit(internal_locks) | ~pl.col(s.INTERNAL))
+    ).select(G, OP, U, "_o")
+    lock_codes = sorted(lock_ev["_o"].unique().to_list(), key=lambda o: obj_names.get(o, ""))
+    in_polars = len(lock_codes) <= MAX_MASK_LOCKS
     w = _walk(
         sync[G].to_list(),
         sync[OP].to_list(),
         sync[U].to_list(),
-        sync[s.OBJ].to_list(),
+        sync["_o"].to_list(),
         sync["_ou"].to_list(),
         sync[s.MSG].to_list(),
         sync[s.INTERNAL].to_list(),
         len(names),
-        internal_locks,
+        None if in_polars else internal_locks,
+        obj_names,
+    )
+    i32, i64 = pl.Int32, pl.Int64
+    # The happens-before epoch: 1 + the unit's releases, forks and sends so far, + the
+    # times it was joined (as ``_walk`` counts them).
+    ou_ok = pl.col("_ou").is_not_null()
+    op = pl.col(OP)
+    epochs = (
+        pl.concat(
+            [
+                sync.filter(op.is_in([_REL, _SEND]) | ((op == _FORK) & ou_ok)).select(U, G),
+                sync.filter((op == _JOIN) & ou_ok).select(pl.col("_ou").alias(U), G),
+            ]
+        )
+        .sort(G)
+        .with_columns((pl.int_range(pl.len()).over(U) + 2).cast(i64).alias("epoch"))
     )
     del sync
-    i32, i64 = pl.Int32, pl.Int64
-    seg = pl.concat(
-        [
-            _frame(w.seg, [(U, i32), (G, i64), ("epoch", i64)]),
-            _frame(w.hseg, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)]),
-            _frame(w.lseg, [(U, i32), (G, i64), ("ls", i64)]),
-        ],
-        how="diagonal",
-    )
+    if in_polars:
+        lseg, locksets, holders, acquires = _locks(lock_ev, lock_codes, obj_names)
+    else:
+        lseg = _frame(w.lseg, [(U, i32), (G, i64), ("ls", i64)])
+        locksets, holders, acquires = w.locksets, w.holders, w.acquires
     seg = (
-        seg.sort(G, maintain_order=True)
+        pl.concat(
+            [epochs, _frame(w.hseg, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)]), lseg],
+            how="diagonal",
+        )
+        .sort(G, maintain_order=True)
         .with_columns(pl.col("epoch", "hepoch", "hver", "ls").forward_fill().over(U))
         .unique(subset=[U, G], keep="last", maintain_order=True)
         .rename({G: "_sg"})
@@ -255,8 +285,12 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
             pl.col(s.LINE).cast(pl.Int64),
             pl.col(s.FUNC).cast(pl.String),
         )
-        .sort(G)
-        .join_asof(seg.lazy(), left_on=G, right_on="_sg", by=U, check_sortedness=False)
+        .collect()
+    )
+    if not acc[G].is_sorted():  # the contract says sorted by (pid, seq); be safe
+        acc = acc.sort(G)
+    acc = (
+        acc.join_asof(seg, left_on=G, right_on="_sg", by=U, check_sortedness=False)
         .drop("_sg")
         .with_columns(
             pl.col("epoch").fill_null(1),
@@ -264,21 +298,122 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
             pl.col("hver").fill_null(0),
             pl.col("ls").fill_null(0),
         )
-        .collect()
     )
     chs = [(U, i32), ("other", i32), (G, i64), ("known", i64)]
     return Tables(
         units=pl.DataFrame({U: ids, s.UNIT: names}, schema={U: i32, s.UNIT: pl.String}),
         acc=acc,
-        changes=_frame(w.changes, chs).sort(G),
-        hchanges=_frame(w.hchanges, chs).sort(G),
+        changes=_frame(w.changes, chs),
+        hchanges=_frame(w.hchanges, chs),
         locksets=pl.DataFrame(
-            {"ls": list(range(len(w.locksets))), "locks": w.locksets},
+            {"ls": list(range(len(locksets))), "locks": locksets},
             schema={"ls": pl.Int64, "locks": pl.List(pl.String)},
         ),
-        holders={k: (names[v[0]], v[1]) for k, v in w.holders.items()},
-        acquires=[{**a, "unit": names[a["unit"]]} for a in w.acquires],
+        holders={k: (names[v[0]], v[1]) for k, v in holders.items()},
+        acquires=[{**a, "unit": names[a["unit"]]} for a in acquires],
     )
+
+
+def _locks(
+    lock_ev: pl.DataFrame, codes: list[int], obj_names: dict[int, str]
+) -> tuple[pl.DataFrame, list[list[str]], dict[str, tuple[int, int]], list[dict[str, Any]]]:
+    """Held lock sets, final holders and nested acquires, vectorised (few locks).
+
+    A unit holds a lock iff the lock's last event is an acquire by that unit. So every
+    lock event changes at most two held sets: the previous acquirer loses the lock
+    (unless it acquires it again), the acquirer gains it. With one bit per lock, a
+    unit's held set is the running sum of its gains and losses.
+
+    Args:
+        lock_ev: The tracked acquire/release events (``G``, ``OP``, ``U``, ``_o``), in
+            trace order.
+        codes: The lock codes (``_o``), sorted by lock name: bit ``i`` is ``codes[i]``.
+        obj_names: Lock code -> name.
+
+    Returns:
+        ``(U, G, ls)`` rows (the held set from ``G`` on), the lock sets by id, the
+        final holders and the nested acquires, as ``_walk`` gives them.
+    """
+    i64 = pl.Int64
+    names = [obj_names.get(c, "") for c in codes]
+    ev = lock_ev.with_columns(
+        pl.col("_o")
+        .replace_strict(codes, [1 << i for i in range(len(codes))], return_dtype=i64)
+        .alias("_bit"),
+        pl.when(pl.col(OP) == _ACQ).then(pl.col(U)).shift(1).over("_o").alias("_prev"),
+    )
+    acq = pl.col(OP) == _ACQ
+    again = acq & (pl.col(U) == pl.col("_prev")).fill_null(False)
+    deltas = pl.concat(
+        [
+            ev.filter(pl.col("_prev").is_not_null() & ~again).select(
+                pl.col("_prev").alias(U), G, (-pl.col("_bit")).alias("_d")
+            ),
+            ev.filter(acq & ~again).select(U, G, pl.col("_bit").alias("_d")),
+        ]
+    ).sort(G, maintain_order=True)
+    held = deltas.with_columns(pl.col("_d").cum_sum().over(U).alias("_mask")).select(U, G, "_mask")
+    masks = sorted(set(held["_mask"].to_list()) | {0})
+    masks.remove(0)
+    masks.insert(0, 0)
+
+    def names_of(mask: int) -> list[str]:
+        return [names[i] for i in range(len(names)) if mask >> i & 1]
+
+    lseg = held.select(
+        U, G, pl.col("_mask").replace_strict(masks, range(len(masks)), return_dtype=i64).alias("ls")
+    )
+    last = ev.group_by("_o").agg(pl.col(OP, U, G).sort_by(G).last()).filter(acq)
+    holders = {obj_names.get(o, ""): (u, g) for o, _, u, g in last.iter_rows()}
+    # nested acquires: the held set just before each acquire, one edge per other lock held
+    before = (
+        ev.filter(acq)
+        .select(U, G, "_o", "_bit")
+        .join_asof(
+            held.rename({G: "_hg"}),
+            left_on=G,
+            right_on="_hg",
+            by=U,
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .filter((pl.col("_mask").fill_null(0) & ~pl.col("_bit")) != 0)
+    )
+    acquires: list[dict[str, Any]] = []
+    if before.height:
+        bits = pl.DataFrame(
+            {"_a": codes, "_abit": [1 << i for i in range(len(codes))]},
+            schema={"_a": i64, "_abit": i64},
+        )
+        edges = (
+            before.join(bits, how="cross")
+            .filter(((pl.col("_mask") & pl.col("_abit")) != 0) & (pl.col("_a") != pl.col("_o")))
+            .sort(G)
+            .join_asof(
+                ev.filter(acq).select(U, pl.col("_o").alias("_a"), pl.col(G).alias("ga")),
+                left_on=G,
+                right_on="ga",
+                by=[U, "_a"],
+                allow_exact_matches=False,
+                check_sortedness=False,
+            )
+            .group_by(U, "_a", "_o", "_mask")
+            .agg(pl.col("ga", G).sort_by(G).first(), pl.len().alias("n"))
+            .sort(G, "_a")
+        )
+        for u, a, b, mask, ga, gb, n in edges.iter_rows():
+            acquires.append(
+                {
+                    "unit": u,
+                    "a": obj_names.get(a, ""),
+                    "b": obj_names.get(b, ""),
+                    "held": names_of(mask),
+                    "ga": ga,
+                    "gb": gb,
+                    "n": n,
+                }
+            )
+    return lseg, [names_of(m) for m in masks], holders, acquires
 
 
 def _frame(flat: list[int], columns: list[tuple[str, Any]]) -> pl.DataFrame:
@@ -292,11 +427,10 @@ def _frame(flat: list[int], columns: list[tuple[str, Any]]) -> pl.DataFrame:
 
 @dataclass(slots=True)
 class _Walked:
-    seg: list[int]  # u, g, epoch: the happens-before epoch of u from g on
-    hseg: list[int]  # u, g, hepoch, hver: the hybrid clock's epoch and version
-    lseg: list[int]  # u, g, ls: the held lock set
-    changes: list[int]  # u, other, g, known
-    hchanges: list[int]
+    hseg: list[int]  # u, g, hepoch, hver: u's hybrid clock from g on
+    lseg: list[int]  # u, g, ls: u's held lock set from g on (when tracked here)
+    changes: list[int]  # u, other, g, known: happens-before clock components
+    hchanges: list[int]  # the same for the hybrid clocks
     locksets: list[list[str]]
     holders: dict[str, tuple[int, int]]
     acquires: list[dict[str, Any]]
@@ -306,12 +440,13 @@ def _walk(
     gs: list[int],
     ops: list[int],
     us: list[int],
-    objs: list[str | None],
+    objs: list[int | None],
     ous: list[int | None],
     msgs: list[int | None],
     internals: list[bool],
     n: int,
-    internal_locks: bool,
+    internal_locks: bool | None,
+    obj_names: dict[int, str],
 ) -> _Walked:
     """The vector-clock pass over the synchronisation events, in trace order.
 
@@ -323,28 +458,32 @@ def _walk(
     epoch ``e`` needs no join when the acquirer already knows ``e`` of ``r``. A
     release stores the releaser's clock itself (no copy); the unit copies it when it
     next changes (``shared``).
+
+    Held lock sets are tracked here only when ``internal_locks`` is not ``None``
+    (many locks: ``_locks`` does it in polars otherwise), as bit masks (Python ints)
+    numbered in ``ls_ids``.
     """
+    track = internal_locks is not None
     ep = [1] * n  # happens-before: own epoch
     vc: list[dict[int, int]] = [{} for _ in range(n)]
     shared = [False] * n
     hep = [1] * n  # hybrid (fork/join and hand-offs only)
     hver = [0] * n
     hvc: list[dict[int, int]] = [{} for _ in range(n)]
-    lock_vc: dict[str | None, tuple[int, int, dict[int, int]]] = {}
+    lock_vc: dict[int | None, tuple[int, int, dict[int, int]]] = {}
     stores: dict[Any, dict[int, int]] = {}  # (clock set, kind, obj[, msg]) -> merged clock
-    seg: list[int] = []
     hseg: list[int] = []
     lseg: list[int] = []
     ch: list[int] = []
     hch: list[int] = []
-    bits: dict[str | None, int] = {}
-    lock_names: list[str] = []
+    bits: dict[int | None, int] = {}
+    lock_objs: list[int | None] = []
     held = [0] * n  # mask of held locks
-    held_g: list[dict[str | None, int]] = [{} for _ in range(n)]  # lock -> G of its acquire
-    holder: dict[str | None, tuple[int, int]] = {}
+    held_g: list[dict[int | None, int]] = [{} for _ in range(n)]  # lock -> G of its acquire
+    holder: dict[int | None, tuple[int, int]] = {}
     ls_ids: dict[int, int] = {0: 0}
-    nested: dict[tuple[int, str | None, str | None, int], dict[str, Any]] = {}
-    seg_add, hseg_add, lseg_add, ch_add = seg.extend, hseg.extend, lseg.extend, ch.extend
+    nested: dict[tuple[int, int | None, int | None, int], list[int]] = {}
+    hseg_add, ch_add = hseg.extend, ch.extend
 
     def join(u: int, r: int | None, e: int, d: dict[int, int], g: int) -> None:
         """Happens-before: u learns ``d`` (and ``e`` of ``r``)."""
@@ -387,142 +526,145 @@ def _walk(
         if e > dst.get(r, 0):
             dst[r] = e
 
-    def set_ls(u: int, g: int) -> None:
-        m = held[u]
-        i = ls_ids.get(m)
+    def set_held(u: int, mask: int, g: int) -> None:
+        held[u] = mask
+        i = ls_ids.get(mask)
         if i is None:
-            i = ls_ids[m] = len(ls_ids)
-        lseg_add((u, g, i))
+            i = ls_ids[mask] = len(ls_ids)
+        lseg.extend((u, g, i))
+
+    def lock_event(op: int, u: int, obj: int | None, g: int) -> None:
+        b = bits.get(obj)
+        if b is None:
+            b = bits[obj] = 1 << len(lock_objs)
+            lock_objs.append(obj)
+        if op == _ACQ:
+            prev = holder.get(obj)
+            if prev is not None and prev[0] != u:
+                p = prev[0]
+                held_g[p].pop(obj, None)
+                set_held(p, held[p] & ~b, g)
+            hg = held_g[u]
+            if hg:
+                mask = held[u]
+                for a, ga in hg.items():
+                    if a != obj:
+                        key = (u, a, obj, mask)
+                        hit = nested.get(key)
+                        if hit is None:
+                            nested[key] = [ga, g, 1]
+                        else:
+                            hit[2] += 1
+            hg[obj] = g
+            holder[obj] = (u, g)
+            set_held(u, held[u] | b, g)
+        else:
+            prev = holder.pop(obj, None)
+            owner = u if prev is None else prev[0]
+            held_g[owner].pop(obj, None)
+            set_held(owner, held[owner] & ~b, g)
 
     for g, op, u, obj, ou, m, itl in zip(gs, ops, us, objs, ous, msgs, internals, strict=True):
-        if op in (_ACQ, _REL):
-            if op == _ACQ:
-                lk = lock_vc.get(obj)
-                if lk is not None:
-                    r, e, d = lk
-                    if r != u:
-                        c = vc[u]
-                        if c.get(r, 0) < e:
-                            if shared[u]:
-                                c = vc[u] = dict(c)
-                                shared[u] = False
-                            c[r] = e
-                            ch_add((u, r, g, e))
-                            for k, v in d.items():
-                                if v > c.get(k, 0) and k != u:
-                                    c[k] = v
-                                    ch_add((u, k, g, v))
+        if op == _ACQ:
+            lk = lock_vc.get(obj)
+            if lk is not None:
+                r, e, d = lk
+                if r != u:
+                    c = vc[u]
+                    if c.get(r, 0) < e:
+                        if shared[u]:
+                            c = vc[u] = dict(c)
+                            shared[u] = False
+                        c[r] = e
+                        ch_add((u, r, g, e))
+                        for k, v in d.items():
+                            if v > c.get(k, 0) and k != u:
+                                c[k] = v
+                                ch_add((u, k, g, v))
+            if track and (internal_locks or not itl):
+                lock_event(op, u, obj, g)
+        elif op == _REL:
+            lock_vc[obj] = (u, ep[u], vc[u])
+            shared[u] = True
+            ep[u] += 1
+            if track and (internal_locks or not itl):
+                lock_event(op, u, obj, g)
+        elif op == _SEND:
+            d, e, hd, he = vc[u], ep[u], hvc[u], hep[u]
+            merge((0, obj), u, e, d)
+            merge((1, obj), u, he, hd)
+            if m is None:
+                merge((2, obj), u, e, d)
+                merge((3, obj), u, he, hd)
             else:
-                lock_vc[obj] = (u, ep[u], vc[u])
-                shared[u] = True
-                e = ep[u] = ep[u] + 1
-                seg_add((u, g, e))
-            if internal_locks or not itl:
-                b = bits.get(obj)
-                if b is None:
-                    b = bits[obj] = 1 << len(lock_names)
-                    lock_names.append(str(obj))
-                if op == _ACQ:
-                    prev = holder.get(obj)
-                    if prev is not None and prev[0] != u:
-                        p = prev[0]
-                        held[p] &= ~b
-                        held_g[p].pop(obj, None)
-                        set_ls(p, g)
-                    hg = held_g[u]
-                    if hg:
-                        mask = held[u]
-                        for a, ga in hg.items():
-                            if a == obj:
-                                continue
-                            key = (u, a, obj, mask)
-                            hit = nested.get(key)
-                            if hit is None:
-                                nested[key] = {"unit": u, "a": a, "b": obj, "held": mask}
-                                nested[key].update(ga=ga, gb=g, n=1)
-                            else:
-                                hit["n"] += 1
-                    hg[obj] = g
-                    held[u] |= b
-                    holder[obj] = (u, g)
-                    set_ls(u, g)
-                else:
-                    prev = holder.pop(obj, None)
-                    owner = u if prev is None else prev[0]
-                    held[owner] &= ~b
-                    held_g[owner].pop(obj, None)
-                    set_ls(owner, g)
-        elif op in (_SEND, _RECV):
-            if op == _SEND:
-                d, e, hd, he = vc[u], ep[u], hvc[u], hep[u]
-                merge((0, obj), u, e, d)
-                merge((1, obj), u, he, hd)
-                if m is None:
-                    merge((2, obj), u, e, d)
-                    merge((3, obj), u, he, hd)
-                else:
-                    merge((4, obj, m), u, e, d)
-                    merge((5, obj, m), u, he, hd)
-                e = ep[u] = e + 1
-                seg_add((u, g, e))
-                hep[u] = he + 1
-                hv = hver[u] = hver[u] + 1
-                hseg_add((u, g, he + 1, hv))
+                merge((4, obj, m), u, e, d)
+                merge((5, obj, m), u, he, hd)
+            ep[u] = e + 1
+            hep[u] = he + 1
+            hver[u] += 1
+            hseg_add((u, g, hep[u], hver[u]))
+        elif op == _RECV:
+            if m is not None and (4, obj, m) in stores:
+                srcs = [(stores[(4, obj, m)], stores[(5, obj, m)])]
+                if (2, obj) in stores:
+                    srcs.append((stores[(2, obj)], stores[(3, obj)]))
+            elif (0, obj) in stores:
+                srcs = [(stores[(0, obj)], stores[(1, obj)])]
             else:
-                if m is not None and (4, obj, m) in stores:
-                    srcs = [(stores[(4, obj, m)], stores[(5, obj, m)])]
-                    if (2, obj) in stores:
-                        srcs.append((stores[(2, obj)], stores[(3, obj)]))
-                elif (0, obj) in stores:
-                    srcs = [(stores[(0, obj)], stores[(1, obj)])]
-                else:
-                    srcs = []
-                changed = False
-                for d, hd in srcs:
-                    join(u, None, 0, d, g)
-                    changed = hjoin(u, None, 0, hd, g) or changed
-                if changed:
-                    hv = hver[u] = hver[u] + 1
-                    hseg_add((u, g, hep[u], hv))
-        elif ou is not None:
-            if op == _FORK:  # u starts ou
-                join(ou, u, ep[u], vc[u], g)
-                if hjoin(ou, u, hep[u], hvc[u], g):
-                    hv = hver[ou] = hver[ou] + 1
-                    hseg_add((ou, g, hep[ou], hv))
-                e = ep[u] = ep[u] + 1
-                seg_add((u, g, e))
-                he = hep[u] = hep[u] + 1
-                hv = hver[u] = hver[u] + 1
-                hseg_add((u, g, he, hv))
-            else:  # u joins ou
-                join(u, ou, ep[ou], vc[ou], g)
-                if hjoin(u, ou, hep[ou], hvc[ou], g):
-                    hv = hver[u] = hver[u] + 1
-                    hseg_add((u, g, hep[u], hv))
-                e = ep[ou] = ep[ou] + 1
-                seg_add((ou, g, e))
-                he = hep[ou] = hep[ou] + 1
-                hv = hver[ou] = hver[ou] + 1
-                hseg_add((ou, g, he, hv))
+                continue
+            changed = False
+            for d, hd in srcs:
+                join(u, None, 0, d, g)
+                changed = hjoin(u, None, 0, hd, g) or changed
+            if changed:
+                hver[u] += 1
+                hseg_add((u, g, hep[u], hver[u]))
+        elif ou is None:
+            continue
+        elif op == _FORK:  # u starts ou
+            join(ou, u, ep[u], vc[u], g)
+            if hjoin(ou, u, hep[u], hvc[u], g):
+                hver[ou] += 1
+                hseg_add((ou, g, hep[ou], hver[ou]))
+            ep[u] += 1
+            hep[u] += 1
+            hver[u] += 1
+            hseg_add((u, g, hep[u], hver[u]))
+        else:  # u joins ou
+            join(u, ou, ep[ou], vc[ou], g)
+            if hjoin(u, ou, hep[ou], hvc[ou], g):
+                hver[u] += 1
+                hseg_add((u, g, hep[u], hver[u]))
+            ep[ou] += 1
+            hep[ou] += 1
+            hver[ou] += 1
+            hseg_add((ou, g, hep[ou], hver[ou]))
 
+    lock_names = [obj_names.get(o, "") if o is not None else "" for o in lock_objs]
     order = sorted(range(len(lock_names)), key=lock_names.__getitem__)
 
     def names_of(mask: int) -> list[str]:
         return [lock_names[i] for i in order if mask >> i & 1]
 
-    acquires = []
-    for a in nested.values():
-        a["held"] = names_of(a["held"])
-        acquires.append(a)
+    acquires = [
+        {
+            "unit": u,
+            "a": obj_names.get(a),  # type: ignore[arg-type]
+            "b": obj_names.get(b),  # type: ignore[arg-type]
+            "held": names_of(mask),
+            "ga": ga,
+            "gb": gb,
+            "n": cnt,
+        }
+        for (u, a, b, mask), (ga, gb, cnt) in nested.items()
+    ]
     return _Walked(
-        seg=seg,
         hseg=hseg,
         lseg=lseg,
         changes=ch,
         hchanges=hch,
         locksets=[names_of(mask) for mask in ls_ids],
-        holders=dict(holder),
+        holders={obj_names.get(k): v for k, v in holder.items()},  # type: ignore[misc]
         acquires=acquires,
     )
 
