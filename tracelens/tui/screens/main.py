@@ -140,8 +140,14 @@ class MainScreen(Screen[None]):
         from tracelens.tui.screens.loading import interruptible
 
         options = getattr(self.app, "options", {}) or {}
-        trace = self.model.trace
-        return interruptible(lambda: run_analysis(trace, **options), get_current_worker())
+        trace, model = self.model.trace, self.model
+
+        def run() -> tuple[list[Finding], dict[str, Any]]:
+            result = run_analysis(trace, **options)
+            model.lock_holds()  # computed once here, so timelines open quickly
+            return result
+
+        return interruptible(run, get_current_worker())
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         """Show the findings when the analysis is done."""
