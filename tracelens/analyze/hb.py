@@ -262,14 +262,22 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
     else:
         lseg = _frame(w.lseg, [(U, i32), (G, i64), ("ls", i64)])
         locksets, holders, acquires = w.locksets, w.holders, w.acquires
+    # Per unit, its state from each change on: rows of the three kinds, sorted by unit
+    # and position, each column carried forward within the unit (the unit's first row
+    # starts from the defaults), the last row per position kept.
+    seg = pl.concat(
+        [epochs, _frame(w.hseg, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)]), lseg],
+        how="diagonal",
+    ).sort(U, G, maintain_order=True)
+    first = (pl.col(U) != pl.col(U).shift(1)).fill_null(True)
+    last = (pl.col(U) != pl.col(U).shift(-1)) | (pl.col(G) != pl.col(G).shift(-1))
     seg = (
-        pl.concat(
-            [epochs, _frame(w.hseg, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)]), lseg],
-            how="diagonal",
+        seg.with_columns(
+            pl.when(first).then(pl.col(c).fill_null(v)).otherwise(pl.col(c)).forward_fill()
+            for c, v in (("epoch", 1), ("hepoch", 1), ("hver", 0), ("ls", 0))
         )
-        .sort(G, maintain_order=True)
-        .with_columns(pl.col("epoch", "hepoch", "hver", "ls").forward_fill().over(U))
-        .unique(subset=[U, G], keep="last", maintain_order=True)
+        .filter(last.fill_null(True))
+        .sort(G)
         .rename({G: "_sg"})
     )
     acc = (
