@@ -290,3 +290,38 @@ async def test_a_file_without_events_ends_with_a_one_line_error(tmp_path: Path) 
     assert app.error is not None
     assert "no tracelens events" in app.error
     assert "\n" not in app.error
+
+
+@sync
+async def test_a_lock_finding_opens_a_timeline_of_its_lock_events(tmp_path: Path) -> None:
+    """Lock-order findings name locks, not a variable: the timeline shows their events."""
+    from tracelens.analyze import load
+    from tracelens.analyze.findings import EventRef, Finding, Site
+    from tracelens.tui.model import build_model
+
+    trace = load(write_evil_trace(tmp_path / "t.jsonl"))
+    ev = trace.events.collect()
+    forks = ev.filter(ev["op"] == "fork").rows(named=True)
+    events = tuple(
+        EventRef(role=role, seq=r["seq"], ts=r["ts"], pid=r["pid"], unit=r["unit"],
+                 unit_name=r["unit_name"], op=r["op"], target=r["obj"], value=None,
+                 file="?", line=0, func="?")
+        for role, r in zip(("first", "second"), forks, strict=True)
+    )
+    finding = Finding(kind="lock_order_inversion", severity="warning", var="A ⇄ B",
+                      units=("MainThread",), sites=(Site("?", 0, "?"),), count=1,
+                      events=events, explanation="A before B and B before A.")
+    app = make_app([], model=build_model(trace, [finding]))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, MainScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TimelineScreen)
+        view = app.screen.query_one(TimelineView)
+        assert len(app.screen.timeline) == 2
+        assert app.screen.timeline.event(view.selected)["op"] == "fork"
+        await pilot.press("right", "left", "down", "up", "plus", "minus", "0", "t", "n")
+        await pilot.press("escape", "2", "enter")  # a variable without findings
+        await pilot.pause()
+        assert isinstance(app.screen, TimelineScreen)

@@ -180,7 +180,8 @@ class TimelineView(Widget, can_focus=True):
 
     def on_resize(self, _event: events.Resize) -> None:
         """Redraw at the new size."""
-        self._ensure_visible(self.selected)
+        if len(self.timeline):
+            self._ensure_visible(self.selected)
         self._invalidate()
 
     def on_mount(self) -> None:
@@ -228,6 +229,8 @@ class TimelineView(Widget, can_focus=True):
 
     def action_lane_step(self, delta: int) -> None:
         """Select the previous/next event in the selected event's lane."""
+        if not len(self.timeline):
+            return
         lane = self.timeline.lanes[self.timeline.lane_of(self.selected)]
         i = int(np.searchsorted(lane.rows, self.selected))
         j = max(0, min(len(lane.rows) - 1, i + delta))
@@ -235,6 +238,8 @@ class TimelineView(Widget, can_focus=True):
 
     def action_lane(self, delta: int) -> None:
         """Select the event nearest in time in the lane above/below."""
+        if not len(self.timeline):
+            return
         lane_no = self.timeline.lane_of(self.selected) + delta
         if not 0 <= lane_no < len(self.timeline.lanes):
             return
@@ -252,6 +257,8 @@ class TimelineView(Widget, can_focus=True):
         scale = min(max(self.scale * factor, self.min_scale()), max(limit, self.min_scale()))
         if self.axis is Axis.ORDER and scale > 1:
             scale = float(round(scale))
+        if not len(self.timeline):
+            return
         p = self.pos(self.selected)
         col = self.column_of(p)
         col = col if 0 <= col < self.columns else self.columns // 2
