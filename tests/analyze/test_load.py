@@ -202,3 +202,18 @@ def test_value_keeps_strings_and_numbers_as_text(tmp_path):
     events = load(write_trace(tmp_path / "t.jsonl", b.events)).events.collect()
     assert events["value"].to_list() == ["abc", "3", "1.5", "true", None]
     assert events["value"].dtype == pl.String
+
+
+def test_large_files_are_read_in_chunks_with_the_same_result(tmp_path, monkeypatch):
+    import importlib
+
+    # ``tracelens.analyze.load`` the attribute is the function; the module is in sys.modules.
+    load_module = importlib.import_module("tracelens.analyze.load")
+
+    path = write_trace(tmp_path / "t.jsonl", small().events)
+    expected = load(path)
+    monkeypatch.setattr(load_module, "FAST_PATH_MAX_BYTES", 0)
+    monkeypatch.setattr(load_module, "CHUNK_BYTES", 100)  # several chunks, lines cut across
+    actual = load(path)
+    assert_frame_equal(expected.events.collect(), actual.events.collect())
+    assert expected.stats == actual.stats
