@@ -27,14 +27,13 @@ def finding_text(f: Finding) -> Text:
         text.append(f" {e.op:<6} ", style="bold")
         text.append(e.unit_name or e.unit)
         text.append(f"  seq {e.seq}  +{fmt_ns(e.ts - t0)}  ", style="#8a8a8a")
-        if e.value is not None:
-            text.append("value ", style="#8a8a8a")
-            text.append(str(e.value))
-            text.append("  ")
         text.append(site_text(e.file, e.line, e.func), style="#87afd7")
         if e.locks:
             text.append("  holding ", style="#8a8a8a")
             text.append(", ".join(e.locks), style="#87d787")
+        if e.value is not None:
+            text.append("  value ", style="#8a8a8a")
+            text.append(str(e.value))
         text.append("\n")
     text.rstrip()
     return text
