@@ -74,6 +74,9 @@ G: Final = "_g"
 #: Column holding a unit's dense integer id (``Tables.units``).
 U: Final = "_u"
 
+#: Column identifying a variable (its process and name) by one Int64.
+V: Final = "_v"
+
 #: The kinds ``predictive`` yields.
 PREDICTIVE_KINDS: Final = ("data_race", "inconsistent_locking", "lock_order_inversion", "deadlock")
 
@@ -115,11 +118,12 @@ class Tables:
     Attributes:
         units: ``U`` (dense Int32 id) -> ``unit`` (name), every unit of the trace.
         acc: One row per access (read/write), sorted by ``G``: ``G``, ``pid``, ``var``,
-            ``U``, ``w`` (a write), ``ts``, ``file``, ``line``, ``func``, and the state
-            of its unit then: ``epoch`` (own happens-before clock component),
-            ``hepoch`` and ``hver`` (own component and version of the hybrid clock:
-            fork/join and hand-off edges only; accesses with the same unit and
-            ``hver`` share one hybrid clock) and ``ls`` (id of the held lock set).
+            ``V`` (the variable as one Int64), ``U``, ``w`` (a write), ``ts``, ``file``,
+            ``line``, ``func``, and the state of its unit then: ``epoch`` (own
+            happens-before clock component), ``hepoch`` and ``hver`` (own component
+            and version of the hybrid clock: fork/join and hand-off edges only;
+            accesses with the same unit and ``hver`` share one hybrid clock) and
+            ``ls`` (id of the held lock set).
         changes: One row per change of a happens-before clock component: ``U``,
             ``other``, ``G``, ``known`` (what unit ``U`` now knows of unit ``other``);
             a missing component is 0. Sorted by ``G``.
@@ -286,6 +290,11 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
             global_order(),
             pl.col(s.PID).cast(pl.Int64),
             pl.col(s.VAR).cast(pl.String),
+            # the variable as one Int64 (pid, string code): a cheap key to join on
+            (
+                pl.col(s.PID).cast(pl.Int64) * (1 << 32)
+                + pl.col(s.VAR).cast(pl.String).cast(pl.Categorical).to_physical().cast(pl.Int64)
+            ).alias(V),
             uid.alias(U),
             (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
             pl.col(s.TS).cast(pl.Int64),
@@ -919,20 +928,19 @@ def data_race(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.La
     t = shared if shared is not None else tables(events)
     acc = t.acc.lazy()
     writes = acc.filter(pl.col("w")).select(
-        s.PID,
-        s.VAR,
+        V,
         pl.col(G).alias("p_g"),
         pl.col(U).alias("p_u"),
         pl.col("epoch").alias("p_epoch"),
     )
     # (a) every access against the last write before it.
     last_w = (
-        acc.select(G, s.PID, s.VAR, U)
+        acc.select(G, V, U)
         .join_asof(
             writes,
             left_on=G,
             right_on="p_g",
-            by=[s.PID, s.VAR],
+            by=V,
             allow_exact_matches=False,
             check_sortedness=False,
         )
@@ -948,16 +956,15 @@ def data_race(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.La
         acc.filter(~pl.col("w"))
         .select(
             pl.col(G).alias("p_g"),
-            s.PID,
-            s.VAR,
+            V,
             pl.col(U).alias("p_u"),
             pl.col("epoch").alias("p_epoch"),
         )
         .join_asof(
-            writes.select(s.PID, s.VAR, pl.col("p_g").alias("e_g"), pl.col("p_u").alias("e_u")),
+            writes.select(V, pl.col("p_g").alias("e_g"), pl.col("p_u").alias("e_u")),
             left_on="p_g",
             right_on="e_g",
-            by=[s.PID, s.VAR],
+            by=V,
             strategy="forward",
             allow_exact_matches=False,
             check_sortedness=False,

@@ -29,12 +29,12 @@ import polars as pl
 
 from tracelens import schema as s
 from tracelens.analyze.findings import WARNING
-from tracelens.analyze.hb import G, Tables, U, known, race_findings, tables
+from tracelens.analyze.hb import G, Tables, U, V, known, race_findings, tables
 
 __all__ = ["inconsistent_locking"]
 
 _SITE = [s.FILE, s.LINE, s.FUNC]
-_KEY = [s.PID, s.VAR, U, "ls", "w", *_SITE]
+_KEY = [V, U, "ls", "w", *_SITE]
 
 
 def inconsistent_locking(
@@ -60,7 +60,7 @@ def inconsistent_locking(
     t = shared if shared is not None else tables(events, internal_locks=internal_locks)
     acc = t.acc.lazy()
     # Variables worth a pairwise look: two units, a write, and no lock common to all.
-    var_key = [s.PID, s.VAR]
+    var_key = [V]
     shape = acc.group_by(var_key).agg(
         pl.col(U).n_unique().alias("_units"),
         pl.col("w").any().alias("_w"),
