@@ -37,7 +37,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 @sync
 async def test_opens_a_sample_and_shows_its_findings() -> None:
-    app = make_app(RACY)
+    app = make_app(RACY, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         assert isinstance(app.screen, MainScreen)
@@ -50,7 +50,7 @@ async def test_opens_a_sample_and_shows_its_findings() -> None:
 
 @sync
 async def test_filters_narrow_the_findings_table() -> None:
-    app = make_app(LAZY)
+    app = make_app(LAZY, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         screen = app.screen
@@ -96,7 +96,7 @@ async def test_filters_narrow_the_findings_table() -> None:
 
 @sync
 async def test_sorting_by_key_and_by_header_click() -> None:
-    app = make_app(LAZY)
+    app = make_app(LAZY, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         table = app.screen.query_one("#findings-table", FrameTable)
@@ -110,7 +110,7 @@ async def test_sorting_by_key_and_by_header_click() -> None:
 
 @sync
 async def test_open_a_finding_walk_its_timeline_and_select_events() -> None:
-    app = make_app(RACY)
+    app = make_app(RACY, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         await pilot.press("enter")
@@ -190,7 +190,7 @@ async def test_open_a_finding_walk_its_timeline_and_select_events() -> None:
 
 @sync
 async def test_variables_tab_opens_a_timeline() -> None:
-    app = make_app(LAZY)
+    app = make_app(LAZY, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         await pilot.press("2")
@@ -210,7 +210,7 @@ async def test_variables_tab_opens_a_timeline() -> None:
 
 @sync
 async def test_help_and_quit() -> None:
-    app = make_app(LAZY)
+    app = make_app(LAZY, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         await pilot.press("question_mark")
@@ -223,7 +223,7 @@ async def test_help_and_quit() -> None:
 
 @sync
 async def test_q_in_a_filter_types_a_q() -> None:
-    app = make_app(LAZY)
+    app = make_app(LAZY, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         await pilot.press("slash", "q")
@@ -234,7 +234,7 @@ async def test_q_in_a_filter_types_a_q() -> None:
 @sync
 async def test_trace_strings_are_shown_literally(tmp_path: Path) -> None:
     path = write_evil_trace(tmp_path / "evil.jsonl")
-    app = make_app(path)
+    app = make_app(path, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         table = app.screen.query_one("#findings-table", FrameTable)
@@ -283,7 +283,7 @@ def test_missing_file_is_refused_before_starting(tmp_path: Path) -> None:
 async def test_a_file_without_events_ends_with_a_one_line_error(tmp_path: Path) -> None:
     path = tmp_path / "app.log"
     path.write_text('{"event": "hello"}\nnot json\n')
-    app = make_app(path)
+    app = make_app(path, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
     assert app.return_code == 2

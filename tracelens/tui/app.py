@@ -29,8 +29,9 @@ class TracelensApp(App[None]):
     ]
 
     def __init__(self, paths: Sequence[str], *, model: TraceModel | None = None,
-                 options: dict[str, Any] | None = None) -> None:
+                 options: dict[str, Any] | None = None, cache: bool = True) -> None:
         super().__init__()
+        self.cache = cache
         self.paths = list(paths)
         self.model = model
         self.options = dict(options or {})
@@ -44,7 +45,7 @@ class TracelensApp(App[None]):
             return
         from tracelens.tui.screens.loading import LoadingScreen
 
-        self.push_screen(LoadingScreen(self.paths, self.options), self._loaded)
+        self.push_screen(LoadingScreen(self.paths, self.options, cache=self.cache), self._loaded)
 
     def _loaded(self, model: TraceModel | None) -> None:
         if model is not None:
@@ -72,7 +73,7 @@ class TracelensApp(App[None]):
 
 def make_app(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
              only: Sequence[str] | None = None, suppressions: Sequence[Any] = (),
-             model: TraceModel | None = None) -> TracelensApp:
+             model: TraceModel | None = None, cache: bool = True) -> TracelensApp:
     """Build the TUI for trace files.
 
     Args:
@@ -80,6 +81,8 @@ def make_app(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *
         only: Only these finding kinds (passed to ``tracelens.analyze.analyze``).
         suppressions: Suppression rules (passed to ``tracelens.analyze.analyze``).
         model: An already loaded trace (tests, benchmarks): skip loading.
+        cache: Read through the analyzer's Parquet cache (``.tracelens-cache/`` next
+            to the first file): reopening an unchanged trace skips parsing its JSON.
 
     Returns:
         The app; ``app.run()`` starts it. After it ends, ``app.error`` holds a
@@ -105,7 +108,7 @@ def make_app(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *
     if suppressions:
         options["suppressions"] = tuple(suppressions)
     return TracelensApp(names or [str(p) for p in (model.paths if model else [])],
-                        model=model, options=options)
+                        model=model, options=options, cache=cache)
 
 
 def load_model(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],

@@ -59,11 +59,12 @@ class LoadingScreen(Screen[TraceModel]):
     ]
 
     def __init__(self, paths: Sequence[str], options: dict[str, Any] | None = None,
-                 *, analyse: bool = False) -> None:
+                 *, analyse: bool = False, cache: bool = False) -> None:
         super().__init__()
         self.paths = list(paths)
         self.options = dict(options or {})
         self.analyse = analyse
+        self.cache = cache
         self.started = time.monotonic()
 
     def compose(self) -> ComposeResult:
@@ -86,7 +87,10 @@ class LoadingScreen(Screen[TraceModel]):
     @work(thread=True, exclusive=True, name="load", exit_on_error=False)
     def load(self) -> TraceModel:
         """Load, analyse and index the trace (in a thread)."""
-        from tracelens.analyze import load
+        if self.cache:
+            from tracelens.analyze.cache import load_cached as load
+        else:
+            from tracelens.analyze import load
 
         worker = get_current_worker()
 
