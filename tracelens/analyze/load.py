@@ -198,7 +198,7 @@ def load(
     # Parse errors are found before type errors: show the examples in file order.
     order = {f: i for i, f in enumerate(stats.files)}
     stats.malformed_examples.sort(key=lambda ex: (order.get(ex[0], 0), ex[1]))
-    events = _finish(pl.concat(frames, how="vertical")) if frames else _empty()
+    events = _finish(frames) if frames else _empty()
     stats.events = events.height
     if stats.events == 0:
         where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
@@ -298,7 +298,8 @@ def _read_careful(p: Path, stats: LoadStats, progress: Callable[[int], None]) ->
         _parse_chunk(rest, first_line, name, stats, frames, last_unterminated=True)
     if not frames:
         return pl.DataFrame(schema={**RAW_SCHEMA, _LINE_NO: pl.Int64})
-    return pl.concat(frames, how="vertical")
+    # No rechunk: the sort in ``_finish`` copies everything into one chunk anyway.
+    return pl.concat(frames, how="vertical", rechunk=False)
 
 
 def _parse_chunk(
@@ -469,10 +470,15 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=EVENT_SCHEMA)
 
 
-def _finish(events: pl.LazyFrame) -> pl.DataFrame:
-    """Qualify units with their pid when there are several processes; sort by (pid, seq)."""
-    df = events.collect()
-    if df["pid"].n_unique() > 1:
+def _finish(frames: list[pl.LazyFrame]) -> pl.DataFrame:
+    """Qualify units with their pid when there are several processes; sort by (pid, seq).
+
+    Empties ``frames``, so that the raw rows can be freed column by column while sorting.
+    """
+    df = pl.concat([f.collect() for f in frames], how="vertical", rechunk=False)
+    frames.clear()
+    several = df["pid"].n_unique() > 1
+    if several:
         prefix = pl.col("pid").cast(pl.String) + pl.lit("/")
         names_unit = pl.col("op").is_in(list(s.UNIT_OPS)) | (
             (pl.col("op") == s.Op.WAIT) & pl.col("kind").is_in([s.Kind.THREAD, s.Kind.TASK])
@@ -484,7 +490,13 @@ def _finish(events: pl.LazyFrame) -> pl.DataFrame:
             .otherwise(pl.col("obj"))
             .alias("obj"),
         )
-        # Sorted once, eagerly (the streaming engine's sort is several times slower):
-        # every analysis relies on per-process sequence order.
-        return df.sort("pid", "seq")
-    return df.sort("seq")  # one process: a single integer key sorts fastest
+    # Sorted once, eagerly (the streaming engine's sort is several times slower), as
+    # every analysis relies on per-process sequence order. One process: a single
+    # integer key sorts fastest. Gathering one column at a time and dropping it from
+    # the unsorted frame keeps the peak near one copy of the events, not two.
+    order = df.select(pl.arg_sort_by(["pid", "seq"] if several else ["seq"])).to_series()
+    columns: dict[str, pl.Series] = {}
+    for name in list(df.columns):
+        columns[name] = df.get_column(name).gather(order)
+        df = df.drop(name)
+    return pl.DataFrame(columns)
