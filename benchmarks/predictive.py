@@ -1,19 +1,24 @@
 """Benchmark of the predictive analyses (issue 5) against polars reading the trace.
 
 Generates a synthetic trace in the real format (8 threads, 16 locks, 2,000
-variables; about 30% of the events are synchronisation: lock acquire/release, a few
+variables; about 35% of the events are synchronisation: lock acquire/release, a few
 queue hand-offs; some unlocked accesses so that there are races to report), then in
 the same run, each step timed ``--repeat`` times (median):
 
 * ``read``: ``pl.scan_ndjson(path).collect()``, polars alone reading the file;
 * ``load``: ``tracelens.analyze.load(path)`` (the loader, for reference);
-* ``analyses``: data_race, inconsistent_locking, lock_order_inversion and deadlock on
-  the loaded events (in memory), collected;
-* ``load+analyses``: both, what ``tracelens report`` pays for these kinds.
+* ``pass``: ``hb.tables(events)``, the shared pass over the synchronisation events;
+* each analysis alone (data_race, inconsistent_locking, lock_order_inversion,
+  deadlock), its own pass included;
+* ``predictive``: ``hb.predictive``, all four on one shared pass, what the report pays;
+* ``report``: ``tracelens.analyze.analyze(load(path))``, the full report with every
+  registered analysis (plus ``predictive`` when it is not registered yet).
 
-Prints wall times, the peak RSS of the process and the ratios to ``read``::
+The pass cache (``hb.clear_cache``) is cleared before every timed run. Prints wall
+times, the peak RSS of the process and the ratios to ``read``::
 
     python benchmarks/predictive.py --events 1000000
+    python benchmarks/predictive.py --events 10000000 --repeat 1 --only report
 """
 
 from __future__ import annotations
@@ -33,13 +38,13 @@ import polars as pl
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from tracelens import schema as s
-from tracelens.analyze import load
+from tracelens.analyze import ANALYSES, analyze, load
 from tracelens.analyze.deadlock import deadlock
-from tracelens.analyze.hb import data_race
+from tracelens.analyze.hb import clear_cache, data_race, predictive, tables
 from tracelens.analyze.lockorder import lock_order_inversion
 from tracelens.analyze.lockset import inconsistent_locking
 
-ANALYSES = (data_race, inconsistent_locking, lock_order_inversion, deadlock)
+ANALYSES_ALONE = (data_race, inconsistent_locking, lock_order_inversion, deadlock)
 
 
 def generate(path: Path, events: int, *, threads: int = 8, locks: int = 16, seed: int = 0) -> int:
@@ -153,10 +158,22 @@ def peak_rss_mb() -> float:
 def timed(fn, repeat: int) -> tuple[float, object]:
     times, result = [], None
     for _ in range(repeat):
+        clear_cache()
         t0 = time.perf_counter()
         result = fn()
         times.append(time.perf_counter() - t0)
+        clear_cache()
     return statistics.median(times), result
+
+
+def report(path: Path) -> int:
+    """The full report: load, every registered analysis, findings as objects."""
+    trace = load(path)
+    rep = analyze(trace)
+    n = len(rep.findings)
+    if "predictive" not in ANALYSES:  # not registered yet: what registering it adds
+        n += predictive(trace.events).collect().height
+    return n
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -164,43 +181,55 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--events", type=int, default=1_000_000)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--trace", type=Path, help="use this trace instead of generating one")
+    ap.add_argument(
+        "--only",
+        choices=["all", "predictive", "report"],
+        default="all",
+        help="predictive: read, load, pass, predictive; report: read and report only",
+    )
     args = ap.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
         path = args.trace or Path(tmp) / "bench.jsonl"
         if args.trace is None:
-            n = generate(path, args.events)
+            generate(path, args.events)
         t_read, df = timed(lambda: pl.scan_ndjson(path).collect(), args.repeat)
         n = df.height  # type: ignore[union-attr]
         sync = df.filter(  # type: ignore[union-attr]
             pl.col(s.OP).is_in(["acquire", "release", "fork", "join", "send", "recv"])
         ).height
+        size = path.stat().st_size
         del df
-        t_load, trace = timed(lambda: load(path), args.repeat)
-        events = trace.events  # type: ignore[union-attr]
-        per: dict[str, float] = {}
-        found: dict[str, int] = {}
-        for a in ANALYSES:
-            per[a.__name__], res = timed(lambda a=a: a(events).collect(), args.repeat)
-            found[a.__name__] = res.height  # type: ignore[union-attr]
-        t_all, _ = timed(lambda: pl.collect_all([a(events) for a in ANALYSES]), args.repeat)
-
-    print(
-        f"trace: {n:,} events, {sync / n:.0%} synchronisation, {path.stat().st_size / 1e6:.0f} MB"
-        if args.trace
-        else f"trace: {n:,} events, {sync / n:.0%} synchronisation"
-    )
-    print(f"read  (pl.scan_ndjson().collect())  {t_read:7.3f} s")
-    print(f"load  (tracelens.analyze.load)      {t_load:7.3f} s")
-    for name, t in per.items():
-        print(f"  {name:<22} {t:7.3f} s   {found[name]} findings")
-    print(
-        f"analyses, all four                  {t_all:7.3f} s   ratio to read {t_all / t_read:.2f}x"
-    )
-    print(
-        f"load + analyses                     {t_load + t_all:7.3f} s   "
-        f"ratio to read {(t_load + t_all) / t_read:.2f}x"
-    )
+        lines = [
+            f"trace: {n:,} events, {sync / n:.0%} synchronisation, {size / 1e6:.0f} MB",
+            f"read  (pl.scan_ndjson().collect())  {t_read:7.3f} s",
+        ]
+        if args.only != "report":
+            t_load, trace = timed(lambda: load(path), args.repeat)
+            events = trace.events  # type: ignore[union-attr]
+            lines.append(f"load  (tracelens.analyze.load)      {t_load:7.3f} s")
+            t_pass, _ = timed(lambda: tables(events), args.repeat)
+            lines.append(f"pass  (hb.tables, shared)           {t_pass:7.3f} s")
+            if args.only == "all":
+                for a in ANALYSES_ALONE:
+                    t, res = timed(lambda a=a: a(events).collect(), args.repeat)
+                    lines.append(f"  {a.__name__:<22} alone {t:7.3f} s   {res.height} findings")  # type: ignore[union-attr]
+            t_all, res = timed(lambda: predictive(events).collect(), args.repeat)
+            lines.append(
+                f"predictive, all four on one pass    {t_all:7.3f} s   {res.height} findings,"  # type: ignore[union-attr]
+                f" ratio to read {t_all / t_read:.2f}x"
+            )
+            lines.append(
+                f"load + predictive                   {t_load + t_all:7.3f} s   "
+                f"ratio to read {(t_load + t_all) / t_read:.2f}x"
+            )
+            del trace, events
+        t_rep, found = timed(lambda: report(path), args.repeat)
+        lines.append(
+            f"report (load + every analysis)      {t_rep:7.3f} s   {found} findings,"
+            f" ratio to read {t_rep / t_read:.2f}x"
+        )
+    print("\n".join(lines))
     print(f"peak RSS {peak_rss_mb():,.0f} MB")
 
 

@@ -139,3 +139,14 @@ def test_many_locks():
     assert ("lock_order_inversion", "L01 -> L02 -> L01") in kinds
     (f,) = [r for r in rows if r["kind"] == "inconsistent_locking"]
     assert [e["locks"] for e in f["events"]] == [["L03", "L04"], ["L50"]]
+
+
+def test_traces_without_accesses_or_synchronisation():
+    for steps in (
+        [("t1", "write", "x")],
+        [("t1", "acquire", "L"), ("t1", "release", "L")],
+        [("t1", "begin", "t1")],
+        [("t0", "fork", "t1"), ("t1", "send", "q"), ("t0", "recv", "q")],
+    ):
+        clear_cache()
+        assert predictive(frame(steps)).collect().height == 0

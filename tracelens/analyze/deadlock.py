@@ -52,10 +52,10 @@ def deadlock(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.Laz
     last_lock = (
         ev.filter(pl.col(OP).is_in(lock_ops))
         .group_by(s.UNIT)
-        .agg(pl.all().sort_by(G).last())
+        .agg(pl.all().get(pl.col(G).arg_max()))
         .filter(pl.col(OP) == s.Op.ACQUIRE_TRY)
     )
-    last_any = ev.group_by(s.UNIT).agg(pl.all().sort_by(G).last())
+    last_any = ev.group_by(s.UNIT).agg(pl.all().get(pl.col(G).arg_max()))
     last_wait = last_any.filter(pl.col(OP) == s.Op.WAIT)
     ended = ev.filter(pl.col(OP) == s.Op.END).select(s.UNIT).unique()
     blocked_df, ended_df = pl.collect_all([pl.concat([last_lock, last_wait]).sort(G), ended])
