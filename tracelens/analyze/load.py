@@ -312,21 +312,25 @@ def _parse_chunk(
     last_unterminated: bool = False,
 ) -> int:
     """Parse whole lines; append rows to ``frames``; return the next line number."""
-    lines = chunk.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    next_line = first_line + len(lines)
+    n_lines = chunk.count(b"\n") + (0 if chunk.endswith(b"\n") else 1)
+    next_line = first_line + n_lines
     try:
         df = pl.read_ndjson(io.BytesIO(chunk), schema=RAW_SCHEMA)
     except (pl.exceptions.PolarsError, ValueError):
         pass
     else:
-        if df.height == len(lines):  # no blank lines: rows are lines
+        if df.height == n_lines:  # no blank lines: rows are lines
             stats.lines += df.height
+            # shrink_to_fit: the parser's buffers are sized for the chunk, not the rows.
             frames.append(
-                df.with_columns(pl.int_range(first_line, next_line, dtype=pl.Int64).alias(_LINE_NO))
+                df.with_columns(
+                    pl.int_range(first_line, next_line, dtype=pl.Int64).alias(_LINE_NO)
+                ).shrink_to_fit()
             )
             return next_line
+    lines = chunk.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
     # Careful: classify lines cheaply, then parse the candidates, bisecting failures.
     candidates: list[tuple[int, bytes]] = []
     for i, line in enumerate(lines):
