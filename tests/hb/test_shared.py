@@ -79,6 +79,8 @@ def test_tables_are_computed_once_per_frame():
     other = frame([("t1", "write", "x"), ("t2", "write", "x")])
     assert tables(other) is not t
     n = len(hb._CACHE)
+    predictive(other).collect()  # computes its own tables, keeps none
+    assert len(hb._CACHE) == n
     del ev, other
     gc.collect()
     assert len(hb._CACHE) < n  # entries go with their frames

@@ -157,7 +157,7 @@ def clear_cache() -> None:
         _CACHE.clear()
 
 
-def tables(events: pl.LazyFrame, *, internal_locks: bool = True) -> Tables:
+def tables(events: pl.LazyFrame, *, internal_locks: bool = True, cache: bool = True) -> Tables:
     """The shared pass over the synchronisation events, computed once per events frame.
 
     Every predictive analysis asks for this; the first call collects the
@@ -168,6 +168,8 @@ def tables(events: pl.LazyFrame, *, internal_locks: bool = True) -> Tables:
         events: The loaded trace (contract columns, sorted by ``(pid, seq)``).
         internal_locks: Whether internal locks count in held lock sets, the lock-order
             graph and the final holders (happens-before always follows them).
+        cache: Keep the result for later calls (an earlier cached result is used
+            either way).
 
     Returns:
         The tables, see ``Tables``.
@@ -178,6 +180,8 @@ def tables(events: pl.LazyFrame, *, internal_locks: bool = True) -> Tables:
     if hit is not None and hit[0]() is events:
         return hit[1]
     t = _compute(events, internal_locks=internal_locks)
+    if not cache:
+        return t
     try:
         ref = weakref.ref(events, lambda _r, k=key: _CACHE.pop(k, None))
     except TypeError:  # not weak-referenceable: do not cache
@@ -1003,7 +1007,9 @@ def predictive(events: pl.LazyFrame, /) -> pl.LazyFrame:
     from tracelens.analyze.lockorder import lock_order_inversion
     from tracelens.analyze.lockset import inconsistent_locking
 
-    t = tables(events)
+    # Not cached: the findings below are computed eagerly, so the tables (the size of
+    # the accesses) can go as soon as this returns, before other analyses run.
+    t = tables(events, cache=False)
     return pl.concat(
         [
             data_race(events, shared=t),
