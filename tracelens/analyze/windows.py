@@ -211,7 +211,11 @@ _PAIR_COLS: Final = ("seq", "ts", "op", "pos", "n_reads", "n_writes", "next_read
 
 
 def _pairs(acc: pl.LazyFrame) -> pl.LazyFrame:
-    """Local pairs: each access with its unit's previous access to the same variable."""
+    """Local pairs: each access with its unit's previous access to the same variable.
+
+    The names (``var``, ``unit``) are left out of the big sort; ``_names`` adds them
+    back to the pairs that are kept.
+    """
     same = (pl.col("unit_key") == pl.col("unit_key").shift(1)) & (
         pl.col("var_key") == pl.col("var_key").shift(1)
     )
@@ -223,8 +227,6 @@ def _pairs(acc: pl.LazyFrame) -> pl.LazyFrame:
         acc.sort("unit_key", "var_key", "seq")
         .select(
             "pid",
-            "var",
-            "unit",
             "unit_key",
             same.alias("__same"),
             *(pl.col(c).shift(1).alias(f"first_{c}") for c in _PAIR_COLS),
@@ -233,8 +235,6 @@ def _pairs(acc: pl.LazyFrame) -> pl.LazyFrame:
         .filter(pl.col("__same"))
         .select(
             "pid",
-            "var",
-            "unit",
             "unit_key",
             "first_seq",
             "first_ts",
@@ -253,6 +253,13 @@ def _pairs(acc: pl.LazyFrame) -> pl.LazyFrame:
             .then(pl.col("first_next_read"))
             .alias("first_remote_read"),
         )
+    )
+
+
+def _names(pairs: pl.LazyFrame, acc: pl.LazyFrame) -> pl.LazyFrame:
+    """Add ``var`` and ``unit`` to pairs, from the timeline row of their second access."""
+    return pairs.join(
+        acc.select(pl.col("pos").alias("second_pos"), "var", "unit"), on="second_pos", how="left"
     )
 
 
@@ -290,10 +297,22 @@ def windows(events: pl.LazyFrame, /) -> pl.LazyFrame:
         null); ``atomic`` and ``locked``. Sorted by ``(pid, var, first_seq)``.
     """
     is_rmw = (pl.col("first_op") == _R) & (pl.col("second_op") == _W)
+    acc = accesses(events)
+    scoped = _with_scope(_pairs(acc), events).filter(is_rmw | pl.col("atomic") | pl.col("locked"))
     return (
-        _with_scope(_pairs(accesses(events)), events)
-        .filter(is_rmw | pl.col("atomic") | pl.col("locked"))
-        .drop("unit_key")
+        _names(scoped, acc)
+        .select(
+            "pid",
+            "var",
+            "unit",
+            *(f"{p}{c}" for p in ("first_", "second_") for c in ("seq", "ts", "op", "pos")),
+            "remote_reads",
+            "remote_writes",
+            "first_remote_read",
+            "first_remote_write",
+            "atomic",
+            "locked",
+        )
         .sort("pid", "var", "first_seq")
     )
 
@@ -477,7 +496,7 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: tuple[str, ...] = KINDS) 
         pl.col("op").alias("r_op"),
     )
     w = (
-        _with_scope(_pairs(acc).filter(candidate), events)
+        _names(_with_scope(_pairs(acc).filter(candidate), events), acc)
         .with_columns(_pattern().alias("pattern"))
         .filter(pl.col("pattern").is_not_null())
         .with_columns(
