@@ -110,7 +110,7 @@ def lost_update_trace(tmp_path):
 
 def test_analyze_applies_suppressions_and_counts_them(tmp_path):
     rule = Suppression(kind="lost_update", var="hits", reason="approximate counter")
-    report = analyze(lost_update_trace(tmp_path), suppressions=[rule])
+    report = analyze(lost_update_trace(tmp_path), only=["windows"], suppressions=[rule])
     assert isinstance(report, Report)
     assert report.findings == []
     assert [(f.var, r) for f, r in report.suppressed] == [("hits", rule)]
@@ -119,7 +119,7 @@ def test_analyze_applies_suppressions_and_counts_them(tmp_path):
 
 
 def test_analyze_summary(tmp_path):
-    report = analyze(lost_update_trace(tmp_path))
+    report = analyze(lost_update_trace(tmp_path), only=["windows"])
     summary = report.summary
     assert {k: summary[k] for k in ("events", "variables", "units", "sync_objects")} == {
         "events": 5,

@@ -13,7 +13,7 @@ from tracelens.analyze.findings import Finding, Site
 
 
 def run(b: TraceBuilder, tmp_path: Path) -> list[Finding]:
-    return analyze(load(b.write_to(tmp_path / "t.jsonl"))).findings
+    return analyze(load(b.write_to(tmp_path / "t.jsonl")), only=["windows"]).findings
 
 
 def brief(findings: list[Finding]) -> list[tuple[str, str, int, tuple[str, ...]]]:
@@ -189,7 +189,7 @@ def test_processes_share_no_memory(tmp_path):
     for seq, e in enumerate(events):
         e["seq"] = seq  # interleaved sequence numbers, as two recorders could write them
     trace = load(write_trace(tmp_path / "t.jsonl", events))
-    assert analyze(trace).findings == []
+    assert analyze(trace, only=["windows"]).findings == []
 
 
 def test_lost_update_in_a_second_process_names_qualified_units(tmp_path):
@@ -201,14 +201,14 @@ def test_lost_update_in_a_second_process_names_qualified_units(tmp_path):
     bb.write("t2", "x")
     bb.write("t1", "x")
     trace = load(write_trace(tmp_path / "t.jsonl", a.events + bb.events))
-    [f] = analyze(trace).findings
+    [f] = analyze(trace, only=["windows"]).findings
     assert [e.unit for e in f.events] == ["2/t1", "2/t2", "2/t1"]
     assert {2} == {e.pid for e in f.events}
 
 
 def test_synthetic_trace_flags_exactly_the_injected_racy_variables(tmp_path):
     info = generate(tmp_path / "g.jsonl", n_events=30_000, threads=6, variables=200, seed=3)
-    report = analyze(load(tmp_path / "g.jsonl"))
+    report = analyze(load(tmp_path / "g.jsonl"), only=["windows"])
     lost = {f.var for f in report.findings if f.kind == "lost_update"}
     assert lost <= set(info.racy_vars)
     assert lost  # 30k events with 6 threads always interleave some racy update
@@ -218,7 +218,7 @@ def test_synthetic_trace_flags_exactly_the_injected_racy_variables(tmp_path):
 @pytest.mark.parametrize("sample", ["article_racy", "article_locked"])
 def test_article_samples(sample):
     root = Path(__file__).resolve().parents[2] / "sample_logs"
-    report = analyze(load(root / f"{sample}.jsonl.gz"))
+    report = analyze(load(root / f"{sample}.jsonl.gz"), only=["windows"])
     kinds = {(f.kind, f.var) for f in report.findings}
     expected = {("lost_update", "model['weight']")} if sample == "article_racy" else set()
     assert expected == kinds

@@ -37,7 +37,7 @@ pytestmark = pytest.mark.filterwarnings(
 
 @sync
 async def test_opens_a_sample_and_shows_its_findings() -> None:
-    app = make_app(RACY, cache=False)
+    app = make_app(RACY, cache=False, only=["windows"])
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         assert isinstance(app.screen, MainScreen)
@@ -110,7 +110,7 @@ async def test_sorting_by_key_and_by_header_click() -> None:
 
 @sync
 async def test_open_a_finding_walk_its_timeline_and_select_events() -> None:
-    app = make_app(RACY, cache=False)
+    app = make_app(RACY, cache=False, only=["windows"])
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
         await pilot.press("enter")

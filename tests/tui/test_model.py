@@ -71,7 +71,7 @@ def test_locks_held_at_a_locked_access(locked) -> None:
 
 
 def test_filters() -> None:
-    model = load_model(LAZY)
+    model = load_model(LAZY, only=["windows"])
     ff = model.findings_frame
     assert filter_findings(ff, kind="lost_update").height == ff.height
     assert filter_findings(ff, severity="note").height == 0

@@ -24,6 +24,7 @@ import polars as pl
 from tracelens import schema as s
 from tracelens.analyze import suppress
 from tracelens.analyze.findings import SEVERITIES, EventRef, Finding, sort_findings, to_findings
+from tracelens.analyze.hb import PREDICTIVE_KINDS, predictive
 from tracelens.analyze.load import LoadStats, Trace, TraceError, load
 from tracelens.analyze.suppress import (
     Suppression,
@@ -56,11 +57,15 @@ Analysis = Callable[[pl.LazyFrame], pl.LazyFrame]
 #: The analyses, by name: events -> rows of FINDING_SCHEMA. One line each.
 ANALYSES: dict[str, Analysis] = {
     "windows": window_findings,  # lost_update, atomicity_violation
+    "predictive": predictive,  # data_race, inconsistent_locking, lock_order_inversion, deadlock
 }
 
 #: Finding kinds produced by an analysis whose name differs from the kind, so that
 #: ``analyze(only=["lost_update"])`` works. (An analysis named like its kind needs no entry.)
-KIND_ANALYSIS: dict[str, str] = dict.fromkeys(WINDOW_KINDS, "windows")
+KIND_ANALYSIS: dict[str, str] = {
+    **dict.fromkeys(WINDOW_KINDS, "windows"),
+    **dict.fromkeys(PREDICTIVE_KINDS, "predictive"),
+}
 
 
 @dataclass
@@ -128,7 +133,7 @@ def analyze(
     if frames:
         # One query: polars shares the common work (the access timelines) between them.
         rows = pl.concat(frames, how="vertical_relaxed").collect()
-        found = _with_locks(to_findings(rows), trace.events)
+        found = _with_locks(_drop_restated(to_findings(rows)), trace.events)
     else:
         found = []
     kept, suppressed = suppress.apply_suppressions(found, suppressions)
@@ -141,6 +146,21 @@ def analyze(
     summary["findings_by_severity"] = {sev: by_sev.get(sev, 0) for sev in SEVERITIES}
     summary["suppressed"] = len(suppressed)
     return Report(findings=kept, summary=summary, suppressed=suppressed, stats=trace.stats)
+
+
+def _drop_restated(findings: list[Finding]) -> list[Finding]:
+    """Drop an ``inconsistent_locking`` finding that a ``data_race`` already states.
+
+    Two unlocked accesses unordered by happens-before are both; the lock-set finding
+    adds something only where happens-before (through incidental lock order) missed
+    the race. Reporting both for the same pair of sites would say one thing twice.
+    """
+    raced = {(f.var, frozenset(f.sites)) for f in findings if f.kind == "data_race"}
+    return [
+        f
+        for f in findings
+        if f.kind != "inconsistent_locking" or (f.var, frozenset(f.sites)) not in raced
+    ]
 
 
 def _with_locks(findings: list[Finding], events: pl.LazyFrame) -> list[Finding]:

@@ -1,0 +1,30 @@
+"""analyze() states each race once: a lock-set finding is dropped where a data race says it."""
+
+from __future__ import annotations
+
+from tests.strategies import TraceBuilder
+from tracelens.analyze import analyze, load
+
+
+def test_unlocked_race_is_reported_as_data_race_only(tmp_path):
+    """Two unlocked, unordered writes: data_race, and no inconsistent_locking for the same sites."""
+    b = TraceBuilder()
+    b.write("t1", "x")
+    b.write("t2", "x")
+    report = analyze(load(b.write_to(tmp_path / "t.jsonl")), only=["predictive"])
+
+    assert ["data_race"] == [f.kind for f in report.findings]
+
+
+def test_race_hidden_by_incidental_lock_order_is_still_reported(tmp_path):
+    """A release/acquire of an unrelated lock orders the writes: only the lock-set finding shows."""
+    b = TraceBuilder()
+    b.write("t1", "x")
+    b.acquire("t1", "L")
+    b.release("t1", "L")
+    b.acquire("t2", "L")
+    b.release("t2", "L")
+    b.write("t2", "x")
+    report = analyze(load(b.write_to(tmp_path / "t.jsonl")), only=["predictive"])
+
+    assert ["inconsistent_locking"] == [f.kind for f in report.findings]
