@@ -2,8 +2,9 @@
 
     python sample_logs/regenerate.py
 
-Run from anywhere; the examples run with the repository as working directory so that
-call sites in the traces are relative paths (examples/...). Traces are gzipped.
+Run from anywhere. Call sites under the repository are stored relative to it
+(examples/...), so that the samples read the same on every machine and checkout.
+Traces are gzipped.
 """
 
 from __future__ import annotations
@@ -26,13 +27,18 @@ SAMPLES = {
 }
 
 
+def relativize(data: bytes) -> bytes:
+    """Make call sites under the repository relative to it (Python records them absolute)."""
+    return data.replace(b'"file":"' + str(ROOT).encode() + b"/", b'"file":"')
+
+
 def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for script, name in SAMPLES.items():
         with tempfile.TemporaryDirectory() as tmp:
             trace = Path(tmp) / "trace.jsonl"
             subprocess.run([sys.executable, script, str(trace)], cwd=ROOT, env=env, check=True)
-            data = trace.read_bytes()
+            data = relativize(trace.read_bytes())
         # mtime=0: the same trace gives the same bytes.
         (OUT / name).write_bytes(gzip.compress(data, mtime=0))
         print(f"{name}: {len(data.splitlines())} lines")
