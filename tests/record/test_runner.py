@@ -191,3 +191,20 @@ def test_own_options_stop_at_the_script(argv, expected):
 def test_bad_usage_is_refused(argv):
     """No script, or an unknown option before it."""
     assert parse(argv) is None
+
+
+def test_a_programs_own_configure_does_not_redirect_the_trace(tmp_path):
+    """Under `tracelens run -o X`, a script that calls configure(Y) itself still records to X."""
+    script = tmp_path / "selfconf.py"
+    script.write_text(
+        "import tracelens\n"
+        f"tracelens.configure({str(tmp_path / 'elsewhere.jsonl')!r})\n"
+        "tracelens.watch({}, 'd')['k'] = 1\n"
+        "tracelens.shutdown()\n"
+    )
+    out = tmp_path / "trace.jsonl"
+    proc = _tracelens("-o", out, script, cwd=tmp_path)
+
+    assert proc.returncode == 0, proc.stderr
+    assert not (tmp_path / "elsewhere.jsonl").exists()
+    assert [e["var"] for e in read_trace(out) if e["event"] == "write"] == ["d['k']", "d"]

@@ -26,6 +26,7 @@ from tracelens.record.processors import TraceLoggerFactory, add_trace_context
 _saved: dict[str, Any] = {}
 _settings: dict[str, Any] | None = None
 _hooks_installed = False
+_pinned = False  # set by ``tracelens run``: the command line decides, not the program
 
 #: How far ``stress=True`` shrinks the interpreter's thread switch interval (seconds).
 STRESS_SWITCH_INTERVAL = 1e-6
@@ -44,7 +45,8 @@ def configure(
     """Record this program's shared accesses and synchronisation to a trace.
 
     Calling it again with the same arguments does nothing; with other arguments it
-    shuts the current recording down and starts anew.
+    shuts the current recording down and starts anew. Under ``tracelens run`` the
+    program's own calls do nothing: the command line's ``-o`` and ``--stress`` win.
 
     Args:
         path: The JSON-lines trace file (appended to; several processes may share it).
@@ -76,7 +78,7 @@ def configure(
         "configure_structlog": configure_structlog,
         "emit": emit,
     }
-    if _settings == settings and STATE.on:
+    if STATE.on and (_pinned or _settings == settings):
         return
     if emit not in ("file", "structlog"):
         raise ValueError(f"emit must be 'file' or 'structlog', not {emit!r}")
@@ -130,10 +132,11 @@ def shutdown() -> None:
     Locks created while recording keep working; they just stop recording. Safe to
     call when not configured.
     """
-    global _settings
+    global _settings, _pinned
     if not STATE.on and STATE.sink is None:
         return
     STATE.on = False
+    _pinned = False
     _uninstall()
     sink = STATE.sink
     STATE.sink = None
@@ -148,6 +151,12 @@ def shutdown() -> None:
     if "switchinterval" in _saved:
         sys.setswitchinterval(_saved.pop("switchinterval"))
     _settings = None
+
+
+def pin() -> None:
+    """Make the current recording's settings final until ``shutdown`` (``tracelens run``)."""
+    global _pinned
+    _pinned = STATE.on
 
 
 def flush() -> None:

@@ -128,6 +128,7 @@ def run(
         signal.signal(signal.SIGTERM, _on_sigterm(path))
 
     _config.configure(path, stress=stress)
+    _config.pin()  # the program's own configure() must not send the trace elsewhere
     status = 0
     interrupted = False
     try:
