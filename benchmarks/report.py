@@ -5,11 +5,15 @@ locks, a few racy variables) into ``benchmarks/_data/`` (git-ignored), then meas
 each in a fresh subprocess so that peak RSS belongs to one measurement:
 
 * ``bare``: ``pl.scan_ndjson(path).collect()``, polars reading the file, nothing else;
+* ``windows``: ``analyze(load(path), only=["windows"])``, what ``tracelens report
+  --only windows`` runs: loading, the window analysis, findings;
 * ``report``: ``tracelens.analyze.analyze(tracelens.analyze.load(path))``: loading,
-  every registered analysis, findings materialised as ``Finding`` objects.
+  every registered analysis (windows and the predictive ones), findings materialised
+  as ``Finding`` objects.
 
-and prints the median wall time, the peak RSS and the ratios. Targets (issue 4): the
-report at most 2x the bare read at 1M events; 10M events within 6 GB.
+The three alternate within each round, and the medians, peak RSS and both ratios to
+``bare`` are printed side by side, with the load average before and after. Targets
+(issue 4): the report at most 2x the bare read at 1M events; 10M events within 6 GB.
 
     python benchmarks/report.py                 # 1M events
     python benchmarks/report.py --large         # 1M and 10M events
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -42,10 +47,12 @@ def measure(kind: str, path: str) -> None:
     else:
         from tracelens.analyze import analyze, load
 
-        report = analyze(load(path))
+        report = analyze(load(path), only=["windows"] if kind == "windows" else None)
         n = report.summary["events"]
-        detail = f"{n} events, {len(report.findings)} findings " + str(
-            {f.var: f.count for f in report.findings}
+        lost = sorted((f.var, f.count) for f in report.findings if f.kind == "lost_update")
+        detail = (
+            f"{n} events, {len(report.findings)} findings {report.summary['findings_by_kind']};"
+            f" lost_update {lost}"
         )
     wall = time.perf_counter() - t0
     rss_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
@@ -79,25 +86,43 @@ def trace_for(n_events: int, *, regenerate: bool) -> Path:
     return path
 
 
+KINDS = ("bare", "windows", "report")
+
+
 def bench(n_events: int, repeat: int, regenerate: bool) -> None:
     path = trace_for(n_events, regenerate=regenerate)
     size_mb = path.stat().st_size / 1e6
     print(f"\n{path.name}: {size_mb:,.0f} MB, {repeat} runs each (alternating)")
-    results: dict[str, list[dict[str, float | str]]] = {"bare": [], "report": []}
+    print(f"  load average before: {_loadavg()}")
+    results: dict[str, list[dict[str, float | str]]] = {k: [] for k in KINDS}
     for _ in range(repeat):
         for kind in results:
             results[kind].append(run_one(kind, path))
     med = {k: statistics.median(float(r["wall"]) for r in v) for k, v in results.items()}
     rss = {k: max(float(r["rss_mib"]) for r in v) for k, v in results.items()}
+    print(f"  {'':<8}{'median':>8}  {'ratio':>6}  {'peak RSS':>10}  {'events/s':>9}  runs")
     for kind in results:
         walls = ", ".join(f"{float(r['wall']):.2f}" for r in results[kind])
         print(
-            f"  {kind:<7} median {med[kind]:6.2f}s  (runs {walls})  peak RSS {rss[kind]:7,.0f} MiB"
-            f"  {n_events / med[kind] / 1e6:5.2f}M events/s"
+            f"  {kind:<8}{med[kind]:7.2f}s  {med[kind] / med['bare']:5.2f}x"
+            f"  {rss[kind]:6,.0f} MiB  {n_events / med[kind] / 1e6:7.2f}M  ({walls})"
         )
-    print(f"  report detail: {results['report'][-1]['detail']}")
-    ratio = med["report"] / med["bare"]
-    print(f"  ratio report/bare: wall {ratio:.2f}x, peak RSS {rss['report'] / rss['bare']:.2f}x")
+    print(f"  load average after:  {_loadavg()}")
+    for kind in ("windows", "report"):
+        print(f"  {kind} detail: {results[kind][-1]['detail']}")
+    print(
+        f"  ratios to bare: windows {med['windows'] / med['bare']:.2f}x,"
+        f" report {med['report'] / med['bare']:.2f}x (wall, medians);"
+        f" peak RSS windows {rss['windows'] / rss['bare']:.2f}x,"
+        f" report {rss['report'] / rss['bare']:.2f}x"
+    )
+
+
+def _loadavg() -> str:
+    try:
+        return " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
 
 
 def main(argv: list[str] | None = None) -> None:
