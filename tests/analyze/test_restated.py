@@ -13,7 +13,7 @@ def test_unlocked_race_is_reported_as_data_race_only(tmp_path):
     b.write("t2", "x")
     report = analyze(load(b.write_to(tmp_path / "t.jsonl")), only=["predictive"])
 
-    assert ["data_race"] == [f.kind for f in report.findings]
+    assert [f.kind for f in report.findings] == ["data_race"]
 
 
 def test_race_hidden_by_incidental_lock_order_is_still_reported(tmp_path):
@@ -27,4 +27,4 @@ def test_race_hidden_by_incidental_lock_order_is_still_reported(tmp_path):
     b.write("t2", "x")
     report = analyze(load(b.write_to(tmp_path / "t.jsonl")), only=["predictive"])
 
-    assert ["inconsistent_locking"] == [f.kind for f in report.findings]
+    assert [f.kind for f in report.findings] == ["inconsistent_locking"]

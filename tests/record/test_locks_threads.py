@@ -248,6 +248,6 @@ def test_events_inside_an_asyncio_task_carry_the_task(recording):
     tracelens.shutdown()
 
     (ev,) = [e for e in read_trace(path) if e.get("var") == "d['x']"]
-    assert "child-task" == ev["task"]
+    assert ev["task"] == "child-task"
     assert ev["unit"].startswith("a")
-    assert "t0" != ev["unit"]
+    assert ev["unit"] != "t0"

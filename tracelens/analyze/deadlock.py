@@ -67,13 +67,13 @@ def deadlock(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.Laz
     # unit -> (G of the blocking event, object, next unit, G of the next unit's acquire)
     waits: dict[str, tuple[int, str, str, int | None]] = {}
     for r in blocked_df.iter_rows(named=True):
-        u, obj = r[s.UNIT], r[s.OBJ]
+        waiter, obj = r[s.UNIT], r[s.OBJ]
         if r[OP] == s.Op.ACQUIRE_TRY:
             h = t.holders.get(obj)
             if h is not None:
-                waits.setdefault(u, (r[G], obj, h[0], h[1]))
-        elif obj is not None and obj not in done and obj != u:
-            waits.setdefault(u, (r[G], obj, obj, None))
+                waits.setdefault(waiter, (r[G], obj, h[0], h[1]))
+        elif obj is not None and obj not in done and obj != waiter:
+            waits.setdefault(waiter, (r[G], obj, obj, None))
 
     cycles: list[list[str]] = []
     seen: set[str] = set()

@@ -183,7 +183,7 @@ def tables(events: pl.LazyFrame, *, internal_locks: bool = True, cache: bool = T
     if not cache:
         return t
     try:
-        ref = weakref.ref(events, lambda _r, k=key: _CACHE.pop(k, None))
+        ref = weakref.ref(events, lambda _r, k=key: _CACHE.pop(k, None))  # type: ignore[misc]
     except TypeError:  # not weak-referenceable: do not cache
         return t
     with _CACHE_LOCK:
@@ -685,7 +685,7 @@ def _walk(
         changes=ch,
         hchanges=hch,
         locksets=[names_of(mask) for mask in ls_ids],
-        holders={obj_names.get(k): v for k, v in holder.items()},  # type: ignore[misc]
+        holders={obj_names.get(k): v for k, v in holder.items()},  # type: ignore[misc,arg-type]
         acquires=acquires,
     )
 

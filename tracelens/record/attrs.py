@@ -31,7 +31,7 @@ from tracelens.record._core import STATE, next_seq, record, safe_value
 _R: Final = s.Op.READ
 _W: Final = s.Op.WRITE
 _MISSING: Final = "<missing>"
-_SLOT: Final = type(type("_S", (), {"__slots__": ("x",)}).x)  # member_descriptor
+_SLOT: Final = type(type("_S", (), {"__slots__": ("x",)}).x)  # type: ignore[attr-defined]  # member_descriptor
 
 T = TypeVar("T")
 
@@ -141,7 +141,12 @@ def _recorders(
 def _recording_subclass(cls: type) -> type:
     sub = _subclasses.get(cls)
     if sub is None:
-        ns = _recorders(cls.__getattribute__, cls.__setattr__, cls.__delattr__, _name_of)
+        ns = _recorders(
+            cls.__getattribute__,  # type: ignore[arg-type]
+            cls.__setattr__,  # type: ignore[arg-type]
+            cls.__delattr__,  # type: ignore[arg-type]
+            _name_of,
+        )
         ns.update(__slots__=(), __module__=cls.__module__, __qualname__=cls.__qualname__)
         ns["_tl_watched_base"] = cls
         sub = _subclasses[cls] = type(cls.__name__, (cls,), ns)

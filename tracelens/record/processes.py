@@ -117,7 +117,7 @@ def install() -> None:
     if f:
         _core.SKIP_FILES.add(f)
     P = mp_process.BaseProcess
-    _orig.update(start=P.start, join=P.join, _bootstrap=P._bootstrap)
+    _orig.update(start=P.start, join=P.join, _bootstrap=P._bootstrap)  # type: ignore[attr-defined]
     P.start = _start  # type: ignore[method-assign]
     P.join = _join  # type: ignore[method-assign]
     P._bootstrap = _bootstrap  # type: ignore[attr-defined]

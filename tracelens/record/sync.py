@@ -409,7 +409,7 @@ class _SimpleQueueMeta(type):
         return issubclass(sub, _ORIGINAL_SIMPLE_QUEUE)
 
 
-class TracedSimpleQueue(_ORIGINAL_SIMPLE_QUEUE, metaclass=_SimpleQueueMeta):  # type: ignore[misc]
+class TracedSimpleQueue(_ORIGINAL_SIMPLE_QUEUE, metaclass=_SimpleQueueMeta):  # type: ignore[misc,valid-type]
     """Installed as ``queue.SimpleQueue``: ``put`` sends and ``get`` receives, with ``msg``."""
 
     def __init__(self) -> None:
@@ -442,7 +442,7 @@ class TracedSimpleQueue(_ORIGINAL_SIMPLE_QUEUE, metaclass=_SimpleQueueMeta):  # 
             return _ORIGINAL_SIMPLE_QUEUE.get(self, block, timeout)
         if block and STATE.on and self.empty():
             record(_WAIT, next_seq(), info[0], extra=info[1])
-        item = _ORIGINAL_SIMPLE_QUEUE.get(self, block, timeout)
+        item: Any = _ORIGINAL_SIMPLE_QUEUE.get(self, block, timeout)
         with self._tl_lock:
             seq = next_seq()
             msg = None

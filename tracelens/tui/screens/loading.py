@@ -87,10 +87,10 @@ class LoadingScreen(Screen[TraceModel]):
     @work(thread=True, exclusive=True, name="load", exit_on_error=False)
     def load(self) -> TraceModel:
         """Load, analyse and index the trace (in a thread)."""
-        if self.cache:
-            from tracelens.analyze.cache import load_cached as load
-        else:
-            from tracelens.analyze import load
+        from tracelens.analyze import load as load_plain
+        from tracelens.analyze.cache import load_cached
+
+        load = load_cached if self.cache else load_plain
 
         worker = get_current_worker()
 
