@@ -218,3 +218,74 @@ def test_large_files_are_read_in_chunks_with_the_same_result(tmp_path, monkeypat
     actual = load(path)
     assert_frame_equal(expected.events.collect(), actual.events.collect())
     assert expected.stats == actual.stats
+
+
+# --- values: floats read as written -----------------------------------------------------
+
+VALUES = (1.0, 0.1 + 0.2, 3, "abc", True, None)
+#: What ``Trace.events["value"]`` shows for ``VALUES``: a float as the recorder wrote it
+#: (shortest round-trip text, ``1.0`` not ``1``), an int as its digits, a string as
+#: itself, a boolean in JSON spelling, null as null.
+VALUE_TEXTS = ["1.0", "0.30000000000000004", "3", "abc", "true", None]
+
+
+def value_trace(values=VALUES) -> TraceBuilder:
+    b = TraceBuilder()
+    for v in values:
+        b.write("t1", "x", v)
+    return b
+
+
+def test_float_values_read_exactly_as_written(tmp_path):
+    events = load(write_trace(tmp_path / "t.jsonl", value_trace().events)).events.collect()
+    assert events["value"].to_list() == VALUE_TEXTS
+
+
+@pytest.mark.parametrize("how", ["gzip", "noisy", "chunks"])
+def test_float_values_read_as_written_on_the_careful_path(tmp_path, monkeypatch, how):
+    import importlib
+
+    events = value_trace().events
+    if how == "gzip":
+        path = write_trace(tmp_path / "t.jsonl.gz", events)
+    elif how == "noisy":  # a bad line: the careful path parses the good lines in groups
+        path = tmp_path / "t.jsonl"
+        path.write_bytes(b"\n".join([b"oops", *(orjson.dumps(e) for e in events)]) + b"\n")
+    else:
+        load_module = importlib.import_module("tracelens.analyze.load")
+        monkeypatch.setattr(load_module, "FAST_PATH_MAX_BYTES", 0)
+        monkeypatch.setattr(load_module, "CHUNK_BYTES", 150)
+        path = write_trace(tmp_path / "t.jsonl", events)
+    assert load(path).events.collect()["value"].to_list() == VALUE_TEXTS
+
+
+def test_float_values_in_all_their_written_forms(tmp_path):
+    floats = (-0.0, 1e300, 1.5e-7, 1e16, 2.5, -3.0, 0.1)
+    path = write_trace(tmp_path / "t.jsonl", value_trace(floats).events)
+    written = [orjson.dumps(v).decode() for v in floats]  # "-0.0", "1e+300", "1.5e-7", ...
+    assert load(path).events.collect()["value"].to_list() == written
+
+
+def test_strings_that_look_like_numbers_stay_strings(tmp_path):
+    values = ("1.0", "1e5", "0.30000000000000004", 7, 7.0)
+    path = write_trace(tmp_path / "t.jsonl", value_trace(values).events)
+    assert load(path).events.collect()["value"].to_list() == [str(v) for v in values]
+
+
+def test_a_value_key_inside_a_string_or_a_nested_object_is_not_taken(tmp_path):
+    b = value_trace((2, 2.0, 2.5))
+    b.events[0] = {"text": '{"value":1.5}', **b.events[0]}
+    b.events[1] = {"text": '{"value":1.5}', **b.events[1]}
+    b.events[2] = {"extra": {"value": 9.5}, **b.events[2]}  # before the real one
+    path = write_trace(tmp_path / "t.jsonl", b.events)
+    assert load(path).events.collect()["value"].to_list() == ["2", "2.0", "2.5"]
+
+
+def test_line_numbers_count_blank_lines_on_the_fast_path(tmp_path):
+    b = small()
+    no_unit = {k: v for k, v in b.events[1].items() if k != s.UNIT}
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"\n".join([*lines(b)[:2], b"", b"  ", orjson.dumps(no_unit)]) + b"\n")
+    trace = load(path)
+    assert trace.stats.lines == 3 and trace.stats.malformed == 1
+    assert trace.stats.malformed_examples == [(str(path), 5, "missing field 'unit'")]

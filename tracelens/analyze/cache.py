@@ -26,7 +26,7 @@ from tracelens.analyze.load import LoadStats, Progress, Trace, _expand, load
 __all__ = ["CACHE_DIR_NAME", "cache_key", "load_cached"]
 
 CACHE_DIR_NAME: Final = ".tracelens-cache"
-_CACHE_VERSION: Final = 1
+_CACHE_VERSION: Final = 2  # 2: float values as written ("1.0", not "1")
 
 
 def cache_key(files: Sequence[Path]) -> str:

@@ -103,6 +103,11 @@ EVENT_SCHEMA: Final = pl.Schema(
 )
 
 _LINE_NO: Final = "__line"  # line number of a raw row in its file (1-based)
+#: A float ``value`` as written: a JSON number with a fraction or an exponent. Polars reads
+#: a number into a String column through its own float formatting (``1.0`` -> ``"1"``,
+#: ``1.5e-7`` -> ``"0.00000015"``), so such tokens are taken from the line itself. Inside a
+#: JSON string a quote is escaped, so ``"value":`` there never matches.
+_FLOAT_VALUE: Final = r'"value"\s*:\s*(-?[0-9]+(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+))'
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 
 
@@ -261,16 +266,53 @@ def _read_file(p: Path, stats: LoadStats, progress: Callable[[int], None]) -> pl
     if not _is_gzip(p) and _size(p) <= FAST_PATH_MAX_BYTES:
         try:
             raw = pl.scan_ndjson(p, schema=RAW_SCHEMA).collect()
+            # No malformed line, so rows are the non-blank lines (``scan_ndjson`` skips
+            # blank ones, which the recorder never writes).
+            tokens = pl.scan_lines(p).select(_float_token()).collect().to_series()
+            if tokens.len() == raw.height:
+                line_no = pl.int_range(1, raw.height + 1, dtype=pl.Int64).alias(_LINE_NO)
+            else:  # blank lines: number the others
+                lines = (
+                    pl.scan_lines(p, row_index_name=_LINE_NO, row_index_offset=1)
+                    .filter(pl.col("line").str.contains(r"\S"))
+                    .select(pl.col(_LINE_NO).cast(pl.Int64), _float_token())
+                    .collect()
+                )
+                line_no, tokens = lines[_LINE_NO], lines[_FLOAT]
         except (pl.exceptions.PolarsError, OSError, ValueError):
             pass  # a bad line somewhere: read it the careful way
         else:
-            stats.lines += raw.height
-            # No malformed line, so rows are lines (blank lines aside, which the
-            # recorder never writes).
-            return raw.with_row_index(_LINE_NO, offset=1).with_columns(
-                pl.col(_LINE_NO).cast(pl.Int64)
-            )
+            if tokens.len() == raw.height:
+                stats.lines += raw.height
+                return _exact_floats(raw.with_columns(line_no), tokens)
     return _read_careful(p, stats, progress)
+
+
+_FLOAT: Final = "__float"
+
+
+def _float_token() -> pl.Expr:
+    return pl.col("line").str.extract(_FLOAT_VALUE, 1).alias(_FLOAT)
+
+
+def _float_tokens(chunk: bytes) -> pl.Series:
+    """The float ``value`` token of each line of ``chunk`` (null where none)."""
+    return pl.scan_lines(chunk).select(_float_token()).collect().to_series()
+
+
+def _exact_floats(df: pl.DataFrame, tokens: pl.Series) -> pl.DataFrame:
+    """Replace polars' text of float values by the tokens as written (``1.0``, not ``1``).
+
+    ``tokens`` holds one entry per row of ``df``. A token is used only where it is the
+    same number as the parsed value (a nested ``"value"`` key elsewhere on the line
+    cannot slip in).
+    """
+    if tokens.len() != df.height or tokens.null_count() == tokens.len():
+        return df  # no float values (or, never expected, rows that do not match lines)
+    value = pl.col(s.VALUE)
+    tok = pl.lit(tokens)
+    same = tok.cast(pl.Float64, strict=False) == value.cast(pl.Float64, strict=False)
+    return df.with_columns(pl.when(same).then(tok).otherwise(value).alias(s.VALUE))
 
 
 def _read_careful(p: Path, stats: LoadStats, progress: Callable[[int], None]) -> pl.DataFrame:
@@ -324,11 +366,10 @@ def _parse_chunk(
         if df.height == n_lines:  # no blank lines: rows are lines
             stats.lines += df.height
             # shrink_to_fit: the parser's buffers are sized for the chunk, not the rows.
-            frames.append(
-                df.with_columns(
-                    pl.int_range(first_line, next_line, dtype=pl.Int64).alias(_LINE_NO)
-                ).shrink_to_fit()
-            )
+            df = df.with_columns(
+                pl.int_range(first_line, next_line, dtype=pl.Int64).alias(_LINE_NO)
+            ).shrink_to_fit()
+            frames.append(_exact_floats(df, _float_tokens(chunk)))
             return next_line
     lines = chunk.split(b"\n")
     if lines and lines[-1] == b"":
@@ -366,17 +407,17 @@ def _parse_lines(
     """Parse candidate lines in groups; bisect groups that fail down to the bad lines."""
     if not lines:
         return
+    joined = b"\n".join(t for _, t in lines)
     try:
-        df = pl.read_ndjson(io.BytesIO(b"\n".join(t for _, t in lines)), schema=RAW_SCHEMA)
+        df = pl.read_ndjson(io.BytesIO(joined), schema=RAW_SCHEMA)
     except (pl.exceptions.PolarsError, ValueError) as e:
         if len(lines) == 1:
             stats._bad(name, lines[0][0], _reason(e))
             return
     else:
         if df.height == len(lines):
-            frames.append(
-                df.with_columns(pl.Series(_LINE_NO, [n for n, _ in lines], dtype=pl.Int64))
-            )
+            df = df.with_columns(pl.Series(_LINE_NO, [n for n, _ in lines], dtype=pl.Int64))
+            frames.append(_exact_floats(df, _float_tokens(joined)))
             return
         if len(lines) == 1:  # e.g. two objects on one line
             stats._bad(name, lines[0][0], "invalid JSON")
