@@ -289,3 +289,53 @@ def test_line_numbers_count_blank_lines_on_the_fast_path(tmp_path):
     trace = load(path)
     assert trace.stats.lines == 3 and trace.stats.malformed == 1
     assert trace.stats.malformed_examples == [(str(path), 5, "missing field 'unit'")]
+
+
+# --- files are closed --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["gzip", "truncated gzip", "plain", "noisy"])
+def test_no_file_is_left_open(tmp_path, how):
+    import gc
+    import warnings
+
+    data = b"".join(orjson.dumps(e) + b"\n" for e in small().events)
+    path = tmp_path / "t.jsonl"
+    if how == "gzip":
+        path.write_bytes(gzip.compress(data))
+    elif how == "truncated gzip":  # a killed recorder: the stream ends early
+        path.write_bytes(gzip.compress(data * 50)[:-40])
+    elif how == "noisy":
+        path.write_bytes(b"oops\n" + data)
+    else:
+        path.write_bytes(data)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        trace = load(path)
+        del trace
+        gc.collect()
+    assert [str(w.message) for w in caught if w.category is ResourceWarning] == []
+
+
+def test_a_gzip_trace_cut_short_keeps_what_was_decompressed(tmp_path):
+    b = TraceBuilder()
+    for i in range(3000):
+        b.write(f"t{i % 5}", f"v{i % 97}", i * 7)
+    data = b"".join(orjson.dumps(e) + b"\n" for e in b.events)
+    path = tmp_path / "t.jsonl.gz"
+    path.write_bytes(gzip.compress(data)[:-200])  # a killed recorder
+    trace = load(path)
+    assert 2500 < trace.stats.events < 3000
+    reasons = [r for _, _, r in trace.stats.malformed_examples]
+    assert any(r.startswith("unreadable from here on") for r in reasons)
+    assert trace.events.collect()["seq"].to_list() == list(range(trace.stats.events))
+
+
+def test_concatenated_gzip_members_are_all_read(tmp_path):
+    ls = lines(small())
+    path = tmp_path / "t.jsonl.gz"
+    path.write_bytes(
+        gzip.compress(b"\n".join(ls[:2]) + b"\n") + gzip.compress(b"\n".join(ls[2:]) + b"\n")
+    )
+    trace = load(path)
+    assert (trace.stats.events, trace.stats.malformed) == (4, 0)

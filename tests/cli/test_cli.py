@@ -146,8 +146,6 @@ def test_unknown_format_is_a_usage_error(racy: Path) -> None:
     assert runner.invoke(app, ["report", str(racy), "-f", "pdf"]).exit_code == 2
 
 
-# analyze/load.py _chunks: GzipFile(fileobj=raw).close() leaves raw open (reported)
-@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_gzip_trace_is_read(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl.gz"
     path.write_bytes(gzip.compress("".join(json.dumps(e) + "\n"

@@ -28,11 +28,6 @@ from tracelens.tui.widgets.timeline import TimelineView
 
 SIZE = (160, 48)
 
-# tracelens.analyze.load leaves the raw file of a gzip trace open (its GzipFile does not
-# own it): reported to the loader's owner; not the TUI's business.
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Exception ignored in. <_io.FileIO:pytest.PytestUnraisableExceptionWarning"
-)
 
 
 @sync

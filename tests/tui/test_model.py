@@ -10,10 +10,6 @@ from tracelens.tui.app import load_model
 from tracelens.tui.model import Axis, fmt_ns, lane_geometry, parse_duration, source_lines
 from tracelens.tui.screens.main import filter_findings, filter_variables
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Exception ignored in. <_io.FileIO:pytest.PytestUnraisableExceptionWarning"
-)
-
 
 @pytest.fixture(scope="module")
 def racy():

@@ -13,9 +13,6 @@ from tracelens.tui.app import make_app
 
 SIZE = (160, 48)
 
-pytestmark = pytest.mark.filterwarnings(
-    "ignore:Exception ignored in. <_io.FileIO:pytest.PytestUnraisableExceptionWarning"
-)
 
 
 @pytest.fixture(autouse=True)

@@ -22,10 +22,10 @@ is sorted by ``(pid, seq)``.
 from __future__ import annotations
 
 import glob
-import gzip
 import io
 import os
-from collections.abc import Callable, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -324,18 +324,14 @@ def _read_careful(p: Path, stats: LoadStats, progress: Callable[[int], None]) ->
         with open(p, "rb") as raw:
             gz = raw.read(2) == _GZIP_MAGIC
             raw.seek(0)
-            fh: io.BufferedIOBase = gzip.GzipFile(fileobj=raw) if gz else raw  # type: ignore[assignment]
-            while True:
-                block = fh.read(CHUNK_BYTES)
-                if not block:
-                    break
-                block = rest + block
+            for data in _gunzip(raw) if gz else iter(lambda: raw.read(CHUNK_BYTES), b""):
+                block = rest + data
                 cut = block.rfind(b"\n") + 1
                 rest = block[cut:]
                 if cut:
                     first_line = _parse_chunk(block[:cut], first_line, name, stats, frames)
                 progress(raw.tell())
-    except (OSError, EOFError, gzip.BadGzipFile) as e:
+    except (OSError, EOFError, zlib.error) as e:
         # A gzip file cut short (a killed recorder): keep what was decompressed.
         stats._bad(name, first_line, f"unreadable from here on: {e}")
     if rest.strip():
@@ -344,6 +340,36 @@ def _read_careful(p: Path, stats: LoadStats, progress: Callable[[int], None]) ->
         return pl.DataFrame(schema={**RAW_SCHEMA, _LINE_NO: pl.Int64})
     # No rechunk: the sort in ``_finish`` copies everything into one chunk anyway.
     return pl.concat(frames, how="vertical", rechunk=False)
+
+
+def _gunzip(raw: io.BufferedReader) -> Iterator[bytes]:
+    """Decompress gzip members (concatenated ones too), at most ``CHUNK_BYTES`` at a time.
+
+    Unlike ``GzipFile.read(n)``, which drops the ``n`` bytes it was decompressing when the
+    stream ends early, everything decompressed before a cut is handed out; then
+    ``EOFError``.
+    """
+    d = zlib.decompressobj(wbits=31)
+    started = False  # has the current member begun?
+    pending = b""
+    while True:
+        if not pending:
+            pending = raw.read(CHUNK_BYTES // 8)
+            if not pending:
+                break
+        if not started:
+            pending = pending.lstrip(b"\x00")  # padding after a member, as gzip allows
+            if not pending:
+                continue
+            started = True
+        out = d.decompress(pending, CHUNK_BYTES)
+        pending = d.unconsumed_tail
+        if d.eof:  # end of a member: what follows is the next one
+            pending, d, started = d.unused_data, zlib.decompressobj(wbits=31), False
+        if out:
+            yield out
+    if started:
+        raise EOFError("compressed file ended before the end-of-stream marker was reached")
 
 
 def _parse_chunk(
