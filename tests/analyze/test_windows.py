@@ -248,3 +248,63 @@ def test_events_outside_any_lock_hold_have_no_locks(tmp_path):
     b.write("t1", "x")
     [f] = run(b, tmp_path)
     assert [e.locks for e in f.events] == [(), (), ()]
+
+
+# --- the building blocks ----------------------------------------------------------------
+
+
+def two_process_trace(tmp_path: Path) -> Path:
+    a = TraceBuilder(pid=1)
+    a.acquire("t1", "L")
+    a.read("t1", "x", 1)
+    a.write("t2", "x", 5)
+    a.write("t1", "x", 2)
+    a.release("t1", "L")
+    a.read("t2", "y", 0)
+    other = TraceBuilder(pid=2)
+    other.write("t1", "x", 9)
+    other.read("t1", "x", 9)
+    write_trace(tmp_path / "a.jsonl", a.events)
+    write_trace(tmp_path / "b.jsonl", other.events)
+    return tmp_path / "*.jsonl"
+
+
+def test_accesses_number_each_timeline_consecutively_in_seq_order(tmp_path):
+    from tracelens.analyze.windows import accesses
+
+    acc = accesses(load(str(two_process_trace(tmp_path))).events).collect()
+    assert acc["pos"].to_list() == list(range(acc.height))
+    timelines = {
+        (pid, var): group["seq"].to_list()
+        for (pid, var), group in acc.group_by("pid", "var", maintain_order=True)
+    }
+    assert timelines == {(1, "x"): [1, 2, 3], (1, "y"): [5], (2, "x"): [0, 1]}
+    for (pid, var), group in acc.group_by("pid", "var"):
+        assert group["pos"].diff().drop_nulls().to_list() == [1] * (group.height - 1), (pid, var)
+    assert set(acc["op"]) == {"read", "write"}
+    assert acc.columns[:7] == ["pos", "pid", "var", "seq", "ts", "unit", "op"]
+    last = acc.row(acc.height - 1, named=True)
+    assert last["n_reads"] + last["n_writes"] == acc.height
+
+
+def test_windows_and_lock_holds(tmp_path):
+    from tracelens.analyze.windows import lock_holds, windows
+
+    events = load(str(two_process_trace(tmp_path))).events
+    w = windows(events).collect()
+    assert w.select(
+        "pid", "var", "unit", "first_seq", "first_op", "second_seq", "second_op"
+    ).rows() == [
+        (1, "x", "1/t1", 1, "read", 3, "write"),
+    ]
+    row = w.row(0, named=True)
+    assert (row["remote_writes"], row["remote_reads"], row["locked"], row["atomic"]) == (
+        1,
+        0,
+        True,
+        False,
+    )
+    holds = lock_holds(events).collect()
+    assert holds.select("unit", "key_name", "start", "end", "covers_until").rows() == [
+        ("1/t1", "L", 0, 4, 4)
+    ]
