@@ -1,6 +1,7 @@
 """Re-record every trace in sample_logs/ from the programs in examples/.
 
-    python sample_logs/regenerate.py
+    python sample_logs/regenerate.py             # all of them
+    python sample_logs/regenerate.py NAME ...    # some: queue_handoff.jsonl.gz ...
 
 Run from anywhere. Call sites under the repository are stored relative to it
 (examples/...), so that the samples read the same on every machine and checkout.
@@ -24,6 +25,12 @@ SAMPLES = {
     "examples/article_racy.py": "article_racy.jsonl.gz",
     "examples/article_locked.py": "article_locked.jsonl.gz",
     "examples/lazy_init.py": "lazy_init.jsonl.gz",
+    "examples/async_lost_update.py": "async_lost_update.jsonl.gz",
+    "examples/pool_counter.py": "pool_counter.jsonl.gz",
+    "examples/queue_handoff.py": "queue_handoff.jsonl.gz",
+    "examples/condition_buffer.py": "condition_buffer.jsonl.gz",
+    "examples/event_handoff.py": "event_handoff.jsonl.gz",
+    "examples/dict_iteration.py": "dict_iteration.jsonl.gz",
 }
 
 
@@ -32,9 +39,14 @@ def relativize(data: bytes) -> bytes:
     return data.replace(b'"file":"' + str(ROOT).encode() + b"/", b'"file":"')
 
 
-def main() -> None:
+def main(names: list[str]) -> None:
+    unknown = set(names) - set(SAMPLES.values())
+    if unknown:
+        sys.exit(f"unknown sample(s): {', '.join(sorted(unknown))}")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     for script, name in SAMPLES.items():
+        if names and name not in names:
+            continue
         with tempfile.TemporaryDirectory() as tmp:
             trace = Path(tmp) / "trace.jsonl"
             subprocess.run([sys.executable, script, str(trace)], cwd=ROOT, env=env, check=True)
@@ -45,4 +57,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
