@@ -33,9 +33,9 @@ SAMPLES = Path(__file__).resolve().parents[1] / "sample_logs"
         ("pool_counter", {("data_race", "counter['n']"), ("lost_update", "counter['n']")}),
         # the producer writes the dict after put(): not ordered with the consumer's read
         ("queue_handoff", {("data_race", "result['status']")}),
-        # a list appended outside the Condition
+        # a consumer checks len(buffer) without holding the Condition's lock
         ("condition_buffer", {("data_race", "buffer")}),
-        # a config written after Event.set()
+        # the configuration is loaded after Event.set(), not before
         ("event_handoff", {("data_race", "config['url']")}),
         # a dict iterated while another thread inserts: a race on its key set
         ("dict_iteration", {("data_race", "registry")}),
