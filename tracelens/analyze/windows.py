@@ -173,8 +173,9 @@ def _intervals(frame: pl.LazyFrame, opens: pl.Expr) -> pl.LazyFrame:
 
     ``frame`` is sorted by ``(key, seq)`` (``key`` tells the unit apart too); returns
     ``unit_key``, ``start``, ``end`` and ``covers_until`` (running maximum of ``end``
-    per unit, in ``start`` order), plus ``unit`` and ``key_name``: an interval of the
-    unit covers ``[a, b]`` iff the last ``covers_until`` with ``start <= a`` is ``> b``.
+    per unit, in ``start`` order), plus ``unit``, ``key_name`` and ``key``: an interval
+    of the unit covers ``[a, b]`` iff the last ``covers_until`` with ``start <= a`` is
+    ``> b``.
     """
     same = pl.col("key") == pl.col("key").shift(-1)
     opened = (
@@ -182,7 +183,7 @@ def _intervals(frame: pl.LazyFrame, opens: pl.Expr) -> pl.LazyFrame:
             pl.when(same).then(pl.col("seq").shift(-1)).otherwise(_NEVER).alias("end")
         )
         .filter(opens)
-        .select("unit_key", pl.col("seq").alias("start"), "end", "unit", "key_name")
+        .select("unit_key", pl.col("seq").alias("start"), "end", "unit", "key_name", "key")
     )
     return _sort_within(opened, "unit_key", "start").with_columns(
         pl.col("end").cum_max().over("unit_key").alias("covers_until")
@@ -202,7 +203,8 @@ def lock_holds(events: pl.LazyFrame, /) -> pl.LazyFrame:
 
     Returns:
         ``unit_key``, ``start`` (acquire seq), ``end`` (release seq), ``unit``,
-        ``key_name`` (the lock) and ``covers_until``, sorted by ``(unit_key, start)``.
+        ``key_name`` (the lock), ``key`` (a hash of the unit and the lock) and
+        ``covers_until``, sorted by ``(unit_key, start)``.
     """
     frame = events.filter(
         pl.col("op").is_in([s.Op.ACQUIRE, s.Op.RELEASE])
@@ -508,20 +510,21 @@ def locks_held(events: pl.LazyFrame, /, *, at: pl.LazyFrame) -> pl.LazyFrame:
     Returns:
         ``unit``, ``seq``, ``locks`` (sorted lock names), for the events that held a lock.
     """
-    holds = lock_holds(events).select("unit_key", "key_name", "start", "end")
+    holds = lock_holds(events).select("unit_key", "key", "key_name", "start", "end")
     at = at.select("unit", "seq", _hash("unit").alias("unit_key"))
     # Each event against each lock its unit ever took: the unit's last hold of that
     # lock starting before the event covers it when it ends after the event.
-    per_lock = at.join(holds.select("unit_key", "key_name").unique(), on="unit_key")
+    locks = holds.select("unit_key", "key", "key_name").unique(subset=["key"])
+    per_lock = at.join(locks, on="unit_key")
     return (
-        per_lock.sort("unit_key", "key_name", "seq")
+        _sort_within(per_lock, "key", "seq")
         .join_asof(
-            holds.sort("unit_key", "key_name", "start"),
+            _sort_within(holds.select("key", "start", "end"), "key", "start"),
             left_on="seq",
             right_on="start",
-            by=["unit_key", "key_name"],
+            by="key",
             strategy="backward",
-            check_sortedness=False,  # sorted by the by-keys, then the asof key
+            check_sortedness=False,  # sorted by the by-key, then the asof key
         )
         .filter(pl.col("end") > pl.col("seq"))
         .group_by("unit", "seq")
