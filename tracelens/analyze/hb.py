@@ -211,7 +211,9 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         .to_list()
     )
     ids = list(range(len(names)))
-    uid = pl.col(s.UNIT).cast(pl.String).replace_strict(names, ids, return_dtype=pl.Int32)
+    # unit ids: the physical codes of an Enum with the sorted names (cheaper than a
+    # string replace over every event; all names are categories, nulls stay null)
+    uid = pl.col(s.UNIT).cast(pl.String).cast(pl.Enum(names)).to_physical().cast(pl.Int32)
     obj = pl.col(s.OBJ).cast(pl.String)
     sync = (
         events.filter(_op_in(_SYNC_OPS))
@@ -242,9 +244,9 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         sync[OP].to_list(),
         sync[U].to_list(),
         sync["_o"].to_list(),
-        sync["_ou"].to_list(),
-        sync[s.MSG].to_list(),
-        sync[s.INTERNAL].to_list(),
+        _values(sync["_ou"], None),
+        _values(sync[s.MSG], None),
+        _values(sync[s.INTERNAL], False),
         len(names),
         None if in_polars else internal_locks,
         obj_names,
@@ -276,7 +278,7 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
     seg = pl.concat(
         [epochs, _frame(w.hseg, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)]), lseg],
         how="diagonal",
-    ).sort(U, G, maintain_order=True)
+    ).sort(G, maintain_order=True).sort(U, maintain_order=True)  # = sort(U, G), stable
     first = (pl.col(U) != pl.col(U).shift(1)).fill_null(True)
     last = (pl.col(U) != pl.col(U).shift(-1)) | (pl.col(G) != pl.col(G).shift(-1))
     seg = (
@@ -435,6 +437,13 @@ def _locks(
                 }
             )
     return lseg, [names_of(m) for m in masks], holders, acquires
+
+
+def _values(ser: pl.Series, blank: Any) -> list[Any]:
+    """``ser`` as a list; ``[blank] * len`` without conversion when it is all null or ``blank``."""
+    if ser.null_count() == ser.len() or (blank is False and not ser.any()):
+        return [blank] * ser.len()
+    return ser.to_list()
 
 
 def _frame(flat: list[int], columns: list[tuple[str, Any]]) -> pl.DataFrame:
@@ -706,25 +715,24 @@ def known(
     Returns:
         ``frame`` with ``out`` added (sorted by ``at``).
     """
+    # one Int64 key for the pair (unit ids are Int32): a single ``by`` column is cheaper
     right = changes.lazy().select(
-        pl.col(U).alias("_ku"),
-        pl.col("other").alias("_ko"),
+        _pair(pl.col(U), pl.col("other")).alias("_kk"),
         pl.col(G).alias("_kg"),
         pl.col("known").alias(out),
     )
     return (
-        frame.sort(at)
-        .join_asof(
-            right,
-            left_on=at,
-            right_on="_kg",
-            by_left=[unit, other],
-            by_right=["_ku", "_ko"],
-            check_sortedness=False,
-        )
-        .drop("_kg")
+        frame.with_columns(_pair(pl.col(unit), pl.col(other)).alias("_kk"))
+        .sort(at)
+        .join_asof(right, left_on=at, right_on="_kg", by="_kk", check_sortedness=False)
+        .drop("_kg", "_kk")
         .with_columns(pl.col(out).fill_null(0))
     )
+
+
+def _pair(a: pl.Expr, b: pl.Expr) -> pl.Expr:
+    """Two unit ids (non-negative Int32) as one Int64."""
+    return a.cast(pl.Int64) * (1 << 32) + b.cast(pl.Int64)
 
 
 # --- rendering findings --------------------------------------------------------------------
@@ -847,8 +855,8 @@ def race_findings(
     ).drop("_first", "_worst")
     gs = pl.concat([grouped[c] for c in ("fe", "fp", "we", "wp")]).unique()
     details = (
-        events.select(detail_columns())
-        .filter(pl.col(G).is_in(gs.implode()))
+        events.filter(global_order().is_in(gs.implode()))
+        .select(detail_columns())
         .join(t.acc.lazy().select(G, "ls"), on=G, how="left")
         .join(t.locksets.lazy(), on="ls", how="left")
         .with_columns(pl.col("locks").fill_null(pl.lit([], dtype=pl.List(pl.String))))
