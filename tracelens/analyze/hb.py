@@ -117,10 +117,12 @@ class Tables:
 
     Attributes:
         units: ``U`` (dense Int32 id) -> ``unit`` (name), every unit of the trace.
-        acc: One row per access (read/write), sorted by ``G``: ``G``, ``pid``, ``var``,
-            ``V`` (the variable as one Int64), ``U``, ``w`` (a write), ``ts``, ``file``,
-            ``line``, ``func``, and the state of its unit then: ``epoch`` (own
-            happens-before clock component), ``hepoch`` and ``hver`` (own component
+        acc: One row per access (read/write) to a shared variable (one that two units
+            or more access, at least one writing: no other can race), sorted by ``G``:
+            ``G``, ``pid``, ``var``, ``V`` (the variable as one Int64), ``U``, ``w`` (a
+            write), ``ts``, ``file``, ``line``, ``func``, and the state of its unit
+            then: ``epoch`` (own happens-before clock component), ``hepoch`` and
+            ``hver`` (own component
             and version of the hybrid clock: fork/join and hand-off edges only;
             accesses with the same unit and ``hver`` share one hybrid clock) and
             ``ls`` (id of the held lock set).
@@ -312,6 +314,11 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
     )
     if not acc[G].is_sorted():  # the contract says sorted by (pid, seq); be safe
         acc = acc.sort(G)
+    # Only shared variables (two units or more, a write) can race or break the lock-set
+    # discipline: the others (thread-local, read-only) are dropped before the join.
+    by_var = acc.group_by(V).agg(((pl.col(U).n_unique() > 1) & pl.col("w").any()).alias("_s"))
+    if not by_var["_s"].all():
+        acc = acc.filter(pl.col(V).is_in(by_var.filter("_s")[V].implode()))
     acc = (
         acc.join_asof(seg, left_on=G, right_on="_sg", by=U, check_sortedness=False)
         .drop("_sg")
