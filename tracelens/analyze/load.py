@@ -271,7 +271,9 @@ def _read_file(p: Path, stats: LoadStats, progress: Callable[[int], None]) -> pl
             # blank ones, which the recorder never writes).
             tokens = pl.scan_lines(p).select(_float_token()).collect().to_series()
             if tokens.len() == raw.height:
-                line_no = pl.int_range(1, raw.height + 1, dtype=pl.Int64).alias(_LINE_NO)
+                line_no: pl.Expr | pl.Series = pl.int_range(
+                    1, raw.height + 1, dtype=pl.Int64
+                ).alias(_LINE_NO)
             else:  # blank lines: number the others
                 lines = (
                     pl.scan_lines(p, row_index_name=_LINE_NO, row_index_offset=1)
