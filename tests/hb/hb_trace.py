@@ -17,33 +17,12 @@ import orjson
 import polars as pl
 
 from tracelens import schema as s
+from tracelens.analyze.load import EVENT_SCHEMA
 
 Step = tuple[Any, ...]
 
-CONTRACT: dict[str, Any] = {
-    s.PID: pl.Int64,
-    s.SEQ: pl.Int64,
-    s.TS: pl.Int64,
-    s.OP: pl.String,
-    s.UNIT: pl.String,
-    "unit_name": pl.String,
-    s.TID: pl.Int64,
-    s.THREAD: pl.String,
-    s.TASK: pl.String,
-    s.VAR: pl.String,
-    s.OBJ: pl.String,
-    s.KIND: pl.String,
-    s.VALUE: pl.String,
-    s.FILE: pl.String,
-    s.LINE: pl.Int64,
-    s.FUNC: pl.String,
-    s.WAIT_NS: pl.Int64,
-    s.MSG: pl.Int64,
-    s.COUNT: pl.Int64,
-    s.INTERNAL: pl.Boolean,
-}
-# The contract's frame calls the operation column "op"; the trace file's key is s.OP.
-CONTRACT["op"] = CONTRACT.pop(s.OP)
+# The loaded trace's columns, as the loader defines them (docs/architecture.md).
+CONTRACT: dict[str, Any] = dict(EVENT_SCHEMA)
 
 _KIND = {
     s.Op.ACQUIRE: s.Kind.LOCK,
