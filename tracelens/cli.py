@@ -260,6 +260,12 @@ Only = Annotated[
                  "(e.g. lost_update,atomicity_violation).", metavar="KIND,..."),
 ]
 
+Suppress = Annotated[
+    Path | None,
+    typer.Option("--suppress", help="Suppression rules (TOML); default: "
+                 "\\[tool.tracelens] in the nearest pyproject.toml.", dir_okay=False),
+]
+
 
 # --- commands -----------------------------------------------------------------------
 
@@ -276,11 +282,7 @@ def report(
         typer.Option("--fail-on", help="Exit with 1 when a finding is at or above this "
                      "severity."),
     ] = FailOn.error,
-    suppress: Annotated[
-        Path | None,
-        typer.Option("--suppress", help="Suppression rules (TOML); default: "
-                     "\\[tool.tracelens] in the nearest pyproject.toml.", dir_okay=False),
-    ] = None,
+    suppress: Suppress = None,
     only: Only = None,
     root: Annotated[
         Path | None,
@@ -385,12 +387,14 @@ def _example(ex: object) -> str:
 
 
 @app.command()
-def tui(logs: Logs) -> None:
+def tui(logs: Logs, suppress: Suppress = None, only: Only = None) -> None:
     """Browse the findings and each variable's timeline in the terminal (q quits, ? keys)."""
     from tracelens.tui import make_app
 
     with input_errors():
-        tui_app = make_app([str(p) for p in logs])
+        kinds = parse_only(only)
+        rules = load_suppression_rules(suppress, Path.cwd())
+        tui_app = make_app([str(p) for p in logs], only=kinds, suppressions=rules)
     tui_app.run()
     if tui_app.error:
         fail(tui_app.error)

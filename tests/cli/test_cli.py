@@ -268,3 +268,39 @@ def test_export_on_empty_input_is_a_clean_error(tmp_path: Path) -> None:
 def test_no_arguments_shows_help() -> None:
     result = runner.invoke(app, [])
     assert "report" in result.output and "export" in result.output
+
+
+def test_tui_takes_only_and_the_suppression_rules(racy: Path, tmp_path: Path, monkeypatch) -> None:
+    """`tracelens tui --only K --suppress F` builds the app with those kinds and rules."""
+    import tracelens.tui
+
+    seen: dict[str, object] = {}
+
+    class FakeApp:
+        error = None
+        return_code = 0
+
+        def run(self) -> None:
+            seen["ran"] = True
+
+    def fake_make_app(paths, *, only=None, suppressions=()):
+        seen.update(paths=paths, only=only, suppressions=suppressions)
+        return FakeApp()
+
+    monkeypatch.setattr(tracelens.tui, "make_app", fake_make_app)
+    rules = tmp_path / "suppress.toml"
+    rules.write_text('[[suppress]]\nvar = "model*"\nreason = "known"\n')
+    result = runner.invoke(
+        app, ["tui", str(racy), "--only", "lost_update", "--suppress", str(rules)]
+    )
+
+    assert result.exit_code == 0, result.output
+    assert seen["only"] == ["lost_update"] and seen["ran"]
+    assert [r.reason for r in seen["suppressions"]] == ["known"]
+
+
+def test_tui_with_a_bad_suppress_file_is_a_clean_error(racy: Path, tmp_path: Path) -> None:
+    """A suppression file that is not TOML ends `tracelens tui` with one line and exit 2."""
+    rules = tmp_path / "bad.toml"
+    rules.write_text("this is [not toml")
+    _assert_clean_error(runner.invoke(app, ["tui", str(racy), "--suppress", str(rules)]))
