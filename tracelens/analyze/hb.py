@@ -551,6 +551,17 @@ def _walk(
                 changed = True
         return changed
 
+    def unit_edge(dst: int, src: int, g: int) -> None:
+        """Fork or join: ``dst`` learns ``src``'s clocks, then ``src`` starts a new epoch."""
+        join(dst, src, ep[src], vc[src], g)
+        if hjoin(dst, src, hep[src], hvc[src], g):
+            hver[dst] += 1
+            hseg_add((dst, g, hep[dst], hver[dst]))
+        ep[src] += 1
+        hep[src] += 1
+        hver[src] += 1
+        hseg_add((src, g, hep[src], hver[src]))
+
     def merge(key: Any, r: int, e: int, d: dict[int, int]) -> None:
         dst = stores.get(key)
         if dst is None:
@@ -658,24 +669,10 @@ def _walk(
                 hseg_add((u, g, hep[u], hver[u]))
         elif ou is None:
             continue
-        elif op == _FORK:  # u starts ou
-            join(ou, u, ep[u], vc[u], g)
-            if hjoin(ou, u, hep[u], hvc[u], g):
-                hver[ou] += 1
-                hseg_add((ou, g, hep[ou], hver[ou]))
-            ep[u] += 1
-            hep[u] += 1
-            hver[u] += 1
-            hseg_add((u, g, hep[u], hver[u]))
-        else:  # u joins ou
-            join(u, ou, ep[ou], vc[ou], g)
-            if hjoin(u, ou, hep[ou], hvc[ou], g):
-                hver[u] += 1
-                hseg_add((u, g, hep[u], hver[u]))
-            ep[ou] += 1
-            hep[ou] += 1
-            hver[ou] += 1
-            hseg_add((ou, g, hep[ou], hver[ou]))
+        elif op == _FORK:  # u starts ou: u's past flows into ou
+            unit_edge(ou, u, g)
+        else:  # u joins ou: ou's past flows into u
+            unit_edge(u, ou, g)
 
     lock_names = [obj_names.get(o, "") if o is not None else "" for o in lock_objs]
     order = sorted(range(len(lock_names)), key=lock_names.__getitem__)
