@@ -94,14 +94,14 @@ def test_shared_tables_can_be_passed_explicitly():
     assert _rows(inconsistent_locking(ev, shared=t)) == _rows(inconsistent_locking(frame(steps)))
 
 
-def _predictive_rows(steps, max_mask_locks: int) -> list[dict]:
-    old = hb.MAX_MASK_LOCKS
-    hb.MAX_MASK_LOCKS = max_mask_locks
+def _predictive_rows(steps, max_mask_locks: int, word_bits: int = 63) -> list[dict]:
+    old = hb.MAX_MASK_LOCKS, hb.WORD_BITS
+    hb.MAX_MASK_LOCKS, hb.WORD_BITS = max_mask_locks, word_bits
     try:
         clear_cache()
         return _rows(predictive(frame(steps)))
     finally:
-        hb.MAX_MASK_LOCKS = old
+        hb.MAX_MASK_LOCKS, hb.WORD_BITS = old
         clear_cache()
 
 
@@ -113,8 +113,16 @@ def test_lock_sets_in_python_equal_lock_sets_in_polars(prog):
     assert _predictive_rows(steps, 0) == _predictive_rows(steps, 63)
 
 
+@SETTINGS
+@given(programs())
+def test_lock_sets_over_several_mask_words(prog):
+    """Masks split over several Int64 words (here one lock a word) give the same findings."""
+    steps = schedule(prog)
+    assert _predictive_rows(steps, 63, word_bits=1) == _predictive_rows(steps, 0)
+
+
 def test_many_locks():
-    """70 locks (more than fit an Int64 mask): nested pairs, an inversion, a violation."""
+    """70 locks (more than one Int64 mask word): nested pairs, an inversion, a violation."""
     steps = [("t0", "fork", "t1"), ("t0", "fork", "t2")]
     for i in range(70):
         a, b = f"L{i:02}", f"L{(i + 1) % 70:02}"
@@ -134,7 +142,7 @@ def test_many_locks():
         ("t2", "write", "v3"),
         ("t2", "release", "L50"),
     ]
-    rows = _predictive_rows(steps, 63)
+    rows = _predictive_rows(steps, 1000)
     assert rows == _predictive_rows(steps, 0)
     kinds = {(r["kind"], r["var"]) for r in rows}
     assert ("inconsistent_locking", "v3") in kinds

@@ -193,9 +193,9 @@ def tables(events: pl.LazyFrame, *, internal_locks: bool = True, cache: bool = T
     return t
 
 
-#: Up to this many distinct locks, held lock sets are Int64 bit masks computed in polars;
-#: beyond, the Python pass tracks them (as Python ints).
-MAX_MASK_LOCKS = 63
+#: Up to this many distinct locks, held lock sets are bit masks (``WORD_BITS`` locks per
+#: Int64 column) computed in polars; beyond, the Python pass tracks them (as Python ints).
+MAX_MASK_LOCKS = 16 * 63
 
 
 def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
@@ -344,20 +344,26 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
     )
 
 
+#: Bits of a held-lock mask per Int64 word (the sign bit stays clear).
+WORD_BITS = 63
+
+
 def _locks(
     lock_ev: pl.DataFrame, codes: list[int], obj_names: dict[int, str]
 ) -> tuple[pl.DataFrame, list[list[str]], dict[str, tuple[int, int]], list[dict[str, Any]]]:
-    """Held lock sets, final holders and nested acquires, vectorised (few locks).
+    """Held lock sets, final holders and nested acquires, vectorised.
 
     A unit holds a lock iff the lock's last event is an acquire by that unit. So every
     lock event changes at most two held sets: the previous acquirer loses the lock
     (unless it acquires it again), the acquirer gains it. With one bit per lock, a
-    unit's held set is the running sum of its gains and losses.
+    unit's held set is the running sum of its gains and losses: one Int64 column per
+    ``WORD_BITS`` locks.
 
     Args:
         lock_ev: The tracked acquire/release events (``G``, ``OP``, ``U``, ``_o``), in
             trace order.
-        codes: The lock codes (``_o``), sorted by lock name: bit ``i`` is ``codes[i]``.
+        codes: The lock codes (``_o``), sorted by lock name: lock ``i`` is bit
+            ``i % WORD_BITS`` of word ``i // WORD_BITS``.
         obj_names: Lock code -> name.
 
     Returns:
@@ -366,10 +372,15 @@ def _locks(
     """
     i64 = pl.Int64
     names = [obj_names.get(c, "") for c in codes]
+    n_words = max(1, -(-len(codes) // WORD_BITS))
+    words = [f"_m{j}" for j in range(n_words)]
     ev = lock_ev.with_columns(
         pl.col("_o")
-        .replace_strict(codes, [1 << i for i in range(len(codes))], return_dtype=i64)
+        .replace_strict(codes, [1 << (i % WORD_BITS) for i in range(len(codes))], return_dtype=i64)
         .alias("_bit"),
+        pl.col("_o")
+        .replace_strict(codes, [i // WORD_BITS for i in range(len(codes))], return_dtype=i64)
+        .alias("_word"),
         pl.when(pl.col(OP) == _ACQ).then(pl.col(U)).shift(1).over("_o").alias("_prev"),
     )
     acq = pl.col(OP) == _ACQ
@@ -377,28 +388,43 @@ def _locks(
     deltas = pl.concat(
         [
             ev.filter(pl.col("_prev").is_not_null() & ~again).select(
-                pl.col("_prev").alias(U), G, (-pl.col("_bit")).alias("_d")
+                pl.col("_prev").alias(U), G, "_word", (-pl.col("_bit")).alias("_d")
             ),
-            ev.filter(acq & ~again).select(U, G, pl.col("_bit").alias("_d")),
+            ev.filter(acq & ~again).select(U, G, "_word", pl.col("_bit").alias("_d")),
         ]
     ).sort(G, maintain_order=True)
-    held = deltas.with_columns(pl.col("_d").cum_sum().over(U).alias("_mask")).select(U, G, "_mask")
-    masks = sorted(set(held["_mask"].to_list()) | {0})
-    masks.remove(0)
-    masks.insert(0, 0)
-
-    def names_of(mask: int) -> list[str]:
-        return [names[i] for i in range(len(names)) if mask >> i & 1]
-
-    lseg = held.select(
-        U, G, pl.col("_mask").replace_strict(masks, range(len(masks)), return_dtype=i64).alias("ls")
+    held = deltas.select(
+        U,
+        G,
+        *(
+            pl.when(pl.col("_word") == j).then(pl.col("_d")).otherwise(0).cum_sum().over(U).alias(m)
+            for j, m in enumerate(words)
+        ),
     )
+    zero = pl.DataFrame([pl.Series(m, [0], dtype=i64) for m in words])
+    masks = pl.concat([zero, held.select(words).unique().sort(words[::-1])]).unique(
+        maintain_order=True
+    )
+    masks = masks.with_row_index("ls").with_columns(pl.col("ls").cast(i64))
+    held = held.join(masks, on=words, how="left", maintain_order="left")
+
+    def names_of(mask: tuple[int, ...]) -> list[str]:
+        return [
+            names[j * WORD_BITS + b]
+            for j, m in enumerate(mask)
+            if m
+            for b in range(WORD_BITS)
+            if m >> b & 1
+        ]
+
+    locksets = [names_of(row) for row in masks.select(words).iter_rows()]
+    lseg = held.select(U, G, "ls")
     last = ev.group_by("_o").agg(pl.col(OP, U, G).sort_by(G).last()).filter(acq)
     holders = {obj_names.get(o, ""): (u, g) for o, _, u, g in last.iter_rows()}
     # nested acquires: the held set just before each acquire, one edge per other lock held
     before = (
         ev.filter(acq)
-        .select(U, G, "_o", "_bit")
+        .select(U, G, "_o", "_bit", "_word")
         .join_asof(
             held.rename({G: "_hg"}),
             left_on=G,
@@ -407,18 +433,41 @@ def _locks(
             allow_exact_matches=False,
             check_sortedness=False,
         )
-        .filter((pl.col("_mask").fill_null(0) & ~pl.col("_bit")) != 0)
+        .filter(pl.col("ls").is_not_null() & (pl.col("ls") != 0))
+        .with_columns(  # the other locks held: the acquired one's bit cleared
+            pl.when(pl.col("_word") == j)
+            .then(pl.col(m) & ~pl.col("_bit"))
+            .otherwise(pl.col(m))
+            .alias(m)
+            for j, m in enumerate(words)
+        )
     )
     acquires: list[dict[str, Any]] = []
     if before.height:
         bits = pl.DataFrame(
-            {"_a": codes, "_abit": [1 << i for i in range(len(codes))]},
-            schema={"_a": i64, "_abit": i64},
+            {"_b": list(range(WORD_BITS)), "_bbit": [1 << b for b in range(WORD_BITS)]},
+            schema={"_b": i64, "_bbit": i64},
+        )
+        held_locks = pl.concat(
+            [
+                before.filter(pl.col(m) != 0)
+                .select(U, G, "_o", "ls", pl.col(m).alias("_mw"))
+                .join(bits, how="cross")
+                .filter((pl.col("_mw") & pl.col("_bbit")) != 0)
+                .select(
+                    U,
+                    G,
+                    "_o",
+                    "ls",
+                    (pl.col("_b") + j * WORD_BITS)
+                    .replace_strict(range(len(codes)), codes, return_dtype=i64)
+                    .alias("_a"),
+                )
+                for j, m in enumerate(words)
+            ]
         )
         edges = (
-            before.join(bits, how="cross")
-            .filter(((pl.col("_mask") & pl.col("_abit")) != 0) & (pl.col("_a") != pl.col("_o")))
-            .sort(G)
+            held_locks.sort(G)
             .join_asof(
                 ev.filter(acq).select(U, pl.col("_o").alias("_a"), pl.col(G).alias("ga")),
                 left_on=G,
@@ -427,23 +476,23 @@ def _locks(
                 allow_exact_matches=False,
                 check_sortedness=False,
             )
-            .group_by(U, "_a", "_o", "_mask")
+            .group_by(U, "_a", "_o", "ls")
             .agg(pl.col("ga", G).sort_by(G).first(), pl.len().alias("n"))
             .sort(G, "_a")
         )
-        for u, a, b, mask, ga, gb, n in edges.iter_rows():
+        for u, a, b, ls, ga, gb, n in edges.iter_rows():
             acquires.append(
                 {
                     "unit": u,
                     "a": obj_names.get(a, ""),
                     "b": obj_names.get(b, ""),
-                    "held": names_of(mask),
+                    "held": locksets[ls],
                     "ga": ga,
                     "gb": gb,
                     "n": n,
                 }
             )
-    return lseg, [names_of(m) for m in masks], holders, acquires
+    return lseg, locksets, holders, acquires
 
 
 def _values(ser: pl.Series, blank: Any) -> list[Any]:

@@ -95,30 +95,46 @@ def inconsistent_locking(
             severity=WARNING,
             tail="",
         )
+    # Keys and classes as single integers: a key is a 64-bit hash of its columns (two
+    # keys colliding, about n^2 / 2^65, would merge their timelines, as the sort keys
+    # of ``docs/analysis.md`` do), a class's first access is the first row of its
+    # (key, hver) in trace order.
+    cand = cand.with_columns(pl.struct(_KEY).hash().alias("_k"))
+    first = pl.struct("_k", "hver").is_first_distinct()
+    classes = cand.lazy().filter(first).select(
+        pl.col(G).alias("e_g"), pl.col(U).alias("e_u"), V, "ls", "w"
+    )
+    keys = (
+        cand.lazy()
+        .group_by("_k")
+        .agg(pl.col(V, U, "ls", "w").first(), pl.col(G).min().alias("_first"))
+    )
+    # The keys each kind of later access (variable, held lock set, read/write) must be
+    # checked against: a write among the two, lock sets that share no lock.
+    kinds = classes.select(V, pl.col("ls").alias("e_ls"), pl.col("w").alias("e_w")).unique()
     disjoint = _disjoint(cand["ls"].unique().to_list(), t)
-    classes = cand.lazy().group_by([*_KEY, "hver"]).agg(pl.col(G).min().alias("e_g"))
-    keys = cand.lazy().select(_KEY).unique()
-    pairs = (
-        classes.select(
-            *var_key,
-            pl.col(U).alias("e_u"),
-            pl.col("ls").alias("e_ls"),
-            pl.col("w").alias("e_w"),
-            "e_g",
-        )
-        .join(keys, on=var_key)
-        .filter((pl.col(U) != pl.col("e_u")) & (pl.col("w") | pl.col("e_w")))
+    compat = (
+        kinds.join(keys, on=V)
+        .filter(pl.col("w") | pl.col("e_w"))
         .join(disjoint.lazy(), left_on=["ls", "e_ls"], right_on=["_la", "_lb"], how="semi")
+        .select(V, "e_ls", "e_w", "_k", U, "_first")
+    )
+    pairs = (
+        classes.join(compat, left_on=[V, "ls", "w"], right_on=[V, "e_ls", "e_w"])
+        # another unit, and a key with an access before the class's first access
+        .filter((pl.col(U) != pl.col("e_u")) & (pl.col("_first") < pl.col("e_g")))
+        .select("e_g", "e_u", "_k", U)
         .sort("e_g")
+        # the latest access of the key before it
         .join_asof(
-            cand.lazy().select(*_KEY, pl.col(G).alias("p_g"), pl.col("hepoch").alias("p_epoch")),
+            cand.lazy().select("_k", pl.col(G).alias("p_g"), pl.col("hepoch").alias("p_epoch")),
             left_on="e_g",
             right_on="p_g",
-            by=_KEY,
+            by="_k",
             allow_exact_matches=False,
             check_sortedness=False,
         )
-        .filter(pl.col("p_g").is_not_null())
+        .drop("_k")
     )
     # the earlier access happens before the later one (by fork/join/hand-offs) iff the
     # later one's unit knew its epoch then.
