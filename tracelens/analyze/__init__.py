@@ -133,7 +133,7 @@ def analyze(
     if frames:
         # One query: polars shares the common work (the access timelines) between them.
         rows = pl.concat(frames, how="vertical_relaxed").collect()
-        found = _with_locks(_drop_restated(to_findings(rows)), trace.events)
+        found = _with_locks(to_findings(_drop_restated(rows)), trace.events)
     else:
         found = []
     kept, suppressed = suppress.apply_suppressions(found, suppressions)
@@ -148,19 +148,27 @@ def analyze(
     return Report(findings=kept, summary=summary, suppressed=suppressed, stats=trace.stats)
 
 
-def _drop_restated(findings: list[Finding]) -> list[Finding]:
-    """Drop an ``inconsistent_locking`` finding that a ``data_race`` already states.
+def _drop_restated(rows: pl.DataFrame) -> pl.DataFrame:
+    """Drop an ``inconsistent_locking`` row that a ``data_race`` row already states.
 
     Two unlocked accesses unordered by happens-before are both; the lock-set finding
     adds something only where happens-before (through incidental lock order) missed
-    the race. Reporting both for the same pair of sites would say one thing twice.
+    the race. Reporting both for the same variable and pair of sites (in either
+    order) would say one thing twice.
     """
-    raced = {(f.var, frozenset(f.sites)) for f in findings if f.kind == "data_race"}
-    return [
-        f
-        for f in findings
-        if f.kind != "inconsistent_locking" or (f.var, frozenset(f.sites)) not in raced
+    kinds = rows["kind"]
+    if not ((kinds == "data_race").any() and (kinds == "inconsistent_locking").any()):
+        return rows
+
+    def key(var: str, sites: list[dict[str, Any]]) -> tuple[str, frozenset[tuple[Any, ...]]]:
+        return var, frozenset((x["file"], x["line"], x["func"]) for x in sites)
+
+    small = rows.select("kind", "var", "sites")
+    raced = {key(v, st) for k, v, st in small.iter_rows() if k == "data_race"}
+    keep = [
+        k != "inconsistent_locking" or key(v, st) not in raced for k, v, st in small.iter_rows()
     ]
+    return rows.filter(pl.Series(keep, dtype=pl.Boolean))
 
 
 def _with_locks(findings: list[Finding], events: pl.LazyFrame) -> list[Finding]:

@@ -203,9 +203,10 @@ def to_findings(frame: pl.DataFrame | Iterable[Mapping[str, Any]]) -> list[Findi
     Returns:
         The findings, in the frame's order.
     """
-    rows = frame.iter_rows(named=True) if isinstance(frame, pl.DataFrame) else frame
+    if isinstance(frame, pl.DataFrame):
+        return _from_frame(frame)
     out = []
-    for r in rows:
+    for r in frame:
         events = tuple(_event(e) for e in r["events"] or ())
         out.append(
             Finding(
@@ -221,6 +222,90 @@ def to_findings(frame: pl.DataFrame | Iterable[Mapping[str, Any]]) -> list[Findi
             )
         )
     return out
+
+
+def _from_frame(frame: pl.DataFrame) -> list[Finding]:
+    """``to_findings`` of a frame, column by column (a row of nested dicts is slow)."""
+    n = frame.height
+    if n == 0:
+        return []
+    events = _event_lists(frame["events"])
+    worst = _event_lists(frame["worst"]) if "worst" in frame.columns else [()] * n
+    sites = _nested(
+        frame["sites"],
+        lambda df: [Site(*row) for row in df.select("file", "line", "func").iter_rows()],
+    )
+    return [
+        Finding(
+            kind=kind,
+            severity=severity,
+            var=var,
+            units=tuple(units or ()),
+            sites=site,
+            count=count,
+            events=ev,
+            worst=wo or ev,
+            explanation=expl,
+        )
+        for kind, severity, var, units, count, expl, site, ev, wo in zip(
+            frame["kind"].to_list(),
+            frame["severity"].to_list(),
+            frame["var"].to_list(),
+            frame["units"].to_list(),
+            frame["count"].to_list(),
+            frame["explanation"].to_list(),
+            sites,
+            events,
+            worst,
+            strict=True,
+        )
+    ]
+
+
+def _nested(column: pl.Series, build: Any) -> list[tuple[Any, ...]]:
+    """Per row of a list-of-struct column, a tuple of ``build(flat fields frame)`` items."""
+    lens = column.list.len().fill_null(0).to_list()
+    flat = (
+        column.filter(column.list.len() > 0).explode().struct.unnest()
+        if any(lens)
+        else pl.DataFrame()
+    )
+    items = build(flat) if flat.height else []
+    out: list[tuple[Any, ...]] = []
+    i = 0
+    for k in lens:
+        out.append(tuple(items[i : i + k]))
+        i += k
+    return out
+
+
+def _event_lists(column: pl.Series) -> list[tuple[EventRef, ...]]:
+    """``_event`` of every event of a list-of-``EVENT_DTYPE`` column, per row."""
+
+    def build(df: pl.DataFrame) -> list[EventRef]:
+        cols = df.select(
+            pl.col("role").fill_null(""),
+            "seq",
+            pl.col("ts").fill_null(0),
+            pl.col("pid").fill_null(0),
+            pl.col("unit").fill_null(""),
+            pl.coalesce("unit_name", "unit", pl.lit("")).alias("unit_name"),
+            pl.col("op").fill_null(""),
+            pl.col("target").fill_null(""),
+            "value",
+            pl.col("file").fill_null("?"),
+            pl.col("line").fill_null(0),
+            pl.col("func").fill_null("?"),
+            pl.col("locks").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+        )
+        return [
+            EventRef(role, seq, ts, pid, unit, name, op, target, value, file, line, func, (*locks,))
+            for role, seq, ts, pid, unit, name, op, target, value, file, line, func, locks in (
+                cols.iter_rows()
+            )
+        ]
+
+    return _nested(column, build)
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

@@ -1,0 +1,62 @@
+"""to_findings reads a findings frame column by column: the same Findings as row by row."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tracelens.analyze import ANALYSES, load
+from tracelens.analyze.findings import FINDING_SCHEMA, to_findings
+
+SAMPLES = sorted((Path(__file__).parents[2] / "sample_logs").glob("*.jsonl.gz"))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name.split(".")[0])
+def test_frame_and_rows_give_the_same_findings(path):
+    events = load(path).events
+    rows = pl.concat([a(events) for a in ANALYSES.values()], how="vertical_relaxed").collect()
+
+    assert to_findings(rows) == to_findings(rows.iter_rows(named=True))
+
+
+def _event(**kw):
+    base = dict.fromkeys(FINDING_SCHEMA["events"].inner.to_schema(), None)  # type: ignore[union-attr]
+    return {**base, "seq": 1, **kw}
+
+
+def test_missing_fields_get_the_same_defaults_both_ways():
+    """Null role, unit name, file and locks; an empty worst instance; a finding without events."""
+    rows = pl.DataFrame(
+        [
+            {
+                "kind": "data_race",
+                "severity": "error",
+                "var": "x",
+                "units": ["t1", None],
+                "sites": [{"file": None, "line": None, "func": "f"}],
+                "count": 2,
+                "events": [_event(unit="t1"), _event(role="r", locks=["L"], value="3")],
+                "worst": [],
+                "explanation": "e",
+            },
+            {
+                "kind": "deadlock",
+                "severity": "error",
+                "var": "L",
+                "units": None,
+                "sites": [],
+                "count": 1,
+                "events": [],
+                "worst": None,
+                "explanation": "d",
+            },
+        ],
+        schema=FINDING_SCHEMA,
+    )
+    fast = to_findings(rows)
+
+    assert fast == to_findings(rows.iter_rows(named=True))
+    assert fast[0].events[0].unit_name == "t1" and fast[0].events[1].locks == ("L",)
+    assert fast[0].worst == fast[0].events and fast[1].events == ()
