@@ -579,11 +579,6 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: tuple[str, ...] = KINDS) 
         .join(_details(events, "r_"), on=["pid", "r_seq"], how="left")
         .with_columns(_op(f"{p}w").alias(f"{p}op") for p in ("first_", "second_", "r_"))
     )
-    events_expr = pl.concat_list(
-        _event("first_", _role(0)),
-        _event("r_", _role(1), unit="r_unit", unit_name="r_unit_name"),
-        _event("second_", _role(2)),
-    )
     key = [
         "kind",
         "pattern",
@@ -592,40 +587,58 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: tuple[str, ...] = KINDS) 
     ]
     first = ["first_ts", "pid", "first_seq"]
     widest = ["__width", "first_ts", "pid", "first_seq"]
+    # Group on plain columns, keeping the row numbers of the first and the widest
+    # instance; only those rows get their events and explanation built (there can be
+    # tens of thousands of instances, and a few hundred findings).
+    inst = (
+        w.with_columns((pl.col("second_ts") - pl.col("first_ts")).alias("__width"))
+        .collect()
+        .with_row_index("__i")
+    )
     grouped = (
-        w.with_columns(
-            events_expr.alias("__events"),
-            pl.concat_list("unit_name", "r_unit_name").alias("__pair"),
-            _explanation().alias("__explanation"),
-            (pl.col("second_ts") - pl.col("first_ts")).alias("__width"),
-        )
+        inst.lazy()
         .group_by(key)
         .agg(
             pl.len().cast(pl.Int64).alias("count"),
-            pl.col("__events").sort_by(first).first().alias("events"),
-            pl.col("__events")
+            pl.col("__i").sort_by(first).first().alias("__first"),
+            pl.col("__i")
             .sort_by(widest, descending=[True, False, False, False])
             .first()
-            .alias("worst"),
-            pl.col("__explanation").sort_by(first).first().alias("explanation"),
-            pl.col("__pair").sort_by(first).first().alias("__first_pair"),
+            .alias("__wide"),
             pl.col("unit_name").append(pl.col("r_unit_name")).unique().sort().alias("__all"),
         )
+        .collect()
     )
-    return grouped.select(
-        "kind",
-        pl.when(pl.col("kind") == LOST_UPDATE)
-        .then(pl.lit(ERROR))
-        .otherwise(pl.lit(WARNING))
-        .alias("severity"),
-        "var",
-        pl.concat_list("__first_pair", "__all").list.unique(maintain_order=True).alias("units"),
-        pl.concat_list(_site("first_"), _site("r_"), _site("second_")).alias("sites"),
-        "count",
-        "events",
-        "worst",
-        "explanation",
-    ).cast(dict(FINDING_SCHEMA))  # type: ignore[arg-type]
+    events_expr = pl.concat_list(
+        _event("first_", _role(0)),
+        _event("r_", _role(1), unit="r_unit", unit_name="r_unit_name"),
+        _event("second_", _role(2)),
+    )
+    firsts = inst[grouped["__first"]].select(
+        events_expr.alias("events"),
+        pl.concat_list("unit_name", "r_unit_name").alias("__pair"),
+        _explanation().alias("explanation"),
+    )
+    worst = inst[grouped["__wide"]].select(events_expr.alias("worst"))
+    return (
+        pl.concat([grouped, firsts, worst], how="horizontal")
+        .lazy()
+        .select(
+            "kind",
+            pl.when(pl.col("kind") == LOST_UPDATE)
+            .then(pl.lit(ERROR))
+            .otherwise(pl.lit(WARNING))
+            .alias("severity"),
+            "var",
+            pl.concat_list("__pair", "__all").list.unique(maintain_order=True).alias("units"),
+            pl.concat_list(_site("first_"), _site("r_"), _site("second_")).alias("sites"),
+            "count",
+            "events",
+            "worst",
+            "explanation",
+        )
+        .cast(dict(FINDING_SCHEMA))  # type: ignore[arg-type]
+    )
 
 
 def lost_update(events: pl.LazyFrame, /) -> pl.LazyFrame:
