@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -124,15 +125,23 @@ def analyze(
     Raises:
         ValueError: ``only`` names an unknown analysis or kind.
     """
-    frames = []
-    for name, kinds in _plan(only):
+    plan = _plan(only)
+
+    def run(name: str, kinds: frozenset[str] | None) -> pl.DataFrame:
         lf = ANALYSES[name](trace.events)
         if kinds is not None:
             lf = lf.filter(pl.col("kind").is_in(sorted(kinds)))
-        frames.append(lf)
+        return lf.collect()
+
+    if len(plan) > 1:
+        # Side by side: polars releases the GIL, so one analysis's Python work (the
+        # predictive pass over synchronisation events) overlaps another's polars work.
+        with ThreadPoolExecutor(len(plan), thread_name_prefix="tracelens-analyze") as pool:
+            frames = [f.result() for f in [pool.submit(run, n, k) for n, k in plan]]
+    else:
+        frames = [run(n, k) for n, k in plan]
     if frames:
-        # One query: polars shares the common work (the access timelines) between them.
-        rows = pl.concat(frames, how="vertical_relaxed").collect()
+        rows = pl.concat(frames, how="vertical_relaxed")
         found = _with_locks(to_findings(_drop_restated(rows)), trace.events)
     else:
         found = []
