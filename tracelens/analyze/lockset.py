@@ -18,9 +18,10 @@ one common lock (the usual, correct case) are dropped first. For the others:
   the latest access of each key before ``b`` needs checking: an earlier access of
   the same key happens before ``b`` whenever that latest one does.
 
-So the check is one join of classes with keys (per variable: classes times keys, not
-classes squared), a ``join_asof`` for the latest access of the key, and one more for
-the hybrid order.
+So the check is a join of classes with the keys their kind of access (variable, held
+set, read/write) can conflict with (per variable: classes times keys, not classes
+squared), the latest access of the key before the class (an as-of merge on one packed
+Int64: dense key id, row in trace order), and a ``join_asof`` for the hybrid order.
 """
 
 from __future__ import annotations
@@ -95,14 +96,18 @@ def inconsistent_locking(
             severity=WARNING,
             tail="",
         )
-    # Keys and classes as single integers: a key is a 64-bit hash of its columns (two
-    # keys colliding, about n^2 / 2^65, would merge their timelines, as the sort keys
-    # of ``docs/analysis.md`` do), a class's first access is the first row of its
+    # Keys as dense integers: numbered by a 64-bit hash of their columns (two keys
+    # colliding, about n^2 / 2^65, would merge their timelines, as the sort keys of
+    # ``docs/analysis.md`` do). A class's first access is the first row of its
     # (key, hver) in trace order.
-    cand = cand.with_columns(pl.struct(_KEY).hash().alias("_k"))
+    i64 = pl.Int64
+    cand = cand.with_columns(
+        pl.struct(_KEY).hash().rank("dense").cast(i64).alias("_k"),
+        pl.int_range(pl.len(), dtype=i64).alias("_r"),
+    )
     first = pl.struct("_k", "hver").is_first_distinct()
     classes = cand.lazy().filter(first).select(
-        pl.col(G).alias("e_g"), pl.col(U).alias("e_u"), V, "ls", "w"
+        pl.col(G).alias("e_g"), pl.col("_r").alias("e_r"), pl.col(U).alias("e_u"), V, "ls", "w"
     )
     keys = (
         cand.lazy()
@@ -119,22 +124,23 @@ def inconsistent_locking(
         .join(disjoint.lazy(), left_on=["ls", "e_ls"], right_on=["_la", "_lb"], how="semi")
         .select(V, "e_ls", "e_w", "_k", U, "_first")
     )
-    pairs = (
+    pair_rows = (
         classes.join(compat, left_on=[V, "ls", "w"], right_on=[V, "e_ls", "e_w"])
         # another unit, and a key with an access before the class's first access
         .filter((pl.col(U) != pl.col("e_u")) & (pl.col("_first") < pl.col("e_g")))
-        .select("e_g", "e_u", "_k", U)
-        .sort("e_g")
-        # the latest access of the key before it
-        .join_asof(
-            cand.lazy().select("_k", pl.col(G).alias("p_g"), pl.col("hepoch").alias("p_epoch")),
-            left_on="e_g",
-            right_on="p_g",
-            by="_k",
-            allow_exact_matches=False,
-            check_sortedness=False,
-        )
-        .drop("_k")
+        .select("e_g", "e_r", "e_u", "_k", U)
+    )
+    # The latest access of the key before the class's first access: with (key, row)
+    # packed into one Int64, a plain as-of merge of the sorted pairs and accesses.
+    packed = cand.select(
+        (pl.col("_k") * (1 << 32) + pl.col("_r")).alias("_q"), pl.col(G).alias("p_g"), "hepoch"
+    ).sort("_q")
+    pairs = (
+        pair_rows.select("e_g", "e_u", U, (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q"))
+        .sort("_q")
+        # a match always exists and is of the same key: `_first` < e_g
+        .join_asof(packed.lazy(), on="_q", allow_exact_matches=False, check_sortedness=False)
+        .select("e_g", "e_u", U, "p_g", pl.col("hepoch").alias("p_epoch"))
     )
     # the earlier access happens before the later one (by fork/join/hand-offs) iff the
     # later one's unit knew its epoch then.
