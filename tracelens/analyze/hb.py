@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -235,6 +236,30 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         .sort(G)
         .collect()
     )
+    # The accesses, collected in the background while the walk below runs in Python.
+    # Only shared variables (two units or more, a write) can race or break the lock-set
+    # discipline: the others (thread-local, read-only) are dropped here.
+    acc_job = (
+        events.filter(_op_in(s.MEMORY_OPS))
+        .select(
+            global_order(),
+            pl.col(s.PID).cast(pl.Int64),
+            pl.col(s.VAR).cast(pl.String),
+            # the variable as one Int64 (pid, string code): a cheap key to join on
+            (
+                pl.col(s.PID).cast(pl.Int64) * (1 << 32)
+                + pl.col(s.VAR).cast(pl.String).cast(pl.Categorical).to_physical().cast(pl.Int64)
+            ).alias(V),
+            uid.alias(U),
+            (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
+            pl.col(s.TS).cast(pl.Int64),
+            pl.col(s.FILE).cast(pl.String),
+            pl.col(s.LINE).cast(pl.Int64),
+            pl.col(s.FUNC).cast(pl.String),
+        )
+        .filter((pl.col(U).n_unique().over(V) > 1) & pl.col("w").any().over(V))
+        .collect(background=True)
+    )
     obj_names = dict(sync.select("_o", s.OBJ).drop_nulls().unique().iter_rows())
     lock_ev = sync.filter(
         pl.col(OP).is_in([_ACQ, _REL]) & (pl.lit(internal_locks) | ~pl.col(s.INTERNAL))
@@ -292,33 +317,9 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         .sort(G)
         .rename({G: "_sg"})
     )
-    acc = (
-        events.filter(_op_in(s.MEMORY_OPS))
-        .select(
-            global_order(),
-            pl.col(s.PID).cast(pl.Int64),
-            pl.col(s.VAR).cast(pl.String),
-            # the variable as one Int64 (pid, string code): a cheap key to join on
-            (
-                pl.col(s.PID).cast(pl.Int64) * (1 << 32)
-                + pl.col(s.VAR).cast(pl.String).cast(pl.Categorical).to_physical().cast(pl.Int64)
-            ).alias(V),
-            uid.alias(U),
-            (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
-            pl.col(s.TS).cast(pl.Int64),
-            pl.col(s.FILE).cast(pl.String),
-            pl.col(s.LINE).cast(pl.Int64),
-            pl.col(s.FUNC).cast(pl.String),
-        )
-        .collect()
-    )
+    acc = acc_job.fetch_blocking()
     if not acc[G].is_sorted():  # the contract says sorted by (pid, seq); be safe
         acc = acc.sort(G)
-    # Only shared variables (two units or more, a write) can race or break the lock-set
-    # discipline: the others (thread-local, read-only) are dropped before the join.
-    by_var = acc.group_by(V).agg(((pl.col(U).n_unique() > 1) & pl.col("w").any()).alias("_s"))
-    if not by_var["_s"].all():
-        acc = acc.filter(pl.col(V).is_in(by_var.filter("_s")[V].implode()))
     acc = (
         acc.join_asof(seg, left_on=G, right_on="_sg", by=U, check_sortedness=False)
         .drop("_sg")
@@ -1071,12 +1072,13 @@ def predictive(events: pl.LazyFrame, /) -> pl.LazyFrame:
     # Not cached: the findings below are computed eagerly, so the tables (the size of
     # the accesses) can go as soon as this returns, before other analyses run.
     t = tables(events, cache=False)
-    return pl.concat(
-        [
-            data_race(events, shared=t),
-            inconsistent_locking(events, shared=t),
-            lock_order_inversion(events, shared=t),
-            deadlock(events, shared=t),
-        ],
-        how="vertical",
-    )
+    analyses = (data_race, inconsistent_locking, lock_order_inversion, deadlock)
+
+    def run(analysis: Any) -> pl.DataFrame:
+        return analysis(events, shared=t).collect()  # type: ignore[no-any-return]
+
+    # Side by side: each is a few polars queries, and a query leaves a core idle part
+    # of the time (joins and sorts of modest size, Python between them).
+    with ThreadPoolExecutor(2, thread_name_prefix="tracelens-predictive") as pool:
+        frames = list(pool.map(run, analyses))
+    return pl.concat(frames, how="vertical").lazy()
