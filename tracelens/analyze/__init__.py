@@ -25,7 +25,7 @@ import polars as pl
 from tracelens import schema as s
 from tracelens.analyze import suppress
 from tracelens.analyze.findings import SEVERITIES, EventRef, Finding, sort_findings, to_findings
-from tracelens.analyze.hb import PREDICTIVE_KINDS, predictive
+from tracelens.analyze.hb import LOCKS_STATED, PREDICTIVE_KINDS, predictive
 from tracelens.analyze.load import LoadStats, Trace, TraceError, load
 from tracelens.analyze.suppress import (
     Suppression,
@@ -165,24 +165,39 @@ def _drop_restated(rows: pl.DataFrame) -> pl.DataFrame:
     the race. Reporting both for the same variable and pair of sites (in either
     order) would say one thing twice.
     """
-    kinds = rows["kind"]
-    if not ((kinds == "data_race").any() and (kinds == "inconsistent_locking").any()):
+    kind = pl.col("kind")
+    if not rows.select((kind == "data_race").any() & (kind == "inconsistent_locking").any()).item():
         return rows
-
-    def key(var: str, sites: list[dict[str, Any]]) -> tuple[str, frozenset[tuple[Any, ...]]]:
-        return var, frozenset((x["file"], x["line"], x["func"]) for x in sites)
-
-    small = rows.select("kind", "var", "sites")
-    raced = {key(v, st) for k, v, st in small.iter_rows() if k == "data_race"}
-    keep = [
-        k != "inconsistent_locking" or key(v, st) not in raced for k, v, st in small.iter_rows()
-    ]
-    return rows.filter(pl.Series(keep, dtype=pl.Boolean))
+    field = pl.element().struct.field
+    sites = pl.col("sites").list.eval(
+        pl.concat_str(
+            field("file").fill_null(""),
+            field("line").cast(pl.String).fill_null(""),
+            field("func").fill_null(""),
+            separator="\x1f",
+        )
+    )
+    key = pl.concat_str(
+        pl.col("var").fill_null(""),
+        sites.list.unique().list.sort().list.join("\x1e"),
+        separator="\x1d",
+    )
+    raced = rows.filter(kind == "data_race").select(key)[:, 0]
+    return rows.filter((kind != "inconsistent_locking") | ~key.is_in(raced.implode()))
 
 
 def _with_locks(findings: list[Finding], events: pl.LazyFrame) -> list[Finding]:
-    """Fill in ``locks`` of the events findings show, where an analysis left it empty."""
-    wanted = {(e.unit, e.seq) for f in findings for e in (*f.events, *f.worst) if not e.locks}
+    """Fill in ``locks`` of the events findings show, where an analysis left it empty.
+
+    Kinds in ``LOCKS_STATED`` are left alone: their empty lock sets are the answer.
+    """
+    wanted = {
+        (e.unit, e.seq)
+        for f in findings
+        if f.kind not in LOCKS_STATED
+        for e in (*f.events, *f.worst)
+        if not e.locks
+    }
     if not wanted:
         return findings
     at = pl.LazyFrame(
@@ -199,7 +214,12 @@ def _with_locks(findings: list[Finding], events: pl.LazyFrame) -> list[Finding]:
             for e in refs
         )
 
-    return [dataclasses.replace(f, events=fill(f.events), worst=fill(f.worst)) for f in findings]
+    return [
+        f
+        if f.kind in LOCKS_STATED
+        else dataclasses.replace(f, events=fill(f.events), worst=fill(f.worst))
+        for f in findings
+    ]
 
 
 def stats(trace: Trace) -> dict[str, Any]:

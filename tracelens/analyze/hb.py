@@ -51,6 +51,7 @@ from tracelens import schema as s
 from tracelens.analyze.findings import ERROR, EVENT_DTYPE, FINDING_SCHEMA, SITE_DTYPE
 
 __all__ = [
+    "LOCKS_STATED",
     "OP",
     "PREDICTIVE_KINDS",
     "G",
@@ -80,6 +81,10 @@ V: Final = "_v"
 
 #: The kinds ``predictive`` yields.
 PREDICTIVE_KINDS: Final = ("data_race", "inconsistent_locking", "lock_order_inversion", "deadlock")
+
+#: Kinds whose events carry the lock set their unit held (``Tables.locksets``, internal
+#: locks included), also when it is empty: ``analyze`` need not look them up.
+LOCKS_STATED: Final = ("data_race", "inconsistent_locking")
 
 _SYNC_OPS: Final = (s.Op.ACQUIRE, s.Op.RELEASE, s.Op.FORK, s.Op.JOIN, s.Op.SEND, s.Op.RECV)
 _ACQ, _REL, _FORK, _JOIN, _SEND, _RECV = range(6)
