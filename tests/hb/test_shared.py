@@ -160,3 +160,22 @@ def test_traces_without_accesses_or_synchronisation():
     ):
         clear_cache()
         assert predictive(frame(steps)).collect().height == 0
+
+
+@SETTINGS
+@given(programs())
+def test_lock_set_pairs_checked_in_batches_of_variables(prog):
+    """Big traces check inconsistent_locking's pairs a batch of variables at a time: same rows."""
+    from tracelens.analyze import lockset
+
+    steps = schedule(prog)
+    whole = _rows(inconsistent_locking(frame(steps)))
+    old = lockset.BATCH_ACCESSES
+    lockset.BATCH_ACCESSES = 2  # several batches even for a few accesses
+    try:
+        clear_cache()
+        batched = _rows(inconsistent_locking(frame(steps)))
+    finally:
+        lockset.BATCH_ACCESSES = old
+        clear_cache()
+    assert batched == whole

@@ -55,13 +55,13 @@ def deadlock(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.Laz
         return empty_findings()
     ev = events.select(global_order(), pl.col(s.UNIT), op, pl.col(s.OBJ))
     lock_ops = [s.Op.ACQUIRE_TRY, s.Op.ACQUIRE, s.Op.ACQUIRE_FAIL]
+    # The events are in trace order (sorted by pid, seq): a unit's last event of a kind
+    # is its last row of that kind.
+    last = pl.col(s.UNIT).is_last_distinct()
     last_lock = (
-        ev.filter(pl.col(OP).is_in(lock_ops))
-        .group_by(s.UNIT)
-        .agg(pl.all().get(pl.col(G).arg_max()))
-        .filter(pl.col(OP) == s.Op.ACQUIRE_TRY)
+        ev.filter(pl.col(OP).is_in(lock_ops)).filter(last).filter(pl.col(OP) == s.Op.ACQUIRE_TRY)
     )
-    last_any = ev.group_by(s.UNIT).agg(pl.all().get(pl.col(G).arg_max()))
+    last_any = ev.filter(last)
     last_wait = last_any.filter(pl.col(OP) == s.Op.WAIT)
     ended = ev.filter(pl.col(OP) == s.Op.END).select(s.UNIT).unique()
     blocked_df, ended_df = pl.collect_all([pl.concat([last_lock, last_wait]).sort(G), ended])

@@ -32,9 +32,12 @@ from tracelens import schema as s
 from tracelens.analyze.findings import WARNING
 from tracelens.analyze.hb import G, Tables, U, V, known, race_findings, tables
 
-__all__ = ["inconsistent_locking"]
+__all__ = ["BATCH_ACCESSES", "inconsistent_locking"]
 
 _SITE = [s.FILE, s.LINE, s.FUNC]
+
+#: Accesses per batch of variables whose pairs are checked at once (memory bound).
+BATCH_ACCESSES = 1_000_000
 _KEY = [V, U, "ls", "w", *_SITE]
 
 
@@ -124,31 +127,39 @@ def inconsistent_locking(
         .join(disjoint.lazy(), left_on=["ls", "e_ls"], right_on=["_la", "_lb"], how="semi")
         .select(V, "e_ls", "e_w", "_k", U, "_first")
     )
-    pair_rows = (
-        classes.join(compat, left_on=[V, "ls", "w"], right_on=[V, "e_ls", "e_w"])
-        # another unit, and a key with an access before the class's first access
-        .filter((pl.col(U) != pl.col("e_u")) & (pl.col("_first") < pl.col("e_g")))
-        .select("e_g", "e_r", "e_u", "_k", U)
-    )
+    classes_df, compat_df = pl.collect_all([classes, compat])
     # The latest access of the key before the class's first access: with (key, row)
     # packed into one Int64, a plain as-of merge of the sorted pairs and accesses.
     packed = cand.select(
         (pl.col("_k") * (1 << 32) + pl.col("_r")).alias("_q"), pl.col(G).alias("p_g"), "hepoch"
     ).sort("_q")
-    pairs = (
-        pair_rows.select("e_g", "e_u", U, (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q"))
-        .sort("_q")
-        # a match always exists and is of the same key: `_first` < e_g
-        .join_asof(packed.lazy(), on="_q", allow_exact_matches=False, check_sortedness=False)
-        .select("e_g", "e_u", U, "p_g", pl.col("hepoch").alias("p_epoch"))
-    )
-    # the earlier access happens before the later one (by fork/join/hand-offs) iff the
-    # later one's unit knew its epoch then.
-    inst = (
-        known(pairs, t.hchanges, unit="e_u", other=U, at="e_g", out="_k")
-        .filter(pl.col("p_epoch") > pl.col("_k"))
-        .select("e_g", "p_g")
-    )
+    # Pairs (class, key) number several per access: on big traces they are made a batch
+    # of variables at a time, which bounds the memory they take.
+    n_batches = max(1, cand.height // BATCH_ACCESSES)
+    found = []
+    for i in range(n_batches):
+        batch = classes_df.lazy()
+        if n_batches > 1:
+            batch = batch.filter(pl.col(V).hash() % n_batches == i)
+        pairs = (
+            batch.join(compat_df.lazy(), left_on=[V, "ls", "w"], right_on=[V, "e_ls", "e_w"])
+            # another unit, and a key with an access before the class's first access
+            .filter((pl.col(U) != pl.col("e_u")) & (pl.col("_first") < pl.col("e_g")))
+            .select("e_g", "e_u", U, (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q"))
+            .sort("_q")
+            # a match always exists and is of the same key: `_first` < e_g
+            .join_asof(packed.lazy(), on="_q", allow_exact_matches=False, check_sortedness=False)
+            .select("e_g", "e_u", U, "p_g", pl.col("hepoch").alias("p_epoch"))
+        )
+        # the earlier access happens before the later one (by fork/join/hand-offs) iff
+        # the later one's unit knew its epoch then.
+        found.append(
+            known(pairs, t.hchanges, unit="e_u", other=U, at="e_g", out="_k")
+            .filter(pl.col("p_epoch") > pl.col("_k"))
+            .select("e_g", "p_g")
+            .collect()
+        )
+    inst = pl.concat(found).lazy()
     return race_findings(
         inst,
         events,
