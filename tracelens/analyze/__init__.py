@@ -69,6 +69,11 @@ KIND_ANALYSIS: dict[str, str] = {
 }
 
 
+#: Traces with up to this many events run their analyses side by side (threads); bigger
+#: ones run them one after the other, so that their working sets do not add up.
+PARALLEL_MAX_EVENTS = 4_000_000
+
+
 @dataclass
 class Report:
     """The result of ``analyze``.
@@ -133,7 +138,7 @@ def analyze(
             lf = lf.filter(pl.col("kind").is_in(sorted(kinds)))
         return lf.collect()
 
-    if len(plan) > 1:
+    if len(plan) > 1 and trace.events.select(pl.len()).collect().item() <= PARALLEL_MAX_EVENTS:
         # Side by side: polars releases the GIL, so one analysis's Python work (the
         # predictive pass over synchronisation events) overlaps another's polars work.
         with ThreadPoolExecutor(len(plan), thread_name_prefix="tracelens-analyze") as pool:

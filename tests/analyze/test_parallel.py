@@ -1,0 +1,34 @@
+"""analyze() runs its analyses side by side on small traces, one after another on big ones."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import tracelens.analyze as analyzer
+from tracelens.analyze import analyze, load
+
+SAMPLES = Path(__file__).parents[2] / "sample_logs"
+
+
+@pytest.mark.parametrize("name", ["article_racy", "condition_buffer"])
+def test_side_by_side_and_one_after_another_give_the_same_report(name, monkeypatch):
+    trace = load(SAMPLES / f"{name}.jsonl.gz")
+    side_by_side = analyze(trace)
+    monkeypatch.setattr(analyzer, "PARALLEL_MAX_EVENTS", 0)
+    one_by_one = analyze(trace)
+
+    assert side_by_side.findings == one_by_one.findings
+    assert side_by_side.summary == one_by_one.summary
+
+
+def test_an_analysis_error_reaches_the_caller(monkeypatch):
+    """An exception in an analysis thread is raised by analyze(), not lost."""
+
+    def broken(events):
+        raise RuntimeError("boom")
+
+    monkeypatch.setitem(analyzer.ANALYSES, "broken", broken)
+    with pytest.raises(RuntimeError, match="boom"):
+        analyze(load(SAMPLES / "article_racy.jsonl.gz"))
