@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 import tracelens.analyze as analyzer
-from tracelens.analyze import analyze, load
+from tracelens.analyze import analyze, load, parallel
 
 SAMPLES = Path(__file__).parents[2] / "sample_logs"
 
@@ -16,7 +16,7 @@ SAMPLES = Path(__file__).parents[2] / "sample_logs"
 def test_side_by_side_and_one_after_another_give_the_same_report(name, monkeypatch):
     trace = load(SAMPLES / f"{name}.jsonl.gz")
     side_by_side = analyze(trace)
-    monkeypatch.setattr(analyzer, "PARALLEL_MAX_EVENTS", 0)
+    monkeypatch.setattr(parallel, "PARALLEL_MAX_EVENTS", 0)
     one_by_one = analyze(trace)
 
     assert side_by_side.findings == one_by_one.findings
@@ -32,3 +32,10 @@ def test_an_analysis_error_reaches_the_caller(monkeypatch):
     monkeypatch.setitem(analyzer.ANALYSES, "broken", broken)
     with pytest.raises(RuntimeError, match="boom"):
         analyze(load(SAMPLES / "article_racy.jsonl.gz"))
+
+
+def test_side_by_side_keeps_the_order_of_the_tasks():
+    tasks = [lambda i=i: i * i for i in range(5)]
+
+    assert parallel.side_by_side(tasks, events=10) == [0, 1, 4, 9, 16]
+    assert parallel.side_by_side(tasks, events=10**9) == [0, 1, 4, 9, 16]

@@ -14,9 +14,9 @@ the rows into ``Finding`` objects, applies the suppressions and sorts the findin
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from tracelens.analyze import suppress
 from tracelens.analyze.findings import SEVERITIES, EventRef, Finding, sort_findings, to_findings
 from tracelens.analyze.hb import LOCKS_STATED, PREDICTIVE_KINDS, predictive
 from tracelens.analyze.load import LoadStats, Trace, TraceError, load
+from tracelens.analyze.parallel import side_by_side
 from tracelens.analyze.suppress import (
     Suppression,
     SuppressionError,
@@ -67,11 +68,6 @@ KIND_ANALYSIS: dict[str, str] = {
     **dict.fromkeys(WINDOW_KINDS, "windows"),
     **dict.fromkeys(PREDICTIVE_KINDS, "predictive"),
 }
-
-
-#: Traces with up to this many events run their analyses side by side (threads); bigger
-#: ones run them one after the other, so that their working sets do not add up.
-PARALLEL_MAX_EVENTS = 4_000_000
 
 
 @dataclass
@@ -138,13 +134,10 @@ def analyze(
             lf = lf.filter(pl.col("kind").is_in(sorted(kinds)))
         return lf.collect()
 
-    if len(plan) > 1 and trace.events.select(pl.len()).collect().item() <= PARALLEL_MAX_EVENTS:
-        # Side by side: polars releases the GIL, so one analysis's Python work (the
-        # predictive pass over synchronisation events) overlaps another's polars work.
-        with ThreadPoolExecutor(len(plan), thread_name_prefix="tracelens-analyze") as pool:
-            frames = [f.result() for f in [pool.submit(run, n, k) for n, k in plan]]
-    else:
-        frames = [run(n, k) for n, k in plan]
+    n_events = trace.events.select(pl.len()).collect().item()
+    frames = side_by_side(
+        [functools.partial(run, n, k) for n, k in plan], events=n_events, workers=len(plan)
+    )
     if frames:
         rows = pl.concat(frames, how="vertical_relaxed")
         found = _with_locks(to_findings(_drop_restated(rows)), trace.events)

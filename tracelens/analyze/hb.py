@@ -39,9 +39,9 @@ registry (``tracelens.analyze.ANALYSES``) uses.
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -49,6 +49,7 @@ import polars as pl
 
 from tracelens import schema as s
 from tracelens.analyze.findings import ERROR, EVENT_DTYPE, FINDING_SCHEMA, SITE_DTYPE
+from tracelens.analyze.parallel import side_by_side
 
 __all__ = [
     "LOCKS_STATED",
@@ -1056,6 +1057,10 @@ def data_race(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.La
 # --- all four on one pass --------------------------------------------------------------------
 
 
+def _collected(analysis: Any, events: pl.LazyFrame, t: Tables) -> pl.DataFrame:
+    return analysis(events, shared=t).collect()  # type: ignore[no-any-return]
+
+
 def predictive(events: pl.LazyFrame, /) -> pl.LazyFrame:
     """``data_race``, ``inconsistent_locking``, ``lock_order_inversion`` and ``deadlock``.
 
@@ -1079,11 +1084,8 @@ def predictive(events: pl.LazyFrame, /) -> pl.LazyFrame:
     t = tables(events, cache=False)
     analyses = (data_race, inconsistent_locking, lock_order_inversion, deadlock)
 
-    def run(analysis: Any) -> pl.DataFrame:
-        return analysis(events, shared=t).collect()  # type: ignore[no-any-return]
-
-    # Side by side: each is a few polars queries, and a query leaves a core idle part
-    # of the time (joins and sorts of modest size, Python between them).
-    with ThreadPoolExecutor(2, thread_name_prefix="tracelens-predictive") as pool:
-        frames = list(pool.map(run, analyses))
+    n_events = events.select(pl.len()).collect().item()
+    frames = side_by_side(
+        [functools.partial(_collected, a, events, t) for a in analyses], events=n_events
+    )
     return pl.concat(frames, how="vertical").lazy()
