@@ -128,24 +128,21 @@ def analyze(
     """
     plan = _plan(only)
 
-    def run(name: str, kinds: frozenset[str] | None) -> pl.DataFrame:
+    def run(name: str, kinds: frozenset[str] | None) -> list[Finding]:
         lf = ANALYSES[name](trace.events)
         if kinds is not None:
             lf = lf.filter(pl.col("kind").is_in(sorted(kinds)))
-        return lf.collect()
+        # data_race and inconsistent_locking come from one analysis (``predictive``)
+        return _with_locks(to_findings(_drop_restated(lf.collect())), trace.events)
 
     n_events = trace.events.select(pl.len()).collect().item()
-    frames = side_by_side(
-        [functools.partial(run, n, k) for n, k in plan], events=n_events, workers=len(plan)
-    )
-    if frames:
-        rows = pl.concat(frames, how="vertical_relaxed")
-        found = _with_locks(to_findings(_drop_restated(rows)), trace.events)
-    else:
-        found = []
+    tasks: list[Callable[[], Any]] = [functools.partial(run, n, k) for n, k in plan]
+    tasks.append(functools.partial(stats, trace))
+    results = side_by_side(tasks, events=n_events, workers=len(tasks))
+    summary: dict[str, Any] = results.pop()
+    found: list[Finding] = [f for findings in results for f in findings]
     kept, suppressed = suppress.apply_suppressions(found, suppressions)
     kept = sort_findings(kept)
-    summary = stats(trace)
     by_kind = Counter(f.kind for f in kept)
     by_sev = Counter(f.severity for f in kept)
     summary["findings"] = len(kept)

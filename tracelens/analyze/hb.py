@@ -42,6 +42,7 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -266,12 +267,23 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         .filter((pl.col(U).n_unique().over(V) > 1) & pl.col("w").any().over(V))
         .collect(background=True)
     )
-    obj_names = dict(sync.select("_o", s.OBJ).drop_nulls().unique().iter_rows())
+    obj_names = dict(
+        sync.lazy()
+        .filter(pl.col("_o").is_not_null())
+        .group_by("_o")
+        .agg(pl.col(s.OBJ).first())
+        .collect()
+        .iter_rows()
+    )
     lock_ev = sync.filter(
         pl.col(OP).is_in([_ACQ, _REL]) & (pl.lit(internal_locks) | ~pl.col(s.INTERNAL))
     ).select(G, OP, U, "_o")
     lock_codes = sorted(lock_ev["_o"].unique().to_list(), key=lambda o: obj_names.get(o, ""))
     in_polars = len(lock_codes) <= MAX_MASK_LOCKS
+    # The held lock sets (polars) are computed in a thread during the walk (Python).
+    pool = ThreadPoolExecutor(1, thread_name_prefix="tracelens-locks")
+    locks_job = pool.submit(_locks, lock_ev, lock_codes, obj_names) if in_polars else None
+    pool.shutdown(wait=False)
     w = _walk(
         sync[G].to_list(),
         sync[OP].to_list(),
@@ -300,8 +312,8 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         .with_columns((pl.int_range(pl.len()).over(U) + 2).cast(i64).alias("epoch"))
     )
     del sync
-    if in_polars:
-        lseg, locksets, holders, acquires = _locks(lock_ev, lock_codes, obj_names)
+    if locks_job is not None:
+        lseg, locksets, holders, acquires = locks_job.result()
     else:
         lseg = _frame(w.lseg, [(U, i32), (G, i64), ("ls", i64)])
         locksets, holders, acquires = w.locksets, w.holders, w.acquires
