@@ -12,7 +12,10 @@ The mix of tasks (weights in ``MIX``):
 * ``locked_update``: acquire the variable's lock, read, write (value + 1), release.
   Correct code: it must never produce a ``lost_update``.
 * ``locked_read``: acquire, read, release.
-* ``config_read``: an unlocked read of a read-mostly variable (no window).
+* ``config_read``: an unlocked read of a read-mostly variable (no window): one of the
+  counters (which locked tasks update, so a data race), or with ``config_vars`` one of
+  that many ``config[i]`` variables the main thread writes before starting the
+  workers (initialise-then-share: no race).
 * ``racy_update``: read, write *without* the lock, on one of the ``racy`` variables
   (the injected bug: interleavings make lost updates).
 * ``atomic_update``: a ``tracelens.atomic`` region around a locked read/write.
@@ -100,6 +103,7 @@ def events(
     variables: int = 2000,
     locks: int = 64,
     racy: int = 3,
+    config_vars: int = 0,
     seed: int = 0,
     pid: int = 4242,
     batch: int = 256,
@@ -114,6 +118,8 @@ def events(
             without their lock by ``racy_update`` tasks.
         locks: Locks; variable ``i`` is guarded by lock ``i % locks``.
         racy: How many variables the injected bug touches.
+        config_vars: Read-only configuration variables for ``config_read`` (0: it
+            reads the counters).
         seed: Seed of the scheduler and the task choices.
         pid: The process id written into every event.
         batch: Events a thread buffers before they are "written" (file order).
@@ -178,6 +184,8 @@ def events(
     produced += 1
     yield meta
     workers = [f"t{i}" for i in range(1, threads + 1)]
+    for i in range(config_vars):
+        ev("t0", s.Op.WRITE, "main", **{s.VAR: f"config[{i}]", s.VALUE: i})
     for u in workers:
         ev("t0", s.Op.FORK, "main", **{s.OBJ: u, s.KIND: s.Kind.THREAD})
     for u in workers:
@@ -215,6 +223,8 @@ def events(
             ]
         if t == "handoff":
             return [("send", 0, "send"), ("recv", 0, "recv")]
+        if config_vars:
+            return [("cread", rng.randrange(config_vars), "cfg_read")]
         return [("read", v, "cfg_read")]
 
     msg = 0
@@ -242,6 +252,8 @@ def events(
         elif what == "read":
             ev(u, s.Op.READ, site, **{s.VAR: var_names[arg], s.VALUE: memory[arg]})
             plan.append(("_val", memory[arg], ""))  # remember what was read
+        elif what == "cread":
+            ev(u, s.Op.READ, site, **{s.VAR: f"config[{arg}]", s.VALUE: arg})
         elif what == "write":
             read_vals = [p[1] for p in plan if p[0] == "_val"]
             base = read_vals[-1] if read_vals else memory[arg]
@@ -334,11 +346,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=16)
     p.add_argument("--variables", type=int, default=2000)
     p.add_argument("--locks", type=int, default=64)
+    p.add_argument("--config-vars", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
     a = p.parse_args(argv)
     info = generate(
         a.out, n_events=a.events, threads=a.threads, variables=a.variables, locks=a.locks,
-        seed=a.seed,
+        config_vars=a.config_vars, seed=a.seed,
     )  # fmt: skip
     print(f"{a.out}: {info.events} events, racy variables {info.racy_vars}")
 

@@ -34,11 +34,12 @@ from tracelens.analyze.hb import G, Tables, U, V, known, race_findings, tables
 
 __all__ = ["BATCH_ACCESSES", "inconsistent_locking"]
 
-_SITE = [s.FILE, s.LINE, s.FUNC]
+#: The code site of an access as one 64-bit hash (as the keys below are hashed).
+_SITE = pl.struct(s.FILE, s.LINE, s.FUNC).hash().alias("_site")
 
 #: Accesses per batch of variables whose pairs are checked at once (memory bound).
-BATCH_ACCESSES = 1_000_000
-_KEY = [V, U, "ls", "w", *_SITE]
+BATCH_ACCESSES = 500_000
+_KEY = [V, U, "ls", "w", "_site"]
 
 
 def inconsistent_locking(
@@ -88,7 +89,10 @@ def inconsistent_locking(
         .join(common, on=var_key, how="anti")
     )
     cand = (
-        acc.join(todo, on=var_key, how="semi").select(G, *_KEY, "hepoch", "hver").sort(G).collect()
+        acc.join(todo, on=var_key, how="semi")
+        .select(G, V, U, "ls", "w", _SITE, "hepoch", "hver")
+        .sort(G)
+        .collect()
     )
     if cand.height == 0:
         return race_findings(

@@ -36,9 +36,10 @@ variable, seq)`` pairs each access with its unit's previous one (``shift``). Sor
 holds and outermost atomic regions become intervals whose running maximum end, found
 with a backward ``join_asof`` on the pair's first access, says whether one interval
 covers the pair. Only pairs with a remote access of the right kind between them go
-through that scope test. The few pairs that make findings get their details (values,
-call sites, unit names) by joins, and are grouped: one finding per kind, variable and
-code sites, with a count and the first and widest instances.
+through that scope test. The few pairs that make findings get their call sites and
+unit names by joins, and are grouped on those plain columns: one finding per kind,
+variable and code sites, with a count and the row numbers of the first and widest
+instances, whose events and explanation alone are then built.
 """
 
 from __future__ import annotations
