@@ -46,3 +46,27 @@ def test_structlog_recipe_puts_events_in_the_applications_file(tmp_path):
     events = read_events(out)
     assert [e["event"] for e in events] == ["meta", "write", "write"]
     assert len(out.read_text().splitlines()) == 4  # and the application's own line
+
+
+def test_recorder_names_load_on_first_use_only():
+    """The analyzer imports tracelens.schema without loading the recorder (structlog)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tracelens, tracelens.analyze\n"
+        "before = 'structlog' in sys.modules\n"
+        "tracelens.configure\n"
+        "print(before, 'structlog' in sys.modules, sorted(tracelens.__all__) == sorted(\n"
+        "    n for n in dir(tracelens) if n in tracelens.__all__))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+
+    assert out.stdout.split() == ["False", "True", "True"]
+
+
+def test_an_unknown_name_is_an_attribute_error():
+    import pytest
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        tracelens.nope  # noqa: B018
