@@ -39,3 +39,29 @@ def test_side_by_side_keeps_the_order_of_the_tasks():
 
     assert parallel.side_by_side(tasks, events=10) == [0, 1, 4, 9, 16]
     assert parallel.side_by_side(tasks, events=10**9) == [0, 1, 4, 9, 16]
+
+
+def test_side_by_side_raises_the_first_failing_tasks_error_after_all_finished():
+    done = []
+
+    def ok():
+        done.append("ok")
+        return 1
+
+    def fails(msg):
+        raise ValueError(msg)
+
+    tasks = [ok, lambda: fails("second"), lambda: fails("third"), ok]
+    with pytest.raises(ValueError, match="second"):
+        parallel.side_by_side(tasks, events=10)
+    assert done == ["ok", "ok"]
+
+
+def test_jobs_run_in_daemon_threads():
+    """An interrupted command exits without waiting for analyses it no longer wants."""
+    import threading
+
+    job = parallel.Job(lambda: (threading.current_thread().daemon, threading.get_ident()))
+    daemon, ident = job.result()
+
+    assert daemon and ident != threading.get_ident()

@@ -138,7 +138,7 @@ def analyze(
     n_events = trace.events.select(pl.len()).collect().item()
     tasks: list[Callable[[], Any]] = [functools.partial(run, n, k) for n, k in plan]
     tasks.append(functools.partial(stats, trace))
-    results = side_by_side(tasks, events=n_events, workers=len(tasks))
+    results = side_by_side(tasks, events=n_events)
     summary: dict[str, Any] = results.pop()
     found: list[Finding] = [f for findings in results for f in findings]
     kept, suppressed = suppress.apply_suppressions(found, suppressions)

@@ -42,7 +42,6 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -50,7 +49,7 @@ import polars as pl
 
 from tracelens import schema as s
 from tracelens.analyze.findings import ERROR, EVENT_DTYPE, FINDING_SCHEMA, SITE_DTYPE
-from tracelens.analyze.parallel import side_by_side
+from tracelens.analyze.parallel import Job, side_by_side
 
 __all__ = [
     "LOCKS_STATED",
@@ -281,9 +280,9 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
     lock_codes = sorted(lock_ev["_o"].unique().to_list(), key=lambda o: obj_names.get(o, ""))
     in_polars = len(lock_codes) <= MAX_MASK_LOCKS
     # The held lock sets (polars) are computed in a thread during the walk (Python).
-    pool = ThreadPoolExecutor(1, thread_name_prefix="tracelens-locks")
-    locks_job = pool.submit(_locks, lock_ev, lock_codes, obj_names) if in_polars else None
-    pool.shutdown(wait=False)
+    locks_job = (
+        Job(functools.partial(_locks, lock_ev, lock_codes, obj_names)) if in_polars else None
+    )
     w = _walk(
         sync[G].to_list(),
         sync[OP].to_list(),

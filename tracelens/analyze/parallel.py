@@ -5,15 +5,18 @@ pass over synchronisation events) overlaps another's polars queries, and a query
 that leaves a core idle part of the time (joins and sorts of modest size) shares it.
 Each running analysis holds its own working set, though: on big traces they run one
 after the other, so that those do not add up (10M events fit in 6 GB this way).
+
+The threads are daemon threads: an interrupted command (Ctrl-C) exits at once instead
+of waiting for the analyses it no longer wants.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from typing import Generic, TypeVar
 
-__all__ = ["PARALLEL_MAX_EVENTS", "side_by_side"]
+__all__ = ["PARALLEL_MAX_EVENTS", "Job", "side_by_side"]
 
 #: Traces with up to this many events run their analyses side by side; bigger ones one
 #: after the other.
@@ -22,20 +25,56 @@ PARALLEL_MAX_EVENTS = 4_000_000
 T = TypeVar("T")
 
 
-def side_by_side(tasks: Sequence[Callable[[], T]], *, events: int, workers: int = 2) -> list[T]:
+class Job(Generic[T]):
+    """A callable running in a daemon thread; ``result()`` waits for it."""
+
+    def __init__(self, task: Callable[[], T], *, name: str = "tracelens") -> None:
+        self._task = task
+        self._value: T | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self._value = self._task()
+        except BaseException as e:  # handed to the caller of result()
+            self._error = e
+
+    def result(self) -> T:
+        """The task's return value, once it is done; its exception is raised here."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+def side_by_side(tasks: Sequence[Callable[[], T]], *, events: int) -> list[T]:
     """Run ``tasks`` and return their results in order.
 
     Args:
         tasks: Independent callables.
         events: Events in the trace they analyse (decides threads or one by one).
-        workers: Threads at most.
 
     Returns:
         Each task's result, in the order of ``tasks``. The first exception a task
-        raises (in that order) is raised here.
+        raised (in that order) is raised here, after every task has finished.
     """
-    if len(tasks) < 2 or workers < 2 or events > PARALLEL_MAX_EVENTS:
+    if len(tasks) < 2 or events > PARALLEL_MAX_EVENTS:
         return [task() for task in tasks]
-    with ThreadPoolExecutor(min(workers, len(tasks)), thread_name_prefix="tracelens") as pool:
-        futures = [pool.submit(task) for task in tasks]
-        return [f.result() for f in futures]
+    jobs = [Job(task) for task in tasks[1:]]
+    errors: list[BaseException] = []
+    first: list[T] = []
+    try:
+        first.append(tasks[0]())  # the calling thread does a share of the work
+    except Exception as e:
+        errors.append(e)
+    rest: list[T] = []
+    for job in jobs:
+        try:
+            rest.append(job.result())
+        except Exception as e:
+            errors.append(e)
+    if errors:
+        raise errors[0]
+    return first + rest
