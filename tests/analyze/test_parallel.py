@@ -58,7 +58,7 @@ def test_side_by_side_raises_the_first_failing_tasks_error_after_all_finished():
 
 
 def test_jobs_run_in_daemon_threads():
-    """An interrupted command exits without waiting for analyses it no longer wants."""
+    """The interpreter's exit does not wait for analyses an interrupted command dropped."""
     import threading
 
     job = parallel.Job(lambda: (threading.current_thread().daemon, threading.get_ident()))

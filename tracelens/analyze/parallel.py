@@ -6,8 +6,10 @@ that leaves a core idle part of the time (joins and sorts of modest size) shares
 Each running analysis holds its own working set, though: on big traces they run one
 after the other, so that those do not add up (10M events fit in 6 GB this way).
 
-The threads are daemon threads: an interrupted command (Ctrl-C) exits at once instead
-of waiting for the analyses it no longer wants.
+The threads are daemon threads: the interpreter's exit does not join them, so an
+interrupted command does not also wait for the Python work of analyses it no longer
+wants. (A polars query that is running when Ctrl-C arrives still runs to its end
+first; that was so before analyses ran in threads.)
 """
 
 from __future__ import annotations
