@@ -60,3 +60,28 @@ def test_missing_fields_get_the_same_defaults_both_ways():
     assert fast == to_findings(rows.iter_rows(named=True))
     assert fast[0].events[0].unit_name == "t1" and fast[0].events[1].locks == ("L",)
     assert fast[0].worst == fast[0].events and fast[1].events == ()
+
+
+@pytest.mark.parametrize("n", [0, 1, 7])
+def test_with_lists_equals_concat_list(n):
+    """with_lists builds what pl.concat_list builds, also from nulls and list fields."""
+    from tracelens.analyze.findings import with_lists
+
+    frame = pl.DataFrame(
+        {
+            "a": [i if i % 3 else None for i in range(n)],
+            "b": [f"s{i}" for i in range(n)],
+            "l": [[f"L{i}"] * (i % 2) for i in range(n)],
+        },
+        schema={"a": pl.Int64, "b": pl.String, "l": pl.List(pl.String)},
+    )
+    x = pl.struct(pl.col("a"), pl.col("l"))
+    y = pl.struct((pl.col("a") * 2).alias("a"), pl.lit([], dtype=pl.List(pl.String)).alias("l"))
+    z = pl.struct(pl.lit(None, dtype=pl.Int64).alias("a"), pl.col("l"))
+
+    got = with_lists(frame, {"s": [x, y, z], "t": [pl.col("b"), pl.col("b") + "!"]})
+    want = frame.with_columns(
+        pl.concat_list(x, y, z).alias("s"), pl.concat_list("b", pl.col("b") + "!").alias("t")
+    )
+
+    assert got.equals(want)

