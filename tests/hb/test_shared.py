@@ -179,3 +179,24 @@ def test_lock_set_pairs_checked_in_batches_of_variables(prog):
         lockset.BATCH_ACCESSES = old
         clear_cache()
     assert batched == whole
+
+
+@SETTINGS
+@given(programs())
+def test_walk_in_the_background_or_waited_for_gives_the_same_rows(prog):
+    """Small traces leave the happens-before walk running while the lock-set analyses
+    start; big ones wait for it inside tables(): the findings are the same."""
+    from tracelens.analyze import parallel
+
+    steps = schedule(prog)
+    clear_cache()
+    background = _rows(predictive(frame(steps)))
+    old = parallel.PARALLEL_MAX_EVENTS
+    parallel.PARALLEL_MAX_EVENTS = 0
+    try:
+        clear_cache()
+        waited = _rows(predictive(frame(steps)))
+    finally:
+        parallel.PARALLEL_MAX_EVENTS = old
+        clear_cache()
+    assert background == waited

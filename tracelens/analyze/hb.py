@@ -14,14 +14,17 @@ Atomic regions are not synchronisation.
 
 How the work is split (the design of issue 5): all accesses a unit makes between two
 of its synchronisation events share one vector clock, so only the synchronisation
-events go through the sequential vector-clock pass (``tables``: one Python loop, run
-once per trace and shared by all four predictive analyses). The loop keeps two sets
-of clocks at once (happens-before, and the *hybrid* order of fork/join and hand-offs
-only that ``inconsistent_locking`` uses), the locks every unit holds, the nested
-acquires of the lock-order graph and the final lock holders. It emits small tables:
-per unit the changes of its own epoch, clock version and held lock set (``seg``,
-merged into the access table with one ``join_asof``), and one row per change of a
-clock component (``changes``/``hchanges``: unit, other unit, position, new value).
+events go through the sequential vector-clock pass (``tables``, run once per trace
+and shared by all four predictive analyses). ``_vector_clocks`` walks them twice:
+over every synchronisation event for happens-before (the long Python loop, in a
+background thread), and over fork/join and hand-offs only for the *hybrid* order
+that ``inconsistent_locking`` uses (few events). Meanwhile polars computes the locks
+every unit holds, the nested acquires of the lock-order graph and the final lock
+holders (``_locks``), and the access table. The results are small tables: per unit
+the changes of its own epoch, hybrid clock version and held lock set (``seg``, merged
+into the access table with one ``join_asof``), and one row per change of a clock
+component (``changes``/``hchanges``: unit, other unit, position, new value). Only
+``data_race`` needs ``changes``; the other three start before the long walk ends.
 The FastTrack checks are then joins over the accesses:
 
 * an access against the last write before it (write-read, write-write), and
@@ -42,12 +45,14 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
 import polars as pl
 
 from tracelens import schema as s
+from tracelens.analyze import parallel
 from tracelens.analyze.findings import (
     ERROR,
     EVENT_DTYPE,
@@ -139,9 +144,10 @@ class Tables:
             and version of the hybrid clock: fork/join and hand-off edges only;
             accesses with the same unit and ``hver`` share one hybrid clock) and
             ``ls`` (id of the held lock set).
-        changes: One row per change of a happens-before clock component: ``U``,
-            ``other``, ``G``, ``known`` (what unit ``U`` now knows of unit ``other``);
-            a missing component is 0. Sorted by ``G``.
+        changes: (a property) One row per change of a happens-before clock
+            component: ``U``, ``other``, ``G``, ``known`` (what unit ``U`` now knows of
+            unit ``other``); a missing component is 0. Sorted by ``G``. Only
+            ``data_race`` needs it: the other analyses can run while it is computed.
         hchanges: The same for the hybrid clocks.
         locksets: ``ls`` -> ``locks`` (sorted lock names); id 0 is the empty set.
         holders: For every lock held at the end of the trace, who holds it and the
@@ -153,11 +159,18 @@ class Tables:
 
     units: pl.DataFrame
     acc: pl.DataFrame
-    changes: pl.DataFrame
     hchanges: pl.DataFrame
     locksets: pl.DataFrame
     holders: dict[str, tuple[str, int]]
     acquires: list[dict[str, Any]]
+    #: ``changes``, once the happens-before walk (which may still run in a background
+    #: thread when ``tables`` returns) is done.
+    pending_changes: Callable[[], pl.DataFrame]
+
+    @property
+    def changes(self) -> pl.DataFrame:
+        """See the class docstring; waits for the happens-before walk if needed."""
+        return self.pending_changes()
 
 
 # events LazyFrame (by identity) -> its tables. A LazyFrame is immutable, so its
@@ -212,6 +225,7 @@ MAX_MASK_LOCKS = 16 * 63
 
 
 def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
+    n_events = events.select(pl.len()).collect().item()
     fork_join = pl.col(OP).cast(pl.String).is_in([s.Op.FORK, s.Op.JOIN])
     names = sorted(
         pl.concat(
@@ -248,7 +262,25 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         .sort(G)
         .collect()
     )
-    # The accesses, collected in the background while the walk below runs in Python.
+    # Happens-before over every synchronisation event: the long Python walk. It runs in
+    # a background thread (``Tables.changes`` waits for it), so that the analyses that
+    # do not need it (polars) start meanwhile; on big traces it is waited for here, so
+    # that its lists and those analyses' working sets do not add up.
+    hb_walk = Job(
+        functools.partial(
+            _vector_clocks,
+            sync[G].to_list(),
+            sync[OP].to_list(),
+            sync[U].to_list(),
+            sync["_o"].to_list(),
+            _values(sync["_ou"], None),
+            _values(sync[s.MSG], None),
+            len(names),
+            versions=False,
+        ),
+        name="tracelens-hb",
+    )
+    # The accesses, collected in the background while the walk runs in Python.
     # Only shared variables (two units or more, a write) can race or break the lock-set
     # discipline: the others (thread-local, read-only) are dropped here.
     acc_job = (
@@ -285,25 +317,36 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
     ).select(G, OP, U, "_o")
     lock_codes = sorted(lock_ev["_o"].unique().to_list(), key=lambda o: obj_names.get(o, ""))
     in_polars = len(lock_codes) <= MAX_MASK_LOCKS
-    # The held lock sets (polars) are computed in a thread during the walk (Python).
-    locks_job = (
-        Job(functools.partial(_locks, lock_ev, lock_codes, obj_names)) if in_polars else None
+    n = len(names)
+    if in_polars:
+        lseg, locksets, holders, acquires = _locks(lock_ev, lock_codes, obj_names)
+    else:
+        lw = _walk_locks(
+            lock_ev[G].to_list(),
+            lock_ev[OP].to_list(),
+            lock_ev[U].to_list(),
+            lock_ev["_o"].to_list(),
+            n,
+            obj_names,
+        )
+        lseg = _frame(lw.lseg, [(U, pl.Int32), (G, pl.Int64), ("ls", pl.Int64)])
+        locksets, holders, acquires = lw.locksets, lw.holders, lw.acquires
+    # The hybrid order: fork/join and hand-offs only (few events).
+    hsync = sync.filter(pl.col(OP).is_in([_FORK, _JOIN, _SEND, _RECV]))
+    hybrid = _vector_clocks(
+        hsync[G].to_list(),
+        hsync[OP].to_list(),
+        hsync[U].to_list(),
+        hsync["_o"].to_list(),
+        _values(hsync["_ou"], None),
+        _values(hsync[s.MSG], None),
+        n,
+        versions=True,
     )
-    w = _walk(
-        sync[G].to_list(),
-        sync[OP].to_list(),
-        sync[U].to_list(),
-        sync["_o"].to_list(),
-        _values(sync["_ou"], None),
-        _values(sync[s.MSG], None),
-        _values(sync[s.INTERNAL], False),
-        len(names),
-        None if in_polars else internal_locks,
-        obj_names,
-    )
+    del hsync
     i32, i64 = pl.Int32, pl.Int64
     # The happens-before epoch: 1 + the unit's releases, forks and sends so far, + the
-    # times it was joined (as ``_walk`` counts them).
+    # times it was joined (as ``_vector_clocks`` counts them).
     ou_ok = pl.col("_ou").is_not_null()
     op = pl.col(OP)
     epochs = (
@@ -317,16 +360,11 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         .with_columns((pl.int_range(pl.len()).over(U) + 2).cast(i64).alias("epoch"))
     )
     del sync
-    if locks_job is not None:
-        lseg, locksets, holders, acquires = locks_job.result()
-    else:
-        lseg = _frame(w.lseg, [(U, i32), (G, i64), ("ls", i64)])
-        locksets, holders, acquires = w.locksets, w.holders, w.acquires
     # Per unit, its state from each change on: rows of the three kinds, sorted by unit
     # and position, each column carried forward within the unit (the unit's first row
     # starts from the defaults), the last row per position kept.
     seg = pl.concat(
-        [epochs, _frame(w.hseg, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)]), lseg],
+        [epochs, _frame(hybrid.segs, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)]), lseg],
         how="diagonal",
     ).sort(G, maintain_order=True).sort(U, maintain_order=True)  # = sort(U, G), stable
     first = (pl.col(U) != pl.col(U).shift(1)).fill_null(True)
@@ -354,11 +392,14 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         )
     )
     chs = [(U, i32), ("other", i32), (G, i64), ("known", i64)]
+    changes = Job(lambda: _frame(hb_walk.result().changes, chs), name="tracelens-hb-frame")
+    if n_events > parallel.PARALLEL_MAX_EVENTS:
+        changes.result()
     return Tables(
         units=pl.DataFrame({U: ids, s.UNIT: names}, schema={U: i32, s.UNIT: pl.String}),
         acc=acc,
-        changes=_frame(w.changes, chs),
-        hchanges=_frame(w.hchanges, chs),
+        pending_changes=changes.result,
+        hchanges=_frame(hybrid.changes, chs),
         locksets=pl.DataFrame(
             {"ls": list(range(len(locksets))), "locks": locksets},
             schema={"ls": pl.Int64, "locks": pl.List(pl.String)},
@@ -392,7 +433,7 @@ def _locks(
 
     Returns:
         ``(U, G, ls)`` rows (the held set from ``G`` on), the lock sets by id, the
-        final holders and the nested acquires, as ``_walk`` gives them.
+        final holders and the nested acquires, as ``_walk_locks`` gives them.
     """
     i64 = pl.Int64
     names = [obj_names.get(c, "") for c in codes]
@@ -536,29 +577,27 @@ def _frame(flat: list[int], columns: list[tuple[str, Any]]) -> pl.DataFrame:
 
 
 @dataclass(slots=True)
-class _Walked:
-    hseg: list[int]  # u, g, hepoch, hver: u's hybrid clock from g on
-    lseg: list[int]  # u, g, ls: u's held lock set from g on (when tracked here)
-    changes: list[int]  # u, other, g, known: happens-before clock components
-    hchanges: list[int]  # the same for the hybrid clocks
-    locksets: list[list[str]]
-    holders: dict[str, tuple[int, int]]
-    acquires: list[dict[str, Any]]
+class _Clocks:
+    changes: list[int]  # u, other, g, known: a clock component changed
+    segs: list[int]  # u, g, epoch, version: u's clock from g on (``versions`` only)
 
 
-def _walk(
+def _vector_clocks(
     gs: list[int],
     ops: list[int],
     us: list[int],
     objs: list[int | None],
     ous: list[int | None],
     msgs: list[int | None],
-    internals: list[bool],
     n: int,
-    internal_locks: bool | None,
-    obj_names: dict[int, str],
-) -> _Walked:
-    """The vector-clock pass over the synchronisation events, in trace order.
+    *,
+    versions: bool,
+) -> _Clocks:
+    """The vector-clock pass over synchronisation events, in trace order.
+
+    Run twice per trace: over every synchronisation event (happens-before), and over
+    fork/join and hand-offs only (the hybrid order of ``inconsistent_locking``, with
+    ``versions``: a row in ``segs`` each time a unit's epoch or what it knows changes).
 
     Clocks are dicts ``{unit id: component}`` of the *other* units' components; a
     unit's own component (its epoch) is kept apart in ``ep``. Every transmission of
@@ -568,72 +607,47 @@ def _walk(
     epoch ``e`` needs no join when the acquirer already knows ``e`` of ``r``. A
     release stores the releaser's clock itself (no copy); the unit copies it when it
     next changes (``shared``).
-
-    Held lock sets are tracked here only when ``internal_locks`` is not ``None``
-    (many locks: ``_locks`` does it in polars otherwise), as bit masks (Python ints)
-    numbered in ``ls_ids``.
     """
-    track = internal_locks is not None
-    ep = [1] * n  # happens-before: own epoch
+    ep = [1] * n
+    ver = [0] * n
     vc: list[dict[int, int]] = [{} for _ in range(n)]
     shared = [False] * n
-    hep = [1] * n  # hybrid (fork/join and hand-offs only)
-    hver = [0] * n
-    hvc: list[dict[int, int]] = [{} for _ in range(n)]
     lock_vc: dict[int | None, tuple[int, int, dict[int, int]]] = {}
-    stores: dict[Any, dict[int, int]] = {}  # (clock set, kind, obj[, msg]) -> merged clock
-    hseg: list[int] = []
-    lseg: list[int] = []
+    stores: dict[Any, dict[int, int]] = {}  # (kind, obj[, msg]) -> merged clock
     ch: list[int] = []
-    hch: list[int] = []
-    bits: dict[int | None, int] = {}
-    lock_objs: list[int | None] = []
-    held = [0] * n  # mask of held locks
-    held_g: list[dict[int | None, int]] = [{} for _ in range(n)]  # lock -> G of its acquire
-    holder: dict[int | None, tuple[int, int]] = {}
-    ls_ids: dict[int, int] = {0: 0}
-    nested: dict[tuple[int, int | None, int | None, int], list[int]] = {}
-    hseg_add, ch_add = hseg.extend, ch.extend
+    segs: list[int] = []
+    ch_add, seg_add = ch.extend, segs.extend
 
-    def join(u: int, r: int | None, e: int, d: dict[int, int], g: int) -> None:
-        """Happens-before: u learns ``d`` (and ``e`` of ``r``)."""
+    def join(u: int, r: int | None, e: int, d: dict[int, int], g: int) -> bool:
+        """u learns ``d`` (and ``e`` of ``r``); whether anything changed."""
         c = vc[u]
         if shared[u]:
             c = vc[u] = dict(c)
             shared[u] = False
-        if r is not None and r != u and c.get(r, 0) < e:
-            c[r] = e
-            ch_add((u, r, g, e))
-        for k, v in d.items():
-            if v > c.get(k, 0) and k != u:
-                c[k] = v
-                ch_add((u, k, g, v))
-
-    def hjoin(u: int, r: int | None, e: int, d: dict[int, int], g: int) -> bool:
-        """Hybrid: u learns ``d`` (and ``e`` of ``r``); whether anything changed."""
-        c = hvc[u]
         changed = False
         if r is not None and r != u and c.get(r, 0) < e:
             c[r] = e
-            hch.extend((u, r, g, e))
+            ch_add((u, r, g, e))
             changed = True
         for k, v in d.items():
             if v > c.get(k, 0) and k != u:
                 c[k] = v
-                hch.extend((u, k, g, v))
+                ch_add((u, k, g, v))
                 changed = True
         return changed
 
+    def bump(u: int, g: int) -> None:
+        """u's clock (epoch or knowledge) changed at g: a new version."""
+        ver[u] += 1
+        seg_add((u, g, ep[u], ver[u]))
+
     def unit_edge(dst: int, src: int, g: int) -> None:
-        """Fork or join: ``dst`` learns ``src``'s clocks, then ``src`` starts a new epoch."""
-        join(dst, src, ep[src], vc[src], g)
-        if hjoin(dst, src, hep[src], hvc[src], g):
-            hver[dst] += 1
-            hseg_add((dst, g, hep[dst], hver[dst]))
+        """Fork or join: ``dst`` learns ``src``'s clock, then ``src`` starts a new epoch."""
+        if join(dst, src, ep[src], vc[src], g) and versions:
+            bump(dst, g)
         ep[src] += 1
-        hep[src] += 1
-        hver[src] += 1
-        hseg_add((src, g, hep[src], hver[src]))
+        if versions:
+            bump(src, g)
 
     def merge(key: Any, r: int, e: int, d: dict[int, int]) -> None:
         dst = stores.get(key)
@@ -647,6 +661,94 @@ def _walk(
         if e > dst.get(r, 0):
             dst[r] = e
 
+    for g, op, u, obj, ou, m in zip(gs, ops, us, objs, ous, msgs, strict=True):
+        if op == _ACQ:
+            lk = lock_vc.get(obj)
+            if lk is not None:
+                r, e, d = lk
+                if r != u:
+                    c = vc[u]
+                    if c.get(r, 0) < e:
+                        if shared[u]:
+                            c = vc[u] = dict(c)
+                            shared[u] = False
+                        c[r] = e
+                        ch_add((u, r, g, e))
+                        for k, v in d.items():
+                            if v > c.get(k, 0) and k != u:
+                                c[k] = v
+                                ch_add((u, k, g, v))
+                        if versions:
+                            bump(u, g)
+        elif op == _REL:
+            lock_vc[obj] = (u, ep[u], vc[u])
+            shared[u] = True
+            ep[u] += 1
+            if versions:
+                bump(u, g)
+        elif op == _SEND:
+            d, e = vc[u], ep[u]
+            merge((0, obj), u, e, d)  # every send on obj
+            if m is None:
+                merge((1, obj), u, e, d)  # the sends without a message id
+            else:
+                merge((2, obj, m), u, e, d)  # the sends of this message
+            ep[u] = e + 1
+            if versions:
+                bump(u, g)
+        elif op == _RECV:
+            if m is not None and (2, obj, m) in stores:
+                srcs = [stores[(2, obj, m)]]
+                if (1, obj) in stores:
+                    srcs.append(stores[(1, obj)])
+            elif (0, obj) in stores:
+                srcs = [stores[(0, obj)]]
+            else:
+                continue
+            changed = False
+            for d in srcs:
+                changed = join(u, None, 0, d, g) or changed
+            if changed and versions:
+                bump(u, g)
+        elif ou is None:
+            continue
+        elif op == _FORK:  # u starts ou: u's past flows into ou
+            unit_edge(ou, u, g)
+        else:  # u joins ou: ou's past flows into u
+            unit_edge(u, ou, g)
+    return _Clocks(changes=ch, segs=segs)
+
+
+@dataclass(slots=True)
+class _Held:
+    lseg: list[int]  # u, g, ls: u's held lock set from g on
+    locksets: list[list[str]]
+    holders: dict[str, tuple[int, int]]
+    acquires: list[dict[str, Any]]
+
+
+def _walk_locks(
+    gs: list[int],
+    ops: list[int],
+    us: list[int],
+    objs: list[int | None],
+    n: int,
+    obj_names: dict[int, str],
+) -> _Held:
+    """Held lock sets, final holders and nested acquires, in Python (many locks).
+
+    What ``_locks`` computes in polars, for traces with more than ``MAX_MASK_LOCKS``
+    distinct locks: masks are Python ints, numbered in ``ls_ids``.
+    """
+    bits: dict[int | None, int] = {}
+    lock_objs: list[int | None] = []
+    held = [0] * n  # mask of held locks
+    held_g: list[dict[int | None, int]] = [{} for _ in range(n)]  # lock -> G of its acquire
+    holder: dict[int | None, tuple[int, int]] = {}
+    ls_ids: dict[int, int] = {0: 0}
+    nested: dict[tuple[int, int | None, int | None, int], list[int]] = {}
+    lseg: list[int] = []
+
     def set_held(u: int, mask: int, g: int) -> None:
         held[u] = mask
         i = ls_ids.get(mask)
@@ -654,7 +756,7 @@ def _walk(
             i = ls_ids[mask] = len(ls_ids)
         lseg.extend((u, g, i))
 
-    def lock_event(op: int, u: int, obj: int | None, g: int) -> None:
+    for g, op, u, obj in zip(gs, ops, us, objs, strict=True):
         b = bits.get(obj)
         if b is None:
             b = bits[obj] = 1 << len(lock_objs)
@@ -685,68 +787,6 @@ def _walk(
             held_g[owner].pop(obj, None)
             set_held(owner, held[owner] & ~b, g)
 
-    for g, op, u, obj, ou, m, itl in zip(gs, ops, us, objs, ous, msgs, internals, strict=True):
-        if op == _ACQ:
-            lk = lock_vc.get(obj)
-            if lk is not None:
-                r, e, d = lk
-                if r != u:
-                    c = vc[u]
-                    if c.get(r, 0) < e:
-                        if shared[u]:
-                            c = vc[u] = dict(c)
-                            shared[u] = False
-                        c[r] = e
-                        ch_add((u, r, g, e))
-                        for k, v in d.items():
-                            if v > c.get(k, 0) and k != u:
-                                c[k] = v
-                                ch_add((u, k, g, v))
-            if track and (internal_locks or not itl):
-                lock_event(op, u, obj, g)
-        elif op == _REL:
-            lock_vc[obj] = (u, ep[u], vc[u])
-            shared[u] = True
-            ep[u] += 1
-            if track and (internal_locks or not itl):
-                lock_event(op, u, obj, g)
-        elif op == _SEND:
-            d, e, hd, he = vc[u], ep[u], hvc[u], hep[u]
-            merge((0, obj), u, e, d)
-            merge((1, obj), u, he, hd)
-            if m is None:
-                merge((2, obj), u, e, d)
-                merge((3, obj), u, he, hd)
-            else:
-                merge((4, obj, m), u, e, d)
-                merge((5, obj, m), u, he, hd)
-            ep[u] = e + 1
-            hep[u] = he + 1
-            hver[u] += 1
-            hseg_add((u, g, hep[u], hver[u]))
-        elif op == _RECV:
-            if m is not None and (4, obj, m) in stores:
-                srcs = [(stores[(4, obj, m)], stores[(5, obj, m)])]
-                if (2, obj) in stores:
-                    srcs.append((stores[(2, obj)], stores[(3, obj)]))
-            elif (0, obj) in stores:
-                srcs = [(stores[(0, obj)], stores[(1, obj)])]
-            else:
-                continue
-            changed = False
-            for d, hd in srcs:
-                join(u, None, 0, d, g)
-                changed = hjoin(u, None, 0, hd, g) or changed
-            if changed:
-                hver[u] += 1
-                hseg_add((u, g, hep[u], hver[u]))
-        elif ou is None:
-            continue
-        elif op == _FORK:  # u starts ou: u's past flows into ou
-            unit_edge(ou, u, g)
-        else:  # u joins ou: ou's past flows into u
-            unit_edge(u, ou, g)
-
     lock_names = [obj_names.get(o, "") if o is not None else "" for o in lock_objs]
     order = sorted(range(len(lock_names)), key=lock_names.__getitem__)
 
@@ -765,11 +805,8 @@ def _walk(
         }
         for (u, a, b, mask), (ga, gb, cnt) in nested.items()
     ]
-    return _Walked(
-        hseg=hseg,
+    return _Held(
         lseg=lseg,
-        changes=ch,
-        hchanges=hch,
         locksets=[names_of(mask) for mask in ls_ids],
         holders={obj_names.get(k): v for k, v in holder.items()},  # type: ignore[misc,arg-type]
         acquires=acquires,
