@@ -65,3 +65,20 @@ def test_jobs_run_in_daemon_threads():
     daemon, ident = job.result()
 
     assert daemon and ident != threading.get_ident()
+
+
+def test_a_finished_job_lets_its_inputs_go():
+    """A job keeps its result, not the task's closure (which may hold another job's lists)."""
+    import gc
+    import weakref
+
+    class Big:
+        pass
+
+    big = Big()
+    ref = weakref.ref(big)
+    job = parallel.Job(lambda b=big: 42)
+    del big
+    assert job.result() == 42
+    gc.collect()
+    assert ref() is None

@@ -42,6 +42,9 @@ class Job(Generic[T]):
             self._value = self._task()
         except BaseException as e:  # handed to the caller of result()
             self._error = e
+        finally:
+            # the task's closure may hold big inputs (another job's result): let them go
+            del self._task
 
     def result(self) -> T:
         """The task's return value, once it is done; its exception is raised here."""
