@@ -262,24 +262,37 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         .sort(G)
         .collect()
     )
+    # The hybrid order: fork/join and hand-offs only (few events), walked before the
+    # long walk starts (the two would share the GIL).
+    hsync = sync.filter(pl.col(OP).is_in([_FORK, _JOIN, _SEND, _RECV]))
+    hybrid = _vector_clocks(
+        hsync[G].to_list(),
+        hsync[OP].to_list(),
+        hsync[U].to_list(),
+        hsync["_o"].to_list(),
+        _values(hsync["_ou"], None),
+        _values(hsync[s.MSG], None),
+        len(names),
+        versions=True,
+    )
+    del hsync
     # Happens-before over every synchronisation event: the long Python walk. It runs in
     # a background thread (``Tables.changes`` waits for it), so that the analyses that
     # do not need it (polars) start meanwhile; on big traces it is waited for here, so
     # that its lists and those analyses' working sets do not add up.
-    hb_walk = Job(
-        functools.partial(
-            _vector_clocks,
+    def hb_pass(sync: pl.DataFrame = sync, n: int = len(names)) -> _Clocks:
+        return _vector_clocks(
             sync[G].to_list(),
             sync[OP].to_list(),
             sync[U].to_list(),
             sync["_o"].to_list(),
             _values(sync["_ou"], None),
             _values(sync[s.MSG], None),
-            len(names),
+            n,
             versions=False,
-        ),
-        name="tracelens-hb",
-    )
+        )
+
+    hb_walk = Job(hb_pass, name="tracelens-hb")
     # The accesses, collected in the background while the walk runs in Python.
     # Only shared variables (two units or more, a write) can race or break the lock-set
     # discipline: the others (thread-local, read-only) are dropped here.
@@ -331,19 +344,6 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         )
         lseg = _frame(lw.lseg, [(U, pl.Int32), (G, pl.Int64), ("ls", pl.Int64)])
         locksets, holders, acquires = lw.locksets, lw.holders, lw.acquires
-    # The hybrid order: fork/join and hand-offs only (few events).
-    hsync = sync.filter(pl.col(OP).is_in([_FORK, _JOIN, _SEND, _RECV]))
-    hybrid = _vector_clocks(
-        hsync[G].to_list(),
-        hsync[OP].to_list(),
-        hsync[U].to_list(),
-        hsync["_o"].to_list(),
-        _values(hsync["_ou"], None),
-        _values(hsync[s.MSG], None),
-        n,
-        versions=True,
-    )
-    del hsync
     i32, i64 = pl.Int32, pl.Int64
     # The happens-before epoch: 1 + the unit's releases, forks and sends so far, + the
     # times it was joined (as ``_vector_clocks`` counts them).
