@@ -264,35 +264,15 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
     )
     # The hybrid order: fork/join and hand-offs only (few events), walked before the
     # long walk starts (the two would share the GIL).
-    hsync = sync.filter(pl.col(OP).is_in([_FORK, _JOIN, _SEND, _RECV]))
+    n = len(names)
     hybrid = _vector_clocks(
-        hsync[G].to_list(),
-        hsync[OP].to_list(),
-        hsync[U].to_list(),
-        hsync["_o"].to_list(),
-        _values(hsync["_ou"], None),
-        _values(hsync[s.MSG], None),
-        len(names),
-        versions=True,
+        sync.filter(pl.col(OP).is_in([_FORK, _JOIN, _SEND, _RECV])), n, versions=True
     )
-    del hsync
     # Happens-before over every synchronisation event: the long Python walk. It runs in
     # a background thread (``Tables.changes`` waits for it), so that the analyses that
     # do not need it (polars) start meanwhile; on big traces it is waited for here, so
     # that its lists and those analyses' working sets do not add up.
-    def hb_pass(sync: pl.DataFrame = sync, n: int = len(names)) -> _Clocks:
-        return _vector_clocks(
-            sync[G].to_list(),
-            sync[OP].to_list(),
-            sync[U].to_list(),
-            sync["_o"].to_list(),
-            _values(sync["_ou"], None),
-            _values(sync[s.MSG], None),
-            n,
-            versions=False,
-        )
-
-    hb_walk = Job(hb_pass, name="tracelens-hb")
+    hb_walk = Job(functools.partial(_hb_changes, sync, n), name="tracelens-hb")
     # The accesses, collected in the background while the walk runs in Python.
     # Only shared variables (two units or more, a write) can race or break the lock-set
     # discipline: the others (thread-local, read-only) are dropped here.
@@ -329,19 +309,10 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         pl.col(OP).is_in([_ACQ, _REL]) & (pl.lit(internal_locks) | ~pl.col(s.INTERNAL))
     ).select(G, OP, U, "_o")
     lock_codes = sorted(lock_ev["_o"].unique().to_list(), key=lambda o: obj_names.get(o, ""))
-    in_polars = len(lock_codes) <= MAX_MASK_LOCKS
-    n = len(names)
-    if in_polars:
+    if len(lock_codes) <= MAX_MASK_LOCKS:
         lseg, locksets, holders, acquires = _locks(lock_ev, lock_codes, obj_names)
     else:
-        lw = _walk_locks(
-            lock_ev[G].to_list(),
-            lock_ev[OP].to_list(),
-            lock_ev[U].to_list(),
-            lock_ev["_o"].to_list(),
-            n,
-            obj_names,
-        )
+        lw = _walk_locks(lock_ev, n, obj_names)
         lseg = _frame(lw.lseg, [(U, pl.Int32), (G, pl.Int64), ("ls", pl.Int64)])
         locksets, holders, acquires = lw.locksets, lw.holders, lw.acquires
     i32, i64 = pl.Int32, pl.Int64
@@ -391,15 +362,13 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
             pl.col("ls").fill_null(0),
         )
     )
-    chs = [(U, i32), ("other", i32), (G, i64), ("known", i64)]
-    changes = Job(lambda: _frame(hb_walk.result().changes, chs), name="tracelens-hb-frame")
     if n_events > parallel.PARALLEL_MAX_EVENTS:
-        changes.result()
+        hb_walk.result()
     return Tables(
         units=pl.DataFrame({U: ids, s.UNIT: names}, schema={U: i32, s.UNIT: pl.String}),
         acc=acc,
-        pending_changes=changes.result,
-        hchanges=_frame(hybrid.changes, chs),
+        pending_changes=hb_walk.result,
+        hchanges=_frame(hybrid.changes, _CHANGE_COLUMNS),
         locksets=pl.DataFrame(
             {"ls": list(range(len(locksets))), "locks": locksets},
             schema={"ls": pl.Int64, "locks": pl.List(pl.String)},
@@ -582,17 +551,16 @@ class _Clocks:
     segs: list[int]  # u, g, epoch, version: u's clock from g on (``versions`` only)
 
 
-def _vector_clocks(
-    gs: list[int],
-    ops: list[int],
-    us: list[int],
-    objs: list[int | None],
-    ous: list[int | None],
-    msgs: list[int | None],
-    n: int,
-    *,
-    versions: bool,
-) -> _Clocks:
+#: Columns of ``Tables.changes`` and ``Tables.hchanges`` (``_Clocks.changes`` as a frame).
+_CHANGE_COLUMNS: Final = [(U, pl.Int32), ("other", pl.Int32), (G, pl.Int64), ("known", pl.Int64)]
+
+
+def _hb_changes(sync: pl.DataFrame, n: int) -> pl.DataFrame:
+    """``Tables.changes``: the happens-before walk over every synchronisation event."""
+    return _frame(_vector_clocks(sync, n, versions=False).changes, _CHANGE_COLUMNS)
+
+
+def _vector_clocks(sync: pl.DataFrame, n: int, *, versions: bool) -> _Clocks:
     """The vector-clock pass over synchronisation events, in trace order.
 
     Run twice per trace: over every synchronisation event (happens-before), and over
@@ -607,6 +575,13 @@ def _vector_clocks(
     epoch ``e`` needs no join when the acquirer already knows ``e`` of ``r``. A
     release stores the releaser's clock itself (no copy); the unit copies it when it
     next changes (``shared``).
+
+    Args:
+        sync: Synchronisation events in trace order: ``G``, ``OP`` (``_ACQ``...),
+            ``U``, ``_o`` (object code), ``_ou`` (unit id of a forked or joined unit),
+            ``msg``.
+        n: Number of units.
+        versions: Emit ``segs``.
     """
     ep = [1] * n
     ver = [0] * n
@@ -661,7 +636,15 @@ def _vector_clocks(
         if e > dst.get(r, 0):
             dst[r] = e
 
-    for g, op, u, obj, ou, m in zip(gs, ops, us, objs, ous, msgs, strict=True):
+    for g, op, u, obj, ou, m in zip(
+        sync[G].to_list(),
+        sync[OP].to_list(),
+        sync[U].to_list(),
+        sync["_o"].to_list(),
+        _values(sync["_ou"], None),
+        _values(sync[s.MSG], None),
+        strict=True,
+    ):
         if op == _ACQ:
             lk = lock_vc.get(obj)
             if lk is not None:
@@ -727,18 +710,11 @@ class _Held:
     acquires: list[dict[str, Any]]
 
 
-def _walk_locks(
-    gs: list[int],
-    ops: list[int],
-    us: list[int],
-    objs: list[int | None],
-    n: int,
-    obj_names: dict[int, str],
-) -> _Held:
+def _walk_locks(lock_ev: pl.DataFrame, n: int, obj_names: dict[int, str]) -> _Held:
     """Held lock sets, final holders and nested acquires, in Python (many locks).
 
-    What ``_locks`` computes in polars, for traces with more than ``MAX_MASK_LOCKS``
-    distinct locks: masks are Python ints, numbered in ``ls_ids``.
+    What ``_locks`` computes in polars (same ``lock_ev``), for traces with more than
+    ``MAX_MASK_LOCKS`` distinct locks: masks are Python ints, numbered in ``ls_ids``.
     """
     bits: dict[int | None, int] = {}
     lock_objs: list[int | None] = []
@@ -756,7 +732,13 @@ def _walk_locks(
             i = ls_ids[mask] = len(ls_ids)
         lseg.extend((u, g, i))
 
-    for g, op, u, obj in zip(gs, ops, us, objs, strict=True):
+    for g, op, u, obj in zip(
+        lock_ev[G].to_list(),
+        lock_ev[OP].to_list(),
+        lock_ev[U].to_list(),
+        lock_ev["_o"].to_list(),
+        strict=True,
+    ):
         b = bits.get(obj)
         if b is None:
             b = bits[obj] = 1 << len(lock_objs)

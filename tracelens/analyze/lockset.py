@@ -158,8 +158,8 @@ def inconsistent_locking(
         # the earlier access happens before the later one (by fork/join/hand-offs) iff
         # the later one's unit knew its epoch then.
         found.append(
-            known(pairs, t.hchanges, unit="e_u", other=U, at="e_g", out="_k")
-            .filter(pl.col("p_epoch") > pl.col("_k"))
+            known(pairs, t.hchanges, unit="e_u", other=U, at="e_g", out="_known")
+            .filter(pl.col("p_epoch") > pl.col("_known"))
             .select("e_g", "p_g")
             .collect()
         )
