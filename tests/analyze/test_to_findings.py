@@ -1,4 +1,4 @@
-"""to_findings reads a findings frame column by column: the same Findings as row by row."""
+"""to_findings: a findings frame and the same rows as dicts give the same Findings."""
 
 from __future__ import annotations
 

@@ -204,24 +204,6 @@ def _event_dict(e: EventRef) -> dict[str, Any]:
     }
 
 
-def _event(d: Mapping[str, Any]) -> EventRef:
-    return EventRef(
-        role=d["role"] or "",
-        seq=d["seq"],
-        ts=d["ts"] or 0,
-        pid=d["pid"] or 0,
-        unit=d["unit"] or "",
-        unit_name=d["unit_name"] or d["unit"] or "",
-        op=d["op"] or "",
-        target=d["target"] or "",
-        value=d["value"],
-        file=d["file"] or "?",
-        line=d["line"] or 0,
-        func=d["func"] or "?",
-        locks=tuple(d["locks"] or ()),
-    )
-
-
 def to_findings(frame: pl.DataFrame | Iterable[Mapping[str, Any]]) -> list[Finding]:
     """Turn rows of ``FINDING_SCHEMA`` into ``Finding`` objects.
 
@@ -231,25 +213,9 @@ def to_findings(frame: pl.DataFrame | Iterable[Mapping[str, Any]]) -> list[Findi
     Returns:
         The findings, in the frame's order.
     """
-    if isinstance(frame, pl.DataFrame):
-        return _from_frame(frame)
-    out = []
-    for r in frame:
-        events = tuple(_event(e) for e in r["events"] or ())
-        out.append(
-            Finding(
-                kind=r["kind"],
-                severity=r["severity"],
-                var=r["var"],
-                units=tuple(r["units"] or ()),
-                sites=tuple(Site(s["file"], s["line"], s["func"]) for s in r["sites"] or ()),
-                count=r["count"],
-                events=events,
-                worst=tuple(_event(e) for e in r.get("worst") or ()) or events,
-                explanation=r["explanation"],
-            )
-        )
-    return out
+    if not isinstance(frame, pl.DataFrame):  # rows as dicts: missing keys are nulls
+        frame = pl.DataFrame(list(frame), schema=FINDING_SCHEMA)
+    return _from_frame(frame)
 
 
 def _from_frame(frame: pl.DataFrame) -> list[Finding]:
