@@ -20,6 +20,7 @@ import structlog
 from tracelens import schema as s
 from tracelens.record import _core, aio, futures, locks, processes, sync, threads
 from tracelens.record._core import STATE, forget_unit_state, unit_state
+from tracelens.record._patch import Patches
 from tracelens.record._sink import Sink
 from tracelens.record.processors import TraceLoggerFactory, add_trace_context
 
@@ -172,12 +173,8 @@ def is_configured() -> bool:
 
 
 # -- internals -----------------------------------------------------------------------
-_patched: list[tuple[Any, str, Any]] = []
-
-
-def _patch(owner: Any, attr: str, new: Any) -> None:
-    _patched.append((owner, attr, getattr(owner, attr)))
-    setattr(owner, attr, new)
+_LOCK_FACTORIES = Patches()
+_patch = _LOCK_FACTORIES.set
 
 
 def _instrument() -> None:
@@ -194,9 +191,7 @@ def _instrument() -> None:
 
 
 def _uninstall() -> None:
-    while _patched:
-        owner, attr, old = _patched.pop()
-        setattr(owner, attr, old)
+    _LOCK_FACTORIES.restore()
     aio.uninstall()
     processes.uninstall()
     futures.uninstall()

@@ -40,6 +40,7 @@ from typing import Any, Final
 from tracelens import schema as s
 from tracelens.record import _core
 from tracelens.record._core import STATE, next_seq, record
+from tracelens.record._patch import Patches
 from tracelens.record.locks import lock_identity
 from tracelens.record.sync import hook_queue, identify, info_of
 
@@ -47,16 +48,9 @@ _TASK: Final = {s.KIND: s.Kind.TASK}
 _SEND, _RECV, _WAIT = s.Op.SEND, s.Op.RECV, s.Op.WAIT
 _monotonic_ns = time.monotonic_ns
 _CTask = aio_tasks.Task
-_orig: dict[tuple[Any, str], Any] = {}
-
-
-def _o(owner: Any, attr: str) -> Any:
-    return _orig[(owner, attr)]
-
-
-def _patch(owner: Any, attr: str, new: Any) -> None:
-    _orig[(owner, attr)] = owner.__dict__[attr]
-    setattr(owner, attr, new)
+_PATCHES = Patches()
+_patch = _PATCHES.set
+_o = _PATCHES.original
 
 
 # -- tasks ---------------------------------------------------------------------------------
@@ -336,7 +330,7 @@ async def _queue_join(self: Any) -> None:
 # -- install -----------------------------------------------------------------------------------
 def install() -> None:
     """Patch asyncio (idempotent)."""
-    if _orig:
+    if _PATCHES:
         return
     for m in (aio_events, aio_futures, aio_locks, aio_queues, aio_taskgroups, aio_tasks):
         f = getattr(m, "__file__", None)
@@ -344,14 +338,12 @@ def install() -> None:
             _core.SKIP_FILES.add(f)
     base = asyncio.BaseEventLoop
     _patch(base, "create_task", _create_task)
-    _orig[(aio_tasks, "Task")] = aio_tasks.Task
-    aio_tasks.Task = TracedTask  # type: ignore[misc]
+    _patch(aio_tasks, "Task", TracedTask)
     gathering = aio_tasks._GatheringFuture  # type: ignore[attr-defined]
     gathering.__await__ = gathering.__iter__ = _gathering_await
     _patch(aio_taskgroups.TaskGroup, "create_task", _tg_create_task)
     _patch(aio_taskgroups.TaskGroup, "__aexit__", _tg_aexit)
-    _orig[(aio_futures, "wrap_future")] = aio_futures.wrap_future
-    aio_futures.wrap_future = _wrap_future
+    _patch(aio_futures, "wrap_future", _wrap_future)
     L = aio_locks
     _patch(L.Lock, "__init__", _lock_init)
     _patch(L.Lock, "acquire", _lock_acquire)
@@ -380,10 +372,8 @@ def install() -> None:
 
 def uninstall() -> None:
     """Restore everything ``install`` patched."""
-    for (owner, attr), old in _orig.items():
-        setattr(owner, attr, old)
+    _PATCHES.restore()
     gathering = aio_tasks._GatheringFuture  # type: ignore[attr-defined]
     for attr in ("__await__", "__iter__"):
         if attr in gathering.__dict__:
             delattr(gathering, attr)
-    _orig.clear()

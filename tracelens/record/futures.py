@@ -34,6 +34,7 @@ from typing import Any, Final
 from tracelens import schema as s
 from tracelens.record import _core
 from tracelens.record._core import STATE, next_seq, record
+from tracelens.record._patch import Patches
 from tracelens.record.locks import lock_identity
 
 _SEND: Final = s.Op.SEND
@@ -43,12 +44,10 @@ _FUTURE: Final = {s.KIND: s.Kind.FUTURE}
 _tasks = itertools.count(1)
 _tls = threading.local()
 _Future = _base.Future
-_orig: dict[tuple[Any, str], Any] = {}
+_PATCHES = Patches()
+_patch = _PATCHES.set
+_o = _PATCHES.original
 _DONE: Final = frozenset({_base.FINISHED, _base.CANCELLED, _base.CANCELLED_AND_NOTIFIED})
-
-
-def _o(owner: Any, attr: str) -> Any:
-    return _orig[(owner, attr)]
 
 
 def _new_name() -> str:
@@ -236,14 +235,9 @@ _as_completed.__doc__ = _base.as_completed.__doc__
 _wait.__doc__ = _base.wait.__doc__
 
 
-def _patch(owner: Any, attr: str, new: Any) -> None:
-    _orig[(owner, attr)] = getattr(owner, attr)
-    setattr(owner, attr, new)
-
-
 def install() -> None:
     """Patch ``concurrent.futures`` (idempotent)."""
-    if _orig:
+    if _PATCHES:
         return
     for m in (_base, cf_thread, cf):
         f = getattr(m, "__file__", None)
@@ -260,14 +254,10 @@ def install() -> None:
     _patch(_base, "as_completed", _as_completed)
     _patch(_base, "wait", _wait)
     # The package re-exports them: patch the names programs use, keep the originals.
-    _orig[(cf, "as_completed")] = cf.as_completed
-    _orig[(cf, "wait")] = cf.wait
-    cf.as_completed = _as_completed
-    cf.wait = _wait
+    _patch(cf, "as_completed", _as_completed)
+    _patch(cf, "wait", _wait)
 
 
 def uninstall() -> None:
     """Restore everything ``install`` patched."""
-    for (owner, attr), old in _orig.items():
-        setattr(owner, attr, old)
-    _orig.clear()
+    _PATCHES.restore()

@@ -30,9 +30,11 @@ from typing import Any, Final
 from tracelens import schema as s
 from tracelens.record import _config, _core
 from tracelens.record._core import STATE, next_seq, record
+from tracelens.record._patch import Patches
 
 _PROC: Final = {s.KIND: s.Kind.PROCESS}
-_orig: dict[str, Any] = {}
+_P = mp_process.BaseProcess
+_PATCHES = Patches()
 #: The settings a child needs (``emit="structlog"`` cannot cross processes).
 _PASSED: Final = ("stress", "flush_interval", "buffer_size", "instrument")
 
@@ -77,7 +79,7 @@ def _start(self: Any) -> None:
     if STATE.on:
         with contextlib.suppress(Exception):
             self._tl_child = _child_config()
-    _orig["start"](self)
+    _PATCHES.original(_P, "start")(self)
     if STATE.on and self._popen is not None:
         record(s.Op.FORK, next_seq(), f"p{self.pid}", extra=_PROC)
 
@@ -88,7 +90,7 @@ def _bootstrap(self: Any, parent_sentinel: Any = None) -> int:
     if STATE.on:
         record(s.Op.BEGIN, next_seq(), unit, extra=site, depth=1)
     try:
-        return _orig["_bootstrap"](self, parent_sentinel)  # type: ignore[no-any-return]
+        return _PATCHES.original(_P, "_bootstrap")(self, parent_sentinel)  # type: ignore[no-any-return]
     finally:
         if STATE.on:
             record(s.Op.END, next_seq(), unit, extra=site, depth=1)
@@ -98,12 +100,12 @@ def _bootstrap(self: Any, parent_sentinel: Any = None) -> int:
 def _join(self: Any, timeout: float | None = None) -> None:
     popen = self._popen
     if popen is None or not STATE.on or getattr(self, "_tl_joined", False):
-        _orig["join"](self, timeout)
+        _PATCHES.original(_P, "join")(self, timeout)
         return
     unit = f"p{popen.pid}"
     if popen.returncode is None:
         record(s.Op.WAIT, next_seq(), unit, extra=_PROC)
-    _orig["join"](self, timeout)
+    _PATCHES.original(_P, "join")(self, timeout)
     if STATE.on and popen.returncode is not None:
         self._tl_joined = True
         record(s.Op.JOIN, next_seq(), unit, extra=_PROC)
@@ -111,24 +113,16 @@ def _join(self: Any, timeout: float | None = None) -> None:
 
 def install() -> None:
     """Patch ``multiprocessing.process.BaseProcess`` (idempotent)."""
-    if _orig:
+    if _PATCHES:
         return
     f = mp_process.__file__
     if f:
         _core.SKIP_FILES.add(f)
-    P = mp_process.BaseProcess
-    _orig.update(start=P.start, join=P.join, _bootstrap=P._bootstrap)  # type: ignore[attr-defined]
-    P.start = _start  # type: ignore[method-assign]
-    P.join = _join  # type: ignore[method-assign]
-    P._bootstrap = _bootstrap  # type: ignore[attr-defined]
+    _PATCHES.set(_P, "start", _start)
+    _PATCHES.set(_P, "join", _join)
+    _PATCHES.set(_P, "_bootstrap", _bootstrap)
 
 
 def uninstall() -> None:
     """Restore ``BaseProcess``."""
-    if not _orig:
-        return
-    P = mp_process.BaseProcess
-    P.start = _orig["start"]  # type: ignore[method-assign]
-    P.join = _orig["join"]  # type: ignore[method-assign]
-    P._bootstrap = _orig["_bootstrap"]  # type: ignore[attr-defined]
-    _orig.clear()
+    _PATCHES.restore()

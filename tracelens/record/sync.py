@@ -37,6 +37,7 @@ from typing import Any, Final
 from tracelens import schema as s
 from tracelens.record import _core
 from tracelens.record._core import STATE, next_seq, original_allocate_lock, record
+from tracelens.record._patch import Patches
 from tracelens.record.locks import TracedRLock, lock_identity
 
 _SEND: Final = s.Op.SEND
@@ -81,16 +82,9 @@ def _on(obj: Any, label: str, kind: str) -> Info | None:
     return info_of(obj, label, kind)
 
 
-_orig: dict[tuple[Any, str], Any] = {}
-
-
-def _patch(owner: Any, attr: str, new: Any) -> None:
-    _orig[(owner, attr)] = owner.__dict__[attr]
-    setattr(owner, attr, new)
-
-
-def _o(owner: Any, attr: str) -> Any:
-    return _orig[(owner, attr)]
+_PATCHES = Patches()
+_patch = _PATCHES.set
+_o = _PATCHES.original
 
 
 # -- Condition -------------------------------------------------------------------------
@@ -472,7 +466,7 @@ def _skip(*modules: Any) -> None:
 
 def install() -> None:
     """Patch the primitives (idempotent)."""
-    if _orig:
+    if _PATCHES:
         return
     _skip(threading, queue)
     C, S, B, E, Ba, Q = (
@@ -509,12 +503,9 @@ def install() -> None:
     _patch(Q, "get", _queue_get)
     _patch(Q, "task_done", _queue_task_done)
     _patch(Q, "join", _queue_join)
-    _orig[(queue, "SimpleQueue")] = queue.SimpleQueue
-    queue.SimpleQueue = TracedSimpleQueue  # type: ignore[misc]
+    _patch(queue, "SimpleQueue", TracedSimpleQueue)
 
 
 def uninstall() -> None:
     """Restore everything ``install`` patched."""
-    for (owner, attr), old in _orig.items():
-        setattr(owner, attr, old)
-    _orig.clear()
+    _PATCHES.restore()

@@ -14,9 +14,11 @@ from typing import Any
 from tracelens import schema as s
 from tracelens.record import _core
 from tracelens.record._core import STATE, bind_unit_state, next_seq, record
+from tracelens.record._patch import Patches
 
 _THREAD = {s.KIND: s.Kind.THREAD}
-_originals: dict[str, Any] = {}
+_T = threading.Thread
+_PATCHES = Patches()
 
 
 def _start(self: threading.Thread) -> None:
@@ -24,7 +26,7 @@ def _start(self: threading.Thread) -> None:
         n = _core.new_unit_id()
         self._tl_unit = n  # type: ignore[attr-defined]
         record(s.Op.FORK, next_seq(), f"t{n}", extra=_THREAD)
-    _originals["start"](self)
+    _PATCHES.original(_T, "start")(self)
 
 
 def _thread_site(t: threading.Thread) -> dict[str, Any]:
@@ -44,7 +46,7 @@ def _bootstrap_inner(self: threading.Thread) -> None:
         site = _thread_site(self)
         record(s.Op.BEGIN, next_seq(), f"t{n}", extra=site, depth=1)
     try:
-        _originals["_bootstrap_inner"](self)
+        _PATCHES.original(_T, "_bootstrap_inner")(self)
     finally:
         if st is not None:
             if STATE.on:
@@ -55,32 +57,24 @@ def _bootstrap_inner(self: threading.Thread) -> None:
 def _join(self: threading.Thread, timeout: float | None = None) -> None:
     n = getattr(self, "_tl_unit", None)
     if n is None or not STATE.on:
-        _originals["join"](self, timeout)
+        _PATCHES.original(_T, "join")(self, timeout)
         return
     if self.is_alive():
         record(s.Op.WAIT, next_seq(), f"t{n}", extra=_THREAD)
-    _originals["join"](self, timeout)
+    _PATCHES.original(_T, "join")(self, timeout)
     if not self.is_alive() and STATE.on:
         record(s.Op.JOIN, next_seq(), f"t{n}", extra=_THREAD)
 
 
 def install() -> None:
     """Patch ``threading.Thread`` (idempotent)."""
-    if _originals:
+    if _PATCHES:
         return
-    T = threading.Thread
-    _originals.update(start=T.start, join=T.join, _bootstrap_inner=T._bootstrap_inner)  # type: ignore[attr-defined]
-    T.start = _start  # type: ignore[method-assign]
-    T.join = _join  # type: ignore[method-assign]
-    T._bootstrap_inner = _bootstrap_inner  # type: ignore[attr-defined]
+    _PATCHES.set(_T, "start", _start)
+    _PATCHES.set(_T, "join", _join)
+    _PATCHES.set(_T, "_bootstrap_inner", _bootstrap_inner)
 
 
 def uninstall() -> None:
     """Restore ``threading.Thread``."""
-    if not _originals:
-        return
-    T = threading.Thread
-    T.start = _originals["start"]  # type: ignore[method-assign]
-    T.join = _originals["join"]  # type: ignore[method-assign]
-    T._bootstrap_inner = _originals["_bootstrap_inner"]  # type: ignore[attr-defined]
-    _originals.clear()
+    _PATCHES.restore()
