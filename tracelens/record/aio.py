@@ -34,7 +34,7 @@ from asyncio import locks as aio_locks
 from asyncio import queues as aio_queues
 from asyncio import taskgroups as aio_taskgroups
 from asyncio import tasks as aio_tasks
-from collections.abc import Coroutine, Generator
+from collections.abc import Awaitable, Coroutine, Generator
 from typing import Any, Final
 
 from tracelens import schema as s
@@ -246,26 +246,26 @@ def _event_set(self: Any) -> None:
     _o(aio_locks.Event, "set")(self)
 
 
-async def _event_wait(self: Any) -> bool:
-    info = _on(self, "asyncio.Event", _EV)
-    if info is not None and not self._value:
+async def _handoff_wait(info: Any, blocks: bool, original: Awaitable[bool]) -> bool:
+    """Await ``original`` (a wait for a hand-off): ``wait`` first if it ``blocks``, then
+    ``recv`` once it returned."""
+    if info is not None and blocks:
         record(_WAIT, next_seq(), info[0], extra=info[1])
-    ok = await _o(aio_locks.Event, "wait")(self)
+    ok = await original
     if info is not None and STATE.on:
         seq = next_seq()
         record(_RECV, seq, info[0], extra=info[1])
-    return ok  # type: ignore[no-any-return]
+    return ok
+
+
+async def _event_wait(self: Any) -> bool:
+    info = _on(self, "asyncio.Event", _EV)
+    return await _handoff_wait(info, not self._value, _o(aio_locks.Event, "wait")(self))
 
 
 async def _sem_acquire(self: Any) -> bool:
     info = _on(self, "asyncio." + type(self).__name__, _SEM)
-    if info is not None and self.locked():
-        record(_WAIT, next_seq(), info[0], extra=info[1])
-    ok = await _o(aio_locks.Semaphore, "acquire")(self)
-    if info is not None and STATE.on:
-        seq = next_seq()
-        record(_RECV, seq, info[0], extra=info[1])
-    return ok  # type: ignore[no-any-return]
+    return await _handoff_wait(info, self.locked(), _o(aio_locks.Semaphore, "acquire")(self))
 
 
 def _sem_release(self: Any) -> None:
@@ -277,13 +277,7 @@ def _sem_release(self: Any) -> None:
 
 async def _cond_wait(self: Any) -> bool:
     info = _on(self, "asyncio.Condition", _COND)
-    if info is not None and self.locked():
-        record(_WAIT, next_seq(), info[0], extra=info[1])
-    ok = await _o(aio_locks.Condition, "wait")(self)
-    if info is not None and STATE.on:
-        seq = next_seq()
-        record(_RECV, seq, info[0], extra=info[1])
-    return ok  # type: ignore[no-any-return]
+    return await _handoff_wait(info, self.locked(), _o(aio_locks.Condition, "wait")(self))
 
 
 def _cond_notify(self: Any, n: int = 1) -> None:
