@@ -12,31 +12,25 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class RowHighlighted(Message):
+class _TableRow(Message):
+    """A row of a ``FrameTable`` (``row`` is the row as a dict)."""
+
+    table: FrameTable
+    index: int
+    row: dict[str, Any]
+
+    @property
+    def control(self) -> FrameTable:
+        """The table (for ``@on(..., "#id")`` selectors)."""
+        return self.table
+
+
+class RowHighlighted(_TableRow):
     """The cursor of a ``FrameTable`` moved to a row (``row`` is the row as a dict)."""
 
-    table: FrameTable
-    index: int
-    row: dict[str, Any]
 
-    @property
-    def control(self) -> FrameTable:
-        """The table (for ``@on(..., "#id")`` selectors)."""
-        return self.table
-
-
-@dataclass
-class RowSelected(Message):
+class RowSelected(_TableRow):
     """A row of a ``FrameTable`` was chosen (Enter or double click)."""
-
-    table: FrameTable
-    index: int
-    row: dict[str, Any]
-
-    @property
-    def control(self) -> FrameTable:
-        """The table (for ``@on(..., "#id")`` selectors)."""
-        return self.table
 
 
 @dataclass
