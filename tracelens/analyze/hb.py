@@ -21,8 +21,8 @@ background thread), and over fork/join and hand-offs only for the *hybrid* order
 that ``inconsistent_locking`` uses (few events). Meanwhile polars computes the locks
 every unit holds, the nested acquires of the lock-order graph and the final lock
 holders (``_locks``), and the access table. The results are small tables: per unit
-the changes of its own epoch, hybrid clock version and held lock set (``seg``, merged
-into the access table with one ``join_asof``), and one row per change of a clock
+the changes of its own epoch, hybrid clock version and held lock set (each merged
+into the access table with a ``join_asof``), and one row per change of a clock
 component (``changes``/``hchanges``: unit, other unit, position, new value). Only
 ``data_race`` needs ``changes``; the other three start before the long walk ends.
 The FastTrack checks are then joins over the accesses:
@@ -331,37 +331,24 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         .with_columns((pl.int_range(pl.len()).over(U) + 2).cast(i64).alias("epoch"))
     )
     del sync
-    # Per unit, its state from each change on: rows of the three kinds, sorted by unit
-    # and position, each column carried forward within the unit (the unit's first row
-    # starts from the defaults), the last row per position kept.
-    seg = pl.concat(
-        [epochs, _frame(hybrid.segs, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)]), lseg],
-        how="diagonal",
-    ).sort(G, maintain_order=True).sort(U, maintain_order=True)  # = sort(U, G), stable
-    first = (pl.col(U) != pl.col(U).shift(1)).fill_null(True)
-    last = (pl.col(U) != pl.col(U).shift(-1)) | (pl.col(G) != pl.col(G).shift(-1))
-    seg = (
-        seg.with_columns(
-            pl.when(first).then(pl.col(c).fill_null(v)).otherwise(pl.col(c)).forward_fill()
-            for c, v in (("epoch", 1), ("hepoch", 1), ("hver", 0), ("ls", 0))
-        )
-        .filter(last.fill_null(True))
-        .sort(G)
-        .rename({G: "_sg"})
-    )
+    # Each access takes its unit's latest epoch, hybrid clock and held lock set before
+    # it: one as-of join per kind of change (each sorted by ``G`` already); before a
+    # unit's first change, the defaults.
+    hsegs = _frame(hybrid.segs, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)])
+    defaults = {"epoch": 1, "hepoch": 1, "hver": 0, "ls": 0}
     acc = acc_job.fetch_blocking()
     if not acc[G].is_sorted():  # the contract says sorted by (pid, seq); be safe
         acc = acc.sort(G)
-    acc = (
-        acc.join_asof(seg, left_on=G, right_on="_sg", by=U, check_sortedness=False)
-        .drop("_sg")
-        .with_columns(
-            pl.col("epoch").fill_null(1),
-            pl.col("hepoch").fill_null(1),
-            pl.col("hver").fill_null(0),
-            pl.col("ls").fill_null(0),
-        )
-    )
+    lacc = acc.lazy()
+    for changes in (epochs, hsegs, lseg):
+        lacc = lacc.join_asof(
+            changes.lazy().rename({G: "_sg"}),
+            left_on=G,
+            right_on="_sg",
+            by=U,
+            check_sortedness=False,
+        ).drop("_sg")
+    acc = lacc.with_columns(pl.col(c).fill_null(v) for c, v in defaults.items()).collect()
     if n_events > parallel.PARALLEL_MAX_EVENTS:
         hb_walk.result()
     return Tables(
