@@ -517,8 +517,12 @@ def locks_held(events: pl.LazyFrame, /, *, at: pl.LazyFrame) -> pl.LazyFrame:
     Returns:
         ``unit``, ``seq``, ``locks`` (sorted lock names), for the events that held a lock.
     """
-    holds = lock_holds(events).select("unit_key", "key", "key_name", "start", "end")
-    at = at.select("unit", "seq", _hash("unit").alias("unit_key"))
+    at = at.select("unit", "seq", _hash("unit").alias("unit_key")).collect().lazy()
+    # only the lock events of the units asked about (a report shows a few)
+    units = at.select(pl.col("unit").unique()).collect().to_series()
+    holds = lock_holds(events.filter(pl.col("unit").is_in(units.implode()))).select(
+        "unit_key", "key", "key_name", "start", "end"
+    )
     # Each event against each lock its unit ever took: the unit's last hold of that
     # lock starting before the event covers it when it ends after the event.
     locks = holds.select("unit_key", "key", "key_name").unique(subset=["key"])
