@@ -1,4 +1,4 @@
-"""analyze() states each race once: a lock-set finding is dropped where a data race says it."""
+"""Each race is stated once: a lock-set finding is left out where a data race says it."""
 
 from __future__ import annotations
 
@@ -37,27 +37,48 @@ def _row(kind, var, *lines):
         **dict.fromkeys(FINDING_SCHEMA),
         "kind": kind,
         "var": var,
-        "sites": [{"file": "a.py", "line": n, "func": "f"} for n in lines],
+        "sites": [{"file": "app.py", "line": n, "func": "f"} for n in lines],
         "count": 1,
     }
 
 
-def test_restated_rows_are_matched_on_variable_and_sites_in_either_order():
+def _lockset_sites(tmp_path, reported):
+    """Lock-set findings (variable, sites) of two unordered unlocked writes on x and on y."""
     import polars as pl
 
-    from tracelens.analyze import _drop_restated
     from tracelens.analyze.findings import FINDING_SCHEMA
+    from tracelens.analyze.lockset import inconsistent_locking
 
-    rows = pl.DataFrame(
-        [
-            _row("data_race", "x", 1, 2),
-            _row("inconsistent_locking", "x", 2, 1),  # the same race: dropped
-            _row("inconsistent_locking", "y", 1, 2),  # another variable: kept
-            _row("inconsistent_locking", "x", 1, 3),  # other sites: kept
-        ],
-        schema=FINDING_SCHEMA,
+    b = TraceBuilder()
+    for var in ("x", "y"):
+        b.write("t1", var, line=1)
+        b.write("t2", var, line=2)
+    events = load(b.write_to(tmp_path / "t.jsonl")).events
+    rows = pl.DataFrame(reported, schema=FINDING_SCHEMA)
+    found = inconsistent_locking(events, reported=rows).collect()
+    return sorted(
+        (var, tuple(site["line"] for site in sites))
+        for var, sites in found.select("var", "sites").iter_rows()
     )
-    kept = _drop_restated(rows).select("kind", "var").rows()
 
-    il = "inconsistent_locking"
-    assert kept == [("data_race", "x"), (il, "y"), (il, "x")]
+
+def test_lockset_leaves_out_a_pair_of_sites_reported_in_either_order(tmp_path):
+    """A data race on x stated as (2, 1) covers the lock-set finding on x at (1, 2)."""
+    assert _lockset_sites(tmp_path, [_row("data_race", "x", 2, 1)]) == [("y", (1, 2))]
+
+
+def test_lockset_keeps_pairs_on_other_variables_and_sites(tmp_path):
+    """Rows on another variable, or on other sites of the same one, leave the finding."""
+    reported = [_row("data_race", "z", 1, 2), _row("data_race", "x", 1, 3)]
+
+    assert _lockset_sites(tmp_path, reported) == [("x", (1, 2)), ("y", (1, 2))]
+
+
+def test_only_inconsistent_locking_still_shows_what_a_data_race_would_state(tmp_path):
+    """Asked for the lock-set kind alone, the unlocked unordered writes show as one."""
+    b = TraceBuilder()
+    b.write("t1", "x")
+    b.write("t2", "x")
+    report = analyze(load(b.write_to(tmp_path / "t.jsonl")), only=["inconsistent_locking"])
+
+    assert [f.kind for f in report.findings] == ["inconsistent_locking"]

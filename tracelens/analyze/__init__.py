@@ -7,14 +7,16 @@
     for f in report.findings: ...
 
 ``ANALYSES`` lists the analyses by name; each maps the loaded events (a LazyFrame) to
-rows of ``findings.FINDING_SCHEMA``. ``analyze`` runs them in one polars query, turns
-the rows into ``Finding`` objects, applies the suppressions and sorts the findings.
+rows of ``findings.FINDING_SCHEMA`` and may take a keyword ``kinds`` (the finding kinds
+wanted) to skip the work of the others. ``analyze`` runs them side by side, turns the
+rows into ``Finding`` objects, applies the suppressions and sorts the findings.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import functools
+import inspect
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -129,11 +131,16 @@ def analyze(
     plan = _plan(only)
 
     def run(name: str, kinds: frozenset[str] | None) -> list[Finding]:
-        lf = ANALYSES[name](trace.events)
-        if kinds is not None:
+        analysis = ANALYSES[name]
+        if kinds is None:
+            lf = analysis(trace.events)
+        else:
+            if "kinds" in inspect.signature(analysis).parameters:  # it can skip the others
+                lf = analysis(trace.events, kinds=tuple(sorted(kinds)))  # type: ignore[call-arg]
+            else:
+                lf = analysis(trace.events)
             lf = lf.filter(pl.col("kind").is_in(sorted(kinds)))
-        # data_race and inconsistent_locking come from one analysis (``predictive``)
-        return _with_locks(to_findings(_drop_restated(lf.collect())), trace.events)
+        return _with_locks(to_findings(lf.collect()), trace.events)
 
     n_events = trace.events.select(pl.len()).collect().item()
     tasks: list[Callable[[], Any]] = [functools.partial(run, n, k) for n, k in plan]
@@ -150,35 +157,6 @@ def analyze(
     summary["findings_by_severity"] = {sev: by_sev.get(sev, 0) for sev in SEVERITIES}
     summary["suppressed"] = len(suppressed)
     return Report(findings=kept, summary=summary, suppressed=suppressed, stats=trace.stats)
-
-
-def _drop_restated(rows: pl.DataFrame) -> pl.DataFrame:
-    """Drop an ``inconsistent_locking`` row that a ``data_race`` row already states.
-
-    Two unlocked accesses unordered by happens-before are both; the lock-set finding
-    adds something only where happens-before (through incidental lock order) missed
-    the race. Reporting both for the same variable and pair of sites (in either
-    order) would say one thing twice.
-    """
-    kind = pl.col("kind")
-    if not rows.select((kind == "data_race").any() & (kind == "inconsistent_locking").any()).item():
-        return rows
-    field = pl.element().struct.field
-    sites = pl.col("sites").list.eval(
-        pl.concat_str(
-            field("file").fill_null(""),
-            field("line").cast(pl.String).fill_null(""),
-            field("func").fill_null(""),
-            separator="\x1f",
-        )
-    )
-    key = pl.concat_str(
-        pl.col("var").fill_null(""),
-        sites.list.unique().list.sort().list.join("\x1e"),
-        separator="\x1d",
-    )
-    raced = rows.filter(kind == "data_race").select(key)[:, 0]
-    return rows.filter((kind != "inconsistent_locking") | ~key.is_in(raced.implode()))
 
 
 def _with_locks(findings: list[Finding], events: pl.LazyFrame) -> list[Finding]:

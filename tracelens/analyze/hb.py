@@ -45,7 +45,7 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -1088,31 +1088,57 @@ def _collected(analysis: Any, events: pl.LazyFrame, t: Tables) -> pl.DataFrame:
     return analysis(events, shared=t).collect()  # type: ignore[no-any-return]
 
 
-def predictive(events: pl.LazyFrame, /) -> pl.LazyFrame:
+def predictive(events: pl.LazyFrame, /, *, kinds: Collection[str] | None = None) -> pl.LazyFrame:
     """``data_race``, ``inconsistent_locking``, ``lock_order_inversion`` and ``deadlock``.
 
     The four share one pass over the synchronisation events (``tables``), which is
     most of their cost; this is the registry's entry for them
-    (``tracelens.analyze.ANALYSES``), its kinds ``PREDICTIVE_KINDS``.
+    (``tracelens.analyze.ANALYSES``), its kinds ``PREDICTIVE_KINDS``. When both
+    ``data_race`` and ``inconsistent_locking`` run, a lock-set finding that a data race
+    already states (same variable and pair of code sites) is left out: two unlocked
+    accesses unordered by happens-before are both, and the lock-set finding adds
+    something only where happens-before (through incidental lock order) missed the
+    race. ``inconsistent_locking`` skips those pairs before checking them.
 
     Args:
         events: The loaded trace (``Trace.events``, contract columns).
+        kinds: The kinds wanted (default all four); the others are not computed.
 
     Returns:
-        ``FINDING_SCHEMA`` rows of the four kinds.
+        ``FINDING_SCHEMA`` rows of the kinds wanted.
     """
     # Imported here: those modules build on this one.
     from tracelens.analyze.deadlock import deadlock
     from tracelens.analyze.lockorder import lock_order_inversion
     from tracelens.analyze.lockset import inconsistent_locking
 
+    wanted = [k for k in PREDICTIVE_KINDS if kinds is None or k in kinds]
+    if not wanted:
+        return empty_findings()
     # Not cached: the findings below are computed eagerly, so the tables (the size of
     # the accesses) can go as soon as this returns, before other analyses run.
     t = tables(events, cache=False)
-    analyses = (data_race, inconsistent_locking, lock_order_inversion, deadlock)
-
     n_events = events.select(pl.len()).collect().item()
+    together = n_events <= parallel.PARALLEL_MAX_EVENTS
+    races: Callable[[], pl.DataFrame] | None = None
+    if "data_race" in wanted:
+        # First, in a thread of its own: it waits for the happens-before walk, and the
+        # lock-set analysis asks for its rows only once its own pairs are ready.
+        find_races = functools.partial(_collected, data_race, events, t)
+        if together:
+            races = Job(find_races, name="tracelens-data-race").result
+        else:
+            rows = find_races()
+            races = lambda: rows  # noqa: E731
+    others = {
+        "inconsistent_locking": functools.partial(inconsistent_locking, reported=races),
+        "lock_order_inversion": lock_order_inversion,
+        "deadlock": deadlock,
+    }
     frames = side_by_side(
-        [functools.partial(_collected, a, events, t) for a in analyses], events=n_events
+        [functools.partial(_collected, others[k], events, t) for k in wanted if k in others],
+        events=n_events,
     )
+    if races is not None:
+        frames.insert(0, races())
     return pl.concat(frames, how="vertical").lazy()

@@ -26,6 +26,8 @@ Int64: dense key id, row in trace order), and a ``join_asof`` for the hybrid ord
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import polars as pl
 
 from tracelens import schema as s
@@ -43,7 +45,12 @@ _KEY = [V, U, "ls", "w", "_site"]
 
 
 def inconsistent_locking(
-    events: pl.LazyFrame, /, *, internal_locks: bool = True, shared: Tables | None = None
+    events: pl.LazyFrame,
+    /,
+    *,
+    internal_locks: bool = True,
+    shared: Tables | None = None,
+    reported: pl.DataFrame | Callable[[], pl.DataFrame] | None = None,
 ) -> pl.LazyFrame:
     """Find pairs of accesses that no common lock and no fork/join or hand-off orders.
 
@@ -55,6 +62,12 @@ def inconsistent_locking(
             lock is by ``with cond:``.
         shared: The tables of ``hb.tables(events, internal_locks=...)``; computed (or
             taken from the cache) when not given.
+        reported: ``FINDING_SCHEMA`` rows already reported, or a callable giving them
+            (called once the pairs are about to be checked, so that what produces them
+            can run meanwhile): a pair of code sites on a variable that one of them
+            states (the two sites in either order) is left out. ``predictive`` passes
+            the data races: two accesses unordered by happens-before and holding no
+            common lock are a data race, and saying it twice adds nothing.
 
     Returns:
         ``FINDING_SCHEMA`` rows of kind ``inconsistent_locking`` (severity
@@ -113,13 +126,23 @@ def inconsistent_locking(
         pl.int_range(pl.len(), dtype=i64).alias("_r"),
     )
     first = pl.struct("_k", "hver").is_first_distinct()
-    classes = cand.lazy().filter(first).select(
-        pl.col(G).alias("e_g"), pl.col("_r").alias("e_r"), pl.col(U).alias("e_u"), V, "ls", "w"
+    classes = (
+        cand.lazy()
+        .filter(first)
+        .select(
+            pl.col(G).alias("e_g"),
+            pl.col("_r").alias("e_r"),
+            pl.col(U).alias("e_u"),
+            V,
+            "ls",
+            "w",
+            pl.col("_site").alias("e_site"),
+        )
     )
     keys = (
         cand.lazy()
         .group_by("_k")
-        .agg(pl.col(V, U, "ls", "w").first(), pl.col(G).min().alias("_first"))
+        .agg(pl.col(V, U, "ls", "w", "_site").first(), pl.col(G).min().alias("_first"))
     )
     # The keys each kind of later access (variable, held lock set, read/write) must be
     # checked against: a write among the two, lock sets that share no lock.
@@ -129,9 +152,12 @@ def inconsistent_locking(
         kinds.join(keys, on=V)
         .filter(pl.col("w") | pl.col("e_w"))
         .join(disjoint.lazy(), left_on=["ls", "e_ls"], right_on=["_la", "_lb"], how="semi")
-        .select(V, "e_ls", "e_w", "_k", U, "_first")
+        .select(V, "e_ls", "e_w", "_k", U, "_site", "_first")
     )
     classes_df, compat_df = pl.collect_all([classes, compat])
+    if callable(reported):
+        reported = reported()
+    stated = _stated(reported, t.acc) if reported is not None else None
     # The latest access of the key before the class's first access: with (key, row)
     # packed into one Int64, a plain as-of merge of the sorted pairs and accesses.
     packed = cand.select(
@@ -149,7 +175,13 @@ def inconsistent_locking(
             batch.join(compat_df.lazy(), left_on=[V, "ls", "w"], right_on=[V, "e_ls", "e_w"])
             # another unit, and a key with an access before the class's first access
             .filter((pl.col(U) != pl.col("e_u")) & (pl.col("_first") < pl.col("e_g")))
-            .select("e_g", "e_u", U, (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q"))
+        )
+        if stated is not None:
+            pairs = pairs.join(
+                stated, left_on=[V, "_site", "e_site"], right_on=[V, "_sa", "_sb"], how="anti"
+            )
+        pairs = (
+            pairs.select("e_g", "e_u", U, (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q"))
             .sort("_q")
             # a match always exists and is of the same key: `_first` < e_g
             .join_asof(packed.lazy(), on="_q", allow_exact_matches=False, check_sortedness=False)
@@ -172,6 +204,27 @@ def inconsistent_locking(
         severity=WARNING,
         tail="no common lock, and no start/join or hand-off orders them",
     )
+
+
+def _stated(reported: pl.DataFrame, acc: pl.DataFrame) -> pl.LazyFrame:
+    """``(V, _sa, _sb)``: the variables and pairs of code sites (hashed as ``_SITE``, both
+    orders) that the ``reported`` rows state."""
+    sites = pl.col("sites")
+    pairs = (
+        reported.lazy()
+        .filter(sites.list.len() == 2)
+        .select(
+            pl.col("var").alias(s.VAR),
+            sites.list.first().hash().alias("_sa"),
+            sites.list.last().hash().alias("_sb"),
+        )
+    )
+    both = pl.concat(
+        [pairs, pairs.select(s.VAR, pl.col("_sb").alias("_sa"), pl.col("_sa").alias("_sb"))]
+    )
+    # a variable's name stands for it in every process, as in the rows
+    names = acc.lazy().select(V, s.VAR).unique()
+    return both.join(names, on=s.VAR).select(V, "_sa", "_sb").unique().collect().lazy()
 
 
 def _disjoint(ids: list[int], t: Tables) -> pl.DataFrame:
