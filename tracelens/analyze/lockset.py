@@ -19,9 +19,11 @@ one common lock (the usual, correct case) are dropped first. For the others:
   the same key happens before ``b`` whenever that latest one does.
 
 So the check is a join of classes with the keys their kind of access (variable, held
-set, read/write) can conflict with (per variable: classes times keys, not classes
-squared), the latest access of the key before the class (an as-of merge on one packed
-Int64: dense key id, row in trace order), and a ``join_asof`` for the hybrid order.
+set, read/write, code site) can conflict with (per variable: classes times keys, not
+classes squared), the latest access of the key before the class (an as-of merge on one
+packed Int64: dense key id, row in trace order), and a ``join_asof`` for the hybrid
+order. Pairs of code sites that a data race already states (``reported``) are taken
+out of the (kind, key) table, before any pair of accesses is made.
 """
 
 from __future__ import annotations
@@ -102,11 +104,12 @@ def inconsistent_locking(
         .join(common, on=var_key, how="anti")
     )
     cand = (
-        acc.join(todo, on=var_key, how="semi")
+        acc.filter(pl.col(V).is_in(todo.collect().to_series().implode()))  # keeps G order
         .select(G, V, U, "ls", "w", _SITE, "hepoch", "hver")
-        .sort(G)
         .collect()
     )
+    if not cand[G].is_sorted():  # ``Tables.acc`` is sorted by G; be safe
+        cand = cand.sort(G)
     if cand.height == 0:
         return race_findings(
             pl.LazyFrame(schema={"e_g": pl.Int64, "p_g": pl.Int64}),
@@ -125,7 +128,9 @@ def inconsistent_locking(
         pl.struct(_KEY).hash().rank("dense").cast(i64).alias("_k"),
         pl.int_range(pl.len(), dtype=i64).alias("_r"),
     )
-    first = pl.struct("_k", "hver").is_first_distinct()
+    # (key, hver) as one Int64: ``_k`` is below 2**31, and so is ``hver`` (one version
+    # per synchronisation event of the unit)
+    first = (pl.col("_k") * (1 << 32) + pl.col("hver")).is_first_distinct()
     classes = (
         cand.lazy()
         .filter(first)
@@ -139,25 +144,34 @@ def inconsistent_locking(
             pl.col("_site").alias("e_site"),
         )
     )
+    # a key's first access in trace order stands for it
     keys = (
         cand.lazy()
-        .group_by("_k")
-        .agg(pl.col(V, U, "ls", "w", "_site").first(), pl.col(G).min().alias("_first"))
+        .filter(pl.col("_k").is_first_distinct())
+        .select("_k", V, U, "ls", "w", "_site", pl.col(G).alias("_first"))
     )
     # The keys each kind of later access (variable, held lock set, read/write) must be
     # checked against: a write among the two, lock sets that share no lock.
-    kinds = classes.select(V, pl.col("ls").alias("e_ls"), pl.col("w").alias("e_w")).unique()
+    kinds = classes.select(
+        V, pl.col("ls").alias("e_ls"), pl.col("w").alias("e_w"), "e_site"
+    ).unique()
     disjoint = _disjoint(cand["ls"].unique().to_list(), t)
     compat = (
         kinds.join(keys, on=V)
         .filter(pl.col("w") | pl.col("e_w"))
         .join(disjoint.lazy(), left_on=["ls", "e_ls"], right_on=["_la", "_lb"], how="semi")
-        .select(V, "e_ls", "e_w", "_k", U, "_site", "_first")
+        .select(V, "e_ls", "e_w", "e_site", "_k", U, "_site", "_first")
     )
     classes_df, compat_df = pl.collect_all([classes, compat])
     if callable(reported):
         reported = reported()
-    stated = _stated(reported, t.acc) if reported is not None else None
+    if reported is not None:  # leave out the pairs of sites already stated
+        compat_df = compat_df.join(
+            _stated(reported, t.acc).collect(),
+            left_on=[V, "_site", "e_site"],
+            right_on=[V, "_sa", "_sb"],
+            how="anti",
+        )
     # The latest access of the key before the class's first access: with (key, row)
     # packed into one Int64, a plain as-of merge of the sorted pairs and accesses.
     packed = cand.select(
@@ -172,16 +186,14 @@ def inconsistent_locking(
         if n_batches > 1:
             batch = batch.filter(pl.col(V).hash() % n_batches == i)
         pairs = (
-            batch.join(compat_df.lazy(), left_on=[V, "ls", "w"], right_on=[V, "e_ls", "e_w"])
+            batch.join(
+                compat_df.lazy(),
+                left_on=[V, "ls", "w", "e_site"],
+                right_on=[V, "e_ls", "e_w", "e_site"],
+            )
             # another unit, and a key with an access before the class's first access
             .filter((pl.col(U) != pl.col("e_u")) & (pl.col("_first") < pl.col("e_g")))
-        )
-        if stated is not None:
-            pairs = pairs.join(
-                stated, left_on=[V, "_site", "e_site"], right_on=[V, "_sa", "_sb"], how="anti"
-            )
-        pairs = (
-            pairs.select("e_g", "e_u", U, (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q"))
+            .select("e_g", "e_u", U, (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q"))
             .sort("_q")
             # a match always exists and is of the same key: `_first` < e_g
             .join_asof(packed.lazy(), on="_q", allow_exact_matches=False, check_sortedness=False)
@@ -224,7 +236,7 @@ def _stated(reported: pl.DataFrame, acc: pl.DataFrame) -> pl.LazyFrame:
     )
     # a variable's name stands for it in every process, as in the rows
     names = acc.lazy().select(V, s.VAR).unique()
-    return both.join(names, on=s.VAR).select(V, "_sa", "_sb").unique().collect().lazy()
+    return both.join(names, on=s.VAR).select(V, "_sa", "_sb").unique()
 
 
 def _disjoint(ids: list[int], t: Tables) -> pl.DataFrame:
