@@ -266,10 +266,13 @@ def _read_file(p: Path, stats: LoadStats, progress: Callable[[int], None]) -> pl
     """Read one file's lines into ``RAW_SCHEMA`` rows plus their line numbers."""
     if not _is_gzip(p) and _size(p) <= FAST_PATH_MAX_BYTES:
         try:
-            raw = pl.scan_ndjson(p, schema=RAW_SCHEMA).collect()
+            # The events and the float tokens of the lines, read side by side.
+            raw, token_frame = pl.collect_all(
+                [pl.scan_ndjson(p, schema=RAW_SCHEMA), pl.scan_lines(p).select(_float_token())]
+            )
             # No malformed line, so rows are the non-blank lines (``scan_ndjson`` skips
             # blank ones, which the recorder never writes).
-            tokens = pl.scan_lines(p).select(_float_token()).collect().to_series()
+            tokens = token_frame.to_series()
             if tokens.len() == raw.height:
                 line_no: pl.Expr | pl.Series = pl.int_range(
                     1, raw.height + 1, dtype=pl.Int64
