@@ -227,7 +227,7 @@ def _from_frame(frame: pl.DataFrame) -> list[Finding]:
     worst = _event_lists(frame["worst"]) if "worst" in frame.columns else [()] * n
     sites = _nested(
         frame["sites"],
-        lambda df: [Site(*row) for row in df.select("file", "line", "func").iter_rows()],
+        lambda df: list(map(Site, *(df[c].to_list() for c in ("file", "line", "func")))),
     )
     return [
         Finding(
@@ -292,10 +292,12 @@ def _event_lists(column: pl.Series) -> list[tuple[EventRef, ...]]:
             pl.col("func").fill_null("?"),
             pl.col("locks").fill_null(pl.lit([], dtype=pl.List(pl.String))),
         )
+        # column lists zipped: about twice as fast as ``iter_rows`` here
+        columns = [cols.get_column(c).to_list() for c in cols.columns]
         return [
             EventRef(role, seq, ts, pid, unit, name, op, target, value, file, line, func, (*locks,))
-            for role, seq, ts, pid, unit, name, op, target, value, file, line, func, locks in (
-                cols.iter_rows()
+            for role, seq, ts, pid, unit, name, op, target, value, file, line, func, locks in zip(
+                *columns, strict=True
             )
         ]
 
