@@ -60,7 +60,7 @@ from tracelens.analyze.findings import (
     SITE_DTYPE,
     with_lists,
 )
-from tracelens.analyze.parallel import Job, side_by_side
+from tracelens.analyze.parallel import Handover, Job, side_by_side
 
 __all__ = [
     "LOCKS_STATED",
@@ -1008,7 +1008,13 @@ def _locks_note(col: str) -> pl.Expr:
 # --- data_race -------------------------------------------------------------------------------
 
 
-def data_race(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.LazyFrame:
+def data_race(
+    events: pl.LazyFrame,
+    /,
+    *,
+    shared: Tables | None = None,
+    on_pairs: Callable[[pl.DataFrame], None] | None = None,
+) -> pl.LazyFrame:
     """Find happens-before data races (FastTrack epochs over vector clocks).
 
     One finding per variable and pair of code sites: the earlier access's site first.
@@ -1020,6 +1026,10 @@ def data_race(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.La
         events: The loaded trace (``Trace.events``, contract columns).
         shared: The tables of ``tables(events)``; computed (or taken from the cache)
             when not given.
+        on_pairs: Called with the racy pairs (``e_g``, ``p_g``: ``G`` of the later and
+            the earlier access) as soon as they are known, before the findings are
+            built from them (``predictive`` hands their sites to
+            ``inconsistent_locking`` this way, see ``race_sites``).
 
     Returns:
         ``FINDING_SCHEMA`` rows of kind ``data_race`` (severity ``error``).
@@ -1076,8 +1086,31 @@ def data_race(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.La
         .select("e_g", "p_g")
     )
     racy = pl.concat([a, b]).group_by("e_g").agg(pl.col("p_g").max())
+    if on_pairs is not None:
+        pairs = racy.collect()
+        on_pairs(pairs)
+        racy = pairs.lazy()
     return race_findings(
         racy, events, t, kind="data_race", severity=ERROR, tail="no synchronisation between them"
+    )
+
+
+def race_sites(pairs: pl.DataFrame, t: Tables) -> pl.DataFrame:
+    """``var`` and ``sites`` (earlier access's site, later access's) of pairs of accesses.
+
+    What ``inconsistent_locking(reported=...)`` reads of finding rows, for the pairs
+    ``data_race`` hands to ``on_pairs``: one row per variable and pair of sites.
+    """
+    site = pl.struct(pl.col(s.FILE), pl.col(s.LINE), pl.col(s.FUNC)).cast(SITE_DTYPE)
+    info = t.acc.lazy().select(G, s.VAR, site.alias("_site"))
+    return (
+        pairs.lazy()
+        .join(info.select(pl.col(G).alias("e_g"), s.VAR, pl.col("_site").alias("_e")), on="e_g")
+        .join(info.select(pl.col(G).alias("p_g"), pl.col("_site").alias("_p")), on="p_g")
+        .select(s.VAR, "_p", "_e")
+        .unique()
+        .select(pl.col(s.VAR).alias("var"), pl.concat_list("_p", "_e").alias("sites"))
+        .collect()
     )
 
 
@@ -1121,17 +1154,33 @@ def predictive(events: pl.LazyFrame, /, *, kinds: Collection[str] | None = None)
     n_events = events.select(pl.len()).collect().item()
     together = n_events <= parallel.PARALLEL_MAX_EVENTS
     races: Callable[[], pl.DataFrame] | None = None
+    raced: Handover[pl.DataFrame] | None = None
     if "data_race" in wanted:
-        # First, in a thread of its own: it waits for the happens-before walk, and the
-        # lock-set analysis asks for its rows only once its own pairs are ready.
-        find_races = functools.partial(_collected, data_race, events, t)
+        # First, in a thread of its own: it waits for the happens-before walk. As soon as
+        # its racy pairs are known it hands their sites over, which the lock-set
+        # analysis asks for once its own classes and keys are ready.
+        handover: Handover[pl.DataFrame] = Handover()
+        raced = handover
+
+        def find_races() -> pl.DataFrame:
+            try:
+                return data_race(
+                    events, shared=t, on_pairs=lambda p: handover.put(race_sites(p, t))
+                ).collect()
+            except BaseException as e:
+                if not handover.done:
+                    handover.fail(e)
+                raise
+
         if together:
             races = Job(find_races, name="tracelens-data-race").result
         else:
             rows = find_races()
             races = lambda: rows  # noqa: E731
     others = {
-        "inconsistent_locking": functools.partial(inconsistent_locking, reported=races),
+        "inconsistent_locking": functools.partial(
+            inconsistent_locking, reported=raced.get if raced is not None else None
+        ),
         "lock_order_inversion": lock_order_inversion,
         "deadlock": deadlock,
     }

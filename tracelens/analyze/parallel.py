@@ -18,7 +18,7 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
-__all__ = ["PARALLEL_MAX_EVENTS", "Job", "side_by_side"]
+__all__ = ["PARALLEL_MAX_EVENTS", "Handover", "Job", "side_by_side"]
 
 #: Traces with up to this many events run their analyses side by side; bigger ones one
 #: after the other.
@@ -49,6 +49,37 @@ class Job(Generic[T]):
     def result(self) -> T:
         """The task's return value, once it is done; its exception is raised here."""
         self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value  # type: ignore[return-value]
+
+
+class Handover(Generic[T]):
+    """A value one thread hands to another part-way through its work.
+
+    ``get()`` waits until ``put`` (the value) or ``fail`` (an exception, raised by
+    ``get``) is called; both may be called once.
+    """
+
+    def __init__(self) -> None:
+        self._done = threading.Event()
+        self._value: T | None = None
+        self._error: BaseException | None = None
+
+    def put(self, value: T) -> None:
+        self._value = value
+        self._done.set()
+
+    def fail(self, error: BaseException) -> None:
+        self._error = error
+        self._done.set()
+
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def get(self) -> T:
+        self._done.wait()
         if self._error is not None:
             raise self._error
         return self._value  # type: ignore[return-value]
