@@ -644,8 +644,9 @@ def _vector_clocks(sync: pl.DataFrame, n: int, *, versions: bool) -> _Clocks:
                             shared[u] = False
                         c[r] = e
                         ch_add((u, r, g, e))
+                        knows = c.get  # bound once: the loop below runs for every component
                         for k, v in d.items():
-                            if v > c.get(k, 0) and k != u:
+                            if v > knows(k, 0) and k != u:
                                 c[k] = v
                                 ch_add((u, k, g, v))
                         if versions:
