@@ -1056,11 +1056,6 @@ def data_race(
         )
         .filter(pl.col("p_u").is_not_null() & (pl.col("p_u") != pl.col(U)))
     )
-    a = (
-        known(last_w, t.changes, unit=U, other="p_u", at=G, out="_k")
-        .filter(pl.col("p_epoch") > pl.col("_k"))
-        .select(pl.col(G).alias("e_g"), "p_g")
-    )
     # (b) every read against the next write after it.
     next_w = (
         acc.filter(~pl.col("w"))
@@ -1080,6 +1075,14 @@ def data_race(
             check_sortedness=False,
         )
         .filter(pl.col("e_u").is_not_null() & (pl.col("e_u") != pl.col("p_u")))
+    )
+    # The pairs need no clocks: made before asking for ``changes``, which may wait for
+    # the happens-before walk.
+    last_w, next_w = (f.lazy() for f in pl.collect_all([last_w, next_w]))
+    a = (
+        known(last_w, t.changes, unit=U, other="p_u", at=G, out="_k")
+        .filter(pl.col("p_epoch") > pl.col("_k"))
+        .select(pl.col(G).alias("e_g"), "p_g")
     )
     b = (
         known(next_w, t.changes, unit="e_u", other="p_u", at="e_g", out="_k")
