@@ -82,3 +82,56 @@ def test_a_finished_job_lets_its_inputs_go():
     assert job.result() == 42
     gc.collect()
     assert ref() is None
+
+
+@pytest.mark.parametrize("max_events", [0, 10**9])
+def test_a_failing_data_race_analysis_reaches_the_caller_without_a_hang(max_events, monkeypatch):
+    """The lock-set analysis waits for the data races' sites: a failure there ends both."""
+    import threading
+
+    from tracelens.analyze import hb
+
+    def broken(events, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(hb, "data_race", broken)
+    monkeypatch.setattr(parallel, "PARALLEL_MAX_EVENTS", max_events)
+    trace = load(SAMPLES / "article_racy.jsonl.gz")
+    outcome: list[BaseException] = []
+
+    def run():
+        try:
+            analyze(trace)
+        except RuntimeError as e:
+            outcome.append(e)
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(timeout=60)
+
+    assert not worker.is_alive()
+    assert [str(e) for e in outcome] == ["boom"]
+
+
+def test_handover_gives_the_value_or_raises_the_error():
+    given: parallel.Handover[int] = parallel.Handover()
+    given.put(7)
+    failed: parallel.Handover[int] = parallel.Handover()
+    failed.fail(ValueError("no"))
+
+    assert given.get() == 7
+    with pytest.raises(ValueError, match="no"):
+        failed.get()
+
+
+def test_predictive_hands_out_the_data_races_first(tmp_path):
+    from tests.strategies import TraceBuilder
+    from tracelens.analyze.hb import predictive_parts
+
+    b = TraceBuilder()
+    b.write("t1", "x")
+    b.write("t2", "x")
+    parts = list(predictive_parts(load(b.write_to(tmp_path / "t.jsonl")).events))
+
+    assert [sorted(set(p["kind"])) for p in parts if p.height] == [["data_race"]]
+    assert len(parts) == 4

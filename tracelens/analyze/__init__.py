@@ -18,7 +18,7 @@ import dataclasses
 import functools
 import inspect
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ import polars as pl
 from tracelens import schema as s
 from tracelens.analyze import suppress
 from tracelens.analyze.findings import SEVERITIES, EventRef, Finding, sort_findings, to_findings
-from tracelens.analyze.hb import LOCKS_STATED, PREDICTIVE_KINDS, predictive
+from tracelens.analyze.hb import LOCKS_STATED, PREDICTIVE_KINDS, predictive, predictive_parts
 from tracelens.analyze.load import LoadStats, Trace, TraceError, load
 from tracelens.analyze.parallel import side_by_side
 from tracelens.analyze.suppress import (
@@ -62,6 +62,13 @@ Analysis = Callable[[pl.LazyFrame], pl.LazyFrame]
 ANALYSES: dict[str, Analysis] = {
     "windows": window_findings,  # lost_update, atomicity_violation
     "predictive": predictive,  # data_race, inconsistent_locking, lock_order_inversion, deadlock
+}
+
+#: Analyses that can also hand out their rows in parts, each as soon as it is ready (the
+#: analysis -> a function of the same arguments yielding frames): ``analyze`` turns the
+#: first parts into findings while the others are computed.
+_IN_PARTS: dict[Analysis, Callable[..., Iterator[pl.DataFrame]]] = {
+    predictive: predictive_parts,
 }
 
 #: Finding kinds produced by an analysis whose name differs from the kind, so that
@@ -132,15 +139,22 @@ def analyze(
 
     def run(name: str, kinds: frozenset[str] | None) -> list[Finding]:
         analysis = ANALYSES[name]
-        if kinds is None:
-            lf = analysis(trace.events)
-        else:
-            if "kinds" in inspect.signature(analysis).parameters:  # it can skip the others
-                lf = analysis(trace.events, kinds=tuple(sorted(kinds)))  # type: ignore[call-arg]
-            else:
-                lf = analysis(trace.events)
-            lf = lf.filter(pl.col("kind").is_in(sorted(kinds)))
-        return _with_locks(to_findings(lf.collect()), trace.events)
+        # kinds, for an analysis that can skip the work of the others
+        skip = {}
+        if kinds is not None and "kinds" in inspect.signature(analysis).parameters:
+            skip["kinds"] = tuple(sorted(kinds))
+        in_parts = _IN_PARTS.get(analysis)
+        parts: Iterable[pl.DataFrame] = (
+            in_parts(trace.events, **skip)
+            if in_parts is not None
+            else [analysis(trace.events, **skip).collect()]
+        )
+        found: list[Finding] = []
+        for rows in parts:  # each part turned into findings as it comes
+            if kinds is not None:
+                rows = rows.filter(pl.col("kind").is_in(sorted(kinds)))
+            found += to_findings(rows)
+        return _with_locks(found, trace.events)
 
     n_events = trace.events.select(pl.len()).collect().item()
     tasks: list[Callable[[], Any]] = [functools.partial(run, n, k) for n, k in plan]

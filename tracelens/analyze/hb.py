@@ -45,7 +45,7 @@ from __future__ import annotations
 import functools
 import threading
 import weakref
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -60,7 +60,7 @@ from tracelens.analyze.findings import (
     SITE_DTYPE,
     with_lists,
 )
-from tracelens.analyze.parallel import Handover, Job, side_by_side
+from tracelens.analyze.parallel import Handover, Job
 
 __all__ = [
     "LOCKS_STATED",
@@ -1144,6 +1144,16 @@ def predictive(events: pl.LazyFrame, /, *, kinds: Collection[str] | None = None)
     Returns:
         ``FINDING_SCHEMA`` rows of the kinds wanted.
     """
+    parts = list(predictive_parts(events, kinds=kinds))
+    return pl.concat(parts, how="vertical").lazy() if parts else empty_findings()
+
+
+def predictive_parts(
+    events: pl.LazyFrame, /, *, kinds: Collection[str] | None = None
+) -> Iterator[pl.DataFrame]:
+    """``predictive``'s rows, one frame per analysis as soon as it is ready, the data
+    races first: ``tracelens.analyze.analyze`` turns a part into findings while the
+    others are still computed."""
     # Imported here: those modules build on this one.
     from tracelens.analyze.deadlock import deadlock
     from tracelens.analyze.lockorder import lock_order_inversion
@@ -1151,18 +1161,17 @@ def predictive(events: pl.LazyFrame, /, *, kinds: Collection[str] | None = None)
 
     wanted = [k for k in PREDICTIVE_KINDS if kinds is None or k in kinds]
     if not wanted:
-        return empty_findings()
-    # Not cached: the findings below are computed eagerly, so the tables (the size of
-    # the accesses) can go as soon as this returns, before other analyses run.
+        return
+    # Not cached: the findings are computed eagerly, so the tables (the size of the
+    # accesses) can go as soon as the last part is out, before other analyses run.
     t = tables(events, cache=False)
     n_events = events.select(pl.len()).collect().item()
-    together = n_events <= parallel.PARALLEL_MAX_EVENTS
-    races: Callable[[], pl.DataFrame] | None = None
     raced: Handover[pl.DataFrame] | None = None
+    todo: list[Callable[[], pl.DataFrame]] = []
     if "data_race" in wanted:
-        # First, in a thread of its own: it waits for the happens-before walk. As soon as
-        # its racy pairs are known it hands their sites over, which the lock-set
-        # analysis asks for once its own classes and keys are ready.
+        # It waits for the happens-before walk. As soon as its racy pairs are known it
+        # hands their sites over, which the lock-set analysis asks for once its own
+        # classes and keys are ready.
         handover: Handover[pl.DataFrame] = Handover()
         raced = handover
 
@@ -1176,11 +1185,7 @@ def predictive(events: pl.LazyFrame, /, *, kinds: Collection[str] | None = None)
                     handover.fail(e)
                 raise
 
-        if together:
-            races = Job(find_races, name="tracelens-data-race").result
-        else:
-            rows = find_races()
-            races = lambda: rows  # noqa: E731
+        todo.append(find_races)
     others = {
         "inconsistent_locking": functools.partial(
             inconsistent_locking, reported=raced.get if raced is not None else None
@@ -1188,10 +1193,11 @@ def predictive(events: pl.LazyFrame, /, *, kinds: Collection[str] | None = None)
         "lock_order_inversion": lock_order_inversion,
         "deadlock": deadlock,
     }
-    frames = side_by_side(
-        [functools.partial(_collected, others[k], events, t) for k in wanted if k in others],
-        events=n_events,
-    )
-    if races is not None:
-        frames.insert(0, races())
-    return pl.concat(frames, how="vertical").lazy()
+    todo += [functools.partial(_collected, others[k], events, t) for k in wanted if k in others]
+    if n_events > parallel.PARALLEL_MAX_EVENTS:  # one after the other (memory)
+        for task in todo:
+            yield task()
+    else:
+        jobs = [Job(task, name="tracelens-predictive") for task in todo]
+        for job in jobs:
+            yield job.result()
