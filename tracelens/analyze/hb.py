@@ -276,7 +276,7 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
     # The accesses, collected in the background while the walk runs in Python.
     # Only shared variables (two units or more, a write) can race or break the lock-set
     # discipline: the others (thread-local, read-only) are dropped here.
-    acc_job = (
+    accesses = (
         events.filter(_op_in(s.MEMORY_OPS))
         .select(
             global_order(),
@@ -294,9 +294,16 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
             pl.col(s.LINE).cast(pl.Int64),
             pl.col(s.FUNC).cast(pl.String),
         )
-        .filter((pl.col(U).n_unique().over(V) > 1) & pl.col("w").any().over(V))
-        .collect(background=True)
     )
+    shared_vars = (
+        accesses.group_by(V)
+        .agg(((pl.col(U).n_unique() > 1) & pl.col("w").any()).alias("_shared"))
+        .filter("_shared")
+        .select(V)
+    )
+    acc_job = accesses.join(
+        shared_vars, on=V, how="semi", maintain_order="left"
+    ).collect(background=True)
     obj_names = dict(
         sync.lazy()
         .filter(pl.col("_o").is_not_null())
