@@ -276,24 +276,21 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
     # The accesses, collected in the background while the walk runs in Python.
     # Only shared variables (two units or more, a write) can race or break the lock-set
     # discipline: the others (thread-local, read-only) are dropped here.
-    accesses = (
-        events.filter(_op_in(s.MEMORY_OPS))
-        .select(
-            global_order(),
-            pl.col(s.PID).cast(pl.Int64),
-            pl.col(s.VAR).cast(pl.String),
-            # the variable as one Int64 (pid, string code): a cheap key to join on
-            (
-                pl.col(s.PID).cast(pl.Int64) * (1 << 32)
-                + pl.col(s.VAR).cast(pl.String).cast(pl.Categorical).to_physical().cast(pl.Int64)
-            ).alias(V),
-            uid.alias(U),
-            (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
-            pl.col(s.TS).cast(pl.Int64),
-            pl.col(s.FILE).cast(pl.String),
-            pl.col(s.LINE).cast(pl.Int64),
-            pl.col(s.FUNC).cast(pl.String),
-        )
+    accesses = events.filter(_op_in(s.MEMORY_OPS)).select(
+        global_order(),
+        pl.col(s.PID).cast(pl.Int64),
+        pl.col(s.VAR).cast(pl.String),
+        # the variable as one Int64 (pid, string code): a cheap key to join on
+        (
+            pl.col(s.PID).cast(pl.Int64) * (1 << 32)
+            + pl.col(s.VAR).cast(pl.String).cast(pl.Categorical).to_physical().cast(pl.Int64)
+        ).alias(V),
+        uid.alias(U),
+        (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
+        pl.col(s.TS).cast(pl.Int64),
+        pl.col(s.FILE).cast(pl.String),
+        pl.col(s.LINE).cast(pl.Int64),
+        pl.col(s.FUNC).cast(pl.String),
     )
     shared_vars = (
         accesses.group_by(V)
@@ -301,9 +298,9 @@ def _compute(events: pl.LazyFrame, *, internal_locks: bool) -> Tables:
         .filter("_shared")
         .select(V)
     )
-    acc_job = accesses.join(
-        shared_vars, on=V, how="semi", maintain_order="left"
-    ).collect(background=True)
+    acc_job = accesses.join(shared_vars, on=V, how="semi", maintain_order="left").collect(
+        background=True
+    )
     obj_names = dict(
         sync.lazy()
         .filter(pl.col("_o").is_not_null())
@@ -449,10 +446,41 @@ def _locks(
     lseg = held.select(U, G, "ls")
     last = ev.group_by("_o").agg(pl.col(OP, U, G).sort_by(G).last()).filter(acq)
     holders = {obj_names.get(o, ""): (u, g) for o, _, u, g in last.iter_rows()}
-    # nested acquires: the held set just before each acquire, one edge per other lock held
+    # Nested acquires, of which there are none unless some unit at some point holds two
+    # locks or more (two bits set in its mask words).
+    two = pl.sum_horizontal(pl.col(m) != 0 for m in words) >= 2
+    for m in words:
+        two = two | ((pl.col(m) & (pl.col(m) - 1)) != 0)
+    acquires = (
+        _nested_acquires(ev.filter(acq), held, words, codes, obj_names, locksets)
+        if held.select(two.any()).item()
+        else []
+    )
+    return lseg, locksets, holders, acquires
+
+
+def _nested_acquires(
+    acq: pl.DataFrame,
+    held: pl.DataFrame,
+    words: list[str],
+    codes: list[int],
+    obj_names: dict[int, str],
+    locksets: list[list[str]],
+) -> list[dict[str, Any]]:
+    """The distinct nested acquires (``Tables.acquires``) of ``_locks``.
+
+    Args:
+        acq: The acquire events of ``_locks`` (with ``_bit`` and ``_word``).
+        held: Each unit's held set (mask words and ``ls``) from each ``G`` on.
+        words: The mask word columns.
+        codes: The lock codes, in bit order.
+        obj_names: Lock code -> name.
+        locksets: Lock set id -> names.
+    """
+    i64 = pl.Int64
+    # the held set just before each acquire, one edge per other lock held
     before = (
-        ev.filter(acq)
-        .select(U, G, "_o", "_bit", "_word")
+        acq.select(U, G, "_o", "_bit", "_word")
         .join_asof(
             held.rename({G: "_hg"}),
             left_on=G,
@@ -497,7 +525,7 @@ def _locks(
         edges = (
             held_locks.sort(G)
             .join_asof(
-                ev.filter(acq).select(U, pl.col("_o").alias("_a"), pl.col(G).alias("ga")),
+                acq.select(U, pl.col("_o").alias("_a"), pl.col(G).alias("ga")),
                 left_on=G,
                 right_on="ga",
                 by=[U, "_a"],
@@ -520,7 +548,7 @@ def _locks(
                     "n": n,
                 }
             )
-    return lseg, locksets, holders, acquires
+    return acquires
 
 
 def _values(ser: pl.Series, blank: Any) -> list[Any]:
