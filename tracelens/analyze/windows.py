@@ -185,12 +185,18 @@ def _intervals(frame: pl.LazyFrame, opens: pl.Expr) -> pl.LazyFrame:
     ``> b``.
     """
     same = pl.col("key") == pl.col("key").shift(-1)
-    opened = (
+    return _covering(
         frame.with_columns(
             pl.when(same).then(pl.col("seq").shift(-1)).otherwise(_NEVER).alias("end")
-        )
-        .filter(opens)
-        .select("unit_key", pl.col("seq").alias("start"), "end", "unit", "key_name", "key")
+        ).filter(opens)
+    )
+
+
+def _covering(opened: pl.LazyFrame) -> pl.LazyFrame:
+    """The opening rows of ``_intervals`` (with ``end``) in (unit, start) order, with
+    ``covers_until``."""
+    opened = opened.select(
+        "unit_key", pl.col("seq").alias("start"), "end", "unit", "key_name", "key"
     )
     return _sort_within(opened, "unit_key", "start").with_columns(
         pl.col("end").cum_max().over("unit_key").alias("covers_until")
@@ -226,7 +232,10 @@ def lock_holds(events: pl.LazyFrame, /) -> pl.LazyFrame:
         # One key per (unit, lock): the unit's hash and the lock's (another seed).
         (_hash("unit") ^ _hash("obj", _SEED_OBJ)).alias("key"),
     )
-    return _intervals(_sort_within(frame, "key", "seq"), pl.col("op") == s.Op.ACQUIRE)
+    # the events are in trace order, so a unit's events on a lock are in seq order:
+    # the next one on the same key ends the hold (a window, cheaper than a sort by key)
+    end = pl.col("seq").shift(-1).over("key").fill_null(_NEVER).alias("end")
+    return _covering(frame.with_columns(end).filter(pl.col("op") == s.Op.ACQUIRE))
 
 
 def atomic_regions(events: pl.LazyFrame, /) -> pl.LazyFrame:
