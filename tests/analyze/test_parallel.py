@@ -135,3 +135,43 @@ def test_predictive_hands_out_the_data_races_first(tmp_path):
 
     assert [sorted(set(p["kind"])) for p in parts if p.height] == [["data_race"]]
     assert len(parts) == 4
+
+
+def test_gc_paused_restores_the_collectors_state_after_nested_uses():
+    import gc
+
+    was = gc.isenabled()
+    try:
+        for start in (True, False):
+            gc.enable() if start else gc.disable()
+            with parallel.gc_paused():
+                with parallel.gc_paused():
+                    assert not gc.isenabled()
+                assert not gc.isenabled()
+            assert gc.isenabled() == start
+    finally:
+        gc.enable() if was else gc.disable()
+
+
+def test_gc_paused_in_overlapping_threads_ends_with_the_collector_on():
+    import gc
+    import threading
+
+    assert gc.isenabled()
+    inside, leave = threading.Event(), threading.Event()
+
+    def hold():
+        with parallel.gc_paused():
+            inside.set()
+            leave.wait(10)
+
+    other = threading.Thread(target=hold)
+    other.start()
+    inside.wait(10)
+    with parallel.gc_paused():
+        pass
+    assert not gc.isenabled()  # the other thread's pause still runs
+    leave.set()
+    other.join(10)
+
+    assert gc.isenabled()

@@ -19,6 +19,8 @@ from typing import Any, Final
 
 import polars as pl
 
+from tracelens.analyze.parallel import gc_paused
+
 ERROR: Final = "error"
 WARNING: Final = "warning"
 NOTE: Final = "note"
@@ -215,7 +217,8 @@ def to_findings(frame: pl.DataFrame | Iterable[Mapping[str, Any]]) -> list[Findi
     """
     if not isinstance(frame, pl.DataFrame):  # rows as dicts: missing keys are nulls
         frame = pl.DataFrame(list(frame), schema=FINDING_SCHEMA)
-    return _from_frame(frame)
+    with gc_paused():  # thousands of small objects, no cycles
+        return _from_frame(frame)
 
 
 def _from_frame(frame: pl.DataFrame) -> list[Finding]:

@@ -579,7 +579,9 @@ _CHANGE_COLUMNS: Final = [(U, pl.Int32), ("other", pl.Int32), (G, pl.Int64), ("k
 
 def _hb_changes(sync: pl.DataFrame, n: int) -> pl.DataFrame:
     """``Tables.changes``: the happens-before walk over every synchronisation event."""
-    return _frame(_vector_clocks(sync, n, versions=False).changes, _CHANGE_COLUMNS)
+    with parallel.gc_paused():
+        changes = _vector_clocks(sync, n, versions=False).changes
+    return _frame(changes, _CHANGE_COLUMNS)
 
 
 def _vector_clocks(sync: pl.DataFrame, n: int, *, versions: bool) -> _Clocks:

@@ -14,11 +14,13 @@ first; that was so before analyses ran in threads.)
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
-__all__ = ["PARALLEL_MAX_EVENTS", "Handover", "Job", "side_by_side"]
+__all__ = ["PARALLEL_MAX_EVENTS", "Handover", "Job", "gc_paused", "side_by_side"]
 
 #: Traces with up to this many events run their analyses side by side; bigger ones one
 #: after the other.
@@ -114,3 +116,33 @@ def side_by_side(tasks: Sequence[Callable[[], T]], *, events: int) -> list[T]:
     if errors:
         raise errors[0]
     return first + rest
+
+
+_gc_lock = threading.Lock()
+_gc_users = 0
+_gc_was_enabled = False
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Pause the cyclic garbage collector around a Python loop that makes many objects.
+
+    The happens-before walk and the conversion of rows to ``Finding`` objects allocate
+    hundreds of thousands of tuples and objects that form no reference cycles; each
+    700 allocations the collector would scan them all the same (about a tenth of the
+    walk's time). Reference counting still frees everything. Nested and concurrent
+    uses are counted: the collector's previous state comes back when the last ends.
+    """
+    global _gc_users, _gc_was_enabled
+    with _gc_lock:
+        if _gc_users == 0:
+            _gc_was_enabled = gc.isenabled()
+            gc.disable()
+        _gc_users += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_users -= 1
+            if _gc_users == 0 and _gc_was_enabled:
+                gc.enable()
