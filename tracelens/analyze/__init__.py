@@ -29,7 +29,7 @@ from tracelens.analyze import suppress
 from tracelens.analyze.findings import SEVERITIES, EventRef, Finding, sort_findings, to_findings
 from tracelens.analyze.hb import LOCKS_STATED, PREDICTIVE_KINDS, predictive, predictive_parts
 from tracelens.analyze.load import LoadStats, Trace, TraceError, load
-from tracelens.analyze.parallel import side_by_side
+from tracelens.analyze.parallel import gc_paused, side_by_side
 from tracelens.analyze.suppress import (
     Suppression,
     SuppressionError,
@@ -136,7 +136,15 @@ def analyze(
         ValueError: ``only`` names an unknown analysis or kind.
     """
     plan = _plan(only)
+    with gc_paused():  # many small objects, no cycles: the collector would only scan them
+        return _analyze(trace, plan, suppressions)
 
+
+def _analyze(
+    trace: Trace,
+    plan: list[tuple[str, frozenset[str] | None]],
+    suppressions: Sequence[Suppression],
+) -> Report:
     def run(name: str, kinds: frozenset[str] | None) -> list[Finding]:
         analysis = ANALYSES[name]
         # kinds, for an analysis that can skip the work of the others
