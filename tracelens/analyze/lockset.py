@@ -150,8 +150,8 @@ def inconsistent_locking(
         .filter(pl.col("_k").is_first_distinct())
         .select("_k", V, U, "ls", "w", "_site", pl.col(G).alias("_first"))
     )
-    # The keys each kind of later access (variable, held lock set, read/write) must be
-    # checked against: a write among the two, lock sets that share no lock.
+    # The keys each kind of later access (variable, held lock set, read/write, code
+    # site) must be checked against: a write among the two, lock sets that share no lock.
     kinds = classes.select(
         V, pl.col("ls").alias("e_ls"), pl.col("w").alias("e_w"), "e_site"
     ).unique()
