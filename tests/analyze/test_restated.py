@@ -6,14 +6,18 @@ from tests.strategies import TraceBuilder
 from tracelens.analyze import analyze, load
 
 
-def test_unlocked_race_is_reported_as_data_race_only(tmp_path):
-    """Two unlocked, unordered writes: data_race, and no inconsistent_locking for the same sites."""
+def _two_unlocked_writes(tmp_path, only):
+    """Kinds found in two unlocked, unordered writes of x by two threads."""
     b = TraceBuilder()
     b.write("t1", "x")
     b.write("t2", "x")
-    report = analyze(load(b.write_to(tmp_path / "t.jsonl")), only=["predictive"])
+    report = analyze(load(b.write_to(tmp_path / "t.jsonl")), only=only)
+    return [f.kind for f in report.findings]
 
-    assert [f.kind for f in report.findings] == ["data_race"]
+
+def test_unlocked_race_is_reported_as_data_race_only(tmp_path):
+    """Two unlocked, unordered writes: data_race, and no inconsistent_locking for the same sites."""
+    assert _two_unlocked_writes(tmp_path, ["predictive"]) == ["data_race"]
 
 
 def test_race_hidden_by_incidental_lock_order_is_still_reported(tmp_path):
@@ -76,9 +80,4 @@ def test_lockset_keeps_pairs_on_other_variables_and_sites(tmp_path):
 
 def test_only_inconsistent_locking_still_shows_what_a_data_race_would_state(tmp_path):
     """Asked for the lock-set kind alone, the unlocked unordered writes show as one."""
-    b = TraceBuilder()
-    b.write("t1", "x")
-    b.write("t2", "x")
-    report = analyze(load(b.write_to(tmp_path / "t.jsonl")), only=["inconsistent_locking"])
-
-    assert [f.kind for f in report.findings] == ["inconsistent_locking"]
+    assert _two_unlocked_writes(tmp_path, ["inconsistent_locking"]) == ["inconsistent_locking"]
