@@ -1046,6 +1046,31 @@ def _locks_note(col: str) -> pl.Expr:
 # --- data_race -------------------------------------------------------------------------------
 
 
+#: Up to this many distinct held lock sets, ``data_race`` leaves out the pairs of
+#: accesses that held a common lock before it looks at clocks (they are ordered by it).
+MAX_LOCKSET_PAIRS_SETS = 512
+
+
+def disjoint_locksets(ids: list[int], t: Tables) -> pl.DataFrame:
+    """Pairs ``(_la, _lb)`` of the given lock-set ids (``Tables.locksets``) that share
+    no lock (both orders; quadratic in ``len(ids)``)."""
+    sets = dict(zip(t.locksets["ls"].to_list(), t.locksets["locks"].to_list(), strict=True))
+    bit: dict[str, int] = {}
+    masks = {}
+    for i in ids:
+        m = 0
+        for lk in sets[i]:
+            m |= bit.setdefault(lk, 1 << len(bit))
+        masks[i] = m
+    la, lb = [], []
+    for a, ma in masks.items():
+        for b, mb in masks.items():
+            if not ma & mb:
+                la.append(a)
+                lb.append(b)
+    return pl.DataFrame({"_la": la, "_lb": lb}, schema={"_la": pl.Int64, "_lb": pl.Int64})
+
+
 def data_race(
     events: pl.LazyFrame,
     /,
@@ -1079,10 +1104,11 @@ def data_race(
         pl.col(G).alias("p_g"),
         pl.col(U).alias("p_u"),
         pl.col("epoch").alias("p_epoch"),
+        pl.col("ls").alias("p_ls"),
     )
     # (a) every access against the last write before it.
     last_w = (
-        acc.select(G, V, U)
+        acc.select(G, V, U, "ls")
         .join_asof(
             writes,
             left_on=G,
@@ -1101,9 +1127,15 @@ def data_race(
             V,
             pl.col(U).alias("p_u"),
             pl.col("epoch").alias("p_epoch"),
+            pl.col("ls").alias("p_ls"),
         )
         .join_asof(
-            writes.select(V, pl.col("p_g").alias("e_g"), pl.col("p_u").alias("e_u")),
+            writes.select(
+                V,
+                pl.col("p_g").alias("e_g"),
+                pl.col("p_u").alias("e_u"),
+                pl.col("p_ls").alias("e_ls"),
+            ),
             left_on="p_g",
             right_on="e_g",
             by=V,
@@ -1113,6 +1145,13 @@ def data_race(
         )
         .filter(pl.col("e_u").is_not_null() & (pl.col("e_u") != pl.col("p_u")))
     )
+    # Two accesses that held a common lock are ordered by it (the earlier one's unit
+    # released it before the later one's took it): only the others need clocks.
+    ids = t.acc["ls"].unique().to_list()
+    if len(ids) <= MAX_LOCKSET_PAIRS_SETS:
+        apart = disjoint_locksets(ids, t).lazy()
+        last_w = last_w.join(apart, left_on=["ls", "p_ls"], right_on=["_la", "_lb"], how="semi")
+        next_w = next_w.join(apart, left_on=["p_ls", "e_ls"], right_on=["_la", "_lb"], how="semi")
     # The pairs need no clocks: made before asking for ``changes``, which may wait for
     # the happens-before walk.
     last_w, next_w = (f.lazy() for f in pl.collect_all([last_w, next_w]))

@@ -34,7 +34,7 @@ import polars as pl
 
 from tracelens import schema as s
 from tracelens.analyze.findings import WARNING
-from tracelens.analyze.hb import G, Tables, U, V, known, race_findings, tables
+from tracelens.analyze.hb import G, Tables, U, V, disjoint_locksets, known, race_findings, tables
 
 __all__ = ["BATCH_ACCESSES", "inconsistent_locking"]
 
@@ -155,7 +155,7 @@ def inconsistent_locking(
     kinds = classes.select(
         V, pl.col("ls").alias("e_ls"), pl.col("w").alias("e_w"), "e_site"
     ).unique()
-    disjoint = _disjoint(cand["ls"].unique().to_list(), t)
+    disjoint = disjoint_locksets(cand["ls"].unique().to_list(), t)
     compat = (
         kinds.join(keys, on=V)
         .filter(pl.col("w") | pl.col("e_w"))
@@ -237,22 +237,3 @@ def _stated(reported: pl.DataFrame, acc: pl.DataFrame) -> pl.LazyFrame:
     # a variable's name stands for it in every process, as in the rows
     names = acc.lazy().select(V, s.VAR).unique()
     return both.join(names, on=s.VAR).select(V, "_sa", "_sb").unique()
-
-
-def _disjoint(ids: list[int], t: Tables) -> pl.DataFrame:
-    """Pairs ``(_la, _lb)`` of the given lock-set ids that share no lock."""
-    sets = dict(zip(t.locksets["ls"].to_list(), t.locksets["locks"].to_list(), strict=True))
-    bit: dict[str, int] = {}
-    masks = {}
-    for i in ids:
-        m = 0
-        for lk in sets[i]:
-            m |= bit.setdefault(lk, 1 << len(bit))
-        masks[i] = m
-    la, lb = [], []
-    for a, ma in masks.items():
-        for b, mb in masks.items():
-            if not ma & mb:
-                la.append(a)
-                lb.append(b)
-    return pl.DataFrame({"_la": la, "_lb": lb}, schema={"_la": pl.Int64, "_lb": pl.Int64})
