@@ -147,15 +147,15 @@ def _analyze(
 ) -> Report:
     def run(name: str, kinds: frozenset[str] | None) -> list[Finding]:
         analysis = ANALYSES[name]
-        # kinds, for an analysis that can skip the work of the others
-        skip = {}
+        # the kinds asked for, to an analysis that can skip the work of the others
+        asked: dict[str, tuple[str, ...]] = {}
         if kinds is not None and "kinds" in inspect.signature(analysis).parameters:
-            skip["kinds"] = tuple(sorted(kinds))
+            asked["kinds"] = tuple(sorted(kinds))
         in_parts = _IN_PARTS.get(analysis)
         parts: Iterable[pl.DataFrame] = (
-            in_parts(trace.events, **skip)
+            in_parts(trace.events, **asked)
             if in_parts is not None
-            else [analysis(trace.events, **skip).collect()]
+            else [analysis(trace.events, **asked).collect()]
         )
         found: list[Finding] = []
         for rows in parts:  # each part turned into findings as it comes
