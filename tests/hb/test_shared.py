@@ -242,3 +242,21 @@ def test_data_race_without_the_common_lock_shortcut_finds_the_same(prog):
     finally:
         hb.MAX_LOCKSET_PAIRS_SETS = old
         clear_cache()
+
+
+@SETTINGS
+@given(programs())
+def test_lock_sets_apart_row_by_row_equal_the_table_of_disjoint_pairs(prog):
+    """Beyond MAX_LOCKSET_PAIRS_SETS lock sets, inconsistent_locking intersects the two
+    sets row by row instead of joining a table of all disjoint pairs: same findings."""
+    steps = schedule(prog)
+    clear_cache()
+    by_table = _rows(inconsistent_locking(frame(steps)))
+    old = hb.MAX_LOCKSET_PAIRS_SETS
+    hb.MAX_LOCKSET_PAIRS_SETS = 0
+    try:
+        clear_cache()
+        assert _rows(inconsistent_locking(frame(steps))) == by_table
+    finally:
+        hb.MAX_LOCKSET_PAIRS_SETS = old
+        clear_cache()

@@ -795,10 +795,16 @@ def _walk_locks(lock_ev: pl.DataFrame, n: int, obj_names: dict[int, str]) -> _He
             set_held(owner, held[owner] & ~b, g)
 
     lock_names = [obj_names.get(o, "") if o is not None else "" for o in lock_objs]
-    order = sorted(range(len(lock_names)), key=lock_names.__getitem__)
 
     def names_of(mask: int) -> list[str]:
-        return [lock_names[i] for i in order if mask >> i & 1]
+        """The locks of a mask, sorted by name (visiting its set bits only: there can be
+        thousands of locks and as many masks)."""
+        names = []
+        while mask:
+            low = mask & -mask
+            names.append(lock_names[low.bit_length() - 1])
+            mask ^= low
+        return sorted(names)
 
     acquires = [
         {
@@ -1046,8 +1052,9 @@ def _locks_note(col: str) -> pl.Expr:
 # --- data_race -------------------------------------------------------------------------------
 
 
-#: Up to this many distinct held lock sets, ``data_race`` leaves out the pairs of
-#: accesses that held a common lock before it looks at clocks (they are ordered by it).
+#: Up to this many distinct held lock sets, whether two of them share a lock is looked up
+#: in a table of all disjoint pairs (``disjoint_locksets``); beyond, it is tested row by
+#: row (``apart``), and ``data_race`` skips its common-lock shortcut.
 MAX_LOCKSET_PAIRS_SETS = 512
 
 
@@ -1069,6 +1076,25 @@ def disjoint_locksets(ids: list[int], t: Tables) -> pl.DataFrame:
                 la.append(a)
                 lb.append(b)
     return pl.DataFrame({"_la": la, "_lb": lb}, schema={"_la": pl.Int64, "_lb": pl.Int64})
+
+
+def apart(frame: pl.LazyFrame, a: str, b: str, t: Tables) -> pl.LazyFrame:
+    """The rows of ``frame`` whose lock sets (ids in columns ``a`` and ``b``) share no lock.
+
+    A semi join with the table of disjoint pairs when the ids are few; otherwise the
+    two sets' locks are intersected row by row (the table would grow with the square).
+    """
+    ids = frame.select(pl.concat([pl.col(a), pl.col(b)]).unique()).collect().to_series()
+    if ids.len() <= MAX_LOCKSET_PAIRS_SETS:
+        pairs = disjoint_locksets(ids.to_list(), t).lazy()
+        return frame.join(pairs, left_on=[a, b], right_on=["_la", "_lb"], how="semi")
+    sets = t.locksets.lazy()
+    return (
+        frame.join(sets.rename({"ls": a, "locks": "_sa"}), on=a, how="left")
+        .join(sets.rename({"ls": b, "locks": "_sb"}), on=b, how="left")
+        .filter(pl.col("_sa").list.set_intersection(pl.col("_sb")).list.len() == 0)
+        .drop("_sa", "_sb")
+    )
 
 
 def data_race(

@@ -34,7 +34,7 @@ import polars as pl
 
 from tracelens import schema as s
 from tracelens.analyze.findings import WARNING
-from tracelens.analyze.hb import G, Tables, U, V, disjoint_locksets, known, race_findings, tables
+from tracelens.analyze.hb import G, Tables, U, V, apart, known, race_findings, tables
 
 __all__ = ["BATCH_ACCESSES", "inconsistent_locking"]
 
@@ -155,14 +155,13 @@ def inconsistent_locking(
     kinds = classes.select(
         V, pl.col("ls").alias("e_ls"), pl.col("w").alias("e_w"), "e_site"
     ).unique()
-    disjoint = disjoint_locksets(cand["ls"].unique().to_list(), t)
-    compat = (
-        kinds.join(keys, on=V)
-        .filter(pl.col("w") | pl.col("e_w"))
-        .join(disjoint.lazy(), left_on=["ls", "e_ls"], right_on=["_la", "_lb"], how="semi")
-        .select(V, "e_ls", "e_w", "e_site", "_k", U, "_site", "_first")
-    )
-    classes_df, compat_df = pl.collect_all([classes, compat])
+    classes_df, kinds_df, keys_df = pl.collect_all([classes, kinds, keys])
+    compat_df = apart(
+        kinds_df.lazy().join(keys_df.lazy(), on=V).filter(pl.col("w") | pl.col("e_w")),
+        "ls",
+        "e_ls",
+        t,
+    ).select(V, "e_ls", "e_w", "e_site", "_k", U, "_site", "_first").collect()
     if callable(reported):
         reported = reported()
     if reported is not None:  # leave out the pairs of sites already stated
