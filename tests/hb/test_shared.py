@@ -118,15 +118,23 @@ def test_shared_tables_can_be_passed_explicitly():
     assert _rows(inconsistent_locking(ev, shared=t)) == _rows(inconsistent_locking(frame(steps)))
 
 
-def _predictive_rows(steps, max_mask_locks: int, word_bits: int = 63) -> list[dict]:
-    old = hb.MAX_MASK_LOCKS, hb.WORD_BITS
-    hb.MAX_MASK_LOCKS, hb.WORD_BITS = max_mask_locks, word_bits
+def _rows_with(analysis, steps, module=hb, **settings) -> list[dict]:
+    """``analysis``'s rows on ``steps`` with some of ``module``'s settings replaced for
+    the call (the tables cache cleared before and after)."""
+    old = {name: getattr(module, name) for name in settings}
+    for name, value in settings.items():
+        setattr(module, name, value)
     try:
         clear_cache()
-        return _rows(predictive(frame(steps)))
+        return _rows(analysis(frame(steps)))
     finally:
-        hb.MAX_MASK_LOCKS, hb.WORD_BITS = old
+        for name, value in old.items():
+            setattr(module, name, value)
         clear_cache()
+
+
+def _predictive_rows(steps, max_mask_locks: int, word_bits: int = 63) -> list[dict]:
+    return _rows_with(predictive, steps, MAX_MASK_LOCKS=max_mask_locks, WORD_BITS=word_bits)
 
 
 @SETTINGS
@@ -193,15 +201,9 @@ def test_lock_set_pairs_checked_in_batches_of_variables(prog):
     from tracelens.analyze import lockset
 
     steps = schedule(prog)
-    whole = _rows(inconsistent_locking(frame(steps)))
-    old = lockset.BATCH_ACCESSES
-    lockset.BATCH_ACCESSES = 2  # several batches even for a few accesses
-    try:
-        clear_cache()
-        batched = _rows(inconsistent_locking(frame(steps)))
-    finally:
-        lockset.BATCH_ACCESSES = old
-        clear_cache()
+    whole = _rows_with(inconsistent_locking, steps)
+    # several batches even for a few accesses
+    batched = _rows_with(inconsistent_locking, steps, lockset, BATCH_ACCESSES=2)
     assert batched == whole
 
 
@@ -213,16 +215,8 @@ def test_walk_in_the_background_or_waited_for_gives_the_same_rows(prog):
     from tracelens.analyze import parallel
 
     steps = schedule(prog)
-    clear_cache()
-    background = _rows(predictive(frame(steps)))
-    old = parallel.PARALLEL_MAX_EVENTS
-    parallel.PARALLEL_MAX_EVENTS = 0
-    try:
-        clear_cache()
-        waited = _rows(predictive(frame(steps)))
-    finally:
-        parallel.PARALLEL_MAX_EVENTS = old
-        clear_cache()
+    background = _rows_with(predictive, steps)
+    waited = _rows_with(predictive, steps, parallel, PARALLEL_MAX_EVENTS=0)
     assert background == waited
 
 
@@ -232,16 +226,8 @@ def test_data_race_without_the_common_lock_shortcut_finds_the_same(prog):
     """Pairs that held a common lock are skipped before the clock check (they are
     ordered by it); with the shortcut off (too many lock sets) the findings are equal."""
     steps = schedule(prog)
-    clear_cache()
-    with_shortcut = _rows(data_race(frame(steps)))
-    old = hb.MAX_LOCKSET_PAIRS_SETS
-    hb.MAX_LOCKSET_PAIRS_SETS = 0
-    try:
-        clear_cache()
-        assert _rows(data_race(frame(steps))) == with_shortcut
-    finally:
-        hb.MAX_LOCKSET_PAIRS_SETS = old
-        clear_cache()
+    with_shortcut = _rows_with(data_race, steps)
+    assert _rows_with(data_race, steps, MAX_LOCKSET_PAIRS_SETS=0) == with_shortcut
 
 
 @SETTINGS
@@ -250,13 +236,5 @@ def test_lock_sets_apart_row_by_row_equal_the_table_of_disjoint_pairs(prog):
     """Beyond MAX_LOCKSET_PAIRS_SETS lock sets, inconsistent_locking intersects the two
     sets row by row instead of joining a table of all disjoint pairs: same findings."""
     steps = schedule(prog)
-    clear_cache()
-    by_table = _rows(inconsistent_locking(frame(steps)))
-    old = hb.MAX_LOCKSET_PAIRS_SETS
-    hb.MAX_LOCKSET_PAIRS_SETS = 0
-    try:
-        clear_cache()
-        assert _rows(inconsistent_locking(frame(steps))) == by_table
-    finally:
-        hb.MAX_LOCKSET_PAIRS_SETS = old
-        clear_cache()
+    by_table = _rows_with(inconsistent_locking, steps)
+    assert _rows_with(inconsistent_locking, steps, MAX_LOCKSET_PAIRS_SETS=0) == by_table
