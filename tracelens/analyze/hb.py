@@ -433,16 +433,10 @@ def _locks(
     masks = masks.with_row_index("ls").with_columns(pl.col("ls").cast(i64))
     held = held.join(masks, on=words, how="left", maintain_order="left")
 
-    def names_of(mask: tuple[int, ...]) -> list[str]:
-        return [
-            names[j * WORD_BITS + b]
-            for j, m in enumerate(mask)
-            if m
-            for b in range(WORD_BITS)
-            if m >> b & 1
-        ]
-
-    locksets = [names_of(row) for row in masks.select(words).iter_rows()]
+    locksets = [
+        _mask_names(sum(m << (j * WORD_BITS) for j, m in enumerate(row)), names)
+        for row in masks.select(words).iter_rows()
+    ]
     lseg = held.select(U, G, "ls")
     last = ev.group_by("_o").agg(pl.col(OP, U, G).sort_by(G).last()).filter(acq)
     holders = {obj_names.get(o, ""): (u, g) for o, _, u, g in last.iter_rows()}
@@ -549,6 +543,19 @@ def _nested_acquires(
                 }
             )
     return acquires
+
+
+def _mask_names(mask: int, names: list[str]) -> list[str]:
+    """The locks of a held-lock mask (bit ``i`` is ``names[i]``), sorted by name.
+
+    Visits the set bits only: a trace can have thousands of locks and as many masks.
+    """
+    held = []
+    while mask:
+        low = mask & -mask
+        held.append(names[low.bit_length() - 1])
+        mask ^= low
+    return sorted(held)
 
 
 def _values(ser: pl.Series, blank: Any) -> list[Any]:
@@ -796,22 +803,12 @@ def _walk_locks(lock_ev: pl.DataFrame, n: int, obj_names: dict[int, str]) -> _He
 
     lock_names = [obj_names.get(o, "") if o is not None else "" for o in lock_objs]
 
-    def names_of(mask: int) -> list[str]:
-        """The locks of a mask, sorted by name (visiting its set bits only: there can be
-        thousands of locks and as many masks)."""
-        names = []
-        while mask:
-            low = mask & -mask
-            names.append(lock_names[low.bit_length() - 1])
-            mask ^= low
-        return sorted(names)
-
     acquires = [
         {
             "unit": u,
             "a": obj_names.get(a),  # type: ignore[arg-type]
             "b": obj_names.get(b),  # type: ignore[arg-type]
-            "held": names_of(mask),
+            "held": _mask_names(mask, lock_names),
             "ga": ga,
             "gb": gb,
             "n": cnt,
@@ -820,7 +817,7 @@ def _walk_locks(lock_ev: pl.DataFrame, n: int, obj_names: dict[int, str]) -> _He
     ]
     return _Held(
         lseg=lseg,
-        locksets=[names_of(mask) for mask in ls_ids],
+        locksets=[_mask_names(mask, lock_names) for mask in ls_ids],
         holders={obj_names.get(k): v for k, v in holder.items()},  # type: ignore[misc,arg-type]
         acquires=acquires,
     )
