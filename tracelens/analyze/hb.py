@@ -1172,9 +1172,11 @@ def data_race(
     # released it before the later one's took it): only the others need clocks.
     ids = t.acc["ls"].unique().to_list()
     if len(ids) <= MAX_LOCKSET_PAIRS_SETS:
-        apart = disjoint_locksets(ids, t).lazy()
-        last_w = last_w.join(apart, left_on=["ls", "p_ls"], right_on=["_la", "_lb"], how="semi")
-        next_w = next_w.join(apart, left_on=["p_ls", "e_ls"], right_on=["_la", "_lb"], how="semi")
+        # (the table ``apart`` joins; its row-by-row test would cost more than it saves)
+        sets_apart = disjoint_locksets(ids, t).lazy()
+        on = ["_la", "_lb"]
+        last_w = last_w.join(sets_apart, left_on=["ls", "p_ls"], right_on=on, how="semi")
+        next_w = next_w.join(sets_apart, left_on=["p_ls", "e_ls"], right_on=on, how="semi")
     # The pairs need no clocks: made before asking for ``changes``, which may wait for
     # the happens-before walk.
     last_w, next_w = (f.lazy() for f in pl.collect_all([last_w, next_w]))
