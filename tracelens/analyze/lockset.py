@@ -33,7 +33,7 @@ from collections.abc import Callable
 import polars as pl
 
 from tracelens import schema as s
-from tracelens.analyze.findings import WARNING
+from tracelens.analyze.findings import SITE_DTYPE, WARNING
 from tracelens.analyze.hb import G, Tables, U, V, apart, known, race_findings, tables
 
 __all__ = ["BATCH_ACCESSES", "inconsistent_locking"]
@@ -226,8 +226,8 @@ def _stated(reported: pl.DataFrame, acc: pl.DataFrame) -> pl.LazyFrame:
         .filter(sites.list.len() == 2)
         .select(
             pl.col("var").alias(s.VAR),
-            sites.list.first().hash().alias("_sa"),
-            sites.list.last().hash().alias("_sb"),
+            sites.list.first().cast(SITE_DTYPE).hash().alias("_sa"),
+            sites.list.last().cast(SITE_DTYPE).hash().alias("_sb"),
         )
     )
     both = pl.concat(
