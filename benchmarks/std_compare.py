@@ -178,15 +178,21 @@ def main() -> None:
             times["tracelens (predictive)"].append(time.perf_counter() - t0)
             found["tracelens"] = {f.var for f in report.findings if f.kind == "data_race"}
         load_avg = os.getloadavg()[0]
-        print(f"{args.events:,} STD events, 8 threads, 16 locks; median of {args.repeat}; "
-              f"load average {load_avg:.2f}")
+        print(
+            f"{args.events:,} STD events, 8 threads, 16 locks; median of {args.repeat}; "
+            f"load average {load_avg:.2f}"
+        )
         med = {k: statistics.median(v) for k, v in times.items()}
         for k, v in med.items():
-            print(f"  {k:24s} {v:7.2f} s   {v / med['djit+']:.2f}x djit+   "
-                  f"{v / med['read']:.2f}x read")
+            print(
+                f"  {k:24s} {v:7.2f} s   {v / med['djit+']:.2f}x djit+   "
+                f"{v / med['read']:.2f}x read"
+            )
         same = found["djit+"] == found["tracelens"]
-        print(f"racy variables: djit+ {len(found['djit+'])}, tracelens data_race "
-              f"{len(found['tracelens'])}, same set: {same}")
+        print(
+            f"racy variables: djit+ {len(found['djit+'])}, tracelens data_race "
+            f"{len(found['tracelens'])}, same set: {same}"
+        )
 
 
 if __name__ == "__main__":

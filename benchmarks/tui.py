@@ -77,8 +77,10 @@ def main(argv: list[str] | None = None) -> None:
             trace = Path(tmp) / "trace.jsonl"
             t = time.perf_counter()
             info = tracegen.generate(trace, n_events=args.events, threads=16)
-            print(f"generated {info.events:,} events in {time.perf_counter() - t:.1f}s "
-                  f"({trace.stat().st_size / 1e6:.0f} MB)")
+            print(
+                f"generated {info.events:,} events in {time.perf_counter() - t:.1f}s "
+                f"({trace.stat().st_size / 1e6:.0f} MB)"
+            )
         if args.cache:
             asyncio.run(_open(trace, True))  # fills the cache
         runs = [asyncio.run(_open(trace, args.cache)) for _ in range(args.repeat)]

@@ -246,24 +246,32 @@ def write_output(text: str, output: Path | None) -> None:
 
 Logs = Annotated[
     list[Path],
-    typer.Argument(help="Trace files (JSON lines, plain or .gz) or glob patterns.",
-                   show_default=False, metavar="LOG..."),
+    typer.Argument(
+        help="Trace files (JSON lines, plain or .gz) or glob patterns.",
+        show_default=False,
+        metavar="LOG...",
+    ),
 ]
 Output = Annotated[
     Path | None,
-    typer.Option("--output", "-o", help="Write to this file instead of stdout.",
-                 dir_okay=False),
+    typer.Option("--output", "-o", help="Write to this file instead of stdout.", dir_okay=False),
 ]
 Only = Annotated[
     str | None,
-    typer.Option("--only", help="Only these finding kinds, comma-separated "
-                 "(e.g. lost_update,atomicity_violation).", metavar="KIND,..."),
+    typer.Option(
+        "--only",
+        help="Only these finding kinds, comma-separated (e.g. lost_update,atomicity_violation).",
+        metavar="KIND,...",
+    ),
 ]
 
 Suppress = Annotated[
     Path | None,
-    typer.Option("--suppress", help="Suppression rules (TOML); default: "
-                 "\\[tool.tracelens] in the nearest pyproject.toml.", dir_okay=False),
+    typer.Option(
+        "--suppress",
+        help="Suppression rules (TOML); default: \\[tool.tracelens] in the nearest pyproject.toml.",
+        dir_okay=False,
+    ),
 ]
 
 
@@ -273,21 +281,21 @@ Suppress = Annotated[
 @app.command()
 def report(
     logs: Logs,
-    format: Annotated[
-        Format, typer.Option("--format", "-f", help="Output format.")
-    ] = Format.text,
+    format: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.text,
     output: Output = None,
     fail_on: Annotated[
         FailOn,
-        typer.Option("--fail-on", help="Exit with 1 when a finding is at or above this "
-                     "severity."),
+        typer.Option("--fail-on", help="Exit with 1 when a finding is at or above this severity."),
     ] = FailOn.error,
     suppress: Suppress = None,
     only: Only = None,
     root: Annotated[
         Path | None,
-        typer.Option("--root", help="Show code sites relative to this directory "
-                     "(default: the working directory).", file_okay=False),
+        typer.Option(
+            "--root",
+            help="Show code sites relative to this directory (default: the working directory).",
+            file_okay=False,
+        ),
     ] = None,
 ) -> None:
     """Analyse traces and report the races found (exit 1 when any is at or above --fail-on)."""
@@ -356,8 +364,9 @@ def stats(
     table.add_column(style="dim")
     table.add_column(justify="right")
     keys = [k for k in _STAT_LABELS if k in numbers]
-    keys += [k for k in numbers if k not in _STAT_LABELS and k not in _RAW_STATS
-             and _scalar(numbers[k])]
+    keys += [
+        k for k in numbers if k not in _STAT_LABELS and k not in _RAW_STATS and _scalar(numbers[k])
+    ]
     for key in keys:
         value = numbers[key]
         if key == "time_span_ns":
@@ -409,8 +418,7 @@ def export(
     ),
     output: Annotated[
         Path,
-        typer.Option("--output", "-o", help="The file to write ('-' for stdout).",
-                     dir_okay=False),
+        typer.Option("--output", "-o", help="The file to write ('-' for stdout).", dir_okay=False),
     ] = Path("trace.perfetto.json"),
     only: Only = None,
 ) -> None:
@@ -429,8 +437,9 @@ def export(
     write_output(perfetto.dumps(doc), output)
     if str(output) != "-":
         n = len(doc["traceEvents"])
-        typer.echo(f"wrote {n:,} trace events to {output}; open it in https://ui.perfetto.dev",
-                   err=True)
+        typer.echo(
+            f"wrote {n:,} trace events to {output}; open it in https://ui.perfetto.dev", err=True
+        )
 
 
 @app.command("import-std")
@@ -450,8 +459,9 @@ def import_std(
         except StdError as e:
             raise UsageError(f"{trace}: {e}") from None
     skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.skipped.items()))
-    typer.echo(f"wrote {n:,} events to {output}" + (f" (skipped: {skipped})" if skipped else ""),
-               err=True)
+    typer.echo(
+        f"wrote {n:,} events to {output}" + (f" (skipped: {skipped})" if skipped else ""), err=True
+    )
 
 
 @app.command(

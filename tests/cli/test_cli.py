@@ -20,15 +20,20 @@ runner = CliRunner()
 
 def _event(seq: int, op: str, unit: str, **fields: object) -> dict[str, object]:
     return {
-        s.TL: s.FORMAT_VERSION, s.OP: op, s.SEQ: seq, s.TS: 1_000_000 + 1_000 * seq,
-        s.PID: 4242, s.UNIT: unit, s.TID: int(unit[1:]), s.THREAD: f"Thread-{unit[1:]}",
+        s.TL: s.FORMAT_VERSION,
+        s.OP: op,
+        s.SEQ: seq,
+        s.TS: 1_000_000 + 1_000 * seq,
+        s.PID: 4242,
+        s.UNIT: unit,
+        s.TID: int(unit[1:]),
+        s.THREAD: f"Thread-{unit[1:]}",
         **fields,
     }
 
 
 def _access(seq: int, op: str, unit: str, var: str, value: object, line: int) -> dict:
-    return _event(seq, op, unit, var=var, value=value, file="/src/app.py", line=line,
-                  func="work")
+    return _event(seq, op, unit, var=var, value=value, file="/src/app.py", line=line, func="work")
 
 
 def lost_update_lines(var: str = "model['weight']") -> list[dict]:
@@ -43,8 +48,7 @@ def lost_update_lines(var: str = "model['weight']") -> list[dict]:
 
 
 def _unit(seq: int, op: str, unit: str, child: str) -> dict:
-    return _event(seq, op, unit, obj=child, kind="thread", file="/src/app.py", line=3,
-                  func="main")
+    return _event(seq, op, unit, obj=child, kind="thread", file="/src/app.py", line=3, func="main")
 
 
 def clean_lines() -> list[dict]:
@@ -148,8 +152,9 @@ def test_unknown_format_is_a_usage_error(racy: Path) -> None:
 
 def test_gzip_trace_is_read(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl.gz"
-    path.write_bytes(gzip.compress("".join(json.dumps(e) + "\n"
-                                           for e in lost_update_lines()).encode()))
+    path.write_bytes(
+        gzip.compress("".join(json.dumps(e) + "\n" for e in lost_update_lines()).encode())
+    )
     assert runner.invoke(app, ["report", str(path)]).exit_code == 1
 
 
@@ -215,8 +220,9 @@ def test_directory_is_a_clean_error(tmp_path: Path) -> None:
 
 def test_newer_format_version_is_a_clean_error(tmp_path: Path) -> None:
     events = [{**e, s.TL: 99} for e in lost_update_lines()]
-    _assert_clean_error(runner.invoke(app, ["report", str(write_trace(tmp_path / "v.jsonl",
-                                                                       events))]))
+    _assert_clean_error(
+        runner.invoke(app, ["report", str(write_trace(tmp_path / "v.jsonl", events))])
+    )
 
 
 def test_truncated_last_line_is_skipped_and_counted(tmp_path: Path) -> None:
@@ -228,8 +234,11 @@ def test_truncated_last_line_is_skipped_and_counted(tmp_path: Path) -> None:
 def test_non_json_line_among_events_is_skipped_and_counted(tmp_path: Path) -> None:
     lines = lost_update_lines()
     path = tmp_path / "t.jsonl"
-    path.write_text("".join(json.dumps(e) + "\n" for e in lines[:2]) + "not json at all\n"
-                    + "".join(json.dumps(e) + "\n" for e in lines[2:]))
+    path.write_text(
+        "".join(json.dumps(e) + "\n" for e in lines[:2])
+        + "not json at all\n"
+        + "".join(json.dumps(e) + "\n" for e in lines[2:])
+    )
     result = runner.invoke(app, ["report", str(path), "-f", "json"])
     assert result.exit_code == 1 and json.loads(result.stdout)["summary"]["malformed"] == 1
 

@@ -29,11 +29,13 @@ def separated(events: Sequence[Event], first: Event, second: Event) -> bool:
     that send before ``second`` (one hop; what the hand-off primitives promise).
     """
     sends = [
-        e for e in events
+        e
+        for e in events
         if e["event"] == "send" and e["unit"] == first["unit"] and e["seq"] > first["seq"]
     ]
     recvs = [
-        e for e in events
+        e
+        for e in events
         if e["event"] == "recv" and e["unit"] == second["unit"] and e["seq"] < second["seq"]
     ]
     return any(matches(s, r) for s in sends for r in recvs)

@@ -270,9 +270,9 @@ class TestCondition:
 
         events = mine(read_trace(path), "acquire", "release", "wait")
         assert [e["event"] for e in events] == ["acquire", "wait", "release", "acquire", "release"]
-        assert {e["obj"] for e in events if e["event"] != "wait"} == {
-            events[0]["obj"]
-        } and events[0]["obj"].startswith("Lock@")
+        assert {e["obj"] for e in events if e["event"] != "wait"} == {events[0]["obj"]} and events[
+            0
+        ]["obj"].startswith("Lock@")
 
 
 # -- Semaphore -----------------------------------------------------------------------------
@@ -296,9 +296,11 @@ class TestSemaphore:
         tracelens.shutdown()
 
         events = mine(read_trace(path), "send", "recv")
-        assert [
-            (e["event"], e.get("count")) for e in events
-        ] == [("send", 2), ("recv", None), ("send", 1)]
+        assert [(e["event"], e.get("count")) for e in events] == [
+            ("send", 2),
+            ("recv", None),
+            ("send", 1),
+        ]
 
     def test_bounded_over_release_raises_and_sends_nothing(self, recording):
         """An over-release raises ValueError as usual and hands nothing over."""

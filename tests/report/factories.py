@@ -28,19 +28,39 @@ class FakeReport:
     suppressed: Sequence[tuple[Finding, Any]] = ()
 
 
-def ev(role: str, seq: int, unit: str, op: str, target: str, value: str | None,
-       file: str = "/repo/app.py", line: int = 12, ts: int | None = None,
-       locks: tuple[str, ...] = ()) -> EventRef:
+def ev(
+    role: str,
+    seq: int,
+    unit: str,
+    op: str,
+    target: str,
+    value: str | None,
+    file: str = "/repo/app.py",
+    line: int = 12,
+    ts: int | None = None,
+    locks: tuple[str, ...] = (),
+) -> EventRef:
     """One event of a finding."""
     return EventRef(
-        role=role, seq=seq, ts=ts if ts is not None else 1_000 * seq, pid=100,
-        unit=unit, unit_name={"t1": "Thread-1", "t2": "Thread-2"}.get(unit, unit), op=op,
-        target=target, value=value, file=file, line=line, func="work", locks=locks,
+        role=role,
+        seq=seq,
+        ts=ts if ts is not None else 1_000 * seq,
+        pid=100,
+        unit=unit,
+        unit_name={"t1": "Thread-1", "t2": "Thread-2"}.get(unit, unit),
+        op=op,
+        target=target,
+        value=value,
+        file=file,
+        line=line,
+        func="work",
+        locks=locks,
     )
 
 
-def lost_update(var: str = "model['weight']", file: str = "/repo/app.py",
-                count: int = 3) -> Finding:
+def lost_update(
+    var: str = "model['weight']", file: str = "/repo/app.py", count: int = 3
+) -> Finding:
     """The article's bug: read, remote write, local write."""
     events = (
         ev("local read", 1, "t1", "read", var, "1.0", file, 12),
@@ -48,9 +68,14 @@ def lost_update(var: str = "model['weight']", file: str = "/repo/app.py",
         ev("local write", 3, "t1", "write", var, "1.1", file, 13),
     )
     return Finding(
-        kind="lost_update", severity="error", var=var, units=("Thread-1", "Thread-2"),
-        sites=tuple(Site(e.file, e.line, e.func) for e in events), count=count,
-        events=events, worst=events,
+        kind="lost_update",
+        severity="error",
+        var=var,
+        units=("Thread-1", "Thread-2"),
+        sites=tuple(Site(e.file, e.line, e.func) for e in events),
+        count=count,
+        events=events,
+        worst=events,
         explanation=f"Thread-2's write to {var} was overwritten by Thread-1, "
         "which had read the value before it.",
     )
@@ -64,17 +89,30 @@ def atomicity(var: str = "cache", file: str = "/repo/app.py") -> Finding:
         ev("local read", 12, "t1", "read", var, "5", file, 31, locks=("L",)),
     )
     return Finding(
-        kind="atomicity_violation", severity="warning", var=var,
+        kind="atomicity_violation",
+        severity="warning",
+        var=var,
         units=("Thread-1", "Thread-2"),
-        sites=tuple(Site(e.file, e.line, e.func) for e in events), count=1,
-        events=events, worst=events, explanation="Two reads of cache disagree.",
+        sites=tuple(Site(e.file, e.line, e.func) for e in events),
+        count=1,
+        events=events,
+        worst=events,
+        explanation="Two reads of cache disagree.",
     )
 
 
 SUMMARY = {
-    "events": 1234, "variables": 3, "units": 4, "sync_objects": 2, "files": 1,
-    "lines": 1300, "app_lines": 60, "malformed": 6, "skipped": 66,
-    "time_span_ns": 2_500_000, "findings_by_kind": {"lost_update": 1},
+    "events": 1234,
+    "variables": 3,
+    "units": 4,
+    "sync_objects": 2,
+    "files": 1,
+    "lines": 1300,
+    "app_lines": 60,
+    "malformed": 6,
+    "skipped": 66,
+    "time_span_ns": 2_500_000,
+    "findings_by_kind": {"lost_update": 1},
     "findings_by_severity": {"error": 1},
 }
 
@@ -85,8 +123,9 @@ def report() -> FakeReport:
     return FakeReport(
         findings=[atomicity(), lost_update()],
         summary=dict(SUMMARY),
-        suppressed=[(suppressed, FakeRule("atomicity_violation", "legacy_*", "",
-                                          "known, tracked in #12"))],
+        suppressed=[
+            (suppressed, FakeRule("atomicity_violation", "legacy_*", "", "known, tracked in #12"))
+        ],
     )
 
 

@@ -13,20 +13,44 @@ from tests.report.factories import lost_update
 from tracelens.export import perfetto
 
 _COLUMNS = {
-    "pid": pl.Int64, "seq": pl.Int64, "ts": pl.Int64, "op": pl.String, "unit": pl.String,
-    "unit_name": pl.String, "tid": pl.Int64, "thread": pl.String, "task": pl.String,
-    "var": pl.String, "obj": pl.String, "kind": pl.String, "value": pl.String,
-    "file": pl.String, "line": pl.Int64, "func": pl.String, "wait_ns": pl.Int64,
-    "msg": pl.Int64, "count": pl.Int64, "internal": pl.Boolean,
+    "pid": pl.Int64,
+    "seq": pl.Int64,
+    "ts": pl.Int64,
+    "op": pl.String,
+    "unit": pl.String,
+    "unit_name": pl.String,
+    "tid": pl.Int64,
+    "thread": pl.String,
+    "task": pl.String,
+    "var": pl.String,
+    "obj": pl.String,
+    "kind": pl.String,
+    "value": pl.String,
+    "file": pl.String,
+    "line": pl.Int64,
+    "func": pl.String,
+    "wait_ns": pl.Int64,
+    "msg": pl.Int64,
+    "count": pl.Int64,
+    "internal": pl.Boolean,
 }
 
 
 def _row(seq: int, op: str, unit: str, **kw: Any) -> dict[str, Any]:
     row = dict.fromkeys(_COLUMNS)
-    row.update(pid=100, seq=seq, ts=1_000 * seq, op=op, unit=unit,
-               unit_name={"t1": "Thread-1", "t2": "Thread-2"}[unit],
-               tid=2**40 + int(unit[1:]),  # a native id that does not fit 32 bits
-               file="/repo/app.py", line=12, func="work", internal=False)
+    row.update(
+        pid=100,
+        seq=seq,
+        ts=1_000 * seq,
+        op=op,
+        unit=unit,
+        unit_name={"t1": "Thread-1", "t2": "Thread-2"}[unit],
+        tid=2**40 + int(unit[1:]),  # a native id that does not fit 32 bits
+        file="/repo/app.py",
+        line=12,
+        func="work",
+        internal=False,
+    )
     row.update(kw)
     return row
 
@@ -55,8 +79,11 @@ def test_output_is_a_trace_event_object(doc: dict[str, Any]) -> None:
 
 
 def test_every_unit_gets_a_named_track_with_a_32_bit_tid(doc: dict[str, Any]) -> None:
-    names = {e["tid"]: e["args"]["name"] for e in doc["traceEvents"]
-             if e["ph"] == "M" and e["name"] == "thread_name"}
+    names = {
+        e["tid"]: e["args"]["name"]
+        for e in doc["traceEvents"]
+        if e["ph"] == "M" and e["name"] == "thread_name"
+    }
     assert sorted(names.values()) == ["Thread-1 [t1]", "Thread-2 [t2]"]
     assert all(0 <= e.get("tid", 0) < 2**31 for e in doc["traceEvents"])
 
@@ -91,8 +118,11 @@ def test_a_flow_arrow_runs_from_the_remote_write_into_the_window(doc: dict[str, 
 
 def test_lock_holds_are_slices_and_overlapping_ones_async(doc: dict[str, Any]) -> None:
     holds = [e for e in doc["traceEvents"] if e.get("cat") == "lock"]
-    assert {(e["ph"], e["name"]) for e in holds} == {("X", "hold L"), ("b", "hold M"),
-                                                      ("e", "hold M")}
+    assert {(e["ph"], e["name"]) for e in holds} == {
+        ("X", "hold L"),
+        ("b", "hold M"),
+        ("e", "hold M"),
+    }
 
 
 def test_duration_slices_nest_on_every_track(doc: dict[str, Any]) -> None:

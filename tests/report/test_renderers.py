@@ -95,15 +95,25 @@ def test_json_findings_are_finding_to_dict(report: FakeReport) -> None:
 def test_json_summary_has_the_contract_fields(report: FakeReport) -> None:
     summary = json.loads(json_.render(report))["summary"]
     assert {k: summary[k] for k in ("events", "variables", "units", "files", "skipped")} == {
-        "events": 1234, "variables": 3, "units": 4, "files": 1, "skipped": 66,
+        "events": 1234,
+        "variables": 3,
+        "units": 4,
+        "files": 1,
+        "skipped": 66,
     }
 
 
 def test_json_counts_suppressed_findings_by_rule(report: FakeReport) -> None:
     doc = json.loads(json_.render(report))
     assert doc["summary"]["suppressed_by_rule"] == [
-        {"kind": "atomicity_violation", "var": "legacy_*", "site": "",
-         "reason": "known, tracked in #12", "source": "", "count": 1}
+        {
+            "kind": "atomicity_violation",
+            "var": "legacy_*",
+            "site": "",
+            "reason": "known, tracked in #12",
+            "source": "",
+            "count": 1,
+        }
     ]
 
 

@@ -34,8 +34,16 @@ def write_evil_trace(path: Path) -> Path:
     ts = iter(range(1_000_000, 10_000_000, 1_000))
 
     def ev(op: str, unit: str, thread: str, **kw: object) -> dict[str, object]:
-        d: dict[str, object] = {"tl": 1, "event": op, "seq": next(seq), "ts": next(ts), "pid": pid,
-                                "unit": unit, "tid": int(unit[1:]), "thread": thread}
+        d: dict[str, object] = {
+            "tl": 1,
+            "event": op,
+            "seq": next(seq),
+            "ts": next(ts),
+            "pid": pid,
+            "unit": unit,
+            "tid": int(unit[1:]),
+            "thread": thread,
+        }
         d.update(kw)
         return d
 
@@ -64,6 +72,7 @@ async def wait_loaded(pilot: Pilot[None]) -> None:
     from textual.worker import WorkerFailed
 
     app = pilot.app
+
     def done() -> bool:
         model = app.model  # type: ignore[attr-defined]
         return app.error is not None or (model is not None and model.analysed)  # type: ignore[attr-defined]

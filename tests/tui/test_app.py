@@ -29,7 +29,6 @@ from tracelens.tui.widgets.timeline import TimelineView
 SIZE = (160, 48)
 
 
-
 @sync
 async def test_opens_a_sample_and_shows_its_findings() -> None:
     app = make_app(RACY, cache=False, only=["windows"])
@@ -298,14 +297,32 @@ async def test_a_lock_finding_opens_a_timeline_of_its_lock_events(tmp_path: Path
     ev = trace.events.collect()
     forks = ev.filter(ev["op"] == "fork").rows(named=True)
     events = tuple(
-        EventRef(role=role, seq=r["seq"], ts=r["ts"], pid=r["pid"], unit=r["unit"],
-                 unit_name=r["unit_name"], op=r["op"], target=r["obj"], value=None,
-                 file="?", line=0, func="?")
+        EventRef(
+            role=role,
+            seq=r["seq"],
+            ts=r["ts"],
+            pid=r["pid"],
+            unit=r["unit"],
+            unit_name=r["unit_name"],
+            op=r["op"],
+            target=r["obj"],
+            value=None,
+            file="?",
+            line=0,
+            func="?",
+        )
         for role, r in zip(("first", "second"), forks, strict=True)
     )
-    finding = Finding(kind="lock_order_inversion", severity="warning", var="A ⇄ B",
-                      units=("MainThread",), sites=(Site("?", 0, "?"),), count=1,
-                      events=events, explanation="A before B and B before A.")
+    finding = Finding(
+        kind="lock_order_inversion",
+        severity="warning",
+        var="A ⇄ B",
+        units=("MainThread",),
+        sites=(Site("?", 0, "?"),),
+        count=1,
+        events=events,
+        explanation="A before B and B before A.",
+    )
     app = make_app([], model=build_model(trace, [finding]))
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()

@@ -89,10 +89,19 @@ def test_search_and_jumps(racy) -> None:
     assert tl.event(r)["ts"] - tl.t0 >= 30_000_000
 
 
-@pytest.mark.parametrize(("text", "ns"), [
-    ("1.5ms", 1_500_000), ("200us", 200_000), ("200µs", 200_000), ("3s", 3_000_000_000),
-    ("12", 12_000_000), ("850ns", 850), ("x", None), ("", None),
-])
+@pytest.mark.parametrize(
+    ("text", "ns"),
+    [
+        ("1.5ms", 1_500_000),
+        ("200us", 200_000),
+        ("200µs", 200_000),
+        ("3s", 3_000_000_000),
+        ("12", 12_000_000),
+        ("850ns", 850),
+        ("x", None),
+        ("", None),
+    ],
+)
 def test_parse_duration(text: str, ns: int | None) -> None:
     assert parse_duration(text) == ns
 

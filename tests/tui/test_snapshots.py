@@ -14,7 +14,6 @@ from tracelens.tui.app import make_app
 SIZE = (160, 48)
 
 
-
 @pytest.fixture(autouse=True)
 def _in_repo(monkeypatch: pytest.MonkeyPatch) -> None:
     """Paths are shown relative to the working directory: make it the repository."""

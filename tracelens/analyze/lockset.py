@@ -156,12 +156,16 @@ def inconsistent_locking(
         V, pl.col("ls").alias("e_ls"), pl.col("w").alias("e_w"), "e_site"
     ).unique()
     classes_df, kinds_df, keys_df = pl.collect_all([classes, kinds, keys])
-    compat_df = apart(
-        kinds_df.lazy().join(keys_df.lazy(), on=V).filter(pl.col("w") | pl.col("e_w")),
-        "ls",
-        "e_ls",
-        t,
-    ).select(V, "e_ls", "e_w", "e_site", "_k", U, "_site", "_first").collect()
+    compat_df = (
+        apart(
+            kinds_df.lazy().join(keys_df.lazy(), on=V).filter(pl.col("w") | pl.col("e_w")),
+            "ls",
+            "e_ls",
+            t,
+        )
+        .select(V, "e_ls", "e_w", "e_site", "_k", U, "_site", "_first")
+        .collect()
+    )
     if callable(reported):
         reported = reported()
     if reported is not None:  # leave out the pairs of sites already stated

@@ -87,9 +87,11 @@ def to_chrome_trace(
     ids = _Ids()
     out: list[dict[str, Any]] = []
     # register units in order of appearance, so tracks are in a natural order
-    for pid, unit, name in df.select("pid", "unit", "unit_name").unique(
-        subset=["pid", "unit"], keep="first", maintain_order=True
-    ).iter_rows():
+    for pid, unit, name in (
+        df.select("pid", "unit", "unit_name")
+        .unique(subset=["pid", "unit"], keep="first", maintain_order=True)
+        .iter_rows()
+    ):
         ids.tid(pid, unit, name)
 
     endpoints = _finding_slices(findings, clock, ids, out)
@@ -100,15 +102,36 @@ def to_chrome_trace(
 
     meta: list[dict[str, Any]] = []
     for raw, pid in ids.pids.items():
-        meta.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0,
-                     "args": {"name": f"python pid {raw}"}})
+        meta.append(
+            {
+                "ph": "M",
+                "name": "process_name",
+                "pid": pid,
+                "tid": 0,
+                "args": {"name": f"python pid {raw}"},
+            }
+        )
     for (raw_pid, unit), tid in ids.tids.items():
         pid = ids.pid(raw_pid)
         name = ids.names[(raw_pid, unit)]
-        meta.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid,
-                     "args": {"name": f"{name} [{unit}]"}})
-        meta.append({"ph": "M", "name": "thread_sort_index", "pid": pid, "tid": tid,
-                     "args": {"sort_index": tid}})
+        meta.append(
+            {
+                "ph": "M",
+                "name": "thread_name",
+                "pid": pid,
+                "tid": tid,
+                "args": {"name": f"{name} [{unit}]"},
+            }
+        )
+        meta.append(
+            {
+                "ph": "M",
+                "name": "thread_sort_index",
+                "pid": pid,
+                "tid": tid,
+                "args": {"sort_index": tid},
+            }
+        )
     from tracelens import __version__
 
     return {
@@ -127,27 +150,37 @@ def _site(file: Any, line: Any) -> str:
     return f"{file}:{line}" if file else "?"
 
 
-def _accesses(df: pl.DataFrame, clock: _Clock, ids: _Ids,
-              skip: set[tuple[int, str, int]], out: list[dict[str, Any]]) -> None:
+def _accesses(
+    df: pl.DataFrame,
+    clock: _Clock,
+    ids: _Ids,
+    skip: set[tuple[int, str, int]],
+    out: list[dict[str, Any]],
+) -> None:
     acc = df.filter(pl.col("op").is_in(["read", "write"])).select(
         "pid", "seq", "ts", "op", "unit", "var", "value", "file", "line", "func"
     )
     for pid, seq, ts, op, unit, var, value, file, line, func in acc.iter_rows():
         if (pid or 0, unit, seq) in skip:
             continue
-        out.append({
-            "ph": "i", "s": "t", "cat": "access", "name": f"{op} {var}",
-            "ts": clock(ts), "pid": ids.pid(pid), "tid": ids.tid(pid, unit),
-            "args": {"value": value, "site": _site(file, line), "func": func, "seq": seq},
-        })
+        out.append(
+            {
+                "ph": "i",
+                "s": "t",
+                "cat": "access",
+                "name": f"{op} {var}",
+                "ts": clock(ts),
+                "pid": ids.pid(pid),
+                "tid": ids.tid(pid, unit),
+                "args": {"value": value, "site": _site(file, line), "func": func, "seq": seq},
+            }
+        )
 
 
 def _lock_holds(df: pl.DataFrame, clock: _Clock, ids: _Ids, out: list[dict[str, Any]]) -> None:
     locks = df.filter(
         pl.col("op").is_in(_LOCK_OPS) & pl.col("obj").is_not_null() & ~pl.col("internal")
-    ).select(
-        "pid", "unit", "op", "obj", "kind", "ts", "wait_ns", "file", "line"
-    )
+    ).select("pid", "unit", "op", "obj", "kind", "ts", "wait_ns", "file", "line")
     open_: dict[tuple[int, str, str], list[Any]] = {}
     holds: dict[tuple[int, str], list[tuple[int, int, str, dict[str, Any]]]] = {}
     last_ts: dict[tuple[int, str], int] = {}
@@ -158,8 +191,11 @@ def _lock_holds(df: pl.DataFrame, clock: _Clock, ids: _Ids, out: list[dict[str, 
             if key in open_:
                 open_[key][1] += 1  # re-entrant acquire of an RLock
             else:
-                open_[key] = [ts, 1, {"lock": obj, "kind": kind, "wait_ns": wait_ns,
-                                      "site": _site(file, line)}]
+                open_[key] = [
+                    ts,
+                    1,
+                    {"lock": obj, "kind": kind, "wait_ns": wait_ns, "site": _site(file, line)},
+                ]
         elif key in open_:
             open_[key][1] -= 1
             if open_[key][1] == 0:
@@ -179,14 +215,23 @@ def _lock_holds(df: pl.DataFrame, clock: _Clock, ids: _Ids, out: list[dict[str, 
             if stack and end > stack[-1]:  # overlaps without nesting: async
                 n_async += 1
                 aid = f"lock{n_async}"
-                out.append({**base, "ph": "b", "id": aid, "ts": clock(start),
-                            "tid": ids.tid(pid, unit)})
-                out.append({**base, "ph": "e", "id": aid, "ts": clock(end),
-                            "tid": ids.tid(pid, unit)})
+                out.append(
+                    {**base, "ph": "b", "id": aid, "ts": clock(start), "tid": ids.tid(pid, unit)}
+                )
+                out.append(
+                    {**base, "ph": "e", "id": aid, "ts": clock(end), "tid": ids.tid(pid, unit)}
+                )
                 continue
             stack.append(end)
-            out.append({**base, "ph": "X", "ts": clock(start),
-                        "dur": round((end - start) / 1000, 3), "tid": ids.tid(pid, unit)})
+            out.append(
+                {
+                    **base,
+                    "ph": "X",
+                    "ts": clock(start),
+                    "dur": round((end - start) / 1000, 3),
+                    "tid": ids.tid(pid, unit),
+                }
+            )
 
 
 def _windows(df: pl.DataFrame, clock: _Clock, ids: _Ids, out: list[dict[str, Any]]) -> None:
@@ -203,14 +248,18 @@ def _windows(df: pl.DataFrame, clock: _Clock, ids: _Ids, out: list[dict[str, Any
     for n, (pid, _seq, ts, _op, unit, var, _line, _next_op, next_ts) in enumerate(
         win.iter_rows(), 1
     ):
-        base = {"cat": "window", "name": f"read-modify-write {var}", "id": f"w{n}",
-                "pid": ids.pid(pid), "tid": ids.tid(pid, unit)}
+        base = {
+            "cat": "window",
+            "name": f"read-modify-write {var}",
+            "id": f"w{n}",
+            "pid": ids.pid(pid),
+            "tid": ids.tid(pid, unit),
+        }
         out.append({**base, "ph": "b", "ts": clock(ts), "args": {"var": var, "unit": unit}})
         out.append({**base, "ph": "e", "ts": clock(next_ts)})
 
 
-def _atomic_regions(df: pl.DataFrame, clock: _Clock, ids: _Ids,
-                    out: list[dict[str, Any]]) -> None:
+def _atomic_regions(df: pl.DataFrame, clock: _Clock, ids: _Ids, out: list[dict[str, Any]]) -> None:
     regions = df.filter(pl.col("op").is_in(["atomic_begin", "atomic_end"])).select(
         "pid", "unit", "op", "obj", "ts"
     )
@@ -223,8 +272,13 @@ def _atomic_regions(df: pl.DataFrame, clock: _Clock, ids: _Ids,
         elif stacks.get(key):
             start = stacks[key].pop()
             n += 1
-            base = {"cat": "atomic", "name": f"atomic {obj}", "id": f"a{n}",
-                    "pid": ids.pid(pid), "tid": ids.tid(pid, unit)}
+            base = {
+                "cat": "atomic",
+                "name": f"atomic {obj}",
+                "id": f"a{n}",
+                "pid": ids.pid(pid),
+                "tid": ids.tid(pid, unit),
+            }
             out.append({**base, "ph": "b", "ts": clock(start)})
             out.append({**base, "ph": "e", "ts": clock(ts)})
 
@@ -236,8 +290,9 @@ def _instances(f: Finding) -> Iterable[tuple[str, tuple[EventRef, ...]]]:
         yield "widest", f.worst
 
 
-def _finding_slices(findings: Sequence[Finding], clock: _Clock, ids: _Ids,
-                    out: list[dict[str, Any]]) -> set[tuple[int, str, int]]:
+def _finding_slices(
+    findings: Sequence[Finding], clock: _Clock, ids: _Ids, out: list[dict[str, Any]]
+) -> set[tuple[int, str, int]]:
     """Draw the findings; return the accesses drawn as flow endpoints (not as instants)."""
     endpoints: set[tuple[int, str, int]] = set()
     n_flow = 0
@@ -250,12 +305,28 @@ def _finding_slices(findings: Sequence[Finding], clock: _Clock, ids: _Ids,
             mine = [e for e in local if e.unit == lu.unit and e.pid == lu.pid]
             start, end = mine[0], mine[-1]
             sid = f"f{fi}{which[0]}"
-            base = {"cat": "finding", "name": f"{f.kind} {f.var}", "id": sid,
-                    "pid": ids.pid(lu.pid), "tid": ids.tid(lu.pid, lu.unit, lu.unit_name)}
-            out.append({**base, "ph": "b", "ts": clock(start.ts), "args": {
-                "severity": f.severity, "count": f.count, "instance": which,
-                "explanation": f.explanation, "fingerprint": f.fingerprint,
-                "units": list(f.units)}})
+            base = {
+                "cat": "finding",
+                "name": f"{f.kind} {f.var}",
+                "id": sid,
+                "pid": ids.pid(lu.pid),
+                "tid": ids.tid(lu.pid, lu.unit, lu.unit_name),
+            }
+            out.append(
+                {
+                    **base,
+                    "ph": "b",
+                    "ts": clock(start.ts),
+                    "args": {
+                        "severity": f.severity,
+                        "count": f.count,
+                        "instance": which,
+                        "explanation": f.explanation,
+                        "fingerprint": f.fingerprint,
+                        "units": list(f.units),
+                    },
+                }
+            )
             out.append({**base, "ph": "e", "ts": clock(max(end.ts, start.ts))})
             for r in evs:
                 if not r.role.startswith("remote"):
@@ -272,12 +343,25 @@ def _finding_slices(findings: Sequence[Finding], clock: _Clock, ids: _Ids,
     return endpoints
 
 
-def _endpoint(e: EventRef, clock: _Clock, ids: _Ids, bind: str, direction: str,
-              f: Finding) -> dict[str, Any]:
+def _endpoint(
+    e: EventRef, clock: _Clock, ids: _Ids, bind: str, direction: str, f: Finding
+) -> dict[str, Any]:
     return {
-        "ph": "X", "cat": "access", "name": f"{e.op} {e.target}", "ts": clock(e.ts), "dur": 0,
-        "pid": ids.pid(e.pid), "tid": ids.tid(e.pid, e.unit, e.unit_name),
-        "bind_id": bind, direction: True,
-        "args": {"value": e.value, "site": _site(e.file, e.line), "func": e.func,
-                 "seq": e.seq, "role": e.role, "finding": f"{f.kind} {f.var}"},
+        "ph": "X",
+        "cat": "access",
+        "name": f"{e.op} {e.target}",
+        "ts": clock(e.ts),
+        "dur": 0,
+        "pid": ids.pid(e.pid),
+        "tid": ids.tid(e.pid, e.unit, e.unit_name),
+        "bind_id": bind,
+        direction: True,
+        "args": {
+            "value": e.value,
+            "site": _site(e.file, e.line),
+            "func": e.func,
+            "seq": e.seq,
+            "role": e.role,
+            "finding": f"{f.kind} {f.var}",
+        },
     }

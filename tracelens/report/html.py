@@ -66,8 +66,11 @@ def render(report: ReportLike, options: RenderOptions | None = None) -> str:
         ("", summary_int(s, "variables"), "variables"),
         ("", summary_int(s, "sync_objects"), "sync objects"),
         ("", summary_int(s, "files"), "files"),
-        ("", summary_int(s, "skipped") or summary_int(s, "app_lines")
-         + summary_int(s, "malformed"), "lines skipped"),
+        (
+            "",
+            summary_int(s, "skipped") or summary_int(s, "app_lines") + summary_int(s, "malformed"),
+            "lines skipped",
+        ),
         ("", len(report.suppressed), "suppressed"),
     ]
     body.append('<section class="cards">')
@@ -126,7 +129,7 @@ def render(report: ReportLike, options: RenderOptions | None = None) -> str:
         '<html lang="en"><head><meta charset="utf-8">\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         # no network: forbid every fetch, allow only the inline style
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; "
+        '<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; '
         "style-src 'unsafe-inline'; img-src data:\">\n"
         f"<title>tracelens: {esc(headline(report))}</title>\n"
         f"<style>\n{_css()}</style>\n</head>\n<body>\n"
@@ -240,8 +243,9 @@ def timeline_svg(events: tuple[EventRef, ...] | list[EventRef], severity: str = 
         )
     for i, e in enumerate(events):
         dt = f" +{format_duration(e.ts - t0)}" if i and e.ts and t0 else ""
-        parts.append(f'<text class="step" x="{x(i):.0f}" y="16" text-anchor="middle">'
-                     f"{i + 1}{esc(dt)}</text>")
+        parts.append(
+            f'<text class="step" x="{x(i):.0f}" y="16" text-anchor="middle">{i + 1}{esc(dt)}</text>'
+        )
     # the window: from the first to the last event of the local unit
     local = [i for i, e in enumerate(events) if not is_remote(e)]
     if local:

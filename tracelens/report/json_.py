@@ -53,8 +53,19 @@ _SITE = {
 _EVENT = {
     "type": "object",
     "required": [
-        "role", "seq", "ts", "pid", "unit", "unit_name", "op", "target", "value",
-        "file", "line", "func", "locks",
+        "role",
+        "seq",
+        "ts",
+        "pid",
+        "unit",
+        "unit_name",
+        "op",
+        "target",
+        "value",
+        "file",
+        "line",
+        "func",
+        "locks",
     ],
     "properties": {
         "role": {"type": "string"},
@@ -86,8 +97,16 @@ _RULE = {
 _FINDING = {
     "type": "object",
     "required": [
-        "kind", "severity", "var", "units", "sites", "count", "events", "worst",
-        "explanation", "fingerprint",
+        "kind",
+        "severity",
+        "var",
+        "units",
+        "sites",
+        "count",
+        "events",
+        "worst",
+        "explanation",
+        "fingerprint",
     ],
     "properties": {
         "kind": {"type": "string"},
@@ -188,9 +207,7 @@ def to_dict(report: ReportLike) -> dict[str, Any]:
     by_sev = Counter(f.severity for f in findings)
     summary["findings_by_severity"] = {s: by_sev.get(s, 0) for s in ("error", "warning", "note")}
     summary["suppressed"] = len(report.suppressed)
-    summary["suppressed_by_rule"] = [
-        {**rule, "count": n} for rule, n in suppressed_by_rule(report)
-    ]
+    summary["suppressed_by_rule"] = [{**rule, "count": n} for rule, n in suppressed_by_rule(report)]
     return {
         "format_version": FORMAT_VERSION,
         "tool": {"name": TOOL_NAME, "version": tool_version()},

@@ -167,4 +167,3 @@ def _finding(var: str, f: Finding, options: RenderOptions) -> list[str]:
     out.append(f"_{rule.help}_{extra} Fingerprint: `{f.fingerprint}`")
     out += ["", "</details>", ""]
     return out
-

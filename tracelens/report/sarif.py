@@ -49,8 +49,9 @@ def _artifact(file: str, root: Path | None) -> dict[str, str]:
     return {"uri": file.replace("\\", "/")}
 
 
-def _location(site: Site | EventRef, root: Path | None, message: str | None = None,
-              loc_id: int | None = None) -> dict[str, Any]:
+def _location(
+    site: Site | EventRef, root: Path | None, message: str | None = None, loc_id: int | None = None
+) -> dict[str, Any]:
     loc: dict[str, Any] = {
         "physicalLocation": {
             "artifactLocation": _artifact(site.file, root),

@@ -28,8 +28,14 @@ class TracelensApp(App[None]):
         Binding("question_mark", "help", "Keys", key_display="?"),
     ]
 
-    def __init__(self, paths: Sequence[str], *, model: TraceModel | None = None,
-                 options: dict[str, Any] | None = None, cache: bool = True) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        *,
+        model: TraceModel | None = None,
+        options: dict[str, Any] | None = None,
+        cache: bool = True,
+    ) -> None:
         super().__init__()
         self.cache = cache
         self.paths = list(paths)
@@ -71,9 +77,14 @@ class TracelensApp(App[None]):
             self.push_screen(HelpScreen())
 
 
-def make_app(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *,
-             only: Sequence[str] | None = None, suppressions: Sequence[Any] = (),
-             model: TraceModel | None = None, cache: bool = True) -> TracelensApp:
+def make_app(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+    *,
+    only: Sequence[str] | None = None,
+    suppressions: Sequence[Any] = (),
+    model: TraceModel | None = None,
+    cache: bool = True,
+) -> TracelensApp:
     """Build the TUI for trace files.
 
     Args:
@@ -107,12 +118,17 @@ def make_app(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *
         options["only"] = list(only)
     if suppressions:
         options["suppressions"] = tuple(suppressions)
-    return TracelensApp(names or [str(p) for p in (model.paths if model else [])],
-                        model=model, options=options, cache=cache)
+    return TracelensApp(
+        names or [str(p) for p in (model.paths if model else [])],
+        model=model,
+        options=options,
+        cache=cache,
+    )
 
 
-def load_model(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
-               **options: Any) -> TraceModel:
+def load_model(
+    paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], **options: Any
+) -> TraceModel:
     """Load and analyse traces synchronously (for tests and benchmarks)."""
     from tracelens.analyze import load
     from tracelens.tui.model import build_model, run_analysis

@@ -62,8 +62,14 @@ def fmt_ns(ns: float | int | None) -> str:
 
 
 _DURATION = re.compile(r"^\s*([+-]?\d+(?:\.\d*)?|\.\d+)\s*(ns|us|µs|ms|s|m)?\s*$")
-_UNITS: Final = {"ns": 1, "us": 1_000, "µs": 1_000, "ms": 1_000_000, "s": 1_000_000_000,
-                 "m": 60_000_000_000}
+_UNITS: Final = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,
+    "ms": 1_000_000,
+    "s": 1_000_000_000,
+    "m": 60_000_000_000,
+}
 
 
 def parse_duration(text: str) -> int | None:
@@ -93,8 +99,9 @@ def site_text(file: str | None, line: int | None, func: str | None = None) -> st
     return f"{where} in {func}" if func else where
 
 
-def source_lines(file: str | None, line: int | None, context: int = 8,
-                 search: Sequence[Path] = ()) -> tuple[str, int, str] | None:
+def source_lines(
+    file: str | None, line: int | None, context: int = 8, search: Sequence[Path] = ()
+) -> tuple[str, int, str] | None:
     """The code around ``file:line``: ``(path, first line number, text)``, or ``None``.
 
     Args:
@@ -120,7 +127,7 @@ def source_lines(file: str | None, line: int | None, context: int = 8,
             continue
         first = max(1, line - context)
         last = min(len(lines), line + context)
-        return str(p), first, "".join(lines[first - 1:last])
+        return str(p), first, "".join(lines[first - 1 : last])
     return None
 
 
@@ -191,8 +198,9 @@ class Timeline:
         self._lane_of = self.events["lane"].to_numpy()
         on_var = (self.events["var"] == self.var).fill_null(False)
         self._is_write = ((self.events["op"] == _WRITE).fill_null(False) & on_var).to_numpy()
-        self._is_other = ~(self.events["op"].is_in([_READ, _WRITE]).fill_null(False)
-                           & on_var).to_numpy()
+        self._is_other = ~(
+            self.events["op"].is_in([_READ, _WRITE]).fill_null(False) & on_var
+        ).to_numpy()
 
     def __len__(self) -> int:
         return self.events.height
@@ -255,8 +263,10 @@ class Timeline:
         needle = text.lower()
         hay = (
             pl.concat_str(
-                [pl.col(c).cast(pl.String).fill_null("") for c in
-                 ("op", "value", "unit", "unit_name", "file", "func", "line", "seq")],
+                [
+                    pl.col(c).cast(pl.String).fill_null("")
+                    for c in ("op", "value", "unit", "unit_name", "file", "func", "line", "seq")
+                ],
                 separator="\x1f",
             )
             .str.to_lowercase()
@@ -299,11 +309,14 @@ class TraceModel:
     _timelines: dict[str, Timeline] = field(default_factory=dict)
 
     def __repr__(self) -> str:
-        return (f"TraceModel(paths={[str(p) for p in self.paths]}, events={self.events.height}, "
-                f"findings={len(self.findings)}, analysed={self.analysed})")
+        return (
+            f"TraceModel(paths={[str(p) for p in self.paths]}, events={self.events.height}, "
+            f"findings={len(self.findings)}, analysed={self.analysed})"
+        )
 
-    def set_findings(self, findings: Iterable[Finding],
-                     summary: Mapping[str, Any] | None = None) -> None:
+    def set_findings(
+        self, findings: Iterable[Finding], summary: Mapping[str, Any] | None = None
+    ) -> None:
         """Attach the analysis' findings (the tables and timelines show them from now on)."""
         fs = sort_findings(findings)
         self.findings = fs
@@ -342,8 +355,11 @@ def lock_holds(events: pl.DataFrame) -> pl.DataFrame:
     same = (pl.col("unit") == pl.col("unit").shift(-1)) & (pl.col("obj") == pl.col("obj").shift(-1))
     return (
         events.lazy()
-        .filter(pl.col("op").is_in([s.Op.ACQUIRE, s.Op.RELEASE]) & ~pl.col("internal")
-                & pl.col("obj").is_not_null())
+        .filter(
+            pl.col("op").is_in([s.Op.ACQUIRE, s.Op.RELEASE])
+            & ~pl.col("internal")
+            & pl.col("obj").is_not_null()
+        )
         .select("unit", "obj", G, "ts", "op")
         .sort("unit", "obj", G)
         .with_columns(
@@ -351,8 +367,14 @@ def lock_holds(events: pl.DataFrame) -> pl.DataFrame:
             pl.when(same).then(pl.col("ts").shift(-1)).otherwise(None).alias("ts_rel"),
         )
         .filter(pl.col("op") == s.Op.ACQUIRE)
-        .select("unit", pl.col("obj").alias("lock"), pl.col(G).alias("g_acq"), "g_rel",
-                pl.col("ts").alias("ts_acq"), "ts_rel")
+        .select(
+            "unit",
+            pl.col("obj").alias("lock"),
+            pl.col(G).alias("g_acq"),
+            "g_rel",
+            pl.col("ts").alias("ts_acq"),
+            "ts_rel",
+        )
         .sort("unit", "g_acq")
         .collect()
     )
@@ -366,15 +388,21 @@ def with_order(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     ).collect()
 
 
-def trace_summary(events: pl.DataFrame, stats: Any, findings: Sequence[Finding],
-                  base: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def trace_summary(
+    events: pl.DataFrame,
+    stats: Any,
+    findings: Sequence[Finding],
+    base: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     """The header's numbers; keys of ``base`` (the analyzer's summary) win."""
     ops = pl.col("op")
     row = events.select(
         pl.col("unit").n_unique().alias("units"),
         pl.col("var").filter(ops.is_in([_READ, _WRITE])).n_unique().alias("variables"),
-        pl.col("obj").filter(ops.is_in([s.Op.ACQUIRE, s.Op.RELEASE, s.Op.SEND, s.Op.RECV]))
-        .n_unique().alias("sync_objects"),
+        pl.col("obj")
+        .filter(ops.is_in([s.Op.ACQUIRE, s.Op.RELEASE, s.Op.SEND, s.Op.RECV]))
+        .n_unique()
+        .alias("sync_objects"),
         pl.col("ts").min().alias("t0"),
         (pl.col("ts").max() - pl.col("ts").min()).alias("time_span_ns"),
     ).row(0, named=True)
@@ -405,21 +433,32 @@ def findings_frame(findings: Sequence[Finding]) -> pl.DataFrame:
     for i, f in enumerate(findings):
         sites = [f"{Path(st.file).name}:{st.line}" for st in f.sites]
         dedup = list(dict.fromkeys(sites))
-        rows.append({
-            "idx": i,
-            "severity": f.severity,
-            "sev_rank": severity_rank(f.severity) if f.severity in ("error", "warning", "note")
-            else 9,
-            "kind": f.kind,
-            "var": f.var,
-            "units": ", ".join(f.units),
-            "n_units": len(f.units),
-            "sites": " → ".join(dedup),
-            "count": f.count,
-        })
-    schema = {"idx": pl.Int64, "severity": pl.String, "sev_rank": pl.Int64, "kind": pl.String,
-              "var": pl.String, "units": pl.String, "n_units": pl.Int64, "sites": pl.String,
-              "count": pl.Int64}
+        rows.append(
+            {
+                "idx": i,
+                "severity": f.severity,
+                "sev_rank": severity_rank(f.severity)
+                if f.severity in ("error", "warning", "note")
+                else 9,
+                "kind": f.kind,
+                "var": f.var,
+                "units": ", ".join(f.units),
+                "n_units": len(f.units),
+                "sites": " → ".join(dedup),
+                "count": f.count,
+            }
+        )
+    schema = {
+        "idx": pl.Int64,
+        "severity": pl.String,
+        "sev_rank": pl.Int64,
+        "kind": pl.String,
+        "var": pl.String,
+        "units": pl.String,
+        "n_units": pl.Int64,
+        "sites": pl.String,
+        "count": pl.Int64,
+    }
     return pl.DataFrame(rows, schema=schema)
 
 
@@ -442,7 +481,9 @@ def variable_counts(events: pl.DataFrame, top: int = 3) -> pl.DataFrame:
         .group_by("var", maintain_order=True)
         .agg(
             pl.format("{} {}r/{}w", pl.col("unit_name").fill_null("?"), "r", "w")
-            .head(top).str.join("  ").alias("by_unit"),
+            .head(top)
+            .str.join("  ")
+            .alias("by_unit"),
             pl.len().alias("_nu"),
         )
         .with_columns(
@@ -480,9 +521,13 @@ def variables_frame(counts: pl.DataFrame, findings: Sequence[Finding] | None) ->
     )
 
 
-def build_model(trace: Any, findings: Iterable[Finding] | None = None,
-                summary: Mapping[str, Any] | None = None, *,
-                events: pl.DataFrame | None = None) -> TraceModel:
+def build_model(
+    trace: Any,
+    findings: Iterable[Finding] | None = None,
+    summary: Mapping[str, Any] | None = None,
+    *,
+    events: pl.DataFrame | None = None,
+) -> TraceModel:
     """Build the ``TraceModel`` of a loaded trace.
 
     Args:
@@ -518,7 +563,7 @@ def build_timeline(model: TraceModel, var: str) -> Timeline:
     fs = model.findings_of(var)
     keys = {(e.pid, e.seq) for f in fs for e in (*f.events, *f.worst)}
     gs = [(p << 40) | q for p, q in keys]
-    sel = (pl.col("op").is_in([_READ, _WRITE]) & (pl.col("var") == var))
+    sel = pl.col("op").is_in([_READ, _WRITE]) & (pl.col("var") == var)
     if gs:
         sel = sel | pl.col(G).is_in(gs)
     tl = ev.filter(sel).sort(G)
@@ -532,8 +577,9 @@ def build_timeline(model: TraceModel, var: str) -> Timeline:
     holds = model.lock_holds()
     if tl.height:
         g_lo, g_hi = tl[G].min(), tl[G].max()
-        holds = holds.filter(pl.col("unit").is_in(units) & (pl.col("g_rel") > g_lo)
-                             & (pl.col("g_acq") < g_hi))
+        holds = holds.filter(
+            pl.col("unit").is_in(units) & (pl.col("g_rel") > g_lo) & (pl.col("g_acq") < g_hi)
+        )
     instances = []
     for f in fs:
         instances.append(Instance(f, "first", f.events))
@@ -546,13 +592,15 @@ def build_timeline(model: TraceModel, var: str) -> Timeline:
         part = lanes_df[(lane_idx[u],)]
         ops = part["op"].to_numpy()
         is_var = (part["var"] == var).fill_null(False).to_numpy()
-        lanes.append(Lane(
-            unit=u,
-            name=names.get(u) or u,
-            rows=part["__r"].to_numpy().astype(np.int64),
-            reads=int(((ops == _READ) & is_var).sum()),
-            writes=int(((ops == _WRITE) & is_var).sum()),
-        ))
+        lanes.append(
+            Lane(
+                unit=u,
+                name=names.get(u) or u,
+                rows=part["__r"].to_numpy().astype(np.int64),
+                reads=int(((ops == _READ) & is_var).sum()),
+                writes=int(((ops == _WRITE) & is_var).sum()),
+            )
+        )
     timeline.lanes = lanes
     return timeline
 

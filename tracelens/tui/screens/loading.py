@@ -58,8 +58,14 @@ class LoadingScreen(Screen[TraceModel]):
         Binding("escape", "cancel", "Cancel"),
     ]
 
-    def __init__(self, paths: Sequence[str], options: dict[str, Any] | None = None,
-                 *, analyse: bool = False, cache: bool = False) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str],
+        options: dict[str, Any] | None = None,
+        *,
+        analyse: bool = False,
+        cache: bool = False,
+    ) -> None:
         super().__init__()
         self.paths = list(paths)
         self.options = dict(options or {})
@@ -131,8 +137,9 @@ class LoadingScreen(Screen[TraceModel]):
                 return
             from tracelens.analyze import TraceError
 
-            text = str(error).strip().splitlines()[0] if str(error).strip() else type(
-                error).__name__
+            text = (
+                str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            )
             if not isinstance(error, TraceError | OSError):
                 text = f"{type(error).__name__}: {text}"
             self.app.fail(text)  # type: ignore[attr-defined]

@@ -33,39 +33,56 @@ def _findings_style(value: Any, row: dict[str, Any]) -> Style | None:
 FINDING_COLUMNS = [
     Column("severity", "severity", max_width=9, sort_by="sev_rank", style=_severity_style),
     Column("kind", "kind", max_width=22),
-    Column("var", "variable", max_width=40,
-           style=lambda _v, _r: Style(color="#5fd7ff", bold=True)),
+    Column("var", "variable", max_width=40, style=lambda _v, _r: Style(color="#5fd7ff", bold=True)),
     Column("units", "units", max_width=34, sort_by="n_units"),
     Column("sites", "sites", max_width=48),
     Column("count", "count", justify="right", min_width=6),
 ]
 
 VARIABLE_COLUMNS = [
-    Column("var", "variable", max_width=40,
-           style=lambda _v, r: Style(color="#5fd7ff", bold=True) if r.get("findings") else None),
+    Column(
+        "var",
+        "variable",
+        max_width=40,
+        style=lambda _v, r: Style(color="#5fd7ff", bold=True) if r.get("findings") else None,
+    ),
     Column("reads", "reads", justify="right", min_width=7),
     Column("writes", "writes", justify="right", min_width=7),
     Column("accesses", "total", justify="right", min_width=7),
     Column("units", "units", justify="right", min_width=5),
-    Column("findings", "findings", justify="right", min_width=8, sort_by="findings",
-           style=_findings_style),
+    Column(
+        "findings",
+        "findings",
+        justify="right",
+        min_width=8,
+        sort_by="findings",
+        style=_findings_style,
+    ),
     Column("by_unit", "by unit (reads/writes)", max_width=70),
 ]
 
 
-def filter_findings(frame: pl.DataFrame, *, kind: str | None = None,
-                    severity: str | None = None, var: str = "", unit: str = "") -> pl.DataFrame:
+def filter_findings(
+    frame: pl.DataFrame,
+    *,
+    kind: str | None = None,
+    severity: str | None = None,
+    var: str = "",
+    unit: str = "",
+) -> pl.DataFrame:
     """The findings rows that match every filter given (text filters: case-insensitive)."""
     if kind:
         frame = frame.filter(pl.col("kind") == kind)
     if severity:
         frame = frame.filter(pl.col("severity") == severity)
     if var:
-        frame = frame.filter(pl.col("var").str.to_lowercase().str.contains(var.lower(),
-                                                                           literal=True))
+        frame = frame.filter(
+            pl.col("var").str.to_lowercase().str.contains(var.lower(), literal=True)
+        )
     if unit:
-        frame = frame.filter(pl.col("units").str.to_lowercase().str.contains(unit.lower(),
-                                                                             literal=True))
+        frame = frame.filter(
+            pl.col("units").str.to_lowercase().str.contains(unit.lower(), literal=True)
+        )
     return frame
 
 
@@ -106,21 +123,33 @@ class MainScreen(Screen[None]):
         with TabbedContent(initial="findings", id="tabs"):
             with TabPane(label, id="findings"):
                 with Horizontal(id="finding-filters", classes="filters"):
-                    yield Select([(k, k) for k in kinds], prompt="any kind", id="kind-filter",
-                                 compact=True)
-                    yield Select([(s, s) for s in sevs], prompt="any severity",
-                                 id="severity-filter", compact=True)
-                    yield Input(placeholder="variable contains…", id="var-filter",
-                                compact=True)
+                    yield Select(
+                        [(k, k) for k in kinds], prompt="any kind", id="kind-filter", compact=True
+                    )
+                    yield Select(
+                        [(s, s) for s in sevs],
+                        prompt="any severity",
+                        id="severity-filter",
+                        compact=True,
+                    )
+                    yield Input(placeholder="variable contains…", id="var-filter", compact=True)
                     yield Input(placeholder="unit contains…", id="unit-filter", compact=True)
-                empty = ("analysing… (the variables tab is ready)" if not m.analysed
-                         else "no findings" if not m.findings else "no finding matches")
+                empty = (
+                    "analysing… (the variables tab is ready)"
+                    if not m.analysed
+                    else "no findings"
+                    if not m.findings
+                    else "no finding matches"
+                )
                 yield FrameTable(FINDING_COLUMNS, id="findings-table", empty=empty)
                 yield FindingDetail(id="finding-detail")
             with TabPane(f"Variables ({m.variables_frame.height:,})", id="variables"):
                 with Horizontal(id="variable-filters", classes="filters"):
-                    yield Input(placeholder="variable or unit contains…",
-                                id="variables-filter", compact=True)
+                    yield Input(
+                        placeholder="variable or unit contains…",
+                        id="variables-filter",
+                        compact=True,
+                    )
                 yield FrameTable(VARIABLE_COLUMNS, id="variables-table", empty="no variables")
         yield Footer()
 
@@ -129,7 +158,8 @@ class MainScreen(Screen[None]):
         self.query_one("#findings-table", FrameTable).set_frame(self.model.findings_frame)
         self.query_one("#variables-table", FrameTable).set_frame(self.model.variables_frame)
         self.query_one("#finding-detail", FindingDetail).show(
-            self.model.findings[0] if self.model.findings else None)
+            self.model.findings[0] if self.model.findings else None
+        )
         self.query_one("#findings-table", FrameTable).focus()
         if not self.model.analysed:
             self.analyse()
@@ -165,8 +195,12 @@ class MainScreen(Screen[None]):
             error = event.worker.error
             if isinstance(error, Cancelled):
                 return
-            self.notify(f"analysis failed: {type(error).__name__}: {error}", severity="error",
-                        markup=False, timeout=10)
+            self.notify(
+                f"analysis failed: {type(error).__name__}: {error}",
+                severity="error",
+                markup=False,
+                timeout=10,
+            )
             table = self.query_one("#findings-table", FrameTable)
             table.empty = "the analysis failed"
             table.refresh()
@@ -186,9 +220,10 @@ class MainScreen(Screen[None]):
         if m.findings and current is not None:
             self.query_one("#finding-detail", FindingDetail).show(m.findings[current["idx"]])
         variables = self.query_one("#variables-table", FrameTable)
-        variables.set_frame(filter_variables(m.variables_frame,
-                                             self.query_one("#variables-filter", Input).value),
-                            keep="var")
+        variables.set_frame(
+            filter_variables(m.variables_frame, self.query_one("#variables-filter", Input).value),
+            keep="var",
+        )
 
     # filters -------------------------------------------------------------------------
     def _select_value(self, selector: str) -> str | None:
@@ -234,8 +269,7 @@ class MainScreen(Screen[None]):
     def action_search(self) -> None:
         """Focus the text filter of the tab shown."""
         tab = self.query_one(TabbedContent).active
-        self.query_one("#variables-filter" if tab == "variables" else "#var-filter",
-                       Input).focus()
+        self.query_one("#variables-filter" if tab == "variables" else "#var-filter", Input).focus()
 
     def action_unit_filter(self) -> None:
         """Focus the unit filter."""
@@ -260,8 +294,7 @@ class MainScreen(Screen[None]):
     # tables --------------------------------------------------------------------------
     @on(RowHighlighted, "#findings-table")
     def _finding_highlighted(self, event: RowHighlighted) -> None:
-        self.query_one("#finding-detail", FindingDetail).show(
-            self.model.findings[event.row["idx"]])
+        self.query_one("#finding-detail", FindingDetail).show(self.model.findings[event.row["idx"]])
 
     @on(RowSelected, "#findings-table")
     def _finding_selected(self, event: RowSelected) -> None:

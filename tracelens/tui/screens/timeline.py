@@ -25,10 +25,13 @@ def legend_text(view: TimelineView) -> Text:
     """The marks' meaning, the axis and the zoom."""
     t = Text(no_wrap=True, overflow="ellipsis")
     for mark, style, label in (
-        ("○", "#5fd7ff", "read"), ("●", "bold #ffaf00", "write"),
-        ("━", "#875f00", "read-modify-write"), ("  ", "on #14331f", "lock held"),
+        ("○", "#5fd7ff", "read"),
+        ("●", "bold #ffaf00", "write"),
+        ("━", "#875f00", "read-modify-write"),
+        ("  ", "on #14331f", "lock held"),
         (" ● ", "bold black on #ffaf00", "racing pair"),
-        (" ● ", "bold white on #d70000", "remote access"), ("◆", "#af87ff", "other"),
+        (" ● ", "bold white on #d70000", "remote access"),
+        ("◆", "#af87ff", "other"),
     ):
         t.append(mark, style=style)
         t.append(f" {label}   ", style="#8a8a8a")
@@ -65,8 +68,11 @@ class TimelineScreen(Screen[None]):
                 yield EventDetails(id="tl-details", markup=False)
             search = [p.parent for p in self.model.paths]
             yield SourcePane(id="tl-source", search=search)
-        yield Input(placeholder="search events: value, unit, file, function, seq…",
-                    id="tl-search", compact=True)
+        yield Input(
+            placeholder="search events: value, unit, file, function, seq…",
+            id="tl-search",
+            compact=True,
+        )
         yield Footer()
 
     def on_mount(self) -> None:
@@ -83,8 +89,14 @@ class TimelineScreen(Screen[None]):
             return
         index = None
         if self.finding is not None:
-            index = next((i for i, inst in enumerate(self.timeline.instances)
-                          if inst.finding is self.finding), None)
+            index = next(
+                (
+                    i
+                    for i, inst in enumerate(self.timeline.instances)
+                    if inst.finding is self.finding
+                ),
+                None,
+            )
         if index is not None:
             self.call_after_refresh(view.show_instance, index)
         else:
@@ -99,8 +111,9 @@ class TimelineScreen(Screen[None]):
         title.append(self.var, style="bold #5fd7ff")
         reads = sum(lane.reads for lane in tl.lanes)
         writes = sum(lane.writes for lane in tl.lanes)
-        title.append(f"   {len(tl.lanes)} units · {reads:,} reads · {writes:,} writes",
-                     style="#8a8a8a")
+        title.append(
+            f"   {len(tl.lanes)} units · {reads:,} reads · {writes:,} writes", style="#8a8a8a"
+        )
         n = len(tl.instances)
         nf = len({id(i.finding) for i in tl.instances})
         title.append(f" · {nf} finding{'s' if nf != 1 else ''}", style="#8a8a8a")
@@ -116,8 +129,10 @@ class TimelineScreen(Screen[None]):
             line.append(f" · {inst.label} of {f.count:,} occurrence{plural} · ", style="#8a8a8a")
             line.append(f.explanation)
         elif n:
-            line.append(f"{n} finding occurrence(s) on this variable: press n to step through them",
-                        style="#8a8a8a")
+            line.append(
+                f"{n} finding occurrence(s) on this variable: press n to step through them",
+                style="#8a8a8a",
+            )
         else:
             line.append("no findings on this variable", style="#8a8a8a")
         self.query_one("#tl-finding", Static).update(line)
@@ -131,7 +146,8 @@ class TimelineScreen(Screen[None]):
         self.query_one(SourcePane).show(ev.get("file"), ev.get("line"))
         self.query_one("#tl-legend", Static).update(legend_text(view))
         self.query_one("#tl-details-box").border_title = Content(
-            f"event {message.row + 1:,} of {len(self.timeline):,}")
+            f"event {message.row + 1:,} of {len(self.timeline):,}"
+        )
         self._title()
 
     # actions ---------------------------------------------------------------------------
@@ -157,8 +173,12 @@ class TimelineScreen(Screen[None]):
         view = self.query_one(TimelineView)
         row = self.timeline.search(event.value.strip(), view.selected)
         if row is None:
-            self.notify(f"no event matches {event.value.strip()!r}", severity="warning",
-                        markup=False, timeout=3)
+            self.notify(
+                f"no event matches {event.value.strip()!r}",
+                severity="warning",
+                markup=False,
+                timeout=3,
+            )
             return
         view.select_row(row)
 

@@ -48,5 +48,8 @@ class FindingDetail(Static):
 
     def show(self, finding: Finding | None) -> None:
         """Show ``finding`` (or nothing)."""
-        self.update(finding_text(finding) if finding else Text("no finding selected",
-                                                               style="italic #8a8a8a"))
+        self.update(
+            finding_text(finding)
+            if finding
+            else Text("no finding selected", style="italic #8a8a8a")
+        )

@@ -118,9 +118,15 @@ class FrameTable(ScrollView, can_focus=True):
     sort_descending: reactive[bool] = reactive(False)
     """Whether the sort is descending."""
 
-    def __init__(self, columns: Sequence[Column], *, empty: str = "nothing to show",
-                 name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(
+        self,
+        columns: Sequence[Column],
+        *,
+        empty: str = "nothing to show",
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.columns = list(columns)
         self.empty = empty
@@ -168,8 +174,7 @@ class FrameTable(ScrollView, can_focus=True):
                 if series.dtype == pl.String:
                     longest = series.head(5000).str.len_chars().max()
                 else:
-                    longest = max((len(_text(v)) for v in (series.min(), series.max())),
-                                  default=0)
+                    longest = max((len(_text(v)) for v in (series.min(), series.max())), default=0)
                 w = max(w, int(longest or 0))  # type: ignore[arg-type]
             widths.append(min(w, col.max_width))
         self._widths = widths
@@ -181,10 +186,11 @@ class FrameTable(ScrollView, can_focus=True):
         key = self.sort_column
         if key is not None and frame.height:
             col = next((c for c in self.columns if c.key == key), None)
-            by = (col.sort_by if col and col.sort_by else key)
+            by = col.sort_by if col and col.sort_by else key
             if by in frame.columns:
-                frame = frame.sort(by, descending=self.sort_descending, nulls_last=True,
-                                   maintain_order=True)
+                frame = frame.sort(
+                    by, descending=self.sort_descending, nulls_last=True, maintain_order=True
+                )
         self._frame = frame
         self._row_cache.clear()
         total = sum(self._widths) + len(self._widths) + 1
@@ -353,8 +359,9 @@ class FrameTable(ScrollView, can_focus=True):
             if col.style is not None:
                 extra = col.style(value, row)
                 if extra is not None:
-                    style = line_style + extra if not cursor else line_style + Style(
-                        bold=extra.bold)
+                    style = (
+                        line_style + extra if not cursor else line_style + Style(bold=extra.bold)
+                    )
             segs.append(Segment(_fit(text, w, col.justify), style))
             segs.append(Segment(" ", line_style))
         strip = Strip(segs)

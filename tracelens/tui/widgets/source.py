@@ -20,8 +20,9 @@ class SourcePane(Static):
     SourcePane { height: 1fr; overflow: hidden; }
     """
 
-    def __init__(self, *, search: Sequence[Path] = (), id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(
+        self, *, search: Sequence[Path] = (), id: str | None = None, classes: str | None = None
+    ) -> None:
         super().__init__("", id=id, classes=classes, markup=False)
         self.search = list(search)
         self.location: tuple[str | None, int | None] = (None, None)
@@ -40,8 +41,15 @@ class SourcePane(Static):
             self.update(note)
             return
         _path, first, code = found
-        self.update(Syntax(
-            code.rstrip("\n"), "python", theme="ansi_dark", line_numbers=True, start_line=first,
-            highlight_lines={line} if line else None, word_wrap=False,
-            background_color="default",
-        ))
+        self.update(
+            Syntax(
+                code.rstrip("\n"),
+                "python",
+                theme="ansi_dark",
+                line_numbers=True,
+                start_line=first,
+                highlight_lines={line} if line else None,
+                word_wrap=False,
+                background_color="default",
+            )
+        )

@@ -88,8 +88,14 @@ class TimelineView(Widget, can_focus=True):
     instance: reactive[int | None] = reactive(None)
     """Index into ``Timeline.instances`` of the finding highlighted, or ``None``."""
 
-    def __init__(self, timeline: Timeline, *, name: str | None = None, id: str | None = None,
-                 classes: str | None = None) -> None:
+    def __init__(
+        self,
+        timeline: Timeline,
+        *,
+        name: str | None = None,
+        id: str | None = None,
+        classes: str | None = None,
+    ) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.timeline = timeline
         self.top_lane = 0
@@ -246,8 +252,9 @@ class TimelineView(Widget, can_focus=True):
         geom = self.geometry()[lane_no]
         p = self.pos(self.selected)
         i = int(np.searchsorted(geom.pos, p))
-        best = min((j for j in (i - 1, i) if 0 <= j < len(geom.pos)),
-                   key=lambda j: abs(geom.pos[j] - p))
+        best = min(
+            (j for j in (i - 1, i) if 0 <= j < len(geom.pos)), key=lambda j: abs(geom.pos[j] - p)
+        )
         self.selected = int(geom.rows[best])
 
     def action_zoom(self, factor: float) -> None:
@@ -298,8 +305,11 @@ class TimelineView(Widget, can_focus=True):
         if not n:
             self.notify("no findings on this variable", severity="information", timeout=2)
             return
-        index = 0 if self.instance is None and delta > 0 else (
-            n - 1 if self.instance is None else (self.instance + delta) % n)
+        index = (
+            0
+            if self.instance is None and delta > 0
+            else (n - 1 if self.instance is None else (self.instance + delta) % n)
+        )
         self.show_instance(index)
 
     def show_instance(self, index: int) -> None:
@@ -345,8 +355,9 @@ class TimelineView(Widget, can_focus=True):
         col = max(0, offset.x - LABEL_WIDTH)
         p = self.x0 + (col + 0.5) * self.scale
         i = int(np.searchsorted(geom.pos, p))
-        best = min((j for j in (i - 1, i) if 0 <= j < len(geom.pos)),
-                   key=lambda j: abs(geom.pos[j] - p))
+        best = min(
+            (j for j in (i - 1, i) if 0 <= j < len(geom.pos)), key=lambda j: abs(geom.pos[j] - p)
+        )
         if abs(self.column_of(geom.pos[best]) - col) <= 3:
             self.selected = int(geom.rows[best])
 
@@ -404,8 +415,9 @@ class TimelineView(Widget, can_focus=True):
             for k, ch in enumerate(text[: TICK_EVERY - 1]):
                 if c + k < self.columns:
                     cells[c + k] = ch
-        return Strip([Segment(label, AXIS_STYLE + Style(bold=True)),
-                      Segment("".join(cells), AXIS_STYLE)])
+        return Strip(
+            [Segment(label, AXIS_STYLE + Style(bold=True)), Segment("".join(cells), AXIS_STYLE)]
+        )
 
     def _lane_line(self, lane_no: int) -> Strip:
         tl = self.timeline
@@ -416,8 +428,11 @@ class TimelineView(Widget, can_focus=True):
         w = self.columns
         sel_lane = tl.lane_of(self.selected) if len(tl) else -1
         name = lane.name if len(lane.name) < LABEL_WIDTH - 1 else lane.name[: LABEL_WIDTH - 2] + "…"
-        segs = [Segment(f"{name:<{LABEL_WIDTH - 1}} ",
-                        LABEL_CURRENT if lane_no == sel_lane else LABEL_STYLE)]
+        segs = [
+            Segment(
+                f"{name:<{LABEL_WIDTH - 1}} ", LABEL_CURRENT if lane_no == sel_lane else LABEL_STYLE
+            )
+        ]
 
         edges = self.x0 + self.scale * np.arange(w + 1, dtype=np.float64)
         # events per column: positions p with edges[c] <= p < edges[c+1]
