@@ -35,9 +35,11 @@ BIG = 50_000_000  # bytes
 def _report(tree: Path, trace: Path, fmt: str) -> bytes:
     env = {**os.environ, "PYTHONPATH": str(tree), "NO_COLOR": "1", "COLUMNS": "100"}
     out = subprocess.run(
-        [sys.executable, "-m", "tracelens", "report", "--format", fmt, str(trace)],
+        [sys.executable, "-P", "-m", "tracelens", "report", "--format", fmt, str(trace)],
         capture_output=True,
-        cwd=ROOT,  # the same working directory: paths in reports are relative to it
+        # the same working directory for both (paths in reports are relative to it);
+        # -P keeps it off sys.path, so that each tree imports its own tracelens
+        cwd=ROOT,
         env=env,
         check=False,
     )
@@ -49,7 +51,7 @@ def _report(tree: Path, trace: Path, fmt: str) -> bytes:
 def _imported(tree: Path, std: Path, out: Path) -> Path:
     env = {**os.environ, "PYTHONPATH": str(tree)}
     subprocess.run(
-        [sys.executable, "-m", "tracelens", "import-std", str(std), "-o", str(out)],
+        [sys.executable, "-P", "-m", "tracelens", "import-std", str(std), "-o", str(out)],
         check=True,
         capture_output=True,
         cwd=ROOT,

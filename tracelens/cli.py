@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
+from tracelens.exceptions import TracelensError, UsageError
+
 if TYPE_CHECKING:
     from rich.progress import Progress
 
@@ -66,10 +68,6 @@ class ExportTarget(enum.StrEnum):
 # --- errors -------------------------------------------------------------------------
 
 
-class UsageError(Exception):
-    """A problem with the command line or its input, reported in one line (exit 2)."""
-
-
 def fail(message: str) -> NoReturn:
     """Print ``tracelens: error: <message>`` (one line) on stderr and exit with 2.
 
@@ -96,17 +94,15 @@ def _one_line(e: BaseException) -> str:
 def input_errors() -> Iterator[None]:
     """Turn errors about unusable input into a one-line message and exit 2.
 
-    Catches ``tracelens.analyze.TraceError``, ``OSError`` (missing, unreadable,
-    directory), decoding errors and this module's ``UsageError``.
+    Catches every ``tracelens.exceptions.TracelensError``, ``OSError`` (missing,
+    unreadable, directory) and decoding errors.
 
     Raises:
         typer.Exit: With code 2 when one of these errors happened.
     """
-    from tracelens.analyze import TraceError
-
     try:
         yield
-    except (TraceError, UsageError, OSError, UnicodeError) as e:
+    except (TracelensError, OSError, UnicodeError) as e:
         fail(_one_line(e))
 
 

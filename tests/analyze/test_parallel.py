@@ -6,8 +6,7 @@ from pathlib import Path
 
 import pytest
 
-import tracelens.analyze as analyzer
-from tracelens.analyze import analyze, load, parallel
+from tracelens.analyze import Options, analyze, load, parallel, windows
 
 SAMPLES = Path(__file__).parents[2] / "sample_logs"
 
@@ -16,8 +15,7 @@ SAMPLES = Path(__file__).parents[2] / "sample_logs"
 def test_side_by_side_and_one_after_another_give_the_same_report(name, monkeypatch):
     trace = load(SAMPLES / f"{name}.jsonl.gz")
     side_by_side = analyze(trace)
-    monkeypatch.setattr(parallel, "PARALLEL_MAX_EVENTS", 0)
-    one_by_one = analyze(trace)
+    one_by_one = analyze(trace, options=Options(parallel_max_events=0))
 
     assert side_by_side.findings == one_by_one.findings
     assert side_by_side.summary == one_by_one.summary
@@ -26,10 +24,10 @@ def test_side_by_side_and_one_after_another_give_the_same_report(name, monkeypat
 def test_an_analysis_error_reaches_the_caller(monkeypatch):
     """An exception in an analysis thread is raised by analyze(), not lost."""
 
-    def broken(events):
+    def broken(events, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setitem(analyzer.ANALYSES, "broken", broken)
+    monkeypatch.setattr(windows, "run", broken)
     with pytest.raises(RuntimeError, match="boom"):
         analyze(load(SAMPLES / "article_racy.jsonl.gz"))
 
@@ -37,8 +35,8 @@ def test_an_analysis_error_reaches_the_caller(monkeypatch):
 def test_side_by_side_keeps_the_order_of_the_tasks():
     tasks = [lambda i=i: i * i for i in range(5)]
 
-    assert parallel.side_by_side(tasks, events=10) == [0, 1, 4, 9, 16]
-    assert parallel.side_by_side(tasks, events=10**9) == [0, 1, 4, 9, 16]
+    assert parallel.side_by_side(tasks, parallel=True) == [0, 1, 4, 9, 16]
+    assert parallel.side_by_side(tasks, parallel=False) == [0, 1, 4, 9, 16]
 
 
 def test_side_by_side_raises_the_first_failing_tasks_error_after_all_finished():
@@ -53,7 +51,7 @@ def test_side_by_side_raises_the_first_failing_tasks_error_after_all_finished():
 
     tasks = [ok, lambda: fails("second"), lambda: fails("third"), ok]
     with pytest.raises(ValueError, match="second"):
-        parallel.side_by_side(tasks, events=10)
+        parallel.side_by_side(tasks, parallel=True)
     assert done == ["ok", "ok"]
 
 
@@ -89,19 +87,18 @@ def test_a_failing_data_race_analysis_reaches_the_caller_without_a_hang(max_even
     """The lock-set analysis waits for the data races' sites: a failure there ends both."""
     import threading
 
-    from tracelens.analyze import hb
+    from tracelens.analyze.hb import analysis as predictive
 
-    def broken(events, **kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("boom")
 
-    monkeypatch.setattr(hb, "data_race", broken)
-    monkeypatch.setattr(parallel, "PARALLEL_MAX_EVENTS", max_events)
+    monkeypatch.setattr(predictive, "data_race", broken)
     trace = load(SAMPLES / "article_racy.jsonl.gz")
     outcome: list[BaseException] = []
 
     def run():
         try:
-            analyze(trace)
+            analyze(trace, options=Options(parallel_max_events=max_events))
         except RuntimeError as e:
             outcome.append(e)
 
@@ -126,12 +123,12 @@ def test_handover_gives_the_value_or_raises_the_error():
 
 def test_predictive_hands_out_the_data_races_first(tmp_path):
     from tests.strategies import TraceBuilder
-    from tracelens.analyze.hb import predictive_parts
+    from tracelens.analyze import hb
 
     b = TraceBuilder()
     b.write("t1", "x")
     b.write("t2", "x")
-    parts = list(predictive_parts(load(b.write_to(tmp_path / "t.jsonl")).events))
+    parts = list(hb.run(load(b.write_to(tmp_path / "t.jsonl")).events))
 
     assert [sorted(set(p["kind"])) for p in parts if p.height] == [["data_race"]]
     assert len(parts) == 4

@@ -51,7 +51,7 @@ def _lockset_sites(tmp_path, reported):
     import polars as pl
 
     from tracelens.analyze.findings import FINDING_SCHEMA
-    from tracelens.analyze.lockset import inconsistent_locking
+    from tracelens.analyze.hb import inconsistent_locking, tables
 
     b = TraceBuilder()
     for var in ("x", "y"):
@@ -59,7 +59,7 @@ def _lockset_sites(tmp_path, reported):
         b.write("t2", var, line=2)
     events = load(b.write_to(tmp_path / "t.jsonl")).events
     rows = pl.DataFrame(reported, schema=FINDING_SCHEMA)
-    found = inconsistent_locking(events, reported=rows).collect()
+    found = inconsistent_locking(tables(events, cache=False), events, reported=rows)
     return sorted(
         (var, tuple(site["line"] for site in sites))
         for var, sites in found.select("var", "sites").iter_rows()

@@ -143,16 +143,20 @@ def test_only_by_kind_and_by_analysis_name(tmp_path):
         analyze(trace, only=["nope"])
 
 
-def test_registry_entries_take_and_return_lazy_frames(tmp_path):
+def test_every_registered_analysis_yields_frames_of_the_finding_schema(tmp_path):
+    """Each analysis of the catalogue yields collected frames with ``FINDING_SCHEMA``."""
     import polars as pl
 
     from tracelens.analyze.findings import FINDING_SCHEMA
+    from tracelens.analyze.run import analysis
 
     events = lost_update_trace(tmp_path).events
-    for fn in ANALYSES.values():
-        out = fn(events)
-        assert isinstance(out, pl.LazyFrame)
-        assert out.collect_schema() == FINDING_SCHEMA
+    for name in ANALYSES:
+        parts = list(analysis(name)(events))
+        assert parts
+        for out in parts:
+            assert isinstance(out, pl.DataFrame)
+            assert out.schema == FINDING_SCHEMA
 
 
 def test_stats(tmp_path):

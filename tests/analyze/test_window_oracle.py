@@ -105,7 +105,7 @@ def oracle(events: list[dict[str, Any]]) -> dict[tuple[Any, ...], tuple[int, tup
 
 def analysed(events: list[dict[str, Any]], tmp_path: Any) -> dict[tuple[Any, ...], Any]:
     trace = load(write_trace(tmp_path / "t.jsonl", events))
-    frame = window_findings(trace.events).collect()
+    frame = window_findings(trace.events)
     result = {}
     for f in to_findings(frame):
         sites = tuple((x.file, x.line, x.func) for x in f.sites)
@@ -132,7 +132,7 @@ def test_findings_frame_has_the_finding_schema(tmp_path):
     b.write("t2", "x")
     b.write("t1", "x")
     trace = load(b.write_to(tmp_path / "t.jsonl"))
-    frame = window_findings(trace.events).collect()
+    frame = window_findings(trace.events)
     from tracelens.analyze.findings import FINDING_SCHEMA
 
     assert frame.schema == FINDING_SCHEMA

@@ -21,7 +21,7 @@ from typing import Final
 import polars as pl
 
 from tracelens import schema as s
-from tracelens.analyze.load import LoadStats, Progress, Trace, _expand, load
+from tracelens.analyze.load import LoadStats, Progress, Trace, expand_paths, load
 
 __all__ = ["CACHE_DIR_NAME", "cache_key", "load_cached"]
 
@@ -57,7 +57,7 @@ def load_cached(
     Raises:
         TraceError: As ``load``.
     """
-    files = _expand(paths)
+    files = expand_paths(paths)
     where = Path(cache_dir) if cache_dir is not None else files[0].parent / CACHE_DIR_NAME
     key = cache_key(files)
     data, meta = where / f"{key}.parquet", where / f"{key}.json"

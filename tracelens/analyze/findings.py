@@ -14,24 +14,39 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Final
 
 import polars as pl
 
+from tracelens.analyze import columns as c
+from tracelens.analyze.kinds import ERROR, NOTE, SEVERITIES, WARNING, severity_rank
 from tracelens.analyze.parallel import gc_paused
 
-ERROR: Final = "error"
-WARNING: Final = "warning"
-NOTE: Final = "note"
-#: Severities from most to least severe.
-SEVERITIES: Final = (ERROR, WARNING, NOTE)
-
-
-def severity_rank(severity: str) -> int:
-    """Rank a severity: 0 for error, 1 for warning, 2 for note (lower is worse)."""
-    return SEVERITIES.index(severity)
-
+__all__ = [
+    "ERROR",
+    "EVENT_DTYPE",
+    "EVENT_FIELDS",
+    "FINDING_SCHEMA",
+    "NOTE",
+    "SEVERITIES",
+    "SITE_DTYPE",
+    "WARNING",
+    "EventRef",
+    "Finding",
+    "Site",
+    "detail_columns",
+    "empty_findings",
+    "event_row",
+    "event_struct",
+    "severity_rank",
+    "site_row",
+    "site_struct",
+    "sort_findings",
+    "to_findings",
+    "who",
+    "with_lists",
+]
 
 SITE_DTYPE: Final = pl.Struct({"file": pl.String, "line": pl.Int64, "func": pl.String})
 
@@ -54,6 +69,9 @@ EVENT_DTYPE: Final = pl.Struct(
     }
 )
 
+#: The fields of an event of a finding, in order (``EVENT_DTYPE``, ``EventRef``, JSON).
+EVENT_FIELDS: Final = tuple(EVENT_DTYPE.to_schema())
+
 #: Columns of the findings frame that every analysis returns.
 FINDING_SCHEMA: Final = pl.Schema(
     {  # type: ignore[arg-type]  # polars' stubs do not take Struct/List instances here
@@ -68,6 +86,83 @@ FINDING_SCHEMA: Final = pl.Schema(
         "explanation": pl.String,
     }
 )
+
+
+def empty_findings() -> pl.DataFrame:
+    """A findings frame with no rows."""
+    return pl.DataFrame(schema=FINDING_SCHEMA)
+
+
+def detail_columns() -> list[pl.Expr]:
+    """The columns of a loaded event that a finding shows, named and typed as the fields
+    of ``EVENT_DTYPE`` (all but ``role`` and ``locks``), plus ``G``."""
+    return [
+        c.global_order(),
+        pl.col(c.SEQ).cast(pl.Int64),
+        pl.col(c.TS).cast(pl.Int64),
+        pl.col(c.PID).cast(pl.Int64),
+        pl.col(c.UNIT).cast(pl.String),
+        pl.coalesce(pl.col(c.UNIT_NAME).cast(pl.String), pl.col(c.UNIT)).alias("unit_name"),
+        pl.col(c.OP).cast(pl.String).alias("op"),
+        pl.coalesce(pl.col(c.VAR), pl.col(c.OBJ)).cast(pl.String).alias("target"),
+        pl.col(c.VALUE).cast(pl.String),
+        pl.col(c.FILE).cast(pl.String),
+        pl.col(c.LINE).cast(pl.Int64),
+        pl.col(c.FUNC).cast(pl.String),
+    ]
+
+
+def event_struct(prefix: str, role: pl.Expr, **fields: pl.Expr) -> pl.Expr:
+    """An ``EVENT_DTYPE`` struct from the columns ``<prefix><field>``.
+
+    Args:
+        prefix: Prefix of the columns holding the fields (``detail_columns`` and
+            ``locks``, prefixed).
+        role: The role of the event in the finding.
+        **fields: Expressions for fields not held in prefixed columns (an analysis
+            that knows the target or the unit of the event otherwise).
+
+    Returns:
+        The struct expression.
+    """
+    parts = []
+    for name, dtype in EVENT_DTYPE.to_schema().items():
+        expr = role if name == "role" else fields.get(name, pl.col(prefix + name))
+        parts.append(expr.cast(dtype).alias(name))
+    return pl.struct(parts)
+
+
+def site_struct(prefix: str) -> pl.Expr:
+    """A ``SITE_DTYPE`` struct from the columns ``<prefix>file``, ``line``, ``func``."""
+    return pl.struct(
+        pl.col(prefix + "file").alias("file"),
+        pl.col(prefix + "line").alias("line"),
+        pl.col(prefix + "func").alias("func"),
+    ).cast(SITE_DTYPE)
+
+
+def event_row(detail: Mapping[str, Any], role: str, locks: Iterable[str]) -> dict[str, Any]:
+    """An event of a finding row as a dict (an analysis that builds its rows in Python).
+
+    Args:
+        detail: A row of ``detail_columns``.
+        role: The role of the event in the finding.
+        locks: The locks its unit held.
+    """
+    row = {name: detail.get(name) for name in EVENT_FIELDS}
+    row["role"] = role
+    row["locks"] = list(locks)
+    return row
+
+
+def site_row(detail: Mapping[str, Any]) -> dict[str, Any]:
+    """The code site of a row of ``detail_columns``, as a ``SITE_DTYPE`` dict."""
+    return {"file": detail["file"], "line": detail["line"], "func": detail["func"]}
+
+
+def who(detail: Mapping[str, Any]) -> str:
+    """``thread NAME`` or ``task NAME`` for a row of ``detail_columns``."""
+    return f"{c.unit_word(str(detail['unit']))} {detail['unit_name']}"
 
 
 def with_lists(frame: pl.DataFrame, lists: Mapping[str, Sequence[pl.Expr]]) -> pl.DataFrame:
@@ -130,7 +225,14 @@ class EventRef:
 
     @property
     def site(self) -> Site:
+        """Where the event happened."""
         return Site(self.file, self.line, self.func)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as the report's JSON object (``docs/report-format.md``)."""
+        d = {name: getattr(self, name) for name in EVENT_FIELDS}
+        d["locks"] = list(self.locks)
+        return d
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +261,6 @@ class Finding:
     events: tuple[EventRef, ...]
     explanation: str
     worst: tuple[EventRef, ...] = ()
-    extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def fingerprint(self) -> str:
@@ -178,32 +279,12 @@ class Finding:
             "units": list(self.units),
             "sites": [{"file": s.file, "line": s.line, "func": s.func} for s in self.sites],
             "count": self.count,
-            "events": [_event_dict(e) for e in self.events],
-            "worst": [_event_dict(e) for e in self.worst],
+            "events": [e.to_dict() for e in self.events],
+            "worst": [e.to_dict() for e in self.worst],
             "explanation": self.explanation,
             "fingerprint": self.fingerprint,
         }
-        if self.extra:
-            d["extra"] = dict(self.extra)
         return d
-
-
-def _event_dict(e: EventRef) -> dict[str, Any]:
-    return {
-        "role": e.role,
-        "seq": e.seq,
-        "ts": e.ts,
-        "pid": e.pid,
-        "unit": e.unit,
-        "unit_name": e.unit_name,
-        "op": e.op,
-        "target": e.target,
-        "value": e.value,
-        "file": e.file,
-        "line": e.line,
-        "func": e.func,
-        "locks": list(e.locks),
-    }
 
 
 def to_findings(frame: pl.DataFrame | Iterable[Mapping[str, Any]]) -> list[Finding]:

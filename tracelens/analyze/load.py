@@ -33,8 +33,11 @@ from typing import Final
 import polars as pl
 
 from tracelens import schema as s
+from tracelens.analyze import columns as c
+from tracelens.analyze.columns import EVENT_SCHEMA
+from tracelens.exceptions import TraceError
 
-__all__ = ["EVENT_SCHEMA", "RAW_SCHEMA", "LoadStats", "Trace", "TraceError", "load"]
+__all__ = ["EVENT_SCHEMA", "RAW_SCHEMA", "LoadStats", "Trace", "expand_paths", "load"]
 
 #: Bytes per chunk of the fallback reader (whole lines; the last partial line carries over).
 CHUNK_BYTES: Final = 32 << 20
@@ -76,32 +79,6 @@ RAW_SCHEMA: Final = pl.Schema(
     }
 )
 
-#: Columns of ``Trace.events`` (docs/architecture.md, "The loaded trace").
-EVENT_SCHEMA: Final = pl.Schema(
-    {
-        "pid": pl.Int64,
-        "seq": pl.Int64,
-        "ts": pl.Int64,
-        "op": pl.String,
-        "unit": pl.String,
-        "unit_name": pl.String,
-        "tid": pl.Int64,
-        "thread": pl.String,
-        "task": pl.String,
-        "var": pl.String,
-        "obj": pl.String,
-        "kind": pl.String,
-        "value": pl.String,
-        "file": pl.String,
-        "line": pl.Int64,
-        "func": pl.String,
-        "wait_ns": pl.Int64,
-        "msg": pl.Int64,
-        "count": pl.Int64,
-        "internal": pl.Boolean,
-    }
-)
-
 _LINE_NO: Final = "__line"  # line number of a raw row in its file (1-based)
 #: A float ``value`` as written: a JSON number with a fraction or an exponent. Polars reads
 #: a number into a String column through its own float formatting (``1.0`` -> ``"1"``,
@@ -109,10 +86,6 @@ _LINE_NO: Final = "__line"  # line number of a raw row in its file (1-based)
 #: JSON string a quote is escaped, so ``"value":`` there never matches.
 _FLOAT_VALUE: Final = r'"value"\s*:\s*(-?[0-9]+(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+))'
 _GZIP_MAGIC: Final = b"\x1f\x8b"
-
-
-class TraceError(Exception):
-    """A trace cannot be loaded. ``str(err)`` is a one-line message for the user."""
 
 
 @dataclass
@@ -184,7 +157,7 @@ def load(
         TraceError: A file is missing or unreadable, a glob matches nothing, the
             trace has a newer format version, or there are no events at all.
     """
-    files = _expand(paths)
+    files = expand_paths(paths)
     sizes = [_size(f) for f in files]
     total = sum(sizes)
     stats = LoadStats(files=[str(f) for f in files])
@@ -218,7 +191,13 @@ def load(
 # --- files -----------------------------------------------------------------------------
 
 
-def _expand(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+def expand_paths(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]]) -> list[Path]:
+    """The trace files that paths and glob patterns name, each once, in order.
+
+    Raises:
+        TraceError: Nothing given, a pattern matches nothing, or a path is missing,
+            a directory or unreadable (the message says which).
+    """
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
         raise TraceError("no trace files given")
@@ -522,26 +501,26 @@ def _events_of(raw: pl.DataFrame, name: str, stats: LoadStats) -> pl.LazyFrame:
     if app or bad:  # a filter copies every column: only when there is something to drop
         lf = lf.filter(tl.is_not_null() & reason.is_null())
     return lf.select(
-        pl.col(s.PID).alias("pid"),
-        pl.col(s.SEQ).alias("seq"),
-        pl.col(s.TS).alias("ts"),
-        pl.col(s.OP).alias("op"),
-        pl.col(s.UNIT).alias("unit"),
-        pl.coalesce(s.TASK, s.THREAD, s.UNIT).alias("unit_name"),
-        pl.col(s.TID).alias("tid"),
-        pl.col(s.THREAD).alias("thread"),
-        pl.col(s.TASK).alias("task"),
-        pl.col(s.VAR).alias("var"),
-        pl.col(s.OBJ).alias("obj"),
-        pl.col(s.KIND).alias("kind"),
-        pl.col(s.VALUE).alias("value"),
-        pl.col(s.FILE).alias("file"),
-        pl.col(s.LINE).alias("line"),
-        pl.col(s.FUNC).alias("func"),
-        pl.col(s.WAIT_NS).alias("wait_ns"),
-        pl.col(s.MSG).alias("msg"),
-        pl.col(s.COUNT).alias("count"),
-        pl.col(s.INTERNAL).fill_null(False).alias("internal"),
+        pl.col(s.PID).alias(c.PID),
+        pl.col(s.SEQ).alias(c.SEQ),
+        pl.col(s.TS).alias(c.TS),
+        pl.col(s.OP).alias(c.OP),
+        pl.col(s.UNIT).alias(c.UNIT),
+        pl.coalesce(s.TASK, s.THREAD, s.UNIT).alias(c.UNIT_NAME),
+        pl.col(s.TID).alias(c.TID),
+        pl.col(s.THREAD).alias(c.THREAD),
+        pl.col(s.TASK).alias(c.TASK),
+        pl.col(s.VAR).alias(c.VAR),
+        pl.col(s.OBJ).alias(c.OBJ),
+        pl.col(s.KIND).alias(c.KIND),
+        pl.col(s.VALUE).alias(c.VALUE),
+        pl.col(s.FILE).alias(c.FILE),
+        pl.col(s.LINE).alias(c.LINE),
+        pl.col(s.FUNC).alias(c.FUNC),
+        pl.col(s.WAIT_NS).alias(c.WAIT_NS),
+        pl.col(s.MSG).alias(c.MSG),
+        pl.col(s.COUNT).alias(c.COUNT),
+        pl.col(s.INTERNAL).fill_null(False).alias(c.INTERNAL),
     )
 
 
@@ -556,23 +535,23 @@ def _finish(frames: list[pl.LazyFrame]) -> pl.DataFrame:
     """
     df = pl.concat([f.collect() for f in frames], how="vertical", rechunk=False)
     frames.clear()
-    several = df["pid"].n_unique() > 1
+    several = df[c.PID].n_unique() > 1
     if several:
-        prefix = pl.col("pid").cast(pl.String) + pl.lit("/")
-        names_unit = pl.col("op").is_in(list(s.UNIT_OPS)) | (
-            (pl.col("op") == s.Op.WAIT) & pl.col("kind").is_in([s.Kind.THREAD, s.Kind.TASK])
+        prefix = pl.col(c.PID).cast(pl.String) + pl.lit("/")
+        names_unit = pl.col(c.OP).is_in(list(s.UNIT_OPS)) | (
+            (pl.col(c.OP) == s.Op.WAIT) & pl.col(c.KIND).is_in([s.Kind.THREAD, s.Kind.TASK])
         )
         df = df.with_columns(
-            (prefix + pl.col("unit")).alias("unit"),
-            pl.when(names_unit & pl.col("obj").is_not_null())
-            .then(prefix + pl.col("obj"))
-            .otherwise(pl.col("obj"))
-            .alias("obj"),
+            (prefix + pl.col(c.UNIT)).alias(c.UNIT),
+            pl.when(names_unit & pl.col(c.OBJ).is_not_null())
+            .then(prefix + pl.col(c.OBJ))
+            .otherwise(pl.col(c.OBJ))
+            .alias(c.OBJ),
         )
     # Sorted once, eagerly (the streaming engine's sort is several times slower), as
     # every analysis relies on per-process sequence order. One process: a single
     # integer key sorts fastest.
-    keys = ["pid", "seq"] if several else ["seq"]
+    keys = [c.PID, c.SEQ] if several else [c.SEQ]
     if df.height <= LOW_MEMORY_SORT_ROWS:
         return df.sort(keys)
     # Big traces: gathering one column at a time and dropping it from the unsorted

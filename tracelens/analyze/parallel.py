@@ -20,11 +20,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
-__all__ = ["PARALLEL_MAX_EVENTS", "Handover", "Job", "gc_paused", "side_by_side"]
-
-#: Traces with up to this many events run their analyses side by side; bigger ones one
-#: after the other.
-PARALLEL_MAX_EVENTS = 4_000_000
+__all__ = ["Handover", "Job", "gc_paused", "side_by_side"]
 
 T = TypeVar("T")
 
@@ -87,18 +83,18 @@ class Handover(Generic[T]):
         return self._value  # type: ignore[return-value]
 
 
-def side_by_side(tasks: Sequence[Callable[[], T]], *, events: int) -> list[T]:
+def side_by_side(tasks: Sequence[Callable[[], T]], *, parallel: bool) -> list[T]:
     """Run ``tasks`` and return their results in order.
 
     Args:
         tasks: Independent callables.
-        events: Events in the trace they analyse (decides threads or one by one).
+        parallel: Run them in threads (else one after the other, in this thread).
 
     Returns:
         Each task's result, in the order of ``tasks``. The first exception a task
         raised (in that order) is raised here, after every task has finished.
     """
-    if len(tasks) < 2 or events > PARALLEL_MAX_EVENTS:
+    if len(tasks) < 2 or not parallel:
         return [task() for task in tasks]
     jobs = [Job(task) for task in tasks[1:]]
     errors: list[BaseException] = []

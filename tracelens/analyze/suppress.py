@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from tracelens.analyze.findings import Finding
-from tracelens.analyze.load import TraceError
+from tracelens.analyze.kinds import KINDS
+from tracelens.exceptions import SuppressionError
 
 __all__ = [
     "KNOWN_KINDS",
@@ -42,21 +43,8 @@ __all__ = [
 ]
 
 #: Finding kinds a rule may name (a typo in a kind would silently match nothing).
-KNOWN_KINDS: Final = frozenset(
-    {
-        "lost_update",
-        "atomicity_violation",
-        "data_race",
-        "inconsistent_locking",
-        "lock_order_inversion",
-        "deadlock",
-    }
-)
+KNOWN_KINDS: Final = frozenset(KINDS)
 _FIELDS: Final = ("kind", "var", "site", "reason")
-
-
-class SuppressionError(TraceError):
-    """A suppression file cannot be read or has a bad rule (one-line message)."""
 
 
 @dataclass(frozen=True, slots=True)

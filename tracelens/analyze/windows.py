@@ -44,28 +44,26 @@ instances, whose events and explanation alone are then built.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterator
 from typing import Final
 
 import polars as pl
 
 from tracelens import schema as s
-from tracelens.analyze.findings import (
-    ERROR,
-    EVENT_DTYPE,
-    FINDING_SCHEMA,
-    WARNING,
-    with_lists,
-)
+from tracelens.analyze.findings import FINDING_SCHEMA, event_struct, with_lists
+from tracelens.analyze.kinds import KINDS as CATALOGUE
+from tracelens.analyze.kinds import kinds_of
+from tracelens.analyze.options import DEFAULT, Options
 
 __all__ = [
     "ATOMICITY_VIOLATION",
+    "KINDS",
     "LOST_UPDATE",
     "accesses",
     "atomic_regions",
-    "atomicity_violation",
     "lock_holds",
     "locks_held",
-    "lost_update",
+    "run",
     "window_findings",
     "windows",
 ]
@@ -73,7 +71,7 @@ __all__ = [
 LOST_UPDATE: Final = "lost_update"
 ATOMICITY_VIOLATION: Final = "atomicity_violation"
 #: The finding kinds this module produces.
-KINDS: Final = (LOST_UPDATE, ATOMICITY_VIOLATION)
+KINDS: Final = kinds_of("windows")
 
 _R, _W = s.Op.READ, s.Op.WRITE
 _NEVER: Final = 2**62  # "released after the end of the trace"
@@ -414,22 +412,16 @@ def _site(prefix: str) -> pl.Expr:
 def _event(
     prefix: str, role: pl.Expr, *, unit: str = "unit", unit_name: str = "unit_name"
 ) -> pl.Expr:
-    return pl.struct(
-        role.alias("role"),
-        pl.col(f"{prefix}seq").alias("seq"),
-        pl.col(f"{prefix}ts").alias("ts"),
-        pl.col("pid").alias("pid"),
-        pl.col(unit).alias("unit"),
-        pl.col(unit_name).alias("unit_name"),
-        pl.col(f"{prefix}op").alias("op"),
-        pl.col("var").alias("target"),
-        pl.col(f"{prefix}value").alias("value"),
-        pl.col(f"{prefix}file").alias("file"),
-        pl.col(f"{prefix}line").alias("line"),
-        pl.col(f"{prefix}func").alias("func"),
-        # Filled in by ``analyze`` for the few events a report shows (``locks_held``).
-        pl.lit([], dtype=pl.List(pl.String)).alias("locks"),
-    ).cast(EVENT_DTYPE)
+    # locks: filled in by ``analyze`` for the few events a report shows (``locks_held``)
+    return event_struct(
+        prefix,
+        role,
+        pid=pl.col("pid"),
+        unit=pl.col(unit),
+        unit_name=pl.col(unit_name),
+        target=pl.col("var"),
+        locks=pl.lit([], dtype=pl.List(pl.String)),
+    )
 
 
 def _site_text(prefix: str) -> pl.Expr:
@@ -552,7 +544,7 @@ def locks_held(events: pl.LazyFrame, /, *, at: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def window_findings(events: pl.LazyFrame, /, *, kinds: tuple[str, ...] = KINDS) -> pl.LazyFrame:
+def window_findings(events: pl.LazyFrame, /, *, kinds: Collection[str] = KINDS) -> pl.DataFrame:
     """Findings from windows: ``lost_update`` and ``atomicity_violation``, grouped.
 
     Args:
@@ -586,7 +578,7 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: tuple[str, ...] = KINDS) 
             .otherwise(pl.lit(ATOMICITY_VIOLATION))
             .alias("kind")
         )
-        .filter(pl.col("kind").is_in(list(kinds)))
+        .filter(pl.col("kind").is_in(sorted(kinds)))
         .with_columns(
             pl.when(pl.col("pattern") == "WRW")
             .then(pl.col("first_remote_read"))
@@ -652,9 +644,8 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: tuple[str, ...] = KINDS) 
         .lazy()
         .select(
             "kind",
-            pl.when(pl.col("kind") == LOST_UPDATE)
-            .then(pl.lit(ERROR))
-            .otherwise(pl.lit(WARNING))
+            pl.col("kind")
+            .replace_strict({k: CATALOGUE[k].severity for k in KINDS}, return_dtype=pl.String)
             .alias("severity"),
             "var",
             pl.concat_list("__pair", "__all").list.unique(maintain_order=True).alias("units"),
@@ -665,14 +656,19 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: tuple[str, ...] = KINDS) 
             "explanation",
         )
         .cast(dict(FINDING_SCHEMA))  # type: ignore[arg-type]
+        .collect()
     )
 
 
-def lost_update(events: pl.LazyFrame, /) -> pl.LazyFrame:
-    """``lost_update`` findings (read, remote write, local write). See ``window_findings``."""
-    return window_findings(events, kinds=(LOST_UPDATE,))
-
-
-def atomicity_violation(events: pl.LazyFrame, /) -> pl.LazyFrame:
-    """``atomicity_violation`` findings (RWR, WRW, WWR in scoped windows)."""
-    return window_findings(events, kinds=(ATOMICITY_VIOLATION,))
+def run(
+    events: pl.LazyFrame,
+    /,
+    *,
+    kinds: Collection[str] | None = None,
+    options: Options = DEFAULT,
+) -> Iterator[pl.DataFrame]:
+    """The analysis protocol (``tracelens.analyze.run``): ``window_findings`` of the
+    kinds asked for, in one frame (``options`` has nothing for it)."""
+    wanted = KINDS if kinds is None else tuple(k for k in KINDS if k in kinds)
+    if wanted:
+        yield window_findings(events, kinds=wanted)

@@ -44,6 +44,7 @@ from typing import Any, Final
 import orjson
 
 from tracelens import schema as s
+from tracelens.exceptions import StdError
 
 __all__ = ["StdError", "StdStats", "convert_std", "std_events"]
 
@@ -61,10 +62,6 @@ _SKIPPED: Final = frozenset({"enter", "exit", "branch", "dummy"})
 _NEEDS_ARG: Final = frozenset(_SIMPLE)
 #: Process id given to imported events (STD traces have one process).
 STD_PID: Final = 1
-
-
-class StdError(ValueError):
-    """An STD line cannot be read. ``str(err)`` is a one-line message with the line number."""
 
 
 @dataclass

@@ -24,6 +24,7 @@ from tracelens.analyze.findings import (
     Site,
     sort_findings,
 )
+from tracelens.analyze.kinds import KINDS, KindInfo, kind_info
 
 TOOL_NAME = "tracelens"
 #: Where SARIF consumers send people who want to know more about the tool.
@@ -35,15 +36,6 @@ def tool_version() -> str:
     from tracelens import __version__
 
     return __version__
-
-
-class SuppressionLike(Protocol):
-    """A suppression rule as the analyzer reports it (``tracelens.analyze.suppress``)."""
-
-    kind: str
-    var: str
-    site: str
-    reason: str
 
 
 class ReportLike(Protocol):
@@ -70,106 +62,17 @@ class RenderOptions:
     width: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """What a finding kind means, in words for people."""
+#: A finding kind's catalogue entry, in the words renderers show (``id``, ``name``,
+#: ``short``, ``full``, ``help``; ``severity`` is the SARIF rule's level).
+Rule = KindInfo
 
-    id: str
-    name: str
-    short: str
-    full: str
-    help: str
-    level: str
-
-
-RULES: dict[str, Rule] = {
-    r.id: r
-    for r in (
-        Rule(
-            "lost_update",
-            "LostUpdate",
-            "Lost update: a read-modify-write was interleaved by another write",
-            "A unit read a shared variable and later wrote it back, and between the two "
-            "another unit wrote the same variable. The local write was computed from a "
-            "stale value, so the other unit's update was overwritten and lost.",
-            "Make the read and the write one atomic step: hold one lock around both "
-            "(`with lock: x += 1`), or hand the update to a single owner (a queue).",
-            ERROR,
-        ),
-        Rule(
-            "atomicity_violation",
-            "AtomicityViolation",
-            "Atomicity violation: code meant to be atomic was interleaved",
-            "Two accesses of one unit that were meant to be atomic (inside one "
-            "`tracelens.atomic` region or one continuous lock hold) were interleaved "
-            "by another unit's access to the same variable, so one of them saw or "
-            "left an inconsistent value.",
-            "Protect every access to the variable with the same lock, and keep the "
-            "accesses that belong together inside one hold of it.",
-            WARNING,
-        ),
-        Rule(
-            "data_race",
-            "DataRace",
-            "Data race: unordered conflicting accesses",
-            "Two units accessed the same variable, at least one of them writing, with "
-            "no synchronisation ordering the two accesses.",
-            "Order the accesses: protect the variable with a lock, or pass the value "
-            "through a queue or another synchronisation object.",
-            WARNING,
-        ),
-        Rule(
-            "inconsistent_locking",
-            "InconsistentLocking",
-            "Inconsistent locking: a variable is accessed under different locks",
-            "A variable is sometimes accessed while holding a lock and sometimes "
-            "without it (or under a different lock), so the lock does not protect it.",
-            "Pick one lock for the variable and hold it at every access.",
-            WARNING,
-        ),
-        Rule(
-            "lock_order_inversion",
-            "LockOrderInversion",
-            "Lock order inversion: locks are taken in conflicting orders",
-            "Two units acquired the same locks in opposite orders. The run did not "
-            "deadlock, but another interleaving can.",
-            "Acquire locks in one global order everywhere, or merge them into one lock.",
-            WARNING,
-        ),
-        Rule(
-            "deadlock",
-            "Deadlock",
-            "Deadlock: units waited for each other",
-            "Units blocked waiting for locks or other objects held by each other, so "
-            "none of them could proceed.",
-            "Acquire locks in one global order, use timeouts, or restructure the "
-            "waits so that no cycle can form.",
-            ERROR,
-        ),
-    )
-}
+#: The rules of the known kinds, in catalogue order.
+RULES: dict[str, Rule] = dict(KINDS)
 
 
 def rule_for(kind: str) -> Rule:
-    """The rule of a finding kind; an unknown kind gets a generic rule.
-
-    Args:
-        kind: A finding kind, e.g. ``lost_update``.
-
-    Returns:
-        The matching ``Rule``.
-    """
-    if kind in RULES:
-        return RULES[kind]
-    words = kind.replace("_", " ")
-    return Rule(
-        kind,
-        "".join(w.capitalize() for w in kind.split("_")),
-        words.capitalize(),
-        f"tracelens reported a {words}.",
-        "See the finding's explanation and interleaving.",
-        WARNING,
-    )
+    """The rule of a finding kind; an unknown kind gets a generic rule."""
+    return kind_info(kind)
 
 
 def display_path(file: str, root: Path | None = None) -> str:

@@ -80,7 +80,7 @@ def _rules(findings: list[Finding]) -> list[dict[str, Any]]:
                 "shortDescription": {"text": r.short},
                 "fullDescription": {"text": r.full},
                 "help": {"text": r.help, "markdown": r.help},
-                "defaultConfiguration": {"level": _LEVEL.get(r.level, "warning")},
+                "defaultConfiguration": {"level": _LEVEL.get(r.severity, "warning")},
                 "properties": {"tags": ["concurrency", "race-condition"]},
             }
         )

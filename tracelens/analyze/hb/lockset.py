@@ -7,7 +7,7 @@ release -> acquire edges deliberately do not order accesses here: a race that th
 run's incidental lock order hid from ``data_race`` still shows.
 
 How it is computed (``docs/predictive.md``): the shared pass of
-``tracelens.analyze.hb`` (``tables``) keeps a second clock per unit with fork/join and
+``tracelens.analyze.hb.shared`` (``tables``) keeps a second clock per unit with fork/join and
 hand-off edges only, and the locks each unit holds. Variables whose accesses all hold
 one common lock (the usual, correct case) are dropped first. For the others:
 
@@ -29,41 +29,47 @@ out of the (kind, key) table, before any pair of accesses is made.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Final
 
 import polars as pl
 
-from tracelens import schema as s
-from tracelens.analyze.findings import SITE_DTYPE, WARNING
-from tracelens.analyze.hb import G, Tables, U, V, apart, known, race_findings, tables
+from tracelens.analyze import columns as c
+from tracelens.analyze.columns import G
+from tracelens.analyze.findings import SITE_DTYPE
+from tracelens.analyze.hb.clocks import U, known
+from tracelens.analyze.hb.locksets import apart
+from tracelens.analyze.hb.pairs import race_findings
+from tracelens.analyze.hb.shared import Tables, V
+from tracelens.analyze.kinds import KINDS
+from tracelens.analyze.options import DEFAULT, Options
 
-__all__ = ["BATCH_ACCESSES", "inconsistent_locking"]
+__all__ = ["KIND", "inconsistent_locking"]
+
+KIND: Final = "inconsistent_locking"
 
 #: The code site of an access as one 64-bit hash (as the keys below are hashed).
-_SITE = pl.struct(s.FILE, s.LINE, s.FUNC).hash().alias("_site")
+_SITE = pl.struct(c.FILE, c.LINE, c.FUNC).hash().alias("_site")
 
-#: Accesses per batch of variables whose pairs are checked at once (memory bound).
-BATCH_ACCESSES = 500_000
 _KEY = [V, U, "ls", "w", "_site"]
 
 
 def inconsistent_locking(
+    t: Tables,
     events: pl.LazyFrame,
     /,
     *,
-    internal_locks: bool = True,
-    shared: Tables | None = None,
+    options: Options = DEFAULT,
     reported: pl.DataFrame | Callable[[], pl.DataFrame] | None = None,
-) -> pl.LazyFrame:
+) -> pl.DataFrame:
     """Find pairs of accesses that no common lock and no fork/join or hand-off orders.
 
     Args:
-        events: The loaded trace (``Trace.events``, contract columns).
-        internal_locks: Count locks created by the standard library (marked
-            ``internal``) in the held sets. On by default: user code only ever runs
-            under such a lock when it is used as a mutex, as a ``Condition()``'s own
-            lock is by ``with cond:``.
-        shared: The tables of ``hb.tables(events, internal_locks=...)``; computed (or
-            taken from the cache) when not given.
+        t: The shared pass over ``events`` (``shared.tables``). Its held sets count
+            internal locks when ``Options.internal_locks`` is on (the default: user
+            code only ever runs under such a lock when it is used as a mutex, as a
+            ``Condition()``'s own lock is by ``with cond:``).
+        events: The loaded trace (``Trace.events``).
+        options: ``max_lockset_pairs_sets`` and ``batch_accesses``.
         reported: ``FINDING_SCHEMA`` rows already reported, or a callable giving them
             (called once the pairs are about to be checked, so that what produces them
             can run meanwhile): a pair of code sites on a variable that one of them
@@ -77,7 +83,6 @@ def inconsistent_locking(
         ``count`` is the number of instances found: (class of the later access,
         key of the earlier access) pairs that show it.
     """
-    t = shared if shared is not None else tables(events, internal_locks=internal_locks)
     acc = t.acc.lazy()
     # Variables worth a pairwise look: two units, a write, and no lock common to all.
     var_key = [V]
@@ -115,8 +120,8 @@ def inconsistent_locking(
             pl.LazyFrame(schema={"e_g": pl.Int64, "p_g": pl.Int64}),
             events,
             t,
-            kind="inconsistent_locking",
-            severity=WARNING,
+            kind=KIND,
+            severity=KINDS[KIND].severity,
             tail="",
         )
     # Keys as dense integers: numbered by a 64-bit hash of their columns (two keys
@@ -161,7 +166,8 @@ def inconsistent_locking(
             kinds_df.lazy().join(keys_df.lazy(), on=V).filter(pl.col("w") | pl.col("e_w")),
             "ls",
             "e_ls",
-            t,
+            t.locksets,
+            max_sets=options.max_lockset_pairs_sets,
         )
         .select(V, "e_ls", "e_w", "e_site", "_k", U, "_site", "_first")
         .collect()
@@ -182,7 +188,7 @@ def inconsistent_locking(
     ).sort("_q")
     # Pairs (class, key) number several per access: on big traces they are made a batch
     # of variables at a time, which bounds the memory they take.
-    n_batches = max(1, cand.height // BATCH_ACCESSES)
+    n_batches = max(1, cand.height // options.batch_accesses)
     found = []
     for i in range(n_batches):
         batch = classes_df.lazy()
@@ -215,8 +221,8 @@ def inconsistent_locking(
         inst,
         events,
         t,
-        kind="inconsistent_locking",
-        severity=WARNING,
+        kind=KIND,
+        severity=KINDS[KIND].severity,
         tail="no common lock, and no start/join or hand-off orders them",
     )
 
@@ -229,14 +235,14 @@ def _stated(reported: pl.DataFrame, acc: pl.DataFrame) -> pl.LazyFrame:
         reported.lazy()
         .filter(sites.list.len() == 2)
         .select(
-            pl.col("var").alias(s.VAR),
+            pl.col("var").alias(c.VAR),
             sites.list.first().cast(SITE_DTYPE).hash().alias("_sa"),
             sites.list.last().cast(SITE_DTYPE).hash().alias("_sb"),
         )
     )
     both = pl.concat(
-        [pairs, pairs.select(s.VAR, pl.col("_sb").alias("_sa"), pl.col("_sa").alias("_sb"))]
+        [pairs, pairs.select(c.VAR, pl.col("_sb").alias("_sa"), pl.col("_sa").alias("_sb"))]
     )
     # a variable's name stands for it in every process, as in the rows
-    names = acc.lazy().select(V, s.VAR).unique()
-    return both.join(names, on=s.VAR).select(V, "_sa", "_sb").unique()
+    names = acc.lazy().select(V, c.VAR).unique()
+    return both.join(names, on=c.VAR).select(V, "_sa", "_sb").unique()

@@ -7,26 +7,24 @@ docstring): hand-off primitives as ``send``/``recv`` on their object, threads as
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from hb_trace import frame
-
-from tracelens.analyze.deadlock import deadlock
-from tracelens.analyze.hb import data_race
-from tracelens.analyze.lockorder import lock_order_inversion
-from tracelens.analyze.lockset import inconsistent_locking
+from tests.analyze.hb.hb_trace import frame
+from tracelens.analyze.hb import (
+    data_race,
+    deadlock,
+    inconsistent_locking,
+    lock_order_inversion,
+    tables,
+)
 
 ALL = (data_race, inconsistent_locking, lock_order_inversion, deadlock)
 
 
 def findings(steps, analyses=ALL):
     ev = frame(steps)
-    return {a.__name__: a(ev).collect().to_dicts() for a in analyses}
+    t = tables(ev, cache=False)
+    return {a.__name__: a(t, ev).to_dicts() for a in analyses}
 
 
 def assert_clean(steps):

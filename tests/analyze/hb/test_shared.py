@@ -3,37 +3,45 @@
 from __future__ import annotations
 
 import gc
-import sys
-from pathlib import Path
 
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from hb_strategies import programs, schedule
-from hb_trace import frame
-
-from tracelens.analyze import hb
-from tracelens.analyze.deadlock import deadlock
-from tracelens.analyze.hb import PREDICTIVE_KINDS, clear_cache, data_race, predictive, tables
-from tracelens.analyze.lockorder import lock_order_inversion
-from tracelens.analyze.lockset import inconsistent_locking
+from tests.analyze.hb.hb_strategies import programs, schedule
+from tests.analyze.hb.hb_trace import frame
+from tracelens.analyze.hb import (
+    KINDS,
+    clear_cache,
+    data_race,
+    deadlock,
+    inconsistent_locking,
+    lock_order_inversion,
+    predictive,
+    tables,
+)
+from tracelens.analyze.hb.shared import cache_entries
+from tracelens.analyze.options import Options
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 ALL = (data_race, inconsistent_locking, lock_order_inversion, deadlock)
 
 
-def _rows(lf: pl.LazyFrame) -> list[dict]:
-    return sorted(lf.collect().to_dicts(), key=repr)
+def _rows(df: pl.DataFrame) -> list[dict]:
+    return sorted(df.to_dicts(), key=repr)
+
+
+def _alone_rows(leaf, events: pl.LazyFrame, options: Options | None = None) -> pl.DataFrame:
+    """One predictive analysis on its own, with a shared pass of its own."""
+    options = options or Options()
+    return leaf(tables(events, options=options, cache=False), events, options=options)
 
 
 def _sites(row: dict) -> tuple:
     return (row["var"], frozenset((s["file"], s["line"], s["func"]) for s in row["sites"]))
 
 
-def _alone(steps, kinds=PREDICTIVE_KINDS) -> list[dict]:
+def _alone(steps, kinds=KINDS) -> list[dict]:
     """Each analysis on its own frame object, so that nothing is shared or cached; then,
     when both kinds are asked for, the lock-set rows that a data race row states (same
     variable, same sites in any order) left out, the plain way."""
@@ -41,7 +49,7 @@ def _alone(steps, kinds=PREDICTIVE_KINDS) -> list[dict]:
     for a in ALL:
         if a.__name__ in kinds:
             clear_cache()
-            out += _rows(a(frame(steps)))
+            out += _rows(_alone_rows(a, frame(steps)))
     if "data_race" in kinds:
         raced = {_sites(r) for r in out if r["kind"] == "data_race"}
         out = [r for r in out if r["kind"] != "inconsistent_locking" or _sites(r) not in raced]
@@ -57,7 +65,7 @@ def test_predictive_equals_each_analysis_alone(prog):
 
 
 @SETTINGS
-@given(programs(), st.sets(st.sampled_from(PREDICTIVE_KINDS)))
+@given(programs(), st.sets(st.sampled_from(KINDS)))
 def test_predictive_computes_the_kinds_asked_for(prog, kinds):
     """Asked for some kinds, it gives what those analyses give alone (no data race asked:
     the lock-set rows are all there)."""
@@ -89,9 +97,9 @@ def test_predictive_kinds_and_a_deadlock_and_inversion():
         ("t2", "acquire_try", "A"),
     ]
     clear_cache()
-    got = predictive(frame(steps)).collect()
-    assert set(got["kind"]) == set(PREDICTIVE_KINDS)
-    assert _rows(pl.LazyFrame(got)) == _alone(steps)
+    got = predictive(frame(steps))
+    assert set(got["kind"]) == set(KINDS)
+    assert _rows(got) == _alone(steps)
 
 
 def test_tables_are_computed_once_per_frame():
@@ -99,48 +107,45 @@ def test_tables_are_computed_once_per_frame():
     ev = frame([("t1", "write", "x"), ("t2", "write", "x")])
     t = tables(ev)
     assert tables(ev) is t
-    assert tables(ev, internal_locks=False) is not t
+    assert tables(ev, options=Options(internal_locks=False)) is not t
     other = frame([("t1", "write", "x"), ("t2", "write", "x")])
     assert tables(other) is not t
-    n = len(hb._CACHE)
-    predictive(other).collect()  # computes its own tables, keeps none
-    assert len(hb._CACHE) == n
+    n = cache_entries()
+    predictive(other)  # computes its own tables, keeps none
+    assert cache_entries() == n
     del ev, other
     gc.collect()
-    assert len(hb._CACHE) < n  # entries go with their frames
+    assert cache_entries() < n  # entries go with their frames
 
 
 def test_shared_tables_can_be_passed_explicitly():
     steps = [("t1", "write", "x"), ("t2", "read", "x")]
     ev = frame(steps)
     t = tables(ev)
-    assert _rows(data_race(ev, shared=t)) == _rows(data_race(frame(steps)))
-    assert _rows(inconsistent_locking(ev, shared=t)) == _rows(inconsistent_locking(frame(steps)))
+    assert _rows(data_race(t, ev)) == _rows(_alone_rows(data_race, frame(steps)))
+    assert _rows(inconsistent_locking(t, ev)) == _rows(
+        _alone_rows(inconsistent_locking, frame(steps))
+    )
 
 
-def _rows_with(analysis, steps, module=hb, **settings) -> list[dict]:
-    """``analysis``'s rows on ``steps`` with some of ``module``'s settings replaced for
-    the call (the tables cache cleared before and after)."""
-    old = {name: getattr(module, name) for name in settings}
-    for name, value in settings.items():
-        setattr(module, name, value)
-    try:
-        clear_cache()
-        return _rows(analysis(frame(steps)))
-    finally:
-        for name, value in old.items():
-            setattr(module, name, value)
-        clear_cache()
+def _rows_with(analysis, steps, **limits) -> list[dict]:
+    """``analysis``'s rows on ``steps`` with some of the ``Options`` limits set."""
+    options = Options(**limits)
+    clear_cache()
+    ev = frame(steps)
+    if analysis is predictive:
+        return _rows(predictive(ev, options=options))
+    return _rows(_alone_rows(analysis, ev, options))
 
 
 def _predictive_rows(steps, max_mask_locks: int, word_bits: int = 63) -> list[dict]:
-    return _rows_with(predictive, steps, MAX_MASK_LOCKS=max_mask_locks, WORD_BITS=word_bits)
+    return _rows_with(predictive, steps, max_mask_locks=max_mask_locks, mask_word_bits=word_bits)
 
 
 @SETTINGS
 @given(programs())
 def test_lock_sets_in_python_equal_lock_sets_in_polars(prog):
-    """Beyond MAX_MASK_LOCKS locks the pass tracks held locks itself: same findings."""
+    """Beyond ``Options.max_mask_locks`` locks the pass tracks held locks itself: same findings."""
     steps = schedule(prog)
     assert _predictive_rows(steps, 0) == _predictive_rows(steps, 63)
 
@@ -191,19 +196,17 @@ def test_traces_without_accesses_or_synchronisation():
         [("t0", "fork", "t1"), ("t1", "send", "q"), ("t0", "recv", "q")],
     ):
         clear_cache()
-        assert predictive(frame(steps)).collect().height == 0
+        assert predictive(frame(steps)).height == 0
 
 
 @SETTINGS
 @given(programs())
 def test_lock_set_pairs_checked_in_batches_of_variables(prog):
     """Big traces check inconsistent_locking's pairs a batch of variables at a time: same rows."""
-    from tracelens.analyze import lockset
-
     steps = schedule(prog)
     whole = _rows_with(inconsistent_locking, steps)
     # several batches even for a few accesses
-    batched = _rows_with(inconsistent_locking, steps, lockset, BATCH_ACCESSES=2)
+    batched = _rows_with(inconsistent_locking, steps, batch_accesses=2)
     assert batched == whole
 
 
@@ -212,11 +215,9 @@ def test_lock_set_pairs_checked_in_batches_of_variables(prog):
 def test_walk_in_the_background_or_waited_for_gives_the_same_rows(prog):
     """Small traces leave the happens-before walk running while the lock-set analyses
     start; big ones wait for it inside tables(): the findings are the same."""
-    from tracelens.analyze import parallel
-
     steps = schedule(prog)
     background = _rows_with(predictive, steps)
-    waited = _rows_with(predictive, steps, parallel, PARALLEL_MAX_EVENTS=0)
+    waited = _rows_with(predictive, steps, parallel_max_events=0)
     assert background == waited
 
 
@@ -227,14 +228,14 @@ def test_data_race_without_the_common_lock_shortcut_finds_the_same(prog):
     ordered by it); with the shortcut off (too many lock sets) the findings are equal."""
     steps = schedule(prog)
     with_shortcut = _rows_with(data_race, steps)
-    assert _rows_with(data_race, steps, MAX_LOCKSET_PAIRS_SETS=0) == with_shortcut
+    assert _rows_with(data_race, steps, max_lockset_pairs_sets=0) == with_shortcut
 
 
 @SETTINGS
 @given(programs())
 def test_lock_sets_apart_row_by_row_equal_the_table_of_disjoint_pairs(prog):
-    """Beyond MAX_LOCKSET_PAIRS_SETS lock sets, inconsistent_locking intersects the two
+    """Beyond ``Options.max_lockset_pairs_sets`` lock sets, inconsistent_locking intersects the two
     sets row by row instead of joining a table of all disjoint pairs: same findings."""
     steps = schedule(prog)
     by_table = _rows_with(inconsistent_locking, steps)
-    assert _rows_with(inconsistent_locking, steps, MAX_LOCKSET_PAIRS_SETS=0) == by_table
+    assert _rows_with(inconsistent_locking, steps, max_lockset_pairs_sets=0) == by_table

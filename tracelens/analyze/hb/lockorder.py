@@ -8,46 +8,51 @@ Re-entrant acquires of an RLock are not edges (the recorder records only the
 outermost acquire; a lock already held by the unit is skipped here too).
 
 The edges come from the shared pass over synchronisation events
-(``tracelens.analyze.hb.tables``, which tracks held locks); the graph is small
+(``tracelens.analyze.hb.shared.tables``, which tracks held locks); the graph is small
 (distinct lock pairs), so the cycle search runs in Python over it.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
-from tracelens.analyze.findings import ERROR, FINDING_SCHEMA
-from tracelens.analyze.hb import OP, G, Tables, detail_columns, empty_findings, tables
+from tracelens.analyze.columns import G
+from tracelens.analyze.findings import (
+    FINDING_SCHEMA,
+    detail_columns,
+    empty_findings,
+    event_row,
+    site_row,
+    who,
+)
+from tracelens.analyze.hb.shared import Tables
+from tracelens.analyze.kinds import KINDS
+from tracelens.analyze.options import DEFAULT, Options
 
-__all__ = ["lock_order_inversion"]
+__all__ = ["KIND", "lock_order_inversion"]
+
+KIND: Final = "lock_order_inversion"
 
 
 def lock_order_inversion(
-    events: pl.LazyFrame,
-    /,
-    *,
-    max_cycle: int = 4,
-    internal_locks: bool = True,
-    shared: Tables | None = None,
-) -> pl.LazyFrame:
+    t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT
+) -> pl.DataFrame:
     """Find cycles in the lock-order graph that different units could close.
 
     Args:
-        events: The loaded trace (``Trace.events``, contract columns).
-        max_cycle: Longest cycle (number of locks) searched for.
-        internal_locks: Include locks created by the standard library.
-        shared: The tables of ``hb.tables(events, internal_locks=...)``; computed (or
-            taken from the cache) when not given.
+        t: The shared pass over ``events`` (``shared.tables``; its nested acquires
+            include internal locks when ``Options.internal_locks`` is on).
+        events: The loaded trace (``Trace.events``).
+        options: ``max_cycle``, the longest cycle (number of locks) searched for.
 
     Returns:
         ``FINDING_SCHEMA`` rows of kind ``lock_order_inversion`` (severity ``error``):
         one per cycle of locks; ``var`` is the cycle (``"A -> B -> A"``), ``sites``
         the two acquire sites of every edge, ``events`` the acquires themselves.
     """
-    t = shared if shared is not None else tables(events, internal_locks=internal_locks)
     if not t.acquires:
         return empty_findings()
     edges: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
@@ -68,7 +73,7 @@ def lock_order_inversion(
                     chosen = _pick(path, edges)
                     if chosen is not None:
                         cycles.append((path, chosen))
-                elif nxt > start and nxt not in path and len(path) < max_cycle:
+                elif nxt > start and nxt not in path and len(path) < options.max_cycle:
                     stack.append((nxt, [*path, nxt]))
     if not cycles:
         return empty_findings()
@@ -86,19 +91,19 @@ def lock_order_inversion(
         evs, sites, units, parts = [], [], [], []
         for e in chosen:
             da, db = det[e["ga"]], det[e["gb"]]
-            evs.append(_ev(da, f"holds {e['a']}", e["held"]))
-            evs.append(_ev(db, f"then acquires {e['b']}", e["held"]))
-            sites += [_site(da), _site(db)]
+            evs.append(event_row(da, f"holds {e['a']}", e["held"]))
+            evs.append(event_row(db, f"then acquires {e['b']}", e["held"]))
+            sites += [site_row(da), site_row(db)]
             units.append(db["unit_name"])
             parts.append(
-                f"{_who(db)} acquires {e['b']} at {db['file']}:{db['line']} while holding "
+                f"{who(db)} acquires {e['b']} at {db['file']}:{db['line']} while holding "
                 f"{e['a']} (taken at {da['file']}:{da['line']})"
             )
         count = min(e["n"] for e in chosen)
         rows.append(
             {
-                "kind": "lock_order_inversion",
-                "severity": ERROR,
+                "kind": KIND,
+                "severity": KINDS[KIND].severity,
                 "var": " -> ".join([*path, path[0]]),
                 "units": units,
                 "sites": sites,
@@ -109,7 +114,7 @@ def lock_order_inversion(
                 + ": run at the same time, these can deadlock (lock order inversion)",
             }
         )
-    return pl.DataFrame(rows, schema=FINDING_SCHEMA).lazy()
+    return pl.DataFrame(rows, schema=FINDING_SCHEMA)
 
 
 def _pick(path: list[str], edges: dict[tuple[str, str], list[dict[str, Any]]]) -> Any:
@@ -129,30 +134,3 @@ def _pick(path: list[str], edges: dict[tuple[str, str], list[dict[str, Any]]]) -
         return None
 
     return go(0, [])
-
-
-def _who(d: dict[str, Any]) -> str:
-    bare = str(d["unit"]).rsplit("/", 1)[-1]
-    return f"{'task' if bare.startswith('a') else 'thread'} {d['unit_name']}"
-
-
-def _site(d: dict[str, Any]) -> dict[str, Any]:
-    return {"file": d["file"], "line": d["line"], "func": d["func"]}
-
-
-def _ev(d: dict[str, Any], role: str, locks: list[str]) -> dict[str, Any]:
-    return {
-        "role": role,
-        "seq": d["seq"],
-        "ts": d["ts"],
-        "pid": d["pid"],
-        "unit": d["unit"],
-        "unit_name": d["unit_name"],
-        "op": d[OP],
-        "target": d["target"],
-        "value": d["value"],
-        "file": d["file"],
-        "line": d["line"],
-        "func": d["func"],
-        "locks": list(locks),
-    }

@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 from hypothesis import HealthCheck, given, settings
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-import hb_oracle as oracle
-from hb_strategies import programs, schedule
-from hb_trace import frame, rows
-
-from tracelens.analyze.hb import data_race
-from tracelens.analyze.lockset import inconsistent_locking
+from tests.analyze.hb import hb_oracle as oracle
+from tests.analyze.hb.hb_strategies import programs, schedule
+from tests.analyze.hb.hb_trace import frame, rows
+from tracelens.analyze.hb import data_race, inconsistent_locking, tables
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -30,7 +23,8 @@ def first_per_var(findings) -> dict[str, tuple[int, int]]:
 def test_data_race_matches_oracle(prog):
     steps = schedule(prog)
     expected = oracle.races(rows(steps))
-    found = data_race(frame(steps)).collect().to_dicts()
+    ev = frame(steps)
+    found = data_race(tables(ev, cache=False), ev).to_dicts()
     assert first_per_var(found) == expected
     # Every reported instance is a real race, and its partner precedes it.
     real = oracle.race_pairs(rows(steps))
@@ -44,7 +38,8 @@ def test_data_race_matches_oracle(prog):
 def test_lockset_matches_oracle(prog):
     steps = schedule(prog)
     expected = oracle.lockset_violations(rows(steps))
-    found = inconsistent_locking(frame(steps)).collect().to_dicts()
+    ev = frame(steps)
+    found = inconsistent_locking(tables(ev, cache=False), ev).to_dicts()
     assert first_per_var(found) == expected
     real = oracle.lockset_pairs(rows(steps))
     for f in found:

@@ -10,10 +10,13 @@ import pytest
 
 from tracelens import schema as s
 from tracelens.analyze import load
-from tracelens.analyze.deadlock import deadlock
-from tracelens.analyze.hb import data_race
-from tracelens.analyze.lockorder import lock_order_inversion
-from tracelens.analyze.lockset import inconsistent_locking
+from tracelens.analyze.hb import (
+    data_race,
+    deadlock,
+    inconsistent_locking,
+    lock_order_inversion,
+    tables,
+)
 from tracelens.importers import StdError, StdStats, convert_std
 
 DATA = Path(__file__).parents[1] / "data" / "std"
@@ -91,8 +94,9 @@ def test_whole_pipeline_finds_the_known_races(tmp_path):
     out = tmp_path / "races.jsonl"
     assert convert_std(DATA / "races.std", out) == 32
     trace = load(out)
+    t = tables(trace.events, cache=False)
     got = {
-        a.__name__: a(trace.events).collect().to_dicts()
+        a.__name__: a(t, trace.events).to_dicts()
         for a in (data_race, inconsistent_locking, lock_order_inversion, deadlock)
     }
 
@@ -112,7 +116,8 @@ def test_deadlocked_std_trace(tmp_path):
     src = tmp_path / "dl.std"
     src.write_text("T1|acq(L1)|1\nT2|acq(L2)|2\nT1|req(L2)|3\nT2|req(L1)|4\n")
     convert_std(src, tmp_path / "dl.jsonl")
-    (f,) = deadlock(load(tmp_path / "dl.jsonl").events).collect().to_dicts()
+    events = load(tmp_path / "dl.jsonl").events
+    (f,) = deadlock(tables(events, cache=False), events).to_dicts()
     assert set(f["units"]) == {"T1", "T2"}
     assert sorted(x["line"] for x in f["sites"]) == [1, 2, 3, 4]
 

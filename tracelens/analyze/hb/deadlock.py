@@ -8,39 +8,43 @@ is a deadlock; a unit that tries a (non re-entrant) lock it holds itself is a cy
 of one.
 
 Blocked units and their last events are found in polars; the final lock holders
-come from the shared pass over synchronisation events (``hb.tables``); the wait-for graph has
+come from the shared pass over synchronisation events (``shared.tables``); the wait-for graph has
 at most one edge per unit, so the cycles are found in Python.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import polars as pl
 
 from tracelens import schema as s
-from tracelens.analyze.findings import ERROR, FINDING_SCHEMA
-from tracelens.analyze.hb import (
-    OP,
-    G,
-    Tables,
+from tracelens.analyze import columns as c
+from tracelens.analyze.columns import OP, G, global_order
+from tracelens.analyze.findings import (
+    FINDING_SCHEMA,
     detail_columns,
     empty_findings,
-    global_order,
-    tables,
+    event_row,
+    site_row,
+    who,
 )
-from tracelens.analyze.lockorder import _ev, _site, _who
+from tracelens.analyze.hb.shared import Tables
+from tracelens.analyze.kinds import KINDS
+from tracelens.analyze.options import DEFAULT, Options
 
-__all__ = ["deadlock"]
+__all__ = ["KIND", "deadlock"]
+
+KIND: Final = "deadlock"
 
 
-def deadlock(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.LazyFrame:
+def deadlock(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) -> pl.DataFrame:
     """Find wait-for cycles among the units blocked at the end of the trace.
 
     Args:
-        events: The loaded trace (``Trace.events``, contract columns).
-        shared: The tables of ``hb.tables(events)``; computed (or taken from the
-            cache) when needed and not given.
+        t: The shared pass over ``events`` (``shared.tables``: the final lock holders).
+        events: The loaded trace (``Trace.events``).
+        options: Unused: deadlocks have no tuning.
 
     Returns:
         ``FINDING_SCHEMA`` rows of kind ``deadlock`` (severity ``error``), one per
@@ -53,27 +57,26 @@ def deadlock(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.Laz
     may_block = events.select(op.is_in([s.Op.ACQUIRE_TRY, s.Op.WAIT]).any()).collect().item()
     if not may_block:
         return empty_findings()
-    ev = events.select(global_order(), pl.col(s.UNIT), op, pl.col(s.OBJ))
+    ev = events.select(global_order(), pl.col(c.UNIT), op, pl.col(c.OBJ))
     lock_ops = [s.Op.ACQUIRE_TRY, s.Op.ACQUIRE, s.Op.ACQUIRE_FAIL]
     # The events are in trace order (sorted by pid, seq): a unit's last event of a kind
     # is its last row of that kind.
-    last = pl.col(s.UNIT).is_last_distinct()
+    last = pl.col(c.UNIT).is_last_distinct()
     last_lock = (
         ev.filter(pl.col(OP).is_in(lock_ops)).filter(last).filter(pl.col(OP) == s.Op.ACQUIRE_TRY)
     )
     last_any = ev.filter(last)
     last_wait = last_any.filter(pl.col(OP) == s.Op.WAIT)
-    ended = ev.filter(pl.col(OP) == s.Op.END).select(s.UNIT).unique()
+    ended = ev.filter(pl.col(OP) == s.Op.END).select(c.UNIT).unique()
     blocked_df, ended_df = pl.collect_all([pl.concat([last_lock, last_wait]).sort(G), ended])
     if blocked_df.height == 0:
         return empty_findings()
-    t = shared if shared is not None else tables(events)
-    done = set(ended_df[s.UNIT].to_list())
+    done = set(ended_df[c.UNIT].to_list())
 
     # unit -> (G of the blocking event, object, next unit, G of the next unit's acquire)
     waits: dict[str, tuple[int, str, str, int | None]] = {}
     for r in blocked_df.iter_rows(named=True):
-        waiter, obj = r[s.UNIT], r[s.OBJ]
+        waiter, obj = r[c.UNIT], r[c.OBJ]
         if r[OP] == s.Op.ACQUIRE_TRY:
             h = t.holders.get(obj)
             if h is not None:
@@ -114,23 +117,23 @@ def deadlock(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.Laz
             held_g = waits[prev][3]  # where u took what the previous unit waits for
             if held_g is not None and held_g in det:
                 d = det[held_g]
-                evs.append(_ev(d, f"holds {waits[prev][1]}", []))
-                sites.append(_site(d))
+                evs.append(event_row(d, f"holds {waits[prev][1]}", []))
+                sites.append(site_row(d))
             d = det[g_block]
-            evs.append(_ev(d, f"blocks on {obj}", []))
-            sites.append(_site(d))
+            evs.append(event_row(d, f"blocks on {obj}", []))
+            sites.append(site_row(d))
             units.append(d["unit_name"])
             objs.append(obj)
             what = "waits for" if d[OP] == s.Op.WAIT else "blocks acquiring"
             nd = det.get(waits[nxt][0])
             parts.append(
-                f"{_who(d)} {what} {obj} at {d['file']}:{d['line']}"
-                + (f", held by {_who(nd)}" if nd is not None and d[OP] != s.Op.WAIT else "")
+                f"{who(d)} {what} {obj} at {d['file']}:{d['line']}"
+                + (f", held by {who(nd)}" if nd is not None and d[OP] != s.Op.WAIT else "")
             )
         rows.append(
             {
-                "kind": "deadlock",
-                "severity": ERROR,
+                "kind": KIND,
+                "severity": KINDS[KIND].severity,
                 "var": ", ".join(objs),
                 "units": units,
                 "sites": sites,
@@ -140,4 +143,4 @@ def deadlock(events: pl.LazyFrame, /, *, shared: Tables | None = None) -> pl.Laz
                 "explanation": "; ".join(parts) + ": the run hung here (deadlock)",
             }
         )
-    return pl.DataFrame(rows, schema=FINDING_SCHEMA).lazy()
+    return pl.DataFrame(rows, schema=FINDING_SCHEMA)

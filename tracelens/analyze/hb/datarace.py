@@ -1,0 +1,146 @@
+"""Happens-before data races: FastTrack's checks as joins over the access table.
+
+Two accesses to one variable race when they come from different units, at least one
+is a write, and neither happens before the other. The shared pass (``shared.tables``)
+gives every access its unit's epoch and the changes of every clock component; the
+FastTrack checks are then joins over the accesses:
+
+* an access against the last write before it (write-read, write-write), and
+* a read against the next write after it (read-write: the reads a write must check
+  are exactly the reads whose next write it is),
+
+each ordered iff the earlier access's epoch is at most what the later access's unit
+knows of the earlier unit at that point (``clocks.known``). Like FastTrack, this finds
+exactly the first race on each variable and every access that races with the latest
+conflicting access (``docs/predictive.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Final
+
+import polars as pl
+
+from tracelens.analyze.columns import G
+from tracelens.analyze.hb.clocks import U, known
+from tracelens.analyze.hb.locksets import disjoint_locksets
+from tracelens.analyze.hb.pairs import race_findings
+from tracelens.analyze.hb.shared import Tables, V
+from tracelens.analyze.kinds import KINDS
+from tracelens.analyze.options import DEFAULT, Options
+
+__all__ = ["KIND", "data_race"]
+
+KIND: Final = "data_race"
+
+
+def data_race(
+    t: Tables,
+    events: pl.LazyFrame,
+    /,
+    *,
+    options: Options = DEFAULT,
+    on_pairs: Callable[[pl.DataFrame], None] | None = None,
+) -> pl.DataFrame:
+    """Find happens-before data races (FastTrack epochs over vector clocks).
+
+    One finding per variable and pair of code sites: the earlier access's site first.
+    Each racy access is paired with the latest conflicting access that does not happen
+    before it (the last write, or a read since that write); the first occurrence and
+    the one with the widest time gap are kept as ``events`` and ``worst``.
+
+    Args:
+        t: The shared pass over ``events`` (``shared.tables``).
+        events: The loaded trace (``Trace.events``).
+        options: ``max_lockset_pairs_sets`` decides the common-lock shortcut.
+        on_pairs: Called with the racy pairs (``e_g``, ``p_g``: ``G`` of the later and
+            the earlier access) as soon as they are known, before the findings are
+            built from them (``predictive`` hands their sites to
+            ``inconsistent_locking`` this way, see ``race_sites``).
+
+    Returns:
+        ``FINDING_SCHEMA`` rows of kind ``data_race`` (severity ``error``).
+    """
+    acc = t.acc.lazy()
+    writes = acc.filter(pl.col("w")).select(
+        V,
+        pl.col(G).alias("p_g"),
+        pl.col(U).alias("p_u"),
+        pl.col("epoch").alias("p_epoch"),
+        pl.col("ls").alias("p_ls"),
+    )
+    # (a) every access against the last write before it.
+    last_w = (
+        acc.select(G, V, U, "ls")
+        .join_asof(
+            writes,
+            left_on=G,
+            right_on="p_g",
+            by=V,
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .filter(pl.col("p_u").is_not_null() & (pl.col("p_u") != pl.col(U)))
+    )
+    # (b) every read against the next write after it.
+    next_w = (
+        acc.filter(~pl.col("w"))
+        .select(
+            pl.col(G).alias("p_g"),
+            V,
+            pl.col(U).alias("p_u"),
+            pl.col("epoch").alias("p_epoch"),
+            pl.col("ls").alias("p_ls"),
+        )
+        .join_asof(
+            writes.select(
+                V,
+                pl.col("p_g").alias("e_g"),
+                pl.col("p_u").alias("e_u"),
+                pl.col("p_ls").alias("e_ls"),
+            ),
+            left_on="p_g",
+            right_on="e_g",
+            by=V,
+            strategy="forward",
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+        .filter(pl.col("e_u").is_not_null() & (pl.col("e_u") != pl.col("p_u")))
+    )
+    # Two accesses that held a common lock are ordered by it (the earlier one's unit
+    # released it before the later one's took it): only the others need clocks.
+    ids = t.acc["ls"].unique().to_list()
+    if len(ids) <= options.max_lockset_pairs_sets:
+        # (the table ``apart`` joins; its row-by-row test would cost more than it saves)
+        sets_apart = disjoint_locksets(ids, t.locksets).lazy()
+        on = ["_la", "_lb"]
+        last_w = last_w.join(sets_apart, left_on=["ls", "p_ls"], right_on=on, how="semi")
+        next_w = next_w.join(sets_apart, left_on=["p_ls", "e_ls"], right_on=on, how="semi")
+    # The pairs need no clocks: made before asking for ``changes``, which may wait for
+    # the happens-before walk.
+    last_w, next_w = (f.lazy() for f in pl.collect_all([last_w, next_w]))
+    a = (
+        known(last_w, t.changes, unit=U, other="p_u", at=G, out="_k")
+        .filter(pl.col("p_epoch") > pl.col("_k"))
+        .select(pl.col(G).alias("e_g"), "p_g")
+    )
+    b = (
+        known(next_w, t.changes, unit="e_u", other="p_u", at="e_g", out="_k")
+        .filter(pl.col("p_epoch") > pl.col("_k"))
+        .select("e_g", "p_g")
+    )
+    racy = pl.concat([a, b]).group_by("e_g").agg(pl.col("p_g").max())
+    if on_pairs is not None:
+        pairs = racy.collect()
+        on_pairs(pairs)
+        racy = pairs.lazy()
+    return race_findings(
+        racy,
+        events,
+        t,
+        kind=KIND,
+        severity=KINDS[KIND].severity,
+        tail="no synchronisation between them",
+    )

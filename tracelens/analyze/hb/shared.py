@@ -1,0 +1,318 @@
+"""The shared pass of the predictive analyses: one walk over the synchronisation events.
+
+All accesses a unit makes between two of its synchronisation events share one
+vector clock, so only the synchronisation events go through the sequential walk
+(``clocks.ClockWalk``), once per trace for the four predictive analyses. It walks
+them twice: over every synchronisation event for happens-before (the long Python
+loop, in a background thread), and over fork/join and hand-offs only for the
+*hybrid* order that ``inconsistent_locking`` uses (few events). Meanwhile polars
+computes the locks every unit holds, the nested acquires and the final lock holders
+(``locksets``), and the access table. The results are small tables (``Tables``): per
+unit the changes of its own epoch, hybrid clock version and held lock set (each
+merged into the access table with a ``join_asof``), and one row per change of a
+clock component. Only ``data_race`` needs the happens-before changes; the other
+analyses start before the long walk ends.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+import polars as pl
+
+from tracelens import schema as s
+from tracelens.analyze import columns as c
+from tracelens.analyze.columns import OP, G, global_order
+from tracelens.analyze.hb.clocks import (
+    ACQUIRE,
+    CHANGE_COLUMNS,
+    EDGE_OPS,
+    FORK,
+    JOIN,
+    OBJ_CODE,
+    OTHER_UNIT,
+    RECEIVE,
+    RELEASE,
+    SEND,
+    U,
+    vector_clocks,
+)
+from tracelens.analyze.hb.locksets import held_lock_masks, walk_locks
+from tracelens.analyze.options import DEFAULT, Options
+from tracelens.analyze.parallel import Job, gc_paused
+
+__all__ = ["Tables", "V", "clear_cache", "frame_of_rows", "tables"]
+
+#: Column identifying a variable (its process and name) by one Int64.
+V: Final = "_v"
+
+
+def _op_in(ops: tuple[str, ...] | frozenset[str]) -> pl.Expr:
+    return pl.col(OP).cast(pl.String).is_in(list(ops))
+
+
+@dataclass(frozen=True, slots=True)
+class Tables:
+    """What the one pass over the synchronisation events produced (``tables``).
+
+    Attributes:
+        units: ``U`` (dense Int32 id) -> ``unit`` (name), every unit of the trace.
+        acc: One row per access (read/write) to a shared variable (one that two units
+            or more access, at least one writing: no other can race), sorted by ``G``:
+            ``G``, ``pid``, ``var``, ``V`` (the variable as one Int64), ``U``, ``w`` (a
+            write), ``ts``, ``file``, ``line``, ``func``, and the state of its unit
+            then: ``epoch`` (own happens-before clock component), ``hepoch`` and
+            ``hver`` (own component
+            and version of the hybrid clock: fork/join and hand-off edges only;
+            accesses with the same unit and ``hver`` share one hybrid clock) and
+            ``ls`` (id of the held lock set).
+        changes: (a property) One row per change of a happens-before clock
+            component: ``U``, ``other``, ``G``, ``known`` (what unit ``U`` now knows of
+            unit ``other``); a missing component is 0. Sorted by ``G``. Only
+            ``data_race`` needs it: the other analyses can run while it is computed.
+        hchanges: The same for the hybrid clocks.
+        locksets: ``ls`` -> ``locks`` (sorted lock names); id 0 is the empty set.
+        holders: For every lock held at the end of the trace, who holds it and the
+            ``G`` of the acquire.
+        acquires: One row per distinct nested acquire (``unit``, held lock ``a``,
+            acquired lock ``b``, ``held`` set, ``ga``/``gb``: ``G`` of both acquires,
+            ``n``: how often).
+    """
+
+    units: pl.DataFrame
+    acc: pl.DataFrame
+    hchanges: pl.DataFrame
+    locksets: pl.DataFrame
+    holders: dict[str, tuple[str, int]]
+    acquires: list[dict[str, Any]]
+    #: ``changes``, once the happens-before walk (which may still run in a background
+    #: thread when ``tables`` returns) is done.
+    pending_changes: Callable[[], pl.DataFrame]
+
+    @property
+    def changes(self) -> pl.DataFrame:
+        """See the class docstring; waits for the happens-before walk if needed."""
+        return self.pending_changes()
+
+
+# events LazyFrame (by identity) -> its tables. A LazyFrame is immutable, so its
+# identity names its data; the entry goes when the frame is garbage-collected.
+_CACHE: dict[tuple[int, bool], tuple[weakref.ref[pl.LazyFrame], Tables]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def cache_entries() -> int:
+    """How many events frames have their tables cached now."""
+    with _CACHE_LOCK:
+        return len(_CACHE)
+
+
+def clear_cache() -> None:
+    """Forget the tables computed so far (benchmarks time the pass itself)."""
+    with _CACHE_LOCK:
+        _CACHE.clear()
+
+
+def tables(events: pl.LazyFrame, *, options: Options = DEFAULT, cache: bool = True) -> Tables:
+    """The shared pass over the synchronisation events, computed once per events frame.
+
+    Every predictive analysis asks for this; the first call collects the
+    synchronisation events and the accesses and walks the former in Python, later
+    calls with the same ``events`` object (and options) get the same tables.
+
+    Args:
+        events: The loaded trace (contract columns, sorted by ``(pid, seq)``).
+        options: ``internal_locks`` and the lock-set limits (``Options``).
+        cache: Keep the result for later calls (an earlier cached result is used
+            either way).
+
+    Returns:
+        The tables, see ``Tables``.
+    """
+    key = (id(events), options.internal_locks, options.max_mask_locks, options.mask_word_bits)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+    if hit is not None and hit[0]() is events:
+        return hit[1]
+    t = _compute(events, options)
+    if not cache:
+        return t
+    try:
+        ref = weakref.ref(events, lambda _r, k=key: _CACHE.pop(k, None))  # type: ignore[misc]
+    except TypeError:  # not weak-referenceable: do not cache
+        return t
+    with _CACHE_LOCK:
+        _CACHE[key] = (ref, t)
+    return t
+
+
+def _compute(events: pl.LazyFrame, options: Options) -> Tables:
+    n_events = events.select(pl.len()).collect().item()
+    fork_join = pl.col(OP).cast(pl.String).is_in([s.Op.FORK, s.Op.JOIN])
+    names = sorted(
+        pl.concat(
+            [
+                events.select(pl.col(c.UNIT).cast(pl.String)),
+                events.filter(fork_join).select(pl.col(c.OBJ).cast(pl.String).alias(c.UNIT)),
+            ]
+        )
+        .drop_nulls()
+        .unique()
+        .collect()[c.UNIT]
+        .to_list()
+    )
+    ids = list(range(len(names)))
+    # unit ids: the physical codes of an Enum with the sorted names (cheaper than a
+    # string replace over every event; all names are categories, nulls stay null)
+    uid = pl.col(c.UNIT).cast(pl.String).cast(pl.Enum(names)).to_physical().cast(pl.Int32)
+    obj = pl.col(c.OBJ).cast(pl.String)
+    sync = (
+        events.filter(_op_in(EDGE_OPS))
+        .select(
+            global_order(),
+            pl.col(OP)
+            .cast(pl.String)
+            .replace_strict(list(EDGE_OPS), range(len(EDGE_OPS)))
+            .alias(OP),
+            uid.alias(U),
+            obj,
+            # objects as ints (dict keys in the loop; Python strings are slow to fetch)
+            obj.cast(pl.Categorical).to_physical().cast(pl.Int64).alias(OBJ_CODE),
+            pl.when(fork_join)
+            .then(obj.replace_strict(names, ids, default=None, return_dtype=pl.Int32))
+            .alias(OTHER_UNIT),
+            pl.col(c.MSG),
+            pl.col(c.INTERNAL).fill_null(False),
+        )
+        .sort(G)
+        .collect()
+    )
+    # The hybrid order: fork/join and hand-offs only (few events), walked before the
+    # long walk starts (the two would share the GIL).
+    n = len(names)
+    hybrid = vector_clocks(
+        sync.filter(pl.col(OP).is_in([FORK, JOIN, SEND, RECEIVE])), n, versions=True
+    )
+    # Happens-before over every synchronisation event: the long Python walk. It runs in
+    # a background thread (``Tables.changes`` waits for it), so that the analyses that
+    # do not need it (polars) start meanwhile; on big traces it is waited for here, so
+    # that its lists and those analyses' working sets do not add up.
+    hb_walk = Job(functools.partial(_hb_changes, sync, n), name="tracelens-hb")
+    # The accesses, collected in the background while the walk runs in Python.
+    # Only shared variables (two units or more, a write) can race or break the lock-set
+    # discipline: the others (thread-local, read-only) are dropped here.
+    accesses = events.filter(_op_in(s.MEMORY_OPS)).select(
+        global_order(),
+        pl.col(c.PID).cast(pl.Int64),
+        pl.col(c.VAR).cast(pl.String),
+        # the variable as one Int64 (pid, string code): a cheap key to join on
+        (
+            pl.col(c.PID).cast(pl.Int64) * (1 << 32)
+            + pl.col(c.VAR).cast(pl.String).cast(pl.Categorical).to_physical().cast(pl.Int64)
+        ).alias(V),
+        uid.alias(U),
+        (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
+        pl.col(c.TS).cast(pl.Int64),
+        pl.col(c.FILE).cast(pl.String),
+        pl.col(c.LINE).cast(pl.Int64),
+        pl.col(c.FUNC).cast(pl.String),
+    )
+    shared_vars = (
+        accesses.group_by(V)
+        .agg(((pl.col(U).n_unique() > 1) & pl.col("w").any()).alias("_shared"))
+        .filter("_shared")
+        .select(V)
+    )
+    acc_job = accesses.join(shared_vars, on=V, how="semi", maintain_order="left").collect(
+        background=True
+    )
+    obj_names = dict(
+        sync.lazy()
+        .filter(pl.col(OBJ_CODE).is_not_null())
+        .group_by(OBJ_CODE)
+        .agg(pl.col(c.OBJ).first())
+        .collect()
+        .iter_rows()
+    )
+    lock_ev = sync.filter(
+        pl.col(OP).is_in([ACQUIRE, RELEASE])
+        & (pl.lit(options.internal_locks) | ~pl.col(c.INTERNAL))
+    ).select(G, OP, U, OBJ_CODE)
+    lock_codes = sorted(lock_ev[OBJ_CODE].unique().to_list(), key=lambda o: obj_names.get(o, ""))
+    if len(lock_codes) <= options.max_mask_locks:
+        lseg, locksets, holders, acquires = held_lock_masks(
+            lock_ev, lock_codes, obj_names, word_bits=options.mask_word_bits
+        )
+    else:
+        lw = walk_locks(lock_ev, n, obj_names)
+        lseg = frame_of_rows(lw.lseg, [(U, pl.Int32), (G, pl.Int64), ("ls", pl.Int64)])
+        locksets, holders, acquires = lw.locksets, lw.holders, lw.acquires
+    i32, i64 = pl.Int32, pl.Int64
+    # The happens-before epoch: 1 + the unit's releases, forks and sends so far, + the
+    # times it was joined (as ``ClockWalk`` counts them).
+    ou_ok = pl.col(OTHER_UNIT).is_not_null()
+    op = pl.col(OP)
+    epochs = (
+        pl.concat(
+            [
+                sync.filter(op.is_in([RELEASE, SEND]) | ((op == FORK) & ou_ok)).select(U, G),
+                sync.filter((op == JOIN) & ou_ok).select(pl.col(OTHER_UNIT).alias(U), G),
+            ]
+        )
+        .sort(G)
+        .with_columns((pl.int_range(pl.len()).over(U) + 2).cast(i64).alias("epoch"))
+    )
+    del sync
+    # Each access takes its unit's latest epoch, hybrid clock and held lock set before
+    # it: one as-of join per kind of change (each sorted by ``G`` already); before a
+    # unit's first change, the defaults.
+    hsegs = frame_of_rows(hybrid.segments, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)])
+    defaults = {"epoch": 1, "hepoch": 1, "hver": 0, "ls": 0}
+    acc = acc_job.fetch_blocking()
+    if not acc[G].is_sorted():  # the contract says sorted by (pid, seq); be safe
+        acc = acc.sort(G)
+    lacc = acc.lazy()
+    for changes in (epochs, hsegs, lseg):
+        lacc = lacc.join_asof(
+            changes.lazy().rename({G: "_sg"}),
+            left_on=G,
+            right_on="_sg",
+            by=U,
+            check_sortedness=False,
+        ).drop("_sg")
+    acc = lacc.with_columns(pl.col(c).fill_null(v) for c, v in defaults.items()).collect()
+    if not options.parallel(n_events):
+        hb_walk.result()
+    return Tables(
+        units=pl.DataFrame({U: ids, c.UNIT: names}, schema={U: i32, c.UNIT: pl.String}),
+        acc=acc,
+        pending_changes=hb_walk.result,
+        hchanges=frame_of_rows(hybrid.changes, CHANGE_COLUMNS),
+        locksets=pl.DataFrame(
+            {"ls": list(range(len(locksets))), "locks": locksets},
+            schema={"ls": pl.Int64, "locks": pl.List(pl.String)},
+        ),
+        holders={k: (names[v[0]], v[1]) for k, v in holders.items()},
+        acquires=[{**a, "unit": names[a["unit"]]} for a in acquires],
+    )
+
+
+def _hb_changes(sync: pl.DataFrame, n: int) -> pl.DataFrame:
+    """``Tables.changes``: the happens-before walk over every synchronisation event."""
+    with gc_paused():
+        changes = vector_clocks(sync, n, versions=False).changes
+    return frame_of_rows(changes, CHANGE_COLUMNS)
+
+
+def frame_of_rows(flat: list[int], columns: list[tuple[str, Any]]) -> pl.DataFrame:
+    """Columns from a flat list of rows (``[a0, b0, a1, b1, ...]``)."""
+    k = len(columns)
+    ser = pl.Series(flat, dtype=pl.Int64)
+    return pl.DataFrame(
+        [ser.gather_every(k, i).cast(dt).alias(name) for i, (name, dt) in enumerate(columns)]
+    )

@@ -1,0 +1,54 @@
+"""The analyses' switches and tuning limits, passed to every analysis as one value.
+
+The limits choose between two ways of computing the same result (vectorised tables
+or a row-by-row test, all at once or in batches, side by side or one after another):
+they change time and memory, never the findings. Tests set them low to take the
+other path on small traces; the defaults fit 10M events in 6 GB on two cores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+__all__ = ["DEFAULT", "Options"]
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """How the analyses run.
+
+    Attributes:
+        internal_locks: Count locks created by the standard library for its own use
+            (a ``Condition``'s or ``Queue``'s, marked ``internal``) in held lock sets,
+            the lock-order graph and the final lock holders. Happens-before always
+            follows them.
+        max_cycle: Longest cycle (number of locks) ``lock_order_inversion`` looks for.
+        parallel_max_events: Traces with up to this many events run their analyses
+            side by side in threads; bigger ones one after the other (memory).
+        max_mask_locks: Up to this many distinct locks, held lock sets are bit masks
+            computed in polars; beyond, a Python walk tracks them.
+        mask_word_bits: Bits of a held-lock mask per Int64 word (63: the sign bit
+            stays clear).
+        max_lockset_pairs_sets: Up to this many distinct held lock sets, whether two
+            share a lock is looked up in a table of all disjoint pairs; beyond, the two
+            sets are intersected row by row (the table grows with the square).
+        batch_accesses: ``inconsistent_locking`` checks the pairs of this many
+            accesses' variables at a time (memory bound).
+    """
+
+    internal_locks: bool = True
+    max_cycle: int = 4
+    parallel_max_events: int = 4_000_000
+    max_mask_locks: int = 16 * 63
+    mask_word_bits: int = 63
+    max_lockset_pairs_sets: int = 512
+    batch_accesses: int = 500_000
+
+    def parallel(self, events: int) -> bool:
+        """Whether analyses of a trace with ``events`` events run side by side."""
+        return events <= self.parallel_max_events
+
+
+#: The options ``analyze()`` uses unless told otherwise.
+DEFAULT: Final = Options()
