@@ -127,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
                     if big and fmt not in BIG_FORMATS:
                         continue
                     x, y = _report(old, before, fmt), _report(ROOT, after, fmt)
-                    name = after.name if after.is_relative_to(ROOT) else after.name
+                    name = after.name
                     if x == y:
                         print(f"same     {name} {fmt} ({len(y):,} bytes)")
                     else:

@@ -8,8 +8,8 @@ import polars as pl
 import pytest
 
 from tracelens.analyze import ANALYSES, load
-from tracelens.analyze.run import analysis
 from tracelens.analyze.findings import FINDING_SCHEMA, to_findings
+from tracelens.analyze.run import analysis
 
 SAMPLES = sorted((Path(__file__).parents[2] / "sample_logs").glob("*.jsonl.gz"))
 

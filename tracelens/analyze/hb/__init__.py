@@ -19,11 +19,11 @@ above it):
 
 from __future__ import annotations
 
+from tracelens.analyze.hb.analysis import KINDS, predictive, run
 from tracelens.analyze.hb.datarace import data_race
 from tracelens.analyze.hb.deadlock import deadlock
 from tracelens.analyze.hb.lockorder import lock_order_inversion
 from tracelens.analyze.hb.lockset import inconsistent_locking
-from tracelens.analyze.hb.analysis import KINDS, predictive, run
 from tracelens.analyze.hb.shared import Tables, clear_cache, tables
 
 __all__ = [
