@@ -346,7 +346,7 @@ def stats(
     import json
 
     from tracelens.analyze import stats as trace_stats
-    from tracelens.report._common import format_duration
+    from tracelens.report import format_duration
 
     trace = load_trace(logs)
     numbers = dict(trace_stats(trace))

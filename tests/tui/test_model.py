@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from tests.tui.helpers import LAZY, LOCKED, RACY
+from tracelens.report import format_duration
 from tracelens.tui.app import load_model
-from tracelens.tui.model import Axis, fmt_ns, lane_geometry, parse_duration, source_lines
+from tracelens.tui.model import Axis, lane_geometry, parse_duration, source_lines
 from tracelens.tui.screens.main import filter_findings, filter_variables
 
 
@@ -106,11 +107,12 @@ def test_parse_duration(text: str, ns: int | None) -> None:
     assert parse_duration(text) == ns
 
 
-def test_fmt_ns() -> None:
-    assert fmt_ns(850) == "850ns"
-    assert fmt_ns(12_500) == "12.5µs"
-    assert fmt_ns(3_200_000) == "3.2ms"
-    assert fmt_ns(None) == "-"
+def test_compact_durations_have_no_space_before_the_unit() -> None:
+    """Durations for the TUI's narrow columns read ``850ns``, ``12.5µs``, ``3.2ms``, ``-``."""
+    assert format_duration(850, compact=True) == "850ns"
+    assert format_duration(12_500, compact=True) == "12.5µs"
+    assert format_duration(3_200_000, compact=True) == "3.2ms"
+    assert format_duration(None, compact=True) == "-"
 
 
 def test_source_lines(tmp_path) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Final
 
 from tracelens.report import html, json_, markdown, sarif, text
-from tracelens.report._common import RenderOptions, ReportLike
+from tracelens.report._common import RenderOptions, ReportLike, format_duration
 
 Renderer = Callable[..., str]
 
@@ -45,4 +45,4 @@ def render(report: ReportLike, fmt: str = "text", options: RenderOptions | None 
     return RENDERERS[fmt](report, options)
 
 
-__all__ = ["FORMATS", "RENDERERS", "RenderOptions", "ReportLike", "render"]
+__all__ = ["FORMATS", "RENDERERS", "RenderOptions", "ReportLike", "format_duration", "render"]

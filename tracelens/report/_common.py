@@ -290,15 +290,24 @@ def headline(report: ReportLike) -> str:
     return text
 
 
-def format_duration(ns: int | float | None) -> str:
-    """A duration in nanoseconds, in the largest fitting unit (``1.5 ms``)."""
+def format_duration(ns: int | float | None, *, compact: bool = False) -> str:
+    """A duration in nanoseconds, in the largest fitting unit.
+
+    Args:
+        ns: The duration; ``None`` when unknown.
+        compact: For narrow columns (the TUI): no space before the unit (``1.5ms``),
+            four significant digits for seconds, ``-`` when unknown. Otherwise, for
+            reports: ``1.5 ms``, three digits, ``?`` when unknown.
+    """
     if ns is None:
-        return "?"
-    ns = float(ns)
+        return "-" if compact else "?"
+    v = float(ns)
+    sep = "" if compact else " "
     for unit, scale in (("s", 1e9), ("ms", 1e6), ("µs", 1e3)):
-        if abs(ns) >= scale:
-            return f"{ns / scale:.3g} {unit}"
-    return f"{ns:.0f} ns"
+        if abs(v) >= scale:
+            digits = 4 if compact and unit == "s" else 3
+            return f"{v / scale:.{digits}g}{sep}{unit}"
+    return f"{v:.0f}{sep}ns"
 
 
 def window_ns(events: Sequence[EventRef]) -> int:

@@ -46,21 +46,6 @@ class Axis(enum.Enum):
 # --- formatting ---------------------------------------------------------------------
 
 
-def fmt_ns(ns: float | int | None) -> str:
-    """A duration in ns as short text: ``850ns``, ``12.5µs``, ``3.20ms``, ``1.234s``."""
-    if ns is None:
-        return "-"
-    v = float(ns)
-    a = abs(v)
-    if a < 1_000:
-        return f"{v:.0f}ns"
-    if a < 1_000_000:
-        return f"{v / 1e3:.3g}µs"
-    if a < 1_000_000_000:
-        return f"{v / 1e6:.3g}ms"
-    return f"{v / 1e9:.4g}s"
-
-
 _DURATION = re.compile(r"^\s*([+-]?\d+(?:\.\d*)?|\.\d+)\s*(ns|us|µs|ms|s|m)?\s*$")
 _UNITS: Final = {
     "ns": 1,

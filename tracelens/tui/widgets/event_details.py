@@ -7,7 +7,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from tracelens.tui.model import Timeline, fmt_ns, site_text
+from tracelens.report import format_duration
+from tracelens.tui.model import Timeline, site_text
 
 
 def details_text(tl: Timeline, row: int, role: str | None = None) -> Text:
@@ -33,7 +34,11 @@ def details_text(tl: Timeline, row: int, role: str | None = None) -> Text:
         line("role", role, "bold #ff5f5f" if "remote" in role else "bold #ffaf00")
     line("seq", f"{ev.get('seq')}" + (f"  (pid {ev.get('pid')})" if ev.get("pid") else ""))
     ts = ev.get("ts")
-    line("time", f"+{fmt_ns((ts or tl.t0) - tl.t0)}" + (f"  (ts {ts})" if ts is not None else ""))
+    line(
+        "time",
+        f"+{format_duration((ts or tl.t0) - tl.t0, compact=True)}"
+        + (f"  (ts {ts})" if ts is not None else ""),
+    )
     unit = str(ev.get("unit") or "?")
     name = ev.get("unit_name")
     line("unit", unit + (f"  {name}" if name and name != unit else ""))

@@ -6,7 +6,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tracelens.analyze.findings import Finding
-from tracelens.tui.model import fmt_ns, site_text
+from tracelens.report import format_duration
+from tracelens.tui.model import site_text
 from tracelens.tui.widgets.summary import SEVERITY_STYLES
 
 
@@ -26,7 +27,9 @@ def finding_text(f: Finding) -> Text:
         text.append(f"  {e.role:<16}", style="bold #ff5f5f" if "remote" in e.role else "#ffaf00")
         text.append(f" {e.op:<6} ", style="bold")
         text.append(e.unit_name or e.unit)
-        text.append(f"  seq {e.seq}  +{fmt_ns(e.ts - t0)}  ", style="#8a8a8a")
+        text.append(
+            f"  seq {e.seq}  +{format_duration(e.ts - t0, compact=True)}  ", style="#8a8a8a"
+        )
         text.append(site_text(e.file, e.line, e.func), style="#87afd7")
         if e.locks:
             text.append("  holding ", style="#8a8a8a")

@@ -7,7 +7,8 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from tracelens.tui.model import TraceModel, fmt_ns
+from tracelens.report import format_duration
+from tracelens.tui.model import TraceModel
 
 
 def summary_text(model: TraceModel) -> Text:
@@ -27,7 +28,7 @@ def summary_text(model: TraceModel) -> Text:
         ("variables", f"{s.get('variables', 0):,}"),
         ("sync objects", f"{s.get('sync_objects', 0):,}"),
         ("skipped", f"{s.get('skipped', 0):,}"),
-        ("span", fmt_ns(s.get("time_span_ns", 0))),
+        ("span", format_duration(s.get("time_span_ns", 0), compact=True)),
     ]
     for i, (label, value) in enumerate(items):
         if i:

@@ -26,8 +26,9 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
+from tracelens.report import format_duration
 from tracelens.tui.messages import EventSelected
-from tracelens.tui.model import Axis, LaneGeometry, Timeline, fmt_ns, lane_geometry
+from tracelens.tui.model import Axis, LaneGeometry, Timeline, lane_geometry
 
 LABEL_WIDTH = 18
 TICK_EVERY = 14
@@ -384,7 +385,7 @@ class TimelineView(Widget, can_focus=True):
             if self.scale < 1:
                 return f"1 event per {round(1 / self.scale)} columns"
             return f"{self.scale:g} event{'s' if self.scale != 1 else ''} per column"
-        return f"{fmt_ns(self.scale)} per column"
+        return f"{format_duration(self.scale, compact=True)} per column"
 
     def render_line(self, y: int) -> Strip:
         """Line ``y``: the time axis (0) or a lane."""
@@ -407,11 +408,11 @@ class TimelineView(Widget, can_focus=True):
                 if p < -0.5 or p > len(pos) - 1:
                     continue
                 row = min(max(0, math.ceil(p)), len(pos) - 1)
-                text = "╷+" + fmt_ns(int(ts[row]) - self.timeline.t0)
+                text = "╷+" + format_duration(int(ts[row]) - self.timeline.t0, compact=True)
             else:
                 if p < 0:
                     continue
-                text = "╷+" + fmt_ns(p)
+                text = "╷+" + format_duration(p, compact=True)
             for k, ch in enumerate(text[: TICK_EVERY - 1]):
                 if c + k < self.columns:
                     cells[c + k] = ch
