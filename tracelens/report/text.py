@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import io
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.padding import Padding
 from rich.text import Text
 
@@ -66,7 +66,7 @@ def render(report: ReportLike, options: RenderOptions | None = None) -> str:
     return out
 
 
-def renderables(report: ReportLike, options: RenderOptions | None = None) -> list:
+def renderables(report: ReportLike, options: RenderOptions | None = None) -> list[RenderableType]:
     """The report as rich renderables (for printing straight to a console).
 
     Args:
@@ -77,7 +77,7 @@ def renderables(report: ReportLike, options: RenderOptions | None = None) -> lis
         A list of renderables, printed one after the other.
     """
     options = options or RenderOptions()
-    out: list = []
+    out: list[RenderableType] = []
     worst = "bold red" if any(f.severity == ERROR for f in report.findings) else "bold green"
     head = Text("tracelens: ", style="bold")
     head.append(clean(headline(report)), style=worst if report.findings else "green")

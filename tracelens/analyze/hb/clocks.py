@@ -122,9 +122,9 @@ class ClockWalk:
         #: lock -> (releasing unit, its epoch then, its clock then): L_m
         self.lock_release: dict[int | None, tuple[int, int, Clock]] = {}
         #: object -> the join of every clock sent on it
-        self.sent_all: dict[int | None, Clock] = {}
+        self.sent_all: dict[Hashable, Clock] = {}
         #: object -> the join of the clocks sent on it without a message id
-        self.sent_anonymous: dict[int | None, Clock] = {}
+        self.sent_anonymous: dict[Hashable, Clock] = {}
         #: (object, message id) -> the join of the clocks that sent that message
         self.sent_message: dict[Hashable, Clock] = {}
         self.changes: list[int] = []

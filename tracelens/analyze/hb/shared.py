@@ -102,7 +102,7 @@ class Tables:
 
 # events LazyFrame (by identity) -> its tables. A LazyFrame is immutable, so its
 # identity names its data; the entry goes when the frame is garbage-collected.
-_CACHE: dict[tuple[int, bool], tuple[weakref.ref[pl.LazyFrame], Tables]] = {}
+_CACHE: dict[tuple[int, bool, int, int], tuple[weakref.ref[pl.LazyFrame], Tables]] = {}
 _CACHE_LOCK = threading.Lock()
 
 
