@@ -3,7 +3,8 @@
     python benchmarks/compare_reports.py --before REF [TRACE ...] [--formats json,text]
 
 Checks out ``REF`` into a temporary git worktree and runs ``tracelens report`` of
-every trace in every format twice, each in a fresh process: once with the tree at
+every trace in every format (and ``tracelens export``, as ``perfetto``) twice, each
+in a fresh process: once with the tree at
 ``REF``, once with this working tree. Prints one line per trace and format (``same``
 or where the two first differ) and exits 1 when any report differs. This is how a
 refactoring shows that it changed no finding.
@@ -26,7 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "_data"
-FORMATS = ("json", "text", "markdown", "sarif", "html")
+FORMATS = ("json", "text", "markdown", "sarif", "html", "perfetto")
 #: Formats compared on big traces (the others render the same findings again, slowly).
 BIG_FORMATS = ("json",)
 BIG = 50_000_000  # bytes
@@ -34,8 +35,13 @@ BIG = 50_000_000  # bytes
 
 def _report(tree: Path, trace: Path, fmt: str) -> bytes:
     env = {**os.environ, "PYTHONPATH": str(tree), "NO_COLOR": "1", "COLUMNS": "100"}
+    command = (
+        ["export", str(trace), "-o", "-"]
+        if fmt == "perfetto"
+        else ["report", "--format", fmt, str(trace)]
+    )
     out = subprocess.run(
-        [sys.executable, "-P", "-m", "tracelens", "report", "--format", fmt, str(trace)],
+        [sys.executable, "-P", "-m", "tracelens", *command],
         capture_output=True,
         # the same working directory for both (paths in reports are relative to it);
         # -P keeps it off sys.path, so that each tree imports its own tracelens

@@ -50,6 +50,7 @@ from typing import Final
 import polars as pl
 
 from tracelens import schema as s
+from tracelens.analyze import intervals
 from tracelens.analyze.findings import FINDING_SCHEMA, event_struct, with_lists
 from tracelens.analyze.kinds import KINDS as CATALOGUE
 from tracelens.analyze.kinds import kinds_of
@@ -74,10 +75,9 @@ ATOMICITY_VIOLATION: Final = "atomicity_violation"
 KINDS: Final = kinds_of("windows")
 
 _R, _W = s.Op.READ, s.Op.WRITE
-_NEVER: Final = 2**62  # "released after the end of the trace"
 _SEED: Final = 0x7A11E45
 _SEED_PID: Final = 0x9D1D
-_SEED_OBJ: Final = 0x0B1EC7
+_SEED_LOCK: Final = 0x0B1EC7
 
 
 def _hash(col: str, seed: int = _SEED) -> pl.Expr:
@@ -173,28 +173,18 @@ def accesses(events: pl.LazyFrame, /) -> pl.LazyFrame:
     )
 
 
-def _intervals(frame: pl.LazyFrame, opens: pl.Expr) -> pl.LazyFrame:
-    """Rows that open an interval, closed by the next row of the same key (else never).
-
-    ``frame`` is sorted by ``(key, seq)`` (``key`` tells the unit apart too); returns
-    ``unit_key``, ``start``, ``end`` and ``covers_until`` (running maximum of ``end``
-    per unit, in ``start`` order), plus ``unit``, ``key_name`` and ``key``: an interval
+def _covering(intervals: pl.LazyFrame, name: str) -> pl.LazyFrame:
+    """Intervals (``intervals``) of each unit as ``unit_key``, ``start``, ``end`` (seqs),
+    ``unit``, ``key_name`` (the lock or region) and ``covers_until``, the running maximum
+    of ``end`` per unit in ``start`` order; sorted by ``(unit_key, start)``. An interval
     of the unit covers ``[a, b]`` iff the last ``covers_until`` with ``start <= a`` is
-    ``> b``.
-    """
-    same = pl.col("key") == pl.col("key").shift(-1)
-    return _covering(
-        frame.with_columns(
-            pl.when(same).then(pl.col("seq").shift(-1)).otherwise(_NEVER).alias("end")
-        ).filter(opens)
-    )
-
-
-def _covering(opened: pl.LazyFrame) -> pl.LazyFrame:
-    """The opening rows of ``_intervals`` (with ``end``) in (unit, start) order, with
-    ``covers_until``."""
-    opened = opened.select(
-        "unit_key", pl.col("seq").alias("start"), "end", "unit", "key_name", "key"
+    ``> b``."""
+    opened = intervals.select(
+        _hash("unit").alias("unit_key"),
+        pl.col("start_seq").alias("start"),
+        pl.col("end_seq").alias("end"),
+        "unit",
+        pl.col(name).alias("key_name"),
     )
     return _sort_within(opened, "unit_key", "start").with_columns(
         pl.col("end").cum_max().over("unit_key").alias("covers_until")
@@ -202,68 +192,13 @@ def _covering(opened: pl.LazyFrame) -> pl.LazyFrame:
 
 
 def lock_holds(events: pl.LazyFrame, /) -> pl.LazyFrame:
-    """Continuous lock holds of each unit as sequence intervals.
-
-    A hold runs from an ``acquire`` of a non-internal lock to the unit's next event on
-    that lock (its ``release``); a hold never released lasts to the end. Internal
-    locks (a ``Condition``'s or ``Queue``'s own) are the standard library's business,
-    not the program's intent, so they do not make code atomic.
-
-    Args:
-        events: The loaded trace.
-
-    Returns:
-        ``unit_key``, ``start`` (acquire seq), ``end`` (release seq), ``unit``,
-        ``key_name`` (the lock), ``key`` (a hash of the unit and the lock) and
-        ``covers_until``, sorted by ``(unit_key, start)``.
-    """
-    frame = events.filter(
-        pl.col("op").is_in([s.Op.ACQUIRE, s.Op.RELEASE])
-        & ~pl.col("internal")
-        & pl.col("obj").is_not_null()
-    ).select(
-        "unit",
-        "seq",
-        "op",
-        pl.col("obj").alias("key_name"),
-        _hash("unit").alias("unit_key"),
-        # One key per (unit, lock): the unit's hash and the lock's (another seed).
-        (_hash("unit") ^ _hash("obj", _SEED_OBJ)).alias("key"),
-    )
-    # the events are in trace order, so a unit's events on a lock are in seq order:
-    # the next one on the same key ends the hold (a window, cheaper than a sort by key)
-    end = pl.col("seq").shift(-1).over("key").fill_null(_NEVER).alias("end")
-    return _covering(frame.with_columns(end).filter(pl.col("op") == s.Op.ACQUIRE))
+    """``intervals.lock_holds`` as the scope test wants them (``_covering``)."""
+    return _covering(intervals.lock_holds(events), "lock")
 
 
 def atomic_regions(events: pl.LazyFrame, /) -> pl.LazyFrame:
-    """Outermost ``tracelens.atomic`` regions of each unit as sequence intervals.
-
-    Nested regions count as their outermost one; a region never ended lasts to the
-    end. Same columns as ``lock_holds`` (``key_name`` is the region's name).
-    """
-    step = pl.when(pl.col("op") == s.Op.ATOMIC_BEGIN).then(1).otherwise(-1)
-    depth = pl.col("__step").cum_sum().over("unit_key")
-    frame = (
-        events.filter(pl.col("op").is_in([s.Op.ATOMIC_BEGIN, s.Op.ATOMIC_END]))
-        .select(
-            "unit",
-            "seq",
-            "op",
-            pl.col("obj").alias("key_name"),
-            _hash("unit").alias("unit_key"),
-            _hash("unit").alias("key"),  # one region at a time per unit
-        )
-        .pipe(_sort_within, "unit_key", "seq")
-        .with_columns(step.alias("__step"))
-        .with_columns(depth.alias("__depth"))
-        # Keep the outermost begins (depth 0 -> 1) and ends (1 -> 0).
-        .filter(
-            ((pl.col("__step") == 1) & (pl.col("__depth") == 1))
-            | ((pl.col("__step") == -1) & (pl.col("__depth") == 0))
-        )
-    )
-    return _intervals(frame, pl.col("__step") == 1)
+    """``intervals.atomic_regions``, outermost only, as the scope test wants them."""
+    return _covering(intervals.atomic_regions(events, outermost=True), "region")
 
 
 _PAIR_COLS: Final = ("seq", "ts", "w", "pos", "n_reads", "n_writes", "next_read", "next_write")
@@ -327,10 +262,10 @@ def _names(pairs: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
 def _with_scope(pairs: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
     """Add ``atomic`` and ``locked``: whether one region / one lock hold covers the pair."""
     out = _sort_within(pairs, "unit_key", "first_seq")
-    for name, intervals in (("atomic", atomic_regions(events)), ("locked", lock_holds(events))):
+    for name, spans in (("atomic", atomic_regions(events)), ("locked", lock_holds(events))):
         out = (
             out.join_asof(
-                intervals.select("unit_key", "start", pl.col("covers_until").alias("__cov")),
+                spans.select("unit_key", "start", pl.col("covers_until").alias("__cov")),
                 left_on="first_seq",
                 right_on="start",
                 by="unit_key",
@@ -522,7 +457,12 @@ def locks_held(events: pl.LazyFrame, /, *, at: pl.LazyFrame) -> pl.LazyFrame:
     # only the lock events of the units asked about (a report shows a few)
     units = at.select(pl.col("unit").unique()).collect().to_series()
     holds = lock_holds(events.filter(pl.col("unit").is_in(units.implode()))).select(
-        "unit_key", "key", "key_name", "start", "end"
+        "unit_key",
+        # one key per (unit, lock)
+        (pl.col("unit_key") ^ _hash("key_name", _SEED_LOCK)).alias("key"),
+        "key_name",
+        "start",
+        "end",
     )
     # Each event against each lock its unit ever took: the unit's last hold of that
     # lock starting before the event covers it when it ends after the event.

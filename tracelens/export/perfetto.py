@@ -26,10 +26,10 @@ from typing import Any
 import orjson
 import polars as pl
 
+from tracelens.analyze import intervals
 from tracelens.analyze.findings import EventRef, Finding
 
 _MAX_ID = 2**31 - 1
-_LOCK_OPS = ("acquire", "release")
 
 
 class _Clock:
@@ -178,37 +178,32 @@ def _accesses(
 
 
 def _lock_holds(df: pl.DataFrame, clock: _Clock, ids: _Ids, out: list[dict[str, Any]]) -> None:
-    locks = df.filter(
-        pl.col("op").is_in(_LOCK_OPS) & pl.col("obj").is_not_null() & ~pl.col("internal")
-    ).select("pid", "unit", "op", "obj", "kind", "ts", "wait_ns", "file", "line")
-    open_: dict[tuple[int, str, str], list[Any]] = {}
+    """Lock holds (``intervals.lock_holds``) as slices; a hold never released ends at its
+    unit's last event."""
+    found = intervals.lock_holds(df.lazy()).collect()
+    last_ts = {
+        (pid or 0, unit): ts
+        for pid, unit, ts in df.group_by("pid", "unit").agg(pl.col("ts").max()).iter_rows()
+    }
     holds: dict[tuple[int, str], list[tuple[int, int, str, dict[str, Any]]]] = {}
-    last_ts: dict[tuple[int, str], int] = {}
-    for pid, unit, op, obj, kind, ts, wait_ns, file, line in locks.iter_rows():
-        key = (pid or 0, unit, obj)
-        last_ts[(pid or 0, unit)] = ts
-        if op == "acquire":
-            if key in open_:
-                open_[key][1] += 1  # re-entrant acquire of an RLock
-            else:
-                open_[key] = [
-                    ts,
-                    1,
-                    {"lock": obj, "kind": kind, "wait_ns": wait_ns, "site": _site(file, line)},
-                ]
-        elif key in open_:
-            open_[key][1] -= 1
-            if open_[key][1] == 0:
-                start, _n, args = open_.pop(key)
-                holds.setdefault((pid or 0, unit), []).append((start, ts, obj, args))
-    for (pid, unit, obj), (start, _n, args) in open_.items():  # never released
-        end = last_ts.get((pid, unit), start)
-        holds.setdefault((pid, unit), []).append((start, end, obj, {**args, "unreleased": True}))
+    for pid, unit, obj, kind, start, end, wait_ns, file, line in found.select(
+        "pid", "unit", "lock", "kind", "start_ts", "end_ts", "wait_ns", "file", "line"
+    ).iter_rows():
+        args: dict[str, Any] = {
+            "lock": obj,
+            "kind": kind,
+            "wait_ns": wait_ns,
+            "site": _site(file, line),
+        }
+        if end is None:
+            end = last_ts.get((pid or 0, unit), start)
+            args["unreleased"] = True
+        holds.setdefault((pid or 0, unit), []).append((start, end, obj, args))
     n_async = 0
-    for (pid, unit), intervals in holds.items():
-        intervals.sort(key=lambda h: (h[0], -h[1]))
+    for (pid, unit), spans in holds.items():
+        spans.sort(key=lambda h: (h[0], -h[1]))
         stack: list[int] = []
-        for start, end, obj, args in intervals:
+        for start, end, obj, args in spans:
             while stack and stack[-1] <= start:
                 stack.pop()
             base = {"cat": "lock", "name": f"hold {obj}", "pid": ids.pid(pid), "args": args}
@@ -235,19 +230,9 @@ def _lock_holds(df: pl.DataFrame, clock: _Clock, ids: _Ids, out: list[dict[str, 
 
 
 def _windows(df: pl.DataFrame, clock: _Clock, ids: _Ids, out: list[dict[str, Any]]) -> None:
-    acc = df.filter(pl.col("op").is_in(["read", "write"]) & pl.col("var").is_not_null())
-    win = (
-        acc.select("pid", "seq", "ts", "op", "unit", "var", "line")
-        .with_columns(
-            pl.col("op").shift(-1).over(["pid", "unit", "var"], order_by="seq").alias("next_op"),
-            pl.col("ts").shift(-1).over(["pid", "unit", "var"], order_by="seq").alias("next_ts"),
-        )
-        .filter((pl.col("op") == "read") & (pl.col("next_op") == "write"))
-        .sort(["pid", "seq"])
-    )
-    for n, (pid, _seq, ts, _op, unit, var, _line, _next_op, next_ts) in enumerate(
-        win.iter_rows(), 1
-    ):
+    """Read-modify-write windows (``intervals.rmw_windows``) as async slices."""
+    win = intervals.rmw_windows(df.lazy()).select("pid", "unit", "var", "start_ts", "end_ts")
+    for n, (pid, unit, var, start, end) in enumerate(win.collect().iter_rows(), 1):
         base = {
             "cat": "window",
             "name": f"read-modify-write {var}",
@@ -255,32 +240,27 @@ def _windows(df: pl.DataFrame, clock: _Clock, ids: _Ids, out: list[dict[str, Any
             "pid": ids.pid(pid),
             "tid": ids.tid(pid, unit),
         }
-        out.append({**base, "ph": "b", "ts": clock(ts), "args": {"var": var, "unit": unit}})
-        out.append({**base, "ph": "e", "ts": clock(next_ts)})
+        out.append({**base, "ph": "b", "ts": clock(start), "args": {"var": var, "unit": unit}})
+        out.append({**base, "ph": "e", "ts": clock(end)})
 
 
 def _atomic_regions(df: pl.DataFrame, clock: _Clock, ids: _Ids, out: list[dict[str, Any]]) -> None:
-    regions = df.filter(pl.col("op").is_in(["atomic_begin", "atomic_end"])).select(
-        "pid", "unit", "op", "obj", "ts"
+    """Ended atomic regions (``intervals.atomic_regions``, nested ones too) as async slices."""
+    regions = (
+        intervals.atomic_regions(df.lazy())
+        .filter(pl.col("end_ts").is_not_null())
+        .select("pid", "unit", "region", "start_ts", "end_ts")
     )
-    stacks: dict[tuple[int, str, str], list[int]] = {}
-    n = 0
-    for pid, unit, op, obj, ts in regions.iter_rows():
-        key = (pid or 0, unit, obj or "")
-        if op == "atomic_begin":
-            stacks.setdefault(key, []).append(ts)
-        elif stacks.get(key):
-            start = stacks[key].pop()
-            n += 1
-            base = {
-                "cat": "atomic",
-                "name": f"atomic {obj}",
-                "id": f"a{n}",
-                "pid": ids.pid(pid),
-                "tid": ids.tid(pid, unit),
-            }
-            out.append({**base, "ph": "b", "ts": clock(start)})
-            out.append({**base, "ph": "e", "ts": clock(ts)})
+    for n, (pid, unit, obj, start, end) in enumerate(regions.collect().iter_rows(), 1):
+        base = {
+            "cat": "atomic",
+            "name": f"atomic {obj}",
+            "id": f"a{n}",
+            "pid": ids.pid(pid),
+            "tid": ids.tid(pid, unit),
+        }
+        out.append({**base, "ph": "b", "ts": clock(start)})
+        out.append({**base, "ph": "e", "ts": clock(end)})
 
 
 def _instances(f: Finding) -> Iterable[tuple[str, tuple[EventRef, ...]]]:

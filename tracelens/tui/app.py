@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from textual.app import App
 from textual.binding import Binding, BindingType
 
-from tracelens.tui.model import TraceModel, check_paths
+from tracelens.tui.model import TraceModel
 
 
 class TracelensApp(App[None]):
@@ -103,16 +103,12 @@ def make_app(
         tracelens.analyze.TraceError: A path is missing, a directory, unreadable,
             or a glob matches nothing (checked before the app starts).
     """
-    from tracelens.analyze import TraceError
+    from tracelens.analyze.load import expand_paths
 
     items = [paths] if isinstance(paths, str | os.PathLike) else list(paths)
     names = [os.fspath(p) for p in items]
     if model is None:
-        if not names:
-            raise TraceError("no trace files given")
-        problems = check_paths(names)
-        if problems:
-            raise TraceError(problems[0])
+        expand_paths(names)  # the loader's own checks, before the app starts
     options: dict[str, Any] = {}
     if only:
         options["only"] = list(only)

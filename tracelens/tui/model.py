@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import enum
 import linecache
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,13 +26,12 @@ import numpy as np
 import polars as pl
 
 from tracelens import schema as s
+from tracelens.analyze import intervals
+from tracelens.analyze.columns import G, global_order, order_key
 from tracelens.analyze.findings import EventRef, Finding, severity_rank, sort_findings
+from tracelens.analyze.intervals import NEVER
 
-#: Trace-wide order key: ``pid << 40 | seq`` (processes share no memory, so any
-#: order between them will do; within one process it is sequence order).
-G: Final = "_g"
 _READ, _WRITE = s.Op.READ, s.Op.WRITE
-_NEVER: Final = 2**62
 
 
 class Axis(enum.Enum):
@@ -170,6 +168,7 @@ class Timeline:
     instances: list[Instance]
     t0: int
     holds: pl.DataFrame = field(default_factory=pl.DataFrame)
+    windows: pl.DataFrame = field(default_factory=pl.DataFrame)
     _g: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     _ts: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     _lane_of: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.int64))
@@ -213,7 +212,7 @@ class Timeline:
 
     def row_of(self, pid: int, seq: int) -> int | None:
         """The row of the event ``(pid, seq)``, if it is on this timeline."""
-        g = (pid << 40) | seq
+        g = order_key(pid, seq)
         i = int(np.searchsorted(self._g, g))
         return i if i < len(self._g) and self._g[i] == g else None
 
@@ -228,7 +227,7 @@ class Timeline:
             return []
         g = ev[G]
         held = self.holds.filter(
-            (pl.col("unit") == ev["unit"]) & (pl.col("g_acq") < g) & (pl.col("g_rel") > g)
+            (pl.col("unit") == ev["unit"]) & (pl.col("start_g") < g) & (pl.col("end_g") > g)
         )
         return held["lock"].to_list()
 
@@ -319,7 +318,7 @@ class TraceModel:
         return int(self.summary.get("t0", 0))
 
     def lock_holds(self) -> pl.DataFrame:
-        """Continuous holds of non-internal locks: ``unit, lock, g_acq, g_rel, ts_acq, ts_rel``."""
+        """Continuous holds of non-internal locks (``lock_holds``), computed once."""
         if self._holds is None:
             self._holds = lock_holds(self.events)
         return self._holds
@@ -336,31 +335,12 @@ class TraceModel:
 
 
 def lock_holds(events: pl.DataFrame) -> pl.DataFrame:
-    """Holds of non-internal locks: from an ``acquire`` to the unit's next event on the lock."""
-    same = (pl.col("unit") == pl.col("unit").shift(-1)) & (pl.col("obj") == pl.col("obj").shift(-1))
+    """Holds of non-internal locks (``intervals.lock_holds``): ``unit``, ``lock``, and
+    their ends ``start_g``, ``end_g``, ``start_ts``, ``end_ts``, by unit and start."""
     return (
-        events.lazy()
-        .filter(
-            pl.col("op").is_in([s.Op.ACQUIRE, s.Op.RELEASE])
-            & ~pl.col("internal")
-            & pl.col("obj").is_not_null()
-        )
-        .select("unit", "obj", G, "ts", "op")
-        .sort("unit", "obj", G)
-        .with_columns(
-            pl.when(same).then(pl.col(G).shift(-1)).otherwise(_NEVER).alias("g_rel"),
-            pl.when(same).then(pl.col("ts").shift(-1)).otherwise(None).alias("ts_rel"),
-        )
-        .filter(pl.col("op") == s.Op.ACQUIRE)
-        .select(
-            "unit",
-            pl.col("obj").alias("lock"),
-            pl.col(G).alias("g_acq"),
-            "g_rel",
-            pl.col("ts").alias("ts_acq"),
-            "ts_rel",
-        )
-        .sort("unit", "g_acq")
+        intervals.lock_holds(events.lazy())
+        .select("unit", "lock", "start_g", "end_g", "start_ts", "end_ts")
+        .sort("unit", "start_g")
         .collect()
     )
 
@@ -368,9 +348,7 @@ def lock_holds(events: pl.DataFrame) -> pl.DataFrame:
 def with_order(events: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     """The events, collected, with the ``G`` order key."""
     lf = events.lazy() if isinstance(events, pl.DataFrame) else events
-    return lf.with_columns(
-        (pl.col("pid").cast(pl.Int64) * (1 << 40) + pl.col("seq").cast(pl.Int64)).alias(G)
-    ).collect()
+    return lf.with_columns(global_order()).collect()
 
 
 def trace_summary(
@@ -547,7 +525,7 @@ def build_timeline(model: TraceModel, var: str) -> Timeline:
     ev = model.events
     fs = model.findings_of(var)
     keys = {(e.pid, e.seq) for f in fs for e in (*f.events, *f.worst)}
-    gs = [(p << 40) | q for p, q in keys]
+    gs = [order_key(p, q) for p, q in keys]
     sel = pl.col("op").is_in([_READ, _WRITE]) & (pl.col("var") == var)
     if gs:
         sel = sel | pl.col(G).is_in(gs)
@@ -563,7 +541,7 @@ def build_timeline(model: TraceModel, var: str) -> Timeline:
     if tl.height:
         g_lo, g_hi = tl[G].min(), tl[G].max()
         holds = holds.filter(
-            pl.col("unit").is_in(units) & (pl.col("g_rel") > g_lo) & (pl.col("g_acq") < g_hi)
+            pl.col("unit").is_in(units) & (pl.col("end_g") > g_lo) & (pl.col("start_g") < g_hi)
         )
     instances = []
     for f in fs:
@@ -571,7 +549,10 @@ def build_timeline(model: TraceModel, var: str) -> Timeline:
         if f.worst and f.worst != f.events:
             instances.append(Instance(f, "widest", f.worst))
     lanes_df = tl.with_row_index("__r").partition_by("lane", as_dict=True, maintain_order=True)
-    timeline = Timeline(var=var, events=tl, lanes=[], instances=instances, t0=t0, holds=holds)
+    windows = intervals.rmw_windows(tl.lazy().filter(pl.col("var") == var)).collect()
+    timeline = Timeline(
+        var=var, events=tl, lanes=[], instances=instances, t0=t0, holds=holds, windows=windows
+    )
     lanes = []
     for u in units:
         part = lanes_df[(lane_idx[u],)]
@@ -618,19 +599,20 @@ def lane_geometry(tl: Timeline, axis: Axis) -> list[LaneGeometry]:
         others = np.concatenate([[0], np.cumsum(iso)])
         h = holds.filter(pl.col("unit") == lane.unit) if not holds.is_empty() else holds
         if h.height:
-            g_rel = h["g_rel"].to_numpy()
-            ts_rel = h["ts_rel"].fill_null(int(tl._ts.max()) if len(tl) else 0).to_numpy()
-            hs = tl.g_to_pos(h["g_acq"].to_numpy(), h["ts_acq"].to_numpy(), axis)
-            he = tl.g_to_pos(g_rel, ts_rel, axis)
+            end_g = h["end_g"].to_numpy()
+            end_ts = h["end_ts"].fill_null(int(tl._ts.max()) if len(tl) else 0).to_numpy()
+            hs = tl.g_to_pos(h["start_g"].to_numpy(), h["start_ts"].to_numpy(), axis)
+            he = tl.g_to_pos(end_g, end_ts, axis)
             if axis is Axis.ORDER:
-                he = np.where(g_rel >= _NEVER, float(len(tl)), he)
+                he = np.where(end_g >= NEVER, float(len(tl)), he)
         else:
             hs = he = np.empty(0)
-        ops_r = ~isw & ~iso
-        # a read immediately followed (in this lane) by a write: a read-modify-write window
-        if len(rows) > 1:
-            starts = np.nonzero(ops_r[:-1] & isw[1:])[0]
-            rs, re_ = pos[starts], pos[starts + 1]
+        # read-modify-write windows (``intervals.rmw_windows``): both ends are accesses
+        # of the variable, so on the timeline
+        w = tl.windows.filter(pl.col("unit") == lane.unit) if tl.windows.height else tl.windows
+        if w.height:
+            rs = allpos[np.searchsorted(tl._g, w["start_g"].to_numpy())]
+            re_ = allpos[np.searchsorted(tl._g, w["end_g"].to_numpy())]
         else:
             rs = re_ = np.empty(0)
         out.append(LaneGeometry(pos, rows, writes, others, hs, he, rs, re_))
@@ -648,27 +630,3 @@ def run_analysis(trace: Any, **options: Any) -> tuple[list[Finding], dict[str, A
 
     report = analyze(trace, **options)
     return list(report.findings), dict(getattr(report, "summary", {}) or {})
-
-
-def check_paths(paths: Sequence[str | os.PathLike[str]]) -> list[str]:
-    """Problems with the given trace paths that make loading pointless (missing, directory).
-
-    Glob patterns are left to the loader.
-    """
-    import glob as _glob
-
-    problems = []
-    for p in paths:
-        text = os.fspath(p)
-        if _glob.has_magic(text) and not os.path.exists(text):
-            if not _glob.glob(text, recursive=True):
-                problems.append(f"no file matches {text}")
-            continue
-        path = Path(text)
-        if not path.exists():
-            problems.append(f"cannot read {text}: no such file")
-        elif path.is_dir():
-            problems.append(f"{text} is a directory, not a trace file")
-        elif not os.access(path, os.R_OK):
-            problems.append(f"cannot read {text}: permission denied")
-    return problems
