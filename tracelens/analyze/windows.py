@@ -50,6 +50,7 @@ from typing import Final
 import polars as pl
 
 from tracelens import schema as s
+from tracelens.analyze import columns as c
 from tracelens.analyze import intervals
 from tracelens.analyze.findings import FINDING_SCHEMA, event_struct, with_lists
 from tracelens.analyze.kinds import KINDS as CATALOGUE
@@ -88,7 +89,7 @@ def _hash(col: str, seed: int = _SEED) -> pl.Expr:
 
 def _var_key() -> pl.Expr:
     # One key per (process, variable): processes share no memory.
-    return _hash("var") ^ _hash("pid", _SEED_PID)
+    return _hash(c.VAR) ^ _hash(c.PID, _SEED_PID)
 
 
 def _sort_within(frame: pl.LazyFrame, key: str, order: str) -> pl.LazyFrame:
@@ -108,16 +109,16 @@ def _timeline(events: pl.LazyFrame) -> pl.LazyFrame:
     ``w`` is true for a write, false for a read.
     """
     is_r, is_w = ~pl.col("w"), pl.col("w")
-    lean = events.filter(pl.col("op").is_in([_R, _W])).select(
-        "pid",
-        "seq",
-        "ts",
-        (pl.col("op") == _W).alias("w"),
+    lean = events.filter(pl.col(c.OP).is_in([_R, _W])).select(
+        c.PID,
+        c.SEQ,
+        c.TS,
+        (pl.col(c.OP) == _W).alias("w"),
         _var_key().alias("var_key"),
-        _hash("unit").alias("unit_key"),
+        _hash(c.UNIT).alias("unit_key"),
     )
     return (
-        _sort_within(lean, "var_key", "seq")
+        _sort_within(lean, "var_key", c.SEQ)
         .with_row_index("pos")
         .with_columns(
             pl.col("pos").cast(pl.Int64),
@@ -150,19 +151,19 @@ def accesses(events: pl.LazyFrame, /) -> pl.LazyFrame:
         variable: compare it with the end of a window); and the hash keys
         ``var_key`` (of the process and the variable) and ``unit_key``.
     """
-    names = events.filter(pl.col("op").is_in([_R, _W])).select("pid", "seq", "var", "unit")
+    names = events.filter(pl.col(c.OP).is_in([_R, _W])).select(c.PID, c.SEQ, c.VAR, c.UNIT)
     return (
         _timeline(events)
-        .join(names, on=["pid", "seq"], how="left")
+        .join(names, on=[c.PID, c.SEQ], how="left")
         .sort("pos")
         .select(
             "pos",
-            "pid",
-            "var",
-            "seq",
-            "ts",
-            "unit",
-            _op("w").alias("op"),
+            c.PID,
+            c.VAR,
+            c.SEQ,
+            c.TS,
+            c.UNIT,
+            _op("w").alias(c.OP),
             "n_reads",
             "n_writes",
             "next_read",
@@ -180,10 +181,10 @@ def _covering(intervals: pl.LazyFrame, name: str) -> pl.LazyFrame:
     of the unit covers ``[a, b]`` iff the last ``covers_until`` with ``start <= a`` is
     ``> b``."""
     opened = intervals.select(
-        _hash("unit").alias("unit_key"),
+        _hash(c.UNIT).alias("unit_key"),
         pl.col("start_seq").alias("start"),
         pl.col("end_seq").alias("end"),
-        "unit",
+        c.UNIT,
         pl.col(name).alias("key_name"),
     )
     return _sort_within(opened, "unit_key", "start").with_columns(
@@ -201,7 +202,7 @@ def atomic_regions(events: pl.LazyFrame, /) -> pl.LazyFrame:
     return _covering(intervals.atomic_regions(events, outermost=True), "region")
 
 
-_PAIR_COLS: Final = ("seq", "ts", "w", "pos", "n_reads", "n_writes", "next_read", "next_write")
+_PAIR_COLS: Final = (c.SEQ, c.TS, "w", "pos", "n_reads", "n_writes", "next_read", "next_write")
 
 
 def _pairs(acc: pl.LazyFrame) -> pl.LazyFrame:
@@ -221,15 +222,15 @@ def _pairs(acc: pl.LazyFrame) -> pl.LazyFrame:
     return (
         acc.sort("unit_key", maintain_order=True)
         .select(
-            "pid",
+            c.PID,
             "unit_key",
             same.alias("__same"),
-            *(pl.col(c).shift(1).alias(f"first_{c}") for c in _PAIR_COLS),
-            *(pl.col(c).alias(f"second_{c}") for c in _PAIR_COLS),
+            *(pl.col(col).shift(1).alias(f"first_{col}") for col in _PAIR_COLS),
+            *(pl.col(col).alias(f"second_{col}") for col in _PAIR_COLS),
         )
         .filter(pl.col("__same"))
         .select(
-            "pid",
+            c.PID,
             "unit_key",
             "first_seq",
             "first_ts",
@@ -253,10 +254,10 @@ def _pairs(acc: pl.LazyFrame) -> pl.LazyFrame:
 
 def _names(pairs: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
     """Add ``var`` and ``unit`` to pairs, from the events of their second access."""
-    names = events.filter(pl.col("op").is_in([_R, _W])).select(
-        "pid", pl.col("seq").alias("second_seq"), "var", "unit"
+    names = events.filter(pl.col(c.OP).is_in([_R, _W])).select(
+        c.PID, pl.col(c.SEQ).alias("second_seq"), c.VAR, c.UNIT
     )
-    return pairs.join(names, on=["pid", "second_seq"], how="left")
+    return pairs.join(names, on=[c.PID, "second_seq"], how="left")
 
 
 def _with_scope(pairs: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
@@ -299,13 +300,13 @@ def windows(events: pl.LazyFrame, /) -> pl.LazyFrame:
     return (
         _names(scoped, events)
         .select(
-            "pid",
-            "var",
-            "unit",
+            c.PID,
+            c.VAR,
+            c.UNIT,
             *(
-                _op(f"{p}w").alias(f"{p}{c}") if c == "op" else pl.col(f"{p}{c}")
+                _op(f"{p}w").alias(f"{p}{col}") if col == c.OP else pl.col(f"{p}{col}")
                 for p in ("first_", "second_")
-                for c in ("seq", "ts", "op", "pos")
+                for col in (c.SEQ, c.TS, c.OP, "pos")
             ),
             "remote_reads",
             "remote_writes",
@@ -314,7 +315,7 @@ def windows(events: pl.LazyFrame, /) -> pl.LazyFrame:
             "atomic",
             "locked",
         )
-        .sort("pid", "var", "first_seq")
+        .sort(c.PID, c.VAR, "first_seq")
     )
 
 
@@ -345,16 +346,16 @@ def _site(prefix: str) -> pl.Expr:
 
 
 def _event(
-    prefix: str, role: pl.Expr, *, unit: str = "unit", unit_name: str = "unit_name"
+    prefix: str, role: pl.Expr, *, unit: str = c.UNIT, unit_name: str = c.UNIT_NAME
 ) -> pl.Expr:
     # locks: filled in by ``analyze`` for the few events a report shows (``locks_held``)
     return event_struct(
         prefix,
         role,
-        pid=pl.col("pid"),
+        pid=pl.col(c.PID),
         unit=pl.col(unit),
         unit_name=pl.col(unit_name),
-        target=pl.col("var"),
+        target=pl.col(c.VAR),
         locks=pl.lit([], dtype=pl.List(pl.String)),
     )
 
@@ -367,8 +368,8 @@ def _site_text(prefix: str) -> pl.Expr:
 
 def _explanation() -> pl.Expr:
     """One plain sentence per finding, naming the units and the sites."""
-    local, remote, var = pl.col("unit_name"), pl.col("r_unit_name"), pl.col("var")
-    p, r, c = _site_text("first_"), _site_text("r_"), _site_text("second_")
+    local, remote, var = pl.col(c.UNIT_NAME), pl.col("r_unit_name"), pl.col(c.VAR)
+    p, r, s2 = _site_text("first_"), _site_text("r_"), _site_text("second_")
     pat = pl.col("pattern")
     return (
         pl.when(pat == "RWW")
@@ -376,7 +377,7 @@ def _explanation() -> pl.Expr:
             pl.format(
                 "{} wrote {} at {} between {}'s read at {} and its write at {}, so {}'s "
                 "write, computed from the stale read, overwrote that update.",
-                remote, var, r, local, p, c, local,
+                remote, var, r, local, p, s2, local,
             )
         )
         .when(pat == "RWR")
@@ -384,7 +385,7 @@ def _explanation() -> pl.Expr:
             pl.format(
                 "{} wrote {} at {} between two reads by {} at {} and {} in code meant to "
                 "be atomic, so the two reads disagree.",
-                remote, var, r, local, p, c,
+                remote, var, r, local, p, s2,
             )
         )
         .when(pat == "WRW")
@@ -392,14 +393,14 @@ def _explanation() -> pl.Expr:
             pl.format(
                 "{} read {} at {} between {}'s writes at {} and {} in code meant to be "
                 "atomic, so it saw an intermediate value.",
-                remote, var, r, local, p, c,
+                remote, var, r, local, p, s2,
             )
         )
         .otherwise(
             pl.format(
                 "{} wrote {} at {} between {}'s write at {} and its read at {} in code "
                 "meant to be atomic, so {} read back {}'s value instead of its own.",
-                remote, var, r, local, p, c, local, remote,
+                remote, var, r, local, p, s2, local, remote,
             )
         )
     )  # fmt: skip
@@ -426,17 +427,17 @@ def _details(events: pl.LazyFrame, prefix: str) -> pl.LazyFrame:
     The local (``first_``) access brings ``var``, ``unit`` and ``unit_name`` unprefixed;
     the remote one (``r_``) its ``r_unit`` and ``r_unit_name``.
     """
-    cols = ("value", "file", "line", "func")
+    cols = (c.VALUE, c.FILE, c.LINE, c.FUNC)
     names = {
-        "first_": ("var", "unit", "unit_name"),
+        "first_": (c.VAR, c.UNIT, c.UNIT_NAME),
         "second_": (),
         "r_": ("r_unit", "r_unit_name"),
     }[prefix]
-    return events.filter(pl.col("op").is_in([_R, _W])).select(
-        "pid",
-        pl.col("seq").alias(f"{prefix}seq"),
+    return events.filter(pl.col(c.OP).is_in([_R, _W])).select(
+        c.PID,
+        pl.col(c.SEQ).alias(f"{prefix}seq"),
         *(pl.col(n.removeprefix("r_")).alias(n) for n in names),
-        *(pl.col(c).alias(f"{prefix}{c}") for c in cols),
+        *(pl.col(col).alias(f"{prefix}{col}") for col in cols),
     )
 
 
@@ -453,10 +454,10 @@ def locks_held(events: pl.LazyFrame, /, *, at: pl.LazyFrame) -> pl.LazyFrame:
     Returns:
         ``unit``, ``seq``, ``locks`` (sorted lock names), for the events that held a lock.
     """
-    at = at.select("unit", "seq", _hash("unit").alias("unit_key")).collect().lazy()
+    at = at.select(c.UNIT, c.SEQ, _hash(c.UNIT).alias("unit_key")).collect().lazy()
     # only the lock events of the units asked about (a report shows a few)
-    units = at.select(pl.col("unit").unique()).collect().to_series()
-    holds = lock_holds(events.filter(pl.col("unit").is_in(units.implode()))).select(
+    units = at.select(pl.col(c.UNIT).unique()).collect().to_series()
+    holds = lock_holds(events.filter(pl.col(c.UNIT).is_in(units.implode()))).select(
         "unit_key",
         # one key per (unit, lock)
         (pl.col("unit_key") ^ _hash("key_name", _SEED_LOCK)).alias("key"),
@@ -469,17 +470,17 @@ def locks_held(events: pl.LazyFrame, /, *, at: pl.LazyFrame) -> pl.LazyFrame:
     locks = holds.select("unit_key", "key", "key_name").unique(subset=["key"])
     per_lock = at.join(locks, on="unit_key")
     return (
-        _sort_within(per_lock, "key", "seq")
+        _sort_within(per_lock, "key", c.SEQ)
         .join_asof(
             _sort_within(holds.select("key", "start", "end"), "key", "start"),
-            left_on="seq",
+            left_on=c.SEQ,
             right_on="start",
             by="key",
             strategy="backward",
             check_sortedness=False,  # sorted by the by-key, then the asof key
         )
-        .filter(pl.col("end") > pl.col("seq"))
-        .group_by("unit", "seq")
+        .filter(pl.col("end") > pl.col(c.SEQ))
+        .group_by(c.UNIT, c.SEQ)
         .agg(pl.col("key_name").sort().alias("locks"))
     )
 
@@ -504,8 +505,8 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: Collection[str] = KINDS) 
     candidate = (sw & rw & ~fw) | (fw & sw & rr) | (~sw & rw)
     remote = acc.select(
         pl.col("pos").alias("r_pos"),
-        pl.col("seq").alias("r_seq"),
-        pl.col("ts").alias("r_ts"),
+        pl.col(c.SEQ).alias("r_seq"),
+        pl.col(c.TS).alias("r_ts"),
         pl.col("w").alias("r_w"),
     )
     w = (
@@ -526,19 +527,19 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: Collection[str] = KINDS) 
             .alias("r_pos")
         )
         .join(remote, on="r_pos", how="left")
-        .join(_details(events, "first_"), on=["pid", "first_seq"], how="left")
-        .join(_details(events, "second_"), on=["pid", "second_seq"], how="left")
-        .join(_details(events, "r_"), on=["pid", "r_seq"], how="left")
+        .join(_details(events, "first_"), on=[c.PID, "first_seq"], how="left")
+        .join(_details(events, "second_"), on=[c.PID, "second_seq"], how="left")
+        .join(_details(events, "r_"), on=[c.PID, "r_seq"], how="left")
         .with_columns(_op(f"{p}w").alias(f"{p}op") for p in ("first_", "second_", "r_"))
     )
     key = [
         "kind",
         "pattern",
-        "var",
-        *(f"{p}{c}" for p in ("first_", "r_", "second_") for c in ("file", "line", "func")),
+        c.VAR,
+        *(f"{p}{col}" for p in ("first_", "r_", "second_") for col in (c.FILE, c.LINE, c.FUNC)),
     ]
-    first = ["first_ts", "pid", "first_seq"]
-    widest = ["__width", "first_ts", "pid", "first_seq"]
+    first = ["first_ts", c.PID, "first_seq"]
+    widest = ["__width", "first_ts", c.PID, "first_seq"]
     # Group on plain columns, keeping the row numbers of the first and the widest
     # instance; only those rows get their events and explanation built (there can be
     # tens of thousands of instances, and a few hundred findings).
@@ -557,7 +558,7 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: Collection[str] = KINDS) 
             .sort_by(widest, descending=[True, False, False, False])
             .first()
             .alias("__wide"),
-            pl.col("unit_name").append(pl.col("r_unit_name")).unique().sort().alias("__all"),
+            pl.col(c.UNIT_NAME).append(pl.col("r_unit_name")).unique().sort().alias("__all"),
         )
         .collect()
     )
@@ -575,7 +576,7 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: Collection[str] = KINDS) 
     ).select(
         "events",
         "sites",
-        pl.concat_list("unit_name", "r_unit_name").alias("__pair"),
+        pl.concat_list(c.UNIT_NAME, "r_unit_name").alias("__pair"),
         _explanation().alias("explanation"),
     )
     worst = with_lists(inst[grouped["__wide"]], {"worst": events_parts}).select("worst")
@@ -587,7 +588,7 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: Collection[str] = KINDS) 
             pl.col("kind")
             .replace_strict({k: CATALOGUE[k].severity for k in KINDS}, return_dtype=pl.String)
             .alias("severity"),
-            "var",
+            c.VAR,
             pl.concat_list("__pair", "__all").list.unique(maintain_order=True).alias("units"),
             "sites",
             "count",

@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 
 from tracelens import schema as s
+from tracelens.analyze import columns as c
 from tracelens.analyze import intervals
 from tracelens.analyze.columns import G, global_order, order_key
 from tracelens.analyze.findings import EventRef, Finding, severity_rank, sort_findings
@@ -178,12 +179,12 @@ class Timeline:
 
     def __post_init__(self) -> None:
         self._g = self.events[G].to_numpy()
-        self._ts = self.events["ts"].fill_null(self.t0).to_numpy()
+        self._ts = self.events[c.TS].fill_null(self.t0).to_numpy()
         self._lane_of = self.events["lane"].to_numpy()
-        on_var = (self.events["var"] == self.var).fill_null(False)
-        self._is_write = ((self.events["op"] == _WRITE).fill_null(False) & on_var).to_numpy()
+        on_var = (self.events[c.VAR] == self.var).fill_null(False)
+        self._is_write = ((self.events[c.OP] == _WRITE).fill_null(False) & on_var).to_numpy()
         self._is_other = ~(
-            self.events["op"].is_in([_READ, _WRITE]).fill_null(False) & on_var
+            self.events[c.OP].is_in([_READ, _WRITE]).fill_null(False) & on_var
         ).to_numpy()
 
     def __len__(self) -> int:
@@ -227,7 +228,7 @@ class Timeline:
             return []
         g = ev[G]
         held = self.holds.filter(
-            (pl.col("unit") == ev["unit"]) & (pl.col("start_g") < g) & (pl.col("end_g") > g)
+            (pl.col(c.UNIT) == ev[c.UNIT]) & (pl.col("start_g") < g) & (pl.col("end_g") > g)
         )
         return held["lock"].to_list()
 
@@ -238,7 +239,7 @@ class Timeline:
 
     def seq_row(self, seq: int) -> int:
         """The first event with sequence number at or after ``seq`` (clamped)."""
-        seqs = self.events["seq"].to_numpy()
+        seqs = self.events[c.SEQ].to_numpy()
         idx = np.nonzero(seqs >= seq)[0]
         return int(idx[0]) if len(idx) else len(self) - 1
 
@@ -248,8 +249,8 @@ class Timeline:
         hay = (
             pl.concat_str(
                 [
-                    pl.col(c).cast(pl.String).fill_null("")
-                    for c in ("op", "value", "unit", "unit_name", "file", "func", "line", "seq")
+                    pl.col(col).cast(pl.String).fill_null("")
+                    for col in (c.OP, c.VALUE, c.UNIT, c.UNIT_NAME, c.FILE, c.FUNC, c.LINE, c.SEQ)
                 ],
                 separator="\x1f",
             )
@@ -339,8 +340,8 @@ def lock_holds(events: pl.DataFrame) -> pl.DataFrame:
     their ends ``start_g``, ``end_g``, ``start_ts``, ``end_ts``, by unit and start."""
     return (
         intervals.lock_holds(events.lazy())
-        .select("unit", "lock", "start_g", "end_g", "start_ts", "end_ts")
-        .sort("unit", "start_g")
+        .select(c.UNIT, "lock", "start_g", "end_g", "start_ts", "end_ts")
+        .sort(c.UNIT, "start_g")
         .collect()
     )
 
@@ -358,16 +359,16 @@ def trace_summary(
     base: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The header's numbers; keys of ``base`` (the analyzer's summary) win."""
-    ops = pl.col("op")
+    ops = pl.col(c.OP)
     row = events.select(
-        pl.col("unit").n_unique().alias("units"),
-        pl.col("var").filter(ops.is_in([_READ, _WRITE])).n_unique().alias("variables"),
-        pl.col("obj")
+        pl.col(c.UNIT).n_unique().alias("units"),
+        pl.col(c.VAR).filter(ops.is_in([_READ, _WRITE])).n_unique().alias("variables"),
+        pl.col(c.OBJ)
         .filter(ops.is_in([s.Op.ACQUIRE, s.Op.RELEASE, s.Op.SEND, s.Op.RECV]))
         .n_unique()
         .alias("sync_objects"),
-        pl.col("ts").min().alias("t0"),
-        (pl.col("ts").max() - pl.col("ts").min()).alias("time_span_ns"),
+        pl.col(c.TS).min().alias("t0"),
+        (pl.col(c.TS).max() - pl.col(c.TS).min()).alias("time_span_ns"),
     ).row(0, named=True)
     out: dict[str, Any] = {
         "files": len(getattr(stats, "files", []) or []),
@@ -427,23 +428,23 @@ def findings_frame(findings: Sequence[Finding]) -> pl.DataFrame:
 
 def variable_counts(events: pl.DataFrame, top: int = 3) -> pl.DataFrame:
     """One row per variable: reads, writes, accesses, units and the busiest units."""
-    acc = events.lazy().filter(pl.col("op").is_in([_READ, _WRITE]))
-    is_r = (pl.col("op") == _READ).cast(pl.Int64)
-    is_w = (pl.col("op") == _WRITE).cast(pl.Int64)
-    per_var = acc.group_by("var").agg(
+    acc = events.lazy().filter(pl.col(c.OP).is_in([_READ, _WRITE]))
+    is_r = (pl.col(c.OP) == _READ).cast(pl.Int64)
+    is_w = (pl.col(c.OP) == _WRITE).cast(pl.Int64)
+    per_var = acc.group_by(c.VAR).agg(
         is_r.sum().alias("reads"),
         is_w.sum().alias("writes"),
         pl.len().cast(pl.Int64).alias("accesses"),
-        pl.col("unit").n_unique().cast(pl.Int64).alias("units"),
+        pl.col(c.UNIT).n_unique().cast(pl.Int64).alias("units"),
     )
     per_unit = (
-        acc.group_by("var", "unit_name")
+        acc.group_by(c.VAR, c.UNIT_NAME)
         .agg(is_r.sum().alias("r"), is_w.sum().alias("w"))
         .with_columns((pl.col("r") + pl.col("w")).alias("n"))
-        .sort("var", "n", "unit_name", descending=[False, True, False])
-        .group_by("var", maintain_order=True)
+        .sort(c.VAR, "n", c.UNIT_NAME, descending=[False, True, False])
+        .group_by(c.VAR, maintain_order=True)
         .agg(
-            pl.format("{} {}r/{}w", pl.col("unit_name").fill_null("?"), "r", "w")
+            pl.format("{} {}r/{}w", pl.col(c.UNIT_NAME).fill_null("?"), "r", "w")
             .head(top)
             .str.join("  ")
             .alias("by_unit"),
@@ -457,7 +458,7 @@ def variable_counts(events: pl.DataFrame, top: int = 3) -> pl.DataFrame:
         )
         .drop("_nu")
     )
-    return per_var.join(per_unit, on="var", how="left").collect()
+    return per_var.join(per_unit, on=c.VAR, how="left").collect()
 
 
 def variables_frame(counts: pl.DataFrame, findings: Sequence[Finding] | None) -> pl.DataFrame:
@@ -474,13 +475,13 @@ def variables_frame(counts: pl.DataFrame, findings: Sequence[Finding] | None) ->
     )
     done = findings is not None
     return (
-        counts.join(fcount, on="var", how="left")
+        counts.join(fcount, on=c.VAR, how="left")
         .with_columns(
             pl.col("findings").fill_null(0) if done else pl.col("findings"),
             pl.col("worst").fill_null(9),
         )
-        .sort(["worst", "accesses", "var"], descending=[False, True, False])
-        .select("var", "reads", "writes", "accesses", "units", "by_unit", "findings", "worst")
+        .sort(["worst", "accesses", c.VAR], descending=[False, True, False])
+        .select(c.VAR, "reads", "writes", "accesses", "units", "by_unit", "findings", "worst")
     )
 
 
@@ -526,22 +527,22 @@ def build_timeline(model: TraceModel, var: str) -> Timeline:
     fs = model.findings_of(var)
     keys = {(e.pid, e.seq) for f in fs for e in (*f.events, *f.worst)}
     gs = [order_key(p, q) for p, q in keys]
-    sel = pl.col("op").is_in([_READ, _WRITE]) & (pl.col("var") == var)
+    sel = pl.col(c.OP).is_in([_READ, _WRITE]) & (pl.col(c.VAR) == var)
     if gs:
         sel = sel | pl.col(G).is_in(gs)
     tl = ev.filter(sel).sort(G)
-    units = tl["unit"].unique(maintain_order=True).to_list()
+    units = tl[c.UNIT].unique(maintain_order=True).to_list()
     lane_idx = {u: i for i, u in enumerate(units)}
     tl = tl.with_columns(
-        pl.col("unit").replace_strict(lane_idx, return_dtype=pl.Int64).alias("lane")
+        pl.col(c.UNIT).replace_strict(lane_idx, return_dtype=pl.Int64).alias("lane")
     )
-    names = dict(zip(tl["unit"].to_list(), tl["unit_name"].fill_null("").to_list(), strict=True))
+    names = dict(zip(tl[c.UNIT].to_list(), tl[c.UNIT_NAME].fill_null("").to_list(), strict=True))
     t0 = model.t0
     holds = model.lock_holds()
     if tl.height:
         g_lo, g_hi = tl[G].min(), tl[G].max()
         holds = holds.filter(
-            pl.col("unit").is_in(units) & (pl.col("end_g") > g_lo) & (pl.col("start_g") < g_hi)
+            pl.col(c.UNIT).is_in(units) & (pl.col("end_g") > g_lo) & (pl.col("start_g") < g_hi)
         )
     instances = []
     for f in fs:
@@ -549,15 +550,15 @@ def build_timeline(model: TraceModel, var: str) -> Timeline:
         if f.worst and f.worst != f.events:
             instances.append(Instance(f, "widest", f.worst))
     lanes_df = tl.with_row_index("__r").partition_by("lane", as_dict=True, maintain_order=True)
-    windows = intervals.rmw_windows(tl.lazy().filter(pl.col("var") == var)).collect()
+    windows = intervals.rmw_windows(tl.lazy().filter(pl.col(c.VAR) == var)).collect()
     timeline = Timeline(
         var=var, events=tl, lanes=[], instances=instances, t0=t0, holds=holds, windows=windows
     )
     lanes = []
     for u in units:
         part = lanes_df[(lane_idx[u],)]
-        ops = part["op"].to_numpy()
-        is_var = (part["var"] == var).fill_null(False).to_numpy()
+        ops = part[c.OP].to_numpy()
+        is_var = (part[c.VAR] == var).fill_null(False).to_numpy()
         lanes.append(
             Lane(
                 unit=u,
@@ -597,7 +598,7 @@ def lane_geometry(tl: Timeline, axis: Axis) -> list[LaneGeometry]:
         writes = np.concatenate([[0], np.cumsum(isw)])
         iso = tl._is_other[rows]
         others = np.concatenate([[0], np.cumsum(iso)])
-        h = holds.filter(pl.col("unit") == lane.unit) if not holds.is_empty() else holds
+        h = holds.filter(pl.col(c.UNIT) == lane.unit) if not holds.is_empty() else holds
         if h.height:
             end_g = h["end_g"].to_numpy()
             end_ts = h["end_ts"].fill_null(int(tl._ts.max()) if len(tl) else 0).to_numpy()
@@ -609,7 +610,7 @@ def lane_geometry(tl: Timeline, axis: Axis) -> list[LaneGeometry]:
             hs = he = np.empty(0)
         # read-modify-write windows (``intervals.rmw_windows``): both ends are accesses
         # of the variable, so on the timeline
-        w = tl.windows.filter(pl.col("unit") == lane.unit) if tl.windows.height else tl.windows
+        w = tl.windows.filter(pl.col(c.UNIT) == lane.unit) if tl.windows.height else tl.windows
         if w.height:
             rs = allpos[np.searchsorted(tl._g, w["start_g"].to_numpy())]
             re_ = allpos[np.searchsorted(tl._g, w["end_g"].to_numpy())]
