@@ -13,7 +13,7 @@ Without traces it takes the bundled samples (``sample_logs/*.jsonl.gz``), the ST
 trace of the tests (imported with ``tracelens import-std`` by each tree) and the
 benchmark traces already generated in ``benchmarks/_data/`` (``benchmarks/report.py``
 makes them); ``--generate`` also makes a 300,000-event trace with 4,000 locks there
-(``tests/tracegen.py``), which takes the analyses' many-locks paths.
+(``python -m tests.tracegen``), which takes the analyses' many-locks paths.
 """
 
 from __future__ import annotations
@@ -81,7 +81,8 @@ def _generate() -> Path:
         subprocess.run(
             [
                 sys.executable,
-                str(ROOT / "tests" / "tracegen.py"),
+                "-m",
+                "tests.tracegen",
                 str(path),
                 "--events",
                 "300000",

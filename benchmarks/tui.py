@@ -28,7 +28,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
 
 
 async def _open(trace: Path, cache: bool) -> dict[str, float]:
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trace = args.trace
         if trace is None:
-            import tracegen
+            from tests import tracegen
 
             trace = Path(tmp) / "trace.jsonl"
             t = time.perf_counter()

@@ -1,105 +1,30 @@
-"""Building traces in tests: a small builder for hand-written traces, and Hypothesis
-strategies for random interleavings of several units.
+"""Hypothesis strategies for traces.
 
-Both produce event dicts in the real trace format (``tracelens.schema`` names), which
-``write_trace`` writes as JSON lines for ``tracelens.analyze.load``.
+* ``interleavings``: random interleavings of several units' accesses, locked blocks
+  and atomic regions, as trace-file events (``tests.traces.write_trace`` writes them);
+* ``programs`` and ``schedule``: small programs with forks, joins, locks and
+  hand-offs, and one well-formed schedule of each, as steps (``tests.traces``).
+
+Programs: a main unit ``t0`` plus a few workers. Each worker runs a list of
+actions: plain accesses, locked blocks (acquire, accesses, release), sends and
+receives on a queue ``q`` (FIFO, messages have ids) and an event ``ev`` (no message:
+a receive needs one earlier send). Main writes some variables, forks the workers,
+does a few accesses, joins some workers and accesses again. A random scheduler
+interleaves the units, honouring locks, joins and receives, so every trace is one
+that a real run could have recorded.
 """
 
 from __future__ import annotations
 
-import gzip
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from pathlib import Path
+import random
 from typing import Any
 
-import orjson
 from hypothesis import strategies as st
 
+from tests.traces import TraceBuilder
 from tracelens import schema as s
 
-__all__ = ["TraceBuilder", "interleavings", "write_trace"]
-
-
-def write_trace(path: str | Path, events: Iterable[Mapping[str, Any]]) -> Path:
-    """Write events as JSON lines (gzip when ``path`` ends in ``.gz``)."""
-    path = Path(path)
-    data = b"".join(orjson.dumps(dict(e), option=orjson.OPT_APPEND_NEWLINE) for e in events)
-    if path.suffix == ".gz":
-        data = gzip.compress(data)
-    path.write_bytes(data)
-    return path
-
-
-@dataclass
-class TraceBuilder:
-    """Appends events in sequence order; one method per operation.
-
-    Sites default to ``app.py:<line>`` in function ``f``; a unit ``"tN"`` is named
-    ``"worker-N"`` unless ``names`` says otherwise.
-
-    Example::
-
-        b = TraceBuilder()
-        b.read("t1", "x", line=10)
-        b.write("t2", "x", line=20)
-        b.write("t1", "x", line=11)
-        b.events  # -> list of dicts
-    """
-
-    pid: int = 100
-    file: str = "app.py"
-    names: dict[str, str] = field(default_factory=dict)
-    events: list[dict[str, Any]] = field(default_factory=list)
-    seq: int = 0
-    ts: int = 1_000
-
-    def _ev(self, unit: str, op: str, line: int, func: str, **kw: Any) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            s.TL: s.FORMAT_VERSION,
-            s.OP: op,
-            s.SEQ: self.seq,
-            s.TS: self.ts,
-            s.PID: self.pid,
-            s.UNIT: unit,
-            s.TID: int(unit[1:]) if unit[1:].isdigit() else 0,
-            s.THREAD: self.names.get(unit, f"worker-{unit[1:]}"),
-        }
-        d.update(kw)
-        d[s.FILE] = self.file
-        d[s.LINE] = line
-        d[s.FUNC] = func
-        self.events.append(d)
-        self.seq += 1
-        self.ts += 100
-        return d
-
-    def read(self, unit: str, var: str, value: Any = 0, *, line: int = 1, func: str = "f") -> None:
-        self._ev(unit, s.Op.READ, line, func, **{s.VAR: var, s.VALUE: value})
-
-    def write(self, unit: str, var: str, value: Any = 0, *, line: int = 2, func: str = "f") -> None:
-        self._ev(unit, s.Op.WRITE, line, func, **{s.VAR: var, s.VALUE: value})
-
-    def acquire(self, unit: str, lock: str, *, line: int = 0, internal: bool = False) -> None:
-        extra: dict[str, Any] = {s.OBJ: lock, s.KIND: s.Kind.LOCK, s.WAIT_NS: 0}
-        if internal:
-            extra[s.INTERNAL] = True
-        self._ev(unit, s.Op.ACQUIRE, line, "f", **extra)
-
-    def release(self, unit: str, lock: str, *, line: int = 0, internal: bool = False) -> None:
-        extra: dict[str, Any] = {s.OBJ: lock, s.KIND: s.Kind.LOCK}
-        if internal:
-            extra[s.INTERNAL] = True
-        self._ev(unit, s.Op.RELEASE, line, "f", **extra)
-
-    def atomic_begin(self, unit: str, name: str = "region", *, line: int = 0) -> None:
-        self._ev(unit, s.Op.ATOMIC_BEGIN, line, "f", **{s.OBJ: name, s.KIND: s.Kind.ATOMIC})
-
-    def atomic_end(self, unit: str, name: str = "region", *, line: int = 0) -> None:
-        self._ev(unit, s.Op.ATOMIC_END, line, "f", **{s.OBJ: name, s.KIND: s.Kind.ATOMIC})
-
-    def write_to(self, path: str | Path) -> Path:
-        return write_trace(path, self.events)
+__all__ = ["interleavings", "programs", "schedule"]
 
 
 # --- Hypothesis ------------------------------------------------------------------------
@@ -176,3 +101,109 @@ def interleavings(
         if pcs[i] == len(programs[i]):
             live.remove(i)
     return b.events
+
+
+# --- programs --------------------------------------------------------------------------
+
+PROGRAM_VARS = ("x", "y", "z")
+PROGRAM_LOCKS = ("L1", "L2")
+
+access = st.tuples(st.sampled_from(["read", "write"]), st.sampled_from(PROGRAM_VARS))
+locked = st.tuples(st.just("locked"), st.sampled_from(PROGRAM_LOCKS), st.lists(access, max_size=3))
+handoff = st.tuples(st.sampled_from(["send_q", "recv_q", "send_ev", "recv_ev"]))
+action = st.one_of(access, access, locked, handoff)
+
+
+@st.composite
+def programs(draw: Any) -> dict[str, Any]:
+    n = draw(st.integers(1, 3))
+    workers = {f"t{i}": draw(st.lists(action, max_size=6)) for i in range(1, n + 1)}
+    return {
+        "init": draw(st.lists(access, max_size=2)),
+        "workers": workers,
+        "middle": draw(st.lists(access, max_size=2)),
+        "joins": draw(st.lists(st.sampled_from(sorted(workers)), unique=True)),
+        "after": draw(st.lists(access, max_size=2)),
+        "seed": draw(st.integers(0, 2**32 - 1)),
+    }
+
+
+def _expand(actions: list[Any]) -> list[tuple[str, str]]:
+    steps: list[tuple[str, str]] = []
+    for a in actions:
+        if a[0] == "locked":
+            steps.append(("acquire", a[1]))
+            steps += list(a[2])
+            steps.append(("release", a[1]))
+        elif a[0] in ("send_q", "recv_q", "send_ev", "recv_ev"):
+            op, obj = a[0].split("_")
+            steps.append((op, obj))
+        else:
+            steps.append(a)
+    return steps
+
+
+def schedule(prog: dict[str, Any]) -> list[tuple[Any, ...]]:
+    """One interleaving of the program, as steps (``tests.traces.frame``)."""
+    rnd = random.Random(prog["seed"])
+    plans: dict[str, list[tuple[str, str]]] = {
+        "t0": [
+            *prog["init"],
+            *[("fork", w) for w in prog["workers"]],
+            *prog["middle"],
+            *[("join", w) for w in prog["joins"]],
+            *prog["after"],
+        ]
+    }
+    for w, acts in prog["workers"].items():
+        plans[w] = _expand(acts)
+    started = {"t0"}
+    done: set[str] = set()
+    holder: dict[str, str] = {}
+    queue: list[int] = []
+    ev_sent = False
+    msg = 0
+    out: list[tuple[Any, ...]] = []
+
+    def runnable(u: str) -> bool:
+        if u not in started or u in done:
+            return False
+        if not plans[u]:
+            return True  # will end
+        op, obj = plans[u][0]
+        if op == "acquire":
+            return obj not in holder
+        if op == "join":
+            return obj in done
+        if op == "recv":
+            return bool(queue) if obj == "q" else ev_sent
+        return True
+
+    while True:
+        ready = [u for u in sorted(plans) if runnable(u)]
+        if not ready:
+            break  # finished, or every remaining unit waits for something never coming
+        u = rnd.choice(ready)
+        if not plans[u]:
+            done.add(u)
+            if u != "t0":
+                out.append((u, "end", u))
+            continue
+        op, obj = plans[u].pop(0)
+        extra: dict[str, Any] = {}
+        if op == "fork":
+            started.add(obj)
+        elif op == "acquire":
+            holder[obj] = u
+        elif op == "release":
+            holder.pop(obj, None)
+        elif op == "send" and obj == "q":
+            msg += 1
+            queue.append(msg)
+            extra["msg"] = msg
+        elif op == "send":
+            ev_sent = True
+        elif op == "recv" and obj == "q":
+            extra["msg"] = queue.pop(0)
+        out.append((u, op, obj, extra) if extra else (u, op, obj))
+    return out

@@ -28,7 +28,7 @@ malformed lines and a truncated last line.
 
 Usable as a module (``generate``/``events``) and as a script::
 
-    python tests/tracegen.py OUT.jsonl --events 1000000 [--threads 16] [--seed 0]
+    python -m tests.tracegen OUT.jsonl --events 1000000 [--threads 16] [--seed 0]
 """
 
 from __future__ import annotations
@@ -36,7 +36,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import random
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,9 +43,7 @@ from typing import Any
 
 import orjson
 
-# tests/ is not a package: make ``tracelens`` importable when run as a script from a clone.
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from tests.traces import event
 from tracelens import schema as s
 
 #: Relative weights of the simulated tasks.
@@ -149,20 +146,16 @@ def events(
     def ev(unit: str, op: str, site: str, **kw: Any) -> None:
         nonlocal seq, ts, produced
         f, ln, fn = SITES[site]
-        d: dict[str, Any] = {
-            s.TL: s.FORMAT_VERSION,
-            s.OP: op,
-            s.SEQ: seq,
-            s.TS: ts,
-            s.PID: pid,
-            s.UNIT: unit,
-            s.TID: tids[unit],
-            s.THREAD: tnames[unit],
-        }
-        d.update(kw)
-        d[s.FILE] = f
-        d[s.LINE] = ln
-        d[s.FUNC] = fn
+        d = event(
+            op,
+            seq=seq,
+            ts=ts,
+            pid=pid,
+            unit=unit,
+            **{s.TID: tids[unit], s.THREAD: tnames[unit]},
+            **kw,
+            **{s.FILE: f, s.LINE: ln, s.FUNC: fn},
+        )
         seq += 1
         ts += rng.randrange(200, 3000)
         produced += 1

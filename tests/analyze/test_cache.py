@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from polars.testing import assert_frame_equal
 
-from tests.strategies import TraceBuilder, write_trace
+from tests.traces import TraceBuilder, write_trace
 from tracelens.analyze import load
 from tracelens.analyze.cache import load_cached
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from tests.strategies import TraceBuilder, write_trace
+from tests.traces import TraceBuilder, write_trace
 from tracelens import schema as s
 from tracelens.analyze import TraceError, load
 from tracelens.analyze.load import EVENT_SCHEMA

@@ -122,7 +122,7 @@ def test_handover_gives_the_value_or_raises_the_error():
 
 
 def test_predictive_hands_out_the_data_races_first(tmp_path):
-    from tests.strategies import TraceBuilder
+    from tests.traces import TraceBuilder
     from tracelens.analyze import hb
 
     b = TraceBuilder()

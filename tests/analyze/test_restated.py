@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.strategies import TraceBuilder
+from tests.traces import TraceBuilder
 from tracelens.analyze import analyze, load
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.strategies import TraceBuilder
+from tests.traces import TraceBuilder
 from tracelens.analyze import (
     ANALYSES,
     Report,

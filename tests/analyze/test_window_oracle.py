@@ -8,7 +8,8 @@ from typing import Any
 import polars as pl
 from hypothesis import HealthCheck, given, settings
 
-from tests.strategies import interleavings, write_trace
+from tests.strategies import interleavings
+from tests.traces import write_trace
 from tracelens import schema as s
 from tracelens.analyze import load
 from tracelens.analyze.findings import to_findings
@@ -125,7 +126,7 @@ def test_polars_windows_match_the_brute_force_definition(events, tmp_path):
 
 
 def test_findings_frame_has_the_finding_schema(tmp_path):
-    from tests.strategies import TraceBuilder
+    from tests.traces import TraceBuilder
 
     b = TraceBuilder()
     b.read("t1", "x")

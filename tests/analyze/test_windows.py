@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.strategies import TraceBuilder, write_trace
 from tests.tracegen import generate
+from tests.traces import TraceBuilder, write_trace
 from tracelens.analyze import analyze, load
 from tracelens.analyze.findings import Finding, Site
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 
 from tests.analyze.hb import hb_oracle as oracle
-from tests.analyze.hb.hb_strategies import programs, schedule
-from tests.analyze.hb.hb_trace import frame, rows
+from tests.strategies import programs, schedule
+from tests.traces import frame, rows
 from tracelens.analyze.hb import data_race, inconsistent_locking, tables
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.analyze.hb.hb_trace import frame
+from tests.traces import frame
 from tracelens.analyze.hb import (
     data_race,
     deadlock,

@@ -8,8 +8,8 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.analyze.hb.hb_strategies import programs, schedule
-from tests.analyze.hb.hb_trace import frame
+from tests.strategies import programs, schedule
+from tests.traces import frame
 from tracelens.analyze.hb import (
     KINDS,
     clear_cache,
