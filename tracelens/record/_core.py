@@ -1,9 +1,13 @@
 """Global state department of the recorder, and its hot path.
 
-Everything the recorder keeps between calls lives here: whether recording is on,
-the sequence counter, the per-thread unit states and the active sink. Other
-modules read ``STATE`` and call ``record`` / ``unit_state``; only
-``tracelens.record._config`` switches recording on and off.
+Everything the recorder keeps between calls lives here: whether recording is on and
+with which settings, what ``configure`` changed and restores at ``shutdown``, what a
+spawned child needs to record too, the sequence counter, the per-thread and per-task
+unit states and the active sink. Other modules read ``STATE`` and call ``record`` /
+``unit_state``; only ``tracelens.record._config`` changes ``STATE``'s settings and
+switches recording on and off. The instrumenting modules keep only what is theirs:
+the originals they replaced (a ``Patches`` each) and the counters and caches behind
+the names they give objects.
 
 Why the hot path looks the way it does:
 
@@ -62,9 +66,20 @@ SKIP_FILES: set[str] = set()
 
 
 class _State:
-    """Mutable recorder-wide settings. One instance: ``STATE``."""
+    """Mutable recorder-wide state. One instance: ``STATE``."""
 
-    __slots__ = ("buffer_size", "on", "pid", "sink", "units")
+    __slots__ = (
+        "buffer_size",
+        "child",
+        "hooks_installed",
+        "on",
+        "pid",
+        "pinned",
+        "saved",
+        "settings",
+        "sink",
+        "units",
+    )
 
     def __init__(self) -> None:
         self.on = False
@@ -72,6 +87,18 @@ class _State:
         self.buffer_size = 1024
         self.pid = os.getpid()
         self.units = itertools.count(1)  # "t0" is the main thread
+        #: The arguments of the current ``configure`` (``None`` when not recording).
+        self.settings: dict[str, Any] | None = None
+        #: Set by ``tracelens run``: the command line decides, not the program.
+        self.pinned = False
+        #: What ``configure`` replaced and ``shutdown`` puts back (structlog's
+        #: configuration, the switch interval).
+        self.saved: dict[str, Any] = {}
+        #: Whether the atexit and at-fork hooks are registered (once per process).
+        self.hooks_installed = False
+        #: The object a spawned child unpickles to record into the same trace
+        #: (``None`` when children cannot record: no recording, or ``emit="structlog"``).
+        self.child: object | None = None
 
 
 STATE: Final = _State()
