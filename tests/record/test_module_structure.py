@@ -97,3 +97,70 @@ def test_no_recorder_module_imports_itself_through_others():
     assert "tracelens.record._core" in graph["tracelens.record._config"]  # the walk sees imports
 
     assert _cycle(graph) is None
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not (name.startswith("__") and name.endswith("__"))
+
+
+def _private_uses(me: str, source: str) -> list[str]:
+    """Where module ``me`` (its ``source``) takes a private name from another tracelens module.
+
+    A private module of ``tracelens.record`` (``_core``...) may be imported by its
+    siblings; the names it hands out, and those of every other module, must be public.
+    Private names of the standard library are not looked at.
+    """
+    package = me.rsplit(".", 1)[0]
+    tree = ast.parse(source)
+    aliases: set[str] = set()  # local names bound to tracelens modules
+    found: list[str] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.split(".")[0] == "tracelens":
+                    aliases.add(a.asname or a.name.split(".")[0])
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            if node.module.split(".")[0] != "tracelens":
+                continue
+            for a in node.names:
+                sub = f"{node.module}.{a.name}"
+                if _is_module(sub):
+                    aliases.add(a.asname or a.name)
+                    sibling = node.module == package and package == "tracelens.record"
+                    if _private(a.name) and not sibling:
+                        found.append(f"{me}:{node.lineno} imports module {sub}")
+                elif _private(a.name):
+                    found.append(f"{me}:{node.lineno} imports {sub}")
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and _private(node.attr)
+        ):
+            found.append(f"{me}:{node.lineno} uses {node.value.id}.{node.attr}")
+    return found
+
+
+def test_the_private_name_finder_sees_every_kind_of_use():
+    """A private name imported, or read off a module, and a far private module are reported."""
+    code = (
+        "from tracelens.record import _core\n"
+        "from tracelens.record._core import _SECRET, STATE\n"
+        "x = _core._hidden(1)\n"
+        "y = _core.public, _core.__file__\n"
+    )
+    assert _private_uses("tracelens.record.fake", code) == [
+        "tracelens.record.fake:2 imports tracelens.record._core._SECRET",
+        "tracelens.record.fake:3 uses _core._hidden",
+    ]
+    assert _private_uses("tracelens.fake", code)[0] == (
+        "tracelens.fake:1 imports module tracelens.record._core"
+    )
+
+
+def test_no_recorder_module_uses_another_modules_private_names():
+    """The recorder's modules take only public names from one another."""
+    found = [use for f in FILES for use in _private_uses(_module_name(f), f.read_text())]
+
+    assert found == []

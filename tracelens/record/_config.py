@@ -22,7 +22,7 @@ import structlog
 
 from tracelens import schema as s
 from tracelens.record import _core, aio, futures, locks, processes, sync, threads
-from tracelens.record._core import STATE, forget_unit_state, unit_state
+from tracelens.record._core import STATE, bound_unit_state, forget_unit_state, unit_state
 from tracelens.record._patch import Patches
 from tracelens.record._sink import Sink
 from tracelens.record.processors import TraceLoggerFactory, add_trace_context
@@ -262,10 +262,7 @@ def _after_fork_in_child() -> None:
     sink = STATE.sink
     if not STATE.on or sink is None:
         return
-    try:
-        keep = _core._local.st
-    except AttributeError:
-        keep = None
+    keep = bound_unit_state()
     STATE.pid = os.getpid()
     sink.after_fork_in_child(keep)
     if keep is None:

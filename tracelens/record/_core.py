@@ -49,7 +49,8 @@ if TYPE_CHECKING:
 original_allocate_lock: Final = _thread.allocate_lock
 original_rlock: Final = _thread.RLock
 
-_getframe = sys._getframe
+#: ``sys._getframe``: the caller's frame, for call sites (a C function: no frame of its own).
+getframe: Final = sys._getframe
 _monotonic_ns = time.monotonic_ns
 _get_ident = _thread.get_ident
 _current_tasks: dict[Any, Any] = _asyncio_tasks._current_tasks  # type: ignore[attr-defined]
@@ -161,23 +162,33 @@ def unit_state() -> UnitState:
         return _new_state()
 
 
+def bound_unit_state() -> UnitState | None:
+    """The current thread's state if it has one (``None`` rather than creating it)."""
+    try:
+        st: UnitState = _local.st
+    except AttributeError:
+        return None
+    return st
+
+
 def forget_unit_state() -> None:
     """Drop the current thread's state (after fork, in the child)."""
     with contextlib.suppress(AttributeError):
         del _local.st
 
 
-# asyncio task -> (unit id, task name). Weak: a finished task does not stay alive.
-_task_units: WeakKeyDictionary[Any, tuple[str, str]] = WeakKeyDictionary()
+#: asyncio task -> (unit id, task name). Weak: a finished task does not stay alive.
+#: ``task_unit`` fills it on first sight; ``aio`` sets it when it creates a task.
+TASK_UNITS: WeakKeyDictionary[Any, tuple[str, str]] = WeakKeyDictionary()
 
 
 def task_unit(task: Any) -> tuple[str, str]:
     """The unit id and name of an asyncio task, assigned on first sight."""
     try:
-        return _task_units[task]
+        return TASK_UNITS[task]
     except KeyError:
         info = (f"a{new_unit_id()}", task.get_name())
-        _task_units[task] = info
+        TASK_UNITS[task] = info
         return info
 
 
@@ -215,7 +226,7 @@ def record(
         st = _new_state()
     if st.off:
         return
-    f = _getframe(depth)
+    f = getframe(depth)
     # Calls that come through the standard library's primitives (a Condition's wait,
     # a Queue's put) are attributed to the user's line that called them.
     while f.f_code.co_filename in SKIP_FILES:
@@ -240,7 +251,8 @@ def record_raw(line: bytes) -> None:
     st.buf.append((RAW, line))
 
 
-_SCALARS: Final = frozenset({int, float, bool, str, type(None)})
+#: Types whose values are recorded as they are (``safe_value``).
+SCALARS: Final = frozenset({int, float, bool, str, type(None)})
 _SIZED: Final = frozenset({list, dict, set, tuple, frozenset, bytes, bytearray, deque})
 
 
@@ -253,7 +265,7 @@ def safe_value(v: Any) -> Any:
     container may change before the buffer is written.
     """
     t = type(v)
-    if t in _SCALARS:
+    if t in SCALARS:
         return v
     if t in _SIZED:
         return f"<{t.__name__} len={len(v)}>"

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from tracelens import schema as s
-from tracelens.record._core import _SCALARS, NOVALUE, STATE, next_seq, record, safe_value
+from tracelens.record._core import NOVALUE, SCALARS, STATE, next_seq, record, safe_value
 
 _R: Final = s.Op.READ
 _W: Final = s.Op.WRITE
@@ -28,7 +28,7 @@ _MISSING: Final = "<missing>"
 
 
 def _v(v: Any) -> Any:
-    return v if type(v) in _SCALARS else safe_value(v)
+    return v if type(v) in SCALARS else safe_value(v)
 
 
 class _Proxy:
@@ -72,7 +72,7 @@ class WatchedDict(_Proxy):
             return self._tl_vars[key]  # type: ignore[no-any-return]
         except KeyError:
             t = type(key)
-            r = repr(key) if t in _SCALARS or t is tuple else f"<{t.__name__}>"
+            r = repr(key) if t in SCALARS or t is tuple else f"<{t.__name__}>"
             name = self._tl_vars[key] = f"{self._tl_name}[{r}]"
             return name
         except TypeError:  # unhashable key: the dict itself will raise
@@ -92,7 +92,7 @@ class WatchedDict(_Proxy):
         seq = next_seq()
         if STATE.on:
             var = self._tl_vars.get(key) or self._var(key)
-            record(_R, seq, var, v if type(v) in _SCALARS else safe_value(v))
+            record(_R, seq, var, v if type(v) in SCALARS else safe_value(v))
         return v
 
     def get(self, key: Any, default: Any = None) -> Any:
@@ -119,7 +119,7 @@ class WatchedDict(_Proxy):
         seq = next_seq()
         if STATE.on:
             var = self._tl_vars.get(key) or self._var(key)
-            record(_W, seq, var, value if type(value) in _SCALARS else safe_value(value))
+            record(_W, seq, var, value if type(value) in SCALARS else safe_value(value))
             if not had:
                 self._whole(_W)
 
