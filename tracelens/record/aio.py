@@ -35,7 +35,7 @@ from asyncio import queues as aio_queues
 from asyncio import taskgroups as aio_taskgroups
 from asyncio import tasks as aio_tasks
 from collections.abc import Awaitable, Coroutine, Generator
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from tracelens import schema as s
 from tracelens.record import _core
@@ -48,7 +48,14 @@ from tracelens.record.sync import hook_queue, identify, info_of, known_info
 _TASK: Final = {s.KIND: s.Kind.TASK}
 _SEND, _RECV, _WAIT = s.Op.SEND, s.Op.RECV, s.Op.WAIT
 _monotonic_ns = time.monotonic_ns
-_CTask = aio_tasks.Task
+if TYPE_CHECKING:
+    _TaskBase = aio_tasks.Task[Any]
+    _FutureBase = aio_futures.Future[Any]
+else:
+    # The plain classes at run time: a subscripted base would give the Task that
+    # replaces asyncio's an ``__orig_bases__`` the original does not have.
+    _TaskBase = aio_tasks.Task
+    _FutureBase = aio_futures.Future
 _PATCHES = Patches()
 _patch = _PATCHES.set
 _o = _PATCHES.original
@@ -105,7 +112,7 @@ def _join(task: Any) -> None:
             record(s.Op.JOIN, next_seq(), unit[0], extra=_TASK, depth=3)
 
 
-class TracedTask(_CTask):  # type: ignore[misc, valid-type]
+class TracedTask(_TaskBase):
     """Installed as ``asyncio.tasks.Task``: awaiting it records ``join``."""
 
     def __await__(self) -> Generator[Any, None, Any]:
@@ -151,7 +158,7 @@ async def _tg_aexit(self: Any, et: Any, exc: Any, tb: Any) -> Any:
 
 
 # -- run_in_executor / to_thread ---------------------------------------------------------
-class _ExecutorFuture(aio_futures.Future):  # type: ignore[misc, valid-type]
+class _ExecutorFuture(_FutureBase):
     """The asyncio side of an executor's future: awaiting it receives the task's end."""
 
     _tl_name: str = ""

@@ -172,7 +172,7 @@ class TracedRLock:
         if on:
             record(_T, next_seq(), self.name, extra=self._extra, depth=depth)
         t0 = _monotonic_ns()
-        ok = lk.acquire(True, timeout)
+        ok: bool = lk.acquire(True, timeout)
         if ok:
             self._count += 1
         if on and STATE.on:

@@ -69,7 +69,7 @@ class WatchedDict(_Proxy):
 
     def _var(self, key: Any) -> str:
         try:
-            return self._tl_vars[key]  # type: ignore[no-any-return]
+            return self._tl_vars[key]
         except KeyError:
             t = type(key)
             r = repr(key) if t in SCALARS or t is tuple else f"<{t.__name__}>"
@@ -225,7 +225,8 @@ class WatchedDict(_Proxy):
 
     def __reversed__(self) -> Iterator[Any]:
         self._whole(_R)
-        return reversed(self._tl_obj)
+        it: Iterator[Any] = reversed(self._tl_obj)
+        return it
 
     def __bool__(self) -> bool:
         self._whole(_R)
@@ -414,7 +415,7 @@ class WatchedObject(_Proxy):
 
     def _var(self, attr: str) -> str:
         try:
-            return self._tl_vars[attr]  # type: ignore[no-any-return]
+            return self._tl_vars[attr]
         except KeyError:
             name = self._tl_vars[attr] = f"{self._tl_name}.{attr}"
             return name
