@@ -2,11 +2,39 @@
 
 from __future__ import annotations
 
+import inspect
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 import structlog
 
 import tracelens
 import tracelens.processors
+import tracelens.record.processors
 from tracelens.testing import read_events
+
+#: The public names of ``tracelens.processors`` (docs/api.md).
+PROCESSORS = [
+    "TraceLogger",
+    "TraceLoggerFactory",
+    "add_trace_context",
+    "drop_trace_events",
+    "keep_only_trace_events",
+]
+
+
+def _python(code: str) -> str:
+    """Run ``code`` in a fresh interpreter that imports this tree's tracelens; its stdout."""
+    root = str(Path(tracelens.__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env
+    )
+    return out.stdout
 
 
 def test_all_names_are_exported_and_sorted():
@@ -50,9 +78,6 @@ def test_structlog_recipe_puts_events_in_the_applications_file(tmp_path):
 
 def test_recorder_names_load_on_first_use_only():
     """The analyzer imports tracelens.schema without loading the recorder (structlog)."""
-    import subprocess
-    import sys
-
     code = (
         "import sys, tracelens, tracelens.analyze\n"
         "before = 'structlog' in sys.modules\n"
@@ -60,13 +85,60 @@ def test_recorder_names_load_on_first_use_only():
         "print(before, 'structlog' in sys.modules, sorted(tracelens.__all__) == sorted(\n"
         "    n for n in dir(tracelens) if n in tracelens.__all__))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-
-    assert out.stdout.split() == ["False", "True", "True"]
+    assert _python(code).split() == ["False", "True", "True"]
 
 
 def test_an_unknown_name_is_an_attribute_error():
-    import pytest
-
+    """A name the package does not have raises AttributeError, naming it."""
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         tracelens.nope  # noqa: B018
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "import tracelens\nm = tracelens.processors",
+        "import tracelens.processors\nm = tracelens.processors",
+        "from tracelens import processors as m",
+    ],
+    ids=["attribute-first", "submodule-first", "from-import"],
+)
+def test_processors_is_one_module_whichever_import_comes_first(first):
+    """``tracelens.processors`` is the module ``tracelens.processors``, with the same names."""
+    code = (
+        "import json, sys\n"
+        f"{first}\n"
+        "import tracelens, tracelens.processors, tracelens.record.processors as impl\n"
+        "print(json.dumps({\n"
+        "    'module': m is sys.modules['tracelens.processors'],\n"
+        "    'attribute': tracelens.processors is sys.modules['tracelens.processors'],\n"
+        "    'name': m.__name__,\n"
+        "    'all': sorted(m.__all__),\n"
+        "    'same': [n for n in m.__all__ if getattr(m, n) is getattr(impl, n)],\n"
+        "}))"
+    )
+    got = json.loads(_python(code))
+
+    assert got == {
+        "module": True,
+        "attribute": True,
+        "name": "tracelens.processors",
+        "all": PROCESSORS,
+        "same": PROCESSORS,
+    }
+
+
+def test_processors_re_exports_every_public_processor():
+    """Every public function and class of the implementation is in ``tracelens.processors``."""
+    impl = tracelens.record.processors
+    defined = sorted(
+        name
+        for name, obj in vars(impl).items()
+        if not name.startswith("_")
+        and (inspect.isfunction(obj) or inspect.isclass(obj))
+        and obj.__module__ == impl.__name__
+    )
+
+    assert defined == PROCESSORS
+    assert sorted(tracelens.processors.__all__) == PROCESSORS
+    assert all(getattr(tracelens.processors, n) is getattr(impl, n) for n in PROCESSORS)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tracelens.schema import FORMAT_VERSION
 
 if TYPE_CHECKING:
-    from tracelens.record import processors
+    from tracelens import processors
     from tracelens.record._config import configure, flush, is_configured, shutdown
     from tracelens.record.attrs import watch_attrs
     from tracelens.record.manual import atomic, read, write
@@ -39,9 +39,10 @@ __all__ = [
     "write",
 ]
 
-# public name -> the module that defines it (``processors`` is that module itself)
+# public name -> the module that defines it (``processors`` is that module itself:
+# ``tracelens.processors``, whether it is reached as this attribute or imported first)
 _RECORDER = {
-    "processors": "tracelens.record.processors",
+    "processors": "tracelens.processors",
     "configure": "tracelens.record._config",
     "flush": "tracelens.record._config",
     "is_configured": "tracelens.record._config",

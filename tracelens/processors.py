@@ -1,4 +1,9 @@
-"""Public home of tracelens's structlog processors (``tracelens.processors``)."""
+"""Public home of tracelens's structlog processors (``tracelens.processors``).
+
+The implementation is ``tracelens.record.processors``; this module only re-exports it,
+and it is the one module the name ``tracelens.processors`` means: the attribute of the
+``tracelens`` package loads this module too.
+"""
 
 from tracelens.record.processors import (
     TraceLogger,

@@ -288,3 +288,15 @@ def test_shutdown_restores_asyncio(recording):
 
     asyncio.run(main())
     assert [e for e in read_trace(path) if e["event"] in ("fork", "join")] == []
+
+
+def test_the_recorded_task_class_adds_only_its_awaiting(recording):
+    """While recording, asyncio's Task is a plain subclass of the original: one base, no
+    ``__orig_bases__``, nothing but ``__await__``/``__iter__`` of its own."""
+    from asyncio import tasks
+
+    original = tasks.Task
+    recording()
+
+    assert tasks.Task.__bases__ == (original,)
+    assert sorted(vars(tasks.Task)) == ["__await__", "__doc__", "__iter__", "__module__"]

@@ -1,33 +1,31 @@
 """``configure`` and ``shutdown``: switch recording on and off.
 
 This is the only module that changes the recorder's global state
-(``tracelens.record._core.STATE``) and patches the standard library.
+(``tracelens.record._core.STATE``, where it all lives) and patches the standard
+library. It also makes what a spawned child unpickles to record too
+(``STATE.child``, see ``tracelens.record.processes``).
 """
 
 from __future__ import annotations
 
 import _thread
 import atexit
+import contextlib
 import os
 import sys
 import threading
 import time
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 import orjson
 import structlog
 
 from tracelens import schema as s
 from tracelens.record import _core, aio, futures, locks, processes, sync, threads
-from tracelens.record._core import STATE, forget_unit_state, unit_state
+from tracelens.record._core import STATE, bound_unit_state, forget_unit_state, unit_state
 from tracelens.record._patch import Patches
 from tracelens.record._sink import Sink
 from tracelens.record.processors import TraceLoggerFactory, add_trace_context
-
-_saved: dict[str, Any] = {}
-_settings: dict[str, Any] | None = None
-_hooks_installed = False
-_pinned = False  # set by ``tracelens run``: the command line decides, not the program
 
 #: How far ``stress=True`` shrinks the interpreter's thread switch interval (seconds).
 STRESS_SWITCH_INTERVAL = 1e-6
@@ -69,7 +67,6 @@ def configure(
         ValueError: A bad combination of arguments.
         OSError: ``path`` cannot be opened for appending.
     """
-    global _settings
     settings: dict[str, Any] = {
         "path": None if path is None else os.path.abspath(os.fspath(path)),
         "stress": stress,
@@ -79,7 +76,7 @@ def configure(
         "configure_structlog": configure_structlog,
         "emit": emit,
     }
-    if STATE.on and (_pinned or _settings == settings):
+    if STATE.on and (STATE.pinned or STATE.settings == settings):
         return
     if emit not in ("file", "structlog"):
         raise ValueError(f"emit must be 'file' or 'structlog', not {emit!r}")
@@ -106,7 +103,7 @@ def configure(
     if instrument:
         _instrument()
     if configure_structlog and emit == "file":
-        _saved["structlog"] = (structlog.is_configured(), structlog.get_config())
+        STATE.saved["structlog"] = (structlog.is_configured(), structlog.get_config())
         structlog.configure(
             processors=[
                 structlog.contextvars.merge_contextvars,
@@ -121,10 +118,11 @@ def configure(
             cache_logger_on_first_use=False,
         )
     if stress:
-        _saved["switchinterval"] = sys.getswitchinterval()
+        STATE.saved["switchinterval"] = sys.getswitchinterval()
         sys.setswitchinterval(STRESS_SWITCH_INTERVAL)
     _install_process_hooks()
-    _settings = settings
+    STATE.settings = settings
+    STATE.child = _child_config(settings)
 
 
 def shutdown() -> None:
@@ -133,31 +131,31 @@ def shutdown() -> None:
     Locks created while recording keep working; they just stop recording. Safe to
     call when not configured.
     """
-    global _settings, _pinned
     if not STATE.on and STATE.sink is None:
         return
     STATE.on = False
-    _pinned = False
+    STATE.pinned = False
     _uninstall()
     sink = STATE.sink
     STATE.sink = None
     if sink is not None:
         sink.close()
-    if "structlog" in _saved:
-        was, config = _saved.pop("structlog")
+    saved = STATE.saved
+    if "structlog" in saved:
+        was, config = saved.pop("structlog")
         if was:
             structlog.configure(**config)
         else:
             structlog.reset_defaults()
-    if "switchinterval" in _saved:
-        sys.setswitchinterval(_saved.pop("switchinterval"))
-    _settings = None
+    if "switchinterval" in saved:
+        sys.setswitchinterval(saved.pop("switchinterval"))
+    STATE.settings = None
+    STATE.child = None
 
 
 def pin() -> None:
     """Make the current recording's settings final until ``shutdown`` (``tracelens run``)."""
-    global _pinned
-    _pinned = STATE.on
+    STATE.pinned = STATE.on
 
 
 def flush() -> None:
@@ -264,10 +262,7 @@ def _after_fork_in_child() -> None:
     sink = STATE.sink
     if not STATE.on or sink is None:
         return
-    try:
-        keep = _core._local.st
-    except AttributeError:
-        keep = None
+    keep = bound_unit_state()
     STATE.pid = os.getpid()
     sink.after_fork_in_child(keep)
     if keep is None:
@@ -281,9 +276,43 @@ def _after_fork_in_child() -> None:
 
 
 def _install_process_hooks() -> None:
-    global _hooks_installed
-    if _hooks_installed:
+    if STATE.hooks_installed:
         return
-    _hooks_installed = True
+    STATE.hooks_installed = True
     atexit.register(_at_exit)
     os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
+
+
+# -- spawned children ------------------------------------------------------------------
+#: The settings a child needs (``emit="structlog"`` cannot cross processes).
+_CHILD_SETTINGS: Final = ("stress", "flush_interval", "buffer_size", "instrument")
+
+
+def _configure_child(path: str, settings: dict[str, Any]) -> None:
+    """Run in a spawned child while it unpickles its process object."""
+    if STATE.on:
+        return  # forked: already recording
+    with contextlib.suppress(Exception):  # recording never raises into user code
+        configure(path, configure_structlog=False, **settings)
+
+
+class _ChildConfig:
+    """Pickled with the process object; unpickling it configures the child."""
+
+    __slots__ = ("path", "settings")
+
+    def __init__(self, path: str, settings: dict[str, Any]) -> None:
+        self.path = path
+        self.settings = settings
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (_configure_child, (self.path, self.settings))
+
+
+def _child_config(settings: dict[str, Any]) -> _ChildConfig | None:
+    """What a spawned child of this recording unpickles (``STATE.child``)."""
+    if settings.get("emit") != "file" or not settings.get("path"):
+        return None
+    return _ChildConfig(
+        settings["path"], {k: settings[k] for k in _CHILD_SETTINGS if k in settings}
+    )

@@ -1,9 +1,13 @@
 """Global state department of the recorder, and its hot path.
 
-Everything the recorder keeps between calls lives here: whether recording is on,
-the sequence counter, the per-thread unit states and the active sink. Other
-modules read ``STATE`` and call ``record`` / ``unit_state``; only
-``tracelens.record._config`` switches recording on and off.
+Everything the recorder keeps between calls lives here: whether recording is on and
+with which settings, what ``configure`` changed and restores at ``shutdown``, what a
+spawned child needs to record too, the sequence counter, the per-thread and per-task
+unit states and the active sink. Other modules read ``STATE`` and call ``record`` /
+``unit_state``; only ``tracelens.record._config`` changes ``STATE``'s settings and
+switches recording on and off. The instrumenting modules keep only what is theirs:
+the originals they replaced (a ``Patches`` each) and the counters and caches behind
+the names they give objects.
 
 Why the hot path looks the way it does:
 
@@ -45,7 +49,8 @@ if TYPE_CHECKING:
 original_allocate_lock: Final = _thread.allocate_lock
 original_rlock: Final = _thread.RLock
 
-_getframe = sys._getframe
+#: ``sys._getframe``: the caller's frame, for call sites (a C function: no frame of its own).
+getframe: Final = sys._getframe
 _monotonic_ns = time.monotonic_ns
 _get_ident = _thread.get_ident
 _current_tasks: dict[Any, Any] = _asyncio_tasks._current_tasks  # type: ignore[attr-defined]
@@ -62,9 +67,20 @@ SKIP_FILES: set[str] = set()
 
 
 class _State:
-    """Mutable recorder-wide settings. One instance: ``STATE``."""
+    """Mutable recorder-wide state. One instance: ``STATE``."""
 
-    __slots__ = ("buffer_size", "on", "pid", "sink", "units")
+    __slots__ = (
+        "buffer_size",
+        "child",
+        "hooks_installed",
+        "on",
+        "pid",
+        "pinned",
+        "saved",
+        "settings",
+        "sink",
+        "units",
+    )
 
     def __init__(self) -> None:
         self.on = False
@@ -72,6 +88,18 @@ class _State:
         self.buffer_size = 1024
         self.pid = os.getpid()
         self.units = itertools.count(1)  # "t0" is the main thread
+        #: The arguments of the current ``configure`` (``None`` when not recording).
+        self.settings: dict[str, Any] | None = None
+        #: Set by ``tracelens run``: the command line decides, not the program.
+        self.pinned = False
+        #: What ``configure`` replaced and ``shutdown`` puts back (structlog's
+        #: configuration, the switch interval).
+        self.saved: dict[str, Any] = {}
+        #: Whether the atexit and at-fork hooks are registered (once per process).
+        self.hooks_installed = False
+        #: The object a spawned child unpickles to record into the same trace
+        #: (``None`` when children cannot record: no recording, or ``emit="structlog"``).
+        self.child: object | None = None
 
 
 STATE: Final = _State()
@@ -134,23 +162,33 @@ def unit_state() -> UnitState:
         return _new_state()
 
 
+def bound_unit_state() -> UnitState | None:
+    """The current thread's state if it has one (``None`` rather than creating it)."""
+    try:
+        st: UnitState = _local.st
+    except AttributeError:
+        return None
+    return st
+
+
 def forget_unit_state() -> None:
     """Drop the current thread's state (after fork, in the child)."""
     with contextlib.suppress(AttributeError):
         del _local.st
 
 
-# asyncio task -> (unit id, task name). Weak: a finished task does not stay alive.
-_task_units: WeakKeyDictionary[Any, tuple[str, str]] = WeakKeyDictionary()
+#: asyncio task -> (unit id, task name). Weak: a finished task does not stay alive.
+#: ``task_unit`` fills it on first sight; ``aio`` sets it when it creates a task.
+TASK_UNITS: WeakKeyDictionary[Any, tuple[str, str]] = WeakKeyDictionary()
 
 
 def task_unit(task: Any) -> tuple[str, str]:
     """The unit id and name of an asyncio task, assigned on first sight."""
     try:
-        return _task_units[task]
+        return TASK_UNITS[task]
     except KeyError:
         info = (f"a{new_unit_id()}", task.get_name())
-        _task_units[task] = info
+        TASK_UNITS[task] = info
         return info
 
 
@@ -188,7 +226,7 @@ def record(
         st = _new_state()
     if st.off:
         return
-    f = _getframe(depth)
+    f = getframe(depth)
     # Calls that come through the standard library's primitives (a Condition's wait,
     # a Queue's put) are attributed to the user's line that called them.
     while f.f_code.co_filename in SKIP_FILES:
@@ -213,7 +251,8 @@ def record_raw(line: bytes) -> None:
     st.buf.append((RAW, line))
 
 
-_SCALARS: Final = frozenset({int, float, bool, str, type(None)})
+#: Types whose values are recorded as they are (``safe_value``).
+SCALARS: Final = frozenset({int, float, bool, str, type(None)})
 _SIZED: Final = frozenset({list, dict, set, tuple, frozenset, bytes, bytearray, deque})
 
 
@@ -226,7 +265,7 @@ def safe_value(v: Any) -> Any:
     container may change before the buffer is written.
     """
     t = type(v)
-    if t in _SCALARS:
+    if t in SCALARS:
         return v
     if t in _SIZED:
         return f"<{t.__name__} len={len(v)}>"

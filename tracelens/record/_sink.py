@@ -22,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tracelens import schema as s
-from tracelens.record._core import NOVALUE, RAW, STATES, UnitState, original_allocate_lock
+from tracelens.record._core import (
+    NOVALUE,
+    RAW,
+    STATES,
+    UnitState,
+    bind_unit_state,
+    original_allocate_lock,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -104,8 +111,6 @@ class Sink:
         _thread.start_new_thread(self._run, ())
 
     def _run(self) -> None:
-        from tracelens.record._core import bind_unit_state
-
         bind_unit_state("flusher", -1, "tracelens-flusher").off = True
         try:
             while not self._stop.acquire(timeout=self.flush_interval):

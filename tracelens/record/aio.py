@@ -35,19 +35,27 @@ from asyncio import queues as aio_queues
 from asyncio import taskgroups as aio_taskgroups
 from asyncio import tasks as aio_tasks
 from collections.abc import Awaitable, Coroutine, Generator
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from tracelens import schema as s
 from tracelens.record import _core
 from tracelens.record._core import STATE, next_seq, record
 from tracelens.record._patch import Patches
+from tracelens.record.futures import known_name
 from tracelens.record.locks import lock_identity
-from tracelens.record.sync import hook_queue, identify, info_of
+from tracelens.record.sync import hook_queue, identify, info_of, known_info
 
 _TASK: Final = {s.KIND: s.Kind.TASK}
 _SEND, _RECV, _WAIT = s.Op.SEND, s.Op.RECV, s.Op.WAIT
 _monotonic_ns = time.monotonic_ns
-_CTask = aio_tasks.Task
+if TYPE_CHECKING:
+    _TaskBase = aio_tasks.Task[Any]
+    _FutureBase = aio_futures.Future[Any]
+else:
+    # The plain classes at run time: a subscripted base would give the Task that
+    # replaces asyncio's an ``__orig_bases__`` the original does not have.
+    _TaskBase = aio_tasks.Task
+    _FutureBase = aio_futures.Future
 _PATCHES = Patches()
 _patch = _PATCHES.set
 _o = _PATCHES.original
@@ -59,7 +67,7 @@ async def _run(coro: Coroutine[Any, Any, Any], unit: str) -> Any:
     task = aio_tasks.current_task()
     if task is not None:
         # The name now, not at creation: TaskGroup names its tasks after creating them.
-        _core._task_units[task] = (unit, task.get_name())
+        _core.TASK_UNITS[task] = (unit, task.get_name())
     code = getattr(coro, "cr_code", None)
     site = (
         _TASK
@@ -91,25 +99,25 @@ def _create_task(self: Any, coro: Any, *, name: Any = None, context: Any = None)
     except BaseException:
         wrapped.close()
         raise
-    _core._task_units.setdefault(task, (unit, task.get_name()))
+    _core.TASK_UNITS.setdefault(task, (unit, task.get_name()))
     return task
 
 
 def _join(task: Any) -> None:
     if STATE.on and task.done() and not getattr(task, "_tl_joined", False):
-        unit = _core._task_units.get(task)
+        unit = _core.TASK_UNITS.get(task)
         if unit is not None:
             with contextlib.suppress(AttributeError):
                 task._tl_joined = True
             record(s.Op.JOIN, next_seq(), unit[0], extra=_TASK, depth=3)
 
 
-class TracedTask(_CTask):  # type: ignore[misc, valid-type]
+class TracedTask(_TaskBase):
     """Installed as ``asyncio.tasks.Task``: awaiting it records ``join``."""
 
     def __await__(self) -> Generator[Any, None, Any]:
         if STATE.on and not self.done():
-            unit = _core._task_units.get(self)
+            unit = _core.TASK_UNITS.get(self)
             if unit is not None:
                 record(_WAIT, next_seq(), unit[0], extra=_TASK)
         try:
@@ -150,7 +158,7 @@ async def _tg_aexit(self: Any, et: Any, exc: Any, tb: Any) -> Any:
 
 
 # -- run_in_executor / to_thread ---------------------------------------------------------
-class _ExecutorFuture(aio_futures.Future):  # type: ignore[misc, valid-type]
+class _ExecutorFuture(_FutureBase):
     """The asyncio side of an executor's future: awaiting it receives the task's end."""
 
     _tl_name: str = ""
@@ -166,7 +174,7 @@ class _ExecutorFuture(aio_futures.Future):  # type: ignore[misc, valid-type]
 
 
 def _wrap_future(future: Any, *, loop: Any = None) -> Any:
-    name = getattr(future, "_tl_name", None)
+    name = known_name(future)
     if not STATE.on or name is None or aio_futures.isfuture(future):
         return _o(aio_futures, "wrap_future")(future, loop=loop)
     if loop is None:
@@ -298,21 +306,21 @@ def _queue_init(self: Any, maxsize: int = 0) -> None:
 
 
 async def _queue_get(self: Any) -> Any:
-    info = getattr(self, "_tl_sync", None)
+    info = known_info(self)
     if info is not None and STATE.on and self.empty():
         record(_WAIT, next_seq(), info[0], extra=info[1])
     return await _o(aio_queues.Queue, "get")(self)
 
 
 def _queue_task_done(self: Any) -> None:
-    info = getattr(self, "_tl_sync", None)
+    info = known_info(self)
     if info is not None and STATE.on and self._unfinished_tasks > 0:
         record(_SEND, next_seq(), info[0], extra=info[1])
     _o(aio_queues.Queue, "task_done")(self)
 
 
 async def _queue_join(self: Any) -> None:
-    info = getattr(self, "_tl_sync", None)
+    info = known_info(self)
     if info is not None and STATE.on and self._unfinished_tasks:
         record(_WAIT, next_seq(), info[0], extra=info[1])
     await _o(aio_queues.Queue, "join")(self)

@@ -66,6 +66,11 @@ def name_of(fut: Any) -> str:
         return name
 
 
+def known_name(fut: Any) -> str | None:
+    """The future's name if it has one (``None`` for a future nobody named yet)."""
+    return getattr(fut, "_tl_name", None)
+
+
 def _site(fn: Any) -> dict[str, Any]:
     code = getattr(fn, "__code__", None)
     if code is None:
@@ -108,7 +113,7 @@ def _future_init(self: Any) -> None:
         return
     if not STATE.on:
         return
-    caller = _core._getframe(1).f_code
+    caller = _core.getframe(1).f_code
     self._tl_name = name = _new_name()
     if caller.co_name == "submit" and "ProcessPoolExecutor" in getattr(caller, "co_qualname", ""):
         # Before the work item is queued for the worker processes.
@@ -145,7 +150,7 @@ _QUIET_CALLERS: Final = frozenset({_aio_futures.__file__})
 
 def _recv(fut: Any) -> None:
     seq = next_seq()
-    if _core._getframe(2).f_code.co_filename in _QUIET_CALLERS:
+    if _core.getframe(2).f_code.co_filename in _QUIET_CALLERS:
         return
     record(_RECV, seq, name_of(fut), extra=_FUTURE, depth=3)
 
@@ -182,7 +187,7 @@ def _exception(self: Any, timeout: float | None = None) -> Any:
 def _add_done_callback(self: Any, fn: Callable[[Any], Any]) -> None:
     # Only the program's own callbacks: the standard library's (asyncio chaining a
     # future, as_completed's waiters) hand over nothing to the program.
-    if not STATE.on or _core._getframe(1).f_code.co_filename in _core.SKIP_FILES:
+    if not STATE.on or _core.getframe(1).f_code.co_filename in _core.SKIP_FILES:
         _o(_Future, "add_done_callback")(self, fn)
         return
     name = name_of(self)

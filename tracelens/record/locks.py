@@ -51,7 +51,7 @@ def lock_identity(kind: str) -> tuple[str, bool]:
         ``("Lock@file.py:12#3", internal)``, internal when the object was created by
         the standard library or by tracelens itself rather than by the program.
     """
-    f = _core._getframe(1)
+    f = _core.getframe(1)
     while f.f_back is not None and os.path.normcase(f.f_code.co_filename).startswith(_TRACELENS):
         f = f.f_back
     # The creator is the first frame outside tracelens; the name shows the user's line.
@@ -172,7 +172,7 @@ class TracedRLock:
         if on:
             record(_T, next_seq(), self.name, extra=self._extra, depth=depth)
         t0 = _monotonic_ns()
-        ok = lk.acquire(True, timeout)
+        ok: bool = lk.acquire(True, timeout)
         if ok:
             self._count += 1
         if on and STATE.on:
@@ -233,6 +233,15 @@ class TracedRLock:
 
     def __repr__(self) -> str:
         return f"<tracelens RLock {self.name} count={self._count}>"
+
+
+def mark_program_lock(lock: TracedLock | TracedRLock) -> None:
+    """From now on record ``lock`` as the program's own, not ``internal``.
+
+    For the lock a user's ``Condition`` makes for itself: the standard library creates
+    it, but the program takes it (``with cond:``).
+    """
+    lock._extra = {s.KIND: lock._KIND}
 
 
 def make_lock() -> TracedLock:

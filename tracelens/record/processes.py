@@ -12,10 +12,11 @@ Start methods:
   child's pid (``tracelens.record._config``).
 * ``spawn`` and ``forkserver``: the child is a fresh interpreter. ``start()`` puts a
   small object on the process object that the child unpickles before it runs the
-  process; unpickling it calls ``configure()`` in the child with the parent's
-  settings. No environment variable and no ``.pth`` file: only children started while
-  the parent records are recorded. Locks the child's ``__main__`` creates when the
-  child re-imports it happen before that, and are not recorded.
+  process (``STATE.child``, made by ``configure``); unpickling it calls
+  ``configure()`` in the child with the parent's settings. No environment variable
+  and no ``.pth`` file: only children started while the parent records are recorded.
+  Locks the child's ``__main__`` creates when the child re-imports it happen before
+  that, and are not recorded.
 
 Only the ``fork``/``join`` edges cross processes; sequence numbers are per process.
 """
@@ -28,43 +29,13 @@ import os
 from typing import Any, Final
 
 from tracelens import schema as s
-from tracelens.record import _config, _core
+from tracelens.record import _core
 from tracelens.record._core import STATE, next_seq, record
 from tracelens.record._patch import Patches
 
 _PROC: Final = {s.KIND: s.Kind.PROCESS}
 _P = mp_process.BaseProcess
 _PATCHES = Patches()
-#: The settings a child needs (``emit="structlog"`` cannot cross processes).
-_PASSED: Final = ("stress", "flush_interval", "buffer_size", "instrument")
-
-
-def _configure_child(path: str, settings: dict[str, Any]) -> None:
-    """Run in a spawned child while it unpickles its process object."""
-    if STATE.on:
-        return  # forked: already recording
-    with contextlib.suppress(Exception):  # recording never raises into user code
-        _config.configure(path, configure_structlog=False, **settings)
-
-
-class _ChildConfig:
-    """Pickled with the process object; unpickling it configures the child."""
-
-    __slots__ = ("path", "settings")
-
-    def __init__(self, path: str, settings: dict[str, Any]) -> None:
-        self.path = path
-        self.settings = settings
-
-    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return (_configure_child, (self.path, self.settings))
-
-
-def _child_config() -> _ChildConfig | None:
-    settings = _config._settings
-    if not settings or settings.get("emit") != "file" or not settings.get("path"):
-        return None
-    return _ChildConfig(settings["path"], {k: settings[k] for k in _PASSED if k in settings})
 
 
 def _site(p: Any) -> dict[str, Any]:
@@ -78,7 +49,7 @@ def _site(p: Any) -> dict[str, Any]:
 def _start(self: Any) -> None:
     if STATE.on:
         with contextlib.suppress(Exception):
-            self._tl_child = _child_config()
+            self._tl_child = STATE.child
     _PATCHES.original(_P, "start")(self)
     if STATE.on and self._popen is not None:
         record(s.Op.FORK, next_seq(), f"p{self.pid}", extra=_PROC)
@@ -94,7 +65,9 @@ def _bootstrap(self: Any, parent_sentinel: Any = None) -> int:
     finally:
         if STATE.on:
             record(s.Op.END, next_seq(), unit, extra=site, depth=1)
-            _config.flush()
+            sink = STATE.sink  # flushed here: the child ends with os._exit, no atexit
+            if sink is not None:
+                sink.flush()
 
 
 def _join(self: Any, timeout: float | None = None) -> None:

@@ -38,7 +38,7 @@ from tracelens import schema as s
 from tracelens.record import _core
 from tracelens.record._core import STATE, next_seq, original_allocate_lock, record
 from tracelens.record._patch import Patches
-from tracelens.record.locks import TracedRLock, lock_identity
+from tracelens.record.locks import TracedRLock, lock_identity, mark_program_lock
 
 _SEND: Final = s.Op.SEND
 _RECV: Final = s.Op.RECV
@@ -76,6 +76,15 @@ def info_of(obj: Any, label: str, kind: str) -> Info | None:
         return identify(obj, label, kind)
 
 
+def known_info(obj: Any) -> Info | None:
+    """The identity ``identify`` stored on the object; ``None`` if it has none or is internal.
+
+    Unlike ``info_of`` it never names the object: for objects recorded only when they
+    were identified at creation (queues).
+    """
+    return getattr(obj, "_tl_sync", None)
+
+
 def _on(obj: Any, label: str, kind: str) -> Info | None:
     if not STATE.on:
         return None
@@ -99,7 +108,7 @@ def _cond_init(self: Any, lock: Any = None) -> None:
     if lock is None and info is not None and isinstance(self._lock, TracedRLock):
         # The RLock a user's Condition makes for itself is the program's own lock:
         # the program takes it with ``with cond:``. It is not internal.
-        self._lock._extra = {s.KIND: s.Kind.RLOCK}
+        mark_program_lock(self._lock)
 
 
 def _cond_wait(self: Any, timeout: float | None = None) -> bool:

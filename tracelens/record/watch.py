@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from tracelens import schema as s
-from tracelens.record._core import _SCALARS, NOVALUE, STATE, next_seq, record, safe_value
+from tracelens.record._core import NOVALUE, SCALARS, STATE, next_seq, record, safe_value
 
 _R: Final = s.Op.READ
 _W: Final = s.Op.WRITE
@@ -28,7 +28,7 @@ _MISSING: Final = "<missing>"
 
 
 def _v(v: Any) -> Any:
-    return v if type(v) in _SCALARS else safe_value(v)
+    return v if type(v) in SCALARS else safe_value(v)
 
 
 class _Proxy:
@@ -69,10 +69,10 @@ class WatchedDict(_Proxy):
 
     def _var(self, key: Any) -> str:
         try:
-            return self._tl_vars[key]  # type: ignore[no-any-return]
+            return self._tl_vars[key]
         except KeyError:
             t = type(key)
-            r = repr(key) if t in _SCALARS or t is tuple else f"<{t.__name__}>"
+            r = repr(key) if t in SCALARS or t is tuple else f"<{t.__name__}>"
             name = self._tl_vars[key] = f"{self._tl_name}[{r}]"
             return name
         except TypeError:  # unhashable key: the dict itself will raise
@@ -92,7 +92,7 @@ class WatchedDict(_Proxy):
         seq = next_seq()
         if STATE.on:
             var = self._tl_vars.get(key) or self._var(key)
-            record(_R, seq, var, v if type(v) in _SCALARS else safe_value(v))
+            record(_R, seq, var, v if type(v) in SCALARS else safe_value(v))
         return v
 
     def get(self, key: Any, default: Any = None) -> Any:
@@ -119,7 +119,7 @@ class WatchedDict(_Proxy):
         seq = next_seq()
         if STATE.on:
             var = self._tl_vars.get(key) or self._var(key)
-            record(_W, seq, var, value if type(value) in _SCALARS else safe_value(value))
+            record(_W, seq, var, value if type(value) in SCALARS else safe_value(value))
             if not had:
                 self._whole(_W)
 
@@ -225,7 +225,8 @@ class WatchedDict(_Proxy):
 
     def __reversed__(self) -> Iterator[Any]:
         self._whole(_R)
-        return reversed(self._tl_obj)
+        it: Iterator[Any] = reversed(self._tl_obj)
+        return it
 
     def __bool__(self) -> bool:
         self._whole(_R)
@@ -414,7 +415,7 @@ class WatchedObject(_Proxy):
 
     def _var(self, attr: str) -> str:
         try:
-            return self._tl_vars[attr]  # type: ignore[no-any-return]
+            return self._tl_vars[attr]
         except KeyError:
             name = self._tl_vars[attr] = f"{self._tl_name}.{attr}"
             return name
