@@ -32,38 +32,43 @@ def _absolute(module: str, node: ast.ImportFrom) -> str:
     return ".".join([*base, *([node.module] if node.module else [])])
 
 
-def _imports(module: str, tree: ast.Module, known: set[str]) -> set[str]:
-    """The tracelens modules ``module`` imports when it is imported (not inside functions,
-    not under ``TYPE_CHECKING``): a module, or the module of a name imported from it."""
-    out: set[str] = set()
-    for node in tree.body:
-        for stmt in _executed(node):
-            if isinstance(stmt, ast.Import):
-                out |= {a.name for a in stmt.names if a.name in known}
-            elif isinstance(stmt, ast.ImportFrom):
-                base = _absolute(module, stmt)
-                for a in stmt.names:
-                    sub = f"{base}.{a.name}"
-                    if sub in known:
-                        out.add(sub)
-                    elif base in known:
-                        out.add(base)
-    out.discard(module)
+def _runtime_nodes(tree: ast.Module) -> list[ast.AST]:
+    """Every node of ``tree`` but those under ``if TYPE_CHECKING:``."""
+    out: list[ast.AST] = []
+    todo: list[ast.AST] = [tree]
+    while todo:
+        node = todo.pop()
+        for child in ast.iter_child_nodes(node):
+            test = getattr(child, "test", None)
+            if (
+                isinstance(child, ast.If)
+                and isinstance(test, ast.Name)
+                and test.id == "TYPE_CHECKING"
+            ):
+                continue
+            out.append(child)
+            todo.append(child)
     return out
 
 
-def _executed(node: ast.stmt) -> list[ast.stmt]:
-    """The statements at module level that run on import (``if``/``try`` bodies too)."""
-    if isinstance(node, ast.If):
-        test = node.test
-        if isinstance(test, ast.Name) and test.id == "TYPE_CHECKING":
-            return []
-        return [s for n in (*node.body, *node.orelse) for s in _executed(n)]
-    if isinstance(node, ast.Try):
-        body = [*node.body, *node.orelse, *node.finalbody]
-        body += [n for h in node.handlers for n in h.body]
-        return [s for n in body for s in _executed(n)]
-    return [node]
+def _imports(module: str, tree: ast.Module, known: set[str]) -> set[str]:
+    """The tracelens modules ``module`` imports, at import time or later (inside a
+    function), but not for type checking only: a module, or the module of a name
+    imported from it."""
+    out: set[str] = set()
+    for stmt in _runtime_nodes(tree):
+        if isinstance(stmt, ast.Import):
+            out |= {a.name for a in stmt.names if a.name in known}
+        elif isinstance(stmt, ast.ImportFrom):
+            base = _absolute(module, stmt)
+            for a in stmt.names:
+                sub = f"{base}.{a.name}"
+                if sub in known:
+                    out.add(sub)
+                elif base in known:
+                    out.add(base)
+    out.discard(module)
+    return out
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -100,11 +105,11 @@ def test_the_cycle_finder_finds_a_circle():
 
 
 def test_no_import_circle_inside_the_package():
-    """No tracelens module imports, directly or through others, a module that imports it."""
+    """No tracelens module imports, directly or through others, a module that imports it
+    (imports inside functions count too)."""
     modules = _modules()
     known = set(modules)
     graph = {name: _imports(name, tree, known) for name, tree in modules.items()}
-    # a package's __init__ runs before its submodules: importing ``a.b.c`` imports ``a.b``
     assert _cycle(graph) is None
 
 
