@@ -67,11 +67,13 @@ def _imported(tree: Path, std: Path, out: Path) -> Path:
 
 
 def _first_difference(a: bytes, b: bytes) -> str:
+    """Where two reports first differ, and on how many lines."""
     la, lb = a.splitlines(), b.splitlines()
-    for i, (x, y) in enumerate(zip(la, lb, strict=False)):
-        if x != y:
-            return f"line {i + 1}: {x[:100]!r} != {y[:100]!r}"
-    return f"{len(la)} lines != {len(lb)} lines"
+    if len(la) != len(lb):
+        return f"{len(la)} lines != {len(lb)} lines"
+    differ = [i for i, (x, y) in enumerate(zip(la, lb, strict=True)) if x != y]
+    i = differ[0]
+    return f"{len(differ)} line(s), first line {i + 1}: {la[i][:100]!r} != {lb[i][:100]!r}"
 
 
 def _generate() -> Path:
