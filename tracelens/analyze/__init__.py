@@ -15,7 +15,7 @@ from tracelens.analyze import suppress
 from tracelens.analyze.findings import EventRef, Finding, Site
 from tracelens.analyze.kinds import ANALYSES, KINDS
 from tracelens.analyze.load import LoadStats, Trace, load
-from tracelens.analyze.options import Options
+from tracelens.analyze.options import LoadOptions, Options
 from tracelens.analyze.run import Report, analyze, stats
 from tracelens.analyze.suppress import (
     Suppression,
@@ -29,6 +29,7 @@ __all__ = [
     "KINDS",
     "EventRef",
     "Finding",
+    "LoadOptions",
     "LoadStats",
     "Options",
     "Report",

@@ -2,7 +2,7 @@
 
 How a file is read (see ``docs/analysis.md``):
 
-1. Fast path (files up to ``FAST_PATH_MAX_BYTES``): ``pl.scan_ndjson`` with an
+1. Fast path (files up to ``LoadOptions.fast_path_max_bytes``): ``pl.scan_ndjson`` with an
    explicit schema (``RAW_SCHEMA``). An explicit schema is faster than inference and
    makes JSON numbers in ``value`` come back as text. It handles application log
    lines (JSON objects without ``tl``: their ``tl`` is null) but raises on anything
@@ -35,18 +35,11 @@ import polars as pl
 from tracelens import schema as s
 from tracelens.analyze import columns as c
 from tracelens.analyze.columns import EVENT_SCHEMA
+from tracelens.analyze.options import LOAD_DEFAULT, LoadOptions
 from tracelens.exceptions import TraceError
 
 __all__ = ["EVENT_SCHEMA", "RAW_SCHEMA", "LoadStats", "Trace", "expand_paths", "load"]
 
-#: Bytes per chunk of the fallback reader (whole lines; the last partial line carries over).
-CHUNK_BYTES: Final = 32 << 20
-#: Larger files skip ``scan_ndjson``: it maps the whole file and holds parse buffers
-#: for all of it (about 3x the file in RSS on polars 2.1), where reading in chunks
-#: holds one chunk at a time.
-FAST_PATH_MAX_BYTES: Final = 768 << 20
-#: Traces with more events are sorted column by column (slower, less memory).
-LOW_MEMORY_SORT_ROWS: Final = 3_000_000
 #: How many malformed lines are reported with file and line number.
 MAX_EXAMPLES: Final = 5
 #: Groups of at most this many lines that fail to parse are parsed line by line.
@@ -141,6 +134,7 @@ def load(
     paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
     *,
     progress: Progress | None = None,
+    options: LoadOptions = LOAD_DEFAULT,
 ) -> Trace:
     """Load one or more trace files into a ``Trace``.
 
@@ -149,6 +143,7 @@ def load(
             (recognised by content, not name).
         progress: Called as ``progress(bytes_done, bytes_total)`` while reading
             (on-disk bytes), for a progress bar.
+        options: The reader's limits (``LoadOptions``).
 
     Returns:
         The trace: events sorted by ``(pid, seq)``, and load statistics.
@@ -171,7 +166,7 @@ def load(
 
         # No name kept for the raw rows: the lazy frame is their only owner, so that the
         # column-wise sort in ``_finish`` frees each unsorted column as it goes.
-        frames.append(_events_of(_read_file(f, stats, file_progress), str(f), stats))
+        frames.append(_events_of(_read_file(f, stats, file_progress, options), str(f), stats))
         done += size
         if progress is not None:
             progress(done, total)
@@ -179,7 +174,7 @@ def load(
     # Parse errors are found before type errors: show the examples in file order.
     order = {f: i for i, f in enumerate(stats.files)}
     stats.malformed_examples.sort(key=lambda ex: (order.get(ex[0], 0), ex[1]))
-    events = _finish(frames) if frames else _empty()
+    events = _finish(frames, options.low_memory_sort_rows) if frames else _empty()
     stats.events = events.height
     if stats.events == 0:
         where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
@@ -241,9 +236,11 @@ def _is_gzip(p: Path) -> bool:
         raise TraceError(f"cannot read {p}: {e.strerror or e}") from None
 
 
-def _read_file(p: Path, stats: LoadStats, progress: Callable[[int], None]) -> pl.DataFrame:
+def _read_file(
+    p: Path, stats: LoadStats, progress: Callable[[int], None], options: LoadOptions
+) -> pl.DataFrame:
     """Read one file's lines into ``RAW_SCHEMA`` rows plus their line numbers."""
-    if not _is_gzip(p) and _size(p) <= FAST_PATH_MAX_BYTES:
+    if not _is_gzip(p) and _size(p) <= options.fast_path_max_bytes:
         try:
             # The events and the float tokens of the lines, read side by side.
             raw, token_frame = pl.collect_all(
@@ -270,7 +267,7 @@ def _read_file(p: Path, stats: LoadStats, progress: Callable[[int], None]) -> pl
             if tokens.len() == raw.height:
                 stats.lines += raw.height
                 return _exact_floats(raw.with_columns(line_no), tokens)
-    return _read_careful(p, stats, progress)
+    return _read_careful(p, stats, progress, options.chunk_bytes)
 
 
 _FLOAT: Final = "__float"
@@ -300,7 +297,9 @@ def _exact_floats(df: pl.DataFrame, tokens: pl.Series) -> pl.DataFrame:
     return df.with_columns(pl.when(same).then(tok).otherwise(value).alias(s.VALUE))
 
 
-def _read_careful(p: Path, stats: LoadStats, progress: Callable[[int], None]) -> pl.DataFrame:
+def _read_careful(
+    p: Path, stats: LoadStats, progress: Callable[[int], None], chunk_bytes: int
+) -> pl.DataFrame:
     name = str(p)
     frames: list[pl.DataFrame] = []
     first_line = 1
@@ -309,7 +308,9 @@ def _read_careful(p: Path, stats: LoadStats, progress: Callable[[int], None]) ->
         with open(p, "rb") as raw:
             gz = raw.read(2) == _GZIP_MAGIC
             raw.seek(0)
-            for data in _gunzip(raw) if gz else iter(lambda: raw.read(CHUNK_BYTES), b""):
+            for data in (
+                _gunzip(raw, chunk_bytes) if gz else iter(lambda: raw.read(chunk_bytes), b"")
+            ):
                 block = rest + data
                 cut = block.rfind(b"\n") + 1
                 rest = block[cut:]
@@ -327,8 +328,8 @@ def _read_careful(p: Path, stats: LoadStats, progress: Callable[[int], None]) ->
     return pl.concat(frames, how="vertical", rechunk=False)
 
 
-def _gunzip(raw: io.BufferedReader) -> Iterator[bytes]:
-    """Decompress gzip members (concatenated ones too), at most ``CHUNK_BYTES`` at a time.
+def _gunzip(raw: io.BufferedReader, chunk_bytes: int) -> Iterator[bytes]:
+    """Decompress gzip members (concatenated ones too), at most ``chunk_bytes`` at a time.
 
     Unlike ``GzipFile.read(n)``, which drops the ``n`` bytes it was decompressing when the
     stream ends early, everything decompressed before a cut is handed out; then
@@ -339,7 +340,7 @@ def _gunzip(raw: io.BufferedReader) -> Iterator[bytes]:
     pending = b""
     while True:
         if not pending:
-            pending = raw.read(CHUNK_BYTES // 8)
+            pending = raw.read(chunk_bytes // 8)
             if not pending:
                 break
         if not started:
@@ -347,7 +348,7 @@ def _gunzip(raw: io.BufferedReader) -> Iterator[bytes]:
             if not pending:
                 continue
             started = True
-        out = d.decompress(pending, CHUNK_BYTES)
+        out = d.decompress(pending, chunk_bytes)
         pending = d.unconsumed_tail
         if d.eof:  # end of a member: what follows is the next one
             pending, d, started = d.unused_data, zlib.decompressobj(wbits=31), False
@@ -528,7 +529,7 @@ def _empty() -> pl.DataFrame:
     return pl.DataFrame(schema=EVENT_SCHEMA)
 
 
-def _finish(frames: list[pl.LazyFrame]) -> pl.DataFrame:
+def _finish(frames: list[pl.LazyFrame], low_memory_sort_rows: int) -> pl.DataFrame:
     """Qualify units with their pid when there are several processes; sort by (pid, seq).
 
     Empties ``frames``, so that the raw rows can be freed column by column while sorting.
@@ -552,7 +553,7 @@ def _finish(frames: list[pl.LazyFrame]) -> pl.DataFrame:
     # every analysis relies on per-process sequence order. One process: a single
     # integer key sorts fastest.
     keys = [c.PID, c.SEQ] if several else [c.SEQ]
-    if df.height <= LOW_MEMORY_SORT_ROWS:
+    if df.height <= low_memory_sort_rows:
         return df.sort(keys)
     # Big traces: gathering one column at a time and dropping it from the unsorted
     # frame keeps the peak near one copy of the events, not two (about 2x slower).

@@ -1,4 +1,4 @@
-"""The analyses' switches and tuning limits, passed to every analysis as one value.
+"""The analyses' and the loader's switches and tuning limits, each passed as one value.
 
 The limits choose between two ways of computing the same result (vectorised tables
 or a row-by-row test, all at once or in batches, side by side or one after another):
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-__all__ = ["DEFAULT", "Options"]
+__all__ = ["DEFAULT", "LOAD_DEFAULT", "LoadOptions", "Options"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,3 +52,26 @@ class Options:
 
 #: The options ``analyze()`` uses unless told otherwise.
 DEFAULT: Final = Options()
+
+
+@dataclass(frozen=True, slots=True)
+class LoadOptions:
+    """How ``load`` reads files (limits that change time and memory, never the events).
+
+    Attributes:
+        chunk_bytes: Bytes per chunk of the careful reader (whole lines; the last
+            partial line carries over).
+        fast_path_max_bytes: Larger files skip ``scan_ndjson``, which maps the whole
+            file and holds parse buffers for all of it (about 3x the file in RSS on
+            polars 2.1), where reading in chunks holds one chunk at a time.
+        low_memory_sort_rows: Traces with more events are sorted column by column
+            (slower, less memory).
+    """
+
+    chunk_bytes: int = 32 << 20
+    fast_path_max_bytes: int = 768 << 20
+    low_memory_sort_rows: int = 3_000_000
+
+
+#: The options ``load()`` uses unless told otherwise.
+LOAD_DEFAULT: Final = LoadOptions()
