@@ -66,6 +66,7 @@ def test_recorder_names_load_on_first_use_only():
 
 
 def test_an_unknown_name_is_an_attribute_error():
+    """Getting a name tracelens does not have raises AttributeError naming it."""
     import pytest
 
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
