@@ -90,6 +90,8 @@ def test_recorder_names_load_on_first_use_only():
 
 def test_an_unknown_name_is_an_attribute_error():
     """A name the package does not have raises AttributeError, naming it."""
+    import pytest
+
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         tracelens.nope  # noqa: B018
 

@@ -17,12 +17,20 @@ def trace_file(tmp_path, n=3):
     return write_trace(tmp_path / "t.jsonl", b.events)
 
 
-def test_second_load_comes_from_the_cache_and_equals_load(tmp_path):
+def test_second_load_comes_from_the_cache(tmp_path):
+    """A second load of an unchanged file does not read the file again."""
+    path = trace_file(tmp_path)
+    load_cached(path, cache_dir=tmp_path / "c")
+    calls = []
+    load_cached(path, cache_dir=tmp_path / "c", progress=lambda *a: calls.append(a))
+    assert calls == []  # not read again
+
+
+def test_first_and_cached_loads_equal_load(tmp_path):
+    """The first load and the cached second load give load's events, and the second its stats."""
     path = trace_file(tmp_path)
     first = load_cached(path, cache_dir=tmp_path / "c")
-    calls = []
-    second = load_cached(path, cache_dir=tmp_path / "c", progress=lambda *a: calls.append(a))
-    assert calls == []  # not read again
+    second = load_cached(path, cache_dir=tmp_path / "c")
     expected = load(path)
     assert_frame_equal(expected.events.collect(), first.events.collect())
     assert_frame_equal(expected.events.collect(), second.events.collect())
@@ -30,6 +38,7 @@ def test_second_load_comes_from_the_cache_and_equals_load(tmp_path):
 
 
 def test_a_changed_file_is_read_again(tmp_path):
+    """A file rewritten after it was cached is read again, with its new events."""
     path = trace_file(tmp_path)
     load_cached(path, cache_dir=tmp_path / "c")
     trace_file(tmp_path, n=5)
@@ -37,6 +46,7 @@ def test_a_changed_file_is_read_again(tmp_path):
 
 
 def test_an_unwritable_cache_place_still_loads(tmp_path):
+    """When a file stands where the cache directory should be, the trace still loads."""
     path = trace_file(tmp_path)
     blocker = tmp_path / "c"
     blocker.write_text("a file where the cache directory should be")

@@ -11,8 +11,8 @@ from polars.testing import assert_frame_equal
 
 from tests.traces import TraceBuilder, write_trace
 from tracelens import schema as s
-from tracelens.analyze import TraceError, load
-from tracelens.analyze.load import EVENT_SCHEMA
+from tracelens.analyze import LoadOptions, TraceError, load
+from tracelens.analyze.columns import EVENT_SCHEMA
 
 
 def small() -> TraceBuilder:
@@ -28,18 +28,34 @@ def lines(b: TraceBuilder) -> list[bytes]:
     return [orjson.dumps(e) for e in b.events]
 
 
-def test_events_have_the_contract_columns_sorted_by_pid_and_seq(tmp_path):
+@pytest.fixture
+def reversed_events(tmp_path) -> pl.DataFrame:
+    """small()'s events loaded from a file that holds them in reverse order."""
     b = small()
     path = write_trace(tmp_path / "t.jsonl", reversed(b.events))  # file order != seq order
-    events = load(path).events.collect()
-    assert events.schema == EVENT_SCHEMA
-    assert events["seq"].to_list() == [0, 1, 2, 3]
+    return load(path).events.collect()
+
+
+def test_events_have_the_contract_columns(reversed_events):
+    """The loaded events have exactly the columns and types of EVENT_SCHEMA."""
+    assert reversed_events.schema == EVENT_SCHEMA
+
+
+def test_events_are_sorted_by_pid_and_seq(reversed_events):
+    """Events written in reverse order come out sorted by sequence number."""
+    assert reversed_events["seq"].to_list() == [0, 1, 2, 3]
+
+
+def test_events_get_value_text_unit_names_and_internal_filled_in(reversed_events):
+    """Values become text, unit names default to worker-N, and internal defaults to False."""
+    events = reversed_events
     assert events["value"].to_list() == ["1", "2.5", None, None]
     assert events["unit_name"].to_list() == ["worker-1", "worker-2", "worker-1", "worker-1"]
     assert events["internal"].to_list() == [False] * 4
 
 
 def test_fast_path_and_careful_path_give_the_same_frame(tmp_path):
+    """The careful path on a noisy trace gives the same frame as the fast path on the clean one."""
     b = small()
     clean = load(write_trace(tmp_path / "clean.jsonl", b.events)).events.collect()
     noisy = tmp_path / "noisy.jsonl"
@@ -48,6 +64,7 @@ def test_fast_path_and_careful_path_give_the_same_frame(tmp_path):
 
 
 def test_application_lines_are_skipped_and_counted(tmp_path):
+    """JSON lines of the application's own logging are skipped and counted, not malformed."""
     b = small()
     app = orjson.dumps({"event": "request done", "level": "info", "seq": 7, "pid": 100})
     path = tmp_path / "t.jsonl"
@@ -58,6 +75,7 @@ def test_application_lines_are_skipped_and_counted(tmp_path):
 
 
 def test_truncated_last_line_is_counted_with_its_line_number(tmp_path):
+    """A last line cut short is one malformed line, reported as truncated at its line number."""
     path = tmp_path / "t.jsonl"
     raw = b"\n".join(lines(small()))
     path.write_bytes(raw[:-10])  # a killed recorder: the last line is cut short
@@ -67,6 +85,7 @@ def test_truncated_last_line_is_counted_with_its_line_number(tmp_path):
 
 
 def test_non_json_line_is_reported_with_file_and_line(tmp_path):
+    """A line that is not JSON is reported with its file and line number."""
     path = tmp_path / "t.jsonl"
     ls = lines(small())
     path.write_bytes(b"\n".join([*ls[:2], b"Traceback (most recent call last):", *ls[2:]]) + b"\n")
@@ -76,6 +95,7 @@ def test_non_json_line_is_reported_with_file_and_line(tmp_path):
 
 
 def test_binary_garbage_is_skipped(tmp_path):
+    """Lines of binary bytes are skipped as malformed binary data."""
     path = tmp_path / "t.jsonl"
     ls = lines(small())
     path.write_bytes(b"\n".join([ls[0], b"\xff\xfe\x00\x01garbage", b'{"tl":1,\xff}', *ls[1:]]))
@@ -85,12 +105,37 @@ def test_binary_garbage_is_skipped(tmp_path):
     assert reasons == ["binary data, not a JSON line", "binary data, not a JSON line"]
 
 
-def test_wrong_types_and_missing_fields_are_malformed(tmp_path):
+def bad_seq(events):
+    return {**events[0], s.SEQ: "seven"}
+
+
+def no_unit(events):
+    return {k: v for k, v in events[1].items() if k != s.UNIT}
+
+
+def no_var(events):
+    return {k: v for k, v in events[0].items() if k != s.VAR}
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [(bad_seq, "wrong type"), (no_unit, "missing field 'unit'"), (no_var, "missing field 'var'")],
+    ids=["wrong type", "no unit", "no var"],
+)
+def test_wrong_types_and_missing_fields_are_malformed(tmp_path, bad, reason):
+    """A line with a wrongly typed or a missing field is malformed, and says which."""
     b = small()
-    bad_seq = {**b.events[0], s.SEQ: "seven"}
-    no_unit = {k: v for k, v in b.events[1].items() if k != s.UNIT}
-    no_var = {k: v for k, v in b.events[0].items() if k != s.VAR}
-    path = write_trace(tmp_path / "t.jsonl", [*b.events, bad_seq, no_unit, no_var])
+    path = write_trace(tmp_path / "t.jsonl", [*b.events, bad(b.events)])
+    trace = load(path)
+    assert (trace.stats.events, trace.stats.malformed) == (4, 1)
+    assert [(n, r.split(":")[0]) for _, n, r in trace.stats.malformed_examples] == [(5, reason)]
+
+
+def test_malformed_lines_are_listed_in_file_order(tmp_path):
+    """Several malformed lines are all counted, and listed with line and reason in file order."""
+    b = small()
+    bad = [bad_seq(b.events), no_unit(b.events), no_var(b.events)]
+    path = write_trace(tmp_path / "t.jsonl", [*b.events, *bad])
     trace = load(path)
     assert (trace.stats.events, trace.stats.malformed) == (4, 3)
     assert [(n, r.split(":")[0]) for _, n, r in trace.stats.malformed_examples] == [
@@ -101,6 +146,7 @@ def test_wrong_types_and_missing_fields_are_malformed(tmp_path):
 
 
 def test_gzip_file(tmp_path):
+    """A .gz trace is decompressed and loads all its events in order."""
     b = small()
     trace = load(write_trace(tmp_path / "t.jsonl.gz", b.events))
     assert trace.stats.events == 4
@@ -108,12 +154,14 @@ def test_gzip_file(tmp_path):
 
 
 def test_gzip_is_recognised_by_content_not_name(tmp_path):
+    """A gzip-compressed file is decompressed even when its name does not end in .gz."""
     path = tmp_path / "t.jsonl"
     path.write_bytes(gzip.compress(b"\n".join(lines(small()))))
     assert load(path).stats.events == 4
 
 
 def test_glob_and_several_files(tmp_path):
+    """A glob reads every matching file into one frame sorted by seq."""
     b = small()
     write_trace(tmp_path / "a.jsonl", b.events[:2])
     write_trace(tmp_path / "b.jsonl", b.events[2:])
@@ -123,11 +171,13 @@ def test_glob_and_several_files(tmp_path):
 
 
 def test_a_file_named_twice_is_read_once(tmp_path):
+    """A file named twice, directly and through a glob, is read only once."""
     path = write_trace(tmp_path / "a.jsonl", small().events)
     assert load([path, str(path), str(tmp_path / "*.jsonl")]).stats.events == 4
 
 
 def test_several_processes_get_qualified_units(tmp_path):
+    """With several processes, unit and object ids are qualified by their pid."""
     a, b = TraceBuilder(pid=1), TraceBuilder(pid=2)
     a.read("t1", "x")
     b.read("t1", "x")
@@ -141,11 +191,13 @@ def test_several_processes_get_qualified_units(tmp_path):
 
 
 def test_one_process_keeps_plain_unit_ids(tmp_path):
+    """With one process, unit ids stay unqualified."""
     events = load(write_trace(tmp_path / "t.jsonl", small().events)).events.collect()
     assert set(events["unit"]) == {"t1", "t2"}
 
 
 def test_newer_format_version_is_a_clear_error(tmp_path):
+    """A trace of a newer format version is an error that says to upgrade."""
     b = small()
     b.events[0][s.TL] = s.FORMAT_VERSION + 1
     with pytest.raises(TraceError, match=r"newer than this tracelens reads .*upgrade"):
@@ -153,6 +205,7 @@ def test_newer_format_version_is_a_clear_error(tmp_path):
 
 
 def test_empty_file_is_a_clear_error(tmp_path):
+    """An empty file is an error that says it holds no tracelens events in 0 lines."""
     path = tmp_path / "empty.jsonl"
     path.write_bytes(b"")
     with pytest.raises(TraceError, match=r"^no tracelens events in .*empty.jsonl \(0 lines"):
@@ -160,6 +213,7 @@ def test_empty_file_is_a_clear_error(tmp_path):
 
 
 def test_only_application_lines_is_a_clear_error(tmp_path):
+    """A file of only application lines is an error that counts application and malformed lines."""
     path = tmp_path / "app.jsonl"
     path.write_bytes(b'{"event": "hello"}\n')
     with pytest.raises(TraceError, match=r"1 application, 0 malformed"):
@@ -167,27 +221,32 @@ def test_only_application_lines_is_a_clear_error(tmp_path):
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
+    """A missing file is an error that names it and says there is no such file."""
     with pytest.raises(TraceError, match=r"^cannot read .*nope.jsonl: no such file$"):
         load(tmp_path / "nope.jsonl")
 
 
 def test_glob_matching_nothing_is_a_clear_error(tmp_path):
+    """A glob that matches no file is an error that says so."""
     with pytest.raises(TraceError, match=r"^no file matches"):
         load(str(tmp_path / "*.jsonl"))
 
 
 def test_directory_is_a_clear_error(tmp_path):
+    """A directory given as a trace is an error that says it is a directory."""
     with pytest.raises(TraceError, match="is a directory"):
         load(tmp_path)
 
 
 def test_messages_are_one_line(tmp_path):
+    """A load error's message is a single line."""
     with pytest.raises(TraceError) as err:
         load(tmp_path / "nope.jsonl")
     assert "\n" not in str(err.value)
 
 
 def test_progress_reaches_the_total(tmp_path):
+    """The last progress call reports the whole file's size as done and as total."""
     path = write_trace(tmp_path / "t.jsonl", small().events)
     calls: list[tuple[int, int]] = []
     load(path, progress=lambda done, total: calls.append((done, total)))
@@ -196,6 +255,7 @@ def test_progress_reaches_the_total(tmp_path):
 
 
 def test_value_keeps_strings_and_numbers_as_text(tmp_path):
+    """Strings, numbers and booleans become text in a String value column; null stays null."""
     b = TraceBuilder()
     for v in ("abc", 3, 1.5, True, None):
         b.write("t1", "x", v)
@@ -204,18 +264,16 @@ def test_value_keeps_strings_and_numbers_as_text(tmp_path):
     assert events["value"].dtype == pl.String
 
 
-def test_large_files_are_read_in_chunks_with_the_same_result(tmp_path, monkeypatch):
-    import importlib
-
-    # ``tracelens.analyze.load`` the attribute is the function; the module is in sys.modules.
-    load_module = importlib.import_module("tracelens.analyze.load")
-
+def test_large_files_are_read_in_chunks_with_the_same_result(tmp_path):
+    """A file read in small chunks and sorted column-wise gives the same events and stats."""
     path = write_trace(tmp_path / "t.jsonl", small().events)
     expected = load(path)
-    monkeypatch.setattr(load_module, "FAST_PATH_MAX_BYTES", 0)
-    monkeypatch.setattr(load_module, "CHUNK_BYTES", 100)  # several chunks, lines cut across
-    monkeypatch.setattr(load_module, "LOW_MEMORY_SORT_ROWS", 0)  # the column-wise sort
-    actual = load(path)
+    careful = LoadOptions(
+        fast_path_max_bytes=0,
+        chunk_bytes=100,  # several chunks, lines cut across
+        low_memory_sort_rows=0,  # the column-wise sort
+    )
+    actual = load(path, options=careful)
     assert_frame_equal(expected.events.collect(), actual.events.collect())
     assert expected.stats == actual.stats
 
@@ -237,14 +295,15 @@ def value_trace(values=VALUES) -> TraceBuilder:
 
 
 def test_float_values_read_exactly_as_written(tmp_path):
+    """Floats, ints, strings, booleans and null read back as the recorder wrote them."""
     events = load(write_trace(tmp_path / "t.jsonl", value_trace().events)).events.collect()
     assert events["value"].to_list() == VALUE_TEXTS
 
 
 @pytest.mark.parametrize("how", ["gzip", "noisy", "chunks"])
-def test_float_values_read_as_written_on_the_careful_path(tmp_path, monkeypatch, how):
-    import importlib
-
+def test_float_values_read_as_written_on_the_careful_path(tmp_path, how):
+    """Gzip, noisy and chunked reads also keep values as the recorder wrote them."""
+    options = LoadOptions()
     events = value_trace().events
     if how == "gzip":
         path = write_trace(tmp_path / "t.jsonl.gz", events)
@@ -252,14 +311,13 @@ def test_float_values_read_as_written_on_the_careful_path(tmp_path, monkeypatch,
         path = tmp_path / "t.jsonl"
         path.write_bytes(b"\n".join([b"oops", *(orjson.dumps(e) for e in events)]) + b"\n")
     else:
-        load_module = importlib.import_module("tracelens.analyze.load")
-        monkeypatch.setattr(load_module, "FAST_PATH_MAX_BYTES", 0)
-        monkeypatch.setattr(load_module, "CHUNK_BYTES", 150)
+        options = LoadOptions(fast_path_max_bytes=0, chunk_bytes=150)
         path = write_trace(tmp_path / "t.jsonl", events)
-    assert load(path).events.collect()["value"].to_list() == VALUE_TEXTS
+    assert load(path, options=options).events.collect()["value"].to_list() == VALUE_TEXTS
 
 
 def test_float_values_in_all_their_written_forms(tmp_path):
+    """Negative zero, exponents and large or tiny floats read back in their JSON spelling."""
     floats = (-0.0, 1e300, 1.5e-7, 1e16, 2.5, -3.0, 0.1)
     path = write_trace(tmp_path / "t.jsonl", value_trace(floats).events)
     written = [orjson.dumps(v).decode() for v in floats]  # "-0.0", "1e+300", "1.5e-7", ...
@@ -267,12 +325,14 @@ def test_float_values_in_all_their_written_forms(tmp_path):
 
 
 def test_strings_that_look_like_numbers_stay_strings(tmp_path):
+    """A string that looks like a number reads back as that string, unchanged."""
     values = ("1.0", "1e5", "0.30000000000000004", 7, 7.0)
     path = write_trace(tmp_path / "t.jsonl", value_trace(values).events)
     assert load(path).events.collect()["value"].to_list() == [str(v) for v in values]
 
 
 def test_a_value_key_inside_a_string_or_a_nested_object_is_not_taken(tmp_path):
+    """A "value" key inside a string or a nested object is not taken for the event's value."""
     b = value_trace((2, 2.0, 2.5))
     b.events[0] = {"text": '{"value":1.5}', **b.events[0]}
     b.events[1] = {"text": '{"value":1.5}', **b.events[1]}
@@ -282,6 +342,7 @@ def test_a_value_key_inside_a_string_or_a_nested_object_is_not_taken(tmp_path):
 
 
 def test_line_numbers_count_blank_lines_on_the_fast_path(tmp_path):
+    """Blank lines are not counted as lines but still count towards line numbers."""
     b = small()
     no_unit = {k: v for k, v in b.events[1].items() if k != s.UNIT}
     path = tmp_path / "t.jsonl"
@@ -296,6 +357,7 @@ def test_line_numbers_count_blank_lines_on_the_fast_path(tmp_path):
 
 @pytest.mark.parametrize("how", ["gzip", "truncated gzip", "plain", "noisy"])
 def test_no_file_is_left_open(tmp_path, how):
+    """Loading plain, gzip, truncated gzip or noisy traces leaves no file open."""
     import gc
     import warnings
 
@@ -318,6 +380,7 @@ def test_no_file_is_left_open(tmp_path, how):
 
 
 def test_a_gzip_trace_cut_short_keeps_what_was_decompressed(tmp_path):
+    """A gzip trace cut short keeps the events before the cut and says the rest is unreadable."""
     b = TraceBuilder()
     for i in range(3000):
         b.write(f"t{i % 5}", f"v{i % 97}", i * 7)
@@ -332,6 +395,7 @@ def test_a_gzip_trace_cut_short_keeps_what_was_decompressed(tmp_path):
 
 
 def test_concatenated_gzip_members_are_all_read(tmp_path):
+    """Every member of a concatenated gzip file is read."""
     ls = lines(small())
     path = tmp_path / "t.jsonl.gz"
     path.write_bytes(

@@ -13,6 +13,7 @@ SAMPLES = Path(__file__).parents[2] / "sample_logs"
 
 @pytest.mark.parametrize("name", ["article_racy", "condition_buffer"])
 def test_side_by_side_and_one_after_another_give_the_same_report(name, monkeypatch):
+    """A sample analysed side by side and one after another gives the same findings and summary."""
     trace = load(SAMPLES / f"{name}.jsonl.gz")
     side_by_side = analyze(trace)
     one_by_one = analyze(trace, options=Options(parallel_max_events=0))
@@ -33,6 +34,7 @@ def test_an_analysis_error_reaches_the_caller(monkeypatch):
 
 
 def test_side_by_side_keeps_the_order_of_the_tasks():
+    """The results come back in the order of the tasks, run side by side or one after another."""
     tasks = [lambda i=i: i * i for i in range(5)]
 
     assert parallel.side_by_side(tasks, parallel=True) == [0, 1, 4, 9, 16]
@@ -40,6 +42,7 @@ def test_side_by_side_keeps_the_order_of_the_tasks():
 
 
 def test_side_by_side_raises_the_first_failing_tasks_error_after_all_finished():
+    """The first failing task's error is raised only after every other task has run."""
     done = []
 
     def ok():
@@ -110,18 +113,25 @@ def test_a_failing_data_race_analysis_reaches_the_caller_without_a_hang(max_even
     assert [str(e) for e in outcome] == ["boom"]
 
 
-def test_handover_gives_the_value_or_raises_the_error():
+def test_handover_gives_the_value():
+    """get() on a handover that was put a value returns that value."""
     given: parallel.Handover[int] = parallel.Handover()
     given.put(7)
+
+    assert given.get() == 7
+
+
+def test_handover_raises_the_error():
+    """get() on a handover that was failed raises the error it was failed with."""
     failed: parallel.Handover[int] = parallel.Handover()
     failed.fail(ValueError("no"))
 
-    assert given.get() == 7
     with pytest.raises(ValueError, match="no"):
         failed.get()
 
 
 def test_predictive_hands_out_the_data_races_first(tmp_path):
+    """A write-write race gives four predictive parts, of which only the data races have rows."""
     from tests.traces import TraceBuilder
     from tracelens.analyze import hb
 
@@ -135,6 +145,7 @@ def test_predictive_hands_out_the_data_races_first(tmp_path):
 
 
 def test_gc_paused_restores_the_collectors_state_after_nested_uses():
+    """Nested gc_paused() keeps the collector off inside and restores its on or off state after."""
     import gc
 
     was = gc.isenabled()
@@ -151,6 +162,7 @@ def test_gc_paused_restores_the_collectors_state_after_nested_uses():
 
 
 def test_gc_paused_in_overlapping_threads_ends_with_the_collector_on():
+    """The collector stays off while another thread's pause is open, and is on once both end."""
     import gc
     import threading
 

@@ -41,10 +41,12 @@ def finding(kind="lost_update", var="stats.hits", file="/src/app/stats.py", line
     ],
 )
 def test_rule_matching(rule, matches):
+    """A rule matches a finding only when every field it names (kind, var, site) matches."""
     assert rule.matches(finding()) is matches
 
 
 def test_suppression_file_with_suppress_tables(tmp_path):
+    """Each [[suppress]] table of a suppression file becomes one rule, in file order."""
     f = tmp_path / "tracelens.toml"
     f.write_text(
         '[[suppress]]\nkind = "lost_update"\nvar = "stats.*"\nreason = "approximate"\n'
@@ -58,6 +60,7 @@ def test_suppression_file_with_suppress_tables(tmp_path):
 
 
 def test_pyproject_table_found_from_a_subdirectory(tmp_path):
+    """The [tool.tracelens] rules of a pyproject.toml above the start directory are found."""
     (tmp_path / "pyproject.toml").write_text(
         '[project]\nname = "x"\n[tool.tracelens]\n'
         'suppress = [{kind = "lost_update", var = "hits", reason = "counter"}]\n'
@@ -69,6 +72,7 @@ def test_pyproject_table_found_from_a_subdirectory(tmp_path):
 
 
 def test_pyproject_without_tracelens_table_has_no_rules(tmp_path):
+    """A pyproject.toml without a [tool.tracelens] table gives no rules."""
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "x"\n')
     assert find_pyproject_suppressions(tmp_path) == []
 
@@ -86,6 +90,7 @@ def test_pyproject_without_tracelens_table_has_no_rules(tmp_path):
     ],
 )
 def test_bad_suppression_files_have_one_line_messages(tmp_path, text, message):
+    """Each kind of bad suppression file raises SuppressionError with a one-line message."""
     f = tmp_path / "s.toml"
     f.write_text(text)
     with pytest.raises(SuppressionError, match=message) as err:
@@ -94,6 +99,7 @@ def test_bad_suppression_files_have_one_line_messages(tmp_path, text, message):
 
 
 def test_missing_suppression_file(tmp_path):
+    """A missing suppression file raises SuppressionError saying there is no such file."""
     with pytest.raises(SuppressionError, match="no such file"):
         load_suppressions(tmp_path / "nope.toml")
 
@@ -109,6 +115,7 @@ def lost_update_trace(tmp_path):
 
 
 def test_analyze_applies_suppressions_and_counts_them(tmp_path):
+    """A suppressed finding moves from findings to suppressed, and the summary counts it there."""
     rule = Suppression(kind="lost_update", var="hits", reason="approximate counter")
     report = analyze(lost_update_trace(tmp_path), only=["windows"], suppressions=[rule])
     assert isinstance(report, Report)
@@ -119,6 +126,7 @@ def test_analyze_applies_suppressions_and_counts_them(tmp_path):
 
 
 def test_analyze_summary(tmp_path):
+    """The summary gives the trace's sizes, findings by kind and severity, time span and files."""
     report = analyze(lost_update_trace(tmp_path), only=["windows"])
     summary = report.summary
     assert {k: summary[k] for k in ("events", "variables", "units", "sync_objects")} == {
@@ -134,11 +142,22 @@ def test_analyze_summary(tmp_path):
     assert report.stats.events == 5
 
 
-def test_only_by_kind_and_by_analysis_name(tmp_path):
+def test_only_by_kind(tmp_path):
+    """only=[kind] keeps the findings of that kind and none of another."""
     trace = lost_update_trace(tmp_path)
     assert [f.kind for f in analyze(trace, only=["lost_update"]).findings] == ["lost_update"]
     assert analyze(trace, only=["atomicity_violation"]).findings == []
+
+
+def test_only_by_analysis_name(tmp_path):
+    """only=[analysis name] runs that analysis and gives its findings."""
+    trace = lost_update_trace(tmp_path)
     assert len(analyze(trace, only=["windows"]).findings) == 1
+
+
+def test_only_an_unknown_name_is_an_error(tmp_path):
+    """only= with a name that is neither an analysis nor a kind raises ValueError naming it."""
+    trace = lost_update_trace(tmp_path)
     with pytest.raises(ValueError, match="unknown analysis or kind 'nope'"):
         analyze(trace, only=["nope"])
 
@@ -160,5 +179,6 @@ def test_every_registered_analysis_yields_frames_of_the_finding_schema(tmp_path)
 
 
 def test_stats(tmp_path):
+    """stats() gives the trace's event, process and malformed-line counts."""
     numbers = stats(lost_update_trace(tmp_path))
     assert (numbers["events"], numbers["processes"], numbers["malformed"]) == (5, 1, 0)

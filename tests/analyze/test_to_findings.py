@@ -16,6 +16,7 @@ SAMPLES = sorted((Path(__file__).parents[2] / "sample_logs").glob("*.jsonl.gz"))
 
 @pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name.split(".")[0])
 def test_frame_and_rows_give_the_same_findings(path):
+    """Every analysis's rows of a sample give the same Findings as a frame and as dicts."""
     events = load(path).events
     rows = pl.concat(
         [part for name in ANALYSES for part in analysis(name)(events)], how="vertical_relaxed"
@@ -30,7 +31,7 @@ def _event(**kw):
 
 
 def test_missing_fields_get_the_same_defaults_both_ways():
-    """Null role, unit name, file and locks; an empty worst instance; a finding without events."""
+    """A frame and its dicts default null fields alike: unit name to unit, empty worst to events."""
     rows = pl.DataFrame(
         [
             {

@@ -122,10 +122,12 @@ def analysed(events: list[dict[str, Any]], tmp_path: Any) -> dict[tuple[Any, ...
 )
 @given(events=interleavings())
 def test_polars_windows_match_the_brute_force_definition(events, tmp_path):
+    """On random interleavings the polars windows give the brute-force oracle's findings."""
     assert oracle(events) == analysed(events, tmp_path)
 
 
 def test_findings_frame_has_the_finding_schema(tmp_path):
+    """window_findings returns a DataFrame with the finding schema."""
     from tests.traces import TraceBuilder
 
     b = TraceBuilder()

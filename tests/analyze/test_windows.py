@@ -22,6 +22,7 @@ def brief(findings: list[Finding]) -> list[tuple[str, str, int, tuple[str, ...]]
 
 
 def test_lost_update_read_remote_write_local_write(tmp_path):
+    """Read, remote write, local write is one lost update with its units, sites, events and text."""
     b = TraceBuilder()
     b.read("t1", "x", 1, line=10, func="bump")
     b.write("t2", "x", 2, line=11, func="bump")
@@ -50,6 +51,7 @@ def test_lost_update_read_remote_write_local_write(tmp_path):
 
 
 def test_correctly_locked_counter_gives_no_lost_update(tmp_path):
+    """Increments that each hold the same lock give no lost update."""
     b = TraceBuilder()
     for _ in range(3):
         for u in ("t1", "t2"):
@@ -61,6 +63,7 @@ def test_correctly_locked_counter_gives_no_lost_update(tmp_path):
 
 
 def test_write_remote_write_read_across_two_lock_holds_is_not_reported(tmp_path):
+    """Accesses in separate holds of the same lock are not one window, so nothing is reported."""
     # Two separate, correctly locked increments: the 69,000 false alarms of the issue.
     b = TraceBuilder()
     b.acquire("t1", "L")
@@ -79,6 +82,7 @@ def test_write_remote_write_read_across_two_lock_holds_is_not_reported(tmp_path)
 
 
 def test_two_reads_in_one_lock_hold_with_a_remote_write_between(tmp_path):
+    """A remote write between two reads in one lock hold is an atomicity violation."""
     b = TraceBuilder()
     b.acquire("t1", "L")
     b.read("t1", "x")
@@ -90,6 +94,7 @@ def test_two_reads_in_one_lock_hold_with_a_remote_write_between(tmp_path):
 
 
 def test_two_reads_outside_any_scope_are_not_reported(tmp_path):
+    """A remote write between two unscoped reads is not reported."""
     b = TraceBuilder()
     b.read("t1", "x")
     b.write("t2", "x")
@@ -98,6 +103,7 @@ def test_two_reads_outside_any_scope_are_not_reported(tmp_path):
 
 
 def test_remote_read_between_two_writes_in_an_atomic_region(tmp_path):
+    """A remote read between two writes in an atomic region is an atomicity violation."""
     b = TraceBuilder()
     b.atomic_begin("t1", "transfer")
     b.write("t1", "x")
@@ -108,19 +114,31 @@ def test_remote_read_between_two_writes_in_an_atomic_region(tmp_path):
     assert expected == brief(run(b, tmp_path))
 
 
-def test_remote_write_between_write_and_read_back_in_an_atomic_region(tmp_path):
+@pytest.fixture
+def write_read_back() -> TraceBuilder:
+    """t1 writes x and reads it back in an atomic region; t2 writes x in between."""
     b = TraceBuilder()
     b.atomic_begin("t1")
     b.write("t1", "x")
     b.write("t2", "x")
     b.read("t1", "x")
     b.atomic_end("t1")
+    return b
+
+
+def test_remote_write_between_write_and_read_back_in_an_atomic_region(tmp_path, write_read_back):
+    """A remote write between a write and its read-back in an atomic region is a violation."""
     expected = [("atomicity_violation", "x", 1, ("local write", "remote write", "local read"))]
-    assert expected == brief(run(b, tmp_path))
-    assert run(b, tmp_path)[0].severity == "warning"
+    assert expected == brief(run(write_read_back, tmp_path))
+
+
+def test_remote_write_between_write_and_read_back_is_a_warning(tmp_path, write_read_back):
+    """The write, remote write, read-back atomicity violation has severity warning."""
+    assert run(write_read_back, tmp_path)[0].severity == "warning"
 
 
 def test_accesses_in_two_separate_atomic_regions_are_not_one_window(tmp_path):
+    """A write and a read in two separate atomic regions are not one atomic window."""
     b = TraceBuilder()
     b.atomic_begin("t1")
     b.write("t1", "x")
@@ -133,6 +151,7 @@ def test_accesses_in_two_separate_atomic_regions_are_not_one_window(tmp_path):
 
 
 def test_an_internal_lock_does_not_make_code_atomic(tmp_path):
+    """An internal lock is no scope: a remote write between two reads under it is not reported."""
     b = TraceBuilder()
     b.acquire("t1", "Condition-lock", internal=True)
     b.read("t1", "x")
@@ -143,6 +162,7 @@ def test_an_internal_lock_does_not_make_code_atomic(tmp_path):
 
 
 def test_remote_read_inside_a_read_modify_write_is_serializable(tmp_path):
+    """A remote read inside a read-modify-write is serializable and not reported."""
     b = TraceBuilder()
     b.read("t1", "x")
     b.read("t2", "x")
@@ -151,6 +171,7 @@ def test_remote_read_inside_a_read_modify_write_is_serializable(tmp_path):
 
 
 def test_repeated_interleaving_is_one_finding_with_count_and_widest_instance(tmp_path):
+    """A repeated interleaving is one finding with its count, first instance and widest instance."""
     b = TraceBuilder()
     for gap in (0, 5, 1):
         b.read("t1", "x", line=1)
@@ -167,6 +188,7 @@ def test_repeated_interleaving_is_one_finding_with_count_and_widest_instance(tmp
 
 
 def test_different_remote_sites_are_different_findings(tmp_path):
+    """The same window with remote writes at two different lines is two findings."""
     b = TraceBuilder()
     b.read("t1", "x", line=1)
     b.write("t2", "x", line=20)
@@ -179,6 +201,7 @@ def test_different_remote_sites_are_different_findings(tmp_path):
 
 
 def test_processes_share_no_memory(tmp_path):
+    """A write in another process does not break a window of the same variable name."""
     # Same variable name in two processes: no remote write between t1's read and write.
     a = TraceBuilder(pid=1)
     a.read("t1", "x")
@@ -193,6 +216,7 @@ def test_processes_share_no_memory(tmp_path):
 
 
 def test_lost_update_in_a_second_process_names_qualified_units(tmp_path):
+    """A lost update in the second of two processes names its units qualified by that pid."""
     a = TraceBuilder(pid=1)
     a.read("t1", "x")
     a.write("t1", "x")
@@ -207,6 +231,7 @@ def test_lost_update_in_a_second_process_names_qualified_units(tmp_path):
 
 
 def test_synthetic_trace_flags_exactly_the_injected_racy_variables(tmp_path):
+    """A generated trace has lost updates, and findings only on the injected racy variables."""
     info = generate(tmp_path / "g.jsonl", n_events=30_000, threads=6, variables=200, seed=3)
     report = analyze(load(tmp_path / "g.jsonl"), only=["windows"])
     lost = {f.var for f in report.findings if f.kind == "lost_update"}
@@ -217,6 +242,7 @@ def test_synthetic_trace_flags_exactly_the_injected_racy_variables(tmp_path):
 
 @pytest.mark.parametrize("sample", ["article_racy", "article_locked"])
 def test_article_samples(sample):
+    """The article's racy sample has one lost update on model['weight'] and the locked one none."""
     root = Path(__file__).resolve().parents[2] / "sample_logs"
     report = analyze(load(root / f"{sample}.jsonl.gz"), only=["windows"])
     kinds = {(f.kind, f.var) for f in report.findings}
@@ -225,6 +251,7 @@ def test_article_samples(sample):
 
 
 def test_events_carry_the_locks_their_unit_held(tmp_path):
+    """Each finding event lists the non-internal locks its unit held at that access."""
     b = TraceBuilder()
     b.acquire("t1", "L")
     b.acquire("t1", "M")
@@ -240,6 +267,7 @@ def test_events_carry_the_locks_their_unit_held(tmp_path):
 
 
 def test_events_outside_any_lock_hold_have_no_locks(tmp_path):
+    """Accesses after the lock was released list no locks."""
     b = TraceBuilder()
     b.acquire("t1", "L")
     b.release("t1", "L")
@@ -270,6 +298,7 @@ def two_process_trace(tmp_path: Path) -> Path:
 
 
 def test_accesses_number_each_timeline_consecutively_in_seq_order(tmp_path):
+    """Accesses are numbered 0, 1, ... in (pid, var) timelines in seq order, with running counts."""
     from tracelens.analyze.windows import accesses
 
     acc = accesses(load(str(two_process_trace(tmp_path))).events).collect()
@@ -288,6 +317,7 @@ def test_accesses_number_each_timeline_consecutively_in_seq_order(tmp_path):
 
 
 def test_windows_and_lock_holds(tmp_path):
+    """The two-process trace has one window, t1's locked read then write of x, and one hold of L."""
     from tracelens.analyze.windows import lock_holds, windows
 
     events = load(str(two_process_trace(tmp_path))).events

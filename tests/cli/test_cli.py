@@ -98,59 +98,71 @@ def _assert_clean_error(result) -> None:
 
 
 def test_report_on_a_lost_update_exits_1(racy: Path) -> None:
+    """report on a trace with a lost update exits 1."""
     assert runner.invoke(app, ["report", str(racy)]).exit_code == 1
 
 
 def test_report_without_findings_exits_0(clean: Path) -> None:
+    """report on a clean trace exits 0 and says there are no findings."""
     result = runner.invoke(app, ["report", str(clean)])
     assert result.exit_code == 0 and "no findings" in result.stdout
 
 
 def test_fail_on_never_exits_0_despite_findings(racy: Path) -> None:
+    """--fail-on never exits 0 even when there are findings."""
     assert runner.invoke(app, ["report", str(racy), "--fail-on", "never"]).exit_code == 0
 
 
 def test_fail_on_warning_exits_1_on_an_error(racy: Path) -> None:
+    """--fail-on warning exits 1 when an error-level finding is reported."""
     assert runner.invoke(app, ["report", str(racy), "--fail-on", "warning"]).exit_code == 1
 
 
 def test_text_report_draws_the_steps(racy: Path) -> None:
+    """The text report shows each step with its value and site."""
     out = runner.invoke(app, ["report", str(racy)]).stdout
     assert "reads model['weight'] = 0.5 at /src/app.py:12" in out
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_format_reports_the_lost_update(fmt: str, racy: Path) -> None:
+    """Every output format names the lost update, and report exits 1."""
     result = runner.invoke(app, ["report", str(racy), "--format", fmt])
     assert result.exit_code == 1 and "lost_update" in result.stdout
 
 
 def test_json_report_validates_against_its_schema(racy: Path) -> None:
+    """The JSON report of a lost update validates against REPORT_SCHEMA."""
     doc = json.loads(runner.invoke(app, ["report", str(racy), "-f", "json"]).stdout)
     jsonschema.Draft202012Validator(REPORT_SCHEMA).validate(doc)
     assert "lost_update" in {f["kind"] for f in doc["findings"]}
 
 
 def test_output_option_writes_the_file(racy: Path, tmp_path: Path) -> None:
+    """-o writes the report to that file, creating its directory, and keeps exit code 1."""
     out = tmp_path / "out" / "report.sarif"
     result = runner.invoke(app, ["report", str(racy), "-f", "sarif", "-o", str(out)])
     assert result.exit_code == 1 and json.loads(out.read_text())["version"] == "2.1.0"
 
 
 def test_only_filters_kinds(racy: Path) -> None:
+    """--only with a kind the trace lacks drops the lost update, so report exits 0."""
     result = runner.invoke(app, ["report", str(racy), "--only", "atomicity_violation"])
     assert result.exit_code == 0
 
 
 def test_only_with_an_unknown_kind_is_a_usage_error(racy: Path) -> None:
+    """--only with an unknown kind is a one-line error with exit code 2."""
     _assert_clean_error(runner.invoke(app, ["report", str(racy), "--only", "nonsense"]))
 
 
 def test_unknown_format_is_a_usage_error(racy: Path) -> None:
+    """An unknown --format exits 2."""
     assert runner.invoke(app, ["report", str(racy), "-f", "pdf"]).exit_code == 2
 
 
 def test_gzip_trace_is_read(tmp_path: Path) -> None:
+    """A gzip-compressed trace is read and its lost update reported."""
     path = tmp_path / "t.jsonl.gz"
     path.write_bytes(
         gzip.compress("".join(json.dumps(e) + "\n" for e in lost_update_lines()).encode())
@@ -162,6 +174,7 @@ def test_gzip_trace_is_read(tmp_path: Path) -> None:
 
 
 def test_suppress_file_hides_the_finding_and_counts_it(racy: Path, tmp_path: Path) -> None:
+    """--suppress hides the matching finding, exits 0, and puts the rule's reason in the summary."""
     rules = tmp_path / "suppress.toml"
     rules.write_text('[[suppress]]\nvar = "model*"\nreason = "benign in tests"\n')
     result = runner.invoke(app, ["report", str(racy), "-f", "json", "--suppress", str(rules)])
@@ -171,6 +184,7 @@ def test_suppress_file_hides_the_finding_and_counts_it(racy: Path, tmp_path: Pat
 
 
 def test_pyproject_suppressions_apply_by_default(racy: Path, tmp_path: Path) -> None:
+    """Suppressions in ./pyproject.toml apply without --suppress, and the report counts them."""
     (tmp_path / "pyproject.toml").write_text(
         '[tool.tracelens]\nsuppress = [{kind = "lost_update", reason = "known"}]\n'
     )
@@ -179,12 +193,14 @@ def test_pyproject_suppressions_apply_by_default(racy: Path, tmp_path: Path) -> 
 
 
 def test_bad_suppress_file_is_a_clean_error(racy: Path, tmp_path: Path) -> None:
+    """A --suppress file that is not TOML is a one-line error with exit code 2."""
     rules = tmp_path / "bad.toml"
     rules.write_text("this is [not toml")
     _assert_clean_error(runner.invoke(app, ["report", str(racy), "--suppress", str(rules)]))
 
 
 def test_missing_suppress_file_is_a_clean_error(racy: Path, tmp_path: Path) -> None:
+    """A missing --suppress file is a one-line error with exit code 2."""
     missing = tmp_path / "missing.toml"
     _assert_clean_error(runner.invoke(app, ["report", str(racy), "--suppress", str(missing)]))
 
@@ -193,32 +209,38 @@ def test_missing_suppress_file_is_a_clean_error(racy: Path, tmp_path: Path) -> N
 
 
 def test_missing_file_is_a_clean_error(tmp_path: Path) -> None:
+    """A missing trace file is a one-line error with exit code 2."""
     _assert_clean_error(runner.invoke(app, ["report", str(tmp_path / "nope.jsonl")]))
 
 
 def test_empty_file_is_a_clean_error(tmp_path: Path) -> None:
+    """An empty trace file is a one-line error with exit code 2."""
     path = tmp_path / "empty.jsonl"
     path.write_text("")
     _assert_clean_error(runner.invoke(app, ["report", str(path)]))
 
 
 def test_binary_garbage_is_a_clean_error(tmp_path: Path) -> None:
+    """A file of binary garbage is a one-line error with exit code 2."""
     path = tmp_path / "garbage.bin"
     path.write_bytes(bytes(range(256)) * 4)
     _assert_clean_error(runner.invoke(app, ["report", str(path)]))
 
 
 def test_only_non_json_lines_is_a_clean_error(tmp_path: Path) -> None:
+    """A file of only non-JSON lines is a one-line error with exit code 2."""
     path = tmp_path / "text.log"
     path.write_text("INFO starting\nWARNING something\n")
     _assert_clean_error(runner.invoke(app, ["report", str(path)]))
 
 
 def test_directory_is_a_clean_error(tmp_path: Path) -> None:
+    """A directory given as the trace is a one-line error with exit code 2."""
     _assert_clean_error(runner.invoke(app, ["report", str(tmp_path)]))
 
 
 def test_newer_format_version_is_a_clean_error(tmp_path: Path) -> None:
+    """A trace of a newer format version is a one-line error with exit code 2."""
     events = [{**e, s.TL: 99} for e in lost_update_lines()]
     _assert_clean_error(
         runner.invoke(app, ["report", str(write_trace(tmp_path / "v.jsonl", events))])
@@ -226,12 +248,14 @@ def test_newer_format_version_is_a_clean_error(tmp_path: Path) -> None:
 
 
 def test_truncated_last_line_is_skipped_and_counted(tmp_path: Path) -> None:
+    """A truncated last line is counted as malformed; the lost update is still reported."""
     path = write_trace(tmp_path / "t.jsonl", lost_update_lines(), extra='{"tl": 1, "event": "re')
     result = runner.invoke(app, ["report", str(path), "-f", "json"])
     assert result.exit_code == 1 and json.loads(result.stdout)["summary"]["malformed"] == 1
 
 
 def test_non_json_line_among_events_is_skipped_and_counted(tmp_path: Path) -> None:
+    """A non-JSON line among events is counted as malformed; the lost update is still reported."""
     lines = lost_update_lines()
     path = tmp_path / "t.jsonl"
     path.write_text(
@@ -247,21 +271,25 @@ def test_non_json_line_among_events_is_skipped_and_counted(tmp_path: Path) -> No
 
 
 def test_stats_prints_the_counts(racy: Path) -> None:
+    """stats exits 0 and prints the event and variable counts."""
     result = runner.invoke(app, ["stats", str(racy)])
     assert result.exit_code == 0
     assert "events" in result.stdout and "variables" in result.stdout
 
 
 def test_stats_json_has_the_counts(racy: Path) -> None:
+    """stats --json gives the numbers of events, variables and units."""
     doc = json.loads(runner.invoke(app, ["stats", str(racy), "--json"]).stdout)
     assert doc["events"] == 5 and doc["variables"] == 1 and doc["units"] == 3
 
 
 def test_stats_on_a_missing_file_is_a_clean_error(tmp_path: Path) -> None:
+    """stats on a missing file is a one-line error with exit code 2."""
     _assert_clean_error(runner.invoke(app, ["stats", str(tmp_path / "nope.jsonl")]))
 
 
 def test_export_writes_a_perfetto_trace(racy: Path, tmp_path: Path) -> None:
+    """export --to perfetto writes a trace whose events include the finding."""
     out = tmp_path / "p.json"
     result = runner.invoke(app, ["export", str(racy), "--to", "perfetto", "-o", str(out)])
     assert result.exit_code == 0
@@ -269,12 +297,14 @@ def test_export_writes_a_perfetto_trace(racy: Path, tmp_path: Path) -> None:
 
 
 def test_export_on_empty_input_is_a_clean_error(tmp_path: Path) -> None:
+    """export of an empty trace is a one-line error with exit code 2."""
     path = tmp_path / "empty.jsonl"
     path.write_text("")
     _assert_clean_error(runner.invoke(app, ["export", str(path), "-o", str(tmp_path / "o")]))
 
 
 def test_no_arguments_shows_help() -> None:
+    """With no arguments the CLI shows help that lists its commands."""
     result = runner.invoke(app, [])
     assert "report" in result.output and "export" in result.output
 

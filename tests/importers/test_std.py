@@ -30,13 +30,20 @@ def convert(tmp_path: Path, text: str) -> list[dict]:
     return [orjson.loads(line) for line in out.read_bytes().splitlines()]
 
 
-def test_mapping(tmp_path):
-    evs = convert(
+@pytest.fixture
+def mapped(tmp_path) -> list[dict]:
+    """One STD line of each operation (and of the skipped ones), converted."""
+    return convert(
         tmp_path,
         "T1|w(V3)|345\nT2|acq(L17)|120\nT2|rel(L17)|121\nT1|r(V3)|7\nT0|fork(T1)|1\n"
         "T0|join(T1)|2\nT2|req(L1)|9\nT1|begin|3\nT1|begin(B)|4\nT1|end|5\nT1|end|6\n"
         "T1|enter(M)|8\nT1|exit(M)|8\nT1|branch|8\nT1|dummy(x)|8\nT3|w(V1)|main.c:9\n",
     )
+
+
+def test_mapping(mapped):
+    """Each STD operation becomes its tracelens op on its variable or object, at its line."""
+    evs = mapped
     ops = [(e[s.UNIT], e[s.OP], e.get(s.VAR) or e.get(s.OBJ), e[s.LINE]) for e in evs]
     assert ops == [
         ("T1", "write", "V3", 345),
@@ -52,13 +59,24 @@ def test_mapping(tmp_path):
         ("T1", "atomic_end", "T1.tx", 6),
         ("T3", "write", "V1", 0),
     ]
+
+
+def test_mapping_numbers_and_versions_every_event(mapped):
+    """The converted events are numbered 0, 1, 2, ... and carry the current format version."""
+    evs = mapped
     assert [e[s.SEQ] for e in evs] == list(range(len(evs)))
-    assert evs[0][s.FILE] == "t.std" and evs[0][s.THREAD] == "T1"
-    assert evs[-1][s.FUNC] == "main.c:9"
     assert all(e[s.TL] == s.FORMAT_VERSION for e in evs)
 
 
+def test_mapping_names_the_file_the_thread_and_a_textual_location(mapped):
+    """Events name the STD file and the STD thread; a location that is no number is the func."""
+    evs = mapped
+    assert evs[0][s.FILE] == "t.std" and evs[0][s.THREAD] == "T1"
+    assert evs[-1][s.FUNC] == "main.c:9"
+
+
 def test_stats_count_skipped_lines(tmp_path):
+    """Lines of skipped operations are counted per operation, and only the rest are written."""
     src = tmp_path / "t.std"
     src.write_text("T1|enter(M)|1\nT1|w(V)|2\nT1|exit(M)|3\n")
     stats = StdStats()
@@ -77,6 +95,7 @@ def test_stats_count_skipped_lines(tmp_path):
     ],
 )
 def test_bad_input(tmp_path, text, message):
+    """Malformed STD input raises StdError naming the line, and leaves no output file behind."""
     with pytest.raises(StdError, match=re.escape(message)):
         convert(tmp_path, text)
     assert not (tmp_path / "t.jsonl").exists()
@@ -84,35 +103,60 @@ def test_bad_input(tmp_path, text, message):
 
 
 def test_binary_input(tmp_path):
+    """A binary file given as STD raises StdError saying it is not a text file."""
     src = tmp_path / "b.std"
     src.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(StdError, match="not a text file"):
         convert_std(src, tmp_path / "o.jsonl")
 
 
-def test_whole_pipeline_finds_the_known_races(tmp_path):
+@pytest.fixture
+def races_findings(tmp_path) -> dict[str, list[dict]]:
+    """Each predictive analysis's rows on races.std, converted and loaded, by analysis name."""
     out = tmp_path / "races.jsonl"
-    assert convert_std(DATA / "races.std", out) == 32
+    convert_std(DATA / "races.std", out)
     trace = load(out)
     t = tables(trace.events, cache=False)
-    got = {
+    return {
         a.__name__: a(t, trace.events).to_dicts()
         for a in (data_race, inconsistent_locking, lock_order_inversion, deadlock)
     }
 
+
+def test_convert_std_counts_the_events_it_wrote(tmp_path):
+    """convert_std returns the number of events it wrote: 32 for races.std."""
+    out = tmp_path / "races.jsonl"
+    assert convert_std(DATA / "races.std", out) == 32
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("data_race", [("V4", (40, 50))]),
+        ("inconsistent_locking", [("V3", (30, 54)), ("V4", (40, 50))]),
+        ("lock_order_inversion", [("L1 -> L2 -> L1", (60, 61, 70, 71))]),
+        ("deadlock", []),
+    ],
+)
+def test_whole_pipeline_finds_the_known_races(races_findings, kind, expected):
+    """Each analysis finds on races.std exactly the known variables at the known lines."""
+    got = races_findings
+
     def summary(kind):
         return sorted((f["var"], tuple(x["line"] for x in f["sites"])) for f in got[kind])
 
-    assert summary("data_race") == [("V4", (40, 50))]
-    assert summary("inconsistent_locking") == [("V3", (30, 54)), ("V4", (40, 50))]
-    assert summary("lock_order_inversion") == [("L1 -> L2 -> L1", (60, 61, 70, 71))]
-    assert got["deadlock"] == []
-    (race,) = got["data_race"]
+    assert summary(kind) == expected
+
+
+def test_whole_pipeline_explains_the_race_by_std_thread(races_findings):
+    """The race on races.std names threads T1 and T2 and explains T2's write at its line."""
+    (race,) = races_findings["data_race"]
     assert race["units"] == ["T1", "T2"]
     assert race["explanation"].startswith("write at races.std:50 by thread T2")
 
 
 def test_deadlocked_std_trace(tmp_path):
+    """Two STD threads each requesting the other's lock are one deadlock at all four lines."""
     src = tmp_path / "dl.std"
     src.write_text("T1|acq(L1)|1\nT2|acq(L2)|2\nT1|req(L2)|3\nT2|req(L1)|4\n")
     convert_std(src, tmp_path / "dl.jsonl")
@@ -123,6 +167,7 @@ def test_deadlocked_std_trace(tmp_path):
 
 
 def test_cli_import_std(tmp_path):
+    """import-std writes the trace and reports the events written and the lines skipped."""
     from typer.testing import CliRunner
 
     from tracelens.cli import app
@@ -136,6 +181,7 @@ def test_cli_import_std(tmp_path):
 
 @pytest.mark.parametrize("text", ["T1|frob(X)|1\n", None])
 def test_cli_import_std_bad_input_exits_2(tmp_path, text):
+    """import-std on bad or missing input prints a one-line error and exits 2."""
     from typer.testing import CliRunner
 
     from tracelens.cli import app

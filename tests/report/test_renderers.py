@@ -24,11 +24,13 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_format_renders_an_empty_report(fmt: str, empty_report: FakeReport) -> None:
+    """Every format renders a report without findings to non-empty output."""
     assert RENDERERS[fmt](empty_report, ROOT)
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_format_names_each_finding_kind(fmt: str, report: FakeReport) -> None:
+    """Every format's output names both finding kinds of the report."""
     out = RENDERERS[fmt](report, ROOT)
     assert "lost_update" in out and "atomicity_violation" in out
 
@@ -37,11 +39,13 @@ def test_every_format_names_each_finding_kind(fmt: str, report: FakeReport) -> N
 
 
 def test_text_starts_with_the_summary_line(report: FakeReport) -> None:
+    """The text report's first line counts errors, warnings and events."""
     first = text.render(report, ROOT).splitlines()[0]
     assert first.startswith("tracelens: 1 error, 1 warning in 1,234 events")
 
 
 def test_text_draws_the_interleaving_as_numbered_steps(report: FakeReport) -> None:
+    """The text report shows a finding's events as numbered steps with value and site."""
     out = text.render(report, ROOT)
     assert "1. Thread-1 reads model['weight'] = 1.0 at app.py:12" in out
     assert "2. Thread-2 writes model['weight'] = 1.1 at app.py:13" in out
@@ -49,33 +53,39 @@ def test_text_draws_the_interleaving_as_numbered_steps(report: FakeReport) -> No
 
 
 def test_text_groups_findings_by_variable_worst_first(report: FakeReport) -> None:
+    """The text report groups findings by variable, the one with an error first."""
     out = text.render(report, ROOT)
     assert out.index("model['weight']  (1 finding)") < out.index("cache  (1 finding)")
 
 
 def test_text_counts_suppressed_findings_by_rule(report: FakeReport) -> None:
+    """The text report counts suppressed findings under their rule and reason."""
     out = text.render(report, ROOT)
     assert "1 by atomicity_violation legacy_* (known, tracked in #12)" in out
 
 
 def test_text_shows_trace_strings_literally_not_as_rich_markup(evil_report: FakeReport) -> None:
+    """Rich markup in a trace string is printed literally in the text report."""
     out = text.render(evil_report, RenderOptions(width=400))
     assert "[bold red]x[/bold red]" in out
 
 
 def test_text_with_color_does_not_style_trace_markup(evil_report: FakeReport) -> None:
+    """With color on, rich markup in a trace string is still printed literally."""
     out = text.render(evil_report, RenderOptions(width=400, color=True))
     plain = re.sub(r"\x1b\[[0-9;]*m", "", out)
     assert "[bold red]x[/bold red]" in plain
 
 
 def test_text_escapes_terminal_control_characters() -> None:
+    """Terminal escape sequences in a trace string are printed escaped, not sent raw."""
     rep = FakeReport([factories.lost_update("x\x1b[2Jy")])
     out = text.render(rep, RenderOptions(width=400, color=True))
     assert "\x1b[2J" not in out and "x\\x1b[2Jy" in out
 
 
 def test_text_is_plain_without_color(report: FakeReport) -> None:
+    """Without color the text report has no ANSI escape codes."""
     assert "\x1b[" not in text.render(report, ROOT)
 
 
@@ -83,16 +93,19 @@ def test_text_is_plain_without_color(report: FakeReport) -> None:
 
 
 def test_json_validates_against_the_report_schema(report: FakeReport) -> None:
+    """The JSON report validates against REPORT_SCHEMA."""
     doc = json.loads(json_.render(report))
     jsonschema.Draft202012Validator(json_.REPORT_SCHEMA).validate(doc)
 
 
 def test_json_findings_are_finding_to_dict(report: FakeReport) -> None:
+    """A JSON finding is the Finding's to_dict(), worst finding first."""
     doc = json.loads(json_.render(report))
     assert doc["findings"][0] == factories.lost_update().to_dict()
 
 
 def test_json_summary_has_the_contract_fields(report: FakeReport) -> None:
+    """The JSON summary carries the report summary's contract fields and values."""
     summary = json.loads(json_.render(report))["summary"]
     assert {k: summary[k] for k in ("events", "variables", "units", "files", "skipped")} == {
         "events": 1234,
@@ -104,6 +117,7 @@ def test_json_summary_has_the_contract_fields(report: FakeReport) -> None:
 
 
 def test_json_counts_suppressed_findings_by_rule(report: FakeReport) -> None:
+    """The JSON summary lists each suppression rule with its fields and count."""
     doc = json.loads(json_.render(report))
     assert doc["summary"]["suppressed_by_rule"] == [
         {
@@ -118,11 +132,13 @@ def test_json_counts_suppressed_findings_by_rule(report: FakeReport) -> None:
 
 
 def test_json_names_the_tool_and_format_version(report: FakeReport) -> None:
+    """The JSON report names the tool and its format version 1."""
     doc = json.loads(json_.render(report))
     assert doc["tool"]["name"] == "tracelens" and doc["format_version"] == 1
 
 
 def test_json_schema_in_the_docs_is_the_one_the_code_uses() -> None:
+    """The schema block in docs/report-format.md equals REPORT_SCHEMA."""
     doc = (DOCS / "report-format.md").read_text()
     block = re.search(r"<!-- schema -->\s*```json\n(.*?)```", doc, re.S)
     assert block is not None
@@ -137,16 +153,19 @@ def _md_html(md: str) -> str:
 
 
 def test_markdown_lists_findings_in_a_table(report: FakeReport) -> None:
+    """The Markdown report has a table with a header row and one row per finding."""
     rows = [ln for ln in markdown.render(report, ROOT).splitlines() if ln.startswith("| ")]
     assert len(rows) == 3  # header + two findings
 
 
 def test_markdown_trace_strings_cannot_inject_html(evil_report: FakeReport) -> None:
+    """Trace strings cannot inject a script or img tag into the rendered Markdown."""
     rendered = _md_html(markdown.render(evil_report))
     assert "<script" not in rendered and "<img" not in rendered
 
 
 def test_markdown_trace_strings_cannot_break_the_table(evil_report: FakeReport) -> None:
+    """Pipes in trace strings do not add cells: a finding's row keeps its six cells."""
     rendered = _md_html(markdown.render(evil_report))
     row = rendered.split("<tbody>")[1].split("</tr>")[0]
     assert row.count("<td") == 6
@@ -155,16 +174,19 @@ def test_markdown_trace_strings_cannot_break_the_table(evil_report: FakeReport) 
 def test_markdown_trace_strings_cannot_close_the_details_block(
     evil_report: FakeReport,
 ) -> None:
+    """A </details> in a trace string does not close the report's details block."""
     rendered = _md_html(markdown.render(evil_report))
     assert rendered.count("</details>") == 1
 
 
 def test_markdown_code_span_survives_backticks() -> None:
+    """A code span whose text holds backticks renders that text unchanged."""
     rendered = _md_html(markdown.code("a``b`"))
     assert "<code>a``b`</code>" in rendered
 
 
 def test_markdown_text_defuses_mentions() -> None:
+    """An @mention in trace text no longer reads as an @mention."""
     assert "@octocat" not in markdown.text("@octocat")
 
 
@@ -172,30 +194,40 @@ def test_markdown_text_defuses_mentions() -> None:
 
 
 def test_html_escapes_a_script_tag_in_a_variable_name(evil_report: FakeReport) -> None:
+    """A script tag in a variable name is HTML-escaped."""
     out = html.render(evil_report)
     assert "<script" not in out and "&lt;script&gt;alert(1)&lt;/script&gt;" in out
 
 
 def test_html_escapes_a_tag_in_a_file_name(evil_report: FakeReport) -> None:
+    """A tag in a file name does not reach the HTML unescaped."""
     assert "<img" not in html.render(evil_report)
 
 
 def test_html_loads_nothing_from_the_network(report: FakeReport) -> None:
+    """The HTML report has no network URL, stylesheet link, CSS import or script."""
     out = html.render(report)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", out)
     assert "<link" not in out and "@import" not in out and "<script" not in out
 
 
 def test_html_draws_one_timeline_per_finding(report: FakeReport) -> None:
+    """The HTML report draws one SVG timeline per finding."""
     out = html.render(report)
     assert out.count("<svg") == len(report.findings)
 
 
-def test_html_timeline_has_a_lane_per_unit_a_window_and_a_remote_mark() -> None:
+@pytest.mark.parametrize(
+    ("mark", "count"),
+    [('class="lane"', 2), ('class="window error"', 1), ("remote", 1), ('class="link"', 1)],
+    ids=["lane per unit", "window", "remote mark", "link"],
+)
+def test_html_timeline_has_a_lane_per_unit_a_window_and_a_remote_mark(
+    mark: str, count: int
+) -> None:
+    """A lost update's timeline has a lane per unit, one error window, one remote mark, one link."""
     svg = html.timeline_svg(factories.lost_update().events)
-    assert svg.count('class="lane"') == 2
-    assert svg.count('class="window error"') == 1
-    assert svg.count("remote") == 1 and svg.count('class="link"') == 1
+    assert svg.count(mark) == count
 
 
 # --- sarif --------------------------------------------------------------------------
@@ -209,6 +241,7 @@ def sarif_schema() -> dict:
 def test_sarif_validates_against_the_official_schema(
     report: FakeReport, sarif_schema: dict
 ) -> None:
+    """The SARIF output validates against the official SARIF 2.1.0 schema."""
     doc = json.loads(sarif.render(report, ROOT))
     jsonschema.validators.validator_for(sarif_schema)(sarif_schema).validate(doc)
 
@@ -216,11 +249,13 @@ def test_sarif_validates_against_the_official_schema(
 def test_sarif_evil_report_validates_against_the_official_schema(
     evil_report: FakeReport, sarif_schema: dict
 ) -> None:
+    """SARIF of a report with markup in its strings still validates against the schema."""
     doc = json.loads(sarif.render(evil_report, ROOT))
     jsonschema.validators.validator_for(sarif_schema)(sarif_schema).validate(doc)
 
 
 def test_sarif_declares_a_rule_per_kind_with_descriptions(report: FakeReport) -> None:
+    """The lost_update rule has short and full descriptions, help, and level error."""
     driver = json.loads(sarif.render(report, ROOT))["runs"][0]["tool"]["driver"]
     rule = next(r for r in driver["rules"] if r["id"] == "lost_update")
     assert rule["shortDescription"]["text"] and rule["fullDescription"]["text"]
@@ -228,6 +263,7 @@ def test_sarif_declares_a_rule_per_kind_with_descriptions(report: FakeReport) ->
 
 
 def test_sarif_result_is_at_the_first_site_relative_to_the_root(report: FakeReport) -> None:
+    """A result is located at its first site, as a path relative to the source root."""
     result = json.loads(sarif.render(report, ROOT))["runs"][0]["results"][0]
     loc = result["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"] == {"uri": "app.py", "uriBaseId": "%SRCROOT%"}
@@ -235,6 +271,7 @@ def test_sarif_result_is_at_the_first_site_relative_to_the_root(report: FakeRepo
 
 
 def test_sarif_uses_an_absolute_uri_outside_the_root(report: FakeReport) -> None:
+    """A site outside the source root is an absolute file URI."""
     result = json.loads(sarif.render(report, RenderOptions(root=Path("/else"))))
     loc = result["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
     assert loc["artifactLocation"]["uri"] == "file:///repo/app.py"
@@ -243,6 +280,7 @@ def test_sarif_uses_an_absolute_uri_outside_the_root(report: FakeReport) -> None
 def test_sarif_code_flow_has_a_thread_flow_per_unit_in_execution_order(
     report: FakeReport,
 ) -> None:
+    """The code flow has one thread flow per unit, with the steps' execution order."""
     result = json.loads(sarif.render(report, ROOT))["runs"][0]["results"][0]
     flows = result["codeFlows"][0]["threadFlows"]
     orders = {f["id"]: [loc["executionOrder"] for loc in f["locations"]] for f in flows}
@@ -250,6 +288,7 @@ def test_sarif_code_flow_has_a_thread_flow_per_unit_in_execution_order(
 
 
 def test_sarif_fingerprint_is_the_findings(report: FakeReport) -> None:
+    """A result's partial fingerprint is the finding's fingerprint."""
     result = json.loads(sarif.render(report, ROOT))["runs"][0]["results"][0]
     assert result["partialFingerprints"] == {
         sarif.FINGERPRINT_KEY: factories.lost_update().fingerprint
@@ -257,18 +296,21 @@ def test_sarif_fingerprint_is_the_findings(report: FakeReport) -> None:
 
 
 def test_sarif_related_location_is_the_other_site(report: FakeReport) -> None:
+    """A result's first related location is the remote write's site."""
     result = json.loads(sarif.render(report, ROOT))["runs"][0]["results"][0]
     related = result["relatedLocations"][0]["physicalLocation"]["region"]["startLine"]
     assert related == 13
 
 
 def test_sarif_reports_suppressed_findings_as_suppressed(report: FakeReport) -> None:
+    """A suppressed finding is a result with a suppression justified by the rule's reason."""
     results = json.loads(sarif.render(report, ROOT))["runs"][0]["results"]
     suppressed = [r for r in results if "suppressions" in r]
     assert len(suppressed) == 1
     assert suppressed[0]["suppressions"][0]["justification"] == "known, tracked in #12"
 
 
-def test_evil_string_is_in_every_json_output_unchanged(evil_report: FakeReport) -> None:
-    for render in (json_.render, sarif.render):
-        assert EVIL in render(evil_report, ROOT)
+@pytest.mark.parametrize("render", [json_.render, sarif.render], ids=["json", "sarif"])
+def test_evil_string_is_in_every_json_output_unchanged(render, evil_report: FakeReport) -> None:
+    """A markup-laden variable name appears unchanged in the JSON and SARIF output."""
+    assert EVIL in render(evil_report, ROOT)

@@ -31,6 +31,7 @@ SIZE = (160, 48)
 
 @sync
 async def test_opens_a_sample_and_shows_its_findings() -> None:
+    """article_racy opens with its 20106 events and its findings, model['weight']'s first."""
     app = make_app(RACY, cache=False, only=["windows"])
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
@@ -43,7 +44,8 @@ async def test_opens_a_sample_and_shows_its_findings() -> None:
 
 
 @sync
-async def test_filters_narrow_the_findings_table() -> None:
+async def test_variable_filter_narrows_the_findings_table() -> None:
+    """/ focuses the variable filter, which narrows the table; escape goes back to the table."""
     app = make_app(LAZY, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
@@ -62,6 +64,18 @@ async def test_filters_narrow_the_findings_table() -> None:
         await pilot.pause()
         assert table.row_count == total
 
+        await pilot.press("escape")
+        assert screen.focused is table
+
+
+@sync
+async def test_severity_filter_narrows_the_findings_table() -> None:
+    """The severity filter keeps only findings of that severity."""
+    app = make_app(LAZY, cache=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        screen = app.screen
+        table = screen.query_one("#findings-table", FrameTable)
         screen.query_one("#severity-filter", Select).value = "note"
         await pilot.pause()
         assert table.row_count == 0
@@ -69,12 +83,28 @@ async def test_filters_narrow_the_findings_table() -> None:
         await pilot.pause()
         assert table.row_count >= 1
 
+
+@sync
+async def test_kind_filter_narrows_the_findings_table() -> None:
+    """The kind filter keeps only findings of that kind."""
+    app = make_app(LAZY, cache=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        screen = app.screen
+        table = screen.query_one("#findings-table", FrameTable)
         screen.query_one("#kind-filter", Select).value = "lost_update"
         await pilot.pause()
         assert {r["kind"] for r in table.frame.iter_rows(named=True)} == {"lost_update"}
 
-        await pilot.press("escape")
-        assert screen.focused is table
+
+@sync
+async def test_unit_filter_narrows_the_findings_table() -> None:
+    """u focuses the unit filter, which keeps only findings that involve a matching unit."""
+    app = make_app(LAZY, cache=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        screen = app.screen
+        table = screen.query_one("#findings-table", FrameTable)
         await pilot.press("u", *"request-3")
         await pilot.pause()
         assert table.row_count >= 1
@@ -83,13 +113,25 @@ async def test_filters_narrow_the_findings_table() -> None:
         await pilot.pause()
         assert table.row_count == 0
 
+
+@sync
+async def test_x_clears_the_filters() -> None:
+    """x, from the table, clears the filters and shows every finding again."""
+    app = make_app(LAZY, cache=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        table = app.screen.query_one("#findings-table", FrameTable)
+        total = table.row_count
+        await pilot.press("u", *"nobody")
+        await pilot.pause()
         await pilot.press("escape", "x")
         await pilot.pause()
         assert table.row_count == total
 
 
 @sync
-async def test_sorting_by_key_and_by_header_click() -> None:
+async def test_sorting_by_key() -> None:
+    """s sorts the findings by severity and S reverses the order."""
     app = make_app(LAZY, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
@@ -98,21 +140,36 @@ async def test_sorting_by_key_and_by_header_click() -> None:
         assert table.sort_column == "severity"
         await pilot.press("S")
         assert table.sort_descending
+
+
+@sync
+async def test_sorting_by_header_click() -> None:
+    """Clicking a header cell sorts by that cell's column."""
+    app = make_app(LAZY, cache=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        table = app.screen.query_one("#findings-table", FrameTable)
         await pilot.click(table, offset=(60, 0))  # a header cell
         assert table.sort_column not in (None, "severity")
 
 
+async def _open_racy_finding(pilot) -> tuple[TimelineScreen, TimelineView]:
+    """Wait for article_racy to load and press enter on its first finding."""
+    await wait_loaded(pilot)
+    await pilot.press("enter")
+    await pilot.pause()
+    screen = pilot.app.screen
+    return screen, screen.query_one(TimelineView)
+
+
 @sync
-async def test_open_a_finding_walk_its_timeline_and_select_events() -> None:
+async def test_open_a_finding_selects_its_remote_write() -> None:
+    """Enter opens the finding's timeline at its first instance, its remote write selected."""
     app = make_app(RACY, cache=False, only=["windows"])
     async with app.run_test(size=SIZE) as pilot:
-        await wait_loaded(pilot)
-        await pilot.press("enter")
-        await pilot.pause()
-        screen = app.screen
+        screen, view = await _open_racy_finding(pilot)
         assert isinstance(screen, TimelineScreen)
         assert screen.var == "model['weight']"
-        view = screen.query_one(TimelineView)
         assert view.instance == 0
         # the finding's remote write is selected, and its details are shown
         row = view.selected
@@ -125,6 +182,14 @@ async def test_open_a_finding_walk_its_timeline_and_select_events() -> None:
         assert "article_racy.py:26" in details
         assert "none held" in details
 
+
+@sync
+async def test_timeline_arrows_step_through_events_and_lanes() -> None:
+    """Left and right step one event; down moves a lane; shift+right stays in the lane."""
+    app = make_app(RACY, cache=False, only=["windows"])
+    async with app.run_test(size=SIZE) as pilot:
+        screen, view = await _open_racy_finding(pilot)
+        row = view.selected
         await pilot.press("right")
         assert view.selected == row + 1
         await pilot.press("left", "left")
@@ -135,6 +200,13 @@ async def test_open_a_finding_walk_its_timeline_and_select_events() -> None:
         await pilot.press("shift+right")
         assert screen.timeline.lane_of(view.selected) == lane + 1
 
+
+@sync
+async def test_timeline_zooms_pans_and_fits() -> None:
+    """+ zooms in, - zooms out, ] pans right, and 0 fits the view back to the start."""
+    app = make_app(RACY, cache=False, only=["windows"])
+    async with app.run_test(size=SIZE) as pilot:
+        _, view = await _open_racy_finding(pilot)
         scale = view.scale
         await pilot.press("plus")
         assert view.scale < scale
@@ -146,11 +218,25 @@ async def test_open_a_finding_walk_its_timeline_and_select_events() -> None:
         await pilot.press("0")
         assert view.x0 == 0
 
+
+@sync
+async def test_timeline_n_and_capital_n_go_to_the_next_and_previous_instance() -> None:
+    """n shows the finding's next instance and N goes back to the first."""
+    app = make_app(RACY, cache=False, only=["windows"])
+    async with app.run_test(size=SIZE) as pilot:
+        screen, view = await _open_racy_finding(pilot)
         await pilot.press("n")  # the next occurrence (the widest of the same finding)
         assert view.instance == 1 % len(screen.timeline.instances)
         await pilot.press("N")
         assert view.instance == 0
 
+
+@sync
+async def test_timeline_t_toggles_the_axis() -> None:
+    """t switches the axis from event order to time and back."""
+    app = make_app(RACY, cache=False, only=["windows"])
+    async with app.run_test(size=SIZE) as pilot:
+        _, view = await _open_racy_finding(pilot)
         await pilot.press("t")
         await pilot.pause()
         assert view.axis.value == "time"
@@ -158,6 +244,13 @@ async def test_open_a_finding_walk_its_timeline_and_select_events() -> None:
         await pilot.pause()
         assert view.axis.value == "order"
 
+
+@sync
+async def test_timeline_g_jumps_by_sequence_number_and_by_time() -> None:
+    """g #N selects the event with seq N, and g 30ms the first event 30 ms in or later."""
+    app = make_app(RACY, cache=False, only=["windows"])
+    async with app.run_test(size=SIZE) as pilot:
+        screen, view = await _open_racy_finding(pilot)
         # jump by sequence number and by time
         await pilot.press("g", "#", *"4701", "enter")
         await pilot.pause()
@@ -167,23 +260,45 @@ async def test_open_a_finding_walk_its_timeline_and_select_events() -> None:
         ev = screen.timeline.event(view.selected)
         assert ev["ts"] - screen.timeline.t0 >= 30_000_000
 
+
+@sync
+async def test_timeline_escape_closes_the_search_box() -> None:
+    """Escape after a search takes the focus out of the search box."""
+    app = make_app(RACY, cache=False, only=["windows"])
+    async with app.run_test(size=SIZE) as pilot:
+        screen, _ = await _open_racy_finding(pilot)
         # search the events
         await pilot.press("slash", *"seq", "enter")  # harmless: matches something
         await pilot.press("escape")
         assert screen.focused is not screen.query_one("#tl-search", Input)
 
+
+@sync
+async def test_timeline_click_selects_an_event() -> None:
+    """Clicking inside the lanes after home selects that event or a later one."""
+    app = make_app(RACY, cache=False, only=["windows"])
+    async with app.run_test(size=SIZE) as pilot:
+        _, view = await _open_racy_finding(pilot)
         # click an event: a lane row, inside the lanes
         await pilot.press("home")
         first = view.selected
         await pilot.click(view, offset=(20, 2))
         assert view.selected >= first
 
+
+@sync
+async def test_timeline_escape_goes_back_to_the_tables() -> None:
+    """Escape on the timeline goes back to the main screen."""
+    app = make_app(RACY, cache=False, only=["windows"])
+    async with app.run_test(size=SIZE) as pilot:
+        await _open_racy_finding(pilot)
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
 
 
 @sync
-async def test_variables_tab_opens_a_timeline() -> None:
+async def test_variables_tab_lists_the_variables() -> None:
+    """2 shows the variables tab, listing both variables, the one with findings first."""
     app = make_app(LAZY, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
@@ -192,6 +307,15 @@ async def test_variables_tab_opens_a_timeline() -> None:
         table = app.screen.query_one("#variables-table", FrameTable)
         assert table.row_count == 2
         assert table.current_row()["var"] == "cache['client']"
+
+
+@sync
+async def test_variables_tab_opens_a_timeline() -> None:
+    """A variable without findings opens a timeline with no instance, and n leaves it so."""
+    app = make_app(LAZY, cache=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("2")
         await pilot.press("down", "enter")
         await pilot.pause()
         assert isinstance(app.screen, TimelineScreen)
@@ -203,7 +327,8 @@ async def test_variables_tab_opens_a_timeline() -> None:
 
 
 @sync
-async def test_help_and_quit() -> None:
+async def test_help_opens_and_closes() -> None:
+    """? opens the help screen and escape closes it again."""
     app = make_app(LAZY, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
@@ -211,12 +336,21 @@ async def test_help_and_quit() -> None:
         assert isinstance(app.screen, HelpScreen)
         await pilot.press("escape")
         assert isinstance(app.screen, MainScreen)
+
+
+@sync
+async def test_q_quits_with_return_code_0() -> None:
+    """q on the main screen quits the app with return code 0."""
+    app = make_app(LAZY, cache=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
         await pilot.press("q")
     assert app.return_code == 0
 
 
 @sync
 async def test_q_in_a_filter_types_a_q() -> None:
+    """q typed in a filter goes into the filter and does not quit."""
     app = make_app(LAZY, cache=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
@@ -227,6 +361,7 @@ async def test_q_in_a_filter_types_a_q() -> None:
 
 @sync
 async def test_trace_strings_are_shown_literally(tmp_path: Path) -> None:
+    """Markup in variable, thread, value, file and function names is shown as plain text."""
     path = write_evil_trace(tmp_path / "evil.jsonl")
     app = make_app(path, cache=False)
     async with app.run_test(size=SIZE) as pilot:
@@ -264,17 +399,24 @@ def _text_of(app: object) -> str:
     return html.unescape("".join(parts)).replace("\xa0", " ")
 
 
-def test_missing_file_is_refused_before_starting(tmp_path: Path) -> None:
-    with pytest.raises(TraceError, match="no such file"):
-        make_app(tmp_path / "missing.jsonl")
-    with pytest.raises(TraceError, match="directory"):
-        make_app(tmp_path)
-    with pytest.raises(TraceError, match="no file matches"):
-        make_app(str(tmp_path / "*.jsonl"))
+@pytest.mark.parametrize(
+    ("where", "message"),
+    [
+        (lambda tmp: tmp / "missing.jsonl", "no such file"),
+        (lambda tmp: tmp, "directory"),
+        (lambda tmp: str(tmp / "*.jsonl"), "no file matches"),
+    ],
+    ids=["missing file", "directory", "empty glob"],
+)
+def test_missing_file_is_refused_before_starting(tmp_path: Path, where, message) -> None:
+    """A missing file, a directory or a glob matching nothing raises TraceError before starting."""
+    with pytest.raises(TraceError, match=message):
+        make_app(where(tmp_path))
 
 
 @sync
 async def test_a_file_without_events_ends_with_a_one_line_error(tmp_path: Path) -> None:
+    """A file without tracelens events ends the app with exit code 2 and a one-line error."""
     path = tmp_path / "app.log"
     path.write_text('{"event": "hello"}\nnot json\n')
     app = make_app(path, cache=False)

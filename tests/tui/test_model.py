@@ -23,6 +23,7 @@ def locked():
 
 
 def test_summary_counts_the_trace(racy) -> None:
+    """The model's summary counts the sample's events, variables, units, files, findings, span."""
     s = racy.summary
     assert s["events"] == 20106
     assert s["variables"] == 1
@@ -33,6 +34,7 @@ def test_summary_counts_the_trace(racy) -> None:
 
 
 def test_variables_table_counts_reads_writes_and_findings(racy) -> None:
+    """A variables row counts the variable's reads, writes, accesses and findings, per unit too."""
     row = racy.variables_frame.row(0, named=True)
     assert row["var"] == "model['weight']"
     assert (row["reads"], row["writes"], row["accesses"]) == (10001, 10000, 20001)
@@ -41,50 +43,98 @@ def test_variables_table_counts_reads_writes_and_findings(racy) -> None:
 
 
 def test_timeline_lanes_windows_and_highlights(racy) -> None:
+    """A variable's timeline holds its accesses, and its lanes share them out among themselves."""
     tl = racy.timeline("model['weight']")
     assert len(tl) == 20001
     assert sum(lane.reads for lane in tl.lanes) == 10001
     assert sum(len(lane.rows) for lane in tl.lanes) == len(tl)
+
+
+def test_timeline_finds_each_instance_event_at_its_row(racy) -> None:
+    """Every event of a finding's first instance has a timeline row showing that event."""
+    tl = racy.timeline("model['weight']")
     inst = tl.instances[0]
     rows = [tl.row_of(e.pid, e.seq) for e in inst.events]
     assert None not in rows
     assert [tl.event(r)["seq"] for r in rows] == [e.seq for e in inst.events]
+
+
+def test_lane_geometry_in_event_order(racy) -> None:
+    """In event order, a lane's positions strictly increase and each window ends after it starts."""
+    tl = racy.timeline("model['weight']")
     geom = lane_geometry(tl, Axis.ORDER)
     for g in geom:
         assert np.all(np.diff(g.pos) > 0)
         assert len(g.rmw_start) == len(g.rmw_end)
         assert np.all(g.rmw_end > g.rmw_start)
+
+
+def test_lane_geometry_in_time(racy) -> None:
+    """On the time axis, a lane's positions never decrease."""
+    tl = racy.timeline("model['weight']")
     t = lane_geometry(tl, Axis.TIME)
     assert all(np.all(np.diff(g.pos) >= 0) for g in t)
 
 
 def test_locks_held_at_a_locked_access(locked) -> None:
+    """The first access of the locked sample holds exactly its one Lock."""
     tl = locked.timeline("model['weight']")
     held = tl.locks_held(0)
     assert len(held) == 1 and held[0].startswith("Lock@article_locked.py")
+
+
+def test_lane_geometry_draws_lock_holds(locked) -> None:
+    """The first lane of the locked sample's timeline has lock-hold spans to draw."""
+    tl = locked.timeline("model['weight']")
     geom = lane_geometry(tl, Axis.ORDER)
     assert len(geom[0].hold_start) > 0
+
+
+def test_locked_sample_has_no_finding(locked) -> None:
+    """The locked sample has no finding on model['weight']."""
     assert not locked.findings_of("model['weight']")
 
 
-def test_filters() -> None:
-    model = load_model(LAZY, only=["windows"])
-    ff = model.findings_frame
-    assert filter_findings(ff, kind="lost_update").height == ff.height
-    assert filter_findings(ff, severity="note").height == 0
-    assert filter_findings(ff, var="CLIENT").height == ff.height  # case-insensitive
-    assert filter_findings(ff, var="(").height == 0  # literal, not a regex
-    assert filter_findings(ff, var="['client']").height == ff.height
-    assert filter_findings(ff, unit="request-").height == ff.height
-    assert filter_variables(model.variables_frame, "cache").height == 2
-    assert filter_variables(model.variables_frame, "client").height == 1
+@pytest.fixture(scope="module")
+def lazy_windows():
+    return load_model(LAZY, only=["windows"])
+
+
+@pytest.mark.parametrize(
+    ("criterion", "keeps_all"),
+    [
+        ({"kind": "lost_update"}, True),
+        ({"severity": "note"}, False),
+        ({"var": "CLIENT"}, True),  # case-insensitive
+        ({"var": "("}, False),  # literal, not a regex
+        ({"var": "['client']"}, True),
+        ({"unit": "request-"}, True),
+    ],
+    ids=["kind", "severity", "var case-insensitive", "var literal", "var brackets", "unit"],
+)
+def test_filters(lazy_windows, criterion, keeps_all) -> None:
+    """A findings filter keeps the findings it matches, reading text literally, ignoring case."""
+    ff = lazy_windows.findings_frame
+    assert filter_findings(ff, **criterion).height == (ff.height if keeps_all else 0)
+
+
+@pytest.mark.parametrize(("text", "rows"), [("cache", 2), ("client", 1)])
+def test_variable_filter(lazy_windows, text, rows) -> None:
+    """The variables filter keeps the variables whose name contains the text."""
+    assert filter_variables(lazy_windows.variables_frame, text).height == rows
 
 
 def test_search_and_jumps(racy) -> None:
+    """search() finds a row that matches the text, and None when nothing does."""
     tl = racy.timeline("model['weight']")
     hit = tl.search("worker-3", after=0)
     assert hit is not None and tl.event(hit)["unit_name"] == "worker-3"
     assert tl.search("no such thing", after=0) is None
+
+
+def test_jumps_by_sequence_number_and_by_time(racy) -> None:
+    """seq_row gives the row of that seq, and time_row the first row at or after that time."""
+    tl = racy.timeline("model['weight']")
     assert tl.event(tl.seq_row(4701))["seq"] == 4701
     r = tl.time_row(30_000_000)
     assert tl.event(r)["ts"] - tl.t0 >= 30_000_000
@@ -104,6 +154,7 @@ def test_search_and_jumps(racy) -> None:
     ],
 )
 def test_parse_duration(text: str, ns: int | None) -> None:
+    """parse_duration reads ns, us, µs, ms and s, takes a bare number as ms, and rejects junk."""
     assert parse_duration(text) == ns
 
 
@@ -115,11 +166,28 @@ def test_compact_durations_have_no_space_before_the_unit() -> None:
     assert format_duration(None, compact=True) == "-"
 
 
-def test_source_lines(tmp_path) -> None:
+@pytest.fixture
+def thirty_lines(tmp_path):
+    """A file m.py of thirty lines, line1 to line30."""
     f = tmp_path / "m.py"
     f.write_text("".join(f"line{i}\n" for i in range(1, 31)))
+    return f
+
+
+def test_source_lines(thirty_lines) -> None:
+    """source_lines gives the line with context lines on each side, and the first one's number."""
+    f = thirty_lines
     _path, first, text = source_lines(str(f), 15, context=3)
     assert first == 12 and text.splitlines() == [f"line{i}" for i in range(12, 19)]
+
+
+def test_source_lines_looks_in_the_search_directories(thirty_lines, tmp_path) -> None:
+    """A relative path is found in the search directories."""
     assert source_lines("m.py", 2, search=[tmp_path]) is not None
+
+
+def test_source_lines_of_a_missing_file_or_line_is_none(thirty_lines, tmp_path) -> None:
+    """source_lines gives None for a file that does not exist or a line past the end."""
+    f = thirty_lines
     assert source_lines(str(tmp_path / "missing.py"), 1) is None
     assert source_lines(str(f), 99) is None

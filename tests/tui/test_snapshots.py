@@ -33,25 +33,30 @@ def _then(*keys: str) -> Callable[[Pilot[Any]], Any]:
 
 
 def test_findings_screen(snap_compare: Any) -> None:
+    """The findings screen of lazy_init looks as in its snapshot."""
     app = make_app("sample_logs/lazy_init.jsonl.gz", cache=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=_then())
 
 
 def test_variables_screen(snap_compare: Any) -> None:
+    """The variables tab of article_locked looks as in its snapshot."""
     app = make_app("sample_logs/article_locked.jsonl.gz", cache=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=_then("2"))
 
 
 def test_timeline_of_a_finding(snap_compare: Any) -> None:
+    """The timeline of lazy_init's first finding looks as in its snapshot."""
     app = make_app("sample_logs/lazy_init.jsonl.gz", cache=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=_then("enter"))
 
 
 def test_timeline_with_lock_holds(snap_compare: Any) -> None:
+    """A locked variable's timeline, two events in, draws its lock holds as in its snapshot."""
     app = make_app("sample_logs/article_locked.jsonl.gz", cache=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=_then("2", "enter", "right", "right"))
 
 
 def test_help_screen(snap_compare: Any) -> None:
+    """The help screen looks as in its snapshot."""
     app = make_app("sample_logs/lazy_init.jsonl.gz", cache=False)
     assert snap_compare(app, terminal_size=SIZE, run_before=_then("question_mark"))

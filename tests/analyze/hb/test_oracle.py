@@ -21,11 +21,21 @@ def first_per_var(findings) -> dict[str, tuple[int, int]]:
 @SETTINGS
 @given(programs())
 def test_data_race_matches_oracle(prog):
+    """data_race's earliest instance of each variable is the oracle's first race on it."""
     steps = schedule(prog)
     expected = oracle.races(rows(steps))
     ev = frame(steps)
     found = data_race(tables(ev, cache=False), ev).to_dicts()
     assert first_per_var(found) == expected
+
+
+@SETTINGS
+@given(programs())
+def test_data_race_instances_are_real_races(prog):
+    """Every first and worst instance data_race reports is a race pair of the oracle."""
+    steps = schedule(prog)
+    ev = frame(steps)
+    found = data_race(tables(ev, cache=False), ev).to_dicts()
     # Every reported instance is a real race, and its partner precedes it.
     real = oracle.race_pairs(rows(steps))
     for f in found:
@@ -36,15 +46,35 @@ def test_data_race_matches_oracle(prog):
 @SETTINGS
 @given(programs())
 def test_lockset_matches_oracle(prog):
+    """inconsistent_locking's earliest instance of each variable is the oracle's first violation."""
     steps = schedule(prog)
     expected = oracle.lockset_violations(rows(steps))
     ev = frame(steps)
     found = inconsistent_locking(tables(ev, cache=False), ev).to_dicts()
     assert first_per_var(found) == expected
+
+
+@SETTINGS
+@given(programs())
+def test_lockset_instances_are_real_violations(prog):
+    """Every first and worst instance inconsistent_locking reports is a violating pair."""
+    steps = schedule(prog)
+    ev = frame(steps)
+    found = inconsistent_locking(tables(ev, cache=False), ev).to_dicts()
     real = oracle.lockset_pairs(rows(steps))
     for f in found:
         for inst in (f["events"], f["worst"]):
             assert (inst[0]["seq"], inst[1]["seq"]) in real
+
+
+@SETTINGS
+@given(programs())
+def test_lockset_sites_are_violating_sites_of_every_violating_variable(prog):
+    """Reported site pairs are violating ones, and every violating variable has a finding."""
+    steps = schedule(prog)
+    ev = frame(steps)
+    found = inconsistent_locking(tables(ev, cache=False), ev).to_dicts()
+    real = oracle.lockset_pairs(rows(steps))
     # Every violating pair of sites is reported.
     site = {i: (r["var"], r["line"]) for i, r in enumerate(rows(steps))}
     want = {(site[j][0], site[j][1], site[i][1]) for j, i in real}

@@ -71,20 +71,34 @@ def article(locked: bool, n: int = 10):
 
 
 def test_article_locked_fix_is_clean():
+    """The article's program with the lock around += reports nothing."""
     assert_clean(article(locked=True))
 
 
-def test_article_bug_is_a_race_and_a_lockset_violation():
-    got = findings(article(locked=False), (data_race, inconsistent_locking))
+@pytest.fixture
+def article_bug():
+    """The data races and lock-set violations of the article's unlocked program."""
+    return findings(article(locked=False), (data_race, inconsistent_locking))
+
+
+def test_article_bug_is_a_race_and_a_lockset_violation(article_bug):
+    """The unlocked += is an error-level race between two writes at line 9, with no sync."""
+    got = article_bug
     (race,) = [f for f in got["data_race"] if f["events"][1]["op"] == "write"][:1]
     assert race["var"] == "weight"
     assert race["severity"] == "error"
     assert [s["line"] for s in race["sites"]] == [9, 9]
     assert "previous" in race["explanation"] and "no synchronisation" in race["explanation"]
+
+
+def test_article_bug_lockset_violation_is_a_warning(article_bug):
+    """The unlocked += is also a lock-set violation, of severity warning."""
+    got = article_bug
     assert got["inconsistent_locking"][0]["severity"] == "warning"
 
 
 def test_producer_consumer_queue():
+    """Items written before a queue put and read after the matching get are not a race."""
     assert_clean(
         [
             *start("t1", "t2"),
@@ -120,6 +134,7 @@ def test_queue_messages_are_matched():
 
 
 def test_event_handoff():
+    """A write before Event.set and a read after the wait returns are not a race."""
     assert_clean(
         [
             *start("t1", "t2"),
@@ -133,20 +148,36 @@ def test_event_handoff():
     )
 
 
-def test_barrier_phases():
-    units = ("t1", "t2", "t3")
+BARRIER_UNITS = ("t1", "t2", "t3")
+
+
+@pytest.fixture
+def barrier_phases():
+    """Three threads write their slot, pass a barrier, then read every slot (not yet stopped)."""
+    units = BARRIER_UNITS
     steps = start(*units)
     steps += [(u, "write", f"slot_{u}") for u in units]
     steps += [(u, "send", "barrier", {"kind": "barrier"}) for u in units]
     steps += [(u, "recv", "barrier", {"kind": "barrier"}) for u in units]
     steps += [(u, "read", f"slot_{v}") for u in units for v in units]
-    assert_clean([*steps, *stop(*units)])
+    return steps
+
+
+def test_barrier_phases(barrier_phases):
+    """Writes before a barrier and reads after it are ordered: nothing is reported."""
+    assert_clean([*barrier_phases, *stop(*BARRIER_UNITS)])
+
+
+def test_barrier_phases_racy_twin(barrier_phases):
+    """A write after the barrier with no second barrier races with the others' reads."""
+    steps, units = barrier_phases, BARRIER_UNITS
     # a write in phase 2 without a second barrier races with the others' reads
     racy = findings([*steps, ("t1", "write", "slot_t1"), *stop(*units)], (data_race,))
     assert {f["var"] for f in racy["data_race"]} == {"slot_t1"}
 
 
 def test_condition_variable():
+    """Accesses under a condition's lock, ordered by notify and wait, are not reported."""
     # with cond: (its own lock) ... producer appends and notifies; consumer waits (the
     # wait releases and re-acquires the lock) then pops; a second consumer round
     # finds an item without waiting.
@@ -182,6 +213,7 @@ def test_condition_variable():
 
 
 def test_thread_pool_result():
+    """Submitting a task and reading its future's result order the accesses on both sides."""
     f = {"kind": "future"}
     assert_clean(
         [
@@ -203,6 +235,7 @@ def test_thread_pool_result():
 
 
 def test_rlock_reentry():
+    """Writes under a re-entered RLock, with a nested lock inside, are not reported."""
     r = {"kind": "rlock"}
     # Only the outermost acquire and the last release are recorded.
     assert_clean(
@@ -223,6 +256,7 @@ def test_rlock_reentry():
 
 
 def test_semaphore_as_mutex():
+    """A semaphore used as a mutex orders the read-modify-writes it guards."""
     sem = {"kind": "semaphore"}
     assert_clean(
         [
@@ -241,6 +275,7 @@ def test_semaphore_as_mutex():
 
 
 def test_initialise_before_start():
+    """Writes before the threads start and after they are joined are not races with their reads."""
     assert_clean(
         [
             ("t0", "write", "config"),
@@ -256,7 +291,9 @@ def test_initialise_before_start():
     )
 
 
-def test_lock_hides_race_from_data_race_but_not_from_lockset():
+@pytest.fixture
+def unlocked_writes_around_a_lock_handoff():
+    """t1 writes x then takes and drops L; t2 takes and drops L, then writes x."""
     steps = [
         *start("t1", "t2"),
         ("t1", "write", "x", {"line": 20}),
@@ -266,14 +303,24 @@ def test_lock_hides_race_from_data_race_but_not_from_lockset():
         ("t2", "release", "L"),
         ("t2", "write", "x", {"line": 30}),
     ]
-    got = findings(steps, (data_race, inconsistent_locking))
-    assert got["data_race"] == []
+    return findings(steps, (data_race, inconsistent_locking))
+
+
+def test_lock_hides_race_from_data_race(unlocked_writes_around_a_lock_handoff):
+    """Writes ordered only by an unrelated lock hand-off are no data race."""
+    assert unlocked_writes_around_a_lock_handoff["data_race"] == []
+
+
+def test_lock_does_not_hide_race_from_lockset(unlocked_writes_around_a_lock_handoff):
+    """The same writes, made without a lock, are one lock-set violation between the two sites."""
+    got = unlocked_writes_around_a_lock_handoff
     (f,) = got["inconsistent_locking"]
     assert [s["line"] for s in f["sites"]] == [20, 30]
     assert f["events"][0]["locks"] == [] and f["units"] == ["T1", "T2"]
 
 
 def test_lockset_reports_the_locks_each_site_held():
+    """A lock-set violation lists, and explains, the different lock each write held."""
     steps = [
         *start("t1", "t2"),
         ("t1", "acquire", "A"),
@@ -289,6 +336,7 @@ def test_lockset_reports_the_locks_each_site_held():
 
 
 def test_asyncio_read_modify_write_across_await():
+    """Two tasks' read-await-write of a counter race, explained as by task, on that counter only."""
     # Tasks a1, a2 (one thread): each reads the counter, awaits, writes it back.
     steps = [
         ("a0", "fork", "a1", {"kind": "task"}),
@@ -307,6 +355,7 @@ def test_asyncio_read_modify_write_across_await():
 
 
 def test_asyncio_lock_makes_it_clean():
+    """An asyncio.Lock around each task's read-modify-write makes the program clean."""
     al = {"kind": "lock"}  # asyncio.Lock: a hand-off primitive (release sends, acquire receives)
     steps = [("a0", "fork", "a1", {"kind": "task"}), ("a0", "fork", "a2", {"kind": "task"})]
     for a in ("a1", "a2"):
@@ -321,6 +370,7 @@ def test_asyncio_lock_makes_it_clean():
 
 
 def test_atomic_regions_are_not_synchronisation():
+    """Writes in atomic regions of the same name still race."""
     steps = [
         *start("t1", "t2"),
         ("t1", "atomic_begin", "tx"),
@@ -334,6 +384,7 @@ def test_atomic_regions_are_not_synchronisation():
 
 
 def test_processes_do_not_share_memory():
+    """Writes of the same variable name in two processes are neither a race nor a violation."""
     steps = [
         ("t0", "write", "x", {"pid": 1}),
         ("t1", "write", "x", {"pid": 2}),
@@ -357,6 +408,7 @@ def nested(u, a, b, line):
 
 
 def test_lock_order_inversion_with_both_edges_sites():
+    """Nesting A, B and B, A in two threads is one error naming the cycle, units and four sites."""
     steps = [*start("t1", "t2"), *nested("t1", "A", "B", 10), *nested("t2", "B", "A", 20)]
     (f,) = findings(steps, (lock_order_inversion,))["lock_order_inversion"]
     assert f["var"] == "A -> B -> A"
@@ -365,6 +417,7 @@ def test_lock_order_inversion_with_both_edges_sites():
 
 
 def test_three_lock_cycle():
+    """Three threads nesting A-B, B-C and C-A are one inversion naming the three-lock cycle."""
     steps = [*nested("t1", "A", "B", 10), *nested("t2", "B", "C", 20), *nested("t3", "C", "A", 30)]
     (f,) = findings(steps, (lock_order_inversion,))["lock_order_inversion"]
     assert f["var"] == "A -> B -> C -> A"
@@ -390,6 +443,7 @@ def test_three_lock_cycle():
     ids=["gate-lock", "one-unit", "consistent"],
 )
 def test_no_lock_order_inversion(steps):
+    """Opposite nestings under a gate lock or in one thread, or one order, are no inversion."""
     assert findings(steps, (lock_order_inversion,))["lock_order_inversion"] == []
 
 
@@ -397,6 +451,7 @@ def test_no_lock_order_inversion(steps):
 
 
 def test_deadlock_two_threads():
+    """Two threads each holding a lock, blocked on the other's, are one deadlock with its roles."""
     steps = [
         *start("t1", "t2"),
         ("t1", "acquire", "A", {"line": 10}),
@@ -414,7 +469,8 @@ def test_deadlock_two_threads():
     assert roles == ["holds A", "blocks on B", "holds B", "blocks on A"]
 
 
-def test_self_deadlock_and_join_cycle():
+def test_join_cycle():
+    """Joining a thread that blocks on a lock the joiner holds is a deadlock of the two."""
     steps = [
         ("t0", "fork", "t1"),
         ("t0", "acquire", "L", {"line": 5}),
@@ -424,12 +480,17 @@ def test_self_deadlock_and_join_cycle():
     (f,) = findings(steps, (deadlock,))["deadlock"]
     assert f["units"] == ["T0", "T1"]
     assert "waits for t1" in f["explanation"]
+
+
+def test_self_deadlock():
+    """A thread blocking on a lock it holds is a deadlock of that thread alone."""
     steps = [("t1", "acquire", "L"), ("t1", "acquire_try", "L")]
     (f,) = findings(steps, (deadlock,))["deadlock"]
     assert f["units"] == ["T1"]
 
 
 def test_no_deadlock_when_the_acquire_went_through():
+    """A blocked acquire that later went through, or that failed, is no deadlock."""
     steps = [
         ("t1", "acquire", "A"),
         ("t2", "acquire_try", "A"),

@@ -59,6 +59,7 @@ def _alone(steps, kinds=KINDS) -> list[dict]:
 @SETTINGS
 @given(programs())
 def test_predictive_equals_each_analysis_alone(prog):
+    """The shared pass gives the rows of each analysis alone, less the restated lock-set rows."""
     steps = schedule(prog)
     clear_cache()
     assert _rows(predictive(frame(steps))) == _alone(steps)
@@ -75,6 +76,7 @@ def test_predictive_computes_the_kinds_asked_for(prog, kinds):
 
 
 def test_predictive_kinds_and_a_deadlock_and_inversion():
+    """A trace with every predictive kind gives all four, the rows the analyses give alone."""
     steps = [
         ("t0", "fork", "t1"),
         ("t0", "fork", "t2"),
@@ -103,6 +105,7 @@ def test_predictive_kinds_and_a_deadlock_and_inversion():
 
 
 def test_tables_are_computed_once_per_frame():
+    """tables() is cached per frame object and per options, not per frame content."""
     clear_cache()
     ev = frame([("t1", "write", "x"), ("t2", "write", "x")])
     t = tables(ev)
@@ -110,15 +113,33 @@ def test_tables_are_computed_once_per_frame():
     assert tables(ev, options=Options(internal_locks=False)) is not t
     other = frame([("t1", "write", "x"), ("t2", "write", "x")])
     assert tables(other) is not t
+
+
+def test_predictive_keeps_no_tables_in_the_cache():
+    """predictive() computes its own tables and leaves the cache as it was."""
+    clear_cache()
+    other = frame([("t1", "write", "x"), ("t2", "write", "x")])
     n = cache_entries()
     predictive(other)  # computes its own tables, keeps none
     assert cache_entries() == n
+
+
+def test_cached_tables_go_with_their_frames():
+    """Once their frames are collected, the frames' tables leave the cache."""
+    clear_cache()
+    ev = frame([("t1", "write", "x"), ("t2", "write", "x")])
+    tables(ev)
+    tables(ev, options=Options(internal_locks=False))
+    other = frame([("t1", "write", "x"), ("t2", "write", "x")])
+    tables(other)
+    n = cache_entries()
     del ev, other
     gc.collect()
     assert cache_entries() < n  # entries go with their frames
 
 
 def test_shared_tables_can_be_passed_explicitly():
+    """data_race and inconsistent_locking given shared tables give the rows they give alone."""
     steps = [("t1", "write", "x"), ("t2", "read", "x")]
     ev = frame(steps)
     t = tables(ev)
@@ -158,7 +179,7 @@ def test_lock_sets_over_several_mask_words(prog):
     assert _predictive_rows(steps, 63, word_bits=1) == _predictive_rows(steps, 0)
 
 
-def test_many_locks():
+def many_locks():
     """70 locks (more than one Int64 mask word): nested pairs, an inversion, a violation."""
     steps = [("t0", "fork", "t1"), ("t0", "fork", "t2")]
     for i in range(70):
@@ -179,8 +200,19 @@ def test_many_locks():
         ("t2", "write", "v3"),
         ("t2", "release", "L50"),
     ]
+    return steps
+
+
+def test_many_locks():
+    """With 70 locks, lock sets in masks and lock sets tracked in Python give the same rows."""
+    steps = many_locks()
     rows = _predictive_rows(steps, 1000)
     assert rows == _predictive_rows(steps, 0)
+
+
+def test_many_locks_finds_the_inversion_and_the_violation():
+    """With 70 locks, the L01/L02 inversion and the v3 violation, with its locks, are found."""
+    rows = _predictive_rows(many_locks(), 1000)
     kinds = {(r["kind"], r["var"]) for r in rows}
     assert ("inconsistent_locking", "v3") in kinds
     assert ("lock_order_inversion", "L01 -> L02 -> L01") in kinds
@@ -189,6 +221,7 @@ def test_many_locks():
 
 
 def test_traces_without_accesses_or_synchronisation():
+    """A trace with one access, or only synchronisation, gives no predictive rows."""
     for steps in (
         [("t1", "write", "x")],
         [("t1", "acquire", "L"), ("t1", "release", "L")],
