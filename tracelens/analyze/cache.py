@@ -22,6 +22,7 @@ import polars as pl
 
 from tracelens import schema as s
 from tracelens.analyze.load import LoadStats, Progress, Trace, expand_paths, load
+from tracelens.analyze.options import LOAD_DEFAULT, LoadOptions
 
 __all__ = ["CACHE_DIR_NAME", "cache_key", "load_cached"]
 
@@ -43,6 +44,7 @@ def load_cached(
     *,
     cache_dir: str | os.PathLike[str] | None = None,
     progress: Progress | None = None,
+    options: LoadOptions = LOAD_DEFAULT,
 ) -> Trace:
     """``load``, through a Parquet cache.
 
@@ -50,6 +52,7 @@ def load_cached(
         paths: As for ``load``.
         cache_dir: Where entries live (default: ``.tracelens-cache`` next to the first file).
         progress: As for ``load`` (called only when the files are actually read).
+        options: As for ``load`` (used only when the files are actually read).
 
     Returns:
         The trace, equal to what ``load`` returns.
@@ -70,7 +73,7 @@ def load_cached(
             return Trace(events=events.lazy(), stats=stats, paths=files)
         except (OSError, ValueError, TypeError, pl.exceptions.PolarsError):
             pass  # a damaged entry: load again and overwrite it
-    trace = load(files, progress=progress)
+    trace = load(files, progress=progress, options=options)
     try:
         where.mkdir(parents=True, exist_ok=True)
         tmp = data.with_suffix(".parquet.tmp")

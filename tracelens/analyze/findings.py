@@ -1,10 +1,12 @@
 """The finding model: what every analysis produces and every renderer consumes.
 
-An analysis returns a polars LazyFrame with the columns of ``FINDING_SCHEMA``
+An analysis yields collected polars frames with the columns of ``FINDING_SCHEMA``
 (one row per finding, already grouped: one row per kind, variable and pair of
-code sites, with an occurrence count). ``to_findings`` turns such a frame into
-``Finding`` objects, which is what renderers and the TUI see; no renderer knows
-how a finding was computed.
+code sites, with an occurrence count; ``tracelens.analyze.run`` has the protocol).
+The builders here (``detail_columns``, ``event_struct``, ``site_struct``,
+``event_row``, ``site_row``) are the one way analyses make a finding's events and
+sites. ``to_findings`` turns such a frame into ``Finding`` objects, which is what
+renderers and the TUI see; no renderer knows how a finding was computed.
 
 The field names here are the report's JSON contract (``docs/report-format.md``):
 extend them, never rename them.

@@ -1,7 +1,10 @@
 """The catalogue of finding kinds and of the analyses that compute them.
 
-Every place that needs to know what a finding kind is (the analyses, ``analyze()``'s
-planning, suppressions, every renderer, the TUI) reads it here. Adding an analysis
+Every place that needs to know what a finding kind is reads it here: the analyses
+(severity), ``analyze()``'s planning (which analysis computes a kind), suppressions
+(which kinds exist), and the renderers that explain a kind (Markdown, HTML and SARIF:
+title, description, advice, SARIF level). Each kind's ``anchor`` is its heading in
+``docs/findings.md`` (a test checks that it exists). Adding an analysis
 is one module (with a ``run`` function, see ``tracelens.analyze.run``) plus its
 rows below: one in ``ANALYSES`` and one in ``KINDS`` per kind it computes.
 """

@@ -56,7 +56,7 @@ def data_race(
         options: ``max_lockset_pairs_sets`` decides the common-lock shortcut.
         on_pairs: Called with the racy pairs (``e_g``, ``p_g``: ``G`` of the later and
             the earlier access) as soon as they are known, before the findings are
-            built from them (``predictive`` hands their sites to
+            built from them (``analysis.run`` hands their sites to
             ``inconsistent_locking`` this way, see ``race_sites``).
 
     Returns:

@@ -73,7 +73,7 @@ def inconsistent_locking(
         reported: ``FINDING_SCHEMA`` rows already reported, or a callable giving them
             (called once the pairs are about to be checked, so that what produces them
             can run meanwhile): a pair of code sites on a variable that one of them
-            states (the two sites in either order) is left out. ``predictive`` passes
+            states (the two sites in either order) is left out. ``analysis.run`` passes
             the data races: two accesses unordered by happens-before and holding no
             common lock are a data race, and saying it twice adds nothing.
 
