@@ -1,4 +1,4 @@
-"""Benchmark of the predictive analyses (issue 5) against polars reading the trace.
+"""Benchmark of the predictive analyses against polars reading the trace.
 
 Generates a synthetic trace in the real format (8 threads, 16 locks, 2,000
 variables; about 35% of the events are synchronisation: lock acquire/release, a few

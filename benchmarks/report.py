@@ -16,8 +16,8 @@ one measurement:
   as ``Finding`` objects.
 
 The three alternate within each round, and the medians, peak RSS and both ratios to
-``bare`` are printed side by side, with the load average before and after. Targets
-(issues 4 and 5): the full report at most 3x the bare read at 1M events; 10M events
+``bare`` are printed side by side, with the load average before and after. The
+targets it measures: the full report at most 3x the bare read at 1M events; 10M events
 within 6 GB.
 
     python benchmarks/report.py                 # 1M events

@@ -1,4 +1,4 @@
-"""tracelens against a plain per-event DJIT+ on the same STD trace (issue 5's comparison).
+"""tracelens against a plain per-event DJIT+ on the same STD trace.
 
     python benchmarks/std_compare.py [--events 1000000] [--repeat 3]
 

@@ -20,9 +20,13 @@ from collections.abc import Callable, Collection, Iterator
 import polars as pl
 
 from tracelens.analyze.findings import empty_findings
+from tracelens.analyze.hb.datarace import KIND as DATA_RACE
 from tracelens.analyze.hb.datarace import data_race
+from tracelens.analyze.hb.deadlock import KIND as DEADLOCK
 from tracelens.analyze.hb.deadlock import deadlock
+from tracelens.analyze.hb.lockorder import KIND as LOCK_ORDER_INVERSION
 from tracelens.analyze.hb.lockorder import lock_order_inversion
+from tracelens.analyze.hb.lockset import KIND as INCONSISTENT_LOCKING
 from tracelens.analyze.hb.lockset import inconsistent_locking
 from tracelens.analyze.hb.pairs import race_sites
 from tracelens.analyze.hb.shared import Tables, tables
@@ -62,7 +66,7 @@ def run(
     n_events = events.select(pl.len()).collect().item()
     raced: Handover[pl.DataFrame] | None = None
     todo: list[Callable[[], pl.DataFrame]] = []
-    if "data_race" in wanted:
+    if DATA_RACE in wanted:
         # It waits for the happens-before walk. As soon as its racy pairs are known it
         # hands their sites over, which the lock-set analysis asks for once its own
         # classes and keys are ready.
@@ -83,12 +87,12 @@ def run(
                 raise
 
         todo.append(find_races)
-    if "inconsistent_locking" in wanted:
+    if INCONSISTENT_LOCKING in wanted:
         reported = raced.get if raced is not None else None
         todo.append(lambda: inconsistent_locking(t, events, options=options, reported=reported))
-    if "lock_order_inversion" in wanted:
+    if LOCK_ORDER_INVERSION in wanted:
         todo.append(lambda: lock_order_inversion(t, events, options=options))
-    if "deadlock" in wanted:
+    if DEADLOCK in wanted:
         todo.append(lambda: deadlock(t, events, options=options))
     if not options.parallel(n_events):  # one after the other (memory)
         for task in todo:
