@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from tracelens.record import _config
+from tracelens.record import _config, instrument
 
 #: Exit status for usage errors (a missing script, an unwritable trace).
 EXIT_USAGE = 2
@@ -60,7 +60,7 @@ def _print_user_traceback(exc: BaseException) -> None:
     """The traceback without the runner's and runpy's own frames."""
     tb = exc.__traceback__
     while tb is not None and (
-        tb.tb_frame.f_code.co_filename == __file__
+        tb.tb_frame.f_code.co_filename in (__file__, instrument.__file__)
         or tb.tb_frame.f_globals.get("__name__") == "runpy"  # "<frozen runpy>" on 3.11+
     ):
         tb = tb.tb_next
@@ -85,12 +85,41 @@ def _on_sigterm(path: Path) -> Any:
     return handler
 
 
+def _pyproject_patterns(root: Path) -> list[str]:
+    """``[tool.tracelens] instrument`` of the project's ``pyproject.toml`` (module patterns)."""
+    import tomllib
+
+    try:
+        with open(root / "pyproject.toml", "rb") as f:
+            table = tomllib.load(f).get("tool", {}).get("tracelens", {})
+    except (OSError, ValueError):
+        return []
+    found = table.get("instrument", [])
+    if isinstance(found, str):
+        found = [found]
+    return [p for p in found if isinstance(p, str)] if isinstance(found, list) else []
+
+
+def _run_instrumented(path: str) -> None:
+    """``runpy.run_path(path, run_name="__main__")``, the script rewritten."""
+    mod, g = instrument.main_namespace(path)
+    saved = sys.modules.get("__main__")
+    sys.modules["__main__"] = mod
+    try:
+        instrument.run_script(path, g)
+    finally:
+        if saved is not None:
+            sys.modules["__main__"] = saved
+
+
 def run(
     argv: Sequence[str],
     *,
     output: str | os.PathLike[str] | None = None,
     module: bool = False,
     stress: bool = False,
+    instrument_code: bool = True,
+    patterns: Sequence[str] = (),
 ) -> int:
     """Record a script or module run as ``__main__``.
 
@@ -99,6 +128,11 @@ def run(
         output: The trace file (overwritten); default ``<name>.trace.jsonl``.
         module: Run ``argv[0]`` as a module, like ``python -m``.
         stress: Record with ``configure(stress=True)``.
+        instrument_code: Record the shared-state accesses of the script and of the
+            modules of its project (``tracelens.record.instrument``), with no
+            ``watch()`` needed.
+        patterns: More modules to instrument (``botocore.*``), besides those of
+            ``[tool.tracelens] instrument`` in the project's ``pyproject.toml``.
 
     Returns:
         The program's exit status, or 2 when it could not be started.
@@ -129,12 +163,18 @@ def run(
 
     _config.configure(path, stress=stress)
     _config.pin()  # the program's own configure() must not send the trace elsewhere
+    finder = None
+    if instrument_code:
+        root = instrument.project_root(os.getcwd() if module else target)
+        finder = instrument.install([*patterns, *_pyproject_patterns(root)], root=root)
     status = 0
     interrupted = False
     try:
         try:
             if module:
                 runpy.run_module(target, run_name="__main__", alter_sys=True)
+            elif finder is not None:
+                _run_instrumented(target)
             else:
                 runpy.run_path(target, run_name="__main__")
         finally:
@@ -148,6 +188,7 @@ def run(
         _print_user_traceback(e)
         status = 1
     finally:
+        instrument.uninstall()
         _config.shutdown()
         sys.argv = saved_argv
         if sys.path and saved_path0 is not None and sys.path[0] != saved_path0:
@@ -164,8 +205,10 @@ def run(
     return status
 
 
-USAGE = """usage: tracelens run [-o TRACE] [--stress] script.py [args...]
-       tracelens run [-o TRACE] [--stress] -m module [args...]"""
+USAGE = """usage: tracelens run [-o TRACE] [--stress] [--instrument PATTERN]... [--no-instrument]
+                     script.py [args...]
+       tracelens run [-o TRACE] [--stress] [--instrument PATTERN]... [--no-instrument]
+                     -m module [args...]"""
 
 
 def parse(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]] | None:
@@ -173,7 +216,13 @@ def parse(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]] | None:
 
     Returns ``(argv, options)`` for ``run``, or ``None`` on a usage error.
     """
-    opts: dict[str, Any] = {"output": None, "module": False, "stress": False}
+    opts: dict[str, Any] = {
+        "output": None,
+        "module": False,
+        "stress": False,
+        "instrument_code": True,
+        "patterns": [],
+    }
     i = 0
     while i < len(argv):
         a = argv[i]
@@ -185,6 +234,15 @@ def parse(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]] | None:
             i += 1
         elif a == "--stress":
             opts["stress"] = True
+            i += 1
+        elif a == "--no-instrument":
+            opts["instrument_code"] = False
+            i += 1
+        elif a == "--instrument" and i + 1 < len(argv):
+            opts["patterns"].append(argv[i + 1])
+            i += 2
+        elif a.startswith("--instrument="):
+            opts["patterns"].append(a.split("=", 1)[1])
             i += 1
         elif a == "-m" and i + 1 < len(argv):
             opts["module"] = True

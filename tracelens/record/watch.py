@@ -482,3 +482,7 @@ def watch(obj: Any, name: str) -> Any:
     if isinstance(obj, set):
         return WatchedSet(obj, name)
     return WatchedObject(obj, name)
+
+
+#: The proxy types ``watch`` makes (instrumented code leaves their accesses to them).
+PROXY_TYPES: Final = (WatchedDict, WatchedList, WatchedSet, WatchedObject)

@@ -1,0 +1,469 @@
+"""Record the shared-state accesses of code nobody marked: an import-time rewrite.
+
+The way pytest rewrites ``assert``: chosen modules are parsed, their accesses rewritten
+into calls of ``tracelens.record.shadow``'s helpers, and compiled, when they are
+imported (``install``: a finder first on ``sys.meta_path``) or, for the script that
+``tracelens run`` runs, before it runs (``run_script``). Other modules run as they
+are, at full speed. The rewrite keeps line numbers, so call sites are the program's.
+
+What is rewritten (``_Rewriter``):
+
+=============================  =============================================
+``o.a`` (a load)               ``_tl_get_a(o)``
+``o.a = v``, ``del o.a``       ``_tl_set_a(o, v)``, ``_tl_del_a(o)``
+``o.a += v``                   ``_tl_aug_a(o, operator.iadd, v)``
+``o[k]``, ``o[k] = v``         ``_tl_item_get(o, k, "o")``, ``_tl_item_set(...)``
+``del o[k]``, ``o[k] += v``    ``_tl_item_del(...)``, ``_tl_item_aug(...)``
+``k in o``, ``k not in o``     ``_tl_item_in(o, k, "o")``, ``not ...``
+``o.append(x)`` and the other  ``_tl_m_append(o, x)``: recorded when ``o`` is a
+builtin container methods      dict, list, set or deque, else a plain call
+``x`` declared ``global``      ``_tl_g_load("x")``, ``_tl_g_store("x", v)``
+=============================  =============================================
+
+Left alone: method calls other than the containers' (``o.f(x)`` looks ``f`` up
+unrecorded), local variables, names of functions, classes and modules, augmented
+assignments to slices, and assignments that unpack into several targets (their
+element targets are not recorded). In ``o.a += f()`` and ``o[k] += f()``, ``f()`` is
+evaluated before ``o.a`` is read, not after: the read-modify-write window is the
+same, and only a program whose ``f`` changes ``o.a`` can tell.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import fnmatch
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import operator
+import os
+import sys
+import types
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from tracelens.record import shadow
+
+__all__ = [
+    "Instrumenter",
+    "install",
+    "instrumented",
+    "project_root",
+    "rewrite",
+    "run_script",
+    "uninstall",
+]
+
+_AUG_OPS: Final = {
+    ast.Add: "iadd",
+    ast.Sub: "isub",
+    ast.Mult: "imul",
+    ast.MatMult: "imatmul",
+    ast.Div: "itruediv",
+    ast.FloorDiv: "ifloordiv",
+    ast.Mod: "imod",
+    ast.Pow: "ipow",
+    ast.LShift: "ilshift",
+    ast.RShift: "irshift",
+    ast.BitAnd: "iand",
+    ast.BitOr: "ior",
+    ast.BitXor: "ixor",
+}
+_PREFIX: Final = "_tl_"
+
+
+def _mangle(name: str, cls: str | None) -> str:
+    """The attribute name Python compiles ``name`` to inside class ``cls``."""
+    if cls is None or not name.startswith("__") or name.endswith("__"):
+        return name
+    stripped = cls.lstrip("_")
+    return f"_{stripped}{name}" if stripped else name
+
+
+class _Rewriter(ast.NodeTransformer):
+    """Rewrites one module's accesses (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self.needs: dict[str, tuple[str, ...]] = {}
+        self._classes: list[str | None] = [None]
+        self._globals: list[set[str]] = [set()]
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _helper(self, name: str, what: tuple[str, ...], node: ast.AST) -> ast.Name:
+        self.needs[name] = what
+        return ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+
+    def _attr(self, kind: str, attr: str, node: ast.AST) -> ast.Name:
+        mangled = _mangle(attr, self._classes[-1])
+        return self._helper(f"{_PREFIX}{kind}_{mangled}", ("attr", kind, mangled, attr), node)
+
+    def _item(self, kind: str, node: ast.AST) -> ast.Name:
+        return self._helper(f"{_PREFIX}item_{kind}", ("item", kind), node)
+
+    def _call(self, func: ast.expr, args: list[ast.expr], node: ast.AST) -> ast.Call:
+        call = ast.Call(func=func, args=args, keywords=[])
+        return ast.fix_missing_locations(ast.copy_location(call, node))
+
+    def _op(self, op: ast.operator, node: ast.AST) -> ast.expr:
+        name = _AUG_OPS[type(op)]
+        helper = self._helper(f"{_PREFIX}op_{name}", ("op", name), node)
+        return helper
+
+    @staticmethod
+    def _label(value: ast.expr) -> ast.Constant:
+        text = ast.unparse(value)
+        return ast.Constant(text if len(text) <= 60 else text[:57] + "...")
+
+    @staticmethod
+    def _key(node: ast.expr) -> ast.expr:
+        """A subscript's index as an expression (slices become ``slice(...)`` calls)."""
+        if isinstance(node, ast.Slice):
+            parts = [p if p is not None else ast.Constant(None) for p in (node.lower, node.upper)]
+            parts.append(node.step if node.step is not None else ast.Constant(None))
+            call = ast.Call(func=ast.Name(id="slice", ctx=ast.Load()), args=parts, keywords=[])
+            return ast.copy_location(call, node)
+        if isinstance(node, ast.Tuple) and any(isinstance(e, ast.Slice) for e in node.elts):
+            elts = [_Rewriter._key(e) for e in node.elts]
+            return ast.copy_location(ast.Tuple(elts=elts, ctx=ast.Load()), node)
+        return node
+
+    # -- scopes ----------------------------------------------------------------------------
+
+    def visit_ClassDef(self, node: ast.ClassDef) -> ast.AST:
+        self._classes.append(node.name)
+        try:
+            return self.generic_visit(node)
+        finally:
+            self._classes.pop()
+
+    def _function(self, node: ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda) -> ast.AST:
+        declared: set[str] = set()
+        if not isinstance(node, ast.Lambda):
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Global):
+                    declared.update(sub.names)
+        self._globals.append(declared)
+        try:
+            return self.generic_visit(node)
+        finally:
+            self._globals.pop()
+
+    visit_FunctionDef = _function
+    visit_AsyncFunctionDef = _function
+    visit_Lambda = _function
+
+    # -- loads -----------------------------------------------------------------------------
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        if not isinstance(node.ctx, ast.Load):
+            return self.generic_visit(node)
+        value = self.visit(node.value)
+        return self._call(self._attr("get", node.attr, node), [value], node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> ast.AST:
+        if not isinstance(node.ctx, ast.Load):
+            return self.generic_visit(node)
+        value = self.visit(node.value)
+        key = self._key(self.visit(node.slice))
+        return self._call(self._item("get", node), [value, key, self._label(node.value)], node)
+
+    def visit_Name(self, node: ast.Name) -> ast.AST:
+        if isinstance(node.ctx, ast.Load) and node.id in self._globals[-1]:
+            helper = self._helper(f"{_PREFIX}g_load", ("global", "load"), node)
+            return self._call(helper, [ast.Constant(node.id)], node)
+        return node
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        func = node.func
+        if isinstance(func, ast.Attribute) and func.attr in shadow.CONTAINER_METHODS:
+            helper = self._helper(f"{_PREFIX}m_{func.attr}", ("method", func.attr), func)
+            args = [self.visit(a) for a in node.args]
+            keywords = [self.visit(k) for k in node.keywords]
+            call = ast.Call(func=helper, args=[self.visit(func.value), *args], keywords=keywords)
+            return ast.fix_missing_locations(ast.copy_location(call, node))
+        if isinstance(func, ast.Attribute):  # a method call: the lookup is not data
+            node.func = ast.copy_location(
+                ast.Attribute(value=self.visit(func.value), attr=func.attr, ctx=ast.Load()), func
+            )
+            node.args = [self.visit(a) for a in node.args]
+            node.keywords = [self.visit(k) for k in node.keywords]
+            return node
+        return self.generic_visit(node)
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        if len(node.ops) == 1 and isinstance(node.ops[0], ast.In | ast.NotIn):
+            item = self.visit(node.left)
+            container = self.visit(node.comparators[0])
+            call = self._call(
+                self._item("in", node), [container, item, self._label(node.comparators[0])], node
+            )
+            if isinstance(node.ops[0], ast.NotIn):
+                return ast.copy_location(ast.UnaryOp(op=ast.Not(), operand=call), node)
+            return call
+        return self.generic_visit(node)
+
+    # -- stores ----------------------------------------------------------------------------
+
+    def _store(self, target: ast.expr, value: ast.expr, node: ast.stmt) -> ast.stmt | None:
+        """``target = value`` as a helper call, or ``None`` when not rewritten."""
+        if isinstance(target, ast.Attribute):
+            obj = self.visit(target.value)
+            call = self._call(self._attr("set", target.attr, target), [obj, value], node)
+        elif isinstance(target, ast.Subscript):
+            obj = self.visit(target.value)
+            key = self._key(self.visit(target.slice))
+            label = self._label(target.value)
+            call = self._call(self._item("set", target), [obj, key, value, label], node)
+        elif isinstance(target, ast.Name) and target.id in self._globals[-1]:
+            helper = self._helper(f"{_PREFIX}g_store", ("global", "store"), target)
+            call = self._call(helper, [ast.Constant(target.id), value], node)
+        else:
+            return None
+        return ast.copy_location(ast.Expr(value=call), node)
+
+    def visit_Assign(self, node: ast.Assign) -> Any:
+        value = self.visit(node.value)
+        if len(node.targets) == 1:
+            stmt = self._store(node.targets[0], value, node)
+            if stmt is not None:
+                return stmt
+        node.value = value
+        node.targets = [self.visit(t) for t in node.targets]
+        return node
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> Any:
+        if node.value is not None and isinstance(node.target, ast.Attribute | ast.Subscript):
+            stmt = self._store(node.target, self.visit(node.value), node)
+            if stmt is not None:
+                return stmt
+        return self.generic_visit(node)
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> Any:
+        target, value = node.target, self.visit(node.value)
+        op = self._op(node.op, node)
+        if isinstance(target, ast.Attribute):
+            obj = self.visit(target.value)
+            call = self._call(self._attr("aug", target.attr, target), [obj, op, value], node)
+        elif isinstance(target, ast.Subscript) and not isinstance(target.slice, ast.Slice):
+            obj = self.visit(target.value)
+            key = self._key(self.visit(target.slice))
+            label = self._label(target.value)
+            call = self._call(self._item("aug", target), [obj, key, op, value, label], node)
+        elif isinstance(target, ast.Name) and target.id in self._globals[-1]:
+            helper = self._helper(f"{_PREFIX}g_aug", ("global", "aug"), target)
+            call = self._call(helper, [ast.Constant(target.id), op, value], node)
+        else:
+            node.value = value
+            node.target = self.visit(target)
+            return node
+        return ast.copy_location(ast.Expr(value=call), node)
+
+    def visit_Delete(self, node: ast.Delete) -> Any:
+        out: list[ast.stmt] = []
+        rest: list[ast.expr] = []
+        for target in node.targets:
+            if isinstance(target, ast.Attribute):
+                obj = self.visit(target.value)
+                call = self._call(self._attr("del", target.attr, target), [obj], node)
+            elif isinstance(target, ast.Subscript):
+                obj = self.visit(target.value)
+                key = self._key(self.visit(target.slice))
+                label = self._label(target.value)
+                call = self._call(self._item("del", target), [obj, key, label], node)
+            else:
+                rest.append(self.visit(target))
+                continue
+            out.append(ast.copy_location(ast.Expr(value=call), node))
+        if rest:
+            out.append(ast.copy_location(ast.Delete(targets=rest), node))
+        return out
+
+
+def rewrite(
+    source: str | bytes, filename: str
+) -> tuple[types.CodeType, dict[str, tuple[str, ...]]]:
+    """Parse, rewrite and compile a module's source.
+
+    Returns:
+        The code object and the helpers it needs (``shadow.helpers``).
+
+    Raises:
+        SyntaxError: The source does not parse (as compiling it unchanged would).
+    """
+    tree = ast.parse(source, filename)
+    rewriter = _Rewriter()
+    tree = rewriter.visit(tree)
+    ast.fix_missing_locations(tree)
+    return compile(tree, filename, "exec", dont_inherit=True), rewriter.needs
+
+
+def _namespace(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -> None:
+    """Put the helpers a rewritten module needs into its globals."""
+    ops = {n: getattr(operator, w[1]) for n, w in needs.items() if w[0] == "op"}
+    g.update(shadow.helpers({n: w for n, w in needs.items() if w[0] != "op"}, g, module))
+    g.update(ops)
+
+
+# --- which modules ---------------------------------------------------------------------
+
+
+def project_root(start: str | os.PathLike[str]) -> Path:
+    """The directory of the nearest ``pyproject.toml`` at or above ``start``, else
+    ``start`` itself (a directory, or a file's directory)."""
+    here = Path(start).resolve()
+    if here.is_file():
+        here = here.parent
+    for d in (here, *here.parents):
+        if (d / "pyproject.toml").is_file():
+            return d
+    return here
+
+
+def _excluded_dirs() -> list[str]:
+    """Where modules that are never rewritten by default live."""
+    import sysconfig
+
+    dirs = {sysconfig.get_paths()[k] for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    dirs.add(str(Path(__file__).resolve().parents[1]))  # tracelens itself
+    dirs.add(sys.prefix)
+    dirs.add(sys.base_prefix)
+    return sorted(os.path.realpath(d) for d in dirs if d)
+
+
+class Instrumenter(importlib.abc.MetaPathFinder):
+    """The finder that rewrites chosen modules as they are imported.
+
+    Args:
+        patterns: Module names to rewrite, ``*`` matching any part (``botocore.*``).
+        root: Also rewrite every module whose file lies under this directory, except
+            in virtual environments, site-packages, the standard library and tracelens.
+    """
+
+    def __init__(self, patterns: Sequence[str] = (), root: str | os.PathLike[str] | None = None):
+        self.patterns = [p for p in patterns if p]
+        self.root = os.path.realpath(root) if root is not None else None
+        self._excluded = _excluded_dirs()
+        self.rewritten: list[str] = []
+
+    def wants(self, name: str, origin: str | None) -> bool:
+        """Whether the module ``name`` (at ``origin``) is rewritten."""
+        if name == "tracelens" or name.startswith("tracelens."):
+            return False
+        for p in self.patterns:
+            if fnmatch.fnmatchcase(name, p) or (p.endswith(".*") and name == p[:-2]):
+                return True
+        if self.root is None or origin is None:
+            return False
+        path = os.path.realpath(origin)
+        if not path.startswith(self.root + os.sep):
+            return False
+        parts = Path(path).parts
+        if any(x in ("site-packages", "dist-packages", ".venv", "venv", ".tox") for x in parts):
+            return False
+        return not any(path.startswith(d + os.sep) for d in self._excluded)
+
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(fullname, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if not isinstance(loader, importlib.machinery.SourceFileLoader):
+            return spec
+        if not self.wants(fullname, spec.origin):
+            return spec
+        spec.loader = _RewritingLoader(loader.name, loader.path, self)
+        return spec
+
+
+class _RewritingLoader(importlib.machinery.SourceFileLoader):
+    """Loads a module from its source, rewritten (no bytecode cache)."""
+
+    def __init__(self, fullname: str, path: str, owner: Instrumenter) -> None:
+        super().__init__(fullname, path)
+        self._owner = owner
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        source = self.get_data(self.path)
+        try:
+            code, needs = rewrite(source, self.path)
+        except SyntaxError:
+            super().exec_module(module)  # the plain import reports it as it would
+            return
+        _namespace(needs, module.__dict__, module.__name__)
+        self._owner.rewritten.append(module.__name__)
+        exec(code, module.__dict__)
+
+
+_installed: Instrumenter | None = None
+
+
+def install(
+    patterns: Sequence[str] = (), root: str | os.PathLike[str] | None = None
+) -> Instrumenter:
+    """Rewrite the chosen modules when they are imported from now on (see ``Instrumenter``).
+
+    Modules imported before cannot be rewritten: ``already_imported`` names them.
+    """
+    global _installed
+    uninstall()
+    _installed = Instrumenter(patterns, root)
+    sys.meta_path.insert(0, _installed)
+    return _installed
+
+
+def uninstall() -> None:
+    """Stop rewriting modules (those already rewritten stay so)."""
+    global _installed
+    if _installed is not None and _installed in sys.meta_path:
+        sys.meta_path.remove(_installed)
+    _installed = None
+
+
+def instrumented() -> list[str]:
+    """The modules rewritten so far."""
+    return list(_installed.rewritten) if _installed is not None else []
+
+
+def already_imported(finder: Instrumenter) -> list[str]:
+    """Modules already imported that ``finder`` would have rewritten."""
+    out = []
+    for name, mod in list(sys.modules.items()):
+        origin = getattr(mod, "__file__", None)
+        if isinstance(mod, types.ModuleType) and name != "__main__" and finder.wants(name, origin):
+            out.append(name)
+    return sorted(out)
+
+
+def run_script(path: str, g: dict[str, Any]) -> None:
+    """Run a script rewritten, as ``runpy.run_path`` runs it (in ``g``, its ``__main__``).
+
+    Raises:
+        Whatever the script raises (``SystemExit`` included).
+    """
+    source = Path(path).read_bytes()
+    code, needs = rewrite(source, path)
+    _namespace(needs, g, "__main__")
+    exec(code, g)
+
+
+def main_namespace(path: str) -> tuple[types.ModuleType, dict[str, Any]]:
+    """A fresh ``__main__`` module for a script, as runpy makes it."""
+    mod = types.ModuleType("__main__")
+    g = mod.__dict__
+    g.update(__file__=path, __builtins__=builtins, __loader__=None, __spec__=None)
+    g["__cached__"] = None
+    return mod, g
+
+
+def _names(patterns: Iterable[str]) -> list[str]:
+    return [p.strip() for p in patterns if p.strip()]

@@ -1,0 +1,484 @@
+"""The runtime of instrumented code: the helpers its accesses call, and variable names.
+
+``tracelens.record.instrument`` rewrites a module's attribute, item and ``global``
+accesses into calls of the helpers here (``helpers`` makes them for one module). Each
+helper performs the access exactly as the original code would, takes its sequence
+number right after it with no Python call in between (``tracelens.record._core``
+says why that makes the recorded order the real one), records it, and returns what
+the access gave. An access that raises (``d[k]`` of a missing key, ``del`` of a
+missing item) is recorded too, then raises as before.
+
+What is recorded: reads and writes of attributes and items of objects, key sets of
+dicts and sets (an insert or delete writes it; iteration, ``len``, ``copy``, ``keys``
+read it), lists and deques as one variable each (indices shift), and module globals
+that a function declares ``global``. Not recorded: attributes whose value is a
+function, method, class or module (method lookups), immutable values' items
+(strings, bytes, tuples), ``threading.local`` attributes, and objects that
+``watch()`` already records.
+
+Names. A variable is one object's attribute or key, named after the object:
+``Counter.n`` (an instance of ``Counter``), ``model_params['weight']`` (a dict held by
+the global ``model_params``), ``Locator._deferred['x']`` (a dict held by an attribute).
+A second object that would get the same name gets ``#2``, ``#3``... Objects that can
+be weakly referenced lose their name when they die, so a new object at the same
+address is a new variable (ThreadSanitizer resets its shadow memory on free). Dicts,
+lists and sets cannot be weakly referenced: they are kept alive while recording,
+up to ``MAX_KEPT`` of them (then new ones are not named apart: said once on stderr).
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import types
+import weakref
+from collections import deque
+from collections.abc import Callable
+from typing import Any, Final
+
+from tracelens import schema as s
+from tracelens.record._core import (
+    NOVALUE,
+    SCALARS,
+    STATE,
+    next_seq,
+    original_allocate_lock,
+    record,
+    safe_value,
+)
+
+__all__ = ["CONTAINER_METHODS", "MAX_KEPT", "helpers", "label_of"]
+
+_R: Final = s.Op.READ
+_W: Final = s.Op.WRITE
+_MISSING: Final = "<missing>"
+
+#: Values whose loads are not data accesses: method lookups and the like.
+_NOT_DATA: Final = frozenset(
+    {
+        types.FunctionType,
+        types.MethodType,
+        types.BuiltinFunctionType,
+        types.BuiltinMethodType,
+        types.WrapperDescriptorType,
+        types.MethodWrapperType,
+        types.MethodDescriptorType,
+        types.ModuleType,
+        staticmethod,
+        classmethod,
+        property,
+    }
+)
+#: Containers whose items can change: their item accesses are recorded.
+_KEYED: Final = (dict,)
+_WHOLE: Final = (list, deque, set, bytearray)
+#: Immutable values: their items never race.
+_IMMUTABLE: Final = frozenset({str, bytes, tuple, frozenset, range, int, float, bool})
+
+#: Non-weak-referenceable objects kept alive so that their names stay theirs.
+MAX_KEPT: Final = 1_000_000
+
+_lock = original_allocate_lock()
+#: id(object) -> (weak reference or the object itself, is it weak, name)
+_names: dict[int, tuple[Any, bool, str]] = {}
+_counts: dict[str, int] = {}
+_kept = 0
+_said: set[str] = set()
+
+
+def _say_once(what: str) -> None:
+    if what not in _said:
+        _said.add(what)
+        print(f"tracelens: {what}", file=sys.stderr, flush=True)
+
+
+def _forget(i: int) -> Callable[[Any], None]:
+    def forget(_ref: Any) -> None:
+        _names.pop(i, None)
+
+    return forget
+
+
+def label_of(obj: Any, hint: str | None = None) -> str:
+    """The name of an object's variables (see the module docstring).
+
+    Args:
+        obj: The object.
+        hint: What the program calls it where it was first seen (a global's name, the
+            owner's name and the attribute); else its type's name.
+    """
+    i = id(obj)
+    entry = _names.get(i)
+    if entry is not None:
+        held, weak, name = entry
+        if (held() if weak else held) is obj:
+            return name
+    global _kept
+    with _lock:
+        entry = _names.get(i)
+        if entry is not None:
+            held, weak, name = entry
+            if (held() if weak else held) is obj:
+                return name
+        if hint is None:
+            hint = obj.__name__ if type(obj) is types.ModuleType else type(obj).__qualname__
+        n = _counts[hint] = _counts.get(hint, 0) + 1
+        name = hint if n == 1 else f"{hint}#{n}"
+        try:
+            _names[i] = (weakref.ref(obj, _forget(i)), True, name)
+        except TypeError:
+            if _kept < MAX_KEPT:
+                _kept += 1
+                _names[i] = (obj, False, name)
+            else:
+                _say_once(
+                    f"over {MAX_KEPT:,} dicts, lists and sets accessed: new ones are "
+                    "named by type only from now on"
+                )
+                return hint
+    return name
+
+
+def _key_text(key: Any) -> str:
+    t = type(key)
+    if t in SCALARS or t is tuple:
+        try:
+            return repr(key) if t is not tuple else _tuple_text(key)
+        except Exception:
+            return f"<{t.__name__}>"
+    return f"<{t.__name__}>"
+
+
+def _tuple_text(key: tuple[Any, ...]) -> str:
+    parts = [repr(k) if type(k) in SCALARS else f"<{type(k).__name__}>" for k in key]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
+
+
+def _v(v: Any) -> Any:
+    return v if type(v) in SCALARS else safe_value(v)
+
+
+def _failed(e: Exception) -> None:
+    _say_once(f"could not record an access ({type(e).__name__}: {e}); the program runs on")
+
+
+def _skip_owner(o: Any) -> bool:
+    return isinstance(o, threading.local) or type(o) in _PROXIES
+
+
+#: ``watch()`` proxies record their own accesses (filled in by ``helpers``).
+_PROXIES: set[type] = set()
+
+
+# --- attributes -------------------------------------------------------------------------
+
+
+def _attr_event(op: str, seq: int, o: Any, name: str, v: Any) -> None:
+    """Record an attribute access (called by the generated helpers)."""
+    try:
+        if v is not NOVALUE:
+            t = type(v)
+            if t in _NOT_DATA or isinstance(v, type):
+                return
+        if _skip_owner(o):
+            return
+        owner = label_of(o)
+        if v is not NOVALUE and type(v) in _CONTAINERS:
+            label_of(v, f"{owner}.{name}")  # the container is named after who holds it
+        record(op, seq, f"{owner}.{name}", _v(v) if v is not NOVALUE else NOVALUE, depth=3)
+    except Exception as e:
+        _failed(e)
+
+
+_CONTAINERS: Final = frozenset({dict, list, set, deque, bytearray})
+
+_GET: Final = """
+def get(o):
+    try:
+        v = o.{name}
+    except AttributeError:
+        seq = next_seq()
+        if STATE.on:
+            event(R, seq, o, {text!r}, NOVALUE)
+        raise
+    seq = next_seq()
+    if STATE.on:
+        event(R, seq, o, {text!r}, v)
+    return v
+
+def set(o, v):
+    o.{name} = v
+    seq = next_seq()
+    if STATE.on:
+        event(W, seq, o, {text!r}, v)
+
+def delete(o):
+    try:
+        del o.{name}
+    finally:
+        seq = next_seq()
+        if STATE.on:
+            event(W, seq, o, {text!r}, NOVALUE)
+
+def aug(o, op, rhs):
+    v = o.{name}
+    seq = next_seq()
+    if STATE.on:
+        event(R, seq, o, {text!r}, v)
+    v = op(v, rhs)
+    o.{name} = v
+    seq = next_seq()
+    if STATE.on:
+        event(W, seq, o, {text!r}, v)
+"""
+
+
+def _attr_helpers(name: str, text: str) -> dict[str, Callable[..., Any]]:
+    """``get``, ``set``, ``delete`` and ``aug`` of the attribute ``name`` (mangled) as
+    the program writes it (``text``)."""
+    scope: dict[str, Any] = {"next_seq": next_seq, "STATE": STATE, "event": _attr_event}
+    scope.update(R=_R, W=_W, NOVALUE=NOVALUE)
+    exec(compile(_GET.format(name=name, text=text), "<tracelens>", "exec"), scope)
+    return {k: scope[k] for k in ("get", "set", "delete", "aug")}
+
+
+# --- items ------------------------------------------------------------------------------
+
+
+def _item_event(op: str, seq: int, o: Any, key: Any, v: Any, hint: str, key_set: bool) -> None:
+    """Record an item access; ``key_set``: the access also wrote the key set."""
+    try:
+        t = type(o)
+        if t in _IMMUTABLE or _skip_owner(o):
+            return
+        label = label_of(o, hint)
+        if isinstance(o, _WHOLE):
+            record(op, seq, label, NOVALUE, depth=3)
+            return
+        record(op, seq, f"{label}[{_key_text(key)}]", _v(v) if v is not NOVALUE else v, depth=3)
+        if key_set:
+            record(_W, next_seq(), label, NOVALUE, depth=3)
+    except Exception as e:
+        _failed(e)
+
+
+def _get_item(o: Any, k: Any, hint: str) -> Any:
+    try:
+        v = o[k]
+    except (KeyError, IndexError):
+        seq = next_seq()
+        if STATE.on:
+            _item_event(_R, seq, o, k, _MISSING, hint, False)
+        raise
+    seq = next_seq()
+    if STATE.on:
+        _item_event(_R, seq, o, k, v, hint, False)
+    return v
+
+
+def _set_item(o: Any, k: Any, v: Any, hint: str) -> None:
+    new = type(o) is dict and k not in o
+    o[k] = v
+    seq = next_seq()
+    if STATE.on:
+        _item_event(_W, seq, o, k, v, hint, new)
+
+
+def _del_item(o: Any, k: Any, hint: str) -> None:
+    try:
+        del o[k]
+    finally:  # a del that raises (KeyError) is recorded: the racing second del
+        seq = next_seq()
+        if STATE.on:
+            _item_event(_W, seq, o, k, _MISSING, hint, type(o) is dict)
+
+
+def _aug_item(o: Any, k: Any, op: Callable[[Any, Any], Any], rhs: Any, hint: str) -> None:
+    v = o[k]
+    seq = next_seq()
+    if STATE.on:
+        _item_event(_R, seq, o, k, v, hint, False)
+    v = op(v, rhs)
+    o[k] = v
+    seq = next_seq()
+    if STATE.on:
+        _item_event(_W, seq, o, k, v, hint, False)
+
+
+def _contains(o: Any, k: Any, hint: str) -> bool:
+    present = k in o
+    seq = next_seq()
+    if STATE.on:
+        if type(o) is dict:
+            _item_event(_R, seq, o, k, NOVALUE if present else _MISSING, hint, False)
+        else:
+            _item_event(_R, seq, o, None, NOVALUE, hint, False)
+    return present
+
+
+# --- methods of the builtin containers --------------------------------------------------
+
+#: method -> (what it does to a dict's key or key set, to a list/set/deque): "r" read,
+#: "w" write, "" not recorded. A dict method on a key ("rk", "wk") names the key.
+CONTAINER_METHODS: Final = {
+    "get": ("rk", ""),
+    "setdefault": ("wk", ""),
+    "pop": ("wk", "w"),
+    "popitem": ("w", ""),
+    "update": ("w", "w"),
+    "clear": ("w", "w"),
+    "keys": ("r", ""),
+    "values": ("r", ""),
+    "items": ("r", ""),
+    "copy": ("r", "r"),
+    "append": ("", "w"),
+    "appendleft": ("", "w"),
+    "extend": ("", "w"),
+    "extendleft": ("", "w"),
+    "insert": ("", "w"),
+    "remove": ("", "w"),
+    "index": ("", "r"),
+    "count": ("", "r"),
+    "sort": ("", "w"),
+    "reverse": ("", "w"),
+    "popleft": ("", "w"),
+    "rotate": ("", "w"),
+    "add": ("", "w"),
+    "discard": ("", "w"),
+    "difference_update": ("", "w"),
+    "intersection_update": ("", "w"),
+    "symmetric_difference_update": ("", "w"),
+}
+
+
+def _method_helper(name: str, dict_effect: str, other_effect: str) -> Callable[..., Any]:
+    def call(o: Any, *args: Any, **kwargs: Any) -> Any:
+        t = type(o)
+        effect = dict_effect if t is dict else other_effect if t in _CONTAINERS else ""
+        if not effect:
+            return getattr(o, name)(*args, **kwargs)
+        keyed = effect.endswith("k") and bool(args)
+        size = len(o)
+        try:
+            out = getattr(o, name)(*args, **kwargs)
+        except (KeyError, IndexError, ValueError):
+            seq = next_seq()
+            if STATE.on:
+                _method_event(effect, seq, o, args, keyed, False)
+            raise
+        seq = next_seq()
+        if STATE.on:
+            _method_event(effect, seq, o, args, keyed, len(o) != size)
+        return out
+
+    call.__name__ = f"tracelens_{name}"
+    return call
+
+
+def _method_event(
+    effect: str, seq: int, o: Any, args: tuple[Any, ...], keyed: bool, resized: bool
+) -> None:
+    """Record a container method call: on one key of a dict (``keyed``), else on the
+    whole container; a keyed call that inserted or removed the key also writes the key
+    set, and one that did neither (``setdefault`` of a present key) only read."""
+    try:
+        label = label_of(o)
+        if keyed:
+            op = _W if effect == "wk" and resized else _R
+            record(op, seq, f"{label}[{_key_text(args[0])}]", NOVALUE, depth=3)
+            if resized:
+                record(_W, next_seq(), label, NOVALUE, depth=3)
+        else:
+            record(_R if effect == "r" else _W, seq, label, NOVALUE, depth=3)
+    except Exception as e:
+        _failed(e)
+
+
+# --- module globals ---------------------------------------------------------------------
+
+
+def _global_helpers(g: dict[str, Any], module: str) -> dict[str, Callable[..., Any]]:
+    """Loads and stores of the module globals that functions declare ``global``."""
+
+    def var(name: str) -> str:
+        return name if module == "__main__" else f"{module}.{name}"
+
+    def load(name: str) -> Any:
+        try:
+            v = g[name]
+        except KeyError:
+            return getattr(g.get("__builtins__", __builtins__), name)
+        seq = next_seq()
+        if STATE.on:
+            t = type(v)
+            if t not in _NOT_DATA and not isinstance(v, type):
+                _global_event(_R, seq, var(name), v)
+        return v
+
+    def store(name: str, v: Any) -> None:
+        g[name] = v
+        seq = next_seq()
+        if STATE.on:
+            _global_event(_W, seq, var(name), v)
+
+    def aug(name: str, op: Callable[[Any, Any], Any], rhs: Any) -> None:
+        v = g[name]
+        seq = next_seq()
+        if STATE.on:
+            _global_event(_R, seq, var(name), v)
+        v = op(v, rhs)
+        g[name] = v
+        seq = next_seq()
+        if STATE.on:
+            _global_event(_W, seq, var(name), v)
+
+    return {"load": load, "store": store, "aug": aug}
+
+
+def _global_event(op: str, seq: int, name: str, v: Any) -> None:
+    try:
+        if type(v) in _CONTAINERS:
+            label_of(v, name.rsplit(".", 1)[-1])
+        record(op, seq, name, _v(v), depth=3)
+    except Exception as e:
+        _failed(e)
+
+
+# --- what a rewritten module gets -------------------------------------------------------
+
+_attr_cache: dict[tuple[str, str], dict[str, Callable[..., Any]]] = {}
+
+
+def helpers(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -> dict[str, Any]:
+    """The helpers a rewritten module calls, by the names the rewrite gave them.
+
+    Args:
+        needs: Helper name -> what it is: ``("attr", kind, mangled, text)``, ``("item",
+            kind)``, ``("method", name)`` or ``("global", kind)``.
+        g: The module's globals (for ``global`` helpers).
+        module: The module's name.
+    """
+    from tracelens.record import watch
+
+    _PROXIES.update(watch.PROXY_TYPES)
+    out: dict[str, Any] = {}
+    globals_ = None
+    items = {"get": _get_item, "set": _set_item, "del": _del_item, "aug": _aug_item}
+    items["in"] = _contains
+    for helper, what in needs.items():
+        if what[0] == "attr":
+            _, kind, mangled, text = what
+            key = (mangled, text)
+            fns = _attr_cache.get(key)
+            if fns is None:
+                fns = _attr_cache[key] = _attr_helpers(mangled, text)
+            out[helper] = fns[kind]
+        elif what[0] == "item":
+            out[helper] = items[what[1]]
+        elif what[0] == "method":
+            out[helper] = _method_helper(what[1], *CONTAINER_METHODS[what[1]])
+        else:
+            if globals_ is None:
+                globals_ = _global_helpers(g, module)
+            out[helper] = globals_[what[1]]
+    return out
