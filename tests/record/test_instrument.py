@@ -343,3 +343,63 @@ def test_the_pyproject_names_packages_to_instrument(tmp_path):
     (project / "pyproject.toml").write_text('[tool.tracelens]\ninstrument = ["lazypkg"]\n')
     trace = _run(project, MAIN, "--stress", env={"PYTHONPATH": str(site)})
     assert ("data_race", "ComponentLocator._deferred['endpoint_resolver']") in _found(trace)
+
+
+REGISTRY = """
+import threading
+import time
+registry = {{f"r{{i}}": i for i in range(50)}}
+LOCK = threading.Lock()
+
+def reader():
+    for _ in range(20):
+        {read}
+
+def writer():
+    for i in range(200):
+        {write}
+        time.sleep(0)
+
+threads = [threading.Thread(target=reader), threading.Thread(target=writer)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+
+
+@pytest.mark.parametrize(
+    ("read", "write", "racy"),
+    [
+        (
+            "total = sum(registry[k] for k in list(registry.keys()))",
+            "registry[f'w{i}'] = i",
+            True,
+        ),
+        (
+            "with LOCK:\n            snapshot = registry.copy()",
+            "with LOCK:\n            registry[f'w{i}'] = i",
+            False,
+        ),
+    ],
+)
+def test_a_dict_read_whole_while_another_thread_inserts(tmp_path, read, write, racy):
+    """Reading a dict's key set while another thread inserts races on the dict; a copy
+    taken under the lock the inserts hold does not."""
+    found = _found(_run(tmp_path, REGISTRY.format(read=read, write=write), "--stress"))
+    assert (("data_race", "registry") in found) is racy
+    if not racy:
+        assert not {f for f in found if f[1] == "registry"}
+
+
+def test_iterating_a_dict_is_an_interval(tmp_path):
+    """A ``for`` loop over a dict reads its key set when it starts and when it ends."""
+    source = """
+    d = {"a": 1, "b": 2}
+    for k in d:
+        pass
+    """
+    trace = _run(tmp_path, source)
+    events = load(trace).events.collect()
+    reads = events.filter((events["var"] == "d") & (events["op"] == "read"))
+    assert reads.height == 2

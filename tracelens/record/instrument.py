@@ -15,9 +15,12 @@ What is rewritten (``_Rewriter``):
 ``o[k]``, ``o[k] = v``         ``_tl_item_get(o, k, "o")``, ``_tl_item_set(...)``
 ``del o[k]``, ``o[k] += v``    ``_tl_item_del(...)``, ``_tl_item_aug(...)``
 ``k in o``, ``k not in o``     ``_tl_item_in(o, k, "o")``, ``not ...``
-``o.append(x)`` and the other  ``_tl_m_append(o, x)``: recorded when ``o`` is a
+``o.append(x)`` and the other  ``_tl_m_append(o, "o", x)``: recorded when ``o`` is a
 builtin container methods      dict, list, set or deque, else a plain call
 ``x`` declared ``global``      ``_tl_g_load("x")``, ``_tl_g_store("x", v)``
+``for x in o``, comprehensions  ``for x in _tl_item_iter(o, "o")``: iterating a
+                               container reads its key set when it starts and
+                               again when it ends
 =============================  =============================================
 
 Left alone: method calls other than the containers' (``o.f(x)`` looks ``f`` up
@@ -182,7 +185,8 @@ class _Rewriter(ast.NodeTransformer):
             helper = self._helper(f"{_PREFIX}m_{func.attr}", ("method", func.attr), func)
             args = [self.visit(a) for a in node.args]
             keywords = [self.visit(k) for k in node.keywords]
-            call = ast.Call(func=helper, args=[self.visit(func.value), *args], keywords=keywords)
+            receiver = [self.visit(func.value), self._label(func.value)]
+            call = ast.Call(func=helper, args=[*receiver, *args], keywords=keywords)
             return ast.fix_missing_locations(ast.copy_location(call, node))
         if isinstance(func, ast.Attribute):  # a method call: the lookup is not data
             node.func = ast.copy_location(
@@ -204,6 +208,31 @@ class _Rewriter(ast.NodeTransformer):
                 return ast.copy_location(ast.UnaryOp(op=ast.Not(), operand=call), node)
             return call
         return self.generic_visit(node)
+
+    # -- iteration --------------------------------------------------------------------------
+
+    def _iterable(self, node: ast.expr) -> ast.expr:
+        """An iterated expression, as ``_tl_item_iter(expr, label)``."""
+        value = self.visit(node)
+        return self._call(self._item("iter", node), [value, self._label(node)], node)
+
+    def visit_For(self, node: ast.For | ast.AsyncFor) -> ast.AST:
+        node.target = self.visit(node.target)
+        if isinstance(node, ast.For):
+            node.iter = self._iterable(node.iter)
+        else:
+            node.iter = self.visit(node.iter)
+        node.body = [self.visit(s) for s in node.body]
+        node.orelse = [self.visit(s) for s in node.orelse]
+        return node
+
+    visit_AsyncFor = visit_For
+
+    def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
+        node.target = self.visit(node.target)
+        node.iter = self.visit(node.iter) if node.is_async else self._iterable(node.iter)
+        node.ifs = [self.visit(i) for i in node.ifs]
+        return node
 
     # -- stores ----------------------------------------------------------------------------
 

@@ -316,6 +316,58 @@ def _contains(o: Any, k: Any, hint: str) -> bool:
     return present
 
 
+# --- iteration --------------------------------------------------------------------------
+
+
+def _iterate(o: Any, hint: str) -> Any:
+    """``iter(o)``; for a dict, list, set or deque, iterating is an interval: its key set
+    (or whole) is read when the iterator is made and again when it is used up or
+    dropped, so an insert by another unit in between races with the iteration."""
+    it = iter(o)
+    if type(o) not in _CONTAINERS:
+        return it
+    seq = next_seq()
+    if STATE.on:
+        _whole_event(seq, o, hint)
+    return _Iteration(it, o, hint)
+
+
+class _Iteration:
+    """An iterator over a container that records the end of the iteration."""
+
+    __slots__ = ("_hint", "_it", "_obj", "_open")
+
+    def __init__(self, it: Any, obj: Any, hint: str) -> None:
+        self._it, self._obj, self._hint, self._open = it, obj, hint, True
+
+    def __iter__(self) -> _Iteration:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            return next(self._it)
+        except StopIteration:
+            self._close()
+            raise
+
+    def _close(self) -> None:
+        if self._open:
+            self._open = False
+            seq = next_seq()
+            if STATE.on:  # from __next__ or __del__, called by the program's frame
+                _whole_event(seq, self._obj, self._hint, depth=4)
+
+    def __del__(self) -> None:
+        self._close()
+
+
+def _whole_event(seq: int, o: Any, hint: str, depth: int = 3) -> None:
+    try:
+        record(_R, seq, label_of(o, hint), NOVALUE, depth=depth)
+    except Exception as e:
+        _failed(e)
+
+
 # --- methods of the builtin containers --------------------------------------------------
 
 #: method -> (what it does to a dict's key or key set, to a list/set/deque): "r" read,
@@ -352,7 +404,7 @@ CONTAINER_METHODS: Final = {
 
 
 def _method_helper(name: str, dict_effect: str, other_effect: str) -> Callable[..., Any]:
-    def call(o: Any, *args: Any, **kwargs: Any) -> Any:
+    def call(o: Any, hint: str, /, *args: Any, **kwargs: Any) -> Any:
         t = type(o)
         effect = dict_effect if t is dict else other_effect if t in _CONTAINERS else ""
         if not effect:
@@ -364,11 +416,11 @@ def _method_helper(name: str, dict_effect: str, other_effect: str) -> Callable[.
         except (KeyError, IndexError, ValueError):
             seq = next_seq()
             if STATE.on:
-                _method_event(effect, seq, o, args, keyed, False)
+                _method_event(effect, seq, o, hint, args, keyed, False)
             raise
         seq = next_seq()
         if STATE.on:
-            _method_event(effect, seq, o, args, keyed, len(o) != size)
+            _method_event(effect, seq, o, hint, args, keyed, len(o) != size)
         return out
 
     call.__name__ = f"tracelens_{name}"
@@ -376,13 +428,13 @@ def _method_helper(name: str, dict_effect: str, other_effect: str) -> Callable[.
 
 
 def _method_event(
-    effect: str, seq: int, o: Any, args: tuple[Any, ...], keyed: bool, resized: bool
+    effect: str, seq: int, o: Any, hint: str, args: tuple[Any, ...], keyed: bool, resized: bool
 ) -> None:
     """Record a container method call: on one key of a dict (``keyed``), else on the
     whole container; a keyed call that inserted or removed the key also writes the key
     set, and one that did neither (``setdefault`` of a present key) only read."""
     try:
-        label = label_of(o)
+        label = label_of(o, hint)
         if keyed:
             op = _W if effect == "wk" and resized else _R
             record(op, seq, f"{label}[{_key_text(args[0])}]", NOVALUE, depth=3)
@@ -465,6 +517,7 @@ def helpers(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -
     globals_ = None
     items = {"get": _get_item, "set": _set_item, "del": _del_item, "aug": _aug_item}
     items["in"] = _contains
+    items["iter"] = _iterate
     for helper, what in needs.items():
         if what[0] == "attr":
             _, kind, mangled, text = what
