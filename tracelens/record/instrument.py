@@ -329,7 +329,7 @@ def rewrite(
     return compile(tree, filename, "exec", dont_inherit=True), rewriter.needs
 
 
-def _namespace(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -> None:
+def namespace(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -> None:
     """Put the helpers a rewritten module needs into its globals."""
     ops = {n: getattr(operator, w[1]) for n, w in needs.items() if w[0] == "op"}
     g.update(shadow.helpers({n: w for n, w in needs.items() if w[0] != "op"}, g, module))
@@ -428,7 +428,7 @@ class _RewritingLoader(importlib.machinery.SourceFileLoader):
         except SyntaxError:
             super().exec_module(module)  # the plain import reports it as it would
             return
-        _namespace(needs, module.__dict__, module.__name__)
+        namespace(needs, module.__dict__, module.__name__)
         self._owner.rewritten.append(module.__name__)
         exec(code, module.__dict__)
 
@@ -481,7 +481,7 @@ def run_script(path: str, g: dict[str, Any]) -> None:
     """
     source = Path(path).read_bytes()
     code, needs = rewrite(source, path)
-    _namespace(needs, g, "__main__")
+    namespace(needs, g, "__main__")
     exec(code, g)
 
 

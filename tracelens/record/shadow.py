@@ -239,7 +239,7 @@ def _attr_helpers(name: str, text: str) -> dict[str, Callable[..., Any]]:
     scope: dict[str, Any] = {"next_seq": next_seq, "STATE": STATE, "event": _attr_event}
     scope.update(R=_R, W=_W, NOVALUE=NOVALUE)
     exec(compile(_GET.format(name=name, text=text), "<tracelens>", "exec"), scope)
-    return {k: scope[k] for k in ("get", "set", "delete", "aug")}
+    return {"get": scope["get"], "set": scope["set"], "del": scope["delete"], "aug": scope["aug"]}
 
 
 # --- items ------------------------------------------------------------------------------

@@ -1,0 +1,124 @@
+"""The rewrite changes no result: instrumented code computes what the plain code computes."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tracelens.record import instrument
+
+KEYS = st.sampled_from(["'a'", "'b'", "'c'", "1", "(1, 2)"])
+VALUES = st.integers(-3, 3).map(str)
+
+STATEMENTS = st.one_of(
+    st.builds("d[{}] = {}".format, KEYS, VALUES),
+    st.builds("d[{0}] = d.get({0}, 0) + {1}".format, KEYS, VALUES),
+    st.builds("acc += d.get({}, 0)".format, KEYS),
+    st.builds("if {0} in d: del d[{0}]".format, KEYS),
+    st.builds("acc += d.setdefault({}, {})".format, KEYS, VALUES),
+    st.builds("acc += d.pop({}, 0)".format, KEYS),
+    st.builds("if {0} not in d: d[{0}] = 0\nd[{0}] += {1}".format, KEYS, VALUES),
+    st.builds("lst.append({})".format, VALUES),
+    st.just("if lst: acc += lst.pop()"),
+    st.just("acc += len(lst[1:3])"),
+    st.builds("lst[0:1] = [{}]".format, VALUES),
+    st.builds("o.a = {}".format, VALUES),
+    st.builds("o.a += {}".format, VALUES),
+    st.just("acc += o.a"),
+    st.just("if hasattr(o, 'b'): del o.b"),
+    st.builds("o.b = [{}]".format, VALUES),
+    st.builds("g += {}".format, VALUES),
+    st.just("for k in d: acc += d[k]"),
+    st.just("acc += sum(v for v in d.values())"),
+    st.just("acc += len([k for k in d if k in d])"),
+    st.just("s.add(len(d)); acc += len(s)"),
+    st.just("try:\n    acc += d['missing']\nexcept KeyError:\n    acc -= 1"),
+)
+
+
+def _program(statements: list[str]) -> str:
+    body = "\n".join(statements) or "pass"
+    return textwrap.dedent(
+        """
+        g = 0
+
+        class O:
+            def __init__(self):
+                self.a = 0
+                self.__hidden = 1
+
+            def hidden(self):
+                return self.__hidden
+
+        def f(d, lst, o, s):
+            global g
+            acc = 0
+        {body}
+            return acc + o.hidden()
+
+        def main():
+            d, lst, o, s = {{}}, [], O(), set()
+            acc = f(d, lst, o, s)
+            return acc, d, lst, vars(o), g, s
+        """
+    ).format(body=textwrap.indent(body, "    "))
+
+
+def _plain(source: str) -> Any:
+    g: dict[str, Any] = {"__name__": "prog"}
+    exec(compile(source, "prog.py", "exec"), g)
+    return g["main"]()
+
+
+def _rewritten(source: str) -> Any:
+    code, needs = instrument.rewrite(source, "prog.py")
+    g: dict[str, Any] = {"__name__": "prog"}
+    instrument.namespace(needs, g, "prog")
+    exec(code, g)
+    return g["main"]()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(STATEMENTS, max_size=12))
+def test_instrumented_code_computes_what_the_plain_code_computes(statements):
+    """Random programs over dicts, lists, sets, attributes and a global give the same
+    results and the same final state, rewritten or not."""
+    source = _program(statements)
+    assert _rewritten(source) == _plain(source)
+
+
+def test_a_private_attribute_is_mangled_as_python_mangles_it():
+    """``self.__x`` inside a class reaches the mangled attribute ``_C__x``, rewritten too."""
+    source = textwrap.dedent(
+        """
+        class C:
+            def __init__(self):
+                self.__x = 41
+
+            def bump(self):
+                self.__x += 1
+                return self.__x
+
+        def main():
+            c = C()
+            return c.bump(), c._C__x
+        """
+    )
+    assert _rewritten(source) == _plain(source) == (42, 42)
+
+
+def test_an_exception_from_an_access_is_the_programs():
+    """A missing key raises the same ``KeyError`` from rewritten code."""
+    source = textwrap.dedent(
+        """
+        def main():
+            try:
+                return {}['k']
+            except KeyError as e:
+                return e.args
+        """
+    )
+    assert _rewritten(source) == _plain(source) == ("k",)
