@@ -1,0 +1,157 @@
+"""The cost of recording unmarked code: plain, ``tracelens run --no-instrument``, ``tracelens run``.
+
+    python benchmarks/instrument.py [--repeat 5] [--scale 1.0]
+
+Three programs, each run as a whole command in a fresh process, the three ways side by
+side in every round:
+
+* ``article``: the article's racy loop scaled up (4 threads updating a module-level
+  dict entry);
+* ``objects``: a dict- and attribute-heavy pure-Python workload with 4 threads (each
+  with its own objects and a shared registry under a lock);
+* ``cpu``: a CPU-bound single-threaded loop over local variables and arithmetic, which
+  the rewrite leaves alone.
+
+Prints the median CPU time (user + system of the child) of each, the slowdowns against
+the plain run, the recorded accesses and the trace bytes per recorded access, and the
+load average before and after. The target (the instrumentation issue): at most 10x on
+``objects`` with instrumentation, and the uninstrumented run close to plain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+PROGRAMS = {
+    "article": """
+        import threading
+        model_params = {"weight": 1.0}
+
+        def update_model(delta):
+            current = model_params["weight"]
+            model_params["weight"] = current + delta
+
+        def worker():
+            for _ in range(N):
+                update_model(0.1)
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    """,
+    "objects": """
+        import threading
+
+        class Account:
+            def __init__(self, name):
+                self.name = name
+                self.balance = 0
+                self.history = []
+
+        REGISTRY = {}
+        LOCK = threading.Lock()
+
+        def worker(w):
+            accounts = {i: Account(f"{w}-{i}") for i in range(50)}
+            for n in range(N):
+                a = accounts[n % 50]
+                a.balance += n
+                if a.balance > 1000:
+                    a.history.append(a.balance)
+                    a.balance = 0
+                if n % 100 == 0:
+                    with LOCK:
+                        REGISTRY[a.name] = a.balance
+
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    """,
+    "cpu": """
+        def collatz(n):
+            steps = 0
+            while n != 1:
+                n = n // 2 if n % 2 == 0 else 3 * n + 1
+                steps += 1
+            return steps
+
+        total = 0
+        for i in range(1, N):
+            total += collatz(i)
+    """,
+}
+#: Iterations per program at --scale 1.
+SIZES = {"article": 20_000, "objects": 20_000, "cpu": 30_000}
+MODES = ("plain", "no-instrument", "instrument")
+
+
+def _command(mode: str, script: Path, trace: Path) -> list[str]:
+    if mode == "plain":
+        return [sys.executable, str(script)]
+    extra = ["--no-instrument"] if mode == "no-instrument" else []
+    return [sys.executable, "-m", "tracelens", "run", "-o", str(trace), *extra, str(script)]
+
+
+def _cpu(command: list[str], cwd: Path) -> float:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def _accesses(trace: Path) -> int:
+    import orjson
+
+    n = 0
+    with trace.open("rb") as f:
+        for line in f:
+            if b'"read"' in line or b'"write"' in line:
+                ev = orjson.loads(line)
+                n += ev.get("event") in ("read", "write")
+    return n
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--scale", type=float, default=1.0)
+    a = p.parse_args(argv)
+    print(f"load average before: {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        d = Path(tmp)
+        for name, body in PROGRAMS.items():
+            script = d / f"{name}.py"
+            n = int(SIZES[name] * a.scale)
+            script.write_text(f"N = {n}\n" + textwrap.dedent(body))
+            trace = d / f"{name}.jsonl"
+            times: dict[str, list[float]] = {m: [] for m in MODES}
+            for _ in range(a.repeat):
+                for mode in MODES:
+                    times[mode].append(_cpu(_command(mode, script, trace), d))
+            med = {m: statistics.median(v) for m, v in times.items()}
+            accesses = _accesses(trace)
+            size = trace.stat().st_size
+            per = f"{size / accesses:.0f} B/access" if accesses else "no accesses"
+            print(
+                f"{name:8s} plain {med['plain']:6.2f} s   --no-instrument {med['no-instrument']:6.2f}"
+                f" s ({med['no-instrument'] / med['plain']:5.2f}x)   instrumented "
+                f"{med['instrument']:6.2f} s ({med['instrument'] / med['plain']:5.2f}x)   "
+                f"{accesses:,} accesses, {per} (CPU, median of {a.repeat})"
+            )
+    print(f"load average after: {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
