@@ -403,3 +403,61 @@ def test_iterating_a_dict_is_an_interval(tmp_path):
     events = load(trace).events.collect()
     reads = events.filter((events["var"] == "d") & (events["op"] == "read"))
     assert reads.height == 2
+
+
+def _python(tmp_path: Path, source: str) -> subprocess.CompletedProcess[str]:
+    (tmp_path / "prog.py").write_text(textwrap.dedent(source))
+    return subprocess.run(
+        [sys.executable, "prog.py"], cwd=tmp_path, capture_output=True, text=True, timeout=T
+    )
+
+
+MYLIB = """
+import threading
+
+class Box:
+    def __init__(self):
+        self.n = 0
+
+def bump(box):
+    for _ in range(300):
+        box.n += 1
+"""
+
+
+def test_configure_instruments_the_modules_it_names(tmp_path):
+    """``configure(path, instrument=["mylib"])`` records the accesses of ``mylib`` imported
+    after it."""
+    (tmp_path / "mylib.py").write_text(textwrap.dedent(MYLIB))
+    out = _python(
+        tmp_path,
+        """
+        import sys, threading
+        import tracelens
+        tracelens.configure("t.jsonl", instrument=["mylib"], stress=True)
+        import mylib
+        box = mylib.Box()
+        ts = [threading.Thread(target=mylib.bump, args=(box,)) for _ in range(4)]
+        for t in ts: t.start()
+        for t in ts: t.join()
+        tracelens.shutdown()
+        """,
+    )
+    assert out.returncode == 0, out.stderr
+    assert ("data_race", "Box.n") in _found(tmp_path / "t.jsonl")
+
+
+def test_configure_names_the_modules_imported_too_early(tmp_path):
+    """A module named to ``configure(instrument=...)`` but imported before is named on stderr."""
+    (tmp_path / "mylib.py").write_text(textwrap.dedent(MYLIB))
+    out = _python(
+        tmp_path,
+        """
+        import mylib
+        import tracelens
+        tracelens.configure("t.jsonl", instrument=["mylib"])
+        tracelens.shutdown()
+        """,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "imported before configure(), not instrumented: mylib" in out.stderr

@@ -15,6 +15,7 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from typing import Any, Final, Literal
 
 import orjson
@@ -22,6 +23,7 @@ import structlog
 
 from tracelens import schema as s
 from tracelens.record import _core, aio, futures, locks, processes, sync, threads
+from tracelens.record import instrument as instrument_code
 from tracelens.record._core import STATE, bound_unit_state, forget_unit_state, unit_state
 from tracelens.record._patch import Patches
 from tracelens.record._sink import Sink
@@ -37,7 +39,7 @@ def configure(
     stress: bool = False,
     flush_interval: float = 0.2,
     buffer_size: int = 1024,
-    instrument: bool = True,
+    instrument: bool | Sequence[str] = True,
     configure_structlog: bool = True,
     emit: Literal["file", "structlog"] = "file",
 ) -> None:
@@ -56,7 +58,11 @@ def configure(
         buffer_size: Events a thread buffers before it writes them itself.
         instrument: Replace ``threading.Lock``/``RLock``, the ``_thread`` locks and
             ``Thread.start``/``join`` with recorded versions (for objects created
-            from now on).
+            from now on). A sequence of module patterns (``["myapp.*", "botocore.*"]``)
+            does that and also records the shared-state accesses of those modules
+            when they are imported from now on (``docs/instrumentation.md``); the
+            matching modules already imported cannot be, and one stderr line names
+            them.
         configure_structlog: Configure structlog so that the application's own
             structlog lines go to the same file (as application lines, with the
             trace context from ``tracelens.processors.add_trace_context``).
@@ -72,7 +78,7 @@ def configure(
         "stress": stress,
         "flush_interval": flush_interval,
         "buffer_size": buffer_size,
-        "instrument": instrument,
+        "instrument": instrument if isinstance(instrument, bool) else tuple(instrument),
         "configure_structlog": configure_structlog,
         "emit": emit,
     }
@@ -102,6 +108,8 @@ def configure(
     sink.start()
     if instrument:
         _instrument()
+    if not isinstance(instrument, bool):
+        _rewrite_modules(list(instrument))
     if configure_structlog and emit == "file":
         STATE.saved["structlog"] = (structlog.is_configured(), structlog.get_config())
         structlog.configure(
@@ -125,6 +133,19 @@ def configure(
     STATE.child = _child_config(settings)
 
 
+def _rewrite_modules(patterns: list[str]) -> None:
+    """Rewrite the modules matching ``patterns`` from now on; say which were too late."""
+    finder = instrument_code.install(patterns)
+    missed = instrument_code.already_imported(finder)
+    if missed:
+        shown = ", ".join(missed[:5]) + (f" and {len(missed) - 5} more" if len(missed) > 5 else "")
+        print(
+            f"tracelens: imported before configure(), not instrumented: {shown}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 def shutdown() -> None:
     """Flush the trace, stop recording and restore everything ``configure`` changed.
 
@@ -135,6 +156,7 @@ def shutdown() -> None:
         return
     STATE.on = False
     STATE.pinned = False
+    instrument_code.uninstall()
     _uninstall()
     sink = STATE.sink
     STATE.sink = None
