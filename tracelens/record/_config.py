@@ -223,6 +223,7 @@ def _fill_skip_files() -> None:
     """Files whose frames are never a call site (see ``_core.SKIP_FILES``)."""
     here = os.path.dirname(os.path.abspath(__file__))
     files = {os.path.join(here, f) for f in os.listdir(here) if f.endswith(".py")}
+    files.add("<tracelens>")  # the helpers instrumented code calls (record/shadow.py)
     prefixes = (
         "threading",
         "queue",
