@@ -122,3 +122,32 @@ def test_an_exception_from_an_access_is_the_programs():
         """
     )
     assert _rewritten(source) == _plain(source) == ("k",)
+
+
+def test_a_new_object_at_a_dead_ones_address_gets_a_new_name():
+    """An object that dies takes its name along: the next one never inherits it."""
+    import gc
+
+    from tracelens.record import shadow
+
+    class Box:
+        pass
+
+    first = Box()
+    name = shadow.label_of(first)
+    del first
+    gc.collect()
+    second = Box()
+    assert shadow.label_of(second) != name
+
+
+def test_dicts_kept_alive_are_bounded_and_the_oldest_loses_its_name():
+    """Past ``MAX_KEPT`` dicts the oldest is let go, and named anew if seen again."""
+    from tracelens.record import shadow
+
+    oldest: dict[str, int] = {}
+    name = shadow.label_of(oldest, "oldest")
+    others = [{} for _ in range(shadow.MAX_KEPT + 1)]
+    for d in others:
+        shadow.label_of(d, "other")
+    assert shadow.label_of(oldest, "oldest") != name

@@ -43,7 +43,7 @@ import operator
 import os
 import sys
 import types
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
 
@@ -222,9 +222,20 @@ class _Rewriter(ast.NodeTransformer):
             node.iter = self._iterable(node.iter)
         else:
             node.iter = self.visit(node.iter)
-        node.body = [self.visit(s) for s in node.body]
-        node.orelse = [self.visit(s) for s in node.orelse]
+        node.body = self._statements(node.body)
+        node.orelse = self._statements(node.orelse)
         return node
+
+    def _statements(self, body: list[ast.stmt]) -> list[ast.stmt]:
+        """Statements visited; a statement may become several (``del a[i], b.x``)."""
+        out: list[ast.stmt] = []
+        for stmt in body:
+            new = self.visit(stmt)
+            if isinstance(new, list):
+                out.extend(new)
+            elif new is not None:
+                out.append(new)
+        return out
 
     visit_AsyncFor = visit_For
 
@@ -494,5 +505,10 @@ def main_namespace(path: str) -> tuple[types.ModuleType, dict[str, Any]]:
     return mod, g
 
 
-def _names(patterns: Iterable[str]) -> list[str]:
-    return [p.strip() for p in patterns if p.strip()]
+_said: set[str] = set()
+
+
+def _said_once(what: str) -> None:
+    if what not in _said:
+        _said.add(what)
+        print(f"tracelens: {what}; it runs uninstrumented", file=sys.stderr, flush=True)

@@ -22,8 +22,9 @@ the global ``model_params``), ``Locator._deferred['x']`` (a dict held by an attr
 A second object that would get the same name gets ``#2``, ``#3``... Objects that can
 be weakly referenced lose their name when they die, so a new object at the same
 address is a new variable (ThreadSanitizer resets its shadow memory on free). Dicts,
-lists and sets cannot be weakly referenced: they are kept alive while recording,
-up to ``MAX_KEPT`` of them (then new ones are not named apart: said once on stderr).
+lists and sets cannot be weakly referenced: the latest ``MAX_KEPT`` of them are kept
+alive; an older one is let go and its name forgotten (``_keep``), so that an address
+reused by a new object never inherits an old name.
 """
 
 from __future__ import annotations
@@ -75,14 +76,15 @@ _WHOLE: Final = (list, deque, set, bytearray)
 #: Immutable values: their items never race.
 _IMMUTABLE: Final = frozenset({str, bytes, tuple, frozenset, range, int, float, bool})
 
-#: Non-weak-referenceable objects kept alive so that their names stay theirs.
-MAX_KEPT: Final = 1_000_000
+#: Objects that cannot be weakly referenced kept alive at most, so that their names
+#: stay theirs (``_keep``).
+MAX_KEPT: Final = 10_000
 
 _lock = original_allocate_lock()
 #: id(object) -> (weak reference or the object itself, is it weak, name)
 _names: dict[int, tuple[Any, bool, str]] = {}
 _counts: dict[str, int] = {}
-_kept = 0
+_kept: deque[int] = deque()  # ids of the objects kept alive, oldest first
 _said: set[str] = set()
 
 
@@ -113,7 +115,6 @@ def label_of(obj: Any, hint: str | None = None) -> str:
         held, weak, name = entry
         if (held() if weak else held) is obj:
             return name
-    global _kept
     with _lock:
         entry = _names.get(i)
         if entry is not None:
@@ -127,16 +128,25 @@ def label_of(obj: Any, hint: str | None = None) -> str:
         try:
             _names[i] = (weakref.ref(obj, _forget(i)), True, name)
         except TypeError:
-            if _kept < MAX_KEPT:
-                _kept += 1
-                _names[i] = (obj, False, name)
-            else:
-                _say_once(
-                    f"over {MAX_KEPT:,} dicts, lists and sets accessed: new ones are "
-                    "named by type only from now on"
-                )
-                return hint
+            _keep(i, obj, name)
     return name
+
+
+def _keep(i: int, obj: Any, name: str) -> None:
+    """Name an object that cannot be weakly referenced, keeping it alive (the lock held).
+
+    Past ``MAX_KEPT`` such objects the oldest is let go and its name forgotten: if it
+    dies, a new object at its address gets a new name (never a false race); if it lives
+    on and is accessed again, it gets a new name too (its accesses before and after
+    are then two variables: a race between them could be missed).
+    """
+    _names[i] = (obj, False, name)
+    _kept.append(i)
+    while len(_kept) > MAX_KEPT:
+        old = _kept.popleft()
+        entry = _names.get(old)
+        if entry is not None and not entry[1]:
+            del _names[old]
 
 
 def _key_text(key: Any) -> str:
