@@ -144,11 +144,11 @@ def main(argv: list[str] | None = None) -> None:
             accesses = _accesses(trace)
             size = trace.stat().st_size
             per = f"{size / accesses:.0f} B/access" if accesses else "no accesses"
+            plain, bare, inst = med["plain"], med["no-instrument"], med["instrument"]
             print(
-                f"{name:8s} plain {med['plain']:6.2f} s   --no-instrument {med['no-instrument']:6.2f}"
-                f" s ({med['no-instrument'] / med['plain']:5.2f}x)   instrumented "
-                f"{med['instrument']:6.2f} s ({med['instrument'] / med['plain']:5.2f}x)   "
-                f"{accesses:,} accesses, {per} (CPU, median of {a.repeat})"
+                f"{name:8s} plain {plain:6.2f} s   --no-instrument {bare:6.2f} s"
+                f" ({bare / plain:5.2f}x)   instrumented {inst:6.2f} s ({inst / plain:5.2f}x)"
+                f"   {accesses:,} accesses, {per} (CPU, median of {a.repeat})"
             )
     print(f"load average after: {os.getloadavg()}")
 
