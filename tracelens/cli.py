@@ -316,6 +316,10 @@ def report(
         width = Console().width
     options = RenderOptions(root=root, color=to_terminal, width=width)
     write_output(RENDERERS[format.value](result, options), output)
+    from tracelens.report import NO_SHARED_STATE, no_shared_state
+
+    if no_shared_state(result.summary) and fail_on is not FailOn.never:
+        typer.echo(f"tracelens: warning: {NO_SHARED_STATE}", err=True)
     raise typer.Exit(exit_code(result.findings, fail_on))
 
 

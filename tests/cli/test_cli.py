@@ -108,6 +108,25 @@ def test_report_without_findings_exits_0(clean: Path) -> None:
     assert result.exit_code == 0 and "no findings" in result.stdout
 
 
+def _sync_only(tmp_path: Path) -> Path:
+    lines = [e for e in clean_lines() if e["event"] not in ("read", "write")]
+    return write_trace(tmp_path / "sync.jsonl", lines)
+
+
+def test_report_on_a_trace_without_shared_state_warns_on_stderr(tmp_path: Path) -> None:
+    """A trace with synchronisation but no variable warns on stderr that no shared state
+    was recorded (the exit code stays the findings')."""
+    result = runner.invoke(app, ["report", str(_sync_only(tmp_path))])
+    assert result.exit_code == 0
+    assert "warning: no shared state was recorded" in result.stderr
+
+
+def test_fail_on_never_does_not_warn_about_missing_shared_state(tmp_path: Path) -> None:
+    """With --fail-on never, the warning about no shared state is left out of stderr."""
+    result = runner.invoke(app, ["report", "--fail-on", "never", str(_sync_only(tmp_path))])
+    assert "warning" not in result.stderr
+
+
 def test_fail_on_never_exits_0_despite_findings(racy: Path) -> None:
     """--fail-on never exits 0 even when there are findings."""
     assert runner.invoke(app, ["report", str(racy), "--fail-on", "never"]).exit_code == 0

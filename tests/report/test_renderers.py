@@ -28,6 +28,21 @@ def test_every_format_renders_an_empty_report(fmt: str, empty_report: FakeReport
     assert RENDERERS[fmt](empty_report, ROOT)
 
 
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_a_trace_without_shared_state_says_so_and_how_to_record_it(fmt: str) -> None:
+    """A report on events with no variable says no shared state was recorded, and how."""
+    summary = {**factories.SUMMARY, "variables": 0}
+    out = RENDERERS[fmt](FakeReport(findings=[], summary=summary), ROOT)
+    assert "no shared state was recorded" in out
+    assert "--instrument" in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_a_trace_with_shared_state_does_not_say_it_has_none(fmt: str, empty_report) -> None:
+    """A clean report on a trace with variables does not claim none were recorded."""
+    assert "no shared state was recorded" not in RENDERERS[fmt](empty_report, ROOT)
+
+
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_every_format_names_each_finding_kind(fmt: str, report: FakeReport) -> None:
     """Every format's output names both finding kinds of the report."""

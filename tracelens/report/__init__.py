@@ -11,7 +11,13 @@ from collections.abc import Callable
 from typing import Final
 
 from tracelens.report import html, json_, markdown, sarif, text
-from tracelens.report._common import RenderOptions, ReportLike, format_duration
+from tracelens.report._common import (
+    NO_SHARED_STATE,
+    RenderOptions,
+    ReportLike,
+    format_duration,
+    no_shared_state,
+)
 
 Renderer = Callable[..., str]
 
@@ -45,4 +51,13 @@ def render(report: ReportLike, fmt: str = "text", options: RenderOptions | None 
     return RENDERERS[fmt](report, options)
 
 
-__all__ = ["FORMATS", "RENDERERS", "RenderOptions", "ReportLike", "format_duration", "render"]
+__all__ = [
+    "FORMATS",
+    "NO_SHARED_STATE",
+    "RENDERERS",
+    "RenderOptions",
+    "ReportLike",
+    "format_duration",
+    "no_shared_state",
+    "render",
+]

@@ -12,7 +12,7 @@ import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from tracelens.analyze.findings import (
     ERROR,
@@ -263,6 +263,20 @@ def skipped_lines(summary: Mapping[str, Any]) -> int:
     return summary_int(summary, "app_lines") + summary_int(summary, "malformed")
 
 
+#: What a report says when the trace holds no access to shared state.
+NO_SHARED_STATE: Final = (
+    "no shared state was recorded, so no race could be looked for: record with "
+    "`tracelens run` (it records the program's own code), add packages with "
+    "--instrument PATTERN, or watch() the shared objects"
+)
+
+
+def no_shared_state(summary: Mapping[str, Any]) -> bool:
+    """Whether a report's trace (its ``summary``) has events but not one read or write
+    of a variable."""
+    return summary_int(summary, "events") > 0 and summary_int(summary, "variables") == 0
+
+
 def headline(report: ReportLike) -> str:
     """The one-line summary every format starts with.
 
@@ -282,6 +296,8 @@ def headline(report: ReportLike) -> str:
         f"{plural(summary_int(s, 'variables'), 'variable')}, "
         f"{plural(summary_int(s, 'files'), 'file')})"
     )
+    if no_shared_state(s):
+        text += f"; {NO_SHARED_STATE}"
     skipped = skipped_lines(s)
     if skipped:
         text += f"; {plural(skipped, 'line')} skipped"

@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from tracelens.report import format_duration
+from tracelens.report import NO_SHARED_STATE, format_duration, no_shared_state
 from tracelens.tui.model import TraceModel
 
 
@@ -51,6 +51,9 @@ def summary_text(model: TraceModel) -> Text:
                 text.append(", ")
             text.append(f"{k} {sev}", style=SEVERITY_STYLES.get(sev, ""))
         text.append(")")
+    if no_shared_state(s):
+        text.append("  │  ", style="#585858")
+        text.append(NO_SHARED_STATE, style="bold #ffaf00")
     return text
 
 
