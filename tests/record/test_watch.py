@@ -304,3 +304,57 @@ def test_watch_needs_a_name():
     """A missing name is a clear TypeError."""
     with pytest.raises(TypeError, match="name"):
         tracelens.watch({}, "")
+
+
+class _Registry(__import__("collections").abc.MutableMapping):
+    """A MutableMapping subclass, as libraries write them (not a dict)."""
+
+    def __init__(self):
+        self._data = {}
+
+    def __getitem__(self, key):
+        return self._data[key]
+
+    def __setitem__(self, key, value):
+        self._data[key] = value
+
+    def __delitem__(self, key):
+        del self._data[key]
+
+    def __iter__(self):
+        return iter(self._data)
+
+    def __len__(self):
+        return len(self._data)
+
+
+class TestWatchedProtocols:
+    def test_a_mutable_mapping_subclass_is_proxied_through_its_items(self, recording):
+        """A watched MutableMapping keeps working and records its item writes and reads."""
+        path = recording()
+        r = tracelens.watch(_Registry(), "r")
+        r["a"] = 1
+        value = r["a"]
+        tracelens.shutdown()
+
+        assert value == 1
+        assert _ops(path) == [("write", "r['a']", 1), ("write", "r", None), ("read", "r['a']", 1)]
+
+    def test_a_del_that_raises_is_recorded_before_it_raises(self, recording):
+        """``del d[k]`` of a missing key records its write, then raises KeyError as before."""
+        path = recording()
+        d = tracelens.watch({}, "d")
+        with pytest.raises(KeyError):
+            del d["gone"]
+        tracelens.shutdown()
+
+        assert _ops(path) == [("write", "d['gone']", "<missing>")]
+
+    def test_an_immutable_value_is_returned_as_is_with_one_line_on_stderr(self, recording, capsys):
+        """watch() of a tuple returns the tuple itself and says why on stderr."""
+        recording()
+        t = (1, 2)
+        assert tracelens.watch(t, "pair") is t
+        tracelens.shutdown()
+
+        assert "watch('pair'): a tuple never changes" in capsys.readouterr().err

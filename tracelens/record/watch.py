@@ -16,6 +16,8 @@ call in between (see ``tracelens.record._core``): the recorded order is the real
 
 from __future__ import annotations
 
+import sys
+from collections import abc
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
@@ -125,7 +127,13 @@ class WatchedDict(_Proxy):
 
     def __delitem__(self, key: Any) -> None:
         obj = self._tl_obj
-        del obj[key]
+        try:
+            del obj[key]
+        except KeyError:  # recorded too: the second del of a check-then-act race
+            seq = next_seq()
+            if STATE.on:
+                record(_W, seq, self._var(key), _MISSING)
+            raise
         seq = next_seq()
         if STATE.on:
             record(_W, seq, self._var(key), _MISSING)
@@ -457,16 +465,34 @@ class WatchedObject(_Proxy):
         return not self.__eq__(other)
 
 
+#: Values with nothing to record: they never change.
+_IMMUTABLE: Final = (str, bytes, tuple, int, float, complex, frozenset, range, type(None))
+_said: set[str] = set()
+
+
+def _say_once(what: str) -> None:
+    if what not in _said:
+        _said.add(what)
+        print(f"tracelens: {what}", file=sys.stderr, flush=True)
+
+
 def watch(obj: Any, name: str) -> Any:
     """Return a proxy of ``obj`` whose reads and writes are recorded.
 
+    Mappings (``dict`` and any ``collections.abc.Mapping``, a ``MutableMapping``
+    subclass included) are proxied through their item protocol, sequences (``list``,
+    ``MutableSequence``) as one variable, sets (``set``, ``MutableSet``) like a key set,
+    other objects through their attributes. An object that cannot be proxied
+    faithfully (an immutable value; an object with items that is neither a mapping nor
+    a sequence) is returned as it is, and one line on stderr says so.
+
     Args:
-        obj: A dict, list, set or plain object shared between threads or tasks.
+        obj: A container or plain object shared between threads or tasks.
         name: The variable name used in the trace and in reports.
 
     Returns:
         A ``WatchedDict``, ``WatchedList``, ``WatchedSet`` or ``WatchedObject`` that
-        behaves like ``obj`` (``isinstance`` included).
+        behaves like ``obj`` (``isinstance`` included), or ``obj`` itself.
 
     Raises:
         TypeError: ``name`` is not a non-empty string.
@@ -475,12 +501,22 @@ def watch(obj: Any, name: str) -> Any:
         raise TypeError("watch() needs a non-empty variable name")
     if isinstance(obj, _Proxy):
         obj = obj._tl_obj
-    if isinstance(obj, dict):
+    if isinstance(obj, dict | abc.Mapping):
         return WatchedDict(obj, name)
-    if isinstance(obj, list):
+    if isinstance(obj, list | abc.MutableSequence):
         return WatchedList(obj, name)
-    if isinstance(obj, set):
+    if isinstance(obj, set | abc.MutableSet):
         return WatchedSet(obj, name)
+    kind = type(obj).__qualname__
+    if isinstance(obj, _IMMUTABLE):
+        _say_once(f"watch({name!r}): a {kind} never changes, nothing to record; returned as is")
+        return obj
+    if hasattr(type(obj), "__getitem__"):
+        _say_once(
+            f"watch({name!r}): a {kind} has items but is neither a mapping nor a sequence, "
+            "so it cannot be proxied faithfully; returned as is (not recorded)"
+        )
+        return obj
     return WatchedObject(obj, name)
 
 
