@@ -141,13 +141,23 @@ def test_a_new_object_at_a_dead_ones_address_gets_a_new_name():
     assert shadow.label_of(second) != name
 
 
-def test_dicts_kept_alive_are_bounded_and_the_oldest_loses_its_name():
-    """Past ``MAX_KEPT`` dicts the oldest is let go, and named anew if seen again."""
+def test_dicts_the_program_dropped_are_let_go():
+    """A dict only the name registry still holds is released as new ones are named."""
     from tracelens.record import shadow
 
-    oldest: dict[str, int] = {}
-    name = shadow.label_of(oldest, "oldest")
-    others = [{} for _ in range(shadow.MAX_KEPT + 1)]
-    for d in others:
-        shadow.label_of(d, "other")
-    assert shadow.label_of(oldest, "oldest") != name
+    for _ in range(10):
+        shadow.label_of({}, "warm")
+    before = shadow.kept()
+    for _ in range(100):
+        shadow.label_of({}, "temporary")
+    assert shadow.kept() <= before + 2
+
+
+def test_dicts_kept_alive_are_bounded():
+    """However many live dicts are named, at most ``MAX_KEPT`` are kept alive."""
+    from tracelens.record import shadow
+
+    held = [{} for _ in range(shadow.MAX_KEPT + 50)]
+    for d in held:
+        shadow.label_of(d, "held")
+    assert shadow.kept() <= shadow.MAX_KEPT + 1

@@ -48,7 +48,7 @@ from tracelens.record._core import (
     safe_value,
 )
 
-__all__ = ["CONTAINER_METHODS", "MAX_KEPT", "helpers", "label_of"]
+__all__ = ["CONTAINER_METHODS", "MAX_KEPT", "helpers", "kept", "label_of"]
 
 _R: Final = s.Op.READ
 _W: Final = s.Op.WRITE
@@ -135,18 +135,39 @@ def label_of(obj: Any, hint: str | None = None) -> str:
 def _keep(i: int, obj: Any, name: str) -> None:
     """Name an object that cannot be weakly referenced, keeping it alive (the lock held).
 
-    Past ``MAX_KEPT`` such objects the oldest is let go and its name forgotten: if it
-    dies, a new object at its address gets a new name (never a false race); if it lives
-    on and is accessed again, it gets a new name too (its accesses before and after
-    are then two variables: a race between them could be missed).
+    Each call also looks at the oldest few kept objects and lets go of those that only
+    the registry still holds (the program dropped them): they are freed, and their
+    names forgotten, so that an address reused by a new object never inherits an old
+    name. Past ``MAX_KEPT`` objects the oldest is let go anyway; if it lives on and is
+    accessed again it gets a new name (its accesses before and after are then two
+    variables: a race between them could be missed, never made up).
     """
     _names[i] = (obj, False, name)
     _kept.append(i)
-    while len(_kept) > MAX_KEPT:
-        old = _kept.popleft()
+    for _ in range(min(_SWEEP, len(_kept))):
+        old = _kept[0]
         entry = _names.get(old)
-        if entry is not None and not entry[1]:
+        if entry is None or entry[1]:
+            _kept.popleft()
+            continue
+        held = entry[0]
+        del entry
+        # references: the registry's tuple, ``held`` and the call's argument
+        if sys.getrefcount(held) <= 3 or len(_kept) > MAX_KEPT:
+            _kept.popleft()
             del _names[old]
+        else:
+            _kept.rotate(-1)
+        del held
+
+
+def kept() -> int:
+    """How many objects that cannot be weakly referenced are kept alive now."""
+    return len(_kept)
+
+
+#: Kept objects looked at per new one (``_keep``).
+_SWEEP: Final = 8
 
 
 def _key_text(key: Any) -> str:
