@@ -82,7 +82,7 @@ MAX_KEPT: Final = 10_000
 
 _lock = original_allocate_lock()
 #: id(object) -> (weak reference or the object itself, is it weak, name)
-_names: dict[int, tuple[Any, bool, str]] = {}
+_names: dict[int, _Entry] = {}
 _counts: dict[str, int] = {}
 _kept: deque[int] = deque()  # ids of the objects kept alive, oldest first
 _said: set[str] = set()
@@ -109,30 +109,40 @@ def label_of(obj: Any, hint: str | None = None) -> str:
         hint: What the program calls it where it was first seen (a global's name, the
             owner's name and the attribute); else its type's name.
     """
+    return _entry(obj, hint)[2]
+
+
+#: A name's entry: (weak reference or the object, whether weak, name, the names of the
+#: object's variables by attribute, and by key; each made once)
+_Entry = tuple[Any, bool, str, dict[str, str], dict[Any, str]]
+
+
+def _entry(obj: Any, hint: str | None) -> _Entry:
     i = id(obj)
     entry = _names.get(i)
     if entry is not None:
-        held, weak, name = entry
-        if (held() if weak else held) is obj:
-            return name
+        held = entry[0]
+        if (held() if entry[1] else held) is obj:
+            return entry
     with _lock:
         entry = _names.get(i)
         if entry is not None:
-            held, weak, name = entry
-            if (held() if weak else held) is obj:
-                return name
+            held = entry[0]
+            if (held() if entry[1] else held) is obj:
+                return entry
         if hint is None:
             hint = obj.__name__ if type(obj) is types.ModuleType else type(obj).__qualname__
         n = _counts[hint] = _counts.get(hint, 0) + 1
         name = hint if n == 1 else f"{hint}#{n}"
         try:
-            _names[i] = (weakref.ref(obj, _forget(i)), True, name)
+            entry = (weakref.ref(obj, _forget(i)), True, name, {}, {})
+            _names[i] = entry
         except TypeError:
-            _keep(i, obj, name)
-    return name
+            entry = _keep(i, obj, name)
+    return entry
 
 
-def _keep(i: int, obj: Any, name: str) -> None:
+def _keep(i: int, obj: Any, name: str) -> _Entry:
     """Name an object that cannot be weakly referenced, keeping it alive (the lock held).
 
     Each call also looks at the oldest few kept objects and lets go of those that only
@@ -142,23 +152,26 @@ def _keep(i: int, obj: Any, name: str) -> None:
     accessed again it gets a new name (its accesses before and after are then two
     variables: a race between them could be missed, never made up).
     """
-    _names[i] = (obj, False, name)
+    entry: _Entry = (obj, False, name, {}, {})
+    _names[i] = entry
     _kept.append(i)
     for _ in range(min(_SWEEP, len(_kept))):
         old = _kept[0]
-        entry = _names.get(old)
-        if entry is None or entry[1]:
+        seen = _names.get(old)
+        if seen is None or seen[1]:
             _kept.popleft()
             continue
-        held = entry[0]
-        del entry
-        # references: the registry's tuple, ``held`` and the call's argument
-        if sys.getrefcount(held) <= 3 or len(_kept) > MAX_KEPT:
+        held = seen[0]
+        del seen
+        # references: the registry's tuple, ``held``, the call's argument, and ``entry``
+        # when it is the one just made
+        if sys.getrefcount(held) <= (4 if held is obj else 3) or len(_kept) > MAX_KEPT:
             _kept.popleft()
             del _names[old]
         else:
             _kept.rotate(-1)
         del held
+    return entry
 
 
 def kept() -> int:
@@ -207,16 +220,22 @@ _PROXIES: set[type] = set()
 def _attr_event(op: str, seq: int, o: Any, name: str, v: Any) -> None:
     """Record an attribute access (called by the generated helpers)."""
     try:
-        if v is not NOVALUE:
-            t = type(v)
-            if t in _NOT_DATA or isinstance(v, type):
-                return
-        if _skip_owner(o):
+        t = type(v)
+        if v is not NOVALUE and (t in _NOT_DATA or isinstance(v, type)):
             return
-        owner = label_of(o)
-        if v is not NOVALUE and type(v) in _CONTAINERS:
-            label_of(v, f"{owner}.{name}")  # the container is named after who holds it
-        record(op, seq, f"{owner}.{name}", _v(v) if v is not NOVALUE else NOVALUE, depth=3)
+        if type(o) in _PROXIES or isinstance(o, threading.local):
+            return
+        entry = _names.get(id(o))
+        if entry is None or (entry[0]() if entry[1] else entry[0]) is not o:
+            entry = _entry(o, None)
+        var = entry[3].get(name)
+        if var is None:
+            var = entry[3][name] = f"{entry[2]}.{name}"
+        if t in _CONTAINERS:
+            _entry(v, var)  # the container is named after who holds it
+        if v is not NOVALUE and t not in SCALARS:
+            v = safe_value(v)
+        record(op, seq, var, v, depth=3)
     except Exception as e:
         _failed(e)
 
@@ -280,15 +299,27 @@ def _item_event(op: str, seq: int, o: Any, key: Any, v: Any, hint: str, key_set:
     """Record an item access; ``key_set``: the access also wrote the key set."""
     try:
         t = type(o)
-        if t in _IMMUTABLE or _skip_owner(o):
+        if t in _IMMUTABLE or t in _PROXIES:
             return
-        label = label_of(o, hint)
+        entry = _names.get(id(o))
+        if entry is None or (entry[0]() if entry[1] else entry[0]) is not o:
+            entry = _entry(o, hint)
         if isinstance(o, _WHOLE):
-            record(op, seq, label, NOVALUE, depth=3)
+            record(op, seq, entry[2], NOVALUE, depth=3)
             return
-        record(op, seq, f"{label}[{_key_text(key)}]", _v(v) if v is not NOVALUE else v, depth=3)
+        try:
+            var = entry[4].get(key)
+        except TypeError:  # an unhashable key (the access itself has raised or will)
+            var = None
+        if var is None:
+            var = f"{entry[2]}[{_key_text(key)}]"
+            if type(key) in SCALARS:
+                entry[4][key] = var
+        if v is not NOVALUE and type(v) not in SCALARS:
+            v = safe_value(v)
+        record(op, seq, var, v, depth=3)
         if key_set:
-            record(_W, next_seq(), label, NOVALUE, depth=3)
+            record(_W, next_seq(), entry[2], NOVALUE, depth=3)
     except Exception as e:
         _failed(e)
 
