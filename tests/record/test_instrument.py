@@ -461,3 +461,19 @@ def test_configure_names_the_modules_imported_too_early(tmp_path):
     )
     assert out.returncode == 0, out.stderr
     assert "imported before configure(), not instrumented: mylib" in out.stderr
+
+
+def test_a_traceback_through_an_instrumented_access_reads_as_the_programs(tmp_path):
+    """An uncaught KeyError from ``d[k]`` shows the program's frames, not tracelens's."""
+    script = tmp_path / "app.py"
+    script.write_text('d = {}\n\ndef f():\n    return d["missing"]\n\nf()\n')
+    out = subprocess.run(
+        [sys.executable, "-m", "tracelens", "run", "-o", str(tmp_path / "t.jsonl"), str(script)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=T,
+    )
+    assert out.returncode == 1
+    assert 'return d["missing"]' in out.stderr and "KeyError: 'missing'" in out.stderr
+    assert "tracelens" not in out.stderr.split("trace written")[0].replace("tracelens: ", "")

@@ -28,9 +28,9 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Final
 
-from tracelens.record import _config, instrument
+from tracelens.record import _config, instrument, shadow
 
 #: Exit status for usage errors (a missing script, an unwritable trace).
 EXIT_USAGE = 2
@@ -57,14 +57,33 @@ def _exit_status(e: SystemExit) -> int:
 
 
 def _print_user_traceback(exc: BaseException) -> None:
-    """The traceback without the runner's and runpy's own frames."""
+    """The traceback without the runner's, runpy's and the instrumentation's frames, so
+    that it reads as the program's own would."""
     tb = exc.__traceback__
     while tb is not None and (
         tb.tb_frame.f_code.co_filename in (__file__, instrument.__file__)
         or tb.tb_frame.f_globals.get("__name__") == "runpy"  # "<frozen runpy>" on 3.11+
     ):
         tb = tb.tb_next
-    traceback.print_exception(type(exc), exc, tb)
+    report = traceback.TracebackException(type(exc), exc, tb)
+    _drop_own_frames(report, set())
+    print("".join(report.format()), end="", file=sys.stderr)
+
+
+#: Files whose frames instrumented code adds between the program's frames.
+_OWN_FILES: Final = frozenset({shadow.__file__, "<tracelens>"})
+
+
+def _drop_own_frames(report: traceback.TracebackException, seen: set[int]) -> None:
+    """Leave the instrumentation's helpers out of a traceback and its chained ones."""
+    if id(report) in seen:
+        return
+    seen.add(id(report))
+    frames = [f for f in report.stack if f.filename not in _OWN_FILES]
+    report.stack = traceback.StackSummary.from_list(frames)
+    for chained in (report.__cause__, report.__context__):
+        if chained is not None:
+            _drop_own_frames(chained, seen)
 
 
 def _join_non_daemon_threads() -> None:
