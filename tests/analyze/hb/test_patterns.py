@@ -502,3 +502,29 @@ def test_no_deadlock_when_the_acquire_went_through():
         ("t4", "acquire_fail", "B"),
     ]
     assert findings(steps, (deadlock,))["deadlock"] == []
+
+
+def _foreign_release(released_by: str):
+    """t1 takes L and writes x; ``released_by`` releases L; t3 takes L and writes x."""
+    return [
+        *start("t1", "t2", "t3"),
+        ("t1", "acquire", "L"),
+        ("t1", "write", "x"),
+        (released_by, "release", "L"),
+        ("t3", "acquire", "L"),
+        ("t3", "write", "x"),
+        ("t3", "release", "L"),
+        *stop("t1", "t2", "t3"),
+    ]
+
+
+def test_a_lock_released_by_another_thread_does_not_order_the_holders():
+    """Writes under a lock that a third thread released in between are a data race: the
+    acquirer's write was never released to the next holder."""
+    races = findings(_foreign_release("t2"), (data_race,))["data_race"]
+    assert [f["var"] for f in races] == ["x"]
+
+
+def test_a_lock_released_by_its_holder_orders_the_holders():
+    """The same writes, with the lock released by the thread that took it: no race."""
+    assert findings(_foreign_release("t1"), (data_race,))["data_race"] == []

@@ -112,7 +112,9 @@ def data_race(
     # Two accesses that held a common lock are ordered by it (the earlier one's unit
     # released it before the later one's took it): only the others need clocks.
     ids = t.acc["ls"].unique().to_list()
-    if len(ids) <= options.max_lockset_pairs_sets:
+    # (not when a lock was released by another unit than its acquirer: then holding it
+    # in common orders nothing, and only the clocks can tell)
+    if len(ids) <= options.max_lockset_pairs_sets and not t.foreign_releases:
         # (the table ``apart`` joins; its row-by-row test would cost more than it saves)
         sets_apart = disjoint_locksets(ids, t.locksets).lazy()
         on = ["_la", "_lb"]

@@ -82,6 +82,9 @@ class Tables:
         acquires: One row per distinct nested acquire (``unit``, held lock ``a``,
             acquired lock ``b``, ``held`` set, ``ga``/``gb``: ``G`` of both acquires,
             ``n``: how often).
+        foreign_releases: Some lock was released by a unit other than the one that
+            acquired it (a ``Lock`` used as a binary semaphore). Two accesses that held
+            a common lock are then not necessarily ordered by it.
     """
 
     units: pl.DataFrame
@@ -93,6 +96,7 @@ class Tables:
     #: ``changes``, once the happens-before walk (which may still run in a background
     #: thread when ``tables`` returns) is done.
     pending_changes: Callable[[], pl.DataFrame]
+    foreign_releases: bool = False
 
     @property
     def changes(self) -> pl.DataFrame:
@@ -244,6 +248,11 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         & (pl.lit(options.internal_locks) | ~pl.col(c.INTERNAL))
     ).select(G, OP, U, OBJ_CODE)
     lock_codes = sorted(lock_ev[OBJ_CODE].unique().to_list(), key=lambda o: obj_names.get(o, ""))
+    # a release by a unit other than the lock's last acquirer
+    last_acquirer = pl.when(pl.col(OP) == ACQUIRE).then(pl.col(U)).forward_fill().over(OBJ_CODE)
+    foreign = lock_ev.select(
+        ((pl.col(OP) == RELEASE) & (last_acquirer != pl.col(U)).fill_null(False)).any()
+    ).item()
     if len(lock_codes) <= options.max_mask_locks:
         lseg, locksets, holders, acquires = held_lock_masks(
             lock_ev, lock_codes, obj_names, word_bits=options.mask_word_bits
@@ -299,6 +308,7 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         ),
         holders={k: (names[v[0]], v[1]) for k, v in holders.items()},
         acquires=[{**a, "unit": names[a["unit"]]} for a in acquires],
+        foreign_releases=bool(foreign),
     )
 
 
