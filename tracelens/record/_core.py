@@ -243,6 +243,16 @@ def record(
             sink.flush_unit(st)
 
 
+_said: set[str] = set()
+
+
+def say_once(what: str) -> None:
+    """Tell the user on stderr, once per message, what the recorder could not do."""
+    if what not in _said:
+        _said.add(what)
+        print(f"tracelens: {what}", file=sys.stderr, flush=True)
+
+
 def record_raw(line: bytes) -> None:
     """Append an already rendered line (an application log line) to the buffer."""
     st = unit_state()

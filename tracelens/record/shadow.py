@@ -46,6 +46,7 @@ from tracelens.record._core import (
     original_allocate_lock,
     record,
     safe_value,
+    say_once,
 )
 
 __all__ = ["CONTAINER_METHODS", "MAX_KEPT", "helpers", "kept", "label_of"]
@@ -85,13 +86,6 @@ _lock = original_allocate_lock()
 _names: dict[int, _Entry] = {}
 _counts: dict[str, int] = {}
 _kept: deque[int] = deque()  # ids of the objects kept alive, oldest first
-_said: set[str] = set()
-
-
-def _say_once(what: str) -> None:
-    if what not in _said:
-        _said.add(what)
-        print(f"tracelens: {what}", file=sys.stderr, flush=True)
 
 
 def _forget(i: int) -> Callable[[Any], None]:
@@ -203,7 +197,7 @@ def _v(v: Any) -> Any:
 
 
 def _failed(e: Exception) -> None:
-    _say_once(f"could not record an access ({type(e).__name__}: {e}); the program runs on")
+    say_once(f"could not record an access ({type(e).__name__}: {e}); the program runs on")
 
 
 def _skip_owner(o: Any) -> bool:

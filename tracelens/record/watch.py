@@ -16,13 +16,20 @@ call in between (see ``tracelens.record._core``): the recorded order is the real
 
 from __future__ import annotations
 
-import sys
 from collections import abc
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
 from tracelens import schema as s
-from tracelens.record._core import NOVALUE, SCALARS, STATE, next_seq, record, safe_value
+from tracelens.record._core import (
+    NOVALUE,
+    SCALARS,
+    STATE,
+    next_seq,
+    record,
+    safe_value,
+    say_once,
+)
 
 _R: Final = s.Op.READ
 _W: Final = s.Op.WRITE
@@ -467,13 +474,6 @@ class WatchedObject(_Proxy):
 
 #: Values with nothing to record: they never change.
 _IMMUTABLE: Final = (str, bytes, tuple, int, float, complex, frozenset, range, type(None))
-_said: set[str] = set()
-
-
-def _say_once(what: str) -> None:
-    if what not in _said:
-        _said.add(what)
-        print(f"tracelens: {what}", file=sys.stderr, flush=True)
 
 
 def watch(obj: Any, name: str) -> Any:
@@ -509,10 +509,10 @@ def watch(obj: Any, name: str) -> Any:
         return WatchedSet(obj, name)
     kind = type(obj).__qualname__
     if isinstance(obj, _IMMUTABLE):
-        _say_once(f"watch({name!r}): a {kind} never changes, nothing to record; returned as is")
+        say_once(f"watch({name!r}): a {kind} never changes, nothing to record; returned as is")
         return obj
     if hasattr(type(obj), "__getitem__"):
-        _say_once(
+        say_once(
             f"watch({name!r}): a {kind} has items but is neither a mapping nor a sequence, "
             "so it cannot be proxied faithfully; returned as is (not recorded)"
         )
