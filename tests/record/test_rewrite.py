@@ -161,3 +161,28 @@ def test_dicts_kept_alive_are_bounded():
     for d in held:
         shadow.label_of(d, "held")
     assert shadow.kept() <= shadow.MAX_KEPT + 1
+
+
+def test_a_module_the_rewrite_fails_on_is_imported_as_it_is(tmp_path, monkeypatch, capsys):
+    """When the rewrite of a module fails, the module is imported unchanged and one
+    stderr line says so."""
+    import importlib
+    import sys
+
+    (tmp_path / "plainmod.py").write_text("VALUE = 41 + 1\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    def broken(source, filename):
+        raise RuntimeError("no")
+
+    monkeypatch.setattr(instrument, "rewrite", broken)
+    instrument.install(["plainmod"])
+    try:
+        module = importlib.import_module("plainmod")
+    finally:
+        instrument.uninstall()
+        sys.modules.pop("plainmod", None)
+    assert module.VALUE == 42
+    assert (
+        "could not instrument plainmod (RuntimeError: no); it runs as is" in capsys.readouterr().err
+    )

@@ -48,11 +48,15 @@ from pathlib import Path
 from typing import Any, Final
 
 from tracelens.record import shadow
+from tracelens.record._core import say_once
 
 __all__ = [
     "Instrumenter",
+    "already_imported",
     "install",
     "instrumented",
+    "main_namespace",
+    "namespace",
     "project_root",
     "rewrite",
     "run_script",
@@ -433,11 +437,16 @@ class _RewritingLoader(importlib.machinery.SourceFileLoader):
         self._owner = owner
 
     def exec_module(self, module: types.ModuleType) -> None:
-        source = self.get_data(self.path)
         try:
-            code, needs = rewrite(source, self.path)
+            code, needs = rewrite(self.get_data(self.path), self.path)
         except SyntaxError:
             super().exec_module(module)  # the plain import reports it as it would
+            return
+        except Exception as e:  # a rewrite that fails must not stop the program
+            say_once(
+                f"could not instrument {module.__name__} ({type(e).__name__}: {e}); it runs as is"
+            )
+            super().exec_module(module)
             return
         namespace(needs, module.__dict__, module.__name__)
         self._owner.rewritten.append(module.__name__)
@@ -491,7 +500,13 @@ def run_script(path: str, g: dict[str, Any]) -> None:
         Whatever the script raises (``SystemExit`` included).
     """
     source = Path(path).read_bytes()
-    code, needs = rewrite(source, path)
+    try:
+        code, needs = rewrite(source, path)
+    except SyntaxError:
+        code, needs = compile(source, path, "exec", dont_inherit=True), {}  # raises as before
+    except Exception as e:  # a rewrite that fails must not stop the program
+        say_once(f"could not instrument {path} ({type(e).__name__}: {e}); it runs as is")
+        code, needs = compile(source, path, "exec", dont_inherit=True), {}
     namespace(needs, g, "__main__")
     exec(code, g)
 
@@ -503,12 +518,3 @@ def main_namespace(path: str) -> tuple[types.ModuleType, dict[str, Any]]:
     g.update(__file__=path, __builtins__=builtins, __loader__=None, __spec__=None)
     g["__cached__"] = None
     return mod, g
-
-
-_said: set[str] = set()
-
-
-def _said_once(what: str) -> None:
-    if what not in _said:
-        _said.add(what)
-        print(f"tracelens: {what}; it runs uninstrumented", file=sys.stderr, flush=True)
