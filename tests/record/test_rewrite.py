@@ -186,3 +186,30 @@ def test_a_module_the_rewrite_fails_on_is_imported_as_it_is(tmp_path, monkeypatc
     assert (
         "could not instrument plainmod (RuntimeError: no); it runs as is" in capsys.readouterr().err
     )
+
+
+def test_a_missing_global_raises_name_error_as_python_does():
+    """Reading or bumping a ``global`` that does not exist raises the same NameError."""
+    source = textwrap.dedent(
+        """
+        def main():
+            global missing
+            out = []
+            for step in ("read", "bump"):
+                try:
+                    if step == "read":
+                        missing
+                    else:
+                        missing += 1
+                except NameError as e:
+                    out.append(str(e))
+            return out
+        """
+    )
+    assert _rewritten(source) == _plain(source) == ["name 'missing' is not defined"] * 2
+
+
+def test_a_global_name_that_is_a_builtin_reads_the_builtin():
+    """A name declared ``global`` but defined only as a builtin reads the builtin."""
+    source = "def main():\n    global len\n    return len([1, 2])\n"
+    assert _rewritten(source) == _plain(source) == 2

@@ -29,6 +29,7 @@ reused by a new object never inherits an old name.
 
 from __future__ import annotations
 
+import builtins
 import sys
 import threading
 import types
@@ -364,11 +365,8 @@ def _aug_item(o: Any, k: Any, op: Callable[[Any, Any], Any], rhs: Any, hint: str
 def _contains(o: Any, k: Any, hint: str) -> bool:
     present = k in o
     seq = next_seq()
-    if STATE.on:
-        if type(o) is dict:
-            _item_event(_R, seq, o, k, NOVALUE if present else _MISSING, hint, False)
-        else:
-            _item_event(_R, seq, o, None, NOVALUE, hint, False)
+    if STATE.on:  # a read of the key (a list or set: of the whole)
+        _item_event(_R, seq, o, k, NOVALUE if present else _MISSING, hint, False)
     return present
 
 
@@ -515,7 +513,7 @@ def _global_helpers(g: dict[str, Any], module: str) -> dict[str, Callable[..., A
         try:
             v = g[name]
         except KeyError:
-            return getattr(g.get("__builtins__", __builtins__), name)
+            return _builtin(g, name)
         seq = next_seq()
         if STATE.on:
             t = type(v)
@@ -530,7 +528,7 @@ def _global_helpers(g: dict[str, Any], module: str) -> dict[str, Callable[..., A
             _global_event(_W, seq, var(name), v)
 
     def aug(name: str, op: Callable[[Any, Any], Any], rhs: Any) -> None:
-        v = g[name]
+        v = g[name] if name in g else _builtin(g, name)
         seq = next_seq()
         if STATE.on:
             _global_event(_R, seq, var(name), v)
@@ -541,6 +539,15 @@ def _global_helpers(g: dict[str, Any], module: str) -> dict[str, Callable[..., A
             _global_event(_W, seq, var(name), v)
 
     return {"load": load, "store": store, "aug": aug}
+
+
+def _builtin(g: dict[str, Any], name: str) -> Any:
+    """A name that is not a global: a builtin, else ``NameError`` as Python raises it."""
+    b = g.get("__builtins__", builtins)
+    found = b.get(name, _MISSING) if isinstance(b, dict) else getattr(b, name, _MISSING)
+    if found is _MISSING:
+        raise NameError(f"name {name!r} is not defined", name=name)
+    return found
 
 
 def _global_event(op: str, seq: int, name: str, v: Any) -> None:
