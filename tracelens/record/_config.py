@@ -23,7 +23,6 @@ import structlog
 
 from tracelens import schema as s
 from tracelens.record import _core, aio, futures, locks, processes, sync, threads
-from tracelens.record import instrument as instrument_code
 from tracelens.record._core import STATE, bound_unit_state, forget_unit_state, unit_state
 from tracelens.record._patch import Patches
 from tracelens.record._sink import Sink
@@ -134,9 +133,15 @@ def configure(
 
 
 def _rewrite_modules(patterns: list[str]) -> None:
-    """Rewrite the modules matching ``patterns`` from now on; say which were too late."""
-    finder = instrument_code.install(patterns)
-    missed = instrument_code.already_imported(finder)
+    """Rewrite the modules matching ``patterns`` from now on; say which were too late.
+
+    The rewriter is imported here, not with the recorder: most recordings never use it.
+    """
+    from tracelens.record import instrument
+
+    finder = instrument.install(patterns)
+    STATE.saved["instrument"] = instrument.uninstall
+    missed = instrument.already_imported(finder)
     if missed:
         shown = ", ".join(missed[:5]) + (f" and {len(missed) - 5} more" if len(missed) > 5 else "")
         print(
@@ -156,7 +161,9 @@ def shutdown() -> None:
         return
     STATE.on = False
     STATE.pinned = False
-    instrument_code.uninstall()
+    undo_rewrite = STATE.saved.pop("instrument", None)
+    if undo_rewrite is not None:
+        undo_rewrite()
     _uninstall()
     sink = STATE.sink
     STATE.sink = None
