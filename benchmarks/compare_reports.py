@@ -25,6 +25,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from compare_trees import checked_out  # benchmarks/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "benchmarks" / "_data"
 FORMATS = ("json", "text", "markdown", "sarif", "html", "perfetto")
@@ -114,38 +116,27 @@ def main(argv: list[str] | None = None) -> int:
         *sorted(DATA.glob("*.jsonl")),
     ]
     differ = 0
-    with tempfile.TemporaryDirectory() as tmp:
-        old = Path(tmp) / "before"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old), a.before],
-            check=True,
-        )
-        try:
-            pairs = [(t, t) for t in traces]
-            if not a.traces:
-                std = ROOT / "tests" / "data" / "std" / "races.std"
-                pairs.append(
-                    (
-                        _imported(old, std, Path(tmp) / "std-before.jsonl"),
-                        _imported(ROOT, std, Path(tmp) / "std-after.jsonl"),
-                    )
+    with checked_out(a.before) as old, tempfile.TemporaryDirectory() as tmp:
+        pairs = [(t, t) for t in traces]
+        if not a.traces:
+            std = ROOT / "tests" / "data" / "std" / "races.std"
+            pairs.append(
+                (
+                    _imported(old, std, Path(tmp) / "std-before.jsonl"),
+                    _imported(ROOT, std, Path(tmp) / "std-after.jsonl"),
                 )
-            for before, after in pairs:
-                big = after.stat().st_size > BIG
-                for fmt in formats:
-                    if big and fmt not in BIG_FORMATS:
-                        continue
-                    x, y = _report(old, before, fmt), _report(ROOT, after, fmt)
-                    name = after.name
-                    if x == y:
-                        print(f"same     {name} {fmt} ({len(y):,} bytes)")
-                    else:
-                        differ += 1
-                        print(f"DIFFERS  {name} {fmt}: {_first_difference(x, y)}")
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False
             )
+        for before, after in pairs:
+            big = after.stat().st_size > BIG
+            for fmt in formats:
+                if big and fmt not in BIG_FORMATS:
+                    continue
+                x, y = _report(old, before, fmt), _report(ROOT, after, fmt)
+                if x == y:
+                    print(f"same     {after.name} {fmt} ({len(y):,} bytes)")
+                else:
+                    differ += 1
+                    print(f"DIFFERS  {after.name} {fmt}: {_first_difference(x, y)}")
     print(f"{differ} reports differ" if differ else "every report is the same")
     return 1 if differ else 0
 

@@ -14,12 +14,14 @@ one run are comparable.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,6 +56,23 @@ def _run(kind: str, tree: Path, trace: Path) -> dict[str, object]:
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
+@contextlib.contextmanager
+def checked_out(rev: str) -> Iterator[Path]:
+    """A temporary git worktree of this repository at ``rev`` (removed afterwards)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        tree = Path(tmp) / "before"
+        subprocess.run(
+            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(tree), rev],
+            check=True,
+        )
+        try:
+            yield tree
+        finally:
+            subprocess.run(
+                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)], check=False
+            )
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("trace", type=Path)
@@ -61,24 +80,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeat", type=int, default=3)
     a = p.parse_args(argv)
     trace = a.trace.resolve()
-    with tempfile.TemporaryDirectory() as tmp:
-        old = Path(tmp) / "before"
-        subprocess.run(
-            ["git", "-C", str(ROOT), "worktree", "add", "--detach", "-q", str(old), a.before],
-            check=True,
-        )
-        try:
-            runs: dict[str, list[dict[str, object]]] = {"bare": [], "before": [], "after": []}
-            print(f"{trace.name}, {a.repeat} rounds; load average before {os.getloadavg()}")
-            for _ in range(a.repeat):
-                runs["bare"].append(_run("bare", ROOT, trace))
-                runs["before"].append(_run("report", old, trace))
-                runs["after"].append(_run("report", ROOT, trace))
-            print(f"load average after {os.getloadavg()}")
-        finally:
-            subprocess.run(
-                ["git", "-C", str(ROOT), "worktree", "remove", "--force", str(old)], check=False
-            )
+    with checked_out(a.before) as old:
+        runs: dict[str, list[dict[str, object]]] = {"bare": [], "before": [], "after": []}
+        print(f"{trace.name}, {a.repeat} rounds; load average before {os.getloadavg()}")
+        for _ in range(a.repeat):
+            runs["bare"].append(_run("bare", ROOT, trace))
+            runs["before"].append(_run("report", old, trace))
+            runs["after"].append(_run("report", ROOT, trace))
+        print(f"load average after {os.getloadavg()}")
     bare = statistics.median(float(r["wall"]) for r in runs["bare"])  # type: ignore[arg-type]
     for name, rs in runs.items():
         walls = [float(r["wall"]) for r in rs]  # type: ignore[arg-type]
