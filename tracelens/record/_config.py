@@ -8,12 +8,10 @@ library. It also makes what a spawned child unpickles to record too
 
 from __future__ import annotations
 
-import _thread
 import atexit
 import contextlib
 import os
 import sys
-import threading
 import time
 from collections.abc import Sequence
 from typing import Any, Final, Literal
@@ -205,11 +203,7 @@ _patch = _LOCK_FACTORIES.set
 
 
 def _instrument() -> None:
-    _patch(threading, "Lock", locks.make_lock)
-    _patch(threading, "RLock", locks.make_rlock)
-    _patch(_thread, "allocate_lock", locks.make_lock)
-    _patch(_thread, "RLock", locks.make_rlock)
-    _patch(_thread, "LockType", locks.LockType)
+    locks.install(_patch)
     threads.install()
     sync.install()
     futures.install()

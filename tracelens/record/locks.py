@@ -14,10 +14,14 @@ block first records ``acquire_try``, so a deadlocked run shows who waits for wha
 
 from __future__ import annotations
 
+import _thread
+import contextlib
 import itertools
 import os
 import sysconfig
+import threading
 import time
+from collections.abc import Callable
 from typing import Any, Final
 
 from tracelens import schema as s
@@ -72,7 +76,17 @@ class TracedLock:
     __slots__ = ("__weakref__", "_extra", "_lk", "name")
     _KIND = s.Kind.LOCK
 
+    def __new__(cls, *args: Any, **kwargs: Any) -> TracedLock:
+        # Like the type of the standard library's locks: not instantiable where that
+        # is not (before 3.13); the factories use object.__new__ and _init.
+        if not _LOCK_TYPE_INSTANTIABLE:
+            raise TypeError(f"cannot create '{cls.__module__}.{cls.__name__}' instances")
+        return object.__new__(cls)
+
     def __init__(self) -> None:
+        self._init()
+
+    def _init(self) -> None:
         self._lk = original_allocate_lock()
         self.name, internal = lock_identity("Lock")
         self._extra = {s.KIND: self._KIND, s.INTERNAL: True} if internal else {s.KIND: self._KIND}
@@ -100,8 +114,10 @@ class TracedLock:
                 record(_F, seq, self.name, extra=self._extra, depth=depth)
         return ok
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        return self._acquire(blocking, timeout, 3)
+    def acquire(self, *args: Any, **kwargs: Any) -> bool:
+        if args or kwargs:
+            return self._acquire(*acquire_arguments(args, kwargs), 3)
+        return self._acquire(True, -1, 3)
 
     def __enter__(self) -> bool:
         return self._acquire(True, -1, 3)
@@ -138,8 +154,7 @@ class TracedLock:
         self._lk._at_fork_reinit()  # type: ignore[attr-defined]
 
     def __repr__(self) -> str:
-        state = "locked" if self._lk.locked() else "unlocked"
-        return f"<{state} tracelens {type(self).__name__} {self.name}>"
+        return same_repr(self._lk, self)
 
 
 class TracedRLock:
@@ -153,6 +168,9 @@ class TracedRLock:
     _lk: Any  # the C RLock, with the private methods Condition uses
 
     def __init__(self) -> None:
+        self._init()
+
+    def _init(self) -> None:
         self._lk = original_rlock()
         self._count = 0  # only the owner changes it
         self.name, internal = lock_identity("RLock")
@@ -184,8 +202,10 @@ class TracedRLock:
                 record(_F, seq, self.name, extra=self._extra, depth=depth)
         return ok
 
-    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
-        return self._acquire(blocking, timeout, 3)
+    def acquire(self, *args: Any, **kwargs: Any) -> bool:
+        if args or kwargs:
+            return self._acquire(*acquire_arguments(args, kwargs), 3)
+        return self._acquire(True, -1, 3)
 
     def __enter__(self) -> bool:
         return self._acquire(True, -1, 3)
@@ -232,7 +252,7 @@ class TracedRLock:
         self._count = 0
 
     def __repr__(self) -> str:
-        return f"<tracelens RLock {self.name} count={self._count}>"
+        return same_repr(self._lk, self)
 
 
 def mark_program_lock(lock: TracedLock | TracedRLock) -> None:
@@ -244,14 +264,101 @@ def mark_program_lock(lock: TracedLock | TracedRLock) -> None:
     lock._extra = {s.KIND: lock._KIND}
 
 
-def make_lock() -> TracedLock:
-    """Factory installed as ``threading.Lock`` and ``_thread.allocate_lock``."""
-    return TracedLock()
+def _new_lock() -> TracedLock:
+    lock = object.__new__(TracedLock)
+    lock._init()
+    return lock
+
+
+def _new_rlock() -> TracedRLock:
+    lock = TracedRLock.__new__(TracedRLock)
+    lock._init()
+    return lock
+
+
+def acquire_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, float]:
+    """``acquire``'s ``(blocking, timeout)``, checked exactly as the real lock checks them.
+
+    A fresh, unheld lock of the standard library's acquires them first: it raises the
+    same ``TypeError``, ``ValueError`` or ``OverflowError`` a plain lock would, and when
+    the arguments are good it takes that lock at once, without waiting.
+    """
+    original_allocate_lock().acquire(*args, **kwargs)
+    return _bind(*args, **kwargs)
+
+
+def _bind(blocking: Any = True, timeout: Any = -1) -> tuple[bool, float]:
+    return bool(blocking), timeout
+
+
+def same_repr(inner: object, outer: object) -> str:
+    """``repr(inner)``, the standard library's wording, with ``outer``'s address."""
+    text = repr(inner)
+    at = text.rfind(" at 0x")
+    return text if at < 0 else f"{text[:at]} at {id(outer):#x}>"
+
+
+class Builtin:
+    """Stands in for a builtin function of the standard library (``allocate_lock``).
+
+    Unlike a Python function it does not bind as a method when stored on a class
+    (``locktype = _thread.allocate_lock``, then ``self.locktype()``), and it reads as
+    the original: name, module, doc, ``repr``, pickled by reference.
+    """
+
+    def __init__(self, original: Callable[..., Any], make: Callable[[], Any]) -> None:
+        self.__wrapped__ = original
+        self._make = make
+        for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+            with contextlib.suppress(AttributeError):
+                setattr(self, attr, getattr(original, attr))
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs:
+            self.__wrapped__(*args, **kwargs)  # the original's own TypeError, if any
+        return self._make()
+
+    def __repr__(self) -> str:
+        return repr(self.__wrapped__)
+
+    def __reduce__(self) -> str:
+        return str(vars(self)["__qualname__"])
+
+
+class BuiltinType(Builtin):
+    """A ``Builtin`` standing in for a type (``_thread.RLock``; ``threading.Lock`` on 3.13).
+
+    ``isinstance`` against it holds for the recorded objects and for the originals
+    made before recording started.
+    """
+
+    def __init__(
+        self, original: type, make: Callable[[], Any], recorded: type, *, instantiable: bool
+    ) -> None:
+        super().__init__(original, make)
+        self._types = (recorded, original)
+        self._instantiable = instantiable
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not self._instantiable:
+            return self.__wrapped__(*args, **kwargs)  # raises as the original does
+        return super().__call__(*args, **kwargs)
+
+    def __instancecheck__(self, obj: object) -> bool:
+        return isinstance(obj, self._types)
+
+    def __subclasscheck__(self, cls: type) -> bool:
+        return issubclass(cls, self._types)
 
 
 def make_rlock(*args: Any, **kwargs: Any) -> TracedRLock:
-    """Factory installed as ``threading.RLock`` and ``_thread.RLock``."""
-    return TracedRLock()
+    """Installed as ``threading.RLock`` (a Python function there too)."""
+    return _new_rlock()
+
+
+make_rlock.__module__ = "threading"
+make_rlock.__qualname__ = make_rlock.__name__ = "RLock"
+make_rlock.__doc__ = threading.RLock.__doc__
 
 
 class _LockTypeMeta(type):
@@ -259,11 +366,59 @@ class _LockTypeMeta(type):
     def __instancecheck__(cls, obj: object) -> bool:
         return isinstance(obj, (TracedLock, _ORIGINAL_LOCK_TYPE))
 
+    def __subclasscheck__(cls, sub: type) -> bool:
+        return issubclass(sub, (TracedLock, _ORIGINAL_LOCK_TYPE))
+
 
 _ORIGINAL_LOCK_TYPE: Final = type(original_allocate_lock())
 
 
+def _instantiable(tp: type) -> bool:
+    try:
+        tp()
+    except TypeError:
+        return False
+    return True
+
+
+#: Whether ``type(threading.Lock())()`` makes a lock (3.13 and later) or raises.
+_LOCK_TYPE_INSTANTIABLE: Final = _instantiable(_ORIGINAL_LOCK_TYPE)
+
+
 class LockType(TracedLock, metaclass=_LockTypeMeta):
-    """Installed as ``_thread.LockType``: constructing it gives a recorded lock."""
+    """Installed as ``_thread.LockType`` (and as ``threading.Lock`` where that is the
+    type): constructing it gives a recorded lock where the original type allows it."""
 
     __slots__ = ()
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        if args or kwargs or not _LOCK_TYPE_INSTANTIABLE:
+            _ORIGINAL_LOCK_TYPE(*args, **kwargs)  # raises as the original does
+        return _new_lock()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass  # _new_lock initialised it
+
+
+# It reads as the type it stands in for (test.support.check__all__, reprs of the module).
+LockType.__module__ = _ORIGINAL_LOCK_TYPE.__module__
+LockType.__name__ = _ORIGINAL_LOCK_TYPE.__name__
+LockType.__qualname__ = _ORIGINAL_LOCK_TYPE.__qualname__
+
+
+def install(patch: Callable[[Any, str, Any], None]) -> None:
+    """Replace the lock factories of ``threading`` and ``_thread`` with ``patch``."""
+    allocate = Builtin(_thread.allocate_lock, _new_lock)
+    patch(_thread, "allocate_lock", allocate)
+    patch(_thread, "LockType", LockType)
+    if isinstance(threading.Lock, type):
+        patch(threading, "Lock", LockType)  # 3.13: the lock type itself
+    else:
+        patch(threading, "Lock", allocate)
+    patch(threading, "RLock", make_rlock)
+    rlock_type = _thread.RLock
+    patch(
+        _thread,
+        "RLock",
+        BuiltinType(rlock_type, _new_rlock, TracedRLock, instantiable=_instantiable(rlock_type)),
+    )
