@@ -92,11 +92,19 @@ class TracedLock:
         self._extra = {s.KIND: self._KIND, s.INTERNAL: True} if internal else {s.KIND: self._KIND}
 
     def _acquire(self, blocking: bool, timeout: float, depth: int) -> bool:
+        # NOTE: once the real lock is held, anything raised before we return (a
+        # KeyboardInterrupt or a signal handler's exception at a switch point inside
+        # the recording) releases it again: a caller whose acquire raised does not
+        # hold the lock, and ``with`` never runs __exit__ for a failed __enter__.
         lk = self._lk
         if lk.acquire(False):
-            if STATE.on:
-                seq = next_seq()
-                record(_A, seq, self.name, extra={**self._extra, s.WAIT_NS: 0}, depth=depth)
+            try:
+                if STATE.on:
+                    seq = next_seq()
+                    record(_A, seq, self.name, extra={**self._extra, s.WAIT_NS: 0}, depth=depth)
+            except BaseException:
+                lk.release()
+                raise
             return True
         if not blocking:
             return False
@@ -105,13 +113,18 @@ class TracedLock:
             record(_T, next_seq(), self.name, extra=self._extra, depth=depth)
         t0 = _monotonic_ns()
         ok = lk.acquire(True, timeout)
-        if on and STATE.on:
-            seq = next_seq()
+        try:
+            if on and STATE.on:
+                seq = next_seq()
+                if ok:
+                    extra = {**self._extra, s.WAIT_NS: _monotonic_ns() - t0}
+                    record(_A, seq, self.name, extra=extra, depth=depth)
+                else:
+                    record(_F, seq, self.name, extra=self._extra, depth=depth)
+        except BaseException:
             if ok:
-                extra = {**self._extra, s.WAIT_NS: _monotonic_ns() - t0}
-                record(_A, seq, self.name, extra=extra, depth=depth)
-            else:
-                record(_F, seq, self.name, extra=self._extra, depth=depth)
+                lk.release()
+            raise
         return ok
 
     def acquire(self, *args: Any, **kwargs: Any) -> bool:
@@ -123,19 +136,26 @@ class TracedLock:
         return self._acquire(True, -1, 3)
 
     def _release(self, depth: int) -> None:
-        lk = self._lk
-        if not lk.locked():
-            lk.release()  # raises the usual RuntimeError; nothing is recorded
-        if STATE.on:
-            # NOTE: recorded before the real release, so seq order is lock order.
-            record(_R, next_seq(), self.name, extra=self._extra, depth=depth)
-        lk.release()
+        lk = self._lk  # NOTE: no call before the try: a call is a point where a signal
+        try:  # handler may raise, and the lock must be released all the same
+            if STATE.on and lk.locked():  # unlocked: release() raises, nothing recorded
+                # NOTE: recorded before the real release, so seq order is lock order.
+                record(_R, next_seq(), self.name, extra=self._extra, depth=depth)
+        finally:
+            lk.release()
 
     def release(self) -> None:
         self._release(3)
 
     def __exit__(self, *exc: object) -> None:
-        self._release(3)
+        # The body of _release again, not a call to it: one switch point fewer where an
+        # interrupt would leave the lock held (only this function's entry remains).
+        lk = self._lk
+        try:
+            if STATE.on and lk.locked():
+                record(_R, next_seq(), self.name, extra=self._extra, depth=2)
+        finally:
+            lk.release()
 
     def locked(self) -> bool:
         return self._lk.locked()
@@ -180,9 +200,14 @@ class TracedRLock:
         lk = self._lk
         if lk.acquire(False):
             self._count += 1
-            if self._count == 1 and STATE.on:
-                seq = next_seq()
-                record(_A, seq, self.name, extra={**self._extra, s.WAIT_NS: 0}, depth=depth)
+            try:
+                if self._count == 1 and STATE.on:
+                    seq = next_seq()
+                    record(_A, seq, self.name, extra={**self._extra, s.WAIT_NS: 0}, depth=depth)
+            except BaseException:  # as TracedLock._acquire: a raising acquire holds nothing
+                self._count -= 1
+                lk.release()
+                raise
             return True
         if not blocking:
             return False
@@ -193,13 +218,19 @@ class TracedRLock:
         ok: bool = lk.acquire(True, timeout)
         if ok:
             self._count += 1
-        if on and STATE.on:
-            seq = next_seq()
+        try:
+            if on and STATE.on:
+                seq = next_seq()
+                if ok:
+                    extra = {**self._extra, s.WAIT_NS: _monotonic_ns() - t0}
+                    record(_A, seq, self.name, extra=extra, depth=depth)
+                else:
+                    record(_F, seq, self.name, extra=self._extra, depth=depth)
+        except BaseException:
             if ok:
-                extra = {**self._extra, s.WAIT_NS: _monotonic_ns() - t0}
-                record(_A, seq, self.name, extra=extra, depth=depth)
-            else:
-                record(_F, seq, self.name, extra=self._extra, depth=depth)
+                self._count -= 1
+                lk.release()
+            raise
         return ok
 
     def acquire(self, *args: Any, **kwargs: Any) -> bool:
@@ -211,19 +242,27 @@ class TracedRLock:
         return self._acquire(True, -1, 3)
 
     def _release(self, depth: int) -> None:
-        lk = self._lk
-        if not lk._is_owned():
-            lk.release()  # raises the usual RuntimeError; nothing is recorded
-        if self._count == 1 and STATE.on:
-            record(_R, next_seq(), self.name, extra=self._extra, depth=depth)
-        self._count -= 1
-        lk.release()
+        lk = self._lk  # no call before the try (TracedLock._release)
+        try:
+            if self._count == 1 and STATE.on and lk._is_owned():
+                record(_R, next_seq(), self.name, extra=self._extra, depth=depth)
+        finally:
+            if lk._is_owned():
+                self._count -= 1
+            lk.release()  # not owned: the usual RuntimeError
 
     def release(self) -> None:
         self._release(3)
 
     def __exit__(self, *exc: object) -> None:
-        self._release(3)
+        lk = self._lk  # _release's body again (TracedLock.__exit__)
+        try:
+            if self._count == 1 and STATE.on and lk._is_owned():
+                record(_R, next_seq(), self.name, extra=self._extra, depth=2)
+        finally:
+            if lk._is_owned():
+                self._count -= 1
+            lk.release()
 
     def _is_owned(self) -> bool:
         return self._lk._is_owned()  # type: ignore[no-any-return]
