@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import threading
 
 import pytest
 
+import tracelens
+from tests.helpers import read_trace
 from tracelens.record import locks
 
 
@@ -62,3 +65,17 @@ def test_an_interrupt_while_recording_a_release_still_releases(recording, monkey
     probe.start()
     probe.join()
     assert box == [True]
+
+
+def test_a_forked_child_that_leaves_with_os_exit_keeps_its_events(recording):
+    """Events a forked child buffered before os._exit(0) are in the trace."""
+    path = recording()
+    pid = os.fork()
+    if pid == 0:  # the child: one event, then leave without atexit
+        tracelens.write("child_var", value=1)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    tracelens.shutdown()
+
+    assert status == 0
+    assert [e["pid"] for e in read_trace(path) if e.get("var") == "child_var"] == [pid]

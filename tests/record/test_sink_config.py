@@ -178,6 +178,7 @@ class TestConfigure:
             _thread.LockType,
             threading.Thread.start,
             threading.Thread.join,
+            os._exit,
         )
         recording()
         assert threading.Lock is not originals[0]
@@ -191,6 +192,7 @@ class TestConfigure:
             _thread.LockType,
             threading.Thread.start,
             threading.Thread.join,
+            os._exit,
         )
 
     def test_shutdown_restores_structlog_configuration(self, recording):

@@ -4,7 +4,8 @@ The parent records ``fork`` on ``p<pid>`` (kind ``process``) once ``start()`` ha
 created the child, ``wait`` before a ``join()`` that blocks and ``join`` once the child
 has exited. The child records ``begin`` on ``p<its pid>`` as its first event and
 ``end`` as its last, and writes its buffers before it exits (multiprocessing children
-end with ``os._exit``, which runs no ``atexit`` handler).
+end with ``os._exit``, which runs no ``atexit`` handler; any process that calls
+``os._exit`` while recording writes its buffers first).
 
 Start methods:
 
@@ -24,6 +25,7 @@ Only the ``fork``/``join`` edges cross processes; sequence numbers are per proce
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing.process as mp_process
 import os
 from typing import Any, Final
@@ -84,8 +86,21 @@ def _join(self: Any, timeout: float | None = None) -> None:
         record(s.Op.JOIN, next_seq(), unit, extra=_PROC)
 
 
+def _flush_before(exit: Any) -> Any:
+    @functools.wraps(exit)
+    def _exit(*args: Any, **kwargs: Any) -> Any:
+        # os._exit runs no atexit handler: write what this process buffered first.
+        sink = STATE.sink
+        if STATE.on and sink is not None:
+            with contextlib.suppress(Exception):
+                sink.flush()
+        return exit(*args, **kwargs)
+
+    return _exit
+
+
 def install() -> None:
-    """Patch ``multiprocessing.process.BaseProcess`` (idempotent)."""
+    """Patch ``multiprocessing.process.BaseProcess`` and ``os._exit`` (idempotent)."""
     if _PATCHES:
         return
     f = mp_process.__file__
@@ -94,6 +109,7 @@ def install() -> None:
     _PATCHES.set(_P, "start", _start)
     _PATCHES.set(_P, "join", _join)
     _PATCHES.set(_P, "_bootstrap", _bootstrap)
+    _PATCHES.set(os, "_exit", _flush_before(os._exit))
 
 
 def uninstall() -> None:
