@@ -158,3 +158,28 @@ def test_the_lock_factory_pickles_by_reference(recording):
     """pickle.dumps(_thread.allocate_lock) names _thread.allocate_lock, as it does plainly."""
     recording()
     assert pickle.loads(pickle.dumps(_thread.allocate_lock)) is _thread.allocate_lock
+
+
+def test_the_lock_type_cannot_be_subclassed_as_the_plain_one_cannot(recording):
+    """class MyLock(_thread.LockType) raises TypeError recorded, as it does plainly."""
+    plain = _error(lambda: type("MyLock", (_thread.LockType,), {}))
+    recording()
+    recorded = _error(lambda: type("MyLock", (_thread.LockType,), {}))
+
+    assert plain is not None
+    assert recorded == plain
+
+
+def test_rlock_arguments_warn_or_fail_as_plainly(recording):
+    """threading.RLock(1) warns or raises exactly as the plain factory does on this Python."""
+    import warnings
+
+    def outcome():
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            err = _error(lambda: threading.RLock(1))
+        return err, [type(w.message) for w in seen]
+
+    plain = outcome()
+    recording()
+    assert outcome() == plain

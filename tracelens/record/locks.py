@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import _thread
 import contextlib
+import functools
 import itertools
 import os
 import sysconfig
@@ -390,14 +391,16 @@ class BuiltinType(Builtin):
         return issubclass(cls, self._types)
 
 
-def make_rlock(*args: Any, **kwargs: Any) -> TracedRLock:
-    """Installed as ``threading.RLock`` (a Python function there too)."""
-    return _new_rlock()
+def rlock_factory(original: Callable[..., Any]) -> Callable[..., TracedRLock]:
+    """What is installed as ``threading.RLock``: a Python function there too, read as it."""
 
+    @functools.wraps(original)
+    def RLock(*args: Any, **kwargs: Any) -> TracedRLock:
+        if args or kwargs:
+            original(*args, **kwargs)  # its own warning (3.13) or error, if any
+        return _new_rlock()
 
-make_rlock.__module__ = "threading"
-make_rlock.__qualname__ = make_rlock.__name__ = "RLock"
-make_rlock.__doc__ = threading.RLock.__doc__
+    return RLock
 
 
 class _LockTypeMeta(type):
@@ -438,6 +441,10 @@ class LockType(TracedLock, metaclass=_LockTypeMeta):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         pass  # _new_lock initialised it
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        name = f"{_ORIGINAL_LOCK_TYPE.__module__}.{_ORIGINAL_LOCK_TYPE.__name__}"
+        raise TypeError(f"type '{name}' is not an acceptable base type")
+
 
 # It reads as the type it stands in for (test.support.check__all__, reprs of the module).
 LockType.__module__ = _ORIGINAL_LOCK_TYPE.__module__
@@ -454,7 +461,7 @@ def install(patch: Callable[[Any, str, Any], None]) -> None:
         patch(threading, "Lock", LockType)  # 3.13: the lock type itself
     else:
         patch(threading, "Lock", allocate)
-    patch(threading, "RLock", make_rlock)
+    patch(threading, "RLock", rlock_factory(threading.RLock))
     rlock_type = _thread.RLock
     patch(
         _thread,
