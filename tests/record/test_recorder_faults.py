@@ -79,3 +79,22 @@ def test_a_forked_child_that_leaves_with_os_exit_keeps_its_events(recording):
 
     assert status == 0
     assert [e["pid"] for e in read_trace(path) if e.get("var") == "child_var"] == [pid]
+
+
+def test_a_watched_dict_never_calls_the_repr_of_a_tuple_keys_parts(recording):
+    """A tuple key holding an object whose __repr__ raises: the write works and is named safely."""
+
+    class Loud:
+        def __hash__(self):
+            return 1
+
+        def __repr__(self):
+            raise RuntimeError("user code ran")
+
+    path = recording()
+    d = tracelens.watch({}, "d")
+    d[(1, Loud())] = "v"
+    tracelens.shutdown()
+
+    writes = [e["var"] for e in read_trace(path) if e["event"] == "write"]
+    assert writes == ["d[(1, <Loud>)]", "d"]  # the item, then the key set

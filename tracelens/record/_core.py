@@ -280,3 +280,23 @@ def safe_value(v: Any) -> Any:
     if t in _SIZED:
         return f"<{t.__name__} len={len(v)}>"
     return f"<{t.__module__}.{t.__qualname__} object at {id(v):#x}>"
+
+
+def key_text(key: Any) -> str:
+    """How a key reads in a variable's name (``d['k']``), without calling user code.
+
+    Only the exact builtin scalars (and tuples of them) are shown by ``repr``: a
+    subclass's or another type's ``__repr__`` may raise, block or be slow.
+    """
+    t = type(key)
+    if t in SCALARS or t is tuple:
+        try:
+            return repr(key) if t is not tuple else _tuple_text(key)
+        except Exception:
+            return f"<{t.__name__}>"
+    return f"<{t.__name__}>"
+
+
+def _tuple_text(key: tuple[Any, ...]) -> str:
+    parts = [repr(k) if type(k) in SCALARS else f"<{type(k).__name__}>" for k in key]
+    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"

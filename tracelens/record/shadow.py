@@ -43,6 +43,7 @@ from tracelens.record._core import (
     NOVALUE,
     SCALARS,
     STATE,
+    key_text,
     next_seq,
     original_allocate_lock,
     record,
@@ -178,21 +179,6 @@ def kept() -> int:
 _SWEEP: Final = 8
 
 
-def _key_text(key: Any) -> str:
-    t = type(key)
-    if t in SCALARS or t is tuple:
-        try:
-            return repr(key) if t is not tuple else _tuple_text(key)
-        except Exception:
-            return f"<{t.__name__}>"
-    return f"<{t.__name__}>"
-
-
-def _tuple_text(key: tuple[Any, ...]) -> str:
-    parts = [repr(k) if type(k) in SCALARS else f"<{type(k).__name__}>" for k in key]
-    return "(" + ", ".join(parts) + ("," if len(parts) == 1 else "") + ")"
-
-
 def _v(v: Any) -> Any:
     return v if type(v) in SCALARS else safe_value(v)
 
@@ -307,7 +293,7 @@ def _item_event(op: str, seq: int, o: Any, key: Any, v: Any, hint: str, key_set:
         except TypeError:  # an unhashable key (the access itself has raised or will)
             var = None
         if var is None:
-            var = f"{entry[2]}[{_key_text(key)}]"
+            var = f"{entry[2]}[{key_text(key)}]"
             if type(key) in SCALARS:
                 entry[4][key] = var
         if v is not NOVALUE and type(v) not in SCALARS:
@@ -491,7 +477,7 @@ def _method_event(
         label = label_of(o, hint)
         if keyed:
             op = _W if effect == "wk" and resized else _R
-            record(op, seq, f"{label}[{_key_text(args[0])}]", NOVALUE, depth=3)
+            record(op, seq, f"{label}[{key_text(args[0])}]", NOVALUE, depth=3)
             if resized:
                 record(_W, next_seq(), label, NOVALUE, depth=3)
         else:

@@ -25,6 +25,7 @@ from tracelens.record._core import (
     NOVALUE,
     SCALARS,
     STATE,
+    key_text,
     next_seq,
     record,
     safe_value,
@@ -80,9 +81,7 @@ class WatchedDict(_Proxy):
         try:
             return self._tl_vars[key]
         except KeyError:
-            t = type(key)
-            r = repr(key) if t in SCALARS or t is tuple else f"<{t.__name__}>"
-            name = self._tl_vars[key] = f"{self._tl_name}[{r}]"
+            name = self._tl_vars[key] = f"{self._tl_name}[{key_text(key)}]"
             return name
         except TypeError:  # unhashable key: the dict itself will raise
             return f"{self._tl_name}[?]"
