@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 
 import pytest
@@ -98,3 +100,45 @@ def test_a_watched_dict_never_calls_the_repr_of_a_tuple_keys_parts(recording):
 
     writes = [e["var"] for e in read_trace(path) if e["event"] == "write"]
     assert writes == ["d[(1, <Loud>)]", "d"]  # the item, then the key set
+
+
+_PROGRAM = """
+import os, sys, threading
+import tracelens
+tracelens.configure(sys.argv[1])
+if sys.argv[2] == "close":
+    os.close(tracelens.record._core.STATE.sink._fd)  # the program closes every descriptor
+lock = threading.Lock()
+d = tracelens.watch({"n": 0}, "d")
+for _ in range(5000):
+    with lock:
+        d["n"] += 1
+tracelens.flush()
+print("n =", d["n"])
+sys.exit(3)
+"""
+
+
+@pytest.mark.parametrize(
+    ("where", "how"),
+    [
+        ("missing/dir/t.jsonl", "open"),  # a directory that does not exist
+        (".", "open"),  # a directory as the path
+        ("/etc/passwd/t.jsonl", "open"),  # a file as a directory
+        ("/dev/full", "open"),  # every write fails: disk full
+        ("t.jsonl", "close"),  # the descriptor closed under the recorder
+    ],
+)
+def test_a_trace_that_cannot_be_written_leaves_the_programs_output_and_status(tmp_path, where, how):
+    """An unwritable trace: the program prints and exits as plain; stderr says so once."""
+    run = subprocess.run(
+        [sys.executable, "-c", _PROGRAM, where, how],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=60,
+    )
+
+    assert (run.stdout, run.returncode) == ("n = 5000\n", 3)
+    lines = run.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tracelens: cannot write the trace to ")

@@ -66,9 +66,12 @@ def configure(
         emit: ``"file"`` writes to ``path``; ``"structlog"`` hands each event to
             ``structlog.get_logger("tracelens")``, i.e. the application's own chain.
 
+    A ``path`` that cannot be opened for appending (a missing directory, no
+    permission) does not raise: one line on stderr says so, and the program runs on
+    unrecorded (``is_configured()`` is false).
+
     Raises:
         ValueError: A bad combination of arguments.
-        OSError: ``path`` cannot be opened for appending.
     """
     settings: dict[str, Any] = {
         "path": None if path is None else os.path.abspath(os.fspath(path)),
@@ -90,11 +93,20 @@ def configure(
     if STATE.on:
         shutdown()
 
-    sink = Sink(
-        settings["path"] if emit == "file" else None,
-        flush_interval=flush_interval,
-        emit=_structlog_emitter() if emit == "structlog" else None,
-    )
+    try:
+        sink = Sink(
+            settings["path"] if emit == "file" else None,
+            flush_interval=flush_interval,
+            emit=_structlog_emitter() if emit == "structlog" else None,
+        )
+    except OSError as e:  # recording never raises into the program: it runs unrecorded
+        print(
+            f"tracelens: cannot write the trace to {settings['path']}: {e.strerror or e}; "
+            "not recording, the program goes on",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
     _fill_skip_files()
     STATE.pid = os.getpid()
     STATE.buffer_size = buffer_size
