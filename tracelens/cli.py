@@ -396,14 +396,29 @@ def _example(ex: object) -> str:
 
 
 @app.command()
-def tui(logs: Logs, suppress: Suppress = None, only: Only = None) -> None:
+def tui(
+    logs: Logs,
+    suppress: Suppress = None,
+    only: Only = None,
+    root: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--root",
+            help="Also show source files under this directory (repeatable; the working "
+            "directory and the traces' directories are always allowed).",
+            file_okay=False,
+        ),
+    ] = None,
+) -> None:
     """Browse the findings and each variable's timeline in the terminal (q quits, ? keys)."""
     from tracelens.tui import make_app
 
     with input_errors():
         kinds = parse_only(only)
         rules = load_suppression_rules(suppress, Path.cwd())
-        tui_app = make_app([str(p) for p in logs], only=kinds, suppressions=rules)
+        tui_app = make_app(
+            [str(p) for p in logs], only=kinds, suppressions=rules, source_roots=root or ()
+        )
     tui_app.run()
     if tui_app.error:
         fail(tui_app.error)

@@ -341,8 +341,8 @@ def test_tui_takes_only_and_the_suppression_rules(racy: Path, tmp_path: Path, mo
         def run(self) -> None:
             seen["ran"] = True
 
-    def fake_make_app(paths, *, only=None, suppressions=()):
-        seen.update(paths=paths, only=only, suppressions=suppressions)
+    def fake_make_app(paths, *, only=None, suppressions=(), source_roots=()):
+        seen.update(paths=paths, only=only, suppressions=suppressions, roots=source_roots)
         return FakeApp()
 
     monkeypatch.setattr(tracelens.tui, "make_app", fake_make_app)
@@ -355,6 +355,30 @@ def test_tui_takes_only_and_the_suppression_rules(racy: Path, tmp_path: Path, mo
     assert result.exit_code == 0, result.output
     assert seen["only"] == ["lost_update"] and seen["ran"]
     assert [r.reason for r in seen["suppressions"]] == ["known"]
+
+
+def test_tui_passes_its_roots_to_the_source_pane(racy: Path, tmp_path: Path, monkeypatch) -> None:
+    """`tracelens tui --root DIR` (repeatable) lets the app show the files under DIR."""
+    import tracelens.tui
+
+    seen: dict[str, object] = {}
+
+    class FakeApp:
+        error = None
+        return_code = 0
+
+        def run(self) -> None:
+            seen["ran"] = True
+
+    def fake_make_app(paths, *, only=None, suppressions=(), source_roots=()):
+        seen.update(paths=paths, only=only, suppressions=suppressions, roots=source_roots)
+        return FakeApp()
+
+    monkeypatch.setattr(tracelens.tui, "make_app", fake_make_app)
+    result = runner.invoke(app, ["tui", str(racy), "--root", str(tmp_path), "--root", "."])
+
+    assert result.exit_code == 0, result.output
+    assert [Path(p) for p in seen["roots"]] == [tmp_path, Path(".")]
 
 
 def test_tui_with_a_bad_suppress_file_is_a_clean_error(racy: Path, tmp_path: Path) -> None:

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from tests.tui.helpers import LAZY, LOCKED, RACY
 from tracelens.report import format_duration
 from tracelens.tui.app import load_model
-from tracelens.tui.model import Axis, lane_geometry, parse_duration, source_lines
+from tracelens.tui.model import (
+    MAX_SOURCE_BYTES,
+    Axis,
+    lane_geometry,
+    parse_duration,
+    source_lines,
+)
 from tracelens.tui.screens.main import filter_findings, filter_variables
 
 
@@ -174,20 +183,64 @@ def thirty_lines(tmp_path):
     return f
 
 
-def test_source_lines(thirty_lines) -> None:
+def test_source_lines(thirty_lines, tmp_path) -> None:
     """source_lines gives the line with context lines on each side, and the first one's number."""
     f = thirty_lines
-    _path, first, text = source_lines(str(f), 15, context=3)
+    _path, first, text = source_lines(str(f), 15, context=3, roots=[tmp_path])
     assert first == 12 and text.splitlines() == [f"line{i}" for i in range(12, 19)]
 
 
 def test_source_lines_looks_in_the_search_directories(thirty_lines, tmp_path) -> None:
     """A relative path is found in the search directories."""
-    assert source_lines("m.py", 2, search=[tmp_path]) is not None
+    assert isinstance(source_lines("m.py", 2, search=[tmp_path]), tuple)
 
 
-def test_source_lines_of_a_missing_file_or_line_is_none(thirty_lines, tmp_path) -> None:
-    """source_lines gives None for a file that does not exist or a line past the end."""
+def test_source_lines_of_a_missing_file_or_line_says_why(thirty_lines, tmp_path) -> None:
+    """source_lines says why for a file that does not exist or a line past the end."""
     f = thirty_lines
-    assert source_lines(str(tmp_path / "missing.py"), 1) is None
-    assert source_lines(str(f), 99) is None
+    assert source_lines(str(tmp_path / "missing.py"), 1, roots=[tmp_path]) == (
+        "not found on this machine"
+    )
+    assert source_lines(str(f), 99, roots=[tmp_path]) == "line 99 is past the end of the file"
+
+
+def test_source_lines_refuses_files_outside_the_allowed_directories(tmp_path) -> None:
+    """A trace naming /etc/passwd or ../secret.py gets no source, only the reason."""
+    inside = tmp_path / "project"
+    inside.mkdir()
+    (tmp_path / "secret.py").write_text("password = 1\n")
+
+    assert source_lines("/etc/passwd", 1, roots=[inside]).startswith("outside the project")
+    assert source_lines("../secret.py", 1, search=[inside]).startswith("outside the project")
+
+
+def test_source_lines_refuses_a_symlink_that_leads_out(tmp_path) -> None:
+    """A link inside the project to a file outside it is judged by where it leads."""
+    inside = tmp_path / "project"
+    inside.mkdir()
+    (tmp_path / "secret.py").write_text("password = 1\n")
+    (inside / "link.py").symlink_to(tmp_path / "secret.py")
+
+    assert source_lines(str(inside / "link.py"), 1, roots=[inside]).startswith("outside")
+
+
+def test_source_lines_refuses_big_and_non_regular_files(tmp_path) -> None:
+    """A file over the size cap, a FIFO or a device is not read, and the reason says so."""
+    big = tmp_path / "big.py"
+    big.write_bytes(b"x = 1\n" * (MAX_SOURCE_BYTES // 6 + 1))
+    fifo = tmp_path / "pipe.py"
+    os.mkfifo(fifo)
+
+    assert source_lines(str(big), 1, roots=[tmp_path]).startswith("larger than")
+    assert source_lines(str(fifo), 1, roots=[tmp_path]) == "not a regular file"
+    assert source_lines("/dev/zero", 1, roots=[Path("/dev")]) == "not a regular file"
+
+
+def test_source_lines_escapes_control_characters_in_the_code(tmp_path) -> None:
+    """Escape sequences and bidi overrides in a source file are shown as \\xNN / \\uNNNN."""
+    f = tmp_path / "m.py"
+    f.write_text("a = '\x1b]0;pwned\x07'\nb = '\u202e'\n")
+
+    _path, _first, text = source_lines(str(f), 1, roots=[tmp_path])
+    assert "\x1b" not in text and "\u202e" not in text
+    assert text.splitlines() == ["a = '\\x1b]0;pwned\\x07'", "b = '\\u202e'"]

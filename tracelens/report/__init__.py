@@ -15,6 +15,7 @@ from tracelens.report._common import (
     NO_SHARED_STATE,
     RenderOptions,
     ReportLike,
+    clean,
     format_duration,
     no_shared_state,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "RENDERERS",
     "RenderOptions",
     "ReportLike",
+    "clean",
     "format_duration",
     "no_shared_state",
     "render",

@@ -160,13 +160,18 @@ def step_text(e: EventRef, root: Path | None = None) -> str:
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}
 _CONTROL.update({0x09: " ", 0x0A: " ", 0x0D: " "})
+# Bidirectional overrides and isolates reorder what a reader sees ("Trojan Source").
+_CONTROL.update(
+    {c: f"\\u{c:04x}" for c in (0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+)
 
 
 def clean(s: str) -> str:
     """A trace string made safe for a terminal: control characters become ``\\xNN``.
 
     Escape sequences in a variable name or value must not move the cursor or
-    recolour a reader's terminal; tabs and newlines become spaces.
+    recolour a reader's terminal, nor bidirectional controls reorder the text it
+    shows (they become ``\\u202e``); tabs and newlines become spaces.
     """
     return s.translate(_CONTROL)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any, ClassVar
 
 from textual.app import App
@@ -35,9 +36,13 @@ class TracelensApp(App[None]):
         model: TraceModel | None = None,
         options: dict[str, Any] | None = None,
         cache: bool = True,
+        source_roots: Sequence[Path] = (),
     ) -> None:
         super().__init__()
         self.cache = cache
+        #: Directories besides the working one and the traces' whose files the
+        #: source pane may show (``tracelens tui --root``).
+        self.source_roots = list(source_roots)
         self.paths = list(paths)
         self.model = model
         self.options = dict(options or {})
@@ -84,6 +89,7 @@ def make_app(
     suppressions: Sequence[Any] = (),
     model: TraceModel | None = None,
     cache: bool = True,
+    source_roots: Sequence[Path] = (),
 ) -> TracelensApp:
     """Build the TUI for trace files.
 
@@ -94,6 +100,8 @@ def make_app(
         model: An already loaded trace (tests, benchmarks): skip loading.
         cache: Read through the analyzer's Parquet cache (``.tracelens-cache/`` next
             to the first file): reopening an unchanged trace skips parsing its JSON.
+        source_roots: Directories whose files the source pane may show, besides the
+            working directory and the traces' directories (a trace may name any path).
 
     Returns:
         The app; ``app.run()`` starts it. After it ends, ``app.error`` holds a
@@ -119,6 +127,7 @@ def make_app(
         model=model,
         options=options,
         cache=cache,
+        source_roots=source_roots,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
@@ -67,7 +68,9 @@ class TimelineScreen(Screen[None]):
             with Vertical(id="tl-details-box"):
                 yield EventDetails(id="tl-details", markup=False)
             search = [p.parent for p in self.model.paths]
-            yield SourcePane(id="tl-source", search=search)
+            extra = list(getattr(self.app, "source_roots", ()))
+            roots = [*extra, Path.cwd(), *search] if extra else None
+            yield SourcePane(id="tl-source", search=search, roots=roots)
         yield Input(
             placeholder="search events: value, unit, file, function, seq…",
             id="tl-search",

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.content import Content
 from textual.widgets import Static
 
+from tracelens.report import clean
 from tracelens.tui.model import short_path, source_lines
 
 
@@ -21,10 +22,16 @@ class SourcePane(Static):
     """
 
     def __init__(
-        self, *, search: Sequence[Path] = (), id: str | None = None, classes: str | None = None
+        self,
+        *,
+        search: Sequence[Path] = (),
+        roots: Sequence[Path] | None = None,
+        id: str | None = None,
+        classes: str | None = None,
     ) -> None:
         super().__init__("", id=id, classes=classes, markup=False)
         self.search = list(search)
+        self.roots = None if roots is None else list(roots)
         self.location: tuple[str | None, int | None] = (None, None)
 
     def show(self, file: str | None, line: int | None) -> None:
@@ -33,11 +40,11 @@ class SourcePane(Static):
             return
         self.location = (file, line)
         context = max(2, (self.size.height or 17) // 2)
-        found = source_lines(file, line, context=context, search=self.search)
-        self.border_title = Content(f"{short_path(file)}:{line if line else '?'}")
-        if found is None:
-            note = Text("source not available on this machine: ", style="italic #8a8a8a")
-            note.append(str(file or "?"), style="#bcbcbc")
+        found = source_lines(file, line, context=context, search=self.search, roots=self.roots)
+        self.border_title = Content(clean(f"{short_path(file)}:{line if line else '?'}"))
+        if isinstance(found, str):
+            note = Text(f"source not shown ({found}): ", style="italic #8a8a8a")
+            note.append(clean(str(file or "?")), style="#bcbcbc")
             self.update(note)
             return
         _path, first, code = found
