@@ -477,3 +477,38 @@ def test_a_traceback_through_an_instrumented_access_reads_as_the_programs(tmp_pa
     assert out.returncode == 1
     assert 'return d["missing"]' in out.stderr and "KeyError: 'missing'" in out.stderr
     assert "tracelens" not in out.stderr.split("trace written")[0].replace("tracelens: ", "")
+
+
+SWAP = """
+import threading
+{lock}
+
+class Pair:
+    def __init__(self):
+        self.lo, self.hi = 0, 1
+
+    def step(self):
+        for _ in range(200):
+            {with_}self.lo, self.hi = self.hi, self.lo + self.hi
+
+pair = Pair()
+threads = [threading.Thread(target=pair.step) for _ in range(2)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+"""
+
+
+@pytest.mark.parametrize(("locked", "racy"), [(False, True), (True, False)])
+def test_attributes_stored_by_tuple_unpacking_race_unless_locked(tmp_path, locked, racy):
+    """``self.lo, self.hi = ...`` records both stores: a data race unless under one lock."""
+    source = SWAP.format(
+        lock="LOCK = threading.Lock()" if locked else "",
+        with_="with LOCK:\n                " if locked else "",
+    )
+    found = _found(_run(tmp_path, source, "--stress"))
+    assert (("data_race", "Pair.hi") in found) is racy
+    assert (("data_race", "Pair.lo") in found) is racy
+    if not racy:
+        assert found == set()

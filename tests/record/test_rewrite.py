@@ -36,6 +36,15 @@ STATEMENTS = st.one_of(
     st.just("acc += len([k for k in d if k in d])"),
     st.just("s.add(len(d)); acc += len(s)"),
     st.just("try:\n    acc += d['missing']\nexcept KeyError:\n    acc -= 1"),
+    # unpacking, chained, loop and with targets (stores deferred through temporaries)
+    st.builds("o.a, d[{}] = {}, {}".format, KEYS, VALUES, VALUES),
+    st.builds("i, d[i] = {}, {}".format, VALUES, VALUES),
+    st.builds("d[i], i = {}, {}".format, VALUES, VALUES),
+    st.builds("[o.a, (g, *lst[0:0])] = [{}, ({}, {}, {})]".format, VALUES, VALUES, VALUES, VALUES),
+    st.builds("o.a = d[{}] = g = {}".format, KEYS, VALUES),
+    st.just("for o.a in range(3): acc += o.a"),
+    st.just("for i, d[i] in enumerate((5, 6)): acc += i"),
+    st.just("with C() as o.b: acc += len(o.b)"),
 )
 
 
@@ -44,6 +53,13 @@ def _program(statements: list[str]) -> str:
     return textwrap.dedent(
         """
         g = 0
+
+        class C:
+            def __enter__(self):
+                return [1, 2]
+
+            def __exit__(self, *exc):
+                return False
 
         class O:
             def __init__(self):
@@ -55,7 +71,7 @@ def _program(statements: list[str]) -> str:
 
         def f(d, lst, o, s):
             global g
-            acc = 0
+            acc = i = 0
         {body}
             return acc + o.hidden()
 

@@ -96,6 +96,7 @@ class _Rewriter(ast.NodeTransformer):
         self.needs: dict[str, tuple[str, ...]] = {}
         self._classes: list[str | None] = [None]
         self._globals: list[set[str]] = [set()]
+        self._temps = 0
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -221,14 +222,35 @@ class _Rewriter(ast.NodeTransformer):
         return self._call(self._item("iter", node), [value, self._label(node)], node)
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> ast.AST:
-        node.target = self.visit(node.target)
         if isinstance(node, ast.For):
             node.iter = self._iterable(node.iter)
         else:
             node.iter = self.visit(node.iter)
-        node.body = self._statements(node.body)
+        stores: list[tuple[ast.expr, str]] = []
+        if self._recorded_target(node.target):  # for self.item in ...: a store each turn
+            node.target = self._unpack(node.target, stores)
+        else:
+            node.target = self.visit(node.target)
+        node.body = self._assign_all(stores, node)[:-1] + self._statements(node.body)
         node.orelse = self._statements(node.orelse)
         return node
+
+    def visit_With(self, node: ast.With | ast.AsyncWith) -> ast.AST:
+        stores: list[tuple[ast.expr, str]] = []
+        for item in node.items:
+            item.context_expr = self.visit(item.context_expr)
+            if item.optional_vars is None:
+                continue
+            if self._recorded_target(item.optional_vars):  # with ... as self.f:
+                item.optional_vars = self._unpack(item.optional_vars, stores)
+            else:
+                item.optional_vars = self.visit(item.optional_vars)
+        node.body = (self._assign_all(stores, node)[:-1] if stores else []) + self._statements(
+            node.body
+        )
+        return node
+
+    visit_AsyncWith = visit_With
 
     def _statements(self, body: list[ast.stmt]) -> list[ast.stmt]:
         """Statements visited; a statement may become several (``del a[i], b.x``)."""
@@ -268,6 +290,50 @@ class _Rewriter(ast.NodeTransformer):
             return None
         return ast.copy_location(ast.Expr(value=call), node)
 
+    def _recorded_target(self, target: ast.expr) -> bool:
+        """Whether storing to ``target`` is recorded (an attribute, an item, a global)."""
+        if isinstance(target, ast.Attribute | ast.Subscript):
+            return True
+        if isinstance(target, ast.Name):
+            return target.id in self._globals[-1]
+        if isinstance(target, ast.Tuple | ast.List):
+            return any(self._recorded_target(e) for e in target.elts)
+        if isinstance(target, ast.Starred):
+            return self._recorded_target(target.value)
+        return False
+
+    def _unpack(self, target: ast.expr, stores: list[tuple[ast.expr, str]]) -> ast.expr:
+        """``target`` with every name, attribute and item in it replaced by a temporary.
+
+        ``stores`` gets ``(original target, temporary)`` in the order Python assigns
+        them, so that the stores made afterwards, one by one, evaluate each target's
+        object and key at the moment Python would (``d[i], i = 1, 2`` keys on the old
+        ``i``).
+        """
+        if isinstance(target, ast.Tuple | ast.List):
+            target.elts = [self._unpack(e, stores) for e in target.elts]
+            return target
+        if isinstance(target, ast.Starred):
+            target.value = self._unpack(target.value, stores)
+            return target
+        name = f"{_PREFIX}tmp{self._temps}"
+        self._temps += 1
+        stores.append((target, name))
+        return ast.copy_location(ast.Name(id=name, ctx=ast.Store()), target)
+
+    def _assign_all(self, stores: list[tuple[ast.expr, str]], node: ast.stmt) -> list[ast.stmt]:
+        """The stores ``_unpack`` deferred, in order, then the temporaries deleted."""
+        out: list[ast.stmt] = []
+        for target, name in stores:
+            value = ast.copy_location(ast.Name(id=name, ctx=ast.Load()), node)
+            stmt = self._store(target, value, node)
+            if stmt is None:  # a plain local name
+                stmt = ast.Assign(targets=[self.visit(target)], value=value)
+            out.append(ast.fix_missing_locations(ast.copy_location(stmt, node)))
+        names: list[ast.expr] = [ast.Name(id=n, ctx=ast.Del()) for _, n in stores]
+        out.append(ast.fix_missing_locations(ast.copy_location(ast.Delete(targets=names), node)))
+        return out
+
     def visit_Assign(self, node: ast.Assign) -> Any:
         value = self.visit(node.value)
         if len(node.targets) == 1:
@@ -275,8 +341,13 @@ class _Rewriter(ast.NodeTransformer):
             if stmt is not None:
                 return stmt
         node.value = value
-        node.targets = [self.visit(t) for t in node.targets]
-        return node
+        if not any(self._recorded_target(t) for t in node.targets):
+            node.targets = [self.visit(t) for t in node.targets]
+            return node
+        # a, self.x = ... / o.x = o.y = ... : bind temporaries, then store in order
+        stores: list[tuple[ast.expr, str]] = []
+        node.targets = [self._unpack(t, stores) for t in node.targets]
+        return [node, *self._assign_all(stores, node)]
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> Any:
         if node.value is not None and isinstance(node.target, ast.Attribute | ast.Subscript):
