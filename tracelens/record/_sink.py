@@ -161,18 +161,22 @@ class Sink:
                 if rec[0] is not RAW:  # application lines already went through the app's chain
                     self._emit(self._event_dict(st, rec))
             return
-        data = self._render(st, chunk)
+        data = self._render(st, chunk, self._fd)
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
 
-    def _render(self, st: UnitState, chunk: list[tuple[Any, ...]]) -> bytes:
-        """JSON lines for a chunk: in C when the accelerator is there, else in Python."""
+    def _render(self, st: UnitState, chunk: list[tuple[Any, ...]], fd: int = -1) -> bytes:
+        """JSON lines for a chunk: in C when the accelerator is there, else in Python.
+
+        With ``fd``, the C renderer writes them there itself, in pieces of whole lines
+        as it goes, and returns ``b""``.
+        """
         c = _core.speedups
         if c is None:
             return self._py_render(st, chunk)
-        data: bytes = c.render(
+        data = c.render(
             chunk,
             st,
             self._prefixes,
@@ -182,10 +186,11 @@ class Sink:
             RAW,
             NOVALUE,
             VALUE_LIMIT,
+            fd,
         )
         if len(self._prefixes) > 100_000:  # many distinct sites or targets: start over
             self._prefixes.clear()
-        return data
+        return b"" if data is None else data
 
     def _py_render(self, st: UnitState, chunk: Iterable[tuple[Any, ...]]) -> bytes:
         """JSON lines for a chunk, fast: what repeats is serialised once per site.

@@ -8,9 +8,15 @@
  * 3.13 is used (PyFrame_GetBack, PyFrame_GetCode, PyFrame_GetLasti). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <errno.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ------------------------------------------------------------------------------ */
+/* Bytes rendered before they are written out (the chunk then goes in several writes,
+ * each of whole lines; a buffer this size is reused by the allocator, not mapped anew). */
+#define DRAIN_AT (60 * 1024)
+
 /* A growable byte buffer. */
 typedef struct {
     char *p;
@@ -19,7 +25,7 @@ typedef struct {
 
 static int buf_grow(Buf *b, Py_ssize_t need) {
     if (b->len + need <= b->cap) return 0;
-    Py_ssize_t cap = b->cap ? b->cap : 4096;
+    Py_ssize_t cap = b->cap ? b->cap : DRAIN_AT + 4096;
     while (cap < b->len + need) cap *= 2;
     char *p = PyMem_Realloc(b->p, (size_t)cap);
     if (p == NULL) {
@@ -165,12 +171,38 @@ static int buf_put_extra(Buf *b, PyObject *d) {
     return 1;
 }
 
-/* render(chunk, st, cache, make_prefix, dumps_value, dumps_extra, raw, novalue, limit) */
+/* Write out what the buffer holds (whole lines) to fd, the GIL released. */
+static int buf_drain(Buf *b, int fd) {
+    Py_ssize_t off = 0;
+    while (off < b->len) {
+        ssize_t w;
+        Py_BEGIN_ALLOW_THREADS
+        w = write(fd, b->p + off, (size_t)(b->len - off));
+        Py_END_ALLOW_THREADS
+        if (w < 0) {
+            if (errno == EINTR) {
+                if (PyErr_CheckSignals() < 0) return -1;
+                continue;
+            }
+            PyErr_SetFromErrno(PyExc_OSError);
+            return -1;
+        }
+        off += w;
+    }
+    b->len = 0;
+    return 0;
+}
+
+/* render(chunk, st, cache, make_prefix, dumps_value, dumps_extra, raw, novalue, limit, fd)
+ * fd < 0: return the JSON lines as bytes; else write them to fd and return None. */
 static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "render() takes 9 arguments");
+    if (nargs != 10) {
+        PyErr_SetString(PyExc_TypeError, "render() takes 10 arguments");
         return NULL;
     }
+    long fdl = PyLong_AsLong(args[9]);
+    if (fdl == -1 && PyErr_Occurred()) return NULL;
+    int fd = fdl < 0 || fdl > INT_MAX ? -1 : (int)fdl;
     value_limit = PyLong_AsSsize_t(args[8]);
     if (value_limit == -1 && PyErr_Occurred()) return NULL;
     PyObject *chunk = args[0], *st = args[1], *cache = args[2], *make_prefix = args[3];
@@ -205,6 +237,7 @@ static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_ssize_t ln = PyBytes_GET_SIZE(line);
             if ((ln == 0 || PyBytes_AS_STRING(line)[ln - 1] != '\n') && buf_put(&b, "\n", 1) < 0)
                 goto fail;
+            if (fd >= 0 && b.len >= DRAIN_AT && buf_drain(&b, fd) < 0) goto fail;
             continue;
         }
         if (PyTuple_GET_SIZE(rec) != 9) {
@@ -279,8 +312,15 @@ static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             }
         }
         if (buf_put(&b, "}\n", 2) < 0) goto fail;
+        if (fd >= 0 && b.len >= DRAIN_AT && buf_drain(&b, fd) < 0) goto fail;
     }
-    PyObject *out = PyBytes_FromStringAndSize(b.p ? b.p : "", b.len);
+    PyObject *out;
+    if (fd >= 0) {
+        if (buf_drain(&b, fd) < 0) goto fail;
+        out = Py_NewRef(Py_None);
+    } else {
+        out = PyBytes_FromStringAndSize(b.p ? b.p : "", b.len);
+    }
     goto end;
 fail:
     out = NULL;

@@ -11,8 +11,9 @@ def render(
     raw: str,
     novalue: object,
     value_limit: int,
+    fd: int,
     /,
-) -> bytes: ...
+) -> bytes | None: ...
 def record(
     op: str,
     seq: int,
