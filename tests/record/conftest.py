@@ -25,7 +25,7 @@ def recorder_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatc
         monkeypatch.setenv("TRACELENS_PURE_PYTHON", "1")
         monkeypatch.setattr(_core, "speedups", None)
         impl = _core.py_record
-    both = {_core.py_record, getattr(BUILT, "record", None)}
+    both = {_core.py_record} if BUILT is None else {_core.py_record, BUILT.record}
     for name, mod in list(sys.modules.items()):
         if name.startswith("tracelens.") and getattr(mod, "record", None) in both:
             monkeypatch.setattr(mod, "record", impl)
