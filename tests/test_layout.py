@@ -14,7 +14,10 @@ def _module_name(path: Path) -> str:
 
 
 def _modules() -> dict[str, ast.Module]:
-    return {_module_name(p): ast.parse(p.read_text()) for p in sorted(PACKAGE.rglob("*.py"))}
+    """Every module of the package: its ``.py`` files, and the stubs of its C extensions."""
+    files = sorted(PACKAGE.rglob("*.py"))
+    files += [p for p in sorted(PACKAGE.rglob("*.pyi")) if not p.with_suffix(".py").exists()]
+    return {_module_name(p): ast.parse(p.read_text()) for p in files}
 
 
 def _is_package(name: str) -> bool:

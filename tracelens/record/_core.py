@@ -23,6 +23,9 @@ Why the hot path looks the way it does:
   sequence order respects lock order.
 * Events are appended as tuples to a list owned by the current thread: no lock,
   no system call. The sink serialises and writes them in batches.
+* ``record`` and the sink's renderer have a C twin in ``_speedups`` (built when a
+  compiler is there) that does exactly what the Python code does, only cheaper;
+  ``TRACELENS_PURE_PYTHON=1`` forces the Python code, which is the reference.
 """
 
 from __future__ import annotations
@@ -202,7 +205,7 @@ def current_task_unit() -> tuple[str, str] | None:
     return task_unit(task)
 
 
-def record(
+def py_record(
     op: str,
     seq: int,
     target: str,
@@ -241,6 +244,27 @@ def record(
         sink = _STATE.sink
         if sink is not None:
             sink.flush_unit(st)
+
+
+def _load_speedups() -> Any:
+    """The C accelerator, or ``None`` (not built, or ``TRACELENS_PURE_PYTHON=1``)."""
+    if os.environ.get("TRACELENS_PURE_PYTHON", "") not in ("", "0"):
+        return None
+    try:
+        from tracelens.record import _speedups
+    except ImportError:
+        return None
+    _speedups.setup(
+        _local, _new_state, SKIP_FILES, _get_running_loop, current_task_unit, _STATE, NOVALUE
+    )
+    return _speedups
+
+
+#: ``tracelens.record._speedups`` when in use, else ``None``.
+speedups: Final = _load_speedups()
+
+#: Append one event to the current thread's buffer: ``py_record``, or its C twin.
+record: Callable[..., None] = py_record if speedups is None else speedups.record
 
 
 _said: set[str] = set()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tracelens import schema as s
+from tracelens.record import _core
 from tracelens.record._core import (
     NOVALUE,
     RAW,
@@ -47,6 +48,11 @@ def bounded(v: Any) -> Any:
     if type(v) is int and not -(2**63) <= v < 2**63:
         return f"<int {v.bit_length()} bits>"
     return v
+
+
+def _dumps_value(v: Any) -> bytes:
+    """A value as it is rendered (the C renderer's fallback for what it leaves to orjson)."""
+    return orjson.dumps(bounded(v))
 
 
 class _Sites:
@@ -147,7 +153,7 @@ class Sink:
         except Exception as exc:  # recording never raises into user code
             self._fail(exc)
 
-    def _write(self, st: UnitState, chunk: Iterable[tuple[Any, ...]]) -> None:
+    def _write(self, st: UnitState, chunk: list[tuple[Any, ...]]) -> None:
         if self._failed:
             return
         if self._emit is not None:
@@ -155,13 +161,38 @@ class Sink:
                 if rec[0] is not RAW:  # application lines already went through the app's chain
                     self._emit(self._event_dict(st, rec))
             return
-        data = self._render(st, chunk)
+        data = self._render(st, chunk, self._fd)
         view = memoryview(data)
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
 
-    def _render(self, st: UnitState, chunk: Iterable[tuple[Any, ...]]) -> bytes:
+    def _render(self, st: UnitState, chunk: list[tuple[Any, ...]], fd: int = -1) -> bytes:
+        """JSON lines for a chunk: in C when the accelerator is there, else in Python.
+
+        With ``fd``, the C renderer writes them there itself, in pieces of whole lines
+        as it goes, and returns ``b""``.
+        """
+        c = _core.speedups
+        if c is None:
+            return self._py_render(st, chunk)
+        data = c.render(
+            chunk,
+            st,
+            self._prefixes,
+            self._prefix,
+            _dumps_value,
+            orjson.dumps,
+            RAW,
+            NOVALUE,
+            VALUE_LIMIT,
+            fd,
+        )
+        if len(self._prefixes) > 100_000:  # many distinct sites or targets: start over
+            self._prefixes.clear()
+        return b"" if data is None else data
+
+    def _py_render(self, st: UnitState, chunk: Iterable[tuple[Any, ...]]) -> bytes:
         """JSON lines for a chunk, fast: what repeats is serialised once per site.
 
         An event's fixed part (op, target, unit, thread, call site) is rendered once

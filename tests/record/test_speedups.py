@@ -1,0 +1,184 @@
+"""The C accelerator does exactly what its pure-Python reference does."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tracelens.record import _core
+from tracelens.record._core import NOVALUE, RAW, UnitState
+from tracelens.record._sink import VALUE_LIMIT, Sink, _dumps_value
+
+C = _core.speedups if _core.speedups is not None else None
+pytestmark = pytest.mark.skipif(
+    os.environ.get("TRACELENS_PURE_PYTHON") == "1" or C is None,
+    reason="the C accelerator is not built or is switched off",
+)
+
+_text = st.text(st.characters(codec=None, exclude_categories=()), max_size=VALUE_LIMIT + 20)
+_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.integers(min_value=-(2**64), max_value=2**64),
+    st.floats(),  # nan and inf included
+    _text,
+    st.text(alphabet=st.characters(max_codepoint=127), max_size=VALUE_LIMIT + 5),
+    st.sampled_from(["<missing>", "", '\x00\x1f"\\\x7f', "\ud800", "é" * 200, "a" * 500]),
+)
+_extras = st.one_of(
+    st.none(),
+    st.just({}),
+    st.dictionaries(st.text(max_size=8), _scalars, max_size=3),
+    st.dictionaries(
+        st.sampled_from(["kind", "wait_ns", "n"]),
+        st.one_of(st.integers(-(2**63), 2**63 - 1), st.booleans(), st.none(), st.text(max_size=5)),
+        max_size=3,
+    ),
+)
+
+
+def _code_here() -> Any:
+    return sys._getframe().f_code
+
+
+def _records(draw: st.DrawFn) -> list[tuple[Any, ...]]:
+    codes = [_code_here.__code__, _records.__code__]
+    out: list[tuple[Any, ...]] = []
+    for _ in range(draw(st.integers(0, 12))):
+        if draw(st.integers(0, 9)) == 0:
+            out.append((RAW, draw(st.sampled_from([b'{"event":"app"}', b'{"x":1}\n']))))
+            continue
+        out.append(
+            (
+                draw(st.sampled_from(["read", "write", "acquire"])),
+                draw(st.integers(0, 2**70)),
+                draw(st.integers(0, 2**63)),
+                draw(st.one_of(st.sampled_from(["d['k']", "model"]), _text)),
+                draw(st.one_of(st.just(NOVALUE), _scalars)),
+                draw(st.sampled_from(codes)),
+                draw(st.sampled_from([0, 2, 40, 1000])),
+                draw(st.sampled_from([None, ("a3", "Task-1"), ("a4", "ünï")])),
+                draw(_extras),
+            )
+        )
+    return out
+
+
+def _sink(tmp_path: Path) -> Sink:
+    return Sink(tmp_path / "t.jsonl")
+
+
+def _c_render(sink: Sink, st_: UnitState, chunk: list[tuple[Any, ...]]) -> bytes | Exception:
+    assert C is not None
+    try:
+        out = C.render(
+            chunk,
+            st_,
+            sink._prefixes,
+            sink._prefix,
+            _dumps_value,
+            orjson.dumps,
+            RAW,
+            NOVALUE,
+            VALUE_LIMIT,
+            -1,
+        )
+    except Exception as exc:
+        return exc
+    assert out is not None
+    return out
+
+
+def _py_render(sink: Sink, st_: UnitState, chunk: list[tuple[Any, ...]]) -> bytes | Exception:
+    try:
+        return sink._py_render(st_, chunk)
+    except Exception as exc:
+        return exc
+
+
+@settings(max_examples=300, deadline=None)
+@given(chunk=st.composite(_records)())
+def test_the_c_renderer_writes_the_bytes_the_python_renderer_writes(
+    tmp_path_factory: pytest.TempPathFactory, chunk: list[tuple[Any, ...]]
+) -> None:
+    """For any chunk of records, C and Python render the same bytes, or both raise."""
+    sink = _sink(tmp_path_factory.mktemp("r"))
+    unit = UnitState("t1", 1, "worker")
+    py = _py_render(sink, unit, chunk)
+    c = _c_render(sink, unit, chunk)  # its prefixes come from the cache the Python run filled
+    fresh = _c_render(_sink(tmp_path_factory.mktemp("r")), unit, chunk)
+    sink.close()
+    if isinstance(py, Exception):
+        assert type(c) is type(py) and type(fresh) is type(py)
+    else:
+        assert c == py and fresh == py
+        for line in py.splitlines():
+            orjson.loads(line)  # every line is JSON
+
+
+def test_the_c_renderer_writes_a_large_chunk_to_the_file_in_whole_lines(tmp_path: Path) -> None:
+    """With a descriptor, the C renderer writes the chunk there, byte for byte as rendered."""
+    sink = _sink(tmp_path)
+    unit = UnitState("t1", 1, "worker")
+    code = _code_here.__code__
+    chunk = [("write", i, i, "d['k']", "x" * (i % 130), code, 2, None, None) for i in range(5000)]
+    expected = sink._py_render(unit, chunk)
+    assert C is not None
+    assert (
+        C.render(
+            chunk,
+            unit,
+            sink._prefixes,
+            sink._prefix,
+            _dumps_value,
+            orjson.dumps,
+            RAW,
+            NOVALUE,
+            VALUE_LIMIT,
+            sink._fd,
+        )
+        is None
+    )
+    sink.close()
+    assert (tmp_path / "t.jsonl").read_bytes() == expected
+
+
+def _both_record(**kw: Any) -> tuple[tuple[Any, ...], tuple[Any, ...]]:
+    assert C is not None
+    unit = _core.unit_state()
+    unit.buf = []
+    _core.py_record("write", 7, "d['k']", **kw)
+    C.record("write", 7, "d['k']", **kw)
+    a, b = unit.buf
+    unit.buf = []
+    return a, b
+
+
+def test_the_c_record_appends_the_record_the_python_record_appends() -> None:
+    """C and Python record the same op, seq, target, value, code object, task and extra."""
+    for kw in ({}, {"value": 3}, {"value": None, "extra": {"kind": "x"}}, {"depth": 1}):
+        a, b = _both_record(**kw)
+        assert a[:2] == b[:2] and a[3:5] == b[3:5] and a[7:] == b[7:]
+        assert a[5] is b[5]  # the same code object
+        assert abs(a[2] - b[2]) < 10**9  # both monotonic_ns
+
+
+def test_the_c_record_names_the_callers_line() -> None:
+    """The call site the C record takes is the line of the caller at that depth."""
+    assert C is not None
+    unit = _core.unit_state()
+    unit.buf = []
+    C.record("write", 1, "v", depth=1)
+    _core.py_record("write", 1, "v", depth=1)
+    (c_rec, py_rec) = unit.buf
+    unit.buf = []
+    sink = Sink(None, emit=lambda d: None)
+    assert sink._sites(c_rec[5], c_rec[6])[1] + 1 == sink._sites(py_rec[5], py_rec[6])[1]
