@@ -142,3 +142,44 @@ def test_a_trace_that_cannot_be_written_leaves_the_programs_output_and_status(tm
     assert (run.stdout, run.returncode) == ("n = 5000\n", 3)
     lines = run.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("tracelens: cannot write the trace to ")
+
+
+def test_no_event_is_lost_to_a_flush_racing_the_recording_thread(tmp_path):
+    """Four threads recording while the flusher swaps their buffers every 0.1 ms lose nothing."""
+    path = tmp_path / "t.jsonl"
+    interval = sys.getswitchinterval()
+    tracelens.configure(path, stress=True, flush_interval=0.0001, buffer_size=100_000)
+    try:
+        per = 20_000
+
+        def work(i):
+            for n in range(per):
+                tracelens.write(f"v{i}", value=n)
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        tracelens.shutdown()
+        sys.setswitchinterval(interval)
+
+    writes = [e for e in read_trace(path) if e["event"] == "write"]
+    assert len(writes) == 4 * per
+
+
+def test_a_string_with_surrogates_does_not_stop_recording(recording):
+    """A value and a thread name holding lone surrogates are written escaped; recording goes on."""
+    path = recording()
+    tracelens.write("name", value="caf\udce9")
+    t = threading.Thread(target=lambda: tracelens.write("in_thread", value=1), name="w\udc80")
+    t.start()
+    t.join()
+    tracelens.write("after", value=2)
+    tracelens.shutdown()
+
+    events = {e.get("var"): e for e in read_trace(path) if e["event"] == "write"}
+    assert events["name"]["value"] == "caf\\udce9"
+    assert events["in_thread"]["thread"] == "w\\udc80"
+    assert events["after"]["value"] == 2

@@ -238,8 +238,12 @@ def py_record(
             break
         f = back
     task = None if _get_running_loop() is None else current_task_unit()
+    rec = (op, seq, _monotonic_ns(), target, value, f.f_code, f.f_lasti, task, extra)
+    # NOTE: the buffer is read and appended to with no call in between (a call is a
+    # switch point): read before the clock call, the list could be taken by the
+    # flusher in the meantime and the event appended to a list already written.
     buf = st.buf
-    buf.append((op, seq, _monotonic_ns(), target, value, f.f_code, f.f_lasti, task, extra))
+    buf.append(rec)
     if len(buf) >= _STATE.buffer_size:
         sink = _STATE.sink
         if sink is not None:

@@ -50,9 +50,32 @@ def bounded(v: Any) -> Any:
     return v
 
 
+def dumps(obj: Any, option: int | None = None) -> bytes:
+    """``orjson.dumps`` that never fails on a string that is not valid UTF-8.
+
+    A ``str`` with lone surrogates (an undecodable file name in ``sys.argv``, a
+    thread name, a value) makes orjson raise; such strings are written with the
+    surrogates as ``\\udcXX`` escapes instead of stopping all recording.
+    """
+    try:
+        return orjson.dumps(obj, option=option)
+    except orjson.JSONEncodeError:
+        return orjson.dumps(_scrub(obj), option=option)
+
+
+def _scrub(obj: Any) -> Any:
+    if isinstance(obj, str):
+        return obj.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(obj, dict):
+        return {_scrub(k): _scrub(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_scrub(v) for v in obj]
+    return obj
+
+
 def _dumps_value(v: Any) -> bytes:
     """A value as it is rendered (the C renderer's fallback for what it leaves to orjson)."""
-    return orjson.dumps(bounded(v))
+    return dumps(bounded(v))
 
 
 class _Sites:
@@ -182,7 +205,7 @@ class Sink:
             self._prefixes,
             self._prefix,
             _dumps_value,
-            orjson.dumps,
+            dumps,
             RAW,
             NOVALUE,
             VALUE_LIMIT,
@@ -200,7 +223,6 @@ class Sink:
         extra fields.
         """
         cache = self._prefixes
-        dumps = orjson.dumps
         out: list[bytes] = []
         append = out.append
         for rec in chunk:
@@ -238,7 +260,7 @@ class Sink:
     def _prefix(
         self, st: UnitState, op: str, target: str, code: Any, lasti: int, task: Any
     ) -> bytes:
-        return orjson.dumps(self._base(st, op, target, code, lasti, task))[:-1] + b","
+        return dumps(self._base(st, op, target, code, lasti, task))[:-1] + b","
 
     def _base(
         self, st: UnitState, op: str, target: str, code: Any, lasti: int, task: Any
@@ -267,7 +289,7 @@ class Sink:
             if self._emit is not None:
                 self._emit(dict(d))
             elif not self._failed:
-                os.write(self._fd, orjson.dumps(d, option=_OPT))
+                os.write(self._fd, dumps(d, option=_OPT))
         except Exception as exc:
             self._fail(exc)
 
