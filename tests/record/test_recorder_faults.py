@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -183,3 +185,36 @@ def test_a_string_with_surrogates_does_not_stop_recording(recording):
     assert events["name"]["value"] == "caf\\udce9"
     assert events["in_thread"]["thread"] == "w\\udc80"
     assert events["after"]["value"] == 2
+
+
+def _strict(line: str) -> dict:
+    def pairs(items):
+        keys = [k for k, _ in items]
+        assert len(keys) == len(set(keys)), f"duplicate keys in {line}"
+        return dict(items)
+
+    return json.loads(line, object_pairs_hook=pairs)
+
+
+def test_every_recorded_line_parses_with_a_parser_that_rejects_duplicate_keys(recording):
+    """Threads, asyncio tasks and locks give lines with each key once (begin had two sites)."""
+    path = recording()
+    lock = threading.Lock()
+
+    def work():
+        with lock:
+            tracelens.write("x", value=1)
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+
+    async def main():
+        await asyncio.gather(asyncio.sleep(0), asyncio.sleep(0))
+
+    asyncio.run(main())
+    tracelens.shutdown()
+
+    events = [_strict(ln) for ln in path.read_text().splitlines()]
+    begins = [e for e in events if e["event"] == "begin" and e["obj"].startswith("t")]
+    assert begins and begins[0]["func"] == "work"

@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 _OPT = orjson.OPT_APPEND_NEWLINE
 _MEMORY = s.MEMORY_OPS
+#: Ops whose call site is the unit's code, given in their extra fields (the frame
+#: that records them is the thread's bootstrap): the prefix leaves it out, so that
+#: each line has one ``file``/``line``/``func``.
+_SITE_IN_EXTRA = frozenset({s.Op.BEGIN, s.Op.END})
 
 #: Longest string value kept; longer ones are cut and end with an ellipsis.
 VALUE_LIMIT = 120
@@ -278,9 +282,10 @@ class Sink:
         if task is not None:
             d[s.TASK] = task[1]
         d[s.VAR if op in _MEMORY else s.OBJ] = target
-        d[s.FILE] = file
-        d[s.LINE] = line
-        d[s.FUNC] = func
+        if op not in _SITE_IN_EXTRA:
+            d[s.FILE] = file
+            d[s.LINE] = line
+            d[s.FUNC] = func
         return d
 
     def write_event(self, d: dict[str, Any]) -> None:
