@@ -58,6 +58,7 @@ _SIMPLE: Final = {
     "fork": (s.Op.FORK, s.Kind.THREAD),
     "join": (s.Op.JOIN, s.Kind.THREAD),
 }
+_NUMBER: Final = re.compile(r"-?[0-9]{1,18}\Z")
 _SKIPPED: Final = frozenset({"enter", "exit", "branch", "dummy"})
 _NEEDS_ARG: Final = frozenset(_SIMPLE)
 #: Process id given to imported events (STD traces have one process).
@@ -144,7 +145,7 @@ def std_events(lines: Any, *, file: str = "<std>", stats: StdStats | None = None
                 "(known: r, w, acq, rel, req, fork, join, begin, end, enter, exit, branch, dummy)"
             )
         d[s.FILE] = file
-        if loc.lstrip("-").isdigit():
+        if _NUMBER.match(loc):
             d[s.LINE], d[s.FUNC] = int(loc), "<std>"
         else:
             d[s.LINE], d[s.FUNC] = 0, loc or "<std>"
@@ -177,19 +178,37 @@ def convert_std(
     stats = stats if stats is not None else StdStats()
     tmp = Path(f"{os.fspath(out_path)}.part")
     try:
-        with src.open(encoding="utf-8", errors="strict") as f, tmp.open("wb") as out:
-            buf: list[bytes] = []
-            for d in std_events(f, file=src.name, stats=stats):
-                buf.append(orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE))
-                if len(buf) >= 8192:
-                    out.write(b"".join(buf))
-                    buf.clear()
-            out.write(b"".join(buf))
-        os.replace(tmp, out_path)
+        text = src.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        tmp.unlink(missing_ok=True)
         raise StdError(f"{src}: not a text file ({exc.reason})") from None
+    if "\r" in text:  # universal newlines, as a text-mode file reads them
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    from tracelens.importers._std_fast import fast_convert, write_lines
+
+    try:
+        skipped: dict[str, int] = {}
+        col = fast_convert(text, src.name, skipped)
+        if col is not None:
+            write_lines(col, tmp)
+            stats.events += col.len()
+            for k, v in skipped.items():
+                stats.skipped[k] = stats.skipped.get(k, 0) + v
+        else:  # the reference: also the one to name a bad line
+            _write_reference(text.split("\n"), src.name, tmp, stats)
+        os.replace(tmp, out_path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return stats.events
+
+
+def _write_reference(lines: Any, file: str, out: Path, stats: StdStats) -> None:
+    """Write ``std_events(lines)`` with orjson: the per-line reference converter."""
+    with out.open("wb") as f:
+        buf: list[bytes] = []
+        for d in std_events(lines, file=file, stats=stats):
+            buf.append(orjson.dumps(d, option=orjson.OPT_APPEND_NEWLINE))
+            if len(buf) >= 8192:
+                f.write(b"".join(buf))
+                buf.clear()
+        f.write(b"".join(buf))
