@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import _thread
+import json
 import os
 import signal
 import subprocess
@@ -152,6 +153,54 @@ def test_recorder_imports_no_analyzer_libraries():
     )
 
     assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_configure_imports_nothing_the_program_did_not():
+    """configure() leaves structlog, rich, asyncio and concurrent.futures unimported."""
+    proc = _run(
+        """
+        import sys, tempfile, os, tracelens
+        tracelens.configure(os.path.join(tempfile.mkdtemp(), "t.jsonl"))
+        tracelens.watch({}, "d")["x"] = 1
+        tracelens.shutdown()
+        names = ("structlog", "rich", "asyncio", "concurrent.futures")
+        print(sorted(m for m in names if m in sys.modules))
+        """
+    )
+
+    assert proc.stdout.strip() == "[]", proc.stderr
+
+
+def test_modules_imported_after_configure_are_recorded_as_if_imported_before(tmp_path):
+    """structlog lines, asyncio tasks and thread-pool futures imported after configure()
+    are all in the trace."""
+    trace = tmp_path / "t.jsonl"
+    proc = _run(
+        f"""
+        import tracelens
+        tracelens.configure({str(trace)!r})
+        import asyncio, structlog
+        from concurrent.futures import ThreadPoolExecutor
+        structlog.get_logger().info("hello from the app")
+
+        async def child():
+            await asyncio.sleep(0)
+
+        async def main():
+            await asyncio.create_task(child(), name="kid")
+
+        asyncio.run(main())
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(int).result()
+        tracelens.shutdown()
+        """
+    )
+    assert proc.returncode == 0, proc.stderr
+    events = [json.loads(ln) for ln in trace.read_text().splitlines()]
+
+    assert any(e.get("event") == "hello from the app" for e in events)
+    assert any(e.get("event") == "begin" and e.get("task") == "kid" for e in events)
+    assert any(e.get("event") == "recv" and e.get("kind") == "future" for e in events)
 
 
 class TestConfigure:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from tracelens.record import _core
 from tracelens.record._core import NOVALUE, RAW, UnitState
-from tracelens.record._sink import VALUE_LIMIT, Sink, _dumps_value
+from tracelens.record._sink import VALUE_LIMIT, Sink, _dumps_value, dumps
 
 C = _core.speedups if _core.speedups is not None else None
 pytestmark = pytest.mark.skipif(
@@ -85,7 +85,7 @@ def _c_render(sink: Sink, st_: UnitState, chunk: list[tuple[Any, ...]]) -> bytes
             sink._prefixes,
             sink._prefix,
             _dumps_value,
-            orjson.dumps,
+            dumps,
             RAW,
             NOVALUE,
             VALUE_LIMIT,
@@ -139,7 +139,7 @@ def test_the_c_renderer_writes_a_large_chunk_to_the_file_in_whole_lines(tmp_path
             sink._prefixes,
             sink._prefix,
             _dumps_value,
-            orjson.dumps,
+            dumps,
             RAW,
             NOVALUE,
             VALUE_LIMIT,

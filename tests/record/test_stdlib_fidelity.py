@@ -5,7 +5,10 @@ from __future__ import annotations
 import _thread
 import pickle
 import re
+import subprocess
+import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -183,3 +186,49 @@ def test_rlock_arguments_warn_or_fail_as_plainly(recording):
     plain = outcome()
     recording()
     assert outcome() == plain
+
+
+#: The interpreter's own tests of what the recorder patches (test_threading and
+#: test_queue, 20 s more, are in benchmarks/cpython_suite.py).
+_CPYTHON_TESTS = [
+    "test_thread",
+    "test_threading_local",
+    "test_asyncio.test_locks",
+    "test_asyncio.test_queues",
+]
+
+
+def _has_test_package() -> bool:
+    try:
+        import test.support  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.mark.skipif(not _has_test_package(), reason="this Python has no test package")
+def test_cpythons_own_threading_tests_pass_under_tracelens_run(tmp_path: Path):
+    """python -m test on the thread, lock and queue tests gives the same result recorded."""
+    plain = subprocess.Popen(
+        [sys.executable, "-m", "test", *_CPYTHON_TESTS],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
+    trace = str(tmp_path / "t.jsonl")
+    recorded = subprocess.run(
+        [sys.executable, "-m", "tracelens", "run", "-o", trace, "-m", "test", *_CPYTHON_TESTS],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=600,
+    )
+    plain_out, _ = plain.communicate(timeout=600)
+
+    def result(out: str) -> list[str]:
+        return [ln for ln in out.splitlines() if ln.startswith(("Result:", "Total tests:"))]
+
+    assert result(plain_out)[-1] == "Result: SUCCESS"
+    assert result(recorded.stdout) == result(plain_out), recorded.stdout[-3000:]
+    assert recorded.returncode == plain.returncode == 0

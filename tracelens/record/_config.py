@@ -16,15 +16,11 @@ import time
 from collections.abc import Sequence
 from typing import Any, Final, Literal
 
-import orjson
-import structlog
-
 from tracelens import schema as s
-from tracelens.record import _core, aio, futures, locks, processes, sync, threads
+from tracelens.record import _core, _hooks, locks, processes, sync, threads
 from tracelens.record._core import STATE, bound_unit_state, forget_unit_state, unit_state
 from tracelens.record._patch import Patches
 from tracelens.record._sink import Sink
-from tracelens.record.processors import TraceLoggerFactory, add_trace_context
 
 #: How far ``stress=True`` shrinks the interpreter's thread switch interval (seconds).
 STRESS_SWITCH_INTERVAL = 1e-6
@@ -115,31 +111,44 @@ def configure(
     sink.write_event(_meta())
     STATE.on = True
     sink.start()
+    _hooks.when_imported("asyncio", _core.asyncio_imported)  # tasks as units, from then on
     if instrument:
         _instrument()
     if not isinstance(instrument, bool):
         _rewrite_modules(list(instrument))
     if configure_structlog and emit == "file":
-        STATE.saved["structlog"] = (structlog.is_configured(), structlog.get_config())
-        structlog.configure(
-            processors=[
-                structlog.contextvars.merge_contextvars,
-                structlog.processors.add_log_level,
-                structlog.processors.TimeStamper(fmt="iso", utc=True),
-                structlog.processors.StackInfoRenderer(),
-                structlog.processors.dict_tracebacks,
-                add_trace_context,
-                structlog.processors.JSONRenderer(serializer=orjson.dumps),
-            ],
-            logger_factory=TraceLoggerFactory(),
-            cache_logger_on_first_use=False,
-        )
+        # configured when the program imports structlog (now, if it has already)
+        _hooks.when_imported("structlog", _configure_structlog)
     if stress:
         STATE.saved["switchinterval"] = sys.getswitchinterval()
         sys.setswitchinterval(STRESS_SWITCH_INTERVAL)
     _install_process_hooks()
     STATE.settings = settings
     STATE.child = _child_config(settings)
+
+
+def _configure_structlog(structlog: Any) -> None:
+    """Send the application's structlog lines to the trace (``configure_structlog``)."""
+    import orjson
+
+    from tracelens.record.processors import TraceLoggerFactory, add_trace_context
+
+    if not STATE.on:
+        return
+    STATE.saved["structlog"] = (structlog.is_configured(), structlog.get_config())
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.StackInfoRenderer(),
+            structlog.processors.dict_tracebacks,
+            add_trace_context,
+            structlog.processors.JSONRenderer(serializer=orjson.dumps),
+        ],
+        logger_factory=TraceLoggerFactory(),
+        cache_logger_on_first_use=False,
+    )
 
 
 def _rewrite_modules(patterns: list[str]) -> None:
@@ -180,7 +189,10 @@ def shutdown() -> None:
     if sink is not None:
         sink.close()
     saved = STATE.saved
+    _hooks.cancel_all()
     if "structlog" in saved:
+        import structlog
+
         was, config = saved.pop("structlog")
         if was:
             structlog.configure(**config)
@@ -215,19 +227,40 @@ _patch = _LOCK_FACTORIES.set
 
 
 def _instrument() -> None:
+    # Patched when the program imports them (asyncio alone costs ~50 ms to import);
+    # first, so that when they are imported already, importing our patches for them
+    # happens before the locks are recorded (imports take the import system's locks).
+    _hooks.when_imported("concurrent.futures", _install_futures)
+    _hooks.when_imported("asyncio", _install_aio)
     locks.install(_patch)
     threads.install()
     sync.install()
-    futures.install()
     processes.install()
-    aio.install()
+
+
+def _install_futures(_module: object) -> None:
+    from tracelens.record import futures
+
+    if STATE.on:
+        futures.install()
+
+
+def _install_aio(module: object) -> None:
+    from tracelens.record import aio
+
+    if STATE.on:
+        aio.install()
 
 
 def _uninstall() -> None:
     _LOCK_FACTORIES.restore()
-    aio.uninstall()
+    aio = sys.modules.get("tracelens.record.aio")
+    if aio is not None:
+        aio.uninstall()
     processes.uninstall()
-    futures.uninstall()
+    futures = sys.modules.get("tracelens.record.futures")
+    if futures is not None:
+        futures.uninstall()
     sync.uninstall()
     threads.uninstall()
 
@@ -272,6 +305,8 @@ def _meta() -> dict[str, Any]:
 
 
 def _structlog_emitter() -> Any:
+    import structlog
+
     log = structlog.get_logger("tracelens")
 
     def emit(d: dict[str, Any]) -> None:

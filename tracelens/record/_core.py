@@ -37,8 +37,6 @@ import os
 import sys
 import threading
 import time
-from asyncio import _get_running_loop
-from asyncio import tasks as _asyncio_tasks
 from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
@@ -56,7 +54,12 @@ original_rlock: Final = _thread.RLock
 getframe: Final = sys._getframe
 _monotonic_ns = time.monotonic_ns
 _get_ident = _thread.get_ident
-_current_tasks: dict[Any, Any] = _asyncio_tasks._current_tasks  # type: ignore[attr-defined]
+#: The running asyncio loop, or ``None``. Until the program imports asyncio there is
+#: none, and ``type(None)()`` (a C call that returns ``None``) stands in: importing
+#: asyncio to ask would cost ~50 ms. ``asyncio_imported`` puts the real one in.
+_get_running_loop: Callable[[], Any] = type(None)
+#: asyncio's loop -> current task table (``asyncio_imported`` fills it in).
+_current_tasks: dict[Any, Any] = {}
 
 #: Marker for "no value recorded" (distinct from recording ``None``).
 NOVALUE: Final = object()
@@ -250,6 +253,24 @@ def py_record(
             sink.flush_unit(st)
 
 
+def asyncio_imported(_module: object = None) -> None:
+    """The program has imported asyncio: ask it for running loops and tasks from now on."""
+    global _get_running_loop, _current_tasks
+    try:
+        from _asyncio import _current_tasks as current  # type: ignore[attr-defined]
+        from _asyncio import _get_running_loop as running
+    except ImportError:  # an interpreter without asyncio's C accelerator
+        from asyncio.events import _get_running_loop as running
+        from asyncio.tasks import _current_tasks as current  # type: ignore[attr-defined]
+    _get_running_loop, _current_tasks = running, current
+    if speedups is not None:
+        _setup(speedups)
+
+
+def _setup(c: Any) -> None:
+    c.setup(_local, _new_state, SKIP_FILES, _get_running_loop, current_task_unit, _STATE, NOVALUE)
+
+
 def _load_speedups() -> Any:
     """The C accelerator, or ``None`` (not built, or ``TRACELENS_PURE_PYTHON=1``)."""
     if os.environ.get("TRACELENS_PURE_PYTHON", "") not in ("", "0"):
@@ -258,9 +279,7 @@ def _load_speedups() -> Any:
         from tracelens.record import _speedups
     except ImportError:
         return None
-    _speedups.setup(
-        _local, _new_state, SKIP_FILES, _get_running_loop, current_task_unit, _STATE, NOVALUE
-    )
+    _setup(_speedups)
     return _speedups
 
 

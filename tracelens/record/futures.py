@@ -25,7 +25,6 @@ import concurrent.futures as cf
 import itertools
 import os
 import threading
-from asyncio import futures as _aio_futures
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import _base
 from concurrent.futures import thread as cf_thread
@@ -145,7 +144,14 @@ def _set_exception(self: Any, exception: Any) -> None:
 
 #: asyncio copies an executor's result into its own future in a loop callback: not a
 #: hand-off to the program (the awaiting task records its own, see ``aio``).
-_QUIET_CALLERS: Final = frozenset({_aio_futures.__file__})
+#: asyncio's futures module, by file name (importing asyncio only to learn it costs ~50 ms).
+_QUIET_CALLERS: Final = frozenset(
+    {
+        os.path.normpath(
+            os.path.join(os.path.dirname(_base.__file__), "..", "..", "asyncio", "futures.py")
+        )
+    }
+)
 
 
 def _recv(fut: Any) -> None:
