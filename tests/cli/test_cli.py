@@ -341,8 +341,8 @@ def test_tui_takes_only_and_the_suppression_rules(racy: Path, tmp_path: Path, mo
         def run(self) -> None:
             seen["ran"] = True
 
-    def fake_make_app(paths, *, only=None, suppressions=()):
-        seen.update(paths=paths, only=only, suppressions=suppressions)
+    def fake_make_app(paths, *, only=None, suppressions=(), cache=True):
+        seen.update(paths=paths, only=only, suppressions=suppressions, cache=cache)
         return FakeApp()
 
     monkeypatch.setattr(tracelens.tui, "make_app", fake_make_app)
@@ -353,7 +353,7 @@ def test_tui_takes_only_and_the_suppression_rules(racy: Path, tmp_path: Path, mo
     )
 
     assert result.exit_code == 0, result.output
-    assert seen["only"] == ["lost_update"] and seen["ran"]
+    assert seen["only"] == ["lost_update"] and seen["ran"] and seen["cache"] is True
     assert [r.reason for r in seen["suppressions"]] == ["known"]
 
 
