@@ -158,21 +158,23 @@ class LoadProgress:
             self._bar = None
 
 
-def load_trace(logs: Sequence[Path]) -> Trace:
+def load_trace(logs: Sequence[Path], *, cache: bool = True) -> Trace:
     """Load the trace files with a progress bar; exit 2 on unusable input.
 
     Args:
         logs: Trace files or globs.
+        cache: Read through the cache (``.tracelens-cache/`` next to the first file)
+            unless ``TRACELENS_NO_CACHE`` is set.
 
     Returns:
         The loaded trace.
     """
-    from tracelens.analyze import load
+    from tracelens.analyze.cache import load_maybe_cached
 
     progress = LoadProgress()
     try:
         with input_errors():
-            return load([str(p) for p in logs], progress=progress)
+            return load_maybe_cached([str(p) for p in logs], cache=cache, progress=progress)
     finally:
         progress.close()
 
@@ -261,6 +263,15 @@ Only = Annotated[
     ),
 ]
 
+NoCache = Annotated[
+    bool,
+    typer.Option(
+        "--no-cache",
+        help="Parse the traces without the .tracelens-cache next to them (or set"
+        " TRACELENS_NO_CACHE=1).",
+    ),
+]
+
 Suppress = Annotated[
     Path | None,
     typer.Option(
@@ -293,13 +304,14 @@ def report(
             file_okay=False,
         ),
     ] = None,
+    no_cache: NoCache = False,
 ) -> None:
     """Analyse traces and report the races found (exit 1 when any is at or above --fail-on)."""
     from tracelens.report import RENDERERS, RenderOptions
 
     with input_errors():
         kinds = parse_only(only)
-    trace = load_trace(logs)
+    trace = load_trace(logs, cache=not no_cache)
     with input_errors():
         rules = load_suppression_rules(suppress, Path.cwd())
     from tracelens.analyze import analyze
@@ -345,6 +357,7 @@ _RAW_STATS = frozenset({"first_ts", "last_ts"})
 def stats(
     logs: Logs,
     as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON.")] = False,
+    no_cache: NoCache = False,
 ) -> None:
     """Count what the traces hold: events, variables, units, sync objects, skipped lines."""
     import json
@@ -352,7 +365,7 @@ def stats(
     from tracelens.analyze import stats as trace_stats
     from tracelens.report import format_duration
 
-    trace = load_trace(logs)
+    trace = load_trace(logs, cache=not no_cache)
     numbers = dict(trace_stats(trace))
     if as_json:
         write_output(json.dumps(numbers, indent=2, default=str) + "\n", None)
@@ -409,6 +422,7 @@ def tui(
             file_okay=False,
         ),
     ] = None,
+    no_cache: NoCache = False,
 ) -> None:
     """Browse the findings and each variable's timeline in the terminal (q quits, ? keys)."""
     from tracelens.tui import make_app
@@ -417,7 +431,11 @@ def tui(
         kinds = parse_only(only)
         rules = load_suppression_rules(suppress, Path.cwd())
         tui_app = make_app(
-            [str(p) for p in logs], only=kinds, suppressions=rules, source_roots=root or ()
+            [str(p) for p in logs],
+            only=kinds,
+            suppressions=rules,
+            source_roots=root or (),
+            cache=not no_cache,
         )
     tui_app.run()
     if tui_app.error:
@@ -436,11 +454,12 @@ def export(
         typer.Option("--output", "-o", help="The file to write ('-' for stdout).", dir_okay=False),
     ] = Path("trace.perfetto.json"),
     only: Only = None,
+    no_cache: NoCache = False,
 ) -> None:
     """Export the traces for a timeline viewer (Perfetto: open the file in ui.perfetto.dev)."""
     with input_errors():
         kinds = parse_only(only)
-    trace = load_trace(logs)
+    trace = load_trace(logs, cache=not no_cache)
     from tracelens.analyze import analyze
     from tracelens.export import perfetto
 

@@ -341,8 +341,10 @@ def test_tui_takes_only_and_the_suppression_rules(racy: Path, tmp_path: Path, mo
         def run(self) -> None:
             seen["ran"] = True
 
-    def fake_make_app(paths, *, only=None, suppressions=(), source_roots=()):
-        seen.update(paths=paths, only=only, suppressions=suppressions, roots=source_roots)
+    def fake_make_app(paths, *, only=None, suppressions=(), source_roots=(), cache=True):
+        seen.update(
+            paths=paths, only=only, suppressions=suppressions, roots=source_roots, cache=cache
+        )
         return FakeApp()
 
     monkeypatch.setattr(tracelens.tui, "make_app", fake_make_app)
@@ -353,7 +355,7 @@ def test_tui_takes_only_and_the_suppression_rules(racy: Path, tmp_path: Path, mo
     )
 
     assert result.exit_code == 0, result.output
-    assert seen["only"] == ["lost_update"] and seen["ran"]
+    assert seen["only"] == ["lost_update"] and seen["ran"] and seen["cache"] is True
     assert [r.reason for r in seen["suppressions"]] == ["known"]
 
 
@@ -370,7 +372,7 @@ def test_tui_passes_its_roots_to_the_source_pane(racy: Path, tmp_path: Path, mon
         def run(self) -> None:
             seen["ran"] = True
 
-    def fake_make_app(paths, *, only=None, suppressions=(), source_roots=()):
+    def fake_make_app(paths, *, only=None, suppressions=(), source_roots=(), cache=True):
         seen.update(paths=paths, only=only, suppressions=suppressions, roots=source_roots)
         return FakeApp()
 

@@ -94,9 +94,9 @@ class LoadingScreen(Screen[TraceModel]):
     def load(self) -> TraceModel:
         """Load, analyse and index the trace (in a thread)."""
         from tracelens.analyze import load as load_plain
-        from tracelens.analyze.cache import load_cached
+        from tracelens.analyze.cache import cache_enabled, load_cached
 
-        load = load_cached if self.cache else load_plain
+        load = load_cached if cache_enabled(self.cache) else load_plain
 
         worker = get_current_worker()
 
