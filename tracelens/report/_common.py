@@ -8,6 +8,7 @@ names, values) is untrusted: each renderer escapes it for its own output format.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -335,3 +336,37 @@ def window_ns(events: Sequence[EventRef]) -> int:
     """Time from the first to the last event of an instance (0 when unknown)."""
     ts = [e.ts for e in events if e.ts]
     return max(ts) - min(ts) if len(ts) >= 2 else 0
+
+
+def json_document(doc: Any) -> str:
+    """``doc`` as indented JSON text ending with a newline: the JSON and SARIF reports.
+
+    Rendered by orjson (about ten times faster than ``json.dumps`` on a large report),
+    byte for byte what ``json.dumps(doc, indent=2, ensure_ascii=False, default=str)``
+    gives for every document whose floats print the same in both (no exponents, no
+    NaN or infinity), whose ints fit in 64 bits and whose keys are strings; any other
+    document is rendered by ``json`` itself, so the output never depends on which.
+    """
+    import orjson
+
+    if not _plain_floats(doc):
+        return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
+    try:
+        return orjson.dumps(doc, option=orjson.OPT_INDENT_2, default=str).decode() + "\n"
+    except TypeError:  # a huge int or a non-string key: json handles them
+        return json.dumps(doc, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def _plain_floats(doc: Any) -> bool:
+    """Whether every float in ``doc`` prints the same in ``json`` and orjson."""
+    stack = [doc]
+    while stack:
+        x = stack.pop()
+        t = type(x)
+        if t is dict:
+            stack.extend(x.values())
+        elif t is list or t is tuple:
+            stack.extend(x)
+        elif t is float and not ("e" not in (r := repr(x)) and r not in ("nan", "inf", "-inf")):
+            return False
+    return True

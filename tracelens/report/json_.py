@@ -8,7 +8,6 @@ schema and a test keeps the two equal.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from typing import Any, Final
 
@@ -16,6 +15,7 @@ from tracelens.report._common import (
     TOOL_NAME,
     RenderOptions,
     ReportLike,
+    json_document,
     ordered,
     rule_dict,
     skipped_lines,
@@ -229,4 +229,4 @@ def render(report: ReportLike, options: RenderOptions | None = None) -> str:
     Returns:
         The JSON document, ending with a newline.
     """
-    return json.dumps(to_dict(report), indent=2, ensure_ascii=False, default=str) + "\n"
+    return json_document(to_dict(report))

@@ -11,7 +11,6 @@ against ``%SRCROOT%``; others become absolute ``file:`` URIs.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Final
 
@@ -23,6 +22,7 @@ from tracelens.report._common import (
     RenderOptions,
     ReportLike,
     distinct_sites,
+    json_document,
     ordered,
     relative_path,
     rule_dict,
@@ -193,4 +193,4 @@ def render(report: ReportLike, options: RenderOptions | None = None) -> str:
     Returns:
         The JSON document, ending with a newline.
     """
-    return json.dumps(to_dict(report, options), indent=2, ensure_ascii=False) + "\n"
+    return json_document(to_dict(report, options))
