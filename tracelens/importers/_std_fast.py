@@ -15,21 +15,14 @@ import orjson
 import polars as pl
 
 from tracelens import schema as s
+from tracelens.importers.std_ops import EVENT_PATTERN, NUMBER_PATTERN, SIMPLE_OPS, SKIPPED_OPS
 
 #: Only printable ASCII without quote or backslash goes the fast way (no JSON escapes).
 _UNUSUAL: Final = r'[^\x20-\x7e]|["\\]'
-_EVENT: Final = r"^([A-Za-z_]+)(?:\((.*)\))?$"
-_NUMBER: Final = r"^-?[0-9]{1,18}$"
-_OPS: Final = {
-    "r": (s.Op.READ, None),
-    "w": (s.Op.WRITE, None),
-    "acq": (s.Op.ACQUIRE, s.Kind.LOCK),
-    "rel": (s.Op.RELEASE, s.Kind.LOCK),
-    "req": (s.Op.ACQUIRE_TRY, s.Kind.LOCK),
-    "fork": (s.Op.FORK, s.Kind.THREAD),
-    "join": (s.Op.JOIN, s.Kind.THREAD),
-}
-_SKIPPED: Final = ("enter", "exit", "branch", "dummy")
+_EVENT: Final = EVENT_PATTERN
+_NUMBER: Final = f"^{NUMBER_PATTERN}$"
+_OPS: Final = SIMPLE_OPS
+_SKIPPED: Final = SKIPPED_OPS
 
 
 def fast_convert(text: str, file: str, skipped: dict[str, int]) -> pl.Series | None:

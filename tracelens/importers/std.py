@@ -45,21 +45,14 @@ import orjson
 
 from tracelens import schema as s
 from tracelens.exceptions import StdError
+from tracelens.importers.std_ops import EVENT_PATTERN, NUMBER_PATTERN, SIMPLE_OPS, SKIPPED_OPS
 
 __all__ = ["StdError", "StdStats", "convert_std", "std_events"]
 
-_EVENT: Final = re.compile(r"^([A-Za-z_]+)(?:\((.*)\))?$")
-_SIMPLE: Final = {
-    "r": (s.Op.READ, None),
-    "w": (s.Op.WRITE, None),
-    "acq": (s.Op.ACQUIRE, s.Kind.LOCK),
-    "rel": (s.Op.RELEASE, s.Kind.LOCK),
-    "req": (s.Op.ACQUIRE_TRY, s.Kind.LOCK),
-    "fork": (s.Op.FORK, s.Kind.THREAD),
-    "join": (s.Op.JOIN, s.Kind.THREAD),
-}
-_NUMBER: Final = re.compile(r"-?[0-9]{1,18}\Z")
-_SKIPPED: Final = frozenset({"enter", "exit", "branch", "dummy"})
+_EVENT: Final = re.compile(EVENT_PATTERN)
+_SIMPLE: Final = SIMPLE_OPS
+_NUMBER: Final = re.compile(NUMBER_PATTERN + r"\Z")
+_SKIPPED: Final = frozenset(SKIPPED_OPS)
 _NEEDS_ARG: Final = frozenset(_SIMPLE)
 #: Process id given to imported events (STD traces have one process).
 STD_PID: Final = 1
