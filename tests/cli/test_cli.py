@@ -328,8 +328,9 @@ def test_no_arguments_shows_help() -> None:
     assert "report" in result.output and "export" in result.output
 
 
-def test_tui_takes_only_and_the_suppression_rules(racy: Path, tmp_path: Path, monkeypatch) -> None:
-    """`tracelens tui --only K --suppress F` builds the app with those kinds and rules."""
+@pytest.fixture
+def tui_app_args(monkeypatch) -> dict[str, object]:
+    """Replace the TUI by a fake that records what make_app was given and that it ran."""
     import tracelens.tui
 
     seen: dict[str, object] = {}
@@ -348,6 +349,12 @@ def test_tui_takes_only_and_the_suppression_rules(racy: Path, tmp_path: Path, mo
         return FakeApp()
 
     monkeypatch.setattr(tracelens.tui, "make_app", fake_make_app)
+    return seen
+
+
+def test_tui_takes_only_and_the_suppression_rules(racy: Path, tmp_path: Path, tui_app_args) -> None:
+    """`tracelens tui --only K --suppress F` builds the app with those kinds and rules."""
+    seen = tui_app_args
     rules = tmp_path / "suppress.toml"
     rules.write_text('[[suppress]]\nvar = "model*"\nreason = "known"\n')
     result = runner.invoke(
@@ -359,28 +366,12 @@ def test_tui_takes_only_and_the_suppression_rules(racy: Path, tmp_path: Path, mo
     assert [r.reason for r in seen["suppressions"]] == ["known"]
 
 
-def test_tui_passes_its_roots_to_the_source_pane(racy: Path, tmp_path: Path, monkeypatch) -> None:
+def test_tui_passes_its_roots_to_the_source_pane(racy: Path, tmp_path: Path, tui_app_args) -> None:
     """`tracelens tui --root DIR` (repeatable) lets the app show the files under DIR."""
-    import tracelens.tui
-
-    seen: dict[str, object] = {}
-
-    class FakeApp:
-        error = None
-        return_code = 0
-
-        def run(self) -> None:
-            seen["ran"] = True
-
-    def fake_make_app(paths, *, only=None, suppressions=(), source_roots=(), cache=True):
-        seen.update(paths=paths, only=only, suppressions=suppressions, roots=source_roots)
-        return FakeApp()
-
-    monkeypatch.setattr(tracelens.tui, "make_app", fake_make_app)
     result = runner.invoke(app, ["tui", str(racy), "--root", str(tmp_path), "--root", "."])
 
     assert result.exit_code == 0, result.output
-    assert [Path(p) for p in seen["roots"]] == [tmp_path, Path(".")]
+    assert [Path(p) for p in tui_app_args["roots"]] == [tmp_path, Path(".")]
 
 
 def test_tui_with_a_bad_suppress_file_is_a_clean_error(racy: Path, tmp_path: Path) -> None:
