@@ -245,7 +245,7 @@ def _install_futures(_module: object) -> None:
         futures.install()
 
 
-def _install_aio(module: object) -> None:
+def _install_aio(_module: object) -> None:
     from tracelens.record import aio
 
     if STATE.on:

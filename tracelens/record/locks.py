@@ -189,9 +189,6 @@ class TracedRLock:
     _lk: Any  # the C RLock, with the private methods Condition uses
 
     def __init__(self) -> None:
-        self._init()
-
-    def _init(self) -> None:
         self._lk = original_rlock()
         self._count = 0  # only the owner changes it
         self.name, internal = lock_identity("RLock")
@@ -310,12 +307,6 @@ def _new_lock() -> TracedLock:
     return lock
 
 
-def _new_rlock() -> TracedRLock:
-    lock = TracedRLock.__new__(TracedRLock)
-    lock._init()
-    return lock
-
-
 def acquire_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, float]:
     """``acquire``'s ``(blocking, timeout)``, checked exactly as the real lock checks them.
 
@@ -398,7 +389,7 @@ def rlock_factory(original: Callable[..., Any]) -> Callable[..., TracedRLock]:
     def RLock(*args: Any, **kwargs: Any) -> TracedRLock:
         if args or kwargs:
             original(*args, **kwargs)  # its own warning (3.13) or error, if any
-        return _new_rlock()
+        return TracedRLock()
 
     return RLock
 
@@ -466,5 +457,5 @@ def install(patch: Callable[[Any, str, Any], None]) -> None:
     patch(
         _thread,
         "RLock",
-        BuiltinType(rlock_type, _new_rlock, TracedRLock, instantiable=_instantiable(rlock_type)),
+        BuiltinType(rlock_type, TracedRLock, TracedRLock, instantiable=_instantiable(rlock_type)),
     )
