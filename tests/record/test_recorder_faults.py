@@ -218,3 +218,63 @@ def test_every_recorded_line_parses_with_a_parser_that_rejects_duplicate_keys(re
     events = [_strict(ln) for ln in path.read_text().splitlines()]
     begins = [e for e in events if e["event"] == "begin" and e["obj"].startswith("t")]
     assert begins and begins[0]["func"] == "work"
+
+
+def _program_handler():
+    raise TimeoutError("the program's alarm")
+
+
+def _prefix_that_raises(sink, after, handler):
+    """Make the sink's per-site prefix call ``handler`` on its ``after``-th call, once."""
+    real = sink._prefix
+    calls = [0]
+
+    def prefix(*args):
+        calls[0] += 1
+        if calls[0] == after:
+            handler()
+        return real(*args)
+
+    sink._prefix = prefix
+
+
+@pytest.mark.parametrize("after", [1, 900])
+def test_a_signal_handlers_exception_during_a_flush_reaches_the_program_and_loses_nothing(
+    recording, after
+):
+    """An exception a signal handler raises while a chunk is written is the program's; every event is written once."""
+    from tracelens.record import _core
+
+    path = recording(buffer_size=1000, flush_interval=60)
+    _prefix_that_raises(_core.STATE.sink, after, _program_handler)
+    raised = []
+    for n in range(3000):
+        try:
+            tracelens.write(f"v{n}", value=n)  # a new site each time: a prefix per event
+        except TimeoutError as exc:
+            raised.append((n, str(exc)))
+    tracelens.shutdown()
+
+    values = [e["value"] for e in read_trace(path) if e["event"] == "write"]
+    assert (raised, sorted(values)) == ([(999, "the program's alarm")], list(range(3000)))
+
+
+def test_an_exception_from_the_recorders_own_code_during_a_flush_stops_recording_quietly(
+    recording, capfd
+):
+    """A failure inside the recorder while writing is not raised: one stderr line, the program goes on."""
+    from tracelens.record import _core, _sink
+
+    namespace: dict = {}
+    exec(
+        compile("def bug():\n    raise RuntimeError('bug')\n", _sink.__file__, "exec"),
+        namespace,
+    )
+    recording(buffer_size=10, flush_interval=60)
+    _prefix_that_raises(_core.STATE.sink, 1, namespace["bug"])
+    for n in range(30):
+        tracelens.write(f"v{n}", value=n)
+    tracelens.shutdown()
+
+    lines = capfd.readouterr().err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("tracelens: cannot write the trace to ")

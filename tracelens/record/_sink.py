@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import _thread
 import os
+import stat
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -77,6 +78,27 @@ def _scrub(obj: Any) -> Any:
     return obj
 
 
+_RECORD_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def _raised_by_program(exc: BaseException) -> bool:
+    """Whether an exception raised inside the recorder is the program's own.
+
+    A signal handler runs at whatever instruction the main thread is at, recorder code
+    included, and what it raises (a ``TimeoutError`` from an ``alarm`` handler,
+    ``KeyboardInterrupt``) belongs to the program; an exception whose innermost frame is
+    the recorder's is a failure to record.
+    """
+    if not isinstance(exc, Exception):
+        return True
+    tb = exc.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return not tb.tb_frame.f_code.co_filename.startswith(_RECORD_DIR)
+
+
 def _dumps_value(v: Any) -> bytes:
     """A value as it is rendered (the C renderer's fallback for what it leaves to orjson)."""
     return dumps(bounded(v))
@@ -127,6 +149,7 @@ class Sink:
         self._fd = -1
         if self.path is not None:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._regular = self._fd >= 0 and stat.S_ISREG(os.fstat(self._fd).st_mode)
         self._sites = _Sites()
         self._prefixes: dict[tuple[Any, ...], bytes] = {}
         self._failed = False
@@ -177,10 +200,19 @@ class Sink:
         st.buf = []  # swap, not clear: the owner keeps appending to the new list
         try:
             self._write(st, chunk)
-        except Exception as exc:  # recording never raises into user code
-            self._fail(exc)
+        except BaseException as exc:
+            if self._emit is not None or not _raised_by_program(exc):
+                if not isinstance(exc, Exception):
+                    raise
+                self._fail(exc)  # recording never raises into user code
+                return
+            # A signal handler's exception (or KeyboardInterrupt) arrived while writing:
+            # it is the program's; what the chunk still holds goes out at the next flush.
+            st.buf[:0] = chunk
+            raise
 
     def _write(self, st: UnitState, chunk: list[tuple[Any, ...]]) -> None:
+        """Write a chunk; the records written leave it (an exception leaves the rest)."""
         if self._failed:
             return
         if self._emit is not None:
@@ -188,11 +220,27 @@ class Sink:
                 if rec[0] is not RAW:  # application lines already went through the app's chain
                     self._emit(self._event_dict(st, rec))
             return
-        data = self._render(st, chunk, self._fd)
+        if _core.speedups is not None:
+            self._render(st, chunk, self._fd)  # writes, and empties the chunk as it does
+            return
+        data = self._py_render(st, chunk)
+        chunk[:] = [(RAW, data)]
         view = memoryview(data)
-        while view:
-            n = os.write(self._fd, view)
-            view = view[n:]
+        try:
+            while view:
+                n = os.write(self._fd, view)
+                view = view[n:]
+        except OSError:
+            raise
+        except BaseException:
+            # Raised by a signal handler, right after a write returned (a regular file's
+            # writes are not interrupted) or from an interrupted one (a pipe's): the
+            # first wrote all it was given, the second nothing.
+            if self._regular:
+                view = view[len(view) :]
+            chunk[:] = [(RAW, bytes(view))] if view else []
+            raise
+        chunk.clear()
 
     def _render(self, st: UnitState, chunk: list[tuple[Any, ...]], fd: int = -1) -> bytes:
         """JSON lines for a chunk: in C when the accelerator is there, else in Python.

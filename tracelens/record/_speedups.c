@@ -171,7 +171,10 @@ static int buf_put_extra(Buf *b, PyObject *d) {
     return 1;
 }
 
-/* Write out what the buffer holds (whole lines) to fd, the GIL released. */
+/* Write out what the buffer holds (whole lines) to fd, the GIL released.
+ * An interrupted write is retried without running the signal handlers: they run at the
+ * program's next instruction, after the flush, so an exception a handler raises is the
+ * program's and the lines are all written. */
 static int buf_drain(Buf *b, int fd) {
     Py_ssize_t off = 0;
     while (off < b->len) {
@@ -180,10 +183,7 @@ static int buf_drain(Buf *b, int fd) {
         w = write(fd, b->p + off, (size_t)(b->len - off));
         Py_END_ALLOW_THREADS
         if (w < 0) {
-            if (errno == EINTR) {
-                if (PyErr_CheckSignals() < 0) return -1;
-                continue;
-            }
+            if (errno == EINTR) continue;
             PyErr_SetFromErrno(PyExc_OSError);
             return -1;
         }
@@ -194,7 +194,8 @@ static int buf_drain(Buf *b, int fd) {
 }
 
 /* render(chunk, st, cache, make_prefix, dumps_value, dumps_extra, raw, novalue, limit, fd)
- * fd < 0: return the JSON lines as bytes; else write them to fd and return None. */
+ * fd < 0: return the JSON lines as bytes; else write them to fd, remove the records
+ * written from chunk (all of them unless it fails) and return None. */
 static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 10) {
         PyErr_SetString(PyExc_TypeError, "render() takes 10 arguments");
@@ -224,7 +225,8 @@ static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     memset(lc, 0, sizeof lc);
     Buf b = {NULL, 0, 0};
     Py_ssize_t n = PyList_GET_SIZE(chunk);
-    for (Py_ssize_t i = 0; i < n; i++) {
+    Py_ssize_t i = 0, written = 0; /* records [0, written) are on fd */
+    for (i = 0; i < n; i++) {
         PyObject *rec = PyList_GET_ITEM(chunk, i);
         if (!PyTuple_Check(rec) || PyTuple_GET_SIZE(rec) < 2) {
             PyErr_SetString(PyExc_TypeError, "a record is a tuple");
@@ -237,7 +239,10 @@ static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             Py_ssize_t ln = PyBytes_GET_SIZE(line);
             if ((ln == 0 || PyBytes_AS_STRING(line)[ln - 1] != '\n') && buf_put(&b, "\n", 1) < 0)
                 goto fail;
-            if (fd >= 0 && b.len >= DRAIN_AT && buf_drain(&b, fd) < 0) goto fail;
+            if (fd >= 0 && b.len >= DRAIN_AT) {
+                if (buf_drain(&b, fd) < 0) goto fail;
+                written = i + 1;
+            }
             continue;
         }
         if (PyTuple_GET_SIZE(rec) != 9) {
@@ -312,11 +317,17 @@ static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             }
         }
         if (buf_put(&b, "}\n", 2) < 0) goto fail;
-        if (fd >= 0 && b.len >= DRAIN_AT && buf_drain(&b, fd) < 0) goto fail;
+        if (fd >= 0 && b.len >= DRAIN_AT) {
+            if (buf_drain(&b, fd) < 0) goto fail;
+            written = i + 1;
+        }
     }
     PyObject *out;
     if (fd >= 0) {
         if (buf_drain(&b, fd) < 0) goto fail;
+        written = n;
+        /* all written: the chunk is emptied here, where no signal handler can run */
+        if (PyList_SetSlice(chunk, 0, n, NULL) < 0) goto fail;
         out = Py_NewRef(Py_None);
     } else {
         out = PyBytes_FromStringAndSize(b.p ? b.p : "", b.len);
@@ -324,6 +335,14 @@ static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     goto end;
 fail:
     out = NULL;
+    if (fd >= 0) {
+        /* The exception may be a signal handler's, raised in a callback: the records
+         * not written yet stay in the chunk, for the caller to write at the next flush. */
+        PyObject *type, *exc, *tb;
+        PyErr_Fetch(&type, &exc, &tb);
+        if (PyList_SetSlice(chunk, 0, written, NULL) < 0) PyErr_Clear();
+        PyErr_Restore(type, exc, tb);
+    }
 end:
     for (int k = 0; k < NCACHE; k++) Py_XDECREF(lc[k].pre);
     PyMem_Free(b.p);
