@@ -242,7 +242,7 @@ def _prefix_that_raises(sink, after, handler):
 def test_a_signal_handlers_exception_during_a_flush_reaches_the_program_and_loses_nothing(
     recording, after
 ):
-    """An exception a signal handler raises while a chunk is written is the program's; every event is written once."""
+    """A signal handler's exception during a flush is the program's; each event is written once."""
     from tracelens.record import _core
 
     path = recording(buffer_size=1000, flush_interval=60)
@@ -262,7 +262,7 @@ def test_a_signal_handlers_exception_during_a_flush_reaches_the_program_and_lose
 def test_an_exception_from_the_recorders_own_code_during_a_flush_stops_recording_quietly(
     recording, capfd
 ):
-    """A failure inside the recorder while writing is not raised: one stderr line, the program goes on."""
+    """A failure inside the recorder while writing is not raised: one stderr line, no exception."""
     from tracelens.record import _core, _sink
 
     namespace: dict = {}
