@@ -72,12 +72,14 @@ class TestWatchAttrs:
         c.bump()
         assert c.count == 1
 
-    def test_pickling_a_watched_object_fails_loudly(self, recording):
-        """Documented limitation: the recording subclass cannot be pickled by reference."""
+    @pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+    def test_a_watched_object_pickles_as_an_object_of_its_own_class(self, recording, protocol):
+        """Pickling gives back a plain instance of the class, with the object's state."""
         recording()
         c = watch_attrs(Counter(), "ctr")
-        with pytest.raises(pickle.PicklingError):
-            pickle.dumps(c)
+        c.bump()
+        back = pickle.loads(pickle.dumps(c, protocol))
+        assert (type(back), vars(back)) == (Counter, {"count": 1})
 
     def test_builtin_containers_are_refused_with_a_hint(self, recording):
         """A dict's class cannot be changed: the error points to watch()."""

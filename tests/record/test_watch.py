@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import json
+import pickle
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -358,3 +362,37 @@ class TestWatchedProtocols:
         tracelens.shutdown()
 
         assert "watch('pair'): a tuple never changes" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", [{"a": 1, "b": [2]}, [1, "x"], {1, 2}])
+def test_a_watched_container_pickles_as_the_container_it_wraps(recording, value):
+    """pickle.dumps of a proxy gives the plain container back, equal to the original."""
+    recording()
+    back = pickle.loads(pickle.dumps(tracelens.watch(value, "v")))
+    assert (type(back), back) == (type(value), value)
+
+
+@pytest.mark.parametrize("value", [{"a": 1, "b": [2]}, [1, "x"]])
+def test_json_dumps_writes_a_watched_container_as_the_container(recording, value):
+    """json.dumps (C encoder and indented Python one) writes a proxy as its container."""
+    recording()
+    w = tracelens.watch(value, "v")
+    assert (json.dumps(w), json.dumps({"k": w}, indent=1)) == (
+        json.dumps(value),
+        json.dumps({"k": value}, indent=1),
+    )
+
+
+def test_json_dumps_still_refuses_other_objects_while_watching(recording):
+    """The taught encoder raises the standard TypeError for an object that is not a proxy."""
+    recording()
+    tracelens.watch({}, "v")
+    with pytest.raises(TypeError, match="not JSON serializable"):
+        json.dumps(object())
+
+
+def test_a_copy_of_a_watched_container_is_a_plain_equal_container(recording):
+    """copy.copy and copy.deepcopy of a proxy give unwatched containers with the same items."""
+    recording()
+    w = tracelens.watch({"a": [1]}, "v")
+    assert [(type(c), c) for c in (copy.copy(w), copy.deepcopy(w))] == [(dict, {"a": [1]})] * 2

@@ -20,6 +20,7 @@ call in between (see ``tracelens.record._core``).
 from __future__ import annotations
 
 import contextlib
+import copyreg
 import itertools
 import weakref
 from collections.abc import Callable
@@ -149,8 +150,35 @@ def _recording_subclass(cls: type) -> type:
         )
         ns.update(__slots__=(), __module__=cls.__module__, __qualname__=cls.__qualname__)
         ns["_tl_watched_base"] = cls
+        ns["__reduce_ex__"] = _reduce_as(cls)
         sub = _subclasses[cls] = type(cls.__name__, (cls,), ns)
     return sub
+
+
+def _reduce_as(cls: type) -> Callable[[Any, Any], Any]:
+    """``__reduce_ex__`` that pickles (and copies) an instance as one of ``cls``.
+
+    The recording subclass cannot be found by name, so object's own reduction, which
+    names the instance's class, fails; this one names ``cls`` and rebuilds the object
+    with ``copyreg._reconstructor``, as protocols 0 and 1 do. Classes whose reduction
+    is their own are left to it.
+    """
+    base_reduce: Any = cls.__reduce_ex__
+    reconstructor: Any = copyreg._reconstructor  # type: ignore[attr-defined]
+
+    def __reduce_ex__(self: Any, protocol: Any) -> Any:
+        rv = base_reduce(self, protocol)
+        if not (isinstance(rv, tuple) and len(rv) >= 2 and isinstance(rv[1], tuple)):
+            return rv
+        args = rv[1]
+        if getattr(rv[0], "__name__", "") == "__newobj__" and args[:1] == (type(self),):
+            if len(args) == 1:
+                return (reconstructor, (cls, object, None), *rv[2:])
+        elif rv[0] is reconstructor and args[:1] == (type(self),):
+            return (rv[0], (cls, *args[1:]), *rv[2:])
+        return rv
+
+    return __reduce_ex__
 
 
 def _decorate(cls: type[T], base: str) -> type[T]:
@@ -178,8 +206,8 @@ def watch_attrs(obj: Any, name: str | None = None) -> Any:
       (same name, ``isinstance`` holds) and returns ``obj``;
     * ``@watch_attrs("cache")`` on a class records every instance's attributes.
 
-    Only accesses made while recording are events. The watched object cannot be
-    pickled by reference to its class (its class is the recording subclass).
+    Only accesses made while recording are events. Pickling or copying the watched
+    object gives a plain instance of its class (not watched), with its state.
 
     Args:
         obj: The object (or, in the decorator form, the variable name).

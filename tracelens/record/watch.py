@@ -31,6 +31,7 @@ from tracelens.record._core import (
     safe_value,
     say_once,
 )
+from tracelens.record._hooks import when_imported
 
 _R: Final = s.Op.READ
 _W: Final = s.Op.WRITE
@@ -64,6 +65,11 @@ class _Proxy:
 
     def __hash__(self) -> int:
         return hash(self._tl_obj)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        # A pickle (and copy.copy) is a copy: of the object itself, which is not watched.
+        self._whole(_R)
+        return self._tl_obj.__reduce_ex__(protocol)
 
     def _whole(self, op: str, depth: int = 3) -> None:
         # An event on the whole container (its key set); caller took no number yet.
@@ -475,6 +481,36 @@ class WatchedObject(_Proxy):
 _IMMUTABLE: Final = (str, bytes, tuple, int, float, complex, frozenset, range, type(None))
 
 
+_json_taught = False
+
+
+def _teach_json(module: Any) -> None:
+    """Let ``json.dumps`` write a watched container as the container it wraps.
+
+    Its C encoder checks the exact type and hands anything else to ``default``; the
+    standard ``default`` raises ``TypeError`` for every object, and still does for any
+    object that is not a ``watch()`` proxy. Installed once, for good (a proxy may
+    outlive the recording).
+    """
+    global _json_taught
+    if _json_taught:
+        return
+    _json_taught = True
+    encoder = module.JSONEncoder
+    plain = encoder.default
+
+    def default(self: Any, o: Any) -> Any:
+        if issubclass(type(o), _Proxy):
+            o._whole(_R)
+            return o._tl_obj
+        return plain(self, o)
+
+    default.__doc__ = plain.__doc__
+    default.__name__ = plain.__name__
+    default.__qualname__ = plain.__qualname__
+    encoder.default = default
+
+
 def watch(obj: Any, name: str) -> Any:
     """Return a proxy of ``obj`` whose reads and writes are recorded.
 
@@ -498,6 +534,8 @@ def watch(obj: Any, name: str) -> Any:
     """
     if not isinstance(name, str) or not name:
         raise TypeError("watch() needs a non-empty variable name")
+    if not _json_taught:
+        when_imported("json.encoder", _teach_json)
     if isinstance(obj, _Proxy):
         obj = obj._tl_obj
     if isinstance(obj, dict | abc.Mapping):
