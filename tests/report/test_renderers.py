@@ -147,9 +147,9 @@ def test_json_counts_suppressed_findings_by_rule(report: FakeReport) -> None:
 
 
 def test_json_names_the_tool_and_format_version(report: FakeReport) -> None:
-    """The JSON report names the tool and its format version 1."""
+    """The JSON report names the tool and its format version 2."""
     doc = json.loads(json_.render(report))
-    assert doc["tool"]["name"] == "tracelens" and doc["format_version"] == 1
+    assert doc["tool"]["name"] == "tracelens" and doc["format_version"] == 2
 
 
 def test_json_schema_in_the_docs_is_the_one_the_code_uses() -> None:
@@ -329,3 +329,59 @@ def test_sarif_reports_suppressed_findings_as_suppressed(report: FakeReport) -> 
 def test_evil_string_is_in_every_json_output_unchanged(render, evil_report: FakeReport) -> None:
     """A markup-laden variable name appears unchanged in the JSON and SARIF output."""
     assert EVIL in render(evil_report, ROOT)
+
+
+# --- one bug, one entry ------------------------------------------------------------
+
+
+def _bug_report() -> FakeReport:
+    """A lost update and the data race behind it (one group), on ten variables."""
+    import dataclasses
+
+    lost = factories.lost_update()
+    names = tuple(f"counters[{i}]" for i in range(10))
+    race = dataclasses.replace(lost, kind="data_race", events=lost.events[1:], group="g1")
+    return FakeReport(
+        findings=[race, dataclasses.replace(lost, group="g1", vars=names[:1] + names[1:])],
+        summary={"events": 10},
+    )
+
+
+def _shown(fmt: str, out: str) -> str:
+    """What a reader sees: Markdown rendered to HTML, HTML entities decoded."""
+    import html as html_lib
+
+    return html_lib.unescape(_md_html(out) if fmt == "markdown" else out)
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_a_finding_on_many_variables_names_a_few_and_the_count(fmt: str) -> None:
+    """Ten variables show as the first three, an ellipsis, the last and '(10 variables)'."""
+    out = _shown(fmt, RENDERERS[fmt](_bug_report(), ROOT))
+    assert "counters[0], counters[1], counters[2] \u2026 counters[9] (10 variables)" in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "markdown", "html"])
+def test_a_lost_update_says_it_is_what_the_race_above_did(fmt: str) -> None:
+    """The lost update of a group is labelled as the effect of the data race shown before it."""
+    out = _shown(fmt, RENDERERS[fmt](_bug_report(), ROOT))
+    said = "What the data race above did in this run (bug g1)."
+    assert said in out and out.index("data_race") < out.index(said)
+
+
+def test_a_finding_alone_in_its_group_has_no_bug_note(report: FakeReport) -> None:
+    """Findings of distinct groups say nothing about other findings (the twin)."""
+    assert "Bug " not in text.render(report, ROOT) and "did in this run" not in text.render(
+        report, ROOT
+    )
+
+
+def test_the_text_report_gives_the_fix_advice() -> None:
+    """Each text finding ends with the rule's fix advice, as Markdown and HTML give it."""
+    out = text.render(_bug_report(), RenderOptions(root=Path("/repo"), width=400))
+    assert "fix: Make the read and the write one atomic step" in out
+
+
+def test_the_headline_counts_the_bugs_when_findings_share_one() -> None:
+    """A lost update and its race are '2 errors (1 bug)' in the first line."""
+    assert "2 errors (1 bug) in 10 events" in text.render(_bug_report(), ROOT).splitlines()[0]

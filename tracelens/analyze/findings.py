@@ -207,6 +207,15 @@ class Site:
         return f"{self.file}:{self.line} in {self.func}"
 
 
+def site_key(sites: Iterable[Site]) -> tuple[Site, ...]:
+    """The distinct sites, sorted: the same for a race seen in either order."""
+    return tuple(sorted(set(sites), key=lambda s: (s.file, s.line, s.func)))
+
+
+#: How many of a finding's variables the JSON report lists (``var_count`` has them all).
+MAX_LISTED_VARS = 100
+
+
 @dataclass(frozen=True, slots=True)
 class EventRef:
     """One recorded event as it takes part in a finding."""
@@ -263,12 +272,28 @@ class Finding:
     events: tuple[EventRef, ...]
     explanation: str
     worst: tuple[EventRef, ...] = ()
+    vars: tuple[str, ...] = ()
+    group: str = ""
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """Every variable the finding touched, ``var`` first."""
+        return self.vars or (self.var,)
+
+    @property
+    def var_count(self) -> int:
+        """How many variables the finding touched."""
+        return len(self.variables)
 
     @property
     def fingerprint(self) -> str:
-        """A stable id for the finding: same kind, variable and sites, same id."""
+        """A stable id for the finding: same kind and set of code sites, same id.
+
+        The variables are left out (one bug on ``counters[0]`` ... ``counters[9]`` is
+        one finding) and so is the order the sites came in.
+        """
         key = "\x1f".join(
-            [self.kind, self.var, *(f"{s.file}:{s.line}:{s.func}" for s in self.sites)]
+            [self.kind, *(f"{s.file}:{s.line}:{s.func}" for s in site_key(self.sites))]
         )
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
@@ -285,6 +310,9 @@ class Finding:
             "worst": [e.to_dict() for e in self.worst],
             "explanation": self.explanation,
             "fingerprint": self.fingerprint,
+            "vars": list(self.variables[:MAX_LISTED_VARS]),
+            "var_count": self.var_count,
+            "group": self.group,
         }
         return d
 
@@ -388,6 +416,12 @@ def _event_lists(column: pl.Series) -> list[tuple[EventRef, ...]]:
         ]
 
     return _nested(column, build)
+
+
+def window_ns(events: Sequence[EventRef]) -> int:
+    """Time from the first to the last event of an instance (0 when unknown)."""
+    ts = [e.ts for e in events if e.ts]
+    return max(ts) - min(ts) if len(ts) >= 2 else 0
 
 
 def sort_findings(findings: Iterable[Finding]) -> list[Finding]:

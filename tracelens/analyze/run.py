@@ -31,6 +31,7 @@ import polars as pl
 from tracelens import schema as s
 from tracelens.analyze import suppress
 from tracelens.analyze.findings import EventRef, Finding, sort_findings, to_findings
+from tracelens.analyze.grouping import group_findings
 from tracelens.analyze.kinds import ANALYSES, KINDS, SEVERITIES
 from tracelens.analyze.load import LoadStats, Trace
 from tracelens.analyze.options import DEFAULT, Options
@@ -149,10 +150,11 @@ def _analyze(
     summary: dict[str, Any] = results.pop()
     found: list[Finding] = [f for findings in results for f in findings]
     kept, suppressed = suppress.apply_suppressions(found, suppressions)
-    kept = sort_findings(kept)
+    kept = sort_findings(group_findings(kept))
     by_kind = Counter(f.kind for f in kept)
     by_sev = Counter(f.severity for f in kept)
     summary["findings"] = len(kept)
+    summary["bugs"] = len({f.group for f in kept})
     summary["findings_by_kind"] = dict(sorted(by_kind.items()))
     summary["findings_by_severity"] = {sev: by_sev.get(sev, 0) for sev in SEVERITIES}
     summary["suppressed"] = len(suppressed)

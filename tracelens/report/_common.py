@@ -197,11 +197,59 @@ def ordered(findings: Iterable[Finding]) -> list[Finding]:
 
 
 def by_variable(findings: Iterable[Finding]) -> list[tuple[str, list[Finding]]]:
-    """Findings grouped by variable, the group with the worst finding first."""
+    """Findings grouped by variable, the group with the worst finding first.
+
+    Within a variable, the findings of one bug (``Finding.group``) come together: the
+    races first, then what they did in this run (a lost update).
+    """
     groups: dict[str, list[Finding]] = {}
     for f in ordered(findings):
         groups.setdefault(f.var, []).append(f)
-    return list(groups.items())
+    out = []
+    for var, fs in groups.items():
+        first: dict[str, int] = {}
+        for i, f in enumerate(fs):
+            first.setdefault(f.group, i)
+        out.append((var, sorted(fs, key=lambda f: (first[f.group], f.kind in EFFECT_KINDS))))
+    return out
+
+
+#: Kinds that say what a race did in this run (they share a bug's group with its races).
+EFFECT_KINDS: Final = frozenset({"lost_update", "atomicity_violation"})
+
+#: How many variable names a rendered finding lists before it says how many more.
+SHOWN_VARS: Final = 3
+
+
+def variables_text(f: Finding) -> str:
+    """The variables of a finding touching several: a few names and how many.
+
+    Example: ``counters[0], counters[1], counters[2] … counters[9] (10 variables)``;
+    the empty string when the finding touched one variable.
+    """
+    names = f.variables
+    if len(names) <= 1:
+        return ""
+    shown = ", ".join(names[:SHOWN_VARS])
+    if len(names) > SHOWN_VARS + 1:
+        shown += f" \u2026 {names[-1]}"
+    elif len(names) == SHOWN_VARS + 1:
+        shown += f", {names[-1]}"
+    return f"{shown} ({len(names):,} variables)"
+
+
+def bug_note(f: Finding, findings: Sequence[Finding]) -> str:
+    """How a finding relates to the others of its bug, or ``""`` when it is alone."""
+    others = [o for o in findings if f.group and o.group == f.group and o is not f]
+    if not others:
+        return ""
+    if f.kind in EFFECT_KINDS:
+        kinds = sorted({o.kind.replace("_", " ") for o in others})
+        return f"What the {' and '.join(kinds)} above did in this run (bug {f.group})."
+    effects = sorted({o.kind.replace("_", " ") for o in others if o.kind in EFFECT_KINDS})
+    if effects:
+        return f"Bug {f.group}: the {' and '.join(effects)} below is what it did in this run."
+    return f"Bug {f.group}."
 
 
 def counts_by_severity(findings: Iterable[Finding]) -> dict[str, int]:
@@ -286,14 +334,18 @@ def no_shared_state(summary: Mapping[str, Any]) -> bool:
 def headline(report: ReportLike) -> str:
     """The one-line summary every format starts with.
 
-    Example: ``2 errors, 1 warning in 12,345 events (4 units, 3 variables, 1 file);
-    10 lines skipped; 1 suppressed``.
+    Example: ``2 errors, 1 warning (2 bugs) in 12,345 events (4 units, 3 variables,
+    1 file); 10 lines skipped; 1 suppressed`` (the bugs are said when fewer than the
+    findings: the findings of one ``group``).
     """
     c = counts_by_severity(report.findings)
     s = report.summary
     if report.findings:
         names = {ERROR: "error", WARNING: "warning", NOTE: "note"}
         head = ", ".join(plural(c[k], names.get(k, k)) for k in c if c[k])
+        bugs = len({f.group or id(f) for f in report.findings})
+        if bugs < len(report.findings):
+            head += f" ({plural(bugs, 'bug')})"
     else:
         head = "no findings"
     text = (
@@ -330,12 +382,6 @@ def format_duration(ns: int | float | None, *, compact: bool = False) -> str:
             digits = 4 if compact and unit == "s" else 3
             return f"{v / scale:.{digits}g}{sep}{unit}"
     return f"{v:.0f}{sep}ns"
-
-
-def window_ns(events: Sequence[EventRef]) -> int:
-    """Time from the first to the last event of an instance (0 when unknown)."""
-    ts = [e.ts for e in events if e.ts]
-    return max(ts) - min(ts) if len(ts) >= 2 else 0
 
 
 def json_document(doc: Any) -> str:

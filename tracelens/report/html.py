@@ -11,12 +11,14 @@ from __future__ import annotations
 import html
 import os
 import re
+from collections.abc import Sequence
 from importlib import resources
 
-from tracelens.analyze.findings import ERROR, NOTE, WARNING, EventRef, Finding
+from tracelens.analyze.findings import ERROR, NOTE, WARNING, EventRef, Finding, window_ns
 from tracelens.report._common import (
     RenderOptions,
     ReportLike,
+    bug_note,
     by_variable,
     counts_by_severity,
     distinct_sites,
@@ -30,7 +32,7 @@ from tracelens.report._common import (
     summary_int,
     suppressed_by_rule,
     tool_version,
-    window_ns,
+    variables_text,
 )
 
 
@@ -96,10 +98,11 @@ def render(report: ReportLike, options: RenderOptions | None = None) -> str:
                 sites = "<br>".join(
                     f"<code>{esc(site_text(x, options.root))}</code>" for x in distinct_sites(f)
                 )
+                more = f" +{f.var_count - 1:,} more" if f.var_count > 1 else ""
                 body.append(
                     f'<tr><td><span class="badge {esc(f.severity)}">{esc(f.severity)}</span></td>'
                     f'<td><a href="#{ids[id(f)]}">{esc(f.kind)}</a></td>'
-                    f"<td><code>{esc(f.var)}</code></td><td>{sites}</td>"
+                    f"<td><code>{esc(f.var)}</code>{more}</td><td>{sites}</td>"
                     f"<td>{esc(', '.join(f.units))}</td>"
                     f'<td class="count">{f.count:,}</td></tr>'
                 )
@@ -107,7 +110,7 @@ def render(report: ReportLike, options: RenderOptions | None = None) -> str:
         for var, findings in by_variable(report.findings):
             body.append(f'<h3 class="var">Variable <code>{esc(var)}</code></h3>')
             for f in findings:
-                body.append(_finding(f, ids[id(f)], options))
+                body.append(_finding(f, ids[id(f)], options, report.findings))
     else:
         body.append('<p class="none">No findings.</p>')
     rules = suppressed_by_rule(report)
@@ -147,7 +150,7 @@ class _Rule:
         self.__dict__.update(d)
 
 
-def _finding(f: Finding, anchor: str, options: RenderOptions) -> str:
+def _finding(f: Finding, anchor: str, options: RenderOptions, findings: Sequence[Finding]) -> str:
     root = options.root
     rule = rule_for(f.kind)
     sev = f.severity if f.severity in (ERROR, WARNING, NOTE) else NOTE
@@ -164,6 +167,12 @@ def _finding(f: Finding, anchor: str, options: RenderOptions) -> str:
         f"<code>{esc(site_text(x, root))}</code> in {esc(x.func)}" for x in distinct_sites(f)
     )
     out.append(f'<div class="sites">{sites}</div>')
+    many = variables_text(f)
+    if many:
+        out.append(f'<div class="vars">On <code>{esc(many)}</code></div>')
+    note = bug_note(f, findings)
+    if note:
+        out.append(f'<div class="bug"><b>{esc(note)}</b></div>')
     if f.events:
         out.append(f'<div class="timeline">{timeline_svg(f.events, sev)}</div>')
         out.append('<ol class="steps">')

@@ -25,7 +25,7 @@ from tracelens.report._common import (
 )
 
 #: Version of the report's JSON layout.
-FORMAT_VERSION: Final = 1
+FORMAT_VERSION: Final = 2
 
 #: The summary fields every report has (integers; 0 when unknown).
 SUMMARY_INTS: Final = (
@@ -119,6 +119,9 @@ _FINDING = {
         "worst": {"type": "array", "items": {"$ref": "#/$defs/event"}},
         "explanation": {"type": "string"},
         "fingerprint": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+        "vars": {"type": "array", "items": {"type": "string"}, "maxItems": 100},
+        "var_count": {"type": "integer", "minimum": 1},
+        "group": {"type": "string"},
         "extra": {"type": "object"},
     },
 }

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 
-from tracelens.analyze.findings import ERROR, NOTE, WARNING, Finding
+from tracelens.analyze.findings import ERROR, NOTE, WARNING, Finding, window_ns
 from tracelens.report._common import (
     RenderOptions,
     ReportLike,
+    bug_note,
     by_variable,
     clean,
     distinct_sites,
@@ -27,7 +29,7 @@ from tracelens.report._common import (
     step_parts,
     summary_int,
     suppressed_by_rule,
-    window_ns,
+    variables_text,
 )
 
 _ICON = {ERROR: "🔴", WARNING: "🟠", NOTE: "🔵"}
@@ -120,14 +122,15 @@ def render(report: ReportLike, options: RenderOptions | None = None) -> str:
                     code(site_text(x, root), in_table=True) for x in distinct_sites(f)
                 )
                 units = ", ".join(code(u, in_table=True) for u in f.units)
+                more = f" +{f.var_count - 1:,} more" if f.var_count > 1 else ""
                 lines.append(
                     f"| {_ICON.get(f.severity, '')} {f.severity} | {code(f.kind, in_table=True)} "
-                    f"| {code(f.var, in_table=True)} | {sites} | {units} | {f.count:,} |"
+                    f"| {code(f.var, in_table=True)}{more} | {sites} | {units} | {f.count:,} |"
                 )
         lines.append("")
         for var, findings in by_variable(report.findings):
             for f in findings:
-                lines += _finding(var, f, options)
+                lines += _finding(var, f, options, report.findings)
     rules = suppressed_by_rule(report)
     if rules:
         lines += [f"**Suppressed:** {len(report.suppressed):,}", ""]
@@ -144,7 +147,9 @@ class _Rule:
         self.__dict__.update(d)
 
 
-def _finding(var: str, f: Finding, options: RenderOptions) -> list[str]:
+def _finding(
+    var: str, f: Finding, options: RenderOptions, findings: Sequence[Finding]
+) -> list[str]:
     root = options.root
     rule = rule_for(f.kind)
     out = [
@@ -156,6 +161,12 @@ def _finding(var: str, f: Finding, options: RenderOptions) -> list[str]:
         text(f.explanation) if f.explanation else text(rule.short),
         "",
     ]
+    many = variables_text(f)
+    if many:
+        out += [f"On {text(many)}.", ""]
+    note = bug_note(f, findings)
+    if note:
+        out += [f"**{text(note)}**", ""]
     for i, e in enumerate(f.events, 1):
         unit, v, target, site = step_parts(e, root)
         who = f"**{code(unit)}**" if is_remote(e) else code(unit)

@@ -35,7 +35,7 @@ SARIF_VERSION: Final = "2.1.0"
 SARIF_SCHEMA: Final = "https://json.schemastore.org/sarif-2.1.0.json"
 SRCROOT: Final = "%SRCROOT%"
 #: Key of the partial fingerprint (versioned: bump it if ``Finding.fingerprint`` changes).
-FINGERPRINT_KEY: Final = "tracelensFingerprint/v1"
+FINGERPRINT_KEY: Final = "tracelensFingerprint/v2"
 
 _LEVEL = {ERROR: "error", WARNING: "warning", NOTE: "note"}
 

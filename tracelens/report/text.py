@@ -9,26 +9,29 @@ the trace is ever interpreted as console markup.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 
 from rich.console import Console, RenderableType
 from rich.padding import Padding
 from rich.text import Text
 
-from tracelens.analyze.findings import ERROR, NOTE, WARNING, Finding
+from tracelens.analyze.findings import ERROR, NOTE, WARNING, Finding, window_ns
 from tracelens.report._common import (
     RenderOptions,
     ReportLike,
+    bug_note,
     by_variable,
     clean,
     distinct_sites,
     format_duration,
     headline,
     is_remote,
+    rule_for,
     rule_label,
     site_text,
     step_parts,
     suppressed_by_rule,
-    window_ns,
+    variables_text,
 )
 
 _SEVERITY_STYLE = {ERROR: "bold red", WARNING: "bold yellow", NOTE: "bold blue"}
@@ -88,7 +91,7 @@ def renderables(report: ReportLike, options: RenderOptions | None = None) -> lis
         title.append(f"  ({len(findings)} finding{'s' if len(findings) != 1 else ''})", "dim")
         out.append(title)
         for f in findings:
-            out.extend(_finding(f, options))
+            out.extend(_finding(f, options, report.findings))
     rules = suppressed_by_rule(report)
     if rules:
         out.append(Text(""))
@@ -112,7 +115,7 @@ def _indent(text: Text, n: int) -> Padding:
     return Padding(text, (0, 0, 0, n), expand=False)
 
 
-def _finding(f: Finding, options: RenderOptions) -> list[Padding]:
+def _finding(f: Finding, options: RenderOptions, findings: Sequence[Finding]) -> list[Padding]:
     root = options.root
     lines: list[Padding] = []
     head = Text()
@@ -130,6 +133,9 @@ def _finding(f: Finding, options: RenderOptions) -> list[Padding]:
         sites.append(clean(site_text(s, root)), "cyan")
         sites.append(f" in {clean(s.func)}", "dim")
     lines.append(_indent(sites, 4))
+    many = variables_text(f)
+    if many:
+        lines.append(_indent(Text("on " + clean(many), "dim"), 4))
     for i, e in enumerate(f.events, 1):
         unit, v, target, site = step_parts(e, root)
         line = Text(f"{i}. ", "dim")
@@ -148,4 +154,8 @@ def _finding(f: Finding, options: RenderOptions) -> list[Padding]:
     span = window_ns(f.worst)
     if f.count > 1 and span and f.worst != f.events:
         lines.append(_indent(Text(f"widest window: {format_duration(span)}", "dim"), 4))
+    note = bug_note(f, findings)
+    if note:
+        lines.append(_indent(Text(note, "bold"), 4))
+    lines.append(_indent(Text("fix: " + rule_for(f.kind).help, "green"), 4))
     return lines
