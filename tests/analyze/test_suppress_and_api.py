@@ -182,3 +182,28 @@ def test_stats(tmp_path):
     """stats() gives the trace's event, process and malformed-line counts."""
     numbers = stats(lost_update_trace(tmp_path))
     assert (numbers["events"], numbers["processes"], numbers["malformed"]) == (5, 1, 0)
+
+
+@pytest.mark.parametrize(
+    ("pattern", "var", "matches"),
+    [
+        ("model_params['weight']", "model_params['weight']", True),  # [ is not a class
+        ("model_params['weight']", "model_params['w']", False),
+        ("counters[*]", "counters[7]", True),
+        ("counters[*]", "counters", False),
+        ("a?c", "abc", False),  # ? is plain
+        ("a?c", "a?c", True),
+        ("*", "anything at all", True),
+    ],
+)
+def test_a_var_pattern_has_star_as_its_only_wildcard(pattern, var, matches):
+    """A var pattern matches the printed name itself, with * the only wildcard."""
+    assert Suppression(var=pattern, reason="r").matches(finding(var=var)) is matches
+
+
+def test_a_rule_that_matches_nothing_is_reported_as_unused(tmp_path):
+    """Of two rules, the one matching no finding is listed in unused_suppressions."""
+    used = Suppression(kind="lost_update", var="hits", reason="approximate counter")
+    stale = Suppression(var="gone", reason="fixed long ago")
+    report = analyze(lost_update_trace(tmp_path), only=["windows"], suppressions=[used, stale])
+    assert report.unused_suppressions == [stale]

@@ -26,6 +26,7 @@ class FakeReport:
     findings: Sequence[Finding]
     summary: Mapping[str, Any] = field(default_factory=dict)
     suppressed: Sequence[tuple[Finding, Any]] = ()
+    unused_suppressions: Sequence[Any] = ()
 
 
 def ev(

@@ -385,3 +385,15 @@ def test_the_text_report_gives_the_fix_advice() -> None:
 def test_the_headline_counts_the_bugs_when_findings_share_one() -> None:
     """A lost update and its race are '2 errors (1 bug)' in the first line."""
     assert "2 errors (1 bug) in 10 events" in text.render(_bug_report(), ROOT).splitlines()[0]
+
+
+def test_unused_suppressions_are_listed_in_text_and_json(report: FakeReport) -> None:
+    """A rule that matched nothing appears under 'Unused suppressions' and in the JSON summary."""
+    import dataclasses
+
+    rule = factories.FakeRule(kind="data_race", var="gone", site="", reason="old")
+    rep = dataclasses.replace(report, unused_suppressions=[rule])
+    doc = json.loads(json_.render(rep))
+    assert "Unused suppressions (1)" in text.render(rep, ROOT)
+    assert [r["var"] for r in doc["summary"]["unused_suppressions"]] == ["gone"]
+    jsonschema.validate(doc, json_.REPORT_SCHEMA)

@@ -72,12 +72,14 @@ class Report:
             ``findings_by_severity`` and ``suppressed``.
         suppressed: Suppressed findings with the rule that matched each.
         stats: What loading saw.
+        unused_suppressions: The rules that matched no finding.
     """
 
     findings: list[Finding]
     summary: dict[str, Any]
     suppressed: list[tuple[Finding, Suppression]] = field(default_factory=list)
     stats: LoadStats = field(default_factory=LoadStats)
+    unused_suppressions: list[Suppression] = field(default_factory=list)
 
 
 def plan(only: Iterable[str] | None) -> list[tuple[str, frozenset[str] | None]]:
@@ -158,7 +160,14 @@ def _analyze(
     summary["findings_by_kind"] = dict(sorted(by_kind.items()))
     summary["findings_by_severity"] = {sev: by_sev.get(sev, 0) for sev in SEVERITIES}
     summary["suppressed"] = len(suppressed)
-    return Report(findings=kept, summary=summary, suppressed=suppressed, stats=trace.stats)
+    used = {id(rule) for _f, rule in suppressed}
+    return Report(
+        findings=kept,
+        summary=summary,
+        suppressed=suppressed,
+        stats=trace.stats,
+        unused_suppressions=[r for r in suppressions if id(r) not in used],
+    )
 
 
 def _with_locks(findings: list[Finding], events: pl.LazyFrame) -> list[Finding]:

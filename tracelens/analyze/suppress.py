@@ -3,11 +3,17 @@
 A rule matches a finding when every field it sets matches:
 
 * ``kind``: the finding's kind, exactly (``lost_update``, ...).
-* ``var``: an ``fnmatch`` pattern against the finding's variable (``stats.*``).
-* ``site``: an ``fnmatch`` pattern against any of the finding's code sites, written
+* ``var``: a pattern for the finding's variable as reports print it (``stats.*``,
+  ``model_params['weight']``): ``*`` matches any run of characters and is the only
+  wildcard; everything else, ``[`` and ``?`` included, matches itself.
+* ``site``: a pattern of the same kind against any of the finding's code sites, written
   ``file:line`` (``app/stats.py:*``) or a function name (``bump_*``). A pattern that
   does not start with ``/`` or ``*`` also matches at the end of a path, so
   ``app/stats.py:28`` matches a site recorded as ``/home/me/proj/app/stats.py:28``.
+
+A rule that matches no finding is listed as unused in the report
+(``Report.unused_suppressions``; the JSON summary's ``unused_suppressions``), as a
+stale ``noqa`` is by linters.
 
 Rules come from a TOML file of ``[[suppress]]`` tables (``--suppress FILE``) or from
 ``[tool.tracelens]`` in ``pyproject.toml``::
@@ -20,11 +26,12 @@ Rules come from a TOML file of ``[[suppress]]`` tables (``--suppress FILE``) or 
 
 from __future__ import annotations
 
+import functools
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any, Final
 
@@ -53,8 +60,8 @@ class Suppression:
 
     Attributes:
         kind: The finding kind it silences, or ``None`` for any.
-        var: ``fnmatch`` pattern for the variable, or ``None`` for any.
-        site: ``fnmatch`` pattern for a code site (``file:line`` or function name),
+        var: Pattern (``*`` the only wildcard) for the variable, or ``None`` for any.
+        site: Pattern (``*`` the only wildcard) for a code site (``file:line`` or function name),
             or ``None`` for any.
         reason: Why the finding is accepted (shown in reports).
         source: Where the rule was read (``file``, ``file#3`` for the third rule).
@@ -70,7 +77,7 @@ class Suppression:
         """Whether this rule silences ``finding``."""
         if self.kind is not None and finding.kind != self.kind:
             return False
-        if self.var is not None and not fnmatchcase(finding.var, self.var):
+        if self.var is not None and not glob_match(finding.var, self.var):
             return False
         if self.site is None:
             return True
@@ -83,13 +90,24 @@ class Suppression:
         return " ".join(parts) + (f" ({self.reason})" if self.reason else "")
 
 
+@functools.lru_cache(maxsize=1024)
+def _glob(pattern: str) -> re.Pattern[str]:
+    return re.compile(".*".join(map(re.escape, pattern.split("*"))), re.S)
+
+
+def glob_match(text: str, pattern: str) -> bool:
+    """Whether ``text`` is ``pattern``, where ``*`` (any run of characters) is the only
+    wildcard: ``model_params['weight']`` matches itself, ``[`` and ``?`` are plain."""
+    return _glob(pattern).fullmatch(text) is not None
+
+
 def _site_matches(pattern: str, file: str, line: int, func: str) -> bool:
     where = f"{file}:{line}"
-    if fnmatchcase(where, pattern) or fnmatchcase(func, pattern):
+    if glob_match(where, pattern) or glob_match(func, pattern):
         return True
     # Relative patterns match the end of a recorded (often absolute) path.
     if not pattern.startswith(("/", "*")):
-        return fnmatchcase(where.replace("\\", "/"), "*/" + pattern)
+        return glob_match(where.replace("\\", "/"), "*/" + pattern)
     return False
 
 

@@ -304,6 +304,11 @@ def suppressed_by_rule(report: ReportLike) -> list[tuple[dict[str, str], int]]:
     return list(counts.values())
 
 
+def unused_suppressions(report: ReportLike) -> Sequence[Any]:
+    """The suppression rules that matched no finding (none for a report without them)."""
+    return getattr(report, "unused_suppressions", ())
+
+
 def summary_int(summary: Mapping[str, Any], key: str) -> int:
     """An integer summary field, 0 when missing or null."""
     v = summary.get(key)

@@ -22,6 +22,7 @@ from tracelens.report._common import (
     summary_int,
     suppressed_by_rule,
     tool_version,
+    unused_suppressions,
 )
 
 #: Version of the report's JSON layout.
@@ -162,6 +163,7 @@ REPORT_SCHEMA: Final[dict[str, Any]] = {
                     "additionalProperties": {"type": "integer"},
                 },
                 "suppressed": {"type": "integer", "minimum": 0},
+                "unused_suppressions": {"type": "array", "items": {"$ref": "#/$defs/rule"}},
                 "suppressed_by_rule": {
                     "type": "array",
                     "items": {
@@ -211,6 +213,7 @@ def to_dict(report: ReportLike) -> dict[str, Any]:
     summary["findings_by_severity"] = {s: by_sev.get(s, 0) for s in ("error", "warning", "note")}
     summary["suppressed"] = len(report.suppressed)
     summary["suppressed_by_rule"] = [{**rule, "count": n} for rule, n in suppressed_by_rule(report)]
+    summary["unused_suppressions"] = [rule_dict(r) for r in unused_suppressions(report)]
     return {
         "format_version": FORMAT_VERSION,
         "tool": {"name": TOOL_NAME, "version": tool_version()},

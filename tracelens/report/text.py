@@ -31,6 +31,7 @@ from tracelens.report._common import (
     site_text,
     step_parts,
     suppressed_by_rule,
+    unused_suppressions,
     variables_text,
 )
 
@@ -101,6 +102,16 @@ def renderables(report: ReportLike, options: RenderOptions | None = None) -> lis
             line.append(clean(rule_label(_Rule(rule))))
             if rule["reason"]:
                 line.append(f" ({clean(rule['reason'])})", "dim")
+            out.append(_indent(line, 2))
+    unused = unused_suppressions(report)
+    if unused:
+        out.append(Text(""))
+        out.append(Text(f"Unused suppressions ({len(unused):,}): they matched nothing", "bold"))
+        for r in unused:
+            line = Text(clean(rule_label(r)))
+            src = getattr(r, "source", None)
+            if src:
+                line.append(f"  ({clean(src)})", "dim")
             out.append(_indent(line, 2))
     return out
 
