@@ -19,7 +19,7 @@ def test_frame_and_rows_give_the_same_findings(path):
     """Every analysis's rows of a sample give the same Findings as a frame and as dicts."""
     events = load(path).events
     rows = pl.concat(
-        [part for name in ANALYSES for part in analysis(name)(events)], how="vertical_relaxed"
+        [part for name in ANALYSES for part in analysis(name)(events)], how="diagonal_relaxed"
     )
 
     assert to_findings(rows) == to_findings(rows.iter_rows(named=True))

@@ -127,7 +127,7 @@ def test_polars_windows_match_the_brute_force_definition(events, tmp_path):
 
 
 def test_findings_frame_has_the_finding_schema(tmp_path):
-    """window_findings returns a DataFrame with the finding schema."""
+    """window_findings returns a DataFrame of the finding schema plus the damage columns."""
     from tests.traces import TraceBuilder
 
     b = TraceBuilder()
@@ -136,7 +136,7 @@ def test_findings_frame_has_the_finding_schema(tmp_path):
     b.write("t1", "x")
     trace = load(b.write_to(tmp_path / "t.jsonl"))
     frame = window_findings(trace.events)
-    from tracelens.analyze.findings import FINDING_SCHEMA
+    from tracelens.analyze.findings import FINDING_SCHEMA, OPTIONAL_FINDING_COLUMNS
 
-    assert frame.schema == FINDING_SCHEMA
+    assert frame.schema == pl.Schema({**FINDING_SCHEMA, **OPTIONAL_FINDING_COLUMNS})
     assert isinstance(frame, pl.DataFrame)

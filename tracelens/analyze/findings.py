@@ -31,6 +31,7 @@ __all__ = [
     "EVENT_FIELDS",
     "FINDING_SCHEMA",
     "NOTE",
+    "OPTIONAL_FINDING_COLUMNS",
     "SEVERITIES",
     "SITE_DTYPE",
     "WARNING",
@@ -88,6 +89,10 @@ FINDING_SCHEMA: Final = pl.Schema(
         "explanation": pl.String,
     }
 )
+
+
+#: Columns an analysis may add after ``FINDING_SCHEMA``'s (missing: 0 in every row).
+OPTIONAL_FINDING_COLUMNS: Final = pl.Schema({"lost_writes": pl.Int64, "var_writes": pl.Int64})
 
 
 def empty_findings() -> pl.DataFrame:
@@ -261,6 +266,11 @@ class Finding:
         events: The first occurrence's events, in order, each with its role.
         worst: The widest occurrence's events (the longest window).
         explanation: One sentence in plain words.
+        vars: Every variable of the finding, ``var`` first (after grouping).
+        group: The bug's id, shared by a lost update and the races it shows.
+        lost_writes: Lost updates: the writes of other units inside its windows, each
+            overwritten by a write computed from an older read (the damage).
+        var_writes: Lost updates: its variables' writes in the trace (0 if unknown).
     """
 
     kind: str
@@ -274,6 +284,8 @@ class Finding:
     worst: tuple[EventRef, ...] = ()
     vars: tuple[str, ...] = ()
     group: str = ""
+    lost_writes: int = 0
+    var_writes: int = 0
 
     @property
     def variables(self) -> tuple[str, ...]:
@@ -313,6 +325,8 @@ class Finding:
             "vars": list(self.variables[:MAX_LISTED_VARS]),
             "var_count": self.var_count,
             "group": self.group,
+            "lost_writes": self.lost_writes,
+            "var_writes": self.var_writes,
         }
         return d
 
@@ -327,7 +341,9 @@ def to_findings(frame: pl.DataFrame | Iterable[Mapping[str, Any]]) -> list[Findi
         The findings, in the frame's order.
     """
     if not isinstance(frame, pl.DataFrame):  # rows as dicts: missing keys are nulls
-        frame = pl.DataFrame(list(frame), schema=FINDING_SCHEMA)
+        rows = list(frame)
+        extra = {k: v for k, v in OPTIONAL_FINDING_COLUMNS.items() if any(k in r for r in rows)}
+        frame = pl.DataFrame(rows, schema={**FINDING_SCHEMA, **extra})
     with gc_paused():  # thousands of small objects, no cycles
         return _from_frame(frame)
 
@@ -354,8 +370,10 @@ def _from_frame(frame: pl.DataFrame) -> list[Finding]:
             events=ev,
             worst=wo or ev,
             explanation=expl,
+            lost_writes=lost or 0,
+            var_writes=total or 0,
         )
-        for kind, severity, var, units, count, expl, site, ev, wo in zip(
+        for kind, severity, var, units, count, expl, site, ev, wo, lost, total in zip(
             frame["kind"].to_list(),
             frame["severity"].to_list(),
             frame["var"].to_list(),
@@ -365,9 +383,16 @@ def _from_frame(frame: pl.DataFrame) -> list[Finding]:
             sites,
             events,
             worst,
+            _optional(frame, "lost_writes"),
+            _optional(frame, "var_writes"),
             strict=True,
         )
     ]
+
+
+def _optional(frame: pl.DataFrame, name: str) -> list[Any]:
+    """A column that only some analyses give (``None`` per row where it is missing)."""
+    return frame[name].to_list() if name in frame.columns else [None] * frame.height
 
 
 def _nested(column: pl.Series, build: Any) -> list[tuple[Any, ...]]:

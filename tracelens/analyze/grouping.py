@@ -46,7 +46,9 @@ def _merge(members: list[Finding]) -> Finding:
     widest = max(members, key=lambda f: window_ns(f.worst))
     variables: list[str] = []
     units: list[str] = []
+    writes: dict[str, int] = {}
     for f in members:
+        writes[f.var] = max(writes.get(f.var, 0), f.var_writes)
         for v in f.variables:
             if v not in variables:
                 variables.append(v)
@@ -58,6 +60,8 @@ def _merge(members: list[Finding]) -> Finding:
         count=sum(f.count for f in members),
         worst=widest.worst or widest.events,
         vars=tuple(variables),
+        lost_writes=sum(f.lost_writes for f in members),
+        var_writes=sum(writes.values()),
     )
 
 

@@ -9,11 +9,12 @@ the catalogue (``kinds.ANALYSES``) with a function::
     ) -> Iterator[pl.DataFrame]: ...
 
 It takes the loaded events and yields collected frames of ``findings.FINDING_SCHEMA``
-rows, of the kinds asked for only (``None``: every kind it computes, which the
-catalogue lists), as soon as each is ready; ``analyze`` turns a frame into
-``Finding`` objects while the analysis computes the next. Every option an analysis
-reads comes in ``options``; it keeps no state between calls beyond caches keyed by the
-events frame, and may run in a thread other than the caller's.
+rows (after those columns, any of ``findings.OPTIONAL_FINDING_COLUMNS``), of the
+kinds asked for only (``None``: every kind it computes, which the catalogue lists),
+as soon as each is ready; ``analyze`` turns a frame into ``Finding`` objects while
+the analysis computes the next. Every option an analysis reads comes in ``options``;
+it keeps no state between calls beyond caches keyed by the events frame, and may run
+in a thread other than the caller's.
 """
 
 from __future__ import annotations

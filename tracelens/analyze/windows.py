@@ -562,6 +562,17 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: Collection[str] = KINDS) 
         )
         .collect()
     )
+    damage = _damage(inst, acc)
+    grouped = pl.concat(
+        [
+            grouped,
+            inst[grouped["__first"]]
+            .select(c.PID, c.VAR)
+            .join(damage, on=[c.PID, c.VAR], how="left", maintain_order="left")
+            .select("lost_writes", "var_writes"),
+        ],
+        how="horizontal",
+    )
     events_parts = [
         _event("first_", _role(0)),
         _event("r_", _role(1), unit="r_unit", unit_name="r_unit_name"),
@@ -595,9 +606,64 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: Collection[str] = KINDS) 
             "events",
             "worst",
             "explanation",
+            pl.col("lost_writes").fill_null(0),
+            pl.col("var_writes").fill_null(0),
         )
         .cast(dict(FINDING_SCHEMA))  # type: ignore[arg-type]
         .collect()
+    )
+
+
+def _damage(inst: pl.DataFrame, acc: pl.LazyFrame) -> pl.DataFrame:
+    """The damage of the lost updates, per (process, variable) that has one.
+
+    ``lost_writes``: the writes whose update the variable's final value does not
+    contain. Each write is computed from the value its unit last saw: the latest write
+    at or before that unit's previous access to the variable (its read, in a
+    read-modify-write). Following that link back from the last write gives the writes
+    the final value is built on; every other write was lost. For a variable only ever
+    updated in place (a counter, ``model["weight"] += delta``) this is exactly how many
+    updates the run lost. A write that is its unit's first access depends on nothing
+    before it: the chain ends there. ``var_writes``: the variable's writes.
+    """
+    hit = inst.filter(pl.col("kind") == LOST_UPDATE).select(c.PID, c.VAR).unique()
+    if hit.height == 0:
+        return pl.DataFrame(
+            schema={
+                c.PID: pl.Int64,
+                c.VAR: pl.String,
+                "lost_writes": pl.Int64,
+                "var_writes": pl.Int64,
+            }
+        )
+    keys = hit.with_columns(_var_key().alias("var_key"))
+    rows = (
+        acc.join(keys.lazy().select("var_key"), on="var_key", how="semi")
+        .sort("pos")
+        .with_columns(
+            pl.col("n_writes").shift(1).over(["var_key", "unit_key"]).alias("parent"),
+            (pl.col("n_writes") - pl.col("w").cast(pl.Int64)).min().over("var_key").alias("base"),
+        )
+        .filter(pl.col("w"))
+        .select("var_key", "n_writes", "parent", "base")
+        .collect()
+    )
+    out = []
+    for part in rows.partition_by("var_key", maintain_order=True):
+        base = part["base"][0]
+        parent = dict(zip(part["n_writes"].to_list(), part["parent"].to_list(), strict=True))
+        k, kept = part["n_writes"][-1], 0
+        while k is not None and k > base:
+            kept += 1
+            k = parent.get(k)
+        out.append((part["var_key"][0], part.height - kept, part.height))
+    damage = pl.DataFrame(
+        out,
+        schema={"var_key": pl.UInt64, "lost_writes": pl.Int64, "var_writes": pl.Int64},
+        orient="row",
+    )
+    return keys.join(damage.cast({"var_key": keys.schema["var_key"]}), on="var_key").select(
+        c.PID, c.VAR, "lost_writes", "var_writes"
     )
 
 

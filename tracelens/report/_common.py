@@ -238,6 +238,19 @@ def variables_text(f: Finding) -> str:
     return f"{shown} ({len(names):,} variables)"
 
 
+def damage_text(f: Finding) -> str:
+    """What a lost update cost this run, e.g. ``7,590 of 10,000 writes to x lost
+    (the final value holds 2,410 updates)``; ``""`` when not known."""
+    if not f.lost_writes or not f.var_writes:
+        return ""
+    kept = f.var_writes - f.lost_writes
+    where = f.var if f.var_count == 1 else f"its {f.var_count:,} variables"
+    return (
+        f"In this run {f.lost_writes:,} of {f.var_writes:,} writes to {where} were lost: "
+        f"the final value holds {plural(kept, 'update')}."
+    )
+
+
 def bug_note(f: Finding, findings: Sequence[Finding]) -> str:
     """How a finding relates to the others of its bug, or ``""`` when it is alone."""
     others = [o for o in findings if f.group and o.group == f.group and o is not f]

@@ -21,6 +21,7 @@ from tracelens.report._common import (
     bug_note,
     by_variable,
     counts_by_severity,
+    damage_text,
     distinct_sites,
     format_duration,
     headline,
@@ -173,6 +174,9 @@ def _finding(f: Finding, anchor: str, options: RenderOptions, findings: Sequence
     note = bug_note(f, findings)
     if note:
         out.append(f'<div class="bug"><b>{esc(note)}</b></div>')
+    damage = damage_text(f)
+    if damage:
+        out.append(f'<div class="damage"><b>{esc(damage)}</b></div>')
     if f.events:
         out.append(f'<div class="timeline">{timeline_svg(f.events, sev)}</div>')
         out.append('<ol class="steps">')

@@ -123,6 +123,8 @@ _FINDING = {
         "vars": {"type": "array", "items": {"type": "string"}, "maxItems": 100},
         "var_count": {"type": "integer", "minimum": 1},
         "group": {"type": "string"},
+        "lost_writes": {"type": "integer", "minimum": 0},
+        "var_writes": {"type": "integer", "minimum": 0},
         "extra": {"type": "object"},
     },
 }

@@ -19,6 +19,7 @@ from tracelens.report._common import (
     bug_note,
     by_variable,
     clean,
+    damage_text,
     distinct_sites,
     format_duration,
     headline,
@@ -167,6 +168,9 @@ def _finding(
     note = bug_note(f, findings)
     if note:
         out += [f"**{text(note)}**", ""]
+    damage = damage_text(f)
+    if damage:
+        out += [f"**{text(damage)}**", ""]
     for i, e in enumerate(f.events, 1):
         unit, v, target, site = step_parts(e, root)
         who = f"**{code(unit)}**" if is_remote(e) else code(unit)

@@ -22,6 +22,7 @@ from tracelens.report._common import (
     bug_note,
     by_variable,
     clean,
+    damage_text,
     distinct_sites,
     format_duration,
     headline,
@@ -168,5 +169,8 @@ def _finding(f: Finding, options: RenderOptions, findings: Sequence[Finding]) ->
     note = bug_note(f, findings)
     if note:
         lines.append(_indent(Text(note, "bold"), 4))
+    damage = damage_text(f)
+    if damage:
+        lines.append(_indent(Text(clean(damage), "bold red"), 4))
     lines.append(_indent(Text("fix: " + rule_for(f.kind).help, "green"), 4))
     return lines
