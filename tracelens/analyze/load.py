@@ -24,6 +24,7 @@ from __future__ import annotations
 import glob
 import io
 import os
+import stat
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -191,7 +192,9 @@ def expand_paths(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
 
     Raises:
         TraceError: Nothing given, a pattern matches nothing, or a path is missing,
-            a directory or unreadable (the message says which).
+            a directory, not a regular file (a FIFO, socket or device: checked
+            before anything opens it, so a FIFO cannot block) or unreadable (the
+            message says which).
     """
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
@@ -208,10 +211,16 @@ def expand_paths(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
             matches = [text]
         for m in matches:
             p = Path(m)
-            if p.is_dir():
+            try:
+                mode = os.stat(p).st_mode  # before any open: a FIFO would block it
+            except FileNotFoundError:
+                raise TraceError(f"cannot read {m}: no such file") from None
+            except OSError as e:
+                raise TraceError(f"cannot read {m}: {e.strerror or e}") from None
+            if stat.S_ISDIR(mode):
                 raise TraceError(f"{m} is a directory, not a trace file")
-            if not p.exists():
-                raise TraceError(f"cannot read {m}: no such file")
+            if not stat.S_ISREG(mode):
+                raise TraceError(f"{m} is a {_file_type(mode)}, not a regular trace file")
             if not os.access(p, os.R_OK):
                 raise TraceError(f"cannot read {m}: permission denied")
             key = p.resolve()
@@ -219,6 +228,19 @@ def expand_paths(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
                 seen.add(key)
                 out.append(p)
     return out
+
+
+def _file_type(mode: int) -> str:
+    """What a non-regular file is, in words (``expand_paths``' message)."""
+    for test, name in (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
 
 
 def _size(p: Path) -> int:
@@ -267,7 +289,7 @@ def _read_file(
             if tokens.len() == raw.height:
                 stats.lines += raw.height
                 return _exact_floats(raw.with_columns(line_no), tokens)
-    return _read_careful(p, stats, progress, options.chunk_bytes)
+    return _read_careful(p, stats, progress, options.chunk_bytes, options.max_line_bytes)
 
 
 _FLOAT: Final = "__float"
@@ -298,7 +320,11 @@ def _exact_floats(df: pl.DataFrame, tokens: pl.Series) -> pl.DataFrame:
 
 
 def _read_careful(
-    p: Path, stats: LoadStats, progress: Callable[[int], None], chunk_bytes: int
+    p: Path,
+    stats: LoadStats,
+    progress: Callable[[int], None],
+    chunk_bytes: int,
+    max_line_bytes: int,
 ) -> pl.DataFrame:
     name = str(p)
     frames: list[pl.DataFrame] = []
@@ -316,6 +342,11 @@ def _read_careful(
                 rest = block[cut:]
                 if cut:
                     first_line = _parse_chunk(block[:cut], first_line, name, stats, frames)
+                if len(rest) > max_line_bytes:  # no newline in sight: refuse, do not hoard
+                    raise TraceError(
+                        f"{name}:{first_line}: line longer than {max_line_bytes:,} bytes "
+                        "(not a JSON-lines trace?)"
+                    )
                 progress(raw.tell())
     except (OSError, EOFError, zlib.error) as e:
         # A gzip file cut short (a killed recorder): keep what was decompressed.
