@@ -1,0 +1,90 @@
+"""The command line on odd paths and failing output: one line, exit 2, never a traceback.
+
+These run ``python -m tracelens`` in a subprocess: a FIFO, ``/dev/full`` and a closed
+pipe need a real process and real file descriptors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.test_cli import lost_update_lines
+
+T = 60
+needs_dev_full = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+
+
+def _tracelens(*args: str | Path, cwd: Path, **kw) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "TRACELENS_NO_CACHE": "1"}
+    return subprocess.run(
+        [sys.executable, "-m", "tracelens", *map(str, args)],
+        cwd=cwd,
+        capture_output="stdout" not in kw,
+        stderr=subprocess.PIPE if "stdout" in kw else None,
+        text=True,
+        timeout=T,
+        env=env,
+        **kw,
+    )
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2, result.stderr
+    assert len(lines) == 1 and lines[0].startswith("tracelens: error: "), result.stderr
+    return lines[0]
+
+
+@pytest.fixture
+def racy(tmp_path: Path) -> Path:
+    path = tmp_path / "racy.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in lost_update_lines()))
+    return path
+
+
+@pytest.mark.parametrize("command", ["report", "stats", "export", "tui"])
+def test_a_fifo_is_refused_by_every_command(tmp_path: Path, command: str):
+    """A FIFO given as a trace ends each command at once with one line, not a hang."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    line = _one_error_line(_tracelens(command, fifo, cwd=tmp_path))
+    assert line.endswith("pipe is a FIFO, not a regular trace file")
+
+
+@needs_dev_full
+@pytest.mark.parametrize("args", [["report"], ["report", "-f", "json"], ["stats"]])
+def test_a_failed_stdout_write_is_one_line_and_exit_2(racy: Path, tmp_path: Path, args):
+    """Output to a full device (`> /dev/full`) is one error line and exit 2."""
+    with open("/dev/full", "w") as full:
+        result = _tracelens(*args, racy, cwd=tmp_path, stdout=full)
+    assert (
+        _one_error_line(result)
+        == "tracelens: error: cannot write to stdout: No space left on device"
+    )
+
+
+def test_a_closed_pipe_ends_the_report_quietly(racy: Path, tmp_path: Path):
+    """A reader that has gone (`| head`) ends the report with no message, status 141."""
+    read, write = os.pipe()
+    os.close(read)  # the reader is gone before anything is written
+    try:
+        result = _tracelens("report", "-f", "json", racy, cwd=tmp_path, stdout=write)
+    finally:
+        os.close(write)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+@needs_dev_full
+@pytest.mark.parametrize("command", ["report", "export"])
+def test_output_file_on_a_full_disk_is_one_line_and_no_success(
+    racy: Path, tmp_path: Path, command: str
+):
+    """`-o /dev/full` is one line naming the file and exit 2, with no "wrote" line."""
+    line = _one_error_line(_tracelens(command, racy, "-o", "/dev/full", cwd=tmp_path))
+    assert line == "tracelens: error: cannot write /dev/full: No space left on device"
