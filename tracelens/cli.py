@@ -73,12 +73,15 @@ def fail(message: str) -> NoReturn:
     """Print ``tracelens: error: <message>`` (one line) on stderr and exit with 2.
 
     Args:
-        message: What went wrong; only its first line is printed.
+        message: What went wrong; only its first line is printed, with control
+            characters escaped (``tracelens.report.clean``): it may name files.
 
     Raises:
         typer.Exit: Always, with code 2.
     """
-    first = " ".join(str(message).split("\n")[0].split()) or "unknown error"
+    from tracelens.report import clean
+
+    first = clean(" ".join(str(message).split("\n")[0].split())) or "unknown error"
     typer.echo(f"tracelens: error: {first}", err=True)
     raise typer.Exit(EXIT_USAGE)
 
@@ -520,9 +523,12 @@ def export(
     doc = perfetto.to_chrome_trace(trace.events, result.findings)
     write_output(perfetto.dumps(doc), output)
     if str(output) != "-":
+        from tracelens.report import clean
+
         n = len(doc["traceEvents"])
         typer.echo(
-            f"wrote {n:,} trace events to {output}; open it in https://ui.perfetto.dev", err=True
+            f"wrote {n:,} trace events to {clean(str(output))}; open it in https://ui.perfetto.dev",
+            err=True,
         )
 
 
@@ -542,9 +548,12 @@ def import_std(
             n = convert_std(trace, output, stats=stats)
         except StdError as e:
             raise UsageError(f"{trace}: {e}") from None
+    from tracelens.report import clean
+
     skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.skipped.items()))
     typer.echo(
-        f"wrote {n:,} events to {output}" + (f" (skipped: {skipped})" if skipped else ""), err=True
+        clean(f"wrote {n:,} events to {output}" + (f" (skipped: {skipped})" if skipped else "")),
+        err=True,
     )
 
 

@@ -13,8 +13,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.cli.test_cli import lost_update_lines
+from tracelens.cli import app
 
 T = 60
 needs_dev_full = pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
@@ -88,3 +90,61 @@ def test_output_file_on_a_full_disk_is_one_line_and_no_success(
     """`-o /dev/full` is one line naming the file and exit 2, with no "wrote" line."""
     line = _one_error_line(_tracelens(command, racy, "-o", "/dev/full", cwd=tmp_path))
     assert line == "tracelens: error: cannot write /dev/full: No space left on device"
+
+
+# --- names from the command line and the file system --------------------------------
+
+EVIL = "ev\x1b[31mil\u202e\x1b]0;pwned\x07"
+EVIL_SHOWN = "ev\\x1b[31mil\\u202e\\x1b]0;pwned\\x07"
+runner = CliRunner()
+
+
+def _invoke(*args: str | Path):
+    """Run the CLI in-process with colour kept, so click strips no escape sequence."""
+    return runner.invoke(app, [str(a) for a in args], color=True)
+
+
+def _shown_escaped(text: str) -> None:
+    assert EVIL_SHOWN in text, text
+    assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text
+
+
+def test_a_missing_file_name_is_escaped_in_the_error_line(tmp_path: Path, monkeypatch):
+    """A trace name with escape sequences and U+202E shows them escaped in the error."""
+    monkeypatch.chdir(tmp_path)
+    result = _invoke("report", f"{EVIL}.jsonl")
+    assert result.exit_code == 2
+    _shown_escaped(result.stderr)
+
+
+def test_a_malformed_example_names_its_file_escaped(racy: Path, tmp_path: Path, monkeypatch):
+    """`stats` shows a malformed line's file name with its control characters escaped."""
+    monkeypatch.chdir(tmp_path)
+    # No "[" in this name: the loader's fast path globs the name (a separate bug).
+    evil = tmp_path / "ev\x1b]0;pwned\x07il\u202e.jsonl"
+    evil.write_text(racy.read_text() + "not json\n")
+    result = _invoke("stats", "--no-cache", evil)
+    assert result.exit_code == 0, result.output
+    unwrapped = "".join(result.stdout.split())  # rich wraps the long path
+    assert "ev\\x1b]0;pwned\\x07il\\u202e.jsonl:6:notaJSONobject" in unwrapped
+    assert "\x1b" not in result.stdout and "\u202e" not in result.stdout
+
+
+def test_a_suppression_file_name_is_escaped_in_its_error(racy: Path, tmp_path: Path, monkeypatch):
+    """A bad suppression file's name is escaped in the one error line."""
+    monkeypatch.chdir(tmp_path)
+    rules = tmp_path / f"{EVIL}.toml"
+    rules.write_text("this is [not toml")
+    result = _invoke("report", "--no-cache", racy, "--suppress", rules)
+    assert result.exit_code == 2
+    _shown_escaped(result.stderr)
+
+
+def test_the_export_output_name_is_escaped_in_its_success_line(
+    racy: Path, tmp_path: Path, monkeypatch
+):
+    """`export -o NAME` says where it wrote with NAME's control characters escaped."""
+    monkeypatch.chdir(tmp_path)
+    result = _invoke("export", "--no-cache", racy, "-o", f"{EVIL}.json")
+    assert result.exit_code == 0, result.output
+    _shown_escaped(result.stderr)
