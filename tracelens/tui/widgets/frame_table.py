@@ -174,12 +174,13 @@ class FrameTable(ScrollView, can_focus=True):
             if self._source.height and col.key in self._source.columns:
                 series = self._source[col.key]
                 if series.dtype == pl.String:
-                    longest = series.head(5000).str.len_chars().max()
-                    if longest and longest < col.max_width:  # the escaped text may be longer
-                        longest = max(cell_len(_text(v)) for v in series.head(5000).to_list())
+                    head = series.head(5000)
+                    longest = int(head.str.len_chars().max() or 0)  # type: ignore[arg-type]
+                    if 0 < longest < col.max_width:  # the escaped text may be longer
+                        longest = max(cell_len(_text(v)) for v in head.to_list())
                 else:
                     longest = max((len(_text(v)) for v in (series.min(), series.max())), default=0)
-                w = max(w, int(longest or 0))  # type: ignore[arg-type]
+                w = max(w, longest)
             widths.append(min(w, col.max_width))
         self._widths = widths
         total = sum(widths) + len(widths) + 1
