@@ -457,3 +457,25 @@ def test_lines_within_the_limit_load(tmp_path):
     longest = max(len(x) for x in lines(small()))
     opts = LoadOptions(max_line_bytes=longest + 1, chunk_bytes=64, fast_path_max_bytes=0)
     assert load(path, options=opts).stats.events == 4
+
+
+def test_a_file_without_newlines_skips_the_fast_path(tmp_path, monkeypatch):
+    """A file with a window of half the line limit and no newline is not given to scan_ndjson."""
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b"x" * 5000)
+    scanned: list[object] = []
+    monkeypatch.setattr(pl, "scan_ndjson", lambda *a, **k: scanned.append(a) or 1 / 0)
+    with pytest.raises(TraceError, match="line longer than"):
+        load(path, options=LoadOptions(max_line_bytes=1000))
+    assert scanned == []
+
+
+def test_a_normal_file_keeps_the_fast_path(tmp_path, monkeypatch):
+    """A file whose lines are all shorter than half the limit is read by the fast path."""
+    path = write_trace(tmp_path / "t.jsonl", small().events)
+    careful: list[object] = []
+    real = pl.read_ndjson  # what the careful reader parses its chunks with
+    monkeypatch.setattr(pl, "read_ndjson", lambda *a, **k: careful.append(a) or real(*a, **k))
+    longest = max(len(x) for x in lines(small()))
+    assert load(path, options=LoadOptions(max_line_bytes=2 * longest + 2)).stats.events == 4
+    assert careful == []

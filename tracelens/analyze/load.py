@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import glob
 import io
+import mmap
 import os
 import stat
 import zlib
@@ -262,7 +263,11 @@ def _read_file(
     p: Path, stats: LoadStats, progress: Callable[[int], None], options: LoadOptions
 ) -> pl.DataFrame:
     """Read one file's lines into ``RAW_SCHEMA`` rows plus their line numbers."""
-    if not _is_gzip(p) and _size(p) <= options.fast_path_max_bytes:
+    if (
+        not _is_gzip(p)
+        and _size(p) <= options.fast_path_max_bytes
+        and not _may_have_long_line(p, options.max_line_bytes)
+    ):
         try:
             # The events and the float tokens of the lines, read side by side.
             raw, token_frame = pl.collect_all(
@@ -317,6 +322,23 @@ def _exact_floats(df: pl.DataFrame, tokens: pl.Series) -> pl.DataFrame:
     tok = pl.lit(tokens)
     same = tok.cast(pl.Float64, strict=False) == value.cast(pl.Float64, strict=False)
     return df.with_columns(pl.when(same).then(tok).otherwise(value).alias(s.VALUE))
+
+
+def _may_have_long_line(p: Path, max_line_bytes: int) -> bool:
+    """Whether ``p`` may hold a line longer than ``max_line_bytes`` (then the careful
+    reader, which refuses one, reads it: ``scan_ndjson`` would hold several times a
+    file without newlines in memory before failing).
+
+    Every line that long covers one of the aligned windows of half that size, so it is
+    enough to find a newline in each; in a normal file each search stops within its
+    first page. ``True`` may also mean a line of only half the limit.
+    """
+    step = max(max_line_bytes // 2, 1)
+    try:
+        with open(p, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return any(m.find(b"\n", start, start + step) < 0 for start in range(0, len(m), step))
+    except (OSError, ValueError):  # an empty file cannot be mapped
+        return False
 
 
 def _read_careful(
