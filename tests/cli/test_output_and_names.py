@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -148,3 +150,30 @@ def test_the_export_output_name_is_escaped_in_its_success_line(
     result = _invoke("export", "--no-cache", racy, "-o", f"{EVIL}.json")
     assert result.exit_code == 0, result.output
     _shown_escaped(result.stderr)
+
+
+STD = Path(__file__).resolve().parents[1] / "data" / "std" / "races.std"
+
+
+def test_import_std_writes_into_a_fifo_and_leaves_it_a_fifo(tmp_path: Path):
+    """`import-std -o FIFO` streams the trace into the FIFO, never replacing it by a file."""
+    fifo = tmp_path / "out"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()), daemon=True)
+    reader.start()
+    result = _tracelens("import-std", STD, "-o", fifo, cwd=tmp_path)
+    reader.join(T)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert got and got[0].count(b"\n") == 32
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod of a character device needs root")
+def test_import_std_into_a_full_device_is_one_line_and_keeps_the_device(tmp_path: Path):
+    """`import-std -o FULL` (a private /dev/full) is one line, exit 2, and the device stays."""
+    full = tmp_path / "full"
+    os.mknod(full, 0o666 | stat.S_IFCHR, os.makedev(1, 7))
+    line = _one_error_line(_tracelens("import-std", STD, "-o", full, cwd=tmp_path))
+    assert "No space left on device" in line
+    assert stat.S_ISCHR(os.stat(full).st_mode)
