@@ -10,6 +10,7 @@ one-line message on stderr and never a traceback.
 from __future__ import annotations
 
 import enum
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -72,12 +73,15 @@ def fail(message: str) -> NoReturn:
     """Print ``tracelens: error: <message>`` (one line) on stderr and exit with 2.
 
     Args:
-        message: What went wrong; only its first line is printed.
+        message: What went wrong; only its first line is printed, with control
+            characters escaped (``tracelens.report.clean``): it may name files.
 
     Raises:
         typer.Exit: Always, with code 2.
     """
-    first = " ".join(str(message).split("\n")[0].split()) or "unknown error"
+    from tracelens.report import clean
+
+    first = clean(" ".join(str(message).split("\n")[0].split())) or "unknown error"
     typer.echo(f"tracelens: error: {first}", err=True)
     raise typer.Exit(EXIT_USAGE)
 
@@ -231,15 +235,61 @@ def exit_code(findings: Sequence[Any], fail_on: FailOn) -> int:
     return EXIT_FINDINGS if any(severity_rank(f.severity) <= limit for f in findings) else EXIT_OK
 
 
-def write_output(text: str, output: Path | None) -> None:
-    """Write ``text`` to ``output``, or to stdout when it is ``None`` or ``-``."""
-    if output is None or str(output) == "-":
-        sys.stdout.write(text)
-        sys.stdout.flush()
+#: The exit status when stdout's reader has gone (``report | head``): a shell's for a
+#: tool that the default ``SIGPIPE`` ended (128 + 13), as ``cat`` or ``grep`` give.
+EXIT_BROKEN_PIPE = 128 + 13
+
+
+def _stdout_to_devnull() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush cannot fail."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (tests' capture)
         return
-    with input_errors():
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+@contextmanager
+def stdout_errors() -> Iterator[None]:
+    """Writing to stdout: a failed write is one line and exit 2, a gone reader quiet.
+
+    The block's output is flushed before it ends, so the error surfaces here, not in
+    the interpreter's final flush. A reader that has gone (``EPIPE``: ``| head``) ends
+    the command without a message, with ``EXIT_BROKEN_PIPE``; any other error (``ENOSPC``
+    on ``> /dev/full``) is ``tracelens: error: cannot write to stdout: ...``.
+
+    Raises:
+        typer.Exit: With ``EXIT_BROKEN_PIPE`` or 2 when a write failed.
+    """
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _stdout_to_devnull()
+        raise typer.Exit(EXIT_BROKEN_PIPE) from None
+    except OSError as e:
+        _stdout_to_devnull()
+        fail(f"cannot write to stdout: {e.strerror or e}")
+
+
+def write_output(text: str, output: Path | None) -> None:
+    """Write ``text`` to ``output``, or to stdout when it is ``None`` or ``-``.
+
+    Raises:
+        typer.Exit: With 2 (one line on stderr) when the text cannot be written, or
+            ``EXIT_BROKEN_PIPE`` when stdout's reader has gone.
+    """
+    if output is None or str(output) == "-":
+        with stdout_errors():
+            sys.stdout.write(text)
+        return
+    try:
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
+    except OSError as e:
+        fail(f"cannot write {output}: {e.strerror or e}")
 
 
 Logs = Annotated[
@@ -389,13 +439,16 @@ def stats(
         else:
             shown = str(value)
         table.add_row(_STAT_LABELS.get(key, key.replace("_", " ")), shown)
-    console = Console(highlight=False)
-    console.print(table)
-    examples = getattr(trace.stats, "malformed_examples", None) or ()
-    for ex in list(examples)[:5]:
-        from rich.text import Text
+    from rich.text import Text
 
-        console.print(Text(f"malformed: {_example(ex)}", style="yellow"))
+    from tracelens.report import clean
+
+    console = Console(highlight=False)
+    examples = getattr(trace.stats, "malformed_examples", None) or ()
+    with stdout_errors():
+        console.print(table)
+        for ex in list(examples)[:5]:
+            console.print(Text(f"malformed: {clean(_example(ex))}", style="yellow"))
 
 
 def _scalar(v: object) -> bool:
@@ -470,9 +523,12 @@ def export(
     doc = perfetto.to_chrome_trace(trace.events, result.findings)
     write_output(perfetto.dumps(doc), output)
     if str(output) != "-":
+        from tracelens.report import clean
+
         n = len(doc["traceEvents"])
         typer.echo(
-            f"wrote {n:,} trace events to {output}; open it in https://ui.perfetto.dev", err=True
+            f"wrote {n:,} trace events to {clean(str(output))}; open it in https://ui.perfetto.dev",
+            err=True,
         )
 
 
@@ -492,9 +548,12 @@ def import_std(
             n = convert_std(trace, output, stats=stats)
         except StdError as e:
             raise UsageError(f"{trace}: {e}") from None
+    from tracelens.report import clean
+
     skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(stats.skipped.items()))
     typer.echo(
-        f"wrote {n:,} events to {output}" + (f" (skipped: {skipped})" if skipped else ""), err=True
+        clean(f"wrote {n:,} events to {output}" + (f" (skipped: {skipped})" if skipped else "")),
+        err=True,
     )
 
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import gzip
+import os
+import socket
 
 import orjson
 import polars as pl
@@ -403,3 +405,77 @@ def test_concatenated_gzip_members_are_all_read(tmp_path):
     )
     trace = load(path)
     assert (trace.stats.events, trace.stats.malformed) == (4, 0)
+
+
+def _bound_socket(path) -> None:
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.bind(str(path))  # the socket file stays after the socket is closed
+
+
+@pytest.mark.parametrize(
+    ("make", "what"),
+    [
+        (os.mkfifo, "is a FIFO"),
+        (_bound_socket, "is a socket"),
+    ],
+    ids=["fifo", "socket"],
+)
+def test_non_regular_file_is_refused_before_it_is_opened(tmp_path, make, what):
+    """A FIFO or socket given as a trace is refused at once (a FIFO would block a read)."""
+    path = tmp_path / "special"
+    make(path)
+    with pytest.raises(TraceError, match=rf"special {what}, not a regular trace file$"):
+        load(path)
+
+
+def test_device_is_refused():
+    """A character device such as /dev/zero is refused, not read for ever."""
+    with pytest.raises(TraceError, match=r"^/dev/zero is a character device"):
+        load("/dev/zero")
+
+
+def test_line_longer_than_the_limit_is_an_error_naming_file_and_line(tmp_path):
+    """A line that runs past LoadOptions.max_line_bytes is an error naming file:line."""
+    path = tmp_path / "t.jsonl"
+    path.write_bytes(b"\n".join(lines(small())) + b"\n" + b"x" * 5000)
+    opts = LoadOptions(max_line_bytes=1000, chunk_bytes=256)
+    with pytest.raises(TraceError, match=r"t\.jsonl:5: line longer than 1,000 bytes"):
+        load(path, options=opts)
+
+
+def test_file_without_newlines_is_an_error(tmp_path):
+    """A file of one long line and no newline is refused through the careful reader."""
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b"x" * 5000)
+    with pytest.raises(TraceError, match=r"x\.jsonl:1: line longer than"):
+        load(path, options=LoadOptions(max_line_bytes=1000))
+
+
+def test_lines_within_the_limit_load(tmp_path):
+    """Lines at most max_line_bytes long load as usual through the careful reader."""
+    path = write_trace(tmp_path / "t.jsonl", small().events)
+    longest = max(len(x) for x in lines(small()))
+    opts = LoadOptions(max_line_bytes=longest + 1, chunk_bytes=64, fast_path_max_bytes=0)
+    assert load(path, options=opts).stats.events == 4
+
+
+def test_a_file_without_newlines_skips_the_fast_path(tmp_path, monkeypatch):
+    """A file with a window of half the line limit and no newline is not given to scan_ndjson."""
+    path = tmp_path / "x.jsonl"
+    path.write_bytes(b"x" * 5000)
+    scanned: list[object] = []
+    monkeypatch.setattr(pl, "scan_ndjson", lambda *a, **k: scanned.append(a) or 1 / 0)
+    with pytest.raises(TraceError, match="line longer than"):
+        load(path, options=LoadOptions(max_line_bytes=1000))
+    assert scanned == []
+
+
+def test_a_normal_file_keeps_the_fast_path(tmp_path, monkeypatch):
+    """A file whose lines are all shorter than half the limit is read by the fast path."""
+    path = write_trace(tmp_path / "t.jsonl", small().events)
+    careful: list[object] = []
+    real = pl.read_ndjson  # what the careful reader parses its chunks with
+    monkeypatch.setattr(pl, "read_ndjson", lambda *a, **k: careful.append(a) or real(*a, **k))
+    longest = max(len(x) for x in lines(small()))
+    assert load(path, options=LoadOptions(max_line_bytes=2 * longest + 2)).stats.events == 4
+    assert careful == []

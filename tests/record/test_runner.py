@@ -208,3 +208,14 @@ def test_a_programs_own_configure_does_not_redirect_the_trace(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert not (tmp_path / "elsewhere.jsonl").exists()
     assert [e["var"] for e in read_trace(out) if e["event"] == "write"] == ["d['k']", "d"]
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+def test_a_trace_that_cannot_be_written_is_not_said_to_be_written(tmp_path: Path):
+    """`run -o /dev/full` says once that the trace cannot be written, never "trace written"."""
+    script = _write(tmp_path / "p.py", 'print("hello")\n')
+    result = _tracelens("-o", "/dev/full", script, cwd=tmp_path)
+
+    assert (result.returncode, result.stdout) == (0, "hello\n")
+    assert "cannot write the trace to /dev/full" in result.stderr
+    assert "trace written" not in result.stderr

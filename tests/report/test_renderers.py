@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from urllib.parse import unquote
 
 import jsonschema
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from markdown_it import MarkdownIt
 
 from tests.report import factories
@@ -267,6 +270,64 @@ def test_sarif_evil_report_validates_against_the_official_schema(
     """SARIF of a report with markup in its strings still validates against the schema."""
     doc = json.loads(sarif.render(evil_report, ROOT))
     jsonschema.validators.validator_for(sarif_schema)(sarif_schema).validate(doc)
+
+
+CONTROL_VAR = "x\x1b]0;title\x07\x1b[2J\u202ey"
+
+
+def _strings(doc: object) -> list[str]:
+    if isinstance(doc, dict):
+        return [s for k, v in doc.items() for s in (k, *_strings(v))]
+    if isinstance(doc, list):
+        return [s for v in doc for s in _strings(v)]
+    return [doc] if isinstance(doc, str) else []
+
+
+def test_sarif_escapes_control_characters_of_the_trace(sarif_schema: dict) -> None:
+    """No string of the SARIF log keeps an ESC, BEL or U+202E of the trace; it stays valid."""
+    f = factories.lost_update(CONTROL_VAR)
+    doc = json.loads(sarif.render(FakeReport(findings=[f], summary={}), ROOT))
+    jsonschema.validators.validator_for(sarif_schema)(sarif_schema).validate(doc)
+    strings = _strings(doc)
+    assert not [s for s in strings if any(c in s for c in "\x1b\x07\u202e")]
+    assert "x\\x1b]0;title\\x07\\x1b[2J\\u202ey" in doc["runs"][0]["results"][0]["message"]["text"]
+
+
+@pytest.mark.parametrize(
+    ("file", "uri"),
+    [
+        ("/repo/my app/%20#1?.py", "my%20app/%2520%231%3F.py"),
+        ("/repo/caf\u00e9/\u5b57.py", "caf%C3%A9/%E5%AD%97.py"),
+        ("/repo/a:b.py", "a%3Ab.py"),
+    ],
+)
+def test_sarif_relative_uris_are_percent_encoded(file: str, uri: str) -> None:
+    """Spaces, %, #, ?, : and non-ASCII in a path inside the root are percent-encoded."""
+    f = factories.lost_update(file=file)
+    doc = json.loads(sarif.render(FakeReport(findings=[f], summary={}), ROOT))
+    loc = doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"] == {"uri": uri, "uriBaseId": "%SRCROOT%"}
+
+
+def test_sarif_absolute_uris_are_percent_encoded() -> None:
+    """A path outside the root is a file: URI with its special characters encoded."""
+    f = factories.lost_update(file="/else where/#\u00e9?.py")
+    doc = json.loads(sarif.render(FakeReport(findings=[f], summary={}), ROOT))
+    loc = doc["runs"][0]["results"][0]["locations"][0]["physicalLocation"]
+    assert loc["artifactLocation"]["uri"] == "file:///else%20where/%23%C3%A9%3F.py"
+
+
+@given(st.text(st.characters(exclude_categories=("Cs",))))
+def test_sarif_uris_are_rfc3986_and_decode_to_the_path(path: str) -> None:
+    """A URI path holds only unreserved characters, / and %XX, and decodes to the path."""
+    uri = sarif.uri_path(path)
+    assert re.fullmatch(r"(?:[A-Za-z0-9._~/-]|%[0-9A-F]{2})*", uri)
+    assert unquote(uri) == path
+
+
+def test_sarif_uri_of_an_undecodable_name_encodes_its_byte() -> None:
+    """A surrogate-escaped byte of a file name is percent-encoded as that byte."""
+    assert sarif.uri_path("caf\udce9.py") == "caf%E9.py"
 
 
 def test_sarif_declares_a_rule_per_kind_with_descriptions(report: FakeReport) -> None:

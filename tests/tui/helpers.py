@@ -92,3 +92,53 @@ def sync(fn: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
         return asyncio.run(fn(*args, **kwargs))
 
     return wrapper
+
+
+#: Names that carry terminal escapes: a window title (OSC 0), a clipboard write (OSC 52),
+#: a screen clear (CSI), a bidirectional override (U+202E), and markup around them.
+CTRL_VAR = "[bold red]x[/]\x1b]0;title\x07"
+CTRL_THREAD = "w\x1b]52;c;cHduZWQ=\x07\u202eker"
+CTRL_VALUE = "\x1b[2Jv\u202e"
+CTRL_FILE = "/nonexistent/\x1b]0;f\x07ev\u202eil.py"
+CTRL_FUNC = "f\x1b[31mn"
+#: The characters none of which may reach the terminal raw.
+RAW_CONTROLS = ("\x1b", "\x07", "\u202e")
+
+
+def write_control_trace(path: Path) -> Path:
+    """A lost update whose variable, thread, value, file and function names hold escapes."""
+    pid = 4243
+    seq = iter(range(1000))
+    ts = iter(range(1_000_000, 10_000_000, 1_000))
+
+    def ev(op: str, unit: str, thread: str, **kw: object) -> dict[str, object]:
+        d: dict[str, object] = {
+            "tl": 1,
+            "event": op,
+            "seq": next(seq),
+            "ts": next(ts),
+            "pid": pid,
+            "unit": unit,
+            "tid": int(unit[1:]),
+            "thread": thread,
+        }
+        d.update(kw)
+        return d
+
+    site = {"file": CTRL_FILE, "line": 7, "func": CTRL_FUNC}
+    lines = [
+        ev("fork", "t0", "MainThread", obj="t1", kind="thread"),
+        ev("fork", "t0", "MainThread", obj="t2", kind="thread"),
+        ev("begin", "t1", CTRL_THREAD),
+        ev("begin", "t2", "other"),
+        ev("read", "t1", CTRL_THREAD, var=CTRL_VAR, value="1", **site),
+        ev("read", "t2", "other", var=CTRL_VAR, value="1", **site),
+        ev("write", "t2", "other", var=CTRL_VAR, value="2", **site),
+        ev("write", "t1", CTRL_THREAD, var=CTRL_VAR, value=CTRL_VALUE, **site),
+        ev("end", "t1", CTRL_THREAD),
+        ev("end", "t2", "other"),
+        ev("join", "t0", "MainThread", obj="t1", kind="thread"),
+        ev("join", "t0", "MainThread", obj="t2", kind="thread"),
+    ]
+    path.write_text("".join(json.dumps(d) + "\n" for d in lines))
+    return path

@@ -8,16 +8,22 @@ import pytest
 from textual.widgets import Input, Select, TabbedContent
 
 from tests.tui.helpers import (
+    CTRL_FUNC,
+    CTRL_VALUE,
+    CTRL_VAR,
     EVIL_THREAD,
     EVIL_VALUE,
     EVIL_VAR,
     LAZY,
     RACY,
+    RAW_CONTROLS,
     sync,
     wait_loaded,
+    write_control_trace,
     write_evil_trace,
 )
 from tracelens.analyze import TraceError
+from tracelens.report import clean
 from tracelens.tui.app import make_app
 from tracelens.tui.screens.help import HelpScreen
 from tracelens.tui.screens.main import MainScreen
@@ -387,6 +393,36 @@ async def test_trace_strings_are_shown_literally(tmp_path: Path) -> None:
         assert "/nonexistent/[b]evil[/b].py" in text
         assert "upd[i]ate" in text
         assert app.is_running  # [@click=app.quit] did nothing
+
+
+@sync
+async def test_control_characters_in_trace_text_reach_the_screen_escaped(tmp_path: Path) -> None:
+    """Escapes (OSC 0 and 52, CSI, U+202E) in names and the file name show escaped, never raw."""
+    path = write_control_trace(tmp_path / "tr\x1b]0;n\x07\u202e.jsonl")
+    app = make_app(path, cache=False)
+    seen: list[str] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        seen.append(app.export_screenshot())  # type: ignore[attr-defined]
+        main = _text_of(app)
+        await pilot.press("2")
+        seen.append(app.export_screenshot())  # type: ignore[attr-defined]
+        variables = _text_of(app)
+        await pilot.press("1", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, TimelineScreen)
+        view = app.screen.query_one(TimelineView)
+        while app.screen.timeline.event(view.selected)["value"] != CTRL_VALUE:
+            await pilot.press("right")
+        await pilot.pause()
+        seen.append(app.export_screenshot())  # type: ignore[attr-defined]
+        timeline = _text_of(app)
+    assert not [c for c in RAW_CONTROLS for svg in seen if c in svg]
+    assert "tr\\x1b]0;n\\x07\\u202e.jsonl" in main  # the header's file name
+    assert clean(CTRL_VAR) in main and clean(CTRL_VAR) in variables
+    assert "[bold red]x[/]" in main  # and markup stays literal
+    for name in (CTRL_VAR, CTRL_VALUE, CTRL_FUNC, "w\x1b]52;c;"):
+        assert clean(name) in timeline, name
 
 
 def _text_of(app: object) -> str:

@@ -23,7 +23,9 @@ from __future__ import annotations
 
 import glob
 import io
+import mmap
 import os
+import stat
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -191,7 +193,9 @@ def expand_paths(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
 
     Raises:
         TraceError: Nothing given, a pattern matches nothing, or a path is missing,
-            a directory or unreadable (the message says which).
+            a directory, not a regular file (a FIFO, socket or device: checked
+            before anything opens it, so a FIFO cannot block) or unreadable (the
+            message says which).
     """
     items = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
     if not items:
@@ -208,10 +212,16 @@ def expand_paths(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
             matches = [text]
         for m in matches:
             p = Path(m)
-            if p.is_dir():
+            try:
+                mode = os.stat(p).st_mode  # before any open: a FIFO would block it
+            except FileNotFoundError:
+                raise TraceError(f"cannot read {m}: no such file") from None
+            except OSError as e:
+                raise TraceError(f"cannot read {m}: {e.strerror or e}") from None
+            if stat.S_ISDIR(mode):
                 raise TraceError(f"{m} is a directory, not a trace file")
-            if not p.exists():
-                raise TraceError(f"cannot read {m}: no such file")
+            if not stat.S_ISREG(mode):
+                raise TraceError(f"{m} is a {_file_type(mode)}, not a regular trace file")
             if not os.access(p, os.R_OK):
                 raise TraceError(f"cannot read {m}: permission denied")
             key = p.resolve()
@@ -219,6 +229,19 @@ def expand_paths(paths: str | os.PathLike[str] | Sequence[str | os.PathLike[str]
                 seen.add(key)
                 out.append(p)
     return out
+
+
+def _file_type(mode: int) -> str:
+    """What a non-regular file is, in words (``expand_paths``' message)."""
+    for test, name in (
+        (stat.S_ISFIFO, "FIFO"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "special file"
 
 
 def _size(p: Path) -> int:
@@ -240,7 +263,11 @@ def _read_file(
     p: Path, stats: LoadStats, progress: Callable[[int], None], options: LoadOptions
 ) -> pl.DataFrame:
     """Read one file's lines into ``RAW_SCHEMA`` rows plus their line numbers."""
-    if not _is_gzip(p) and _size(p) <= options.fast_path_max_bytes:
+    if (
+        not _is_gzip(p)
+        and _size(p) <= options.fast_path_max_bytes
+        and not _may_have_long_line(p, options.max_line_bytes)
+    ):
         try:
             # The events and the float tokens of the lines, read side by side.
             raw, token_frame = pl.collect_all(
@@ -267,7 +294,7 @@ def _read_file(
             if tokens.len() == raw.height:
                 stats.lines += raw.height
                 return _exact_floats(raw.with_columns(line_no), tokens)
-    return _read_careful(p, stats, progress, options.chunk_bytes)
+    return _read_careful(p, stats, progress, options.chunk_bytes, options.max_line_bytes)
 
 
 _FLOAT: Final = "__float"
@@ -297,8 +324,29 @@ def _exact_floats(df: pl.DataFrame, tokens: pl.Series) -> pl.DataFrame:
     return df.with_columns(pl.when(same).then(tok).otherwise(value).alias(s.VALUE))
 
 
+def _may_have_long_line(p: Path, max_line_bytes: int) -> bool:
+    """Whether ``p`` may hold a line longer than ``max_line_bytes`` (then the careful
+    reader, which refuses one, reads it: ``scan_ndjson`` would hold several times a
+    file without newlines in memory before failing).
+
+    Every line that long covers one of the aligned windows of half that size, so it is
+    enough to find a newline in each; in a normal file each search stops within its
+    first page. ``True`` may also mean a line of only half the limit.
+    """
+    step = max(max_line_bytes // 2, 1)
+    try:
+        with open(p, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return any(m.find(b"\n", start, start + step) < 0 for start in range(0, len(m), step))
+    except (OSError, ValueError):  # an empty file cannot be mapped
+        return False
+
+
 def _read_careful(
-    p: Path, stats: LoadStats, progress: Callable[[int], None], chunk_bytes: int
+    p: Path,
+    stats: LoadStats,
+    progress: Callable[[int], None],
+    chunk_bytes: int,
+    max_line_bytes: int,
 ) -> pl.DataFrame:
     name = str(p)
     frames: list[pl.DataFrame] = []
@@ -316,6 +364,11 @@ def _read_careful(
                 rest = block[cut:]
                 if cut:
                     first_line = _parse_chunk(block[:cut], first_line, name, stats, frames)
+                if len(rest) > max_line_bytes:  # no newline in sight: refuse, do not hoard
+                    raise TraceError(
+                        f"{name}:{first_line}: line longer than {max_line_bytes:,} bytes "
+                        "(not a JSON-lines trace?)"
+                    )
                 progress(raw.tell())
     except (OSError, EOFError, zlib.error) as e:
         # A gzip file cut short (a killed recorder): keep what was decompressed.

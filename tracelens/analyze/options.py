@@ -66,11 +66,15 @@ class LoadOptions:
             polars 2.1), where reading in chunks holds one chunk at a time.
         low_memory_sort_rows: Traces with more events are sorted column by column
             (slower, less memory).
+        max_line_bytes: The longest line the careful reader takes; a longer one (a
+            file without newlines, say) is an error naming its file and line, not a
+            line held whole in memory.
     """
 
     chunk_bytes: int = 32 << 20
     fast_path_max_bytes: int = 768 << 20
     low_memory_sort_rows: int = 3_000_000
+    max_line_bytes: int = 64 << 20
 
 
 #: The options ``load()`` uses unless told otherwise.

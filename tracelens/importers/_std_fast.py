@@ -9,7 +9,7 @@ offending line.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Final
+from typing import BinaryIO, Final
 
 import orjson
 import polars as pl
@@ -144,9 +144,10 @@ def _nest(tx: pl.DataFrame) -> pl.DataFrame | None:
     return pl.DataFrame({"n": ns, "region": regions}, schema={"n": pl.Int64, "region": pl.String})
 
 
-def write_lines(col: pl.Series, out: Path) -> None:
-    """Write one JSON document per line, as they are."""
+def write_lines(col: pl.Series, out: Path | BinaryIO) -> None:
+    """Write one JSON document per line, as they are (to a path, or an open file)."""
     if col.len() == 0:
-        out.write_bytes(b"")
+        if isinstance(out, Path):
+            out.write_bytes(b"")
         return
     col.to_frame().write_csv(out, include_header=False, quote_style="never")

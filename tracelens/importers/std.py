@@ -157,7 +157,8 @@ def convert_std(
 
     Args:
         src_path: The STD trace.
-        out_path: The tracelens trace to write (replaced if it exists).
+        out_path: The tracelens trace to write (replaced if it exists; a device or
+            FIFO is written into, not replaced).
         stats: Filled in with counts, when given.
 
     Returns:
@@ -169,7 +170,9 @@ def convert_std(
     """
     src = Path(src_path)
     stats = stats if stats is not None else StdStats()
-    tmp = Path(f"{os.fspath(out_path)}.part")
+    # A device or FIFO (``-o /dev/stdout``) is written into, never replaced by a file.
+    direct = os.path.exists(out_path) and not os.path.isfile(out_path)
+    tmp = Path(out_path) if direct else Path(f"{os.fspath(out_path)}.part")
     try:
         text = src.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -182,15 +185,21 @@ def convert_std(
         skipped: dict[str, int] = {}
         col = fast_convert(text, src.name, skipped)
         if col is not None:
-            write_lines(col, tmp)
+            if direct:  # opened once: a FIFO's reader sees one writer, then the end
+                with open(tmp, "wb") as fh:
+                    write_lines(col, fh)
+            else:
+                write_lines(col, tmp)
             stats.events += col.len()
             for k, v in skipped.items():
                 stats.skipped[k] = stats.skipped.get(k, 0) + v
         else:  # the reference: also the one to name a bad line
             _write_reference(text.split("\n"), src.name, tmp, stats)
-        os.replace(tmp, out_path)
+        if not direct:
+            os.replace(tmp, out_path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        if not direct:
+            tmp.unlink(missing_ok=True)
         raise
     return stats.events
 

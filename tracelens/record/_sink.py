@@ -346,6 +346,11 @@ class Sink:
         except Exception as exc:
             self._fail(exc)
 
+    @property
+    def failed(self) -> bool:
+        """Whether a write failed (the error was said on stderr; recording stopped)."""
+        return self._failed
+
     def _fail(self, exc: BaseException) -> None:
         if not self._failed:
             self._failed = True

@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
-from tracelens.record import _config, instrument, shadow
+from tracelens.record import _config, _core, instrument, shadow
 
 #: Exit status for usage errors (a missing script, an unwritable trace).
 EXIT_USAGE = 2
@@ -97,7 +97,9 @@ def _join_non_daemon_threads() -> None:
 def _on_sigterm(path: Path) -> Any:
     def handler(signum: int, frame: FrameType | None) -> None:
         _config.flush()
-        _say(f"trace written to {path} (terminated)")
+        sink = _core.STATE.sink
+        if sink is None or not sink.failed:
+            _say(f"trace written to {path} (terminated)")
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGTERM)
 
@@ -182,6 +184,7 @@ def run(
 
     _config.configure(path, stress=stress)
     _config.pin()  # the program's own configure() must not send the trace elsewhere
+    sink = _core.STATE.sink  # kept: whether its writes failed is known after shutdown
     finder = None
     if instrument_code:
         root = instrument.project_root(os.getcwd() if module else target)
@@ -216,7 +219,8 @@ def run(
             signal.getsignal(signal.SIGTERM), "__qualname__", ""
         ).startswith("_on_sigterm"):
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _say(f"trace written to {path}")
+        if sink is None or not sink.failed:  # a failed sink has said so, once
+            _say(f"trace written to {path}")
     if interrupted:
         sys.stdout.flush()
         signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -6,13 +6,16 @@ per unit whose locations carry a global ``executionOrder``, and the finding's
 fingerprint as a partial fingerprint so that alerts keep their identity across runs.
 Suppressed findings are reported with an external suppression and its reason.
 Paths inside the root (the working directory by default) become relative URIs
-against ``%SRCROOT%``; others become absolute ``file:`` URIs.
+against ``%SRCROOT%``; others become absolute ``file:`` URIs; both percent-encoded
+(``uri_path``). Every text taken from the trace (messages, names, properties) has its
+control characters escaped (``clean``), as in the text report.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any, Final
+from urllib.parse import quote
 
 from tracelens.analyze.findings import ERROR, NOTE, WARNING, EventRef, Finding, Site
 from tracelens.report._common import (
@@ -21,6 +24,7 @@ from tracelens.report._common import (
     TOOL_URI,
     RenderOptions,
     ReportLike,
+    clean,
     distinct_sites,
     json_document,
     ordered,
@@ -40,13 +44,31 @@ FINGERPRINT_KEY: Final = "tracelensFingerprint/v2"
 _LEVEL = {ERROR: "error", WARNING: "warning", NOTE: "note"}
 
 
+def uri_path(path: str) -> str:
+    """A ``/``-separated path percent-encoded as an RFC 3986 URI path.
+
+    Every byte of its UTF-8 form but the unreserved characters (letters, digits,
+    ``-._~``) and ``/`` is encoded: spaces, ``%``, ``#``, ``?``, ``:`` (a relative
+    reference whose first segment holds one would read as a scheme), control and
+    non-ASCII characters. A surrogate-escaped byte (an undecodable file name) is
+    encoded as the byte it stands for.
+    """
+    try:
+        data = path.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a lone surrogate from the trace itself
+        data = path.encode("utf-8", "surrogatepass")
+    return quote(data, safe="/")
+
+
 def _artifact(file: str, root: Path | None) -> dict[str, str]:
     rel = relative_path(file, root)
     if rel is not None:
-        return {"uri": rel, "uriBaseId": SRCROOT}
-    if Path(file).is_absolute():
+        return {"uri": uri_path(rel), "uriBaseId": SRCROOT}
+    if PurePosixPath(file).is_absolute():
+        return {"uri": "file://" + uri_path(file)}
+    if Path(file).is_absolute():  # a Windows path
         return {"uri": Path(file).as_uri()}
-    return {"uri": file.replace("\\", "/")}
+    return {"uri": uri_path(file.replace("\\", "/"))}
 
 
 def _location(
@@ -59,9 +81,9 @@ def _location(
         }
     }
     if site.func and site.func != "?":
-        loc["logicalLocations"] = [{"name": site.func, "kind": "function"}]
+        loc["logicalLocations"] = [{"name": clean(site.func), "kind": "function"}]
     if message:
-        loc["message"] = {"text": message}
+        loc["message"] = {"text": clean(message)}
     if loc_id is not None:
         loc["id"] = loc_id
     return loc
@@ -100,9 +122,9 @@ def _code_flow(f: Finding, root: Path | None) -> dict[str, Any]:
             }
         )
     return {
-        "message": {"text": f.explanation or rule_for(f.kind).short},
+        "message": {"text": clean(f.explanation or rule_for(f.kind).short)},
         "threadFlows": [
-            {"id": unit, "message": {"text": names[unit]}, "locations": locs}
+            {"id": clean(unit), "message": {"text": clean(names[unit])}, "locations": locs}
             for unit, locs in per_unit.items()
         ],
     }
@@ -117,10 +139,10 @@ def _result(f: Finding, rule_index: dict[str, int], root: Path | None) -> dict[s
         "ruleId": f.kind,
         "ruleIndex": rule_index[f.kind],
         "level": _LEVEL.get(f.severity, "warning"),
-        "message": {"text": message},
+        "message": {"text": clean(message)},
         "locations": [_location(sites[0], root)] if sites else [],
         "partialFingerprints": {FINGERPRINT_KEY: f.fingerprint},
-        "properties": {"var": f.var, "units": list(f.units), "count": f.count},
+        "properties": {"var": clean(f.var), "units": [clean(u) for u in f.units], "count": f.count},
     }
     if len(sites) > 1:
         result["relatedLocations"] = [
@@ -150,7 +172,7 @@ def to_dict(report: ReportLike, options: RenderOptions | None = None) -> dict[st
     results = [_result(f, rule_index, root) for f in findings]
     for f, rule in report.suppressed:
         r = _result(f, rule_index, root)
-        d = rule_dict(rule)
+        d = {k: clean(v) for k, v in rule_dict(rule).items()}
         r["suppressions"] = [
             {
                 "kind": "external",

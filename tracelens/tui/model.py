@@ -80,9 +80,10 @@ def short_path(file: str | None, root: Path | None = None) -> str:
 
 
 def site_text(file: str | None, line: int | None, func: str | None = None) -> str:
-    """``file:line`` (short path), with `` in func`` when a function is known."""
+    """``file:line`` (short path), with `` in func`` when a function is known; control
+    characters escaped (``clean``), ready to show."""
     where = f"{short_path(file)}:{line if line is not None else '?'}"
-    return f"{where} in {func}" if func else where
+    return clean(f"{where} in {func}" if func else where)
 
 
 #: Largest source file the TUI reads (a bigger one is not shown: it would stall it).

@@ -16,6 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, ProgressBar, Static
 from textual.worker import Worker, WorkerState, get_current_worker
 
+from tracelens.report import clean
 from tracelens.tui.messages import LoadProgress
 from tracelens.tui.model import TraceModel, build_model, run_analysis, with_order
 
@@ -79,7 +80,7 @@ class LoadingScreen(Screen[TraceModel]):
             title = Text("tracelens", style="bold #5fafff")
             title.append("  loading ", style="")
             names = ", ".join(self.paths[:3]) + (" …" if len(self.paths) > 3 else "")
-            title.append(names, style="bold")
+            title.append(clean(names), style="bold")
             yield Static(title, markup=False, id="loading-title")
             yield Label("reading", id="loading-stage", markup=False)
             yield ProgressBar(total=None, show_eta=False, id="loading-bar")

@@ -15,6 +15,7 @@ from textual.widgets import Footer, Input, Select, TabbedContent, TabPane
 from textual.worker import Worker, WorkerState, get_current_worker
 
 from tracelens.analyze.findings import SEVERITIES, Finding
+from tracelens.report import clean
 from tracelens.tui.messages import OpenFinding, OpenVariable, RowHighlighted, RowSelected
 from tracelens.tui.model import TraceModel, run_analysis
 from tracelens.tui.widgets.finding_detail import FindingDetail
@@ -196,7 +197,7 @@ class MainScreen(Screen[None]):
             if isinstance(error, Cancelled):
                 return
             self.notify(
-                f"analysis failed: {type(error).__name__}: {error}",
+                clean(f"analysis failed: {type(error).__name__}: {error}"),
                 severity="error",
                 markup=False,
                 timeout=10,

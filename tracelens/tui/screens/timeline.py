@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from tracelens.analyze.findings import Finding
+from tracelens.report import clean
 from tracelens.tui.messages import EventSelected
 from tracelens.tui.model import Axis, TraceModel, parse_duration
 from tracelens.tui.widgets.event_details import EventDetails
@@ -111,7 +112,7 @@ class TimelineScreen(Screen[None]):
         title = Text(no_wrap=True, overflow="ellipsis")
         title.append(" timeline ", style="bold black on #5fafff")
         title.append(" ")
-        title.append(self.var, style="bold #5fd7ff")
+        title.append(clean(self.var), style="bold #5fd7ff")
         reads = sum(lane.reads for lane in tl.lanes)
         writes = sum(lane.writes for lane in tl.lanes)
         title.append(
@@ -127,10 +128,12 @@ class TimelineScreen(Screen[None]):
             f = inst.finding
             line.append(f"[{view.instance + 1}/{n}] ", style="bold")
             line.append(f.severity, style=SEVERITY_STYLES.get(f.severity, "bold"))
-            line.append(f" {f.kind}", style="bold")
+            line.append(f" {clean(f.kind)}", style="bold")
             plural = "s" if f.count != 1 else ""
-            line.append(f" · {inst.label} of {f.count:,} occurrence{plural} · ", style="#8a8a8a")
-            line.append(f.explanation)
+            line.append(
+                f" · {clean(inst.label)} of {f.count:,} occurrence{plural} · ", style="#8a8a8a"
+            )
+            line.append(clean(f.explanation))
         elif n:
             line.append(
                 f"{n} finding occurrence(s) on this variable: press n to step through them",

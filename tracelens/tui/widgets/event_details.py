@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from tracelens.report import format_duration
+from tracelens.report import clean, format_duration
 from tracelens.tui.model import Timeline, site_text
 
 
@@ -18,17 +18,17 @@ def details_text(tl: Timeline, row: int, role: str | None = None) -> Text:
 
     def line(label: str, value: str, style: str = "") -> None:
         text.append(f"{label:>7} ", style="#8a8a8a")
-        text.append(value, style=style)
+        text.append(clean(value), style=style)
         text.append("\n")
 
     op = ev.get("op") or "?"
     op_style = {"write": "bold #ffaf00", "read": "bold #5fd7ff"}.get(op, "bold #af87ff")
     text.append(f"{'event':>7} ", style="#8a8a8a")
-    text.append(op, style=op_style)
+    text.append(clean(op), style=op_style)
     target = ev.get("var") or ev.get("obj")
     if target:
         text.append(" ")
-        text.append(str(target), style="bold")
+        text.append(clean(str(target)), style="bold")
     text.append("\n")
     if role:
         line("role", role, "bold #ff5f5f" if "remote" in role else "bold #ffaf00")

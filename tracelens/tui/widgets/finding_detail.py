@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tracelens.analyze.findings import Finding
-from tracelens.report import format_duration
+from tracelens.report import clean, format_duration
 from tracelens.tui.model import site_text
 from tracelens.tui.widgets.summary import SEVERITY_STYLES
 
@@ -16,27 +16,29 @@ def finding_text(f: Finding) -> Text:
     text = Text()
     text.append(f.severity, style=SEVERITY_STYLES.get(f.severity, "bold"))
     text.append(" ")
-    text.append(f.kind, style="bold")
+    text.append(clean(f.kind), style="bold")
     text.append(" on ")
-    text.append(f.var, style="bold #5fd7ff")
+    text.append(clean(f.var), style="bold #5fd7ff")
     text.append(f"  {f.count:,} times\n", style="#8a8a8a")
-    text.append(f.explanation)
+    text.append(clean(f.explanation))
     text.append("\n")
     t0 = f.events[0].ts if f.events else 0
     for e in f.events:
-        text.append(f"  {e.role:<16}", style="bold #ff5f5f" if "remote" in e.role else "#ffaf00")
-        text.append(f" {e.op:<6} ", style="bold")
-        text.append(e.unit_name or e.unit)
+        text.append(
+            f"  {clean(e.role):<16}", style="bold #ff5f5f" if "remote" in e.role else "#ffaf00"
+        )
+        text.append(f" {clean(e.op):<6} ", style="bold")
+        text.append(clean(e.unit_name or e.unit))
         text.append(
             f"  seq {e.seq}  +{format_duration(e.ts - t0, compact=True)}  ", style="#8a8a8a"
         )
         text.append(site_text(e.file, e.line, e.func), style="#87afd7")
         if e.locks:
             text.append("  holding ", style="#8a8a8a")
-            text.append(", ".join(e.locks), style="#87d787")
+            text.append(clean(", ".join(e.locks)), style="#87d787")
         if e.value is not None:
             text.append("  value ", style="#8a8a8a")
-            text.append(str(e.value))
+            text.append(clean(str(e.value)))
         text.append("\n")
     text.rstrip()
     return text

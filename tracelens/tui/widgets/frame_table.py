@@ -2,7 +2,8 @@
 
 Only the rows on screen are ever turned into text, so a table of a million rows
 opens as fast as one of ten. Cells are plain text segments (never markup): a
-variable named ``[bold red]x[/]`` shows exactly like that. Sorting is a polars
+variable named ``[bold red]x[/]`` shows exactly like that, and control characters
+(escape sequences, bidirectional overrides) show escaped (``clean``). Sorting is a polars
 sort; the header row stays put while the rows scroll.
 """
 
@@ -23,6 +24,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from tracelens.report import clean
 from tracelens.tui.messages import RowHighlighted, RowSelected
 
 CellStyle = Callable[[Any, dict[str, Any]], Style | None]
@@ -60,7 +62,7 @@ def _text(value: Any) -> str:
         return "yes" if value else ""
     if isinstance(value, int):
         return f"{value:,}"
-    return str(value).replace("\n", "⏎").replace("\t", " ")
+    return clean(str(value).replace("\n", "⏎").replace("\t", " "))
 
 
 def _fit(text: str, width: int, justify: str) -> str:
@@ -172,10 +174,13 @@ class FrameTable(ScrollView, can_focus=True):
             if self._source.height and col.key in self._source.columns:
                 series = self._source[col.key]
                 if series.dtype == pl.String:
-                    longest = series.head(5000).str.len_chars().max()
+                    head = series.head(5000)
+                    longest = int(head.str.len_chars().max() or 0)  # type: ignore[arg-type]
+                    if 0 < longest < col.max_width:  # the escaped text may be longer
+                        longest = max(cell_len(_text(v)) for v in head.to_list())
                 else:
                     longest = max((len(_text(v)) for v in (series.min(), series.max())), default=0)
-                w = max(w, int(longest or 0))  # type: ignore[arg-type]
+                w = max(w, longest)
             widths.append(min(w, col.max_width))
         self._widths = widths
         total = sum(widths) + len(widths) + 1
@@ -354,7 +359,7 @@ class FrameTable(ScrollView, can_focus=True):
         segs = [Segment(" ", line_style)]
         for col, w in zip(self.columns, self._widths, strict=True):
             value = row.get(col.key)
-            text = col.fmt(value) if col.fmt else _text(value)
+            text = clean(col.fmt(value)) if col.fmt else _text(value)
             style = line_style
             if col.style is not None:
                 extra = col.style(value, row)

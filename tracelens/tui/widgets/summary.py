@@ -7,7 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from tracelens.report import NO_SHARED_STATE, format_duration, no_shared_state
+from tracelens.report import NO_SHARED_STATE, clean, format_duration, no_shared_state
 from tracelens.tui.model import TraceModel
 
 
@@ -19,7 +19,7 @@ def summary_text(model: TraceModel) -> Text:
     text.append(" ")
     names = [str(p) for p in model.paths]
     shown = ", ".join(names[:3]) + (f" +{len(names) - 3} more" if len(names) > 3 else "")
-    text.append(shown, style="bold")
+    text.append(clean(shown), style="bold")
     text.append("\n")
     items = [
         ("files", f"{s.get('files', len(names)):,}"),

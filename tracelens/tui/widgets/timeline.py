@@ -26,7 +26,7 @@ from textual.reactive import reactive
 from textual.strip import Strip
 from textual.widget import Widget
 
-from tracelens.report import format_duration
+from tracelens.report import clean, format_duration
 from tracelens.tui.messages import EventSelected
 from tracelens.tui.model import Axis, LaneGeometry, Timeline, lane_geometry
 
@@ -428,7 +428,8 @@ class TimelineView(Widget, can_focus=True):
         geom = self.geometry()[lane_no]
         w = self.columns
         sel_lane = tl.lane_of(self.selected) if len(tl) else -1
-        name = lane.name if len(lane.name) < LABEL_WIDTH - 1 else lane.name[: LABEL_WIDTH - 2] + "…"
+        shown = clean(lane.name)
+        name = shown if len(shown) < LABEL_WIDTH - 1 else shown[: LABEL_WIDTH - 2] + "…"
         segs = [
             Segment(
                 f"{name:<{LABEL_WIDTH - 1}} ", LABEL_CURRENT if lane_no == sel_lane else LABEL_STYLE
