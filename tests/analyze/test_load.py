@@ -479,3 +479,11 @@ def test_a_normal_file_keeps_the_fast_path(tmp_path, monkeypatch):
     longest = max(len(x) for x in lines(small()))
     assert load(path, options=LoadOptions(max_line_bytes=2 * longest + 2)).stats.events == 4
     assert careful == []
+
+
+@pytest.mark.parametrize("name", ["run[1].jsonl", "what?.jsonl", "a*b.jsonl"])
+def test_a_trace_whose_name_has_glob_characters_loads_its_events(tmp_path, name):
+    """A file named run[1].jsonl is read as that file, not as a pattern matching nothing."""
+    b = small()
+    path = b.write_to(tmp_path / name)
+    assert load(path).events.collect().height == len(b.events)

@@ -265,6 +265,7 @@ def _read_file(
     """Read one file's lines into ``RAW_SCHEMA`` rows plus their line numbers."""
     if (
         not _is_gzip(p)
+        and not glob.has_magic(str(p))  # polars would take the name as a pattern
         and _size(p) <= options.fast_path_max_bytes
         and not _may_have_long_line(p, options.max_line_bytes)
     ):
