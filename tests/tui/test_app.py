@@ -515,3 +515,20 @@ async def test_a_lock_finding_opens_a_timeline_of_its_lock_events(tmp_path: Path
         await pilot.press("escape", "2", "enter")  # a variable without findings
         await pilot.pause()
         assert isinstance(app.screen, TimelineScreen)
+
+
+def test_the_finding_pane_shows_the_variables_the_bug_link_and_the_damage():
+    """A lost update's preview names its variables, the race it belongs to and what it lost."""
+    import dataclasses
+
+    from tests.report.factories import lost_update
+    from tracelens.tui.widgets.finding_detail import finding_text
+
+    lost = dataclasses.replace(
+        lost_update(), group="g1", vars=("a", "b"), lost_writes=3, var_writes=10
+    )
+    race = dataclasses.replace(lost_update(), kind="data_race", group="g1")
+    shown = finding_text(lost, [race, lost]).plain
+    assert "a, b (2 variables)" in shown
+    assert "What the data race above did in this run (bug g1)." in shown
+    assert "3 of 10 writes to its 2 variables were lost" in shown

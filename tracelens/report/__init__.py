@@ -15,9 +15,12 @@ from tracelens.report._common import (
     NO_SHARED_STATE,
     RenderOptions,
     ReportLike,
+    bug_note,
     clean,
+    damage_text,
     format_duration,
     no_shared_state,
+    variables_text,
 )
 
 Renderer = Callable[..., str]
@@ -58,8 +61,11 @@ __all__ = [
     "RENDERERS",
     "RenderOptions",
     "ReportLike",
+    "bug_note",
     "clean",
+    "damage_text",
     "format_duration",
     "no_shared_state",
     "render",
+    "variables_text",
 ]

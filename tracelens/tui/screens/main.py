@@ -159,7 +159,7 @@ class MainScreen(Screen[None]):
         self.query_one("#findings-table", FrameTable).set_frame(self.model.findings_frame)
         self.query_one("#variables-table", FrameTable).set_frame(self.model.variables_frame)
         self.query_one("#finding-detail", FindingDetail).show(
-            self.model.findings[0] if self.model.findings else None
+            self.model.findings[0] if self.model.findings else None, self.model.findings
         )
         self.query_one("#findings-table", FrameTable).focus()
         if not self.model.analysed:
@@ -219,7 +219,9 @@ class MainScreen(Screen[None]):
         self.refilter()
         current = table.current_row()
         if m.findings and current is not None:
-            self.query_one("#finding-detail", FindingDetail).show(m.findings[current["idx"]])
+            self.query_one("#finding-detail", FindingDetail).show(
+                m.findings[current["idx"]], m.findings
+            )
         variables = self.query_one("#variables-table", FrameTable)
         variables.set_frame(
             filter_variables(m.variables_frame, self.query_one("#variables-filter", Input).value),
@@ -295,7 +297,9 @@ class MainScreen(Screen[None]):
     # tables --------------------------------------------------------------------------
     @on(RowHighlighted, "#findings-table")
     def _finding_highlighted(self, event: RowHighlighted) -> None:
-        self.query_one("#finding-detail", FindingDetail).show(self.model.findings[event.row["idx"]])
+        self.query_one("#finding-detail", FindingDetail).show(
+            self.model.findings[event.row["idx"]], self.model.findings
+        )
 
     @on(RowSelected, "#findings-table")
     def _finding_selected(self, event: RowSelected) -> None:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual.widgets import Static
 
 from tracelens.analyze.findings import Finding
-from tracelens.report import clean, format_duration
+from tracelens.report import bug_note, clean, damage_text, format_duration, variables_text
 from tracelens.tui.model import site_text
 from tracelens.tui.widgets.summary import SEVERITY_STYLES
 
 
-def finding_text(f: Finding) -> Text:
-    """What the preview pane shows for ``f`` (trace strings literal)."""
+def finding_text(f: Finding, findings: Sequence[Finding] = ()) -> Text:
+    """What the preview pane shows for ``f`` (trace strings literal); ``findings``, all
+    of them, for how ``f`` relates to the others of its bug."""
     text = Text()
     text.append(f.severity, style=SEVERITY_STYLES.get(f.severity, "bold"))
     text.append(" ")
@@ -20,8 +23,14 @@ def finding_text(f: Finding) -> Text:
     text.append(" on ")
     text.append(clean(f.var), style="bold #5fd7ff")
     text.append(f"  {f.count:,} times\n", style="#8a8a8a")
+    many = variables_text(f)
+    if many:
+        text.append("on " + clean(many) + "\n", style="#8a8a8a")
     text.append(clean(f.explanation))
     text.append("\n")
+    for line, style in ((bug_note(f, findings), "bold"), (damage_text(f), "bold #ff5f5f")):
+        if line:
+            text.append(clean(line) + "\n", style=style)
     t0 = f.events[0].ts if f.events else 0
     for e in f.events:
         text.append(
@@ -51,10 +60,10 @@ class FindingDetail(Static):
     FindingDetail { height: auto; max-height: 12; }
     """
 
-    def show(self, finding: Finding | None) -> None:
-        """Show ``finding`` (or nothing)."""
+    def show(self, finding: Finding | None, findings: Sequence[Finding] = ()) -> None:
+        """Show ``finding`` (or nothing), among ``findings``."""
         self.update(
-            finding_text(finding)
+            finding_text(finding, findings)
             if finding
             else Text("no finding selected", style="italic #8a8a8a")
         )
