@@ -257,3 +257,37 @@ def test_events_inside_an_asyncio_task_carry_the_task(recording):
     assert ev["task"] == "child-task"
     assert ev["unit"].startswith("a")
     assert ev["unit"] != "t0"
+
+
+def test_lock_factories_imported_by_name_before_configure_make_recorded_locks(
+    recording, monkeypatch
+):
+    """A module that did 'from threading import RLock' before configure gets recorded locks."""
+    import _thread
+    import sys
+    import types
+
+    lib = types.ModuleType("early_lib")
+    lib.RLock, lib.Lock, lib.alloc = threading.RLock, threading.Lock, _thread.allocate_lock
+    monkeypatch.setitem(sys.modules, "early_lib", lib)
+    path = recording()
+    for make in (lib.RLock, lib.Lock, lib.alloc):
+        with make():
+            pass
+    tracelens.shutdown()
+
+    acquires = [e for e in read_trace(path) if e["event"] == "acquire"]
+    assert len(acquires) == 3
+
+
+def test_shutdown_gives_back_the_factories_a_module_imported_by_name(recording, monkeypatch):
+    """After shutdown the early module's names are the standard factories again."""
+    import sys
+    import types
+
+    lib = types.ModuleType("early_lib")
+    lib.RLock = original = threading.RLock
+    monkeypatch.setitem(sys.modules, "early_lib", lib)
+    recording()
+    tracelens.shutdown()
+    assert lib.RLock is original

@@ -19,6 +19,7 @@ import contextlib
 import functools
 import itertools
 import os
+import sys
 import sysconfig
 import threading
 import time
@@ -444,7 +445,16 @@ LockType.__qualname__ = _ORIGINAL_LOCK_TYPE.__qualname__
 
 
 def install(patch: Callable[[Any, str, Any], None]) -> None:
-    """Replace the lock factories of ``threading`` and ``_thread`` with ``patch``."""
+    """Replace the lock factories of ``threading`` and ``_thread`` with ``patch``, and the
+    names other modules imported them under (``from threading import RLock``)."""
+    factories = {
+        id(f): (f, name)
+        for f, name in (
+            (_thread.allocate_lock, "allocate_lock"),
+            (threading.Lock, "Lock"),
+            (threading.RLock, "RLock"),
+        )
+    }
     allocate = Builtin(_thread.allocate_lock, _new_lock)
     patch(_thread, "allocate_lock", allocate)
     patch(_thread, "LockType", LockType)
@@ -459,3 +469,30 @@ def install(patch: Callable[[Any, str, Any], None]) -> None:
         "RLock",
         BuiltinType(rlock_type, TracedRLock, TracedRLock, instantiable=_instantiable(rlock_type)),
     )
+    replaced = {
+        fid: getattr(threading if name != "allocate_lock" else _thread, name)
+        for fid, (_f, name) in factories.items()
+    }
+    _rebind_imported(factories, replaced, patch)
+
+
+def _rebind_imported(
+    factories: dict[int, tuple[Any, str]],
+    replaced: dict[int, Any],
+    patch: Callable[[Any, str, Any], None],
+) -> None:
+    """Point the names that imported modules hold for the lock factories at the recorded
+    ones, so that their locks made from now on are seen (a library imported before
+    ``configure`` that did ``from threading import RLock``); each gets what ``threading``
+    or ``_thread`` now holds under that factory's name, and ``shutdown`` restores them."""
+    wanted = factories.keys()
+    for modname, module in list(sys.modules.items()):
+        if modname in ("threading", "_thread") or modname.startswith("tracelens"):
+            continue
+        namespace = getattr(module, "__dict__", None)
+        if type(namespace) is not dict or wanted.isdisjoint(map(id, namespace.values())):
+            continue  # the common case, decided in C
+        for attr, value in list(namespace.items()):
+            hit = factories.get(id(value))
+            if hit is not None and hit[0] is value:
+                patch(module, attr, replaced[id(value)])
