@@ -13,6 +13,11 @@ from typing import Any
 
 def main() -> Any:
     """Dispatch ``run`` to the runner, everything else to the typer app."""
+    if len(sys.argv) == 2 and sys.argv[1] in ("--version", "-V"):
+        from tracelens import __version__
+
+        print(f"tracelens {__version__}")
+        sys.exit(0)
     if len(sys.argv) > 1 and sys.argv[1] == "run":
         from tracelens.record.runner import main as run_main
 

@@ -379,3 +379,55 @@ def test_tui_with_a_bad_suppress_file_is_a_clean_error(racy: Path, tmp_path: Pat
     rules = tmp_path / "bad.toml"
     rules.write_text("this is [not toml")
     _assert_clean_error(runner.invoke(app, ["tui", str(racy), "--suppress", str(rules)]))
+
+
+@pytest.mark.parametrize("flag", ["--version", "-V"])
+def test_version_prints_the_version_and_exits_0(flag: str) -> None:
+    """`tracelens --version` prints 'tracelens X.Y.Z' on stdout and exits 0."""
+    import subprocess
+    import sys
+
+    import tracelens
+
+    done = subprocess.run(
+        [sys.executable, "-m", "tracelens", flag], capture_output=True, text=True, timeout=60
+    )
+    assert (done.returncode, done.stdout) == (0, f"tracelens {tracelens.__version__}\n")
+
+
+def test_version_through_the_typer_app_too() -> None:
+    """The typer app itself answers --version (for embedders calling cli.main)."""
+    import tracelens
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert (result.exit_code, result.output) == (0, f"tracelens {tracelens.__version__}\n")
+
+
+@pytest.mark.parametrize("flag", ["--help", "-h"])
+def test_run_help_describes_its_options_and_exits_0(flag: str) -> None:
+    """`tracelens run --help` lists -o, --stress, --instrument and --no-instrument, exit 0."""
+    import contextlib
+    import io
+
+    from tracelens.record.runner import main as run_main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = run_main([flag])
+    assert status == 0
+    assert all(
+        o in out.getvalue() for o in ("--output", "--stress", "--instrument", "--no-instrument")
+    )
+
+
+def test_run_with_an_unknown_option_is_a_usage_error() -> None:
+    """An unknown option before the script: usage on stderr and exit 2 (the twin of --help)."""
+    import contextlib
+    import io
+
+    from tracelens.record.runner import main as run_main
+
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        status = run_main(["--bogus", "x.py"])
+    assert status == 2 and "tracelens run --help" in err.getvalue()

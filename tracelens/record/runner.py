@@ -234,10 +234,36 @@ USAGE = """usage: tracelens run [-o TRACE] [--stress] [--instrument PATTERN]... 
                      -m module [args...]"""
 
 
-def parse(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]] | None:
+HELP = f"""{USAGE}
+
+Record a program's run to a trace, like `coverage run`: the program runs as with
+`python script.py` (or `python -m module`), with its synchronisation and the shared-state
+accesses of its own code recorded. Exits with the program's status.
+
+options:
+  -h, --help            show this help and exit
+  -o, --output TRACE    the trace file (overwritten; default NAME.trace.jsonl beside
+                        the working directory's script name)
+  --stress              shrink the thread switch interval to shake out races
+  --instrument PATTERN  also record the accesses of modules matching PATTERN
+                        (`botocore.*`); repeatable. The script's project is recorded
+                        by default, and `[tool.tracelens] instrument` in pyproject.toml
+                        adds patterns too
+  --no-instrument       record synchronisation and watch() only, no code rewriting
+  -m MODULE             run a module, as `python -m MODULE`
+  --                    end of tracelens' options: the script and its arguments follow
+
+Then `tracelens report TRACE` (or `tracelens tui TRACE`) shows what was found."""
+
+#: What ``parse`` returns for ``-h``/``--help``.
+HELP_ASKED: Final = "help"
+
+
+def parse(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]] | str | None:
     """Parse ``run``'s own options; everything from the script (or ``-m module``) on is its.
 
-    Returns ``(argv, options)`` for ``run``, or ``None`` on a usage error.
+    Returns ``(argv, options)`` for ``run``, ``HELP_ASKED`` for ``-h``/``--help`` (before
+    the script), or ``None`` on a usage error.
     """
     opts: dict[str, Any] = {
         "output": None,
@@ -249,6 +275,8 @@ def parse(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]] | None:
     i = 0
     while i < len(argv):
         a = argv[i]
+        if a in ("-h", "--help"):
+            return HELP_ASKED
         if a in ("-o", "--output") and i + 1 < len(argv):
             opts["output"] = argv[i + 1]
             i += 2
@@ -286,8 +314,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         argv: The arguments after ``run``; default ``sys.argv[2:]``.
     """
     parsed = parse(sys.argv[2:] if argv is None else argv)
-    if parsed is None:
+    if parsed == HELP_ASKED:
+        print(HELP)
+        return 0
+    if not isinstance(parsed, tuple):
         print(USAGE, file=sys.stderr)
+        print("Try 'tracelens run --help' for help.", file=sys.stderr)
         return EXIT_USAGE
     args, opts = parsed
     return run(args, **opts)
