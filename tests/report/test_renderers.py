@@ -458,3 +458,51 @@ def test_unused_suppressions_are_listed_in_text_and_json(report: FakeReport) -> 
     assert "Unused suppressions (1)" in text.render(rep, ROOT)
     assert [r["var"] for r in doc["summary"]["unused_suppressions"]] == ["gone"]
     jsonschema.validate(doc, json_.REPORT_SCHEMA)
+
+
+SAMPLES = sorted((Path(__file__).parents[2] / "sample_logs").glob("*.jsonl.gz"))
+
+
+@pytest.fixture(scope="module")
+def sample_sarifs() -> list[dict]:
+    from tracelens.analyze import analyze, load
+
+    return [json.loads(sarif.render(analyze(load(p)), ROOT)) for p in SAMPLES]
+
+
+def test_sarif_rules_default_to_the_level_their_results_have(sample_sarifs: list[dict]) -> None:
+    """On every sample, each result's level is its rule's defaultConfiguration level."""
+    pairs = set()
+    for doc in sample_sarifs:
+        run = doc["runs"][0]
+        rules = run["tool"]["driver"]["rules"]
+        for r in run["results"]:
+            pairs.add((r["level"], rules[r["ruleIndex"]]["defaultConfiguration"]["level"]))
+    assert pairs and all(a == b for a, b in pairs)
+
+
+def test_sarif_rules_point_at_their_section_of_the_findings_docs(report: FakeReport) -> None:
+    """Each rule's helpUri is docs/findings.md#<the kind's anchor>, a heading that exists."""
+    from tracelens.analyze.kinds import KINDS
+
+    rules = json.loads(sarif.render(report, ROOT))["runs"][0]["tool"]["driver"]["rules"]
+    assert {r["id"]: r["helpUri"] for r in rules if r["id"] in KINDS} == {
+        k: f"docs/findings.md#{info.anchor}" for k, info in KINDS.items()
+    }
+
+
+def test_sarif_gives_the_second_access_of_a_same_line_race_as_a_related_location(
+    sample_sarifs: list[dict],
+) -> None:
+    """The article's race (both accesses at line 26) still has the other access related."""
+    article = sample_sarifs[[p.name for p in SAMPLES].index("article_racy.jsonl.gz")]
+    race = next(r for r in article["runs"][0]["results"] if r["ruleId"] == "data_race")
+    related = race["relatedLocations"]
+    assert [loc["physicalLocation"]["region"]["startLine"] for loc in related] == [26]
+
+
+def test_sarif_of_every_sample_validates(sample_sarifs: list[dict], sarif_schema: dict) -> None:
+    """The SARIF of each bundled sample is valid SARIF 2.1.0."""
+    check = jsonschema.validators.validator_for(sarif_schema)(sarif_schema)
+    for doc in sample_sarifs:
+        check.validate(doc)

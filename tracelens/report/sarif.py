@@ -43,6 +43,10 @@ FINGERPRINT_KEY: Final = "tracelensFingerprint/v2"
 
 _LEVEL = {ERROR: "error", WARNING: "warning", NOTE: "note"}
 
+#: Where each rule's ``helpUri`` points: the project's findings docs (relative to the
+#: repository root, as the SARIF consumer that shows the repository resolves it).
+FINDINGS_DOCS: Final = "docs/findings.md"
+
 
 def uri_path(path: str) -> str:
     """A ``/``-separated path percent-encoded as an RFC 3986 URI path.
@@ -102,6 +106,7 @@ def _rules(findings: list[Finding]) -> list[dict[str, Any]]:
                 "shortDescription": {"text": r.short},
                 "fullDescription": {"text": r.full},
                 "help": {"text": r.help, "markdown": r.help},
+                "helpUri": f"{FINDINGS_DOCS}#{r.anchor}",
                 "defaultConfiguration": {"level": _LEVEL.get(r.severity, "warning")},
                 "properties": {"tags": ["concurrency", "race-condition"]},
             }
@@ -148,6 +153,11 @@ def _result(f: Finding, rule_index: dict[str, int], root: Path | None) -> dict[s
         result["relatedLocations"] = [
             _location(s, root, f"other access of {f.var} in {s.func}", i)
             for i, s in enumerate(sites[1:], 1)
+        ]
+    elif len(f.events) > 1:  # both accesses at one line: the second is still its own place
+        e = f.events[1]
+        result["relatedLocations"] = [
+            _location(e, root, f"other access of {f.var}: {step_text(e, root)} ({e.role})", 1)
         ]
     if f.events:
         result["codeFlows"] = [_code_flow(f, root)]
