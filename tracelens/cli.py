@@ -379,6 +379,22 @@ def report(
         ),
     ] = None,
     no_cache: NoCache = False,
+    quiet: Annotated[
+        bool, typer.Option("--quiet", "-q", help="Text: only the summary line.")
+    ] = False,
+    max_findings: Annotated[
+        int | None,
+        typer.Option("--max-findings", min=0, help="Text: show at most N findings (the worst)."),
+    ] = None,
+    max_chars: Annotated[
+        int,
+        typer.Option(
+            "--max-chars",
+            min=0,
+            help="Markdown: cap the report at N characters (default: a GitHub comment's"
+            " 65,536; 0: no cap).",
+        ),
+    ] = 65_536,
 ) -> None:
     """Analyse traces and report the races found (exit 1 when any is at or above --fail-on)."""
     from tracelens.report import RENDERERS, RenderOptions
@@ -400,7 +416,13 @@ def report(
         from rich.console import Console
 
         width = Console().width
-    options = RenderOptions(root=root, color=to_terminal, width=width)
+    options = RenderOptions(
+        root=root,
+        color=to_terminal,
+        width=width,
+        max_chars=max_chars or None,
+        max_findings=0 if quiet else max_findings,
+    )
     write_output(RENDERERS[format.value](result, options), output)
     from tracelens.report import NO_SHARED_STATE, no_shared_state
 

@@ -37,14 +37,14 @@ def _run(tmp_path: Path, source: str, *args: str, env: dict[str, str] | None = N
 
 
 def _found(trace: Path) -> set[tuple[str, str]]:
-    return {(f.kind, f.var) for f in analyze(load(trace)).findings}
+    return {(f.kind, v) for f in analyze(load(trace)).findings for v in f.variables}
 
 
 def _sites(trace: Path, kind: str, var: str) -> set[tuple[str, int]]:
     return {
         (Path(s.file).name, s.line)
         for f in analyze(load(trace)).findings
-        if f.kind == kind and f.var == var
+        if f.kind == kind and var in f.variables
         for s in f.sites
     }
 

@@ -506,3 +506,45 @@ def test_sarif_of_every_sample_validates(sample_sarifs: list[dict], sarif_schema
     check = jsonschema.validators.validator_for(sarif_schema)(sarif_schema)
     for doc in sample_sarifs:
         check.validate(doc)
+
+
+def _many_findings(n: int) -> FakeReport:
+    """n lost updates at distinct lines (each its own finding)."""
+    findings = [
+        factories.lost_update(var=f"counters[{i}]", file=f"/repo/m{i}.py") for i in range(n)
+    ]
+    return FakeReport(findings=findings, summary={"events": 10 * n})
+
+
+def test_markdown_of_thousands_of_findings_fits_one_github_comment() -> None:
+    """3,000 findings render within 65,536 characters, as Markdown that parses to HTML."""
+    out = markdown.render(_many_findings(3000), ROOT)
+    assert len(out) <= 65_536
+    rendered = _md_html(out)
+    assert "<table>" in rendered and "not shown in detail" in rendered
+
+
+def test_markdown_that_fits_is_not_cut() -> None:
+    """A report under the cap keeps every finding's details and no note (the cap's twin)."""
+    out = markdown.render(_many_findings(3), ROOT)
+    assert out.count("<details>") == 3 and "not shown" not in out
+
+
+def test_markdown_cap_can_be_lifted() -> None:
+    """max_chars=None renders every finding's details however long the report."""
+    out = markdown.render(_many_findings(300), RenderOptions(root=Path("/repo"), max_chars=None))
+    assert out.count("<details>") == 300 and len(out) > 65_536
+
+
+def test_text_quiet_prints_the_summary_line_only(report: FakeReport) -> None:
+    """max_findings=0 (--quiet) leaves the headline alone."""
+    out = text.render(report, RenderOptions(root=Path("/repo"), max_findings=0, width=400))
+    assert out.strip().count("\n") == 0 and out.startswith("tracelens: ")
+
+
+def test_text_max_findings_shows_the_worst_and_counts_the_rest() -> None:
+    """max_findings=2 of 5 shows two findings and says 3 more are not shown."""
+    out = text.render(
+        _many_findings(5), RenderOptions(root=Path("/repo"), max_findings=2, width=300)
+    )
+    assert out.count("ERROR lost_update") == 2 and "3 more findings not shown" in out

@@ -39,6 +39,10 @@ def tool_version() -> str:
     return __version__
 
 
+#: The most characters a GitHub comment may hold: the Markdown report's default cap.
+GITHUB_COMMENT_LIMIT: Final = 65_536
+
+
 class ReportLike(Protocol):
     """What a renderer needs of ``tracelens.analyze.Report``."""
 
@@ -56,11 +60,16 @@ class RenderOptions:
             working directory); ``None`` means the current working directory.
         color: Emit terminal colours (text format only).
         width: Line width for the text format; ``None`` means 100.
+        max_chars: The Markdown report's cap in characters (a GitHub comment holds
+            65,536); ``None`` or 0 for none.
+        max_findings: The text report shows at most this many findings (``None``: all).
     """
 
     root: Path | None = None
     color: bool = False
     width: int | None = None
+    max_chars: int | None = GITHUB_COMMENT_LIMIT
+    max_findings: int | None = None
 
 
 #: A finding kind's catalogue entry, in the words renderers show (``id``, ``name``,

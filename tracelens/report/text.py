@@ -27,6 +27,7 @@ from tracelens.report._common import (
     format_duration,
     headline,
     is_remote,
+    plural,
     rule_for,
     rule_label,
     site_text,
@@ -87,13 +88,31 @@ def renderables(report: ReportLike, options: RenderOptions | None = None) -> lis
     head = Text("tracelens: ", style="bold")
     head.append(clean(headline(report)), style=worst if report.findings else "green")
     out.append(head)
+    if options.max_findings == 0:  # --quiet: the summary line alone
+        return out
+    left = len(report.findings) if options.max_findings is None else options.max_findings
     for var, findings in by_variable(report.findings):
+        if left <= 0:
+            break
+        shown = findings[:left]
+        left -= len(shown)
         out.append(Text(""))
         title = Text(clean(var), style="bold underline")
         title.append(f"  ({len(findings)} finding{'s' if len(findings) != 1 else ''})", "dim")
         out.append(title)
-        for f in findings:
+        for f in shown:
             out.extend(_finding(f, options, report.findings))
+    hidden = len(report.findings) - (
+        len(report.findings) if options.max_findings is None else options.max_findings
+    )
+    if hidden > 0:
+        out.append(Text(""))
+        out.append(
+            Text(
+                f"... {plural(hidden, 'more finding')} not shown (--max-findings)",
+                "dim",
+            )
+        )
     rules = suppressed_by_rule(report)
     if rules:
         out.append(Text(""))
