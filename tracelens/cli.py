@@ -395,6 +395,22 @@ def report(
             " 65,536; 0: no cap).",
         ),
     ] = 65_536,
+    baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--baseline",
+            dir_okay=False,
+            help="Leave out (and do not fail on) the findings this baseline file accepts.",
+        ),
+    ] = None,
+    write_baseline: Annotated[
+        Path | None,
+        typer.Option(
+            "--write-baseline",
+            dir_okay=False,
+            help="Write the findings' stable fingerprints to FILE (for --baseline).",
+        ),
+    ] = None,
 ) -> None:
     """Analyse traces and report the races found (exit 1 when any is at or above --fail-on)."""
     from tracelens.report import RENDERERS, RenderOptions
@@ -410,6 +426,26 @@ def report(
         result = analyze(trace, only=kinds, suppressions=rules)
     except (KeyError, ValueError) as e:  # an unknown kind in --only
         fail(_one_line(e))
+    from tracelens.report import clean
+
+    base = (root or Path.cwd()).resolve()
+    if write_baseline is not None:
+        from tracelens.report.baseline import write_baseline as write_prints
+
+        with input_errors():
+            n = write_prints(write_baseline, result.findings, base)
+        typer.echo(clean(f"tracelens: wrote {n:,} fingerprints to {write_baseline}"), err=True)
+    if baseline is not None:
+        from tracelens.report.baseline import read_baseline, without_known
+
+        with input_errors():
+            known = read_baseline(baseline)
+        result = without_known(result, known, base)
+        left = result.summary["baseline_known"]
+        if left:
+            typer.echo(
+                clean(f"tracelens: {left:,} known findings (in {baseline}) left out"), err=True
+            )
     to_terminal = output is None and format is Format.text and sys.stdout.isatty()
     width = None
     if to_terminal:

@@ -1,14 +1,17 @@
-"""Helpers for checking traces in tests, without the analyzer (no polars).
+"""Helpers for checking traces in tests.
 
 ``read_events`` parses a trace file the slow, obvious way; ``order_fidelity``
 checks what the recorder promises: per variable, every recorded read's value is
-the value of the latest recorded write before it.
+the value of the latest recorded write before it. Neither imports the analyzer.
+``analyze_trace``, ``findings`` and ``assert_no_races`` analyse a trace in-process
+(they import the analyzer, and polars, when called), for a test that asserts on what
+tracelens finds; ``pytest --tracelens`` (``tracelens.pytest_plugin``) does it per test.
 """
 
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,3 +85,60 @@ def order_fidelity(events: Iterable[Mapping[str, Any]]) -> Fidelity:
         elif len(out.mismatches) < 10:
             out.mismatches.append((e, w))
     return out
+
+
+def analyze_trace(
+    path: str | Path,
+    *,
+    only: Sequence[str] | None = None,
+    suppress: Sequence[Any] = (),
+) -> Any:
+    """Load and analyse a trace in-process (imports the analyzer, and polars).
+
+    Args:
+        path: The trace file (or a glob pattern, or several files as for ``report``).
+        only: Finding kinds or analyses to run; default all.
+        suppress: Suppression rules (``tracelens.analyze.Suppression``).
+
+    Returns:
+        The ``tracelens.analyze.Report``: ``findings``, ``summary``, ``suppressed``.
+    """
+    from tracelens.analyze import analyze, load
+
+    return analyze(load(path), only=only, suppressions=suppress)
+
+
+def findings(
+    path: str | Path,
+    *,
+    only: Sequence[str] | None = None,
+    suppress: Sequence[Any] = (),
+) -> list[Any]:
+    """The findings of a trace, worst first (``analyze_trace(...).findings``).
+
+    Example::
+
+        tracelens.flush()
+        races = tracelens.testing.findings(trace, only=["data_race"])
+        assert not races, races[0].explanation
+    """
+    return list(analyze_trace(path, only=only, suppress=suppress).findings)
+
+
+def assert_no_races(
+    path: str | Path, *, fail_on: str = "error", only: Sequence[str] | None = None
+) -> None:
+    """Raise ``AssertionError`` with the text report when a finding is at or above ``fail_on``.
+
+    Args:
+        path: The trace file.
+        fail_on: ``error``, ``warning`` or ``note``.
+        only: Finding kinds or analyses to run; default all.
+    """
+    from tracelens.analyze.findings import severity_rank
+    from tracelens.report import text
+
+    report = analyze_trace(path, only=only)
+    limit = severity_rank(fail_on)
+    if any(severity_rank(f.severity) <= limit for f in report.findings):
+        raise AssertionError(text.render(report))

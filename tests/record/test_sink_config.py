@@ -299,3 +299,42 @@ class TestConfigure:
         """configure() rejects bad arguments with a ValueError that says what is wrong."""
         with pytest.raises(ValueError, match=message):
             tracelens.configure(**kwargs)
+
+
+def test_switch_trace_sends_later_events_to_the_new_file(recording, tmp_path):
+    """After switch_trace, events go to the new file and the old one keeps the earlier ones."""
+    from tracelens.record import _config
+
+    first = recording()
+    lock = threading.Lock()  # made before the switch: still recorded after it
+    tracelens.write("before", value=1)
+    second = tmp_path / "second.jsonl"
+    assert _config.switch_trace(second)
+    tracelens.write("after", value=2)
+    with lock:
+        pass
+    tracelens.shutdown()
+
+    def writes(path):
+        return [e["var"] for e in read_trace(path) if e["event"] == "write"]
+
+    def user_locks(path):
+        return [e["event"] for e in read_trace(path) if e.get("obj") == repr_name]
+
+    repr_name = next(
+        e["obj"] for e in read_trace(second) if e["event"] == "acquire" and not e.get("internal")
+    )
+    assert (writes(first), writes(second)) == (["before"], ["after"])
+    assert user_locks(second) == ["acquire", "release"] and user_locks(first) == []
+
+
+def test_switch_trace_to_an_unwritable_path_keeps_the_current_file(recording, tmp_path, capfd):
+    """A new file that cannot be opened: False, one stderr line, recording goes on as it was."""
+    from tracelens.record import _config
+
+    first = recording()
+    assert not _config.switch_trace(tmp_path / "missing" / "t.jsonl")
+    tracelens.write("still", value=1)
+    tracelens.shutdown()
+    assert [e["var"] for e in read_trace(first) if e["event"] == "write"] == ["still"]
+    assert len(capfd.readouterr().err.splitlines()) == 1

@@ -117,9 +117,13 @@ def test_json_validates_against_the_report_schema(report: FakeReport) -> None:
 
 
 def test_json_findings_are_finding_to_dict(report: FakeReport) -> None:
-    """A JSON finding is the Finding's to_dict(), worst finding first."""
-    doc = json.loads(json_.render(report))
-    assert doc["findings"][0] == factories.lost_update().to_dict()
+    """A JSON finding is the Finding's to_dict() plus its stable fingerprint, worst first."""
+    from tracelens.report.baseline import stable_fingerprint
+
+    doc = json.loads(json_.render(report, ROOT))
+    expected = factories.lost_update().to_dict()
+    expected["stable_fingerprint"] = stable_fingerprint(factories.lost_update(), Path("/repo"))
+    assert doc["findings"][0] == expected
 
 
 def test_json_summary_has_the_contract_fields(report: FakeReport) -> None:

@@ -10,14 +10,9 @@ import pytest
 
 from tests.tui.helpers import LAZY, LOCKED, RACY
 from tracelens.report import format_duration
+from tracelens.report.sources import MAX_SOURCE_BYTES, source_lines
 from tracelens.tui.app import load_model
-from tracelens.tui.model import (
-    MAX_SOURCE_BYTES,
-    Axis,
-    lane_geometry,
-    parse_duration,
-    source_lines,
-)
+from tracelens.tui.model import Axis, lane_geometry, parse_duration
 from tracelens.tui.screens.main import filter_findings, filter_variables
 
 

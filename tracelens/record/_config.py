@@ -204,6 +204,40 @@ def shutdown() -> None:
     STATE.child = None
 
 
+def switch_trace(path: str | os.PathLike[str]) -> bool:
+    """Go on recording into a new trace file: what is buffered goes to the current one.
+
+    Everything else stays as it is (patches, instrumentation, units); the new file
+    starts with a process line, as a new recording does. The pytest plugin keeps a
+    trace per test this way.
+
+    Args:
+        path: The new trace file (truncated).
+
+    Returns:
+        Whether the switch happened: ``False`` when not recording to a file, or when
+        ``path`` cannot be opened (one stderr line; recording goes on where it was).
+    """
+    sink = STATE.sink
+    if not STATE.on or sink is None or sink.path is None:
+        return False
+    try:
+        sink.reopen(path)
+    except OSError as e:
+        print(
+            f"tracelens: cannot write the trace to {os.fspath(path)}: {e.strerror or e}; "
+            f"recording goes on into {sink.path}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return False
+    sink.write_event(_meta())
+    if STATE.settings is not None:
+        STATE.settings["path"] = os.path.abspath(os.fspath(path))
+        STATE.child = _child_config(STATE.settings)
+    return True
+
+
 def pin() -> None:
     """Make the current recording's settings final until ``shutdown`` (``tracelens run``)."""
     STATE.pinned = STATE.on

@@ -221,14 +221,27 @@ class Sink:
                     self._emit(self._event_dict(st, rec))
             return
         if _core.speedups is not None:
-            self._render(st, chunk, self._fd)  # writes, and empties the chunk as it does
+            fd = self._fd
+            try:
+                self._render(st, chunk, fd)  # writes, and empties the chunk as it does
+            except OSError:
+                if self._fd == fd:
+                    raise
+                self._render(st, chunk, self._fd)  # the file changed under it (reopen)
             return
         data = self._py_render(st, chunk)
         chunk[:] = [(RAW, data)]
         view = memoryview(data)
+        fd = self._fd
         try:
             while view:
-                n = os.write(self._fd, view)
+                try:
+                    n = os.write(fd, view)
+                except OSError:
+                    if self._fd == fd:
+                        raise
+                    fd = self._fd  # the file changed under it (reopen): go on there
+                    continue
                 view = view[n:]
         except OSError:
             raise
@@ -360,6 +373,27 @@ class Sink:
                 "recording stops, the program goes on",
                 file=sys.stderr,
             )
+
+    def reopen(self, path: str | os.PathLike[str]) -> None:
+        """Write what is buffered, then write to ``path`` (truncated) from now on.
+
+        The background flusher is stopped meanwhile; a thread that writes its own full
+        buffer while the file changes retries on the new one (``_write``).
+
+        Raises:
+            OSError: ``path`` cannot be opened; the sink keeps writing where it did.
+        """
+        new = os.open(os.fspath(path), os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_TRUNC, 0o644)
+        running = self._running
+        self.stop()
+        self.flush()
+        old, self._fd = self._fd, new
+        self.path = os.fspath(path)
+        self._regular = stat.S_ISREG(os.fstat(new).st_mode)
+        if old >= 0:
+            os.close(old)
+        if running:
+            self.start()
 
     # -- fork ------------------------------------------------------------------------
     def after_fork_in_child(self, keep: UnitState | None) -> None:

@@ -259,6 +259,40 @@ Then `tracelens report TRACE` (or `tracelens tui TRACE`) shows what was found.""
 HELP_ASKED: Final = "help"
 
 
+def start_recording(
+    path: str | os.PathLike[str],
+    *,
+    stress: bool = False,
+    patterns: Sequence[str] = (),
+    root: str | os.PathLike[str],
+) -> None:
+    """Record as ``tracelens run`` does, in a process that is already running (pytest).
+
+    The recording is pinned (the program's own ``configure()`` calls change nothing) and
+    the modules of the project under ``root``, plus ``patterns`` and the project's
+    ``[tool.tracelens] instrument``, are rewritten when imported from now on. The finder
+    goes after pytest's assertion rewriter, so test modules stay pytest's.
+    """
+    _config.configure(path, stress=stress)
+    _config.pin()
+    finder = instrument.install([*patterns, *_pyproject_patterns(Path(root))], root=root)
+    hooks = [h for h in sys.meta_path if type(h).__name__ == "AssertionRewritingHook"]
+    if hooks:
+        sys.meta_path.remove(finder)
+        sys.meta_path.insert(sys.meta_path.index(hooks[0]) + 1, finder)
+
+
+def switch_trace(path: str | os.PathLike[str]) -> bool:
+    """Record into ``path`` from now on (``tracelens.record._config.switch_trace``)."""
+    return _config.switch_trace(path)
+
+
+def stop_recording() -> None:
+    """End what ``start_recording`` began: stop rewriting modules, flush, unpatch."""
+    instrument.uninstall()
+    _config.shutdown()
+
+
 def parse(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]] | str | None:
     """Parse ``run``'s own options; everything from the script (or ``-m module``) on is its.
 

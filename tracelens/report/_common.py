@@ -381,6 +381,9 @@ def headline(report: ReportLike) -> str:
         f"{plural(summary_int(s, 'variables'), 'variable')}, "
         f"{plural(summary_int(s, 'files'), 'file')})"
     )
+    known = summary_int(s, "baseline_known")
+    if known:
+        text += f"; {plural(known, 'known finding')} left out (baseline)"
     if no_shared_state(s):
         text += f"; {NO_SHARED_STATE}"
     skipped = skipped_lines(s)

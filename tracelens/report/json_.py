@@ -9,6 +9,7 @@ schema and a test keeps the two equal.
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
 from typing import Any, Final
 
 from tracelens.report._common import (
@@ -24,6 +25,7 @@ from tracelens.report._common import (
     tool_version,
     unused_suppressions,
 )
+from tracelens.report.baseline import stable_fingerprint
 
 #: Version of the report's JSON layout.
 FORMAT_VERSION: Final = 2
@@ -120,6 +122,7 @@ _FINDING = {
         "worst": {"type": "array", "items": {"$ref": "#/$defs/event"}},
         "explanation": {"type": "string"},
         "fingerprint": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
+        "stable_fingerprint": {"type": "string", "pattern": "^[0-9a-f]{16}$"},
         "vars": {"type": "array", "items": {"type": "string"}, "maxItems": 100},
         "var_count": {"type": "integer", "minimum": 1},
         "group": {"type": "string"},
@@ -193,16 +196,19 @@ REPORT_SCHEMA: Final[dict[str, Any]] = {
 }
 
 
-def to_dict(report: ReportLike) -> dict[str, Any]:
+def to_dict(report: ReportLike, options: RenderOptions | None = None) -> dict[str, Any]:
     """The report as the JSON object of ``docs/report-format.md``.
 
     Args:
         report: The analysis report.
+        options: ``root``: the project root the stable fingerprints are taken against
+            (default: the working directory).
 
     Returns:
         A dict of JSON types only.
     """
     findings = ordered(report.findings)
+    root = ((options.root if options else None) or Path.cwd()).resolve()
     summary: dict[str, Any] = {
         k: v for k, v in report.summary.items() if k not in ("findings", "suppressed")
     }
@@ -220,11 +226,17 @@ def to_dict(report: ReportLike) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "tool": {"name": TOOL_NAME, "version": tool_version()},
         "summary": summary,
-        "findings": [f.to_dict() for f in findings],
+        "findings": [_finding(f, root) for f in findings],
         "suppressed": [
             {"finding": f.to_dict(), "rule": rule_dict(rule)} for f, rule in report.suppressed
         ],
     }
+
+
+def _finding(f: Any, root: Path) -> dict[str, Any]:
+    d: dict[str, Any] = f.to_dict()
+    d["stable_fingerprint"] = stable_fingerprint(f, root)
+    return d
 
 
 def render(report: ReportLike, options: RenderOptions | None = None) -> str:
@@ -237,4 +249,4 @@ def render(report: ReportLike, options: RenderOptions | None = None) -> str:
     Returns:
         The JSON document, ending with a newline.
     """
-    return json_document(to_dict(report))
+    return json_document(to_dict(report, options))

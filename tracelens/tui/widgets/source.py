@@ -11,7 +11,8 @@ from textual.content import Content
 from textual.widgets import Static
 
 from tracelens.report import clean
-from tracelens.tui.model import short_path, source_lines
+from tracelens.report.sources import source_lines
+from tracelens.tui.model import short_path
 
 
 class SourcePane(Static):
