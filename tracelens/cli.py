@@ -353,6 +353,7 @@ _STAT_LABELS = {
     "app_lines": "application lines (skipped)",
     "malformed": "malformed lines (skipped)",
     "skipped": "skipped lines",
+    "duplicates": "duplicate events (dropped)",
     "time_span_ns": "time span",
 }
 
