@@ -183,6 +183,11 @@ CORPUS: dict[str, list[str]] = {
         '{"tl":1,"event":"write","seq":11,"pid":7,"unit":"t2","var":"x"}',
         '{"tl":1,"event":"atomic_end","seq":12,"pid":7,"unit":"t2"}',
         '{"tl":1,"event":"meta","seq":13,"pid":7,"unit":"t0"}',
+        '{"tl":1,"event":"acquire","seq":14,"pid":7,"unit":"t1","obj":"L"}',
+        '{"tl":1,"event":"read","seq":15,"pid":7,"unit":"t1","var":"y"}',
+        '{"tl":1,"event":"write","seq":16,"pid":7,"unit":"t1","var":"y"}',
+        '{"tl":1,"event":"release","seq":17,"pid":7,"unit":"t1","obj":"L"}',
+        '{"tl":1,"event":"acquire","seq":18,"pid":7,"unit":"t2","obj":"L"}',
     ],
     "huge_and_negative_numbers": _lines(
         [

@@ -17,6 +17,7 @@ Two Hypothesis profiles (registered here, used by the tests of this module only)
 
 from __future__ import annotations
 
+import gzip
 import os
 import random
 import tempfile
@@ -65,6 +66,9 @@ VALUES = st.one_of(
     st.sampled_from(["<missing>", "<list len=3>"]),
 )
 INT64 = st.integers(-(2**63), 2**63 - 1)
+WRONG = st.one_of(
+    st.text(max_size=3), st.lists(st.integers(-5, 5), max_size=2), st.just({"a": 1}), st.floats()
+)
 SMALL = st.integers(-3, 50)
 
 
@@ -105,6 +109,8 @@ def fuzz_events(draw: st.DrawFn) -> list[dict[str, Any]]:
         ev = event(op, seq=seq, ts=ts, pid=draw(st.sampled_from(pids)), unit=draw(UNITS), **fields)
         if draw(st.integers(0, 19)) == 0:
             ev.pop(s.TS)
+        if draw(st.integers(0, 14)) == 0:  # a field of the wrong type: a malformed line
+            ev[draw(st.sampled_from(sorted(ev)))] = draw(WRONG)
         events.append(ev)
     repeats = draw(st.lists(st.integers(0, n - 1), max_size=3))
     events += [dict(events[i]) for i in repeats]  # identical copies: dropped
@@ -113,8 +119,9 @@ def fuzz_events(draw: st.DrawFn) -> list[dict[str, Any]]:
     return events
 
 
-def _lines(events: list[dict[str, Any]]) -> bytes:
-    return b"".join(orjson.dumps(e, option=orjson.OPT_APPEND_NEWLINE) for e in events)
+def _lines(events: list[dict[str, Any]], *, gz: bool = False) -> bytes:
+    data = b"".join(orjson.dumps(e, option=orjson.OPT_APPEND_NEWLINE) for e in events)
+    return gzip.compress(data) if gz else data
 
 
 @contextmanager
@@ -142,14 +149,16 @@ def _corpus_example(name: str) -> list[dict[str, Any]]:
 
 
 @FUZZ
-@given(fuzz_events())
-@example(_corpus_example("unusual_kinds"))  # issue 17: IndexError in the lock-mask names
-@example(_corpus_example("all_one_seq"))  # issue 17: a traceback in every format
-@example(_corpus_example("missing_optional_fields"))  # sites without file or func
-def test_load_analyze_render_succeed_or_refuse_in_one_line(events: list[dict[str, Any]]) -> None:
-    """Any near-valid trace loads, is analysed, renders in every format and exports;
-    or the loader refuses it with the project's error in one line."""
-    with _files(_lines(events)) as paths:
+@given(fuzz_events(), st.booleans())
+@example(_corpus_example("unusual_kinds"), False)  # issue 17: IndexError in lock-mask names
+@example(_corpus_example("all_one_seq"), False)  # issue 17: a traceback in every format
+@example(_corpus_example("missing_optional_fields"), False)  # sites without file or func
+def test_load_analyze_render_succeed_or_refuse_in_one_line(
+    events: list[dict[str, Any]], gz: bool
+) -> None:
+    """Any near-valid trace (plain or gzip) loads, is analysed, renders in every format
+    and exports; or the loader refuses it with the project's error in one line."""
+    with _files(_lines(events, gz=gz)) as paths:
         trace = _load(paths)
         if trace is None:
             return
