@@ -625,7 +625,9 @@ def _drop_duplicates(df: pl.DataFrame, heights: list[int], stats: LoadStats) -> 
     indexed = df.with_row_index(row)
     firsts = (
         indexed.group_by(c.PID, c.SEQ)
-        .agg(pl.col(row).min().alias(first))
+        .agg(pl.col(row).min().alias(first), pl.len().alias("__n"))
+        .filter(pl.col("__n") > 1)  # the repeated pairs only
+        .drop("__n")
         .join(indexed.select(pl.all().name.suffix("_1")), left_on=first, right_on=row + "_1")
     )
     later = indexed.join(firsts, on=[c.PID, c.SEQ]).filter(pl.col(row) != pl.col(first))
