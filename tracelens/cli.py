@@ -202,9 +202,17 @@ def load_trace(logs: Sequence[Path], *, cache: bool = True) -> Trace:
     progress = LoadProgress()
     try:
         with input_errors():
-            return load_maybe_cached([str(p) for p in logs], cache=cache, progress=progress)
+            trace = load_maybe_cached([str(p) for p in logs], cache=cache, progress=progress)
     finally:
         progress.close()
+    if trace.stats.duplicates:
+        n, files = trace.stats.duplicates, trace.stats.duplicate_files
+        typer.echo(
+            f"tracelens: warning: dropped {n:,} duplicate event{'s' * (n != 1)} (same pid and"
+            f" seq) from {files} file{'s' * (files != 1)}",
+            err=True,
+        )
+    return trace
 
 
 def parse_only(only: str | None) -> list[str] | None:
@@ -477,6 +485,7 @@ _STAT_LABELS = {
     "app_lines": "application lines (skipped)",
     "malformed": "malformed lines (skipped)",
     "skipped": "skipped lines",
+    "duplicates": "duplicate events (dropped)",
     "time_span_ns": "time span",
 }
 

@@ -133,6 +133,33 @@ def test_wrong_types_and_missing_fields_are_malformed(tmp_path, bad, reason):
     assert [(n, r.split(":")[0]) for _, n, r in trace.stats.malformed_examples] == [(5, reason)]
 
 
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [(s.SEQ, -1), (s.SEQ, 2**40), (s.PID, -1), (s.PID, 2**23)],
+    ids=["negative seq", "seq beyond 2**40", "negative pid", "pid beyond 2**23"],
+)
+def test_seq_and_pid_beyond_the_order_key_are_malformed(tmp_path, field, value):
+    """A ``seq`` or ``pid`` that the packed order key ``pid << 40 | seq`` cannot hold is
+    a malformed line that says so (it would collide with another event's key)."""
+    b = small()
+    path = write_trace(tmp_path / "t.jsonl", [*b.events, {**b.events[0], field: value}])
+    trace = load(path)
+    assert (trace.stats.events, trace.stats.malformed) == (4, 1)
+    assert trace.stats.malformed_examples[0][1:] == (
+        5,
+        f"field '{field}' out of range"
+        + (" (0 to 2**40 - 1)" if field == s.SEQ else " (0 to 2**23 - 1)"),
+    )
+
+
+def test_the_largest_seq_and_pid_load(tmp_path):
+    """``seq`` 2**40 - 1 and ``pid`` 2**23 - 1, the largest the order key holds, load."""
+    b = small()
+    big = {**b.events[0], s.SEQ: 2**40 - 1, s.PID: 2**23 - 1}
+    trace = load(write_trace(tmp_path / "t.jsonl", [*b.events, big]))
+    assert (trace.stats.events, trace.stats.malformed) == (5, 0)
+
+
 def test_malformed_lines_are_listed_in_file_order(tmp_path):
     """Several malformed lines are all counted, and listed with line and reason in file order."""
     b = small()

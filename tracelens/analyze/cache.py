@@ -54,8 +54,8 @@ CACHE_DIR_NAME: Final = ".tracelens-cache"
 #: Set to anything but ``""`` or ``"0"`` to turn the cache off.
 NO_CACHE_ENV: Final = "TRACELENS_NO_CACHE"
 # 2: float values as written ("1.0", not "1"); 3: inode/device in the key, one entry per
-# set of paths, lz4 Parquet.
-_CACHE_VERSION: Final = 3
+# set of paths, lz4 Parquet; 4: repeated (pid, seq) events dropped, counted in the stats.
+_CACHE_VERSION: Final = 4
 _DATA: Final = ".parquet"
 _META: Final = ".json"
 

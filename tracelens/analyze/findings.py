@@ -355,10 +355,7 @@ def _from_frame(frame: pl.DataFrame) -> list[Finding]:
         return []
     events = _event_lists(frame["events"])
     worst = _event_lists(frame["worst"]) if "worst" in frame.columns else [()] * n
-    sites = _nested(
-        frame["sites"],
-        lambda df: list(map(Site, *(df[c].to_list() for c in ("file", "line", "func")))),
-    )
+    sites = _nested(frame["sites"], _sites)
     return [
         Finding(
             kind=kind,
@@ -410,6 +407,15 @@ def _nested(column: pl.Series, build: Any) -> list[tuple[Any, ...]]:
         out.append(tuple(items[i : i + k]))
         i += k
     return out
+
+
+def _sites(df: pl.DataFrame) -> list[Site]:
+    """The ``Site`` of every row of flat ``SITE_DTYPE`` fields (a field the trace left out
+    shows as ``?``, line 0, as in events)."""
+    cols = df.select(
+        pl.col("file").fill_null("?"), pl.col("line").fill_null(0), pl.col("func").fill_null("?")
+    )
+    return list(map(Site, *(cols.get_column(c).to_list() for c in cols.columns)))
 
 
 def _event_lists(column: pl.Series) -> list[tuple[EventRef, ...]]:

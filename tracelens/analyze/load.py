@@ -21,8 +21,10 @@ is sorted by ``(pid, seq)``.
 
 from __future__ import annotations
 
+import bisect
 import glob
 import io
+import itertools
 import mmap
 import os
 import stat
@@ -44,6 +46,10 @@ __all__ = ["EVENT_SCHEMA", "RAW_SCHEMA", "LoadStats", "Trace", "expand_paths", "
 
 #: How many malformed lines are reported with file and line number.
 MAX_EXAMPLES: Final = 5
+#: The largest ``seq`` and ``pid`` a trace may hold: the global order key
+#: (``columns.global_order``) packs both into one Int64.
+MAX_SEQ: Final = (1 << c.ORDER_SHIFT) - 1
+MAX_PID: Final = (1 << (63 - c.ORDER_SHIFT)) - 1
 #: Groups of at most this many lines that fail to parse are parsed line by line.
 _BISECT_LEAF: Final = 32
 
@@ -94,6 +100,9 @@ class LoadStats:
         app_lines: JSON lines without ``tl`` (the application's own log lines).
         malformed: Lines that are not valid tracelens events (skipped).
         malformed_examples: The first few malformed lines: (file, line number, reason).
+        duplicates: Events dropped because an identical event with the same ``pid``
+            and ``seq`` came first (the same trace given twice, say).
+        duplicate_files: How many files the dropped duplicates came from.
     """
 
     files: list[str] = field(default_factory=list)
@@ -102,6 +111,8 @@ class LoadStats:
     app_lines: int = 0
     malformed: int = 0
     malformed_examples: list[tuple[str, int, str]] = field(default_factory=list)
+    duplicates: int = 0
+    duplicate_files: int = 0
 
     @property
     def skipped(self) -> int:
@@ -152,7 +163,8 @@ def load(
 
     Raises:
         TraceError: A file is missing or unreadable, a glob matches nothing, the
-            trace has a newer format version, or there are no events at all.
+            trace has a newer format version, two different events share a ``pid``
+            and ``seq``, or there are no events at all.
     """
     files = expand_paths(paths)
     sizes = [_size(f) for f in files]
@@ -176,7 +188,7 @@ def load(
     # Parse errors are found before type errors: show the examples in file order.
     order = {f: i for i, f in enumerate(stats.files)}
     stats.malformed_examples.sort(key=lambda ex: (order.get(ex[0], 0), ex[1]))
-    events = _finish(frames, options.low_memory_sort_rows) if frames else _empty()
+    events = _finish(frames, stats, options.low_memory_sort_rows) if frames else _empty()
     stats.events = events.height
     if stats.events == 0:
         where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
@@ -518,7 +530,7 @@ def _events_of(raw: pl.DataFrame, name: str, stats: LoadStats) -> pl.LazyFrame:
     that polars fuses the filter with the final sort.
     """
     if raw.height == 0:
-        return _empty().lazy()
+        return _empty(line_no=True).lazy()
     tl = pl.col(s.TL)
     reason = (
         pl.when(tl < 1)
@@ -533,6 +545,11 @@ def _events_of(raw: pl.DataFrame, name: str, stats: LoadStats) -> pl.LazyFrame:
         .then(pl.lit(f"missing field '{s.UNIT}'"))
         .when(pl.col(s.OP).is_in(list(s.MEMORY_OPS)) & pl.col(s.VAR).is_null())
         .then(pl.lit(f"missing field '{s.VAR}'"))
+        # the global order key packs both into one Int64 (``columns.global_order``)
+        .when((pl.col(s.SEQ) < 0) | (pl.col(s.SEQ) > MAX_SEQ))
+        .then(pl.lit(f"field '{s.SEQ}' out of range (0 to 2**{c.ORDER_SHIFT} - 1)"))
+        .when((pl.col(s.PID) < 0) | (pl.col(s.PID) > MAX_PID))
+        .then(pl.lit(f"field '{s.PID}' out of range (0 to 2**{63 - c.ORDER_SHIFT} - 1)"))
         .otherwise(None)
     )
     is_bad = tl.is_not_null() & reason.is_not_null()
@@ -576,20 +593,28 @@ def _events_of(raw: pl.DataFrame, name: str, stats: LoadStats) -> pl.LazyFrame:
         pl.col(s.MSG).alias(c.MSG),
         pl.col(s.COUNT).alias(c.COUNT),
         pl.col(s.INTERNAL).fill_null(False).alias(c.INTERNAL),
+        pl.col(_LINE_NO),  # for the duplicate check of ``_finish``, which drops it
     )
 
 
-def _empty() -> pl.DataFrame:
-    return pl.DataFrame(schema=EVENT_SCHEMA)
+def _empty(*, line_no: bool = False) -> pl.DataFrame:
+    extra = {_LINE_NO: pl.Int64} if line_no else {}
+    return pl.DataFrame(schema={**EVENT_SCHEMA, **extra})
 
 
-def _finish(frames: list[pl.LazyFrame], low_memory_sort_rows: int) -> pl.DataFrame:
-    """Qualify units with their pid when there are several processes; sort by (pid, seq).
+def _finish(
+    frames: list[pl.LazyFrame], stats: LoadStats, low_memory_sort_rows: int
+) -> pl.DataFrame:
+    """Qualify units with their pid when there are several processes; sort by (pid, seq);
+    drop repeated events (``_drop_duplicates``).
 
     Empties ``frames``, so that the raw rows can be freed column by column while sorting.
     """
-    df = pl.concat([f.collect() for f in frames], how="vertical", rechunk=False)
+    parts = [f.collect() for f in frames]
     frames.clear()
+    heights = [p.height for p in parts]
+    df = pl.concat(parts, how="vertical", rechunk=False)
+    del parts
     several = df[c.PID].n_unique() > 1
     if several:
         prefix = pl.col(c.PID).cast(pl.String) + pl.lit("/")
@@ -607,14 +632,24 @@ def _finish(frames: list[pl.LazyFrame], low_memory_sort_rows: int) -> pl.DataFra
     # every analysis relies on per-process sequence order. One process: a single
     # integer key sorts fastest.
     keys = [c.PID, c.SEQ] if several else [c.SEQ]
+    # Sorted keys with the rows' places: repeated (pid, seq) pairs are neighbours there
+    # (one cheap pass to find them; the rare trace that has them takes the slow way).
+    order = df.select(pl.arg_sort_by(keys)).to_series()
+    sorted_keys = df.select(pl.col(c.PID, c.SEQ).gather(order))
+    repeated = sorted_keys.select(
+        ((pl.col(c.PID).diff() == 0) & (pl.col(c.SEQ).diff() == 0)).any()
+    ).item()
+    if repeated:
+        df = _drop_duplicates(df, heights, stats)
+        order = df.select(pl.arg_sort_by(keys)).to_series()
+    df = df.drop(_LINE_NO)
     if df.height <= low_memory_sort_rows:
-        return df.sort(keys)
+        return df.select(pl.all().gather(order))
     # Big traces: gathering one column at a time and dropping it from the unsorted
     # frame keeps the peak near one copy of the events, not two (about 2x slower).
     # Each column is made one chunk before its gather: a gather across the hundreds of
     # chunks the careful path leaves is about three times slower (at 10M events, most
     # of the load's time), and one column's extra copy is small next to the frame.
-    order = df.select(pl.arg_sort_by(keys)).to_series()
     columns: dict[str, pl.Series] = {}
     for name in list(df.columns):
         column = df.get_column(name)
@@ -622,3 +657,53 @@ def _finish(frames: list[pl.LazyFrame], low_memory_sort_rows: int) -> pl.DataFra
         columns[name] = column.rechunk().gather(order)
         del column
     return pl.DataFrame(columns)
+
+
+def _drop_duplicates(df: pl.DataFrame, heights: list[int], stats: LoadStats) -> pl.DataFrame:
+    """``df`` without the later copies of events repeated with the same ``pid`` and ``seq``.
+
+    A copy identical to the first event with its ``pid`` and ``seq`` (in file order:
+    the same trace given twice, or a file that repeats itself) is dropped and counted in
+    ``stats``; a different event with the same pair is an error.
+
+    Args:
+        df: The concatenated files' events, in file order, with ``_LINE_NO``.
+        heights: The number of rows of each file, in order (``stats.files``).
+
+    Raises:
+        TraceError: Two different events share a ``pid`` and ``seq``; the message names
+            the later one's file and line, and the earlier one's.
+    """
+    row, first = "__row", "__first"
+    content = list(EVENT_SCHEMA)
+    indexed = df.with_row_index(row)
+    firsts = (
+        indexed.group_by(c.PID, c.SEQ)
+        .agg(pl.col(row).min().alias(first), pl.len().alias("__n"))
+        .filter(pl.col("__n") > 1)  # the repeated pairs only
+        .drop("__n")
+        .join(indexed.select(pl.all().name.suffix("_1")), left_on=first, right_on=row + "_1")
+    )
+    later = indexed.join(firsts, on=[c.PID, c.SEQ]).filter(pl.col(row) != pl.col(first))
+    same = pl.all_horizontal(
+        pl.col(k).eq_missing(pl.col(k + "_1")) for k in content if k not in (c.PID, c.SEQ)
+    )
+    later = later.with_columns(same.alias("__same"))
+    bounds = list(itertools.accumulate(heights))
+
+    def where(r: int, line: int) -> str:
+        return f"{stats.files[bisect.bisect_right(bounds, r)]}:{line}"
+
+    clash = later.filter(~pl.col("__same")).sort(row).head(1)
+    if clash.height:
+        r, line, r0, line0, pid, seq = clash.select(
+            row, _LINE_NO, first, _LINE_NO + "_1", c.PID, c.SEQ
+        ).row(0)
+        raise TraceError(
+            f"{where(r, line)}: pid {pid} seq {seq} already used by a different event at"
+            f" {where(r0, line0)} (sequence numbers are unique within a process)"
+        )
+    dropped = later[row]
+    stats.duplicates += dropped.len()
+    stats.duplicate_files += len({bisect.bisect_right(bounds, r) for r in dropped.to_list()})
+    return indexed.join(later.select(row), on=row, how="anti", maintain_order="left").drop(row)

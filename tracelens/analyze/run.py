@@ -218,7 +218,8 @@ def stats(trace: Trace) -> dict[str, Any]:
         ``events``, ``variables`` (distinct variable names read or written), ``units``,
         ``sync_objects`` (distinct locks, queues, events... excluding units and
         atomic regions), ``processes``, ``files``, ``lines``, ``app_lines``,
-        ``malformed``, ``skipped`` (application + malformed lines), ``first_ts``,
+        ``malformed``, ``skipped`` (application + malformed lines), ``duplicates``
+        (repeated events dropped; only when there were some), ``first_ts``,
         ``last_ts`` and ``time_span_ns`` (monotonic nanoseconds; per-process clocks
         are comparable on one machine).
     """
@@ -260,6 +261,8 @@ def stats(trace: Trace) -> dict[str, Any]:
         "app_lines": st.app_lines,
         "malformed": st.malformed,
         "skipped": st.app_lines + st.malformed,
+        # only when there were some: repeated events are rare, reports stay as they were
+        **({"duplicates": st.duplicates} if st.duplicates else {}),
         "first_ts": first,
         "last_ts": last,
         "time_span_ns": (last - first) if first is not None and last is not None else 0,

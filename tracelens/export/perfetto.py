@@ -76,7 +76,11 @@ def to_chrome_trace(
         ``{"traceEvents": [...], "displayTimeUnit": "ns", "otherData": {...}}``.
     """
     df = events.collect() if isinstance(events, pl.LazyFrame) else events
-    df = df.sort(["pid", "seq"])
+    # An event without ``ts`` (the format has it on every event, the loader does not
+    # insist) is drawn at its process's previous event's time (else the next one's).
+    df = df.sort(["pid", "seq"]).with_columns(
+        pl.col("ts").forward_fill().backward_fill().over("pid").fill_null(0)
+    )
     first = df.select(pl.col("ts").min()).item() if df.height else None
     t0 = int(first) if first is not None else 0
     for f in findings:
