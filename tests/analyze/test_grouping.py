@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -93,6 +94,22 @@ def test_findings_share_a_group_only_through_a_lost_update_covering_them(
                 assert cause.kind in ("data_race", "inconsistent_locking")
                 assert set(cause.sites) <= set(effects[0].sites)
                 assert set(cause.variables) & set(effects[0].variables)
+
+
+@given(raw_findings(), st.randoms())
+def test_grouping_does_not_depend_on_the_order_findings_come_in(
+    found: list[Finding], rnd: Any
+) -> None:
+    """Shuffled input gives the same groups, group ids and links (analyses' row order varies)."""
+    shuffled = list(found)
+    rnd.shuffle(shuffled)
+
+    def key(fs: list[Finding]) -> list[tuple[Any, ...]]:
+        return sorted(
+            (f.kind, f.group, f.count, [e.seq for e in f.events], sorted(f.variables)) for f in fs
+        )
+
+    assert key(group_findings(shuffled)) == key(group_findings(found))
 
 
 @given(raw_findings())

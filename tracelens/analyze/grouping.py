@@ -80,7 +80,16 @@ def group_findings(findings: Iterable[Finding]) -> list[Finding]:
         groups.setdefault((f.kind, site_key(f.sites)), []).append(f)
     merged = {key: _merge(members) for key, members in groups.items()}
     group_of = {key: _group_id(*key) for key in merged}
-    effects = [(key, f) for key, f in merged.items() if key[0] in _EFFECTS]
+    # the first effect that covers a cause takes it: lost updates first, then by their
+    # first event (the analyses' row order is not deterministic)
+    effects = sorted(
+        ((key, f) for key, f in merged.items() if key[0] in _EFFECTS),
+        key=lambda kf: (
+            _EFFECTS.index(kf[0][0]),
+            _first_seq(kf[1]),
+            [(s.file, s.line, s.func) for s in kf[0][1]],
+        ),
+    )
     for key, f in merged.items():
         if key[0] not in _CAUSES:
             continue
