@@ -6,8 +6,9 @@
   hand-offs, and one well-formed schedule of each, as steps (``tests.traces``).
 
 Programs: a main unit ``t0`` plus a few workers. Each worker runs a list of
-actions: plain accesses, locked blocks (acquire, accesses, release), sends and
-receives on a queue ``q`` (FIFO, messages have ids) and an event ``ev`` (no message:
+actions: plain accesses (reads, writes, commuting writes), locked blocks (acquire,
+accesses, release), sends and receives on a queue ``q`` (FIFO, messages have ids)
+and an event ``ev`` (no message:
 a receive needs one earlier send). Main writes some variables, forks the workers,
 does a few accesses, joins some workers and accesses again. A random scheduler
 interleaves the units, honouring locks, joins and receives, so every trace is one
@@ -108,7 +109,8 @@ def interleavings(
 PROGRAM_VARS = ("x", "y", "z")
 PROGRAM_LOCKS = ("L1", "L2")
 
-access = st.tuples(st.sampled_from(["read", "write"]), st.sampled_from(PROGRAM_VARS))
+#: "cwrite": a commuting write (``schema.Kind.COMMUTING``)
+access = st.tuples(st.sampled_from(["read", "write", "cwrite"]), st.sampled_from(PROGRAM_VARS))
 locked = st.tuples(st.just("locked"), st.sampled_from(PROGRAM_LOCKS), st.lists(access, max_size=3))
 handoff = st.tuples(st.sampled_from(["send_q", "recv_q", "send_ev", "recv_ev"]))
 action = st.one_of(access, access, locked, handoff)
@@ -191,6 +193,8 @@ def schedule(prog: dict[str, Any]) -> list[tuple[Any, ...]]:
             continue
         op, obj = plans[u].pop(0)
         extra: dict[str, Any] = {}
+        if op == "cwrite":
+            op, extra["kind"] = s.Op.WRITE, s.Kind.COMMUTING
         if op == "fork":
             started.add(obj)
         elif op == "acquire":

@@ -64,6 +64,16 @@ def held_sets(rows: list[Row]) -> list[frozenset[str]]:
     return out
 
 
+def commuting(r: Row) -> bool:
+    """A commuting write: it conflicts with no other commuting write of its variable."""
+    return r["op"] == s.Op.WRITE and r["kind"] == s.Kind.COMMUTING
+
+
+def conflict(p: Row, e: Row) -> bool:
+    """Two accesses to one variable conflict: a write among them, not two commuting ones."""
+    return s.Op.WRITE in (p["op"], e["op"]) and not (commuting(p) and commuting(e))
+
+
 def _pairs(rows: list[Row], before: list[set[int]], locks: list[frozenset[str]] | None):
     for i, e in enumerate(rows):
         if e["op"] not in s.MEMORY_OPS:
@@ -74,7 +84,7 @@ def _pairs(rows: list[Row], before: list[set[int]], locks: list[frozenset[str]] 
                 p["op"] in s.MEMORY_OPS
                 and (p["pid"], p["var"]) == (e["pid"], e["var"])
                 and p["unit"] != e["unit"]
-                and s.Op.WRITE in (p["op"], e["op"])
+                and conflict(p, e)
                 and j not in before[i]
                 and (locks is None or not (locks[i] & locks[j]))
             ):

@@ -46,10 +46,12 @@ from tracelens.analyze.hb.locksets import held_lock_masks, walk_locks
 from tracelens.analyze.options import DEFAULT, Options
 from tracelens.analyze.parallel import Job, gc_paused
 
-__all__ = ["Tables", "V", "clear_cache", "frame_of_rows", "tables"]
+__all__ = ["CW", "Tables", "V", "clear_cache", "frame_of_rows", "tables"]
 
 #: Column identifying a variable (its process and name) by one Int64.
 V: Final = "_v"
+#: Column of ``Tables.acc``: the access is a commuting write (``schema.Kind.COMMUTING``).
+CW: Final = "cw"
 
 
 def _op_in(ops: tuple[str, ...] | frozenset[str]) -> pl.Expr:
@@ -65,8 +67,10 @@ class Tables:
         acc: One row per access (read/write) to a shared variable (one that two units
             or more access, at least one writing: no other can race), sorted by ``G``:
             ``G``, ``pid``, ``var``, ``V`` (the variable as one Int64), ``U``, ``w`` (a
-            write), ``ts``, ``file``, ``line``, ``func``, and the state of its unit
-            then: ``epoch`` (own happens-before clock component), ``hepoch`` and
+            write), ``cw`` (a commuting write: ``w`` too, and it does not conflict with
+            the variable's other commuting writes), ``ts``, ``file``, ``line``,
+            ``func``, and the state of its unit then: ``epoch`` (own happens-before
+            clock component), ``hepoch`` and
             ``hver`` (own component
             and version of the hybrid clock: fork/join and hand-off edges only;
             accesses with the same unit and ``hver`` share one hybrid clock) and
@@ -221,14 +225,25 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         ).alias(V),
         uid.alias(U),
         (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
+        (
+            (pl.col(OP).cast(pl.String) == s.Op.WRITE)
+            & (pl.col(c.KIND).cast(pl.String) == s.Kind.COMMUTING).fill_null(False)
+        ).alias(CW),
         pl.col(c.TS).cast(pl.Int64),
         pl.col(c.FILE).cast(pl.String),
         pl.col(c.LINE).cast(pl.Int64),
         pl.col(c.FUNC).cast(pl.String),
     )
+    # (commuting writes alone conflict with nothing: a read or a plain write is needed)
+    plain = pl.col("w") & ~pl.col(CW)
     shared_vars = (
         accesses.group_by(V)
-        .agg(((pl.col(U).n_unique() > 1) & pl.col("w").any()).alias("_shared"))
+        .agg(
+            (
+                (pl.col(U).n_unique() > 1)
+                & (plain.any() | (pl.col(CW).any() & (~pl.col("w")).any()))
+            ).alias("_shared")
+        )
         .filter("_shared")
         .select(V)
     )
