@@ -457,7 +457,7 @@ CONTAINER_METHODS: Final = {
 #: commuting write of the whole when the set changed); "l" the left end of a deque (a
 #: write of ``name<left>``, and a commuting write of the whole; a ``popleft`` that found
 #: the deque empty read it). Every other write is a plain write.
-_COMMUTING_METHODS: Final = {
+_COMMUTING_METHODS: Final[dict[tuple[type, str], str]] = {
     (list, "append"): "c",
     (list, "extend"): "c",
     (deque, "append"): "c",
