@@ -200,11 +200,11 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         .sort(G)
         .collect()
     )
-    # The hybrid order: fork/join and hand-offs only (few events), walked before the
-    # long walk starts (the two would share the GIL).
     n = len(names)
-    hybrid = vector_clocks(
-        sync.filter(pl.col(OP).is_in([FORK, JOIN, SEND, RECEIVE])), n, versions=True
+    # The hybrid order's events: fork/join and hand-offs (few events); walked once the
+    # accesses are known, with the lock edges that hand something over (``_lock_edges``).
+    hybrid_ev = sync.filter(pl.col(OP).is_in([FORK, JOIN, SEND, RECEIVE])).select(
+        G, OP, U, OBJ_CODE, OTHER_UNIT, pl.col(c.MSG)
     )
     # Happens-before over every synchronisation event: the long Python walk. It runs in
     # a background thread (``Tables.changes`` waits for it), so that the analyses that
@@ -295,21 +295,37 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
     # Each access takes its unit's latest epoch, hybrid clock and held lock set before
     # it: one as-of join per kind of change (each sorted by ``G`` already); before a
     # unit's first change, the defaults.
-    hsegs = frame_of_rows(hybrid.segments, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)])
     defaults = {"epoch": 1, "hepoch": 1, "hver": 0, "ls": 0}
     acc = acc_job.fetch_blocking()
     if not acc[G].is_sorted():  # the contract says sorted by (pid, seq); be safe
         acc = acc.sort(G)
-    lacc = acc.lazy()
-    for changes in (epochs, hsegs, lseg):
-        lacc = lacc.join_asof(
+
+    def as_of(frame: pl.LazyFrame, changes: pl.DataFrame) -> pl.LazyFrame:
+        return frame.join_asof(
             changes.lazy().rename({G: "_sg"}),
             left_on=G,
             right_on="_sg",
             by=U,
             check_sortedness=False,
         ).drop("_sg")
-    acc = lacc.with_columns(pl.col(c).fill_null(v) for c, v in defaults.items()).collect()
+
+    acc = (
+        as_of(as_of(acc.lazy(), epochs), lseg)
+        .with_columns(pl.col(k).fill_null(defaults[k]) for k in ("epoch", "ls"))
+        .collect()
+    )
+    # The hybrid order: fork/join, hand-offs, and the lock edges that hand data over.
+    edges = _lock_edges(lock_ev, acc, locksets, obj_names)
+    if edges.height:
+        edges = edges.select(hybrid_ev.columns).cast(hybrid_ev.schema)
+        hybrid_ev = pl.concat([hybrid_ev, edges]).sort(G, maintain_order=True)
+    hybrid = vector_clocks(hybrid_ev, n, versions=True)
+    hsegs = frame_of_rows(hybrid.segments, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)])
+    acc = (
+        as_of(acc.lazy(), hsegs)
+        .with_columns(pl.col(k).fill_null(defaults[k]) for k in ("hepoch", "hver"))
+        .collect()
+    )
     if not options.parallel(n_events):
         hb_walk.result()
     return Tables(
@@ -325,6 +341,126 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         acquires=[{**a, "unit": names[a["unit"]]} for a in acquires],
         foreign_releases=bool(foreign),
     )
+
+
+def _lock_edges(
+    lock_ev: pl.DataFrame, acc: pl.DataFrame, locksets: list[list[str]], obj_names: dict[int, str]
+) -> pl.DataFrame:
+    """The lock edges the hybrid order counts: those that hand something over.
+
+    The lock-set analysis ignores lock order (a race this run's lock order hid must
+    still show), except where a release -> acquire edge carries data or a hand-off:
+
+    * publication: a unit, inside a critical section of lock ``L``, reads a value that
+      another unit wrote inside its own critical section of ``L`` (the read's last
+      write before it): the release that ended the writer's section -> the acquire that
+      began the reader's;
+    * a release by a unit that does not hold the lock (a ``Lock`` used as a binary
+      semaphore) -> the next acquire of the lock.
+
+    Returns:
+        Rows ``G``, ``OP`` (``SEND`` at the release, ``RECEIVE`` at the acquire), ``U``,
+        ``OBJ_CODE`` (one negative code per release: ``-1 - G``), ``OTHER_UNIT`` and
+        ``msg`` (null), for ``vector_clocks``.
+    """
+    i32, i64 = pl.Int32, pl.Int64
+    ev = lock_ev.select(G, OP, U, OBJ_CODE)
+    # (release G, releasing unit, acquire G, acquiring unit)
+    cols = {"_rg": i64, "_ru": i32, "_ag": i64, "_au": i32}
+    parts = [pl.DataFrame(schema=cols)]
+    acquirer = pl.when(pl.col(OP) == ACQUIRE).then(pl.col(U))
+    foreign = (
+        ev.with_columns(
+            acquirer.forward_fill().over(OBJ_CODE).alias("_last"),
+            pl.when(pl.col(OP) == ACQUIRE)
+            .then(pl.col(G))
+            .backward_fill()
+            .over(OBJ_CODE)
+            .alias("_ag"),
+            acquirer.backward_fill().over(OBJ_CODE).alias("_au"),
+        )
+        .filter(
+            (pl.col(OP) == RELEASE)
+            & (pl.col("_last") != pl.col(U)).fill_null(False)
+            & pl.col("_ag").is_not_null()
+        )
+        .select(pl.col(G).alias("_rg"), pl.col(U).alias("_ru"), "_ag", "_au")
+    )
+    parts.append(foreign)
+    writes = acc.filter(pl.col("w")).select(
+        V, pl.col(G).alias("_wg"), pl.col(U).alias("_wu"), pl.col("ls").alias("_wls")
+    )
+    reads = acc.filter(~pl.col("w") & (pl.col("ls") != 0)).select(V, G, U, "ls")
+    if reads.height and writes.height and len(locksets) > 1:
+        code_of = {name: code for code, name in obj_names.items()}
+        sets = pl.DataFrame(
+            {
+                "ls": list(range(len(locksets))),
+                "_locks": [[code_of[x] for x in s if x in code_of] for s in locksets],
+            },
+            schema={"ls": i64, "_locks": pl.List(i64)},
+        )
+        rf = (
+            reads.lazy()
+            .join_asof(
+                writes.lazy(),
+                left_on=G,
+                right_on="_wg",
+                by=V,
+                allow_exact_matches=False,
+                check_sortedness=False,
+            )
+            .filter(
+                pl.col("_wu").is_not_null() & (pl.col("_wu") != pl.col(U)) & (pl.col("_wls") != 0)
+            )
+            .join(sets.lazy(), on="ls")
+            .join(sets.lazy().rename({"ls": "_wls", "_locks": "_wlocks"}), on="_wls")
+            .select(G, U, "_wg", pl.col("_locks").list.set_intersection("_wlocks").alias(OBJ_CODE))
+            .explode(OBJ_CODE)
+            .drop_nulls(OBJ_CODE)
+            .unique()
+        )
+        acquires = (
+            ev.lazy().filter(pl.col(OP) == ACQUIRE).select(U, OBJ_CODE, pl.col(G).alias("_ag"))
+        )
+        ends = ev.lazy().select(
+            OBJ_CODE, pl.col(G).alias("_rg"), pl.col(OP).alias("_rop"), pl.col(U).alias("_ru")
+        )
+        publish = (
+            rf.sort(G)
+            .join_asof(  # the reader's section: its last acquire of the lock
+                acquires.sort("_ag"),
+                left_on=G,
+                right_on="_ag",
+                by=[U, OBJ_CODE],
+                check_sortedness=False,
+            )
+            .sort("_wg")
+            .join_asof(  # the writer's section ends at the lock's next event
+                ends.sort("_rg"),
+                left_on="_wg",
+                right_on="_rg",
+                by=OBJ_CODE,
+                strategy="forward",
+                check_sortedness=False,
+            )
+            .filter((pl.col("_rop") == RELEASE) & (pl.col("_rg") < pl.col("_ag")))
+            .select("_rg", "_ru", "_ag", pl.col(U).alias("_au"))
+            .collect()
+        )
+        parts.append(publish)
+    pairs = pl.concat([p.cast(cols) for p in parts]).unique()  # type: ignore[arg-type]
+    if pairs.height == 0:
+        return pl.DataFrame()
+    code = (-1 - pl.col("_rg")).alias(OBJ_CODE)
+    none = [pl.lit(None, i32).alias(OTHER_UNIT), pl.lit(None, i64).alias(c.MSG)]
+    sends = pairs.select(
+        pl.col("_rg").alias(G), pl.lit(SEND).alias(OP), pl.col("_ru").alias(U), code, *none
+    ).unique(G)
+    receives = pairs.select(
+        pl.col("_ag").alias(G), pl.lit(RECEIVE).alias(OP), pl.col("_au").alias(U), code, *none
+    )
+    return pl.concat([sends, receives])
 
 
 def _hb_changes(sync: pl.DataFrame, n: int) -> pl.DataFrame:
