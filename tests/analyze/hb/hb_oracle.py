@@ -58,13 +58,14 @@ def before_sets(
     return before
 
 
-def handing_lock_edges(rows: list[Row]) -> dict[int, list[int]]:
+def handing_lock_edges(rows: list[Row], *, publications: bool = True) -> dict[int, list[int]]:
     """The lock edges the lock-set analysis counts, acquire index -> release indices.
 
-    Publication: a read inside a critical section of ``L`` whose last earlier write (to
-    its variable) is another unit's, inside that unit's section of ``L``: the release
-    ending the writer's section -> the acquire beginning the reader's. A release of a
-    lock by a unit that is not its last acquirer -> the lock's next acquire.
+    Publication (only with ``publications``): a read inside a critical section of ``L``
+    whose last earlier write (to its variable) is another unit's, inside that unit's
+    section of ``L``: the release ending the writer's section -> the acquire beginning
+    the reader's. A release of a lock by a unit that is not its last acquirer -> the
+    lock's next acquire.
     """
     edges: dict[int, set[int]] = {}
     holder: dict[str, tuple[str, int]] = {}  # lock -> (unit, index of its acquire)
@@ -89,7 +90,7 @@ def handing_lock_edges(rows: list[Row]) -> dict[int, list[int]]:
         elif op in s.MEMORY_OPS:
             key = (r["pid"], r["var"])
             w = last_write.get(key)
-            if op == s.Op.READ and w is not None and rows[w]["unit"] != u:
+            if publications and op == s.Op.READ and w is not None and rows[w]["unit"] != u:
                 for lock, a in sections[i].items():
                     aw = sections[w].get(lock)
                     if aw is None:
@@ -167,13 +168,21 @@ def race_pairs(rows: list[Row]) -> set[tuple[int, int]]:
     return set(_pairs(rows, before_sets(rows, lock_edges=True), None))
 
 
+def lockset_pairs(rows: list[Row]) -> set[tuple[int, int]]:
+    """Every violating pair: unordered by fork/join, hand-offs and releases by
+    non-holders; and when neither access holds a lock, by publications too."""
+    locks = held_sets(rows)
+    handoffs = before_sets(
+        rows, lock_edges=False, extra=handing_lock_edges(rows, publications=False)
+    )
+    published = before_sets(rows, lock_edges=False, extra=handing_lock_edges(rows))
+    return {
+        (j, i)
+        for j, i in _pairs(rows, handoffs, locks)
+        if locks[i] or locks[j] or j not in published[i]
+    }
+
+
 def lockset_violations(rows: list[Row]) -> dict[str, tuple[int, int]]:
     """inconsistent_locking oracle: first violation per variable."""
-    before = before_sets(rows, lock_edges=False, extra=handing_lock_edges(rows))
-    locks = held_sets(rows)
-    return first_per_var((j, i, rows[i]["var"]) for j, i in _pairs(rows, before, locks))
-
-
-def lockset_pairs(rows: list[Row]) -> set[tuple[int, int]]:
-    before = before_sets(rows, lock_edges=False, extra=handing_lock_edges(rows))
-    return set(_pairs(rows, before, held_sets(rows)))
+    return first_per_var((j, i, rows[i]["var"]) for j, i in lockset_pairs(rows))

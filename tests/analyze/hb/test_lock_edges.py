@@ -113,3 +113,24 @@ def test_the_oracle_counts_the_same_lock_edges():
     assert oracle.lockset_violations(pub) == {}
     sem = rows(binary_semaphore())
     assert oracle.lockset_violations(sem) == {}
+
+
+def test_a_publication_does_not_excuse_a_variable_the_lock_guards_elsewhere():
+    """x written under L and read without it stays reported, though a section of L that
+    read another unit's data ordered the two in this run."""
+    steps = [
+        *start("t1", "t2"),
+        ("t1", "acquire", "L"),
+        ("t1", "write", "x", {"line": 10}),
+        ("t1", "write", "y"),
+        ("t1", "release", "L"),
+        ("t2", "acquire", "L"),
+        ("t2", "read", "y"),
+        ("t2", "release", "L"),
+        ("t2", "read", "x", {"line": 20}),
+    ]
+    got = findings(steps, BOTH)
+    assert got["data_race"] == []
+    assert [(f["var"], [s["line"] for s in f["sites"]]) for f in got["inconsistent_locking"]] == [
+        ("x", [10, 20])
+    ]

@@ -40,7 +40,7 @@ from tracelens.analyze.findings import SITE_DTYPE
 from tracelens.analyze.hb.clocks import U, known
 from tracelens.analyze.hb.locksets import apart
 from tracelens.analyze.hb.pairs import race_findings
-from tracelens.analyze.hb.shared import CW, Tables, V
+from tracelens.analyze.hb.shared import CW, PEPOCH, Tables, V
 from tracelens.analyze.kinds import KINDS
 from tracelens.analyze.options import DEFAULT, Options
 
@@ -111,7 +111,7 @@ def inconsistent_locking(
     )
     cand = (
         acc.filter(pl.col(V).is_in(todo.collect().to_series().implode()))  # keeps G order
-        .select(G, V, U, "ls", "w", CW, _SITE, "hepoch", "hver")
+        .select(G, V, U, "ls", "w", CW, _SITE, "hepoch", "hver", PEPOCH)
         .collect()
     )
     if not cand[G].is_sorted():  # ``Tables.acc`` is sorted by G; be safe
@@ -189,7 +189,11 @@ def inconsistent_locking(
     # The latest access of the key before the class's first access: with (key, row)
     # packed into one Int64, a plain as-of merge of the sorted pairs and accesses.
     packed = cand.select(
-        (pl.col("_k") * (1 << 32) + pl.col("_r")).alias("_q"), pl.col(G).alias("p_g"), "hepoch"
+        (pl.col("_k") * (1 << 32) + pl.col("_r")).alias("_q"),
+        pl.col(G).alias("p_g"),
+        "hepoch",
+        pl.col("ls").alias("p_ls"),
+        PEPOCH,
     ).sort("_q")
     # Pairs (class, key) number several per access: on big traces they are made a batch
     # of variables at a time, which bounds the memory they take.
@@ -207,20 +211,37 @@ def inconsistent_locking(
             )
             # another unit, and a key with an access before the class's first access
             .filter((pl.col(U) != pl.col("e_u")) & (pl.col("_first") < pl.col("e_g")))
-            .select("e_g", "e_u", U, (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q"))
+            .select(
+                "e_g",
+                "e_u",
+                U,
+                pl.col("ls").alias("e_ls"),
+                (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q"),
+            )
             .sort("_q")
             # a match always exists and is of the same key: `_first` < e_g
             .join_asof(packed.lazy(), on="_q", allow_exact_matches=False, check_sortedness=False)
-            .select("e_g", "e_u", U, "p_g", pl.col("hepoch").alias("p_epoch"))
+            .select(
+                "e_g",
+                "e_u",
+                U,
+                "p_g",
+                pl.col("hepoch").alias("p_epoch"),
+                ((pl.col("e_ls") == 0) & (pl.col("p_ls") == 0)).alias("_free"),
+                pl.col(PEPOCH).alias("p_pepoch"),
+            )
         )
         # the earlier access happens before the later one (by fork/join/hand-offs) iff
         # the later one's unit knew its epoch then.
-        found.append(
-            known(pairs, t.hchanges, unit="e_u", other=U, at="e_g", out="_known")
-            .filter(pl.col("p_epoch") > pl.col("_known"))
-            .select("e_g", "p_g")
-            .collect()
+        unordered = known(pairs, t.hchanges, unit="e_u", other=U, at="e_g", out="_known").filter(
+            pl.col("p_epoch") > pl.col("_known")
         )
+        if t.pchanges is not None:
+            # two accesses that hold no lock: a publication through a lock orders them
+            unordered = known(
+                unordered, t.pchanges, unit="e_u", other=U, at="e_g", out="_pk"
+            ).filter(~pl.col("_free") | (pl.col("p_pepoch") > pl.col("_pk")))
+        found.append(unordered.select("e_g", "p_g").collect())
     inst = pl.concat(found).lazy()
     return race_findings(
         inst,

@@ -46,12 +46,15 @@ from tracelens.analyze.hb.locksets import held_lock_masks, walk_locks
 from tracelens.analyze.options import DEFAULT, Options
 from tracelens.analyze.parallel import Job, gc_paused
 
-__all__ = ["CW", "Tables", "V", "clear_cache", "frame_of_rows", "tables"]
+__all__ = ["CW", "PEPOCH", "Tables", "V", "clear_cache", "frame_of_rows", "tables"]
 
 #: Column identifying a variable (its process and name) by one Int64.
 V: Final = "_v"
 #: Column of ``Tables.acc``: the access is a commuting write (``schema.Kind.COMMUTING``).
 CW: Final = "cw"
+#: Column of ``Tables.acc``: the own component of the hybrid clock with publications
+#: through a lock (``Tables.pchanges``).
+PEPOCH: Final = "pepoch"
 
 
 def _op_in(ops: tuple[str, ...] | frozenset[str]) -> pl.Expr:
@@ -79,7 +82,8 @@ class Tables:
             component: ``U``, ``other``, ``G``, ``known`` (what unit ``U`` now knows of
             unit ``other``); a missing component is 0. Sorted by ``G``. Only
             ``data_race`` needs it: the other analyses can run while it is computed.
-        hchanges: The same for the hybrid clocks.
+        hchanges: The same for the hybrid clocks (fork/join, hand-offs, and releases
+            by a unit that does not hold the lock).
         locksets: ``ls`` -> ``locks`` (sorted lock names); id 0 is the empty set.
         holders: For every lock held at the end of the trace, who holds it and the
             ``G`` of the acquire.
@@ -101,6 +105,10 @@ class Tables:
     #: thread when ``tables`` returns) is done.
     pending_changes: Callable[[], pl.DataFrame]
     foreign_releases: bool = False
+    #: The hybrid clocks' changes when publications through a lock count too (``acc``'s
+    #: ``pepoch`` is their own component), for pairs of accesses that hold no lock;
+    #: ``None`` when the trace has no publication (then ``hchanges`` stands for it).
+    pchanges: pl.DataFrame | None = None
 
     @property
     def changes(self) -> pl.DataFrame:
@@ -314,18 +322,36 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         .with_columns(pl.col(k).fill_null(defaults[k]) for k in ("epoch", "ls"))
         .collect()
     )
-    # The hybrid order: fork/join, hand-offs, and the lock edges that hand data over.
+    # The hybrid order: fork/join, hand-offs and releases by non-holders; and the same
+    # with the publications through a lock (``_lock_edges``), for the accesses that
+    # hold no lock.
     edges = _lock_edges(lock_ev, acc, locksets, obj_names)
-    if edges.height:
-        edges = edges.select(hybrid_ev.columns).cast(hybrid_ev.schema)
-        hybrid_ev = pl.concat([hybrid_ev, edges]).sort(G, maintain_order=True)
-    hybrid = vector_clocks(hybrid_ev, n, versions=True)
-    hsegs = frame_of_rows(hybrid.segments, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)])
+
+    def walk(pairs: pl.DataFrame) -> Any:
+        ev = hybrid_ev
+        if pairs.height:
+            rows = _walk_rows(pairs).select(ev.columns).cast(ev.schema)
+            ev = pl.concat([ev, rows]).sort(G, maintain_order=True)
+        return vector_clocks(ev, n, versions=True)
+
+    hybrid = walk(edges.filter(~pl.col("_pub")))
+    seg_cols = [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)]
+    hsegs = frame_of_rows(hybrid.segments, seg_cols)
     acc = (
         as_of(acc.lazy(), hsegs)
         .with_columns(pl.col(k).fill_null(defaults[k]) for k in ("hepoch", "hver"))
         .collect()
     )
+    pchanges = None
+    if edges["_pub"].any():
+        published = walk(edges)
+        psegs = frame_of_rows(published.segments, seg_cols).select(
+            U, G, pl.col("hepoch").alias(PEPOCH)
+        )
+        acc = as_of(acc.lazy(), psegs).with_columns(pl.col(PEPOCH).fill_null(1)).collect()
+        pchanges = frame_of_rows(published.changes, CHANGE_COLUMNS)
+    else:
+        acc = acc.with_columns(pl.col("hepoch").alias(PEPOCH))
     if not options.parallel(n_events):
         hb_walk.result()
     return Tables(
@@ -340,6 +366,7 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         holders={k: (names[v[0]], v[1]) for k, v in holders.items()},
         acquires=[{**a, "unit": names[a["unit"]]} for a in acquires],
         foreign_releases=bool(foreign),
+        pchanges=pchanges,
     )
 
 
@@ -359,14 +386,13 @@ def _lock_edges(
       semaphore) -> the next acquire of the lock.
 
     Returns:
-        Rows ``G``, ``OP`` (``SEND`` at the release, ``RECEIVE`` at the acquire), ``U``,
-        ``OBJ_CODE`` (one negative code per release: ``-1 - G``), ``OTHER_UNIT`` and
-        ``msg`` (null), for ``vector_clocks``.
+        One row per edge: ``_rg``, ``_ru`` (the release's ``G`` and unit), ``_ag``,
+        ``_au`` (the acquire's), ``_pub`` (a publication, else a hand-off).
     """
     i32, i64 = pl.Int32, pl.Int64
     ev = lock_ev.select(G, OP, U, OBJ_CODE)
     # (release G, releasing unit, acquire G, acquiring unit)
-    cols = {"_rg": i64, "_ru": i32, "_ag": i64, "_au": i32}
+    cols = {"_rg": i64, "_ru": i32, "_ag": i64, "_au": i32, "_pub": pl.Boolean}
     parts = [pl.DataFrame(schema=cols)]
     acquirer = pl.when(pl.col(OP) == ACQUIRE).then(pl.col(U))
     foreign = (
@@ -384,7 +410,7 @@ def _lock_edges(
             & (pl.col("_last") != pl.col(U)).fill_null(False)
             & pl.col("_ag").is_not_null()
         )
-        .select(pl.col(G).alias("_rg"), pl.col(U).alias("_ru"), "_ag", "_au")
+        .select(pl.col(G).alias("_rg"), pl.col(U).alias("_ru"), "_ag", "_au", _pub=False)
     )
     parts.append(foreign)
     writes = acc.filter(pl.col("w")).select(
@@ -445,13 +471,18 @@ def _lock_edges(
                 check_sortedness=False,
             )
             .filter((pl.col("_rop") == RELEASE) & (pl.col("_rg") < pl.col("_ag")))
-            .select("_rg", "_ru", "_ag", pl.col(U).alias("_au"))
+            .select("_rg", "_ru", "_ag", pl.col(U).alias("_au"), _pub=True)
             .collect()
         )
         parts.append(publish)
-    pairs = pl.concat([p.cast(cols) for p in parts]).unique()  # type: ignore[arg-type]
-    if pairs.height == 0:
-        return pl.DataFrame()
+    return pl.concat([p.cast(cols) for p in parts]).unique()  # type: ignore[arg-type]
+
+
+def _walk_rows(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Edges (``_lock_edges``) as rows for ``vector_clocks``: ``G``, ``OP`` (``SEND`` at the
+    release, ``RECEIVE`` at the acquire), ``U``, ``OBJ_CODE`` (one negative code per
+    release: ``-1 - G``), ``OTHER_UNIT`` and ``msg`` (null)."""
+    i32, i64 = pl.Int32, pl.Int64
     code = (-1 - pl.col("_rg")).alias(OBJ_CODE)
     none = [pl.lit(None, i32).alias(OTHER_UNIT), pl.lit(None, i64).alias(c.MSG)]
     sends = pairs.select(
