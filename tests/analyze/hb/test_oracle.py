@@ -98,14 +98,3 @@ def test_lockset_matches_oracle_with_lock_edges_that_hand_over(prog):
     ev = frame(steps)
     found = inconsistent_locking(tables(ev, cache=False), ev).to_dicts()
     assert first_per_var(found) == expected
-
-
-@SETTINGS
-@given(HANDING)
-def test_data_race_matches_oracle_with_foreign_releases(prog):
-    """With locks released by non-holders, data_race's first races are the oracle's."""
-    steps = schedule(prog)
-    expected = oracle.races(rows(steps))
-    ev = frame(steps)
-    found = data_race(tables(ev, cache=False), ev).to_dicts()
-    assert first_per_var(found) == expected
