@@ -417,7 +417,18 @@ def _lock_edges(
         V, pl.col(G).alias("_wg"), pl.col(U).alias("_wu"), pl.col("ls").alias("_wls")
     )
     reads = acc.filter(~pl.col("w") & (pl.col("ls") != 0)).select(V, G, U, "ls")
-    if reads.height and writes.height and len(locksets) > 1:
+    # Publications order only pairs of accesses that hold no lock: without a variable
+    # that two units access holding none, a write among them, they order nothing.
+    free = (
+        acc.lazy()
+        .filter(pl.col("ls") == 0)
+        .group_by(V)
+        .agg(((pl.col(U).n_unique() > 1) & pl.col("w").any()).alias("_f"))
+        .select(pl.col("_f").any())
+        .collect()
+        .item()
+    )
+    if free and reads.height and writes.height and len(locksets) > 1:
         code_of = {name: code for code, name in obj_names.items()}
         sets = pl.DataFrame(
             {
