@@ -6,8 +6,9 @@
   hand-offs, and one well-formed schedule of each, as steps (``tests.traces``).
 
 Programs: a main unit ``t0`` plus a few workers. Each worker runs a list of
-actions: plain accesses, locked blocks (acquire, accesses, release), sends and
-receives on a queue ``q`` (FIFO, messages have ids) and an event ``ev`` (no message:
+actions: plain accesses (reads, writes, commuting writes), locked blocks (acquire,
+accesses, release), sends and receives on a queue ``q`` (FIFO, messages have ids)
+and an event ``ev`` (no message:
 a receive needs one earlier send). Main writes some variables, forks the workers,
 does a few accesses, joins some workers and accesses again. A random scheduler
 interleaves the units, honouring locks, joins and receives, so every trace is one
@@ -108,14 +109,33 @@ def interleavings(
 PROGRAM_VARS = ("x", "y", "z")
 PROGRAM_LOCKS = ("L1", "L2")
 
-access = st.tuples(st.sampled_from(["read", "write"]), st.sampled_from(PROGRAM_VARS))
-locked = st.tuples(st.just("locked"), st.sampled_from(PROGRAM_LOCKS), st.lists(access, max_size=3))
-handoff = st.tuples(st.sampled_from(["send_q", "recv_q", "send_ev", "recv_ev"]))
-action = st.one_of(access, access, locked, handoff)
+
+def _actions(
+    variables: tuple[str, ...], locks: tuple[str, ...], foreign: bool
+) -> tuple[st.SearchStrategy[Any], st.SearchStrategy[Any]]:
+    """(access, action) strategies over these variables and locks."""
+    #: "cwrite": a commuting write (``schema.Kind.COMMUTING``)
+    access = st.tuples(st.sampled_from(["read", "write", "cwrite"]), st.sampled_from(variables))
+    locked = st.tuples(st.just("locked"), st.sampled_from(locks), st.lists(access, max_size=3))
+    handoff = st.tuples(st.sampled_from(["send_q", "recv_q", "send_ev", "recv_ev"]))
+    # "frelease": release a lock another unit holds (a ``Lock`` as a binary semaphore)
+    frelease = st.tuples(st.just("frelease"), st.sampled_from(locks))
+    if foreign:
+        return access, st.one_of(access, access, locked, handoff, frelease)
+    return access, st.one_of(access, access, locked, handoff)
 
 
 @st.composite
-def programs(draw: Any) -> dict[str, Any]:
+def programs(
+    draw: Any,
+    variables: tuple[str, ...] = PROGRAM_VARS,
+    locks: tuple[str, ...] = PROGRAM_LOCKS,
+    *,
+    foreign: bool = False,
+) -> dict[str, Any]:
+    """A program over these variables and locks; ``foreign``: workers may release a
+    lock that another unit holds."""
+    access, action = _actions(variables, locks, foreign)
     n = draw(st.integers(1, 3))
     workers = {f"t{i}": draw(st.lists(action, max_size=6)) for i in range(1, n + 1)}
     return {
@@ -135,6 +155,8 @@ def _expand(actions: list[Any]) -> list[tuple[str, str]]:
             steps.append(("acquire", a[1]))
             steps += list(a[2])
             steps.append(("release", a[1]))
+        elif a[0] == "frelease":
+            steps.append(("frelease", a[1]))
         elif a[0] in ("send_q", "recv_q", "send_ev", "recv_ev"):
             op, obj = a[0].split("_")
             steps.append((op, obj))
@@ -173,6 +195,8 @@ def schedule(prog: dict[str, Any]) -> list[tuple[Any, ...]]:
         op, obj = plans[u][0]
         if op == "acquire":
             return obj not in holder
+        if op == "frelease":
+            return holder.get(obj, u) != u
         if op == "join":
             return obj in done
         if op == "recv":
@@ -191,11 +215,18 @@ def schedule(prog: dict[str, Any]) -> list[tuple[Any, ...]]:
             continue
         op, obj = plans[u].pop(0)
         extra: dict[str, Any] = {}
+        plain_release = op == "release"
+        if op == "cwrite":
+            op, extra["kind"] = s.Op.WRITE, s.Kind.COMMUTING
+        elif op == "frelease":
+            op = s.Op.RELEASE
         if op == "fork":
             started.add(obj)
         elif op == "acquire":
             holder[obj] = u
         elif op == "release":
+            if holder.get(obj) != u and plain_release:
+                continue  # its lock was released by another unit: this one would raise
             holder.pop(obj, None)
         elif op == "send" and obj == "q":
             msg += 1

@@ -180,7 +180,7 @@ def _step_events(steps: Iterable[Step]) -> Iterable[tuple[dict[str, Any], str]]:
                 s.TASK: task,
                 s.VAR: target if mem else None,
                 s.OBJ: None if mem else target,
-                s.KIND: None if mem else extra.pop("kind", _KIND.get(op)),
+                s.KIND: extra.pop("kind", None if mem else _KIND.get(op)),
                 s.VALUE: extra.pop("value", None),
                 s.FILE: extra.pop("file", "app.py"),
                 s.LINE: extra.pop("line", i + 1),

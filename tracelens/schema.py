@@ -31,7 +31,8 @@ THREAD: Final = "thread"  # str: that thread's name
 TASK: Final = "task"  # str|null: asyncio task name, when the unit is a task
 VAR: Final = "var"  # str: variable name, for read/write
 OBJ: Final = "obj"  # str: synchronisation object, unit (fork/join) or region (atomic)
-KIND: Final = "kind"  # str: kind of obj ("lock", "rlock", "thread", "queue", ...)
+KIND: Final = "kind"  # str: kind of obj ("lock", "rlock", "thread", "queue", ...); on a
+# write, "commuting" when it commutes with the variable's other commuting writes
 VALUE: Final = "value"  # JSON scalar or str: short, bounded repr of the value
 FILE: Final = "file"  # str: user-code call site: file name
 LINE: Final = "line"  # int: call site line number
@@ -136,6 +137,11 @@ class Kind:
     QUEUE: Final = "queue"
     FUTURE: Final = "future"
     ATOMIC: Final = "atomic"
+    #: On a ``write`` (not an object kind): the write commutes with every other
+    #: commuting write of its variable (an insert or delete of one key of a key set,
+    #: an append to a list), so only reads and plain writes of the variable conflict
+    #: with it (``docs/analysis.md``, *Operations that commute*).
+    COMMUTING: Final = "commuting"
 
 
 #: Unit id prefixes: a thread unit is "t<n>", an asyncio task unit "a<n>".

@@ -11,8 +11,14 @@ missing item) is recorded too, then raises as before.
 What is recorded: reads and writes of attributes and items of objects, key sets of
 dicts and sets (an insert or delete writes it; iteration, ``len``, ``copy``, ``keys``
 read it), lists and deques as one variable each (indices shift), and module globals
-that a function declares ``global``. Not recorded: attributes whose value is a
-function, method, class or module (method lookups), immutable values' items
+that a function declares ``global``. The writes that commute with each other carry
+``kind: "commuting"`` (``CONTAINER_METHODS`` and ``docs/analysis.md``, *Operations
+that commute*): the key-set write of an insert or delete of one key (the key itself is
+written too), ``add``/``discard``/``remove`` of one element of a set (which also write
+``name[x]``), ``append``/``extend`` of a list or deque, and ``appendleft``/``popleft``
+of a deque (which also write ``name<left>``, its left end: two of them conflict).
+Not recorded: attributes whose value is a function, method, class or module (method
+lookups), immutable values' items
 (strings, bytes, tuples), ``threading.local`` attributes, and objects that
 ``watch()`` already records.
 
@@ -56,6 +62,8 @@ __all__ = ["CONTAINER_METHODS", "MAX_KEPT", "helpers", "kept", "label_of"]
 _R: Final = s.Op.READ
 _W: Final = s.Op.WRITE
 _MISSING: Final = "<missing>"
+#: The extra field of a commuting write (``schema.Kind.COMMUTING``).
+_COMMUTING: Final = {s.KIND: s.Kind.COMMUTING}
 
 #: Values whose loads are not data accesses: method lookups and the like.
 _NOT_DATA: Final = frozenset(
@@ -299,8 +307,8 @@ def _item_event(op: str, seq: int, o: Any, key: Any, v: Any, hint: str, key_set:
         if v is not NOVALUE and type(v) not in SCALARS:
             v = safe_value(v)
         record(op, seq, var, v, depth=3)
-        if key_set:
-            record(_W, next_seq(), entry[2], NOVALUE, depth=3)
+        if key_set:  # an insert or delete of one key: commutes with those of others
+            record(_W, next_seq(), entry[2], NOVALUE, extra=_COMMUTING, depth=3)
     except Exception as e:
         _failed(e)
 
@@ -411,7 +419,8 @@ def _whole_event(seq: int, o: Any, hint: str, depth: int = 3) -> None:
 # --- methods of the builtin containers --------------------------------------------------
 
 #: method -> (what it does to a dict's key or key set, to a list/set/deque): "r" read,
-#: "w" write, "" not recorded. A dict method on a key ("rk", "wk") names the key.
+#: "w" write, "" not recorded. A dict method on a key ("rk", "wk") names the key. Which
+#: of the writes commute: ``_COMMUTING_METHODS``.
 CONTAINER_METHODS: Final = {
     "get": ("rk", ""),
     "setdefault": ("wk", ""),
@@ -443,6 +452,25 @@ CONTAINER_METHODS: Final = {
 }
 
 
+#: (type, method) -> how its write commutes (``docs/analysis.md``): "c" a commuting
+#: write of the whole; "e" one element of a set (a write of ``name[x]``, and a
+#: commuting write of the whole when the set changed); "l" the left end of a deque (a
+#: write of ``name<left>``, and a commuting write of the whole; a ``popleft`` that found
+#: the deque empty read it). Every other write is a plain write.
+_COMMUTING_METHODS: Final[dict[tuple[type, str], str]] = {
+    (list, "append"): "c",
+    (list, "extend"): "c",
+    (deque, "append"): "c",
+    (deque, "extend"): "c",
+    (deque, "appendleft"): "l",
+    (deque, "extendleft"): "l",
+    (deque, "popleft"): "l",
+    (set, "add"): "e",
+    (set, "discard"): "e",
+    (set, "remove"): "e",
+}
+
+
 def _method_helper(name: str, dict_effect: str, other_effect: str) -> Callable[..., Any]:
     def call(o: Any, hint: str, /, *args: Any, **kwargs: Any) -> Any:
         t = type(o)
@@ -450,17 +478,21 @@ def _method_helper(name: str, dict_effect: str, other_effect: str) -> Callable[.
         if not effect:
             return getattr(o, name)(*args, **kwargs)
         keyed = effect.endswith("k") and bool(args)
+        how = _COMMUTING_METHODS.get((t, name), "") if effect == "w" else ""
         size = len(o)
         try:
             out = getattr(o, name)(*args, **kwargs)
         except (KeyError, IndexError, ValueError):
             seq = next_seq()
             if STATE.on:
-                _method_event(effect, seq, o, hint, args, keyed, False)
+                if how == "l":  # a popleft of an empty deque: it read the length
+                    _method_event("r", seq, o, hint, args, False, False)
+                else:
+                    _method_event(effect, seq, o, hint, args, keyed, False, how)
             raise
         seq = next_seq()
         if STATE.on:
-            _method_event(effect, seq, o, hint, args, keyed, len(o) != size)
+            _method_event(effect, seq, o, hint, args, keyed, len(o) != size, how)
         return out
 
     call.__name__ = f"tracelens_{name}"
@@ -468,18 +500,35 @@ def _method_helper(name: str, dict_effect: str, other_effect: str) -> Callable[.
 
 
 def _method_event(
-    effect: str, seq: int, o: Any, hint: str, args: tuple[Any, ...], keyed: bool, resized: bool
+    effect: str,
+    seq: int,
+    o: Any,
+    hint: str,
+    args: tuple[Any, ...],
+    keyed: bool,
+    resized: bool,
+    how: str = "",
 ) -> None:
     """Record a container method call: on one key of a dict (``keyed``), else on the
     whole container; a keyed call that inserted or removed the key also writes the key
-    set, and one that did neither (``setdefault`` of a present key) only read."""
+    set (commuting), and one that did neither (``setdefault`` of a present key) only
+    read. ``how``: how a write commutes (``_COMMUTING_METHODS``)."""
     try:
         label = label_of(o, hint)
         if keyed:
             op = _W if effect == "wk" and resized else _R
             record(op, seq, f"{label}[{key_text(args[0])}]", NOVALUE, depth=3)
             if resized:
-                record(_W, next_seq(), label, NOVALUE, depth=3)
+                record(_W, next_seq(), label, NOVALUE, extra=_COMMUTING, depth=3)
+        elif how == "c":
+            record(_W, seq, label, NOVALUE, extra=_COMMUTING, depth=3)
+        elif how == "e" and args:
+            record(_W, seq, f"{label}[{key_text(args[0])}]", NOVALUE, depth=3)
+            if resized:
+                record(_W, next_seq(), label, NOVALUE, extra=_COMMUTING, depth=3)
+        elif how == "l":
+            record(_W, seq, f"{label}<left>", NOVALUE, depth=3)
+            record(_W, next_seq(), label, NOVALUE, extra=_COMMUTING, depth=3)
         else:
             record(_R if effect == "r" else _W, seq, label, NOVALUE, depth=3)
     except Exception as e:

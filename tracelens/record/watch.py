@@ -4,8 +4,13 @@ A watched dict records item accesses on the variable ``name[key]`` (``key`` as i
 repr) and changes to its key set (insert, delete, clear) as writes of ``name``;
 iterating it, ``len``, ``keys()``/``values()``/``items()``, ``copy`` and ``==`` read
 ``name``. So iterating in one thread while another inserts is a race on ``name``.
-A watched list is a single variable ``name`` (indices shift under inserts). A
-watched set is like a dict's key set. A watched object records ``name.attr``.
+An insert or delete of one key is a *commuting* write of ``name`` (``kind``
+``commuting``): inserts of distinct keys from several units do not race, two writes of
+the same key race on ``name[key]``. A watched list is a single variable ``name``
+(indices shift under inserts); ``append``, ``extend`` and ``+=`` write it commuting. A
+watched set is like a dict's key set: ``add``, ``discard`` and ``remove`` of ``x`` write
+``name[x]`` and, when the set changed, ``name`` commuting. A watched object records
+``name.attr``. ``docs/analysis.md`` (*Operations that commute*) lists the rules.
 
 Otherwise a proxy behaves like the object: equality, ``len``, iteration, ``repr``
 and exceptions pass through, and ``isinstance(proxy, dict)`` holds.
@@ -36,6 +41,8 @@ from tracelens.record._hooks import when_imported
 _R: Final = s.Op.READ
 _W: Final = s.Op.WRITE
 _MISSING: Final = "<missing>"
+#: The extra field of a commuting write (``schema.Kind.COMMUTING``).
+_COMMUTING: Final = {s.KIND: s.Kind.COMMUTING}
 
 
 def _v(v: Any) -> Any:
@@ -71,11 +78,11 @@ class _Proxy:
         self._whole(_R)
         return self._tl_obj.__reduce_ex__(protocol)
 
-    def _whole(self, op: str, depth: int = 3) -> None:
+    def _whole(self, op: str, depth: int = 3, extra: dict[str, str] | None = None) -> None:
         # An event on the whole container (its key set); caller took no number yet.
         seq = next_seq()
         if STATE.on:
-            record(op, seq, self._tl_name, depth=depth)
+            record(op, seq, self._tl_name, extra=extra, depth=depth)
 
 
 class WatchedDict(_Proxy):
@@ -135,7 +142,7 @@ class WatchedDict(_Proxy):
             var = self._tl_vars.get(key) or self._var(key)
             record(_W, seq, var, value if type(value) in SCALARS else safe_value(value))
             if not had:
-                self._whole(_W)
+                self._whole(_W, extra=_COMMUTING)
 
     def __delitem__(self, key: Any) -> None:
         obj = self._tl_obj
@@ -149,7 +156,7 @@ class WatchedDict(_Proxy):
         seq = next_seq()
         if STATE.on:
             record(_W, seq, self._var(key), _MISSING)
-            self._whole(_W)
+            self._whole(_W, extra=_COMMUTING)
 
     def setdefault(self, key: Any, default: Any = None) -> Any:
         obj = self._tl_obj
@@ -159,7 +166,7 @@ class WatchedDict(_Proxy):
         if STATE.on:
             record(_R if had else _W, seq, self._var(key), _v(v))
             if not had:
-                self._whole(_W)
+                self._whole(_W, extra=_COMMUTING)
         return v
 
     _NOARG: Final = object()
@@ -180,7 +187,7 @@ class WatchedDict(_Proxy):
         if STATE.on:
             if had:
                 record(_W, seq, self._var(key), _MISSING)
-                self._whole(_W)
+                self._whole(_W, extra=_COMMUTING)
             else:
                 record(_R, seq, self._var(key), _MISSING)
         return v
@@ -265,10 +272,10 @@ def _list_reader(name: str) -> Callable[..., Any]:
     return method
 
 
-def _list_writer(name: str) -> Callable[..., Any]:
+def _list_writer(name: str, extra: dict[str, str] | None = None) -> Callable[..., Any]:
     def method(self: WatchedList, *args: Any, **kwargs: Any) -> Any:
         rv = getattr(self._tl_obj, name)(*args, **kwargs)
-        self._whole(_W)
+        self._whole(_W, extra=extra)
         return rv
 
     method.__name__ = name
@@ -322,7 +329,7 @@ class WatchedList(_Proxy):
 
     def __iadd__(self, other: Iterable[Any]) -> WatchedList:  # type: ignore[misc]
         self._tl_obj.extend(other)
-        self._whole(_W)
+        self._whole(_W, extra=_COMMUTING)
         return self
 
     def __add__(self, other: Any) -> Any:
@@ -348,15 +355,50 @@ class WatchedList(_Proxy):
         "__rmul__",
     ):
         locals()[_n] = _list_reader(_n)
-    for _n in ("append", "extend", "insert", "pop", "remove", "clear", "sort", "reverse"):
+    for _n in ("insert", "pop", "remove", "clear", "sort", "reverse"):
         locals()[_n] = _list_writer(_n)
+    for _n in ("append", "extend"):  # appends commute (docs/analysis.md)
+        locals()[_n] = _list_writer(_n, _COMMUTING)
     del _n
 
 
 class WatchedSet(_Proxy):
-    """A set recorded as one variable, like a dict's key set."""
+    """A set recorded like a dict's key set: ``name``, and ``name[x]`` per element."""
 
     __slots__ = ()
+
+    def _var(self, x: Any) -> str:
+        try:
+            return self._tl_vars[x]
+        except KeyError:
+            name = self._tl_vars[x] = f"{self._tl_name}[{key_text(x)}]"
+            return name
+        except TypeError:  # unhashable: the set itself has raised
+            return f"{self._tl_name}[?]"
+
+    def _element(self, method: str, x: Any) -> None:
+        # add/discard/remove of one element: a write of it, and a commuting write of
+        # the set when its size changed (an element in or out); a remove that raised
+        # is recorded too (the racing second remove)
+        obj = self._tl_obj
+        n = len(obj)
+        try:
+            getattr(obj, method)(x)
+        finally:
+            seq = next_seq()
+            if STATE.on:
+                record(_W, seq, self._var(x), depth=3)
+                if len(obj) != n:
+                    self._whole(_W, depth=4, extra=_COMMUTING)
+
+    def add(self, x: Any) -> None:
+        self._element("add", x)
+
+    def discard(self, x: Any) -> None:
+        self._element("discard", x)
+
+    def remove(self, x: Any) -> None:
+        self._element("remove", x)
 
     def __iter__(self) -> Iterator[Any]:
         self._whole(_R)
@@ -407,9 +449,6 @@ class WatchedSet(_Proxy):
     ):
         locals()[_n] = _list_reader(_n)
     for _n in (
-        "add",
-        "discard",
-        "remove",
         "pop",
         "clear",
         "update",

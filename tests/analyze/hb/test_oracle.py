@@ -82,3 +82,19 @@ def test_lockset_sites_are_violating_sites_of_every_violating_variable(prog):
     assert got <= want
     # each violating class pair shows up under the sites of its first instance
     assert {v for v, _, _ in got} == {v for v, _, _ in want}
+
+
+#: Programs where critical sections of one lock often read what another unit wrote in
+#: its own (publication through a lock) and locks are released by non-holders.
+HANDING = programs(("x", "y"), ("L1",), foreign=True)
+
+
+@SETTINGS
+@given(HANDING)
+def test_lockset_matches_oracle_with_lock_edges_that_hand_over(prog):
+    """With publications through a lock and foreign releases, the first violations agree."""
+    steps = schedule(prog)
+    expected = oracle.lockset_violations(rows(steps))
+    ev = frame(steps)
+    found = inconsistent_locking(tables(ev, cache=False), ev).to_dicts()
+    assert first_per_var(found) == expected

@@ -1,7 +1,8 @@
 """Inconsistent locking: the hybrid lock-set discipline (O'Callahan & Choi, PPoPP 2003).
 
 Two accesses to one variable are reported when they come from different units, at
-least one is a write, the sets of locks their units held share no lock, and neither
+least one is a write (and not both commuting writes, ``schema.Kind.COMMUTING``), the
+sets of locks their units held share no lock, and neither
 happens before the other by fork/join or a hand-off (``send`` -> ``recv``). Lock
 release -> acquire edges deliberately do not order accesses here: a race that this
 run's incidental lock order hid from ``data_race`` still shows.
@@ -39,7 +40,7 @@ from tracelens.analyze.findings import SITE_DTYPE
 from tracelens.analyze.hb.clocks import U, known
 from tracelens.analyze.hb.locksets import apart
 from tracelens.analyze.hb.pairs import race_findings
-from tracelens.analyze.hb.shared import Tables, V
+from tracelens.analyze.hb.shared import CW, PEPOCH, Tables, V
 from tracelens.analyze.kinds import KINDS
 from tracelens.analyze.options import DEFAULT, Options
 
@@ -50,7 +51,7 @@ KIND: Final = "inconsistent_locking"
 #: The code site of an access as one 64-bit hash (as the keys below are hashed).
 _SITE = pl.struct(c.FILE, c.LINE, c.FUNC).hash().alias("_site")
 
-_KEY = [V, U, "ls", "w", "_site"]
+_KEY = [V, U, "ls", "w", CW, "_site"]
 
 
 def inconsistent_locking(
@@ -110,7 +111,7 @@ def inconsistent_locking(
     )
     cand = (
         acc.filter(pl.col(V).is_in(todo.collect().to_series().implode()))  # keeps G order
-        .select(G, V, U, "ls", "w", _SITE, "hepoch", "hver")
+        .select(G, V, U, "ls", "w", CW, _SITE, "hepoch", "hver", PEPOCH)
         .collect()
     )
     if not cand[G].is_sorted():  # ``Tables.acc`` is sorted by G; be safe
@@ -146,6 +147,7 @@ def inconsistent_locking(
             V,
             "ls",
             "w",
+            CW,
             pl.col("_site").alias("e_site"),
         )
     )
@@ -153,23 +155,26 @@ def inconsistent_locking(
     keys = (
         cand.lazy()
         .filter(pl.col("_k").is_first_distinct())
-        .select("_k", V, U, "ls", "w", "_site", pl.col(G).alias("_first"))
+        .select("_k", V, U, "ls", "w", CW, "_site", pl.col(G).alias("_first"))
     )
     # The keys each kind of later access (variable, held lock set, read/write, code
-    # site) must be checked against: a write among the two, lock sets that share no lock.
+    # site) must be checked against: a write among the two (not two commuting writes),
+    # lock sets that share no lock.
     kinds = classes.select(
-        V, pl.col("ls").alias("e_ls"), pl.col("w").alias("e_w"), "e_site"
+        V, pl.col("ls").alias("e_ls"), pl.col("w").alias("e_w"), pl.col(CW).alias("e_cw"), "e_site"
     ).unique()
     classes_df, kinds_df, keys_df = pl.collect_all([classes, kinds, keys])
     compat_df = (
         apart(
-            kinds_df.lazy().join(keys_df.lazy(), on=V).filter(pl.col("w") | pl.col("e_w")),
+            kinds_df.lazy()
+            .join(keys_df.lazy(), on=V)
+            .filter((pl.col("w") | pl.col("e_w")) & ~(pl.col(CW) & pl.col("e_cw"))),
             "ls",
             "e_ls",
             t.locksets,
             max_sets=options.max_lockset_pairs_sets,
         )
-        .select(V, "e_ls", "e_w", "e_site", "_k", U, "_site", "_first")
+        .select(V, "e_ls", "e_w", "e_cw", "e_site", "_k", U, "_site", "_first")
         .collect()
     )
     if callable(reported):
@@ -184,7 +189,11 @@ def inconsistent_locking(
     # The latest access of the key before the class's first access: with (key, row)
     # packed into one Int64, a plain as-of merge of the sorted pairs and accesses.
     packed = cand.select(
-        (pl.col("_k") * (1 << 32) + pl.col("_r")).alias("_q"), pl.col(G).alias("p_g"), "hepoch"
+        (pl.col("_k") * (1 << 32) + pl.col("_r")).alias("_q"),
+        pl.col(G).alias("p_g"),
+        "hepoch",
+        pl.col("ls").alias("p_ls"),
+        PEPOCH,
     ).sort("_q")
     # Pairs (class, key) number several per access: on big traces they are made a batch
     # of variables at a time, which bounds the memory they take.
@@ -197,25 +206,42 @@ def inconsistent_locking(
         pairs = (
             batch.join(
                 compat_df.lazy(),
-                left_on=[V, "ls", "w", "e_site"],
-                right_on=[V, "e_ls", "e_w", "e_site"],
+                left_on=[V, "ls", "w", CW, "e_site"],
+                right_on=[V, "e_ls", "e_w", "e_cw", "e_site"],
             )
             # another unit, and a key with an access before the class's first access
             .filter((pl.col(U) != pl.col("e_u")) & (pl.col("_first") < pl.col("e_g")))
-            .select("e_g", "e_u", U, (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q"))
+            .select(
+                "e_g",
+                "e_u",
+                U,
+                pl.col("ls").alias("e_ls"),
+                (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q"),
+            )
             .sort("_q")
             # a match always exists and is of the same key: `_first` < e_g
             .join_asof(packed.lazy(), on="_q", allow_exact_matches=False, check_sortedness=False)
-            .select("e_g", "e_u", U, "p_g", pl.col("hepoch").alias("p_epoch"))
+            .select(
+                "e_g",
+                "e_u",
+                U,
+                "p_g",
+                pl.col("hepoch").alias("p_epoch"),
+                ((pl.col("e_ls") == 0) & (pl.col("p_ls") == 0)).alias("_free"),
+                pl.col(PEPOCH).alias("p_pepoch"),
+            )
         )
         # the earlier access happens before the later one (by fork/join/hand-offs) iff
         # the later one's unit knew its epoch then.
-        found.append(
-            known(pairs, t.hchanges, unit="e_u", other=U, at="e_g", out="_known")
-            .filter(pl.col("p_epoch") > pl.col("_known"))
-            .select("e_g", "p_g")
-            .collect()
+        unordered = known(pairs, t.hchanges, unit="e_u", other=U, at="e_g", out="_known").filter(
+            pl.col("p_epoch") > pl.col("_known")
         )
+        if t.pchanges is not None:
+            # two accesses that hold no lock: a publication through a lock orders them
+            unordered = known(
+                unordered, t.pchanges, unit="e_u", other=U, at="e_g", out="_pk"
+            ).filter(~pl.col("_free") | (pl.col("p_pepoch") > pl.col("_pk")))
+        found.append(unordered.select("e_g", "p_g").collect())
     inst = pl.concat(found).lazy()
     return race_findings(
         inst,

@@ -46,10 +46,15 @@ from tracelens.analyze.hb.locksets import held_lock_masks, walk_locks
 from tracelens.analyze.options import DEFAULT, Options
 from tracelens.analyze.parallel import Job, gc_paused
 
-__all__ = ["Tables", "V", "clear_cache", "frame_of_rows", "tables"]
+__all__ = ["CW", "PEPOCH", "Tables", "V", "clear_cache", "frame_of_rows", "tables"]
 
 #: Column identifying a variable (its process and name) by one Int64.
 V: Final = "_v"
+#: Column of ``Tables.acc``: the access is a commuting write (``schema.Kind.COMMUTING``).
+CW: Final = "cw"
+#: Column of ``Tables.acc``: the own component of the hybrid clock with publications
+#: through a lock (``Tables.pchanges``).
+PEPOCH: Final = "pepoch"
 
 
 def _op_in(ops: tuple[str, ...] | frozenset[str]) -> pl.Expr:
@@ -65,8 +70,10 @@ class Tables:
         acc: One row per access (read/write) to a shared variable (one that two units
             or more access, at least one writing: no other can race), sorted by ``G``:
             ``G``, ``pid``, ``var``, ``V`` (the variable as one Int64), ``U``, ``w`` (a
-            write), ``ts``, ``file``, ``line``, ``func``, and the state of its unit
-            then: ``epoch`` (own happens-before clock component), ``hepoch`` and
+            write), ``cw`` (a commuting write: ``w`` too, and it does not conflict with
+            the variable's other commuting writes), ``ts``, ``file``, ``line``,
+            ``func``, and the state of its unit then: ``epoch`` (own happens-before
+            clock component), ``hepoch`` and
             ``hver`` (own component
             and version of the hybrid clock: fork/join and hand-off edges only;
             accesses with the same unit and ``hver`` share one hybrid clock) and
@@ -75,7 +82,8 @@ class Tables:
             component: ``U``, ``other``, ``G``, ``known`` (what unit ``U`` now knows of
             unit ``other``); a missing component is 0. Sorted by ``G``. Only
             ``data_race`` needs it: the other analyses can run while it is computed.
-        hchanges: The same for the hybrid clocks.
+        hchanges: The same for the hybrid clocks (fork/join, hand-offs, and releases
+            by a unit that does not hold the lock).
         locksets: ``ls`` -> ``locks`` (sorted lock names); id 0 is the empty set.
         holders: For every lock held at the end of the trace, who holds it and the
             ``G`` of the acquire.
@@ -97,6 +105,10 @@ class Tables:
     #: thread when ``tables`` returns) is done.
     pending_changes: Callable[[], pl.DataFrame]
     foreign_releases: bool = False
+    #: The hybrid clocks' changes when publications through a lock count too (``acc``'s
+    #: ``pepoch`` is their own component), for pairs of accesses that hold no lock;
+    #: ``None`` when the trace has no publication (then ``hchanges`` stands for it).
+    pchanges: pl.DataFrame | None = None
 
     @property
     def changes(self) -> pl.DataFrame:
@@ -196,11 +208,11 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         .sort(G)
         .collect()
     )
-    # The hybrid order: fork/join and hand-offs only (few events), walked before the
-    # long walk starts (the two would share the GIL).
     n = len(names)
-    hybrid = vector_clocks(
-        sync.filter(pl.col(OP).is_in([FORK, JOIN, SEND, RECEIVE])), n, versions=True
+    # The hybrid order's events: fork/join and hand-offs (few events); walked once the
+    # accesses are known, with the lock edges that hand something over (``_lock_edges``).
+    hybrid_ev = sync.filter(pl.col(OP).is_in([FORK, JOIN, SEND, RECEIVE])).select(
+        G, OP, U, OBJ_CODE, OTHER_UNIT, pl.col(c.MSG)
     )
     # Happens-before over every synchronisation event: the long Python walk. It runs in
     # a background thread (``Tables.changes`` waits for it), so that the analyses that
@@ -221,14 +233,25 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         ).alias(V),
         uid.alias(U),
         (pl.col(OP).cast(pl.String) == s.Op.WRITE).alias("w"),
+        (
+            (pl.col(OP).cast(pl.String) == s.Op.WRITE)
+            & (pl.col(c.KIND).cast(pl.String) == s.Kind.COMMUTING).fill_null(False)
+        ).alias(CW),
         pl.col(c.TS).cast(pl.Int64),
         pl.col(c.FILE).cast(pl.String),
         pl.col(c.LINE).cast(pl.Int64),
         pl.col(c.FUNC).cast(pl.String),
     )
+    # (commuting writes alone conflict with nothing: a read or a plain write is needed)
+    plain = pl.col("w") & ~pl.col(CW)
     shared_vars = (
         accesses.group_by(V)
-        .agg(((pl.col(U).n_unique() > 1) & pl.col("w").any()).alias("_shared"))
+        .agg(
+            (
+                (pl.col(U).n_unique() > 1)
+                & (plain.any() | (pl.col(CW).any() & (~pl.col("w")).any()))
+            ).alias("_shared")
+        )
         .filter("_shared")
         .select(V)
     )
@@ -280,21 +303,55 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
     # Each access takes its unit's latest epoch, hybrid clock and held lock set before
     # it: one as-of join per kind of change (each sorted by ``G`` already); before a
     # unit's first change, the defaults.
-    hsegs = frame_of_rows(hybrid.segments, [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)])
     defaults = {"epoch": 1, "hepoch": 1, "hver": 0, "ls": 0}
     acc = acc_job.fetch_blocking()
     if not acc[G].is_sorted():  # the contract says sorted by (pid, seq); be safe
         acc = acc.sort(G)
-    lacc = acc.lazy()
-    for changes in (epochs, hsegs, lseg):
-        lacc = lacc.join_asof(
+
+    def as_of(frame: pl.LazyFrame, changes: pl.DataFrame) -> pl.LazyFrame:
+        return frame.join_asof(
             changes.lazy().rename({G: "_sg"}),
             left_on=G,
             right_on="_sg",
             by=U,
             check_sortedness=False,
         ).drop("_sg")
-    acc = lacc.with_columns(pl.col(c).fill_null(v) for c, v in defaults.items()).collect()
+
+    acc = (
+        as_of(as_of(acc.lazy(), epochs), lseg)
+        .with_columns(pl.col(k).fill_null(defaults[k]) for k in ("epoch", "ls"))
+        .collect()
+    )
+    # The hybrid order: fork/join, hand-offs and releases by non-holders; and the same
+    # with the publications through a lock (``_lock_edges``), for the accesses that
+    # hold no lock.
+    edges = _lock_edges(lock_ev, acc, locksets, obj_names)
+
+    def walk(pairs: pl.DataFrame) -> Any:
+        ev = hybrid_ev
+        if pairs.height:
+            rows = _walk_rows(pairs).select(ev.columns).cast(ev.schema)
+            ev = pl.concat([ev, rows]).sort(G, maintain_order=True)
+        return vector_clocks(ev, n, versions=True)
+
+    hybrid = walk(edges.filter(~pl.col("_pub")))
+    seg_cols = [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)]
+    hsegs = frame_of_rows(hybrid.segments, seg_cols)
+    acc = (
+        as_of(acc.lazy(), hsegs)
+        .with_columns(pl.col(k).fill_null(defaults[k]) for k in ("hepoch", "hver"))
+        .collect()
+    )
+    pchanges = None
+    if edges["_pub"].any():
+        published = walk(edges)
+        psegs = frame_of_rows(published.segments, seg_cols).select(
+            U, G, pl.col("hepoch").alias(PEPOCH)
+        )
+        acc = as_of(acc.lazy(), psegs).with_columns(pl.col(PEPOCH).fill_null(1)).collect()
+        pchanges = frame_of_rows(published.changes, CHANGE_COLUMNS)
+    else:
+        acc = acc.with_columns(pl.col("hepoch").alias(PEPOCH))
     if not options.parallel(n_events):
         hb_walk.result()
     return Tables(
@@ -309,7 +366,143 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         holders={k: (names[v[0]], v[1]) for k, v in holders.items()},
         acquires=[{**a, "unit": names[a["unit"]]} for a in acquires],
         foreign_releases=bool(foreign),
+        pchanges=pchanges,
     )
+
+
+def _lock_edges(
+    lock_ev: pl.DataFrame, acc: pl.DataFrame, locksets: list[list[str]], obj_names: dict[int, str]
+) -> pl.DataFrame:
+    """The lock edges the hybrid order counts: those that hand something over.
+
+    The lock-set analysis ignores lock order (a race this run's lock order hid must
+    still show), except where a release -> acquire edge carries data or a hand-off:
+
+    * publication: a unit, inside a critical section of lock ``L``, reads a value that
+      another unit wrote inside its own critical section of ``L`` (the read's last
+      write before it): the release that ended the writer's section -> the acquire that
+      began the reader's;
+    * a release by a unit that does not hold the lock (a ``Lock`` used as a binary
+      semaphore) -> the next acquire of the lock.
+
+    Returns:
+        One row per edge: ``_rg``, ``_ru`` (the release's ``G`` and unit), ``_ag``,
+        ``_au`` (the acquire's), ``_pub`` (a publication, else a hand-off).
+    """
+    i32, i64 = pl.Int32, pl.Int64
+    ev = lock_ev.select(G, OP, U, OBJ_CODE)
+    # (release G, releasing unit, acquire G, acquiring unit)
+    cols = {"_rg": i64, "_ru": i32, "_ag": i64, "_au": i32, "_pub": pl.Boolean}
+    parts = [pl.DataFrame(schema=cols)]
+    acquirer = pl.when(pl.col(OP) == ACQUIRE).then(pl.col(U))
+    foreign = (
+        ev.with_columns(
+            acquirer.forward_fill().over(OBJ_CODE).alias("_last"),
+            pl.when(pl.col(OP) == ACQUIRE)
+            .then(pl.col(G))
+            .backward_fill()
+            .over(OBJ_CODE)
+            .alias("_ag"),
+            acquirer.backward_fill().over(OBJ_CODE).alias("_au"),
+        )
+        .filter(
+            (pl.col(OP) == RELEASE)
+            & (pl.col("_last") != pl.col(U)).fill_null(False)
+            & pl.col("_ag").is_not_null()
+        )
+        .select(pl.col(G).alias("_rg"), pl.col(U).alias("_ru"), "_ag", "_au", _pub=False)
+    )
+    parts.append(foreign)
+    writes = acc.filter(pl.col("w")).select(
+        V, pl.col(G).alias("_wg"), pl.col(U).alias("_wu"), pl.col("ls").alias("_wls")
+    )
+    reads = acc.filter(~pl.col("w") & (pl.col("ls") != 0)).select(V, G, U, "ls")
+    # Publications order only pairs of accesses that hold no lock: without a variable
+    # that two units access holding none, a write among them, they order nothing.
+    free = (
+        acc.lazy()
+        .filter(pl.col("ls") == 0)
+        .group_by(V)
+        .agg(((pl.col(U).n_unique() > 1) & pl.col("w").any()).alias("_f"))
+        .select(pl.col("_f").any())
+        .collect()
+        .item()
+    )
+    if free and reads.height and writes.height and len(locksets) > 1:
+        code_of = {name: code for code, name in obj_names.items()}
+        sets = pl.DataFrame(
+            {
+                "ls": list(range(len(locksets))),
+                "_locks": [[code_of[x] for x in s if x in code_of] for s in locksets],
+            },
+            schema={"ls": i64, "_locks": pl.List(i64)},
+        )
+        rf = (
+            reads.lazy()
+            .join_asof(
+                writes.lazy(),
+                left_on=G,
+                right_on="_wg",
+                by=V,
+                allow_exact_matches=False,
+                check_sortedness=False,
+            )
+            .filter(
+                pl.col("_wu").is_not_null() & (pl.col("_wu") != pl.col(U)) & (pl.col("_wls") != 0)
+            )
+            .join(sets.lazy(), on="ls")
+            .join(sets.lazy().rename({"ls": "_wls", "_locks": "_wlocks"}), on="_wls")
+            .select(G, U, "_wg", pl.col("_locks").list.set_intersection("_wlocks").alias(OBJ_CODE))
+            .explode(OBJ_CODE)
+            .drop_nulls(OBJ_CODE)
+            .unique()
+        )
+        acquires = (
+            ev.lazy().filter(pl.col(OP) == ACQUIRE).select(U, OBJ_CODE, pl.col(G).alias("_ag"))
+        )
+        ends = ev.lazy().select(
+            OBJ_CODE, pl.col(G).alias("_rg"), pl.col(OP).alias("_rop"), pl.col(U).alias("_ru")
+        )
+        publish = (
+            rf.sort(G)
+            .join_asof(  # the reader's section: its last acquire of the lock
+                acquires.sort("_ag"),
+                left_on=G,
+                right_on="_ag",
+                by=[U, OBJ_CODE],
+                check_sortedness=False,
+            )
+            .sort("_wg")
+            .join_asof(  # the writer's section ends at the lock's next event
+                ends.sort("_rg"),
+                left_on="_wg",
+                right_on="_rg",
+                by=OBJ_CODE,
+                strategy="forward",
+                check_sortedness=False,
+            )
+            .filter((pl.col("_rop") == RELEASE) & (pl.col("_rg") < pl.col("_ag")))
+            .select("_rg", "_ru", "_ag", pl.col(U).alias("_au"), _pub=True)
+            .collect()
+        )
+        parts.append(publish)
+    return pl.concat([p.cast(cols) for p in parts]).unique()  # type: ignore[arg-type]
+
+
+def _walk_rows(pairs: pl.DataFrame) -> pl.DataFrame:
+    """Edges (``_lock_edges``) as rows for ``vector_clocks``: ``G``, ``OP`` (``SEND`` at the
+    release, ``RECEIVE`` at the acquire), ``U``, ``OBJ_CODE`` (one negative code per
+    release: ``-1 - G``), ``OTHER_UNIT`` and ``msg`` (null)."""
+    i32, i64 = pl.Int32, pl.Int64
+    code = (-1 - pl.col("_rg")).alias(OBJ_CODE)
+    none = [pl.lit(None, i32).alias(OTHER_UNIT), pl.lit(None, i64).alias(c.MSG)]
+    sends = pairs.select(
+        pl.col("_rg").alias(G), pl.lit(SEND).alias(OP), pl.col("_ru").alias(U), code, *none
+    ).unique(G)
+    receives = pairs.select(
+        pl.col("_ag").alias(G), pl.lit(RECEIVE).alias(OP), pl.col("_au").alias(U), code, *none
+    )
+    return pl.concat([sends, receives])
 
 
 def _hb_changes(sync: pl.DataFrame, n: int) -> pl.DataFrame:
