@@ -146,8 +146,10 @@ class TestTrace:
         Args:
             only: Finding kinds or analyses (default: the marker's, else all).
         """
+        import tracelens
         from tracelens import testing
 
+        tracelens.flush()  # what the threads have buffered goes to the file first
         return testing.findings(
             self.path, only=only if only is not None else self.only, suppress=self.suppressions
         )
