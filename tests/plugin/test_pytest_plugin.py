@@ -176,3 +176,15 @@ def test_the_fixture_gives_a_test_its_findings(project: Path) -> None:
     )
     done = _pytest(project, "--tracelens", "test_fixture.py")
     assert done.returncode == 0, done.stdout
+
+
+def test_the_stress_recipe_fails_the_racy_tests_and_passes_the_clean_one(project: Path) -> None:
+    """--tracelens-stress with --parallel-threads and --iterations (docs/pytest.md's recipe)."""
+    done = _pytest(
+        project, "--tracelens", "--tracelens-stress", "--parallel-threads", "4", "--iterations", "3"
+    )
+    assert _outcomes(done.stdout) == {
+        "test_racy": "FAILED",
+        "test_clean": "PASSED",
+        "test_racy_only_in_parallel": "FAILED",
+    }
