@@ -222,6 +222,12 @@ def parse_only(only: str | None) -> list[str] | None:
     kinds = [k.strip() for k in only.split(",") if k.strip()]
     if not kinds:
         raise UsageError("--only needs at least one finding kind")
+    from tracelens.analyze.run import plan
+
+    try:
+        plan(kinds)  # an unknown name is a usage error now, not later in the TUI
+    except ValueError as e:
+        raise UsageError(f"--only: {e}") from None
     return kinds
 
 

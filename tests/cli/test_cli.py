@@ -431,3 +431,12 @@ def test_run_with_an_unknown_option_is_a_usage_error() -> None:
     with contextlib.redirect_stderr(err):
         status = run_main(["--bogus", "x.py"])
     assert status == 2 and "tracelens run --help" in err.getvalue()
+
+
+@pytest.mark.parametrize("command", ["report", "tui"])
+def test_an_unknown_only_kind_is_one_line_and_exit_2(command: str, tmp_path: Path) -> None:
+    """--only bogus is refused before anything opens (the TUI showed a toast instead)."""
+    sample = Path(__file__).parents[2] / "sample_logs" / "lazy_init.jsonl.gz"
+    result = CliRunner().invoke(app, [command, "--only", "bogus", str(sample)])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0 and "bogus" in result.output

@@ -532,3 +532,14 @@ def test_the_finding_pane_shows_the_variables_the_bug_link_and_the_damage():
     assert "a, b (2 variables)" in shown
     assert "What the data race above did in this run (bug g1)." in shown
     assert "3 of 10 writes to its 2 variables were lost" in shown
+
+
+@sync
+async def test_ctrl_c_quits_as_the_docs_say() -> None:
+    """ctrl+c ends the app (textual's default only tells how to quit)."""
+    app = make_app(RACY, cache=False, only=["windows"])
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_loaded(pilot)
+        await pilot.press("ctrl+c")
+        await pilot.pause()
+        assert not app.is_running

@@ -26,6 +26,7 @@ class TracelensApp(App[None]):
     TITLE = "tracelens"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "quit", "Quit"),
+        Binding("ctrl+c", "quit", "Quit", show=False, priority=True),
         Binding("question_mark", "help", "Keys", key_display="?"),
     ]
 
