@@ -137,6 +137,19 @@ def input_errors() -> Iterator[None]:
 # --- shared steps -------------------------------------------------------------------
 
 
+@contextmanager
+def analysing(events: int) -> Iterator[None]:
+    """A spinner on stderr while the analyses run, when stderr is a terminal (quiet in
+    pipelines and CI logs)."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    from rich.console import Console
+
+    with Console(stderr=True).status(f"analysing {events:,} events", spinner="dots"):
+        yield
+
+
 class LoadProgress:
     """A ``progress(done, total)`` callback that shows a rich bar on stderr.
 
@@ -437,7 +450,8 @@ def report(
     from tracelens.analyze import analyze
 
     try:
-        result = analyze(trace, only=kinds, suppressions=rules)
+        with analysing(trace.stats.lines):
+            result = analyze(trace, only=kinds, suppressions=rules)
     except (KeyError, ValueError) as e:  # an unknown kind in --only
         fail(_one_line(e))
     from tracelens.report import clean
