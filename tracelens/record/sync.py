@@ -13,8 +13,10 @@ readable identity at creation (``Event@file.py:12#3``, see
   *after*, so a send always has a smaller ``seq`` than the recv it enables;
 * ``wait`` is recorded before a call that is going to block;
 * a queue's ``put`` carries ``msg``, a per-item number, and the ``get`` that returns
-  that item carries the same ``msg``; a barrier's arrivals and returns carry the
-  barrier's generation as ``msg``.
+  that item carries the same ``msg``; in a bounded queue (``maxsize`` n) the k-th
+  ``get`` also sends a slot message that the (k+n)-th ``put`` receives first (the get
+  that frees a slot happens before the put that takes it); a barrier's arrivals and
+  returns carry the barrier's generation as ``msg``.
 
 Objects that the standard library creates for its own use (an ``Event``'s
 ``Condition``, the work queue of a thread pool, ``Thread``'s start event) record
@@ -320,6 +322,10 @@ def hook_queue(q: Any, info: Info, lifo: bool) -> None:
     get_item = cls._get
     name, extra = info
     pending: dict[int, deque[int]] = {}
+    # A bounded queue's slots: the k-th get frees the slot the (k + maxsize)-th put takes
+    # (as a buffered channel's capacity orders them in Go): get number -> its msg.
+    slots: dict[int, int] = {}
+    counts = [0, 0]  # puts, gets
 
     def _put(item: Any) -> None:
         msg = next(_msgs)
@@ -327,7 +333,11 @@ def hook_queue(q: Any, info: Info, lifo: bool) -> None:
         if d is None:
             d = pending[id(item)] = deque()
         d.append(msg)
+        counts[0] += 1
+        freed = slots.pop(counts[0] - q.maxsize, None) if q.maxsize > 0 else None
         if STATE.on:
+            if freed is not None:  # this put took the slot that get freed
+                record(_RECV, next_seq(), name, extra={**extra, s.MSG: freed})
             # NOTE: before the item is in the queue, so the send precedes its recv.
             record(_SEND, next_seq(), name, extra={**extra, s.MSG: msg})
         put_item(q, item)
@@ -341,8 +351,14 @@ def hook_queue(q: Any, info: Info, lifo: bool) -> None:
             msg = d.pop() if lifo else d.popleft()
             if not d:
                 del pending[id(item)]
+        counts[1] += 1
+        slot = next(_msgs) if q.maxsize > 0 else None
+        if slot is not None:
+            slots[counts[1]] = slot
         if STATE.on:
             record(_RECV, seq, name, extra=extra if msg is None else {**extra, s.MSG: msg})
+            if slot is not None:
+                record(_SEND, next_seq(), name, extra={**extra, s.MSG: slot})
         return item
 
     q._put = _put
