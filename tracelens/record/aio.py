@@ -173,6 +173,56 @@ class _ExecutorFuture(_FutureBase):
     __iter__ = __await__
 
 
+# -- loop.create_future() -----------------------------------------------------------------
+_FUT: Final = s.Kind.FUTURE
+
+
+class TracedFuture(_FutureBase):
+    """What ``loop.create_future()`` returns while recording: completing it sends, and the
+    task that awaits it receives (a hand-off, as an asyncio reader-writer lock's is).
+
+    Only futures the program creates are recorded (those of the standard library's own
+    machinery, a ``sleep``'s, are not: ``identify``), and only completions made from a
+    task.
+    """
+
+    _tl_sync: Any = None
+
+    def set_result(self, result: Any) -> None:
+        self._tl_send()
+        super().set_result(result)
+
+    def set_exception(self, exception: Any) -> None:
+        self._tl_send()
+        super().set_exception(exception)
+
+    def _tl_send(self) -> None:
+        info = self._tl_sync
+        if info is not None and STATE.on and not self.done() and _core.current_task_unit():
+            self._tl_sent = True
+            record(_SEND, next_seq(), info[0], extra=info[1])
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        try:
+            return (yield from super().__await__())
+        finally:
+            if STATE.on and getattr(self, "_tl_sent", False):
+                record(_RECV, next_seq(), self._tl_sync[0], extra=self._tl_sync[1])
+
+    __iter__ = __await__
+
+
+TracedFuture.__name__ = TracedFuture.__qualname__ = "Future"
+
+
+def _create_future(self: Any) -> Any:
+    if not STATE.on:
+        return _o(asyncio.BaseEventLoop, "create_future")(self)
+    future = TracedFuture(loop=self)
+    future._tl_sync = identify(future, "asyncio.Future", _FUT)
+    return future
+
+
 def _wrap_future(future: Any, *, loop: Any = None) -> Any:
     name = known_name(future)
     if not STATE.on or name is None or aio_futures.isfuture(future):
@@ -340,6 +390,7 @@ def install() -> None:
             _core.SKIP_FILES.add(f)
     base = asyncio.BaseEventLoop
     _patch(base, "create_task", _create_task)
+    _patch(base, "create_future", _create_future)
     _patch(aio_tasks, "Task", TracedTask)
     gathering = aio_tasks._GatheringFuture  # type: ignore[attr-defined]
     gathering.__await__ = gathering.__iter__ = _gathering_await
