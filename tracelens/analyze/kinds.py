@@ -171,6 +171,20 @@ KINDS: Final[dict[str, KindInfo]] = {
             "waits so that no cycle can form.",
             "deadlock-error--seen-in-this-run",
         ),
+        KindInfo(
+            "hang",
+            "predictive",
+            ERROR,
+            "Hang",
+            "Hang: units waited for what nothing would signal",
+            "At the end of the run every unit that had not ended was blocked, at least "
+            "one of them on a condition, event, queue, semaphore or join that no running "
+            "unit could signal any more: the program hung without a lock cycle.",
+            "Make sure every wait has a signaller that runs (set the event, put the "
+            "sentinel, notify under the condition's lock on every path, including errors), "
+            "or wait with a timeout.",
+            "hang-error--seen-in-this-run",
+        ),
     )
 }
 

@@ -22,8 +22,8 @@ import polars as pl
 from tracelens.analyze.findings import empty_findings
 from tracelens.analyze.hb.datarace import KIND as DATA_RACE
 from tracelens.analyze.hb.datarace import data_race
+from tracelens.analyze.hb.deadlock import HANG, deadlock, hang
 from tracelens.analyze.hb.deadlock import KIND as DEADLOCK
-from tracelens.analyze.hb.deadlock import deadlock
 from tracelens.analyze.hb.lockorder import KIND as LOCK_ORDER_INVERSION
 from tracelens.analyze.hb.lockorder import lock_order_inversion
 from tracelens.analyze.hb.lockset import KIND as INCONSISTENT_LOCKING
@@ -94,6 +94,8 @@ def run(
         todo.append(lambda: lock_order_inversion(t, events, options=options))
     if DEADLOCK in wanted:
         todo.append(lambda: deadlock(t, events, options=options))
+    if HANG in wanted:
+        todo.append(lambda: hang(t, events, options=options))
     if not options.parallel(n_events):  # one after the other (memory)
         for task in todo:
             yield task()

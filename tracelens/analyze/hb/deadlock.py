@@ -33,9 +33,10 @@ from tracelens.analyze.hb.shared import Tables
 from tracelens.analyze.kinds import KINDS
 from tracelens.analyze.options import DEFAULT, Options
 
-__all__ = ["KIND", "deadlock"]
+__all__ = ["HANG", "KIND", "deadlock", "hang"]
 
 KIND: Final = "deadlock"
+HANG: Final = "hang"
 
 
 def deadlock(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) -> pl.DataFrame:
@@ -144,3 +145,102 @@ def deadlock(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) 
             }
         )
     return pl.DataFrame(rows, schema=FINDING_SCHEMA)
+
+
+def hang(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) -> pl.DataFrame:
+    """Runs that hung with no lock cycle: every unit still alive at the end was blocked.
+
+    Per process: every unit that did not end has a blocking event as its last event of
+    its own (a ``wait`` with no completion after it, or an ``acquire_try``; the locks a
+    primitive takes for itself, ``internal``, do not count), the process's main thread is one of
+    them (a finished program's main thread is not left waiting: daemon threads blocked
+    at a normal exit are not a hang), and at least one waits on a condition, event,
+    queue, semaphore, barrier or unit rather than on a lock (a lock cycle is a
+    ``deadlock``). One finding per process: each blocked unit's wait and the event it
+    recorded before it.
+
+    Args:
+        t: The shared pass (unused: the holders do not matter for a hang).
+        events: The loaded trace.
+        options: Unused.
+    """
+    op = pl.col(OP).cast(pl.String)
+    if not events.select(op.is_in([s.Op.WAIT]).any()).collect().item():
+        return empty_findings()
+    # A primitive's own locks (the Condition inside an Event's wait) come after the
+    # wait it records: a unit's state is its last event of the program's own.
+    ev = events.filter(~pl.col(c.INTERNAL).fill_null(False)).select(
+        global_order(),
+        pl.col(c.PID),
+        pl.col(c.UNIT),
+        op,
+        pl.col(c.OBJ),
+        pl.col(c.THREAD),
+        pl.col(c.KIND).cast(pl.String).fill_null("").alias("_kind"),
+    )
+    per_unit = (
+        ev.group_by(c.PID, c.UNIT)
+        .agg(
+            pl.col(G).sort().last().alias("last_g"),
+            pl.col(OP).sort_by(G).last().alias("last_op"),
+            pl.col("_kind").sort_by(G).last().alias("last_kind"),
+            pl.col(G).sort().slice(-2, 1).first().alias("prev_g"),
+            (pl.col(OP) == s.Op.END).any().alias("ended"),
+            pl.col(c.THREAD).drop_nulls().first().alias("thread"),
+        )
+        .collect()
+    )
+    blocking = (s.Op.WAIT, s.Op.ACQUIRE_TRY)
+    rows: list[dict[str, Any]] = []
+    for _pid, group in per_unit.group_by([c.PID], maintain_order=True):
+        alive = group.filter(~pl.col("ended"))
+        if alive.height == 0 or not alive["last_op"].is_in(list(blocking)).all():
+            continue
+        main_blocked = (alive["thread"] == "MainThread").any()
+        on_signal = alive.filter(
+            (pl.col("last_op") == s.Op.WAIT) & ~pl.col("last_kind").is_in(_UNIT_KINDS)
+        )
+        if not main_blocked or on_signal.height == 0:
+            continue  # a finished program, or only joins of units blocked on locks
+        rows.append(_hang_row(alive, events))
+    if not rows:
+        return empty_findings()
+    return pl.DataFrame(rows, schema=FINDING_SCHEMA)
+
+
+#: Kinds of objects a ``wait`` on which is a join (a lock cycle under it is a deadlock).
+_UNIT_KINDS: Final = [s.Kind.THREAD, s.Kind.TASK, s.Kind.PROCESS]
+
+
+def _hang_row(alive: pl.DataFrame, events: pl.LazyFrame) -> dict[str, Any]:
+    gs = [g for g in (*alive["last_g"].to_list(), *alive["prev_g"].to_list()) if g is not None]
+    det = {
+        r[G]: r
+        for r in events.select(detail_columns())
+        .filter(pl.col(G).is_in(gs))
+        .collect()
+        .iter_rows(named=True)
+    }
+    evs, sites, units, objs, parts = [], [], [], [], []
+    for r in alive.sort("last_g").iter_rows(named=True):
+        d = det[r["last_g"]]
+        before = det.get(r["prev_g"]) if r["prev_g"] != r["last_g"] else None
+        if before is not None:
+            evs.append(event_row(before, "last event before", []))
+        evs.append(event_row(d, f"waits on {d['target']}", []))
+        sites.append(site_row(d))
+        units.append(d["unit_name"])
+        objs.append(str(d["target"]))
+        parts.append(f"{who(d)} waits on {d['target']} at {d['file']}:{d['line']}")
+    return {
+        "kind": HANG,
+        "severity": KINDS[HANG].severity,
+        "var": ", ".join(dict.fromkeys(objs)),
+        "units": units,
+        "sites": sites,
+        "count": 1,
+        "events": evs,
+        "worst": evs,
+        "explanation": "; ".join(parts)
+        + ": every unit still running was waiting, so nothing could signal them (the run hung)",
+    }

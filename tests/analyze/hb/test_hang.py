@@ -1,0 +1,92 @@
+"""Hangs with no lock cycle: every live unit waits on what nothing will signal."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tracelens.analyze import analyze, load
+
+HUNG = """
+import threading
+go = threading.Event()
+
+def worker():
+    go.wait()
+
+t = threading.Thread(target=worker)
+t.start()
+{main}
+t.join()
+"""
+
+DAEMON = """
+import threading
+go = threading.Event()
+t = threading.Thread(target=go.wait, daemon=True)
+t.start()
+print("done")
+"""
+
+DEADLOCK = """
+import threading, time
+a, b = threading.Lock(), threading.Lock()
+
+def one():
+    with a:
+        time.sleep(0.2)
+        with b:
+            pass
+
+def two():
+    with b:
+        time.sleep(0.2)
+        with a:
+            pass
+
+ts = [threading.Thread(target=one), threading.Thread(target=two)]
+for t in ts:
+    t.start()
+for t in ts:
+    t.join()
+"""
+
+
+def _record(tmp: Path, source: str, *, hangs: bool) -> list[str]:
+    """Run ``source`` under tracelens run (SIGTERM after 2 s if it hangs); the finding kinds."""
+    (tmp / "app.py").write_text(source)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracelens", "run", "--no-instrument", "-o", "t.jsonl", "app.py"],
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    if hangs:
+        time.sleep(2)
+        proc.send_signal(signal.SIGTERM)
+    proc.wait(timeout=60)
+    return sorted(f.kind for f in analyze(load(tmp / "t.jsonl"), only=["predictive"]).findings)
+
+
+def test_a_run_that_hangs_on_an_event_nobody_sets_is_a_hang(tmp_path: Path) -> None:
+    """The worker waits on an event, main joins it, nothing else runs: one hang."""
+    assert _record(tmp_path, HUNG.format(main=""), hangs=True) == ["hang"]
+
+
+def test_the_same_program_that_sets_the_event_is_no_hang(tmp_path: Path) -> None:
+    """With go.set() before the join the run ends: no hang (the twin)."""
+    assert "hang" not in _record(tmp_path, HUNG.format(main="go.set()"), hangs=False)
+
+
+def test_daemon_threads_waiting_at_a_normal_exit_are_no_hang(tmp_path: Path) -> None:
+    """A finished program's daemon thread still waiting on its event is not reported."""
+    assert "hang" not in _record(tmp_path, DAEMON, hangs=False)
+
+
+def test_a_lock_cycle_is_a_deadlock_not_a_hang(tmp_path: Path) -> None:
+    """Two threads blocked on each other's locks, main joining them: deadlock, no hang."""
+    kinds = _record(tmp_path, DEADLOCK, hangs=True)
+    assert "deadlock" in kinds and "hang" not in kinds
