@@ -15,6 +15,7 @@ from tracelens.analyze.hb import (
     clear_cache,
     data_race,
     deadlock,
+    hang,
     inconsistent_locking,
     lock_order_inversion,
     predictive,
@@ -24,7 +25,7 @@ from tracelens.analyze.hb.shared import cache_entries
 from tracelens.analyze.options import Options
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-ALL = (data_race, inconsistent_locking, lock_order_inversion, deadlock)
+ALL = (data_race, inconsistent_locking, lock_order_inversion, deadlock, hang)
 
 
 def _rows(df: pl.DataFrame) -> list[dict]:
@@ -76,7 +77,7 @@ def test_predictive_computes_the_kinds_asked_for(prog, kinds):
 
 
 def test_predictive_kinds_and_a_deadlock_and_inversion():
-    """A trace with every predictive kind gives all four, the rows the analyses give alone."""
+    """A trace with every predictive kind gives them all, the rows the analyses give alone."""
     steps = [
         ("t0", "fork", "t1"),
         ("t0", "fork", "t2"),
@@ -97,6 +98,7 @@ def test_predictive_kinds_and_a_deadlock_and_inversion():
         ("t2", "acquire", "B"),
         ("t1", "acquire_try", "B"),
         ("t2", "acquire_try", "A"),
+        ("t0", "wait", "E", {"kind": "event"}),  # and main waits on an event: a hang too
     ]
     clear_cache()
     got = predictive(frame(steps))

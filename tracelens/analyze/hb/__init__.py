@@ -12,7 +12,7 @@ above it):
 * ``pairs``: pairs of racing accesses into finding rows;
 * the leaves, each a function of the shared pass: ``datarace.data_race``,
   ``lockset.inconsistent_locking``, ``lockorder.lock_order_inversion``,
-  ``deadlock.deadlock``;
+  ``deadlock.deadlock``, ``deadlock.hang``;
 * ``analysis``: ``run``, the analysis protocol's entry for all four (and ``predictive``,
   its rows in one frame).
 """
@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from tracelens.analyze.hb.analysis import KINDS, predictive, run
 from tracelens.analyze.hb.datarace import data_race
-from tracelens.analyze.hb.deadlock import deadlock
+from tracelens.analyze.hb.deadlock import deadlock, hang
 from tracelens.analyze.hb.lockorder import lock_order_inversion
 from tracelens.analyze.hb.lockset import inconsistent_locking
 from tracelens.analyze.hb.shared import Tables, clear_cache, tables
@@ -32,6 +32,7 @@ __all__ = [
     "clear_cache",
     "data_race",
     "deadlock",
+    "hang",
     "inconsistent_locking",
     "lock_order_inversion",
     "predictive",

@@ -152,9 +152,9 @@ def hang(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) -> p
 
     Per process: every unit that did not end has a blocking event as its last event of
     its own (a ``wait`` with no completion after it, or an ``acquire_try``; the locks a
-    primitive takes for itself, ``internal``, do not count), the process's main thread is one of
-    them (a finished program's main thread is not left waiting: daemon threads blocked
-    at a normal exit are not a hang), and at least one waits on a condition, event,
+    primitive takes for itself, ``internal``, do not count) - the main thread records no
+    ``end``, so a finished program, whose main thread's last event is not a wait, is
+    never a hang, whatever daemon threads still wait - and at least one waits on a condition, event,
     queue, semaphore, barrier or unit rather than on a lock (a lock cycle is a
     ``deadlock``). One finding per process: each blocked unit's wait and the event it
     recorded before it.
@@ -175,7 +175,6 @@ def hang(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) -> p
         pl.col(c.UNIT),
         op,
         pl.col(c.OBJ),
-        pl.col(c.THREAD),
         pl.col(c.KIND).cast(pl.String).fill_null("").alias("_kind"),
     )
     per_unit = (
@@ -186,7 +185,6 @@ def hang(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) -> p
             pl.col("_kind").sort_by(G).last().alias("last_kind"),
             pl.col(G).sort().slice(-2, 1).first().alias("prev_g"),
             (pl.col(OP) == s.Op.END).any().alias("ended"),
-            pl.col(c.THREAD).drop_nulls().first().alias("thread"),
         )
         .collect()
     )
@@ -196,12 +194,11 @@ def hang(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) -> p
         alive = group.filter(~pl.col("ended"))
         if alive.height == 0 or not alive["last_op"].is_in(list(blocking)).all():
             continue
-        main_blocked = (alive["thread"] == "MainThread").any()
         on_signal = alive.filter(
             (pl.col("last_op") == s.Op.WAIT) & ~pl.col("last_kind").is_in(_UNIT_KINDS)
         )
-        if not main_blocked or on_signal.height == 0:
-            continue  # a finished program, or only joins of units blocked on locks
+        if on_signal.height == 0:
+            continue  # only joins of units blocked on locks: a deadlock's
         rows.append(_hang_row(alive, events))
     if not rows:
         return empty_findings()
