@@ -278,3 +278,41 @@ def test_an_exception_from_the_recorders_own_code_during_a_flush_stops_recording
 
     lines = capfd.readouterr().err.splitlines()
     assert len(lines) == 1 and lines[0].startswith("tracelens: cannot write the trace to ")
+
+
+@pytest.mark.parametrize("kind", ["Lock", "RLock"])
+def test_a_deep_recursion_through_a_recorded_lock_leaves_it_free(recording, kind):
+    """Recursing with `with lock:` until RecursionError: every level's lock is released."""
+    import sys
+
+    recording()
+    lock = getattr(threading, kind)()
+    depth = [0]
+
+    def down():
+        depth[0] += 1
+        with lock if kind == "RLock" else _Noop():
+            down()
+
+    class _Noop:
+        def __enter__(self):
+            with lock:  # a plain Lock cannot nest: take and leave it at each level
+                pass
+
+        def __exit__(self, *exc):
+            return False
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(400)
+    try:
+        with pytest.raises(RecursionError):
+            down()
+    finally:
+        sys.setrecursionlimit(limit)
+
+    assert depth[0] > 50
+    probe: list[bool] = []
+    t = threading.Thread(target=lambda: probe.append(lock.acquire(timeout=5)))
+    t.start()
+    t.join()
+    assert probe == [True]
