@@ -90,3 +90,9 @@ def test_a_lock_cycle_is_a_deadlock_not_a_hang(tmp_path: Path) -> None:
     """Two threads blocked on each other's locks, main joining them: deadlock, no hang."""
     kinds = _record(tmp_path, DEADLOCK, hangs=True)
     assert "deadlock" in kinds and "hang" not in kinds
+
+
+def test_a_deadlock_also_reports_the_lock_order_inversion_behind_it(tmp_path: Path) -> None:
+    """The deadlocked pair's opposite lock orders are a lock_order_inversion too."""
+    kinds = _record(tmp_path, DEADLOCK, hangs=True)
+    assert kinds.count("lock_order_inversion") == 1

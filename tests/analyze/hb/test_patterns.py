@@ -460,13 +460,30 @@ def test_deadlock_two_threads():
         ("t2", "acquire_try", "A", {"line": 21}),
         ("t0", "wait", "t1"),
     ]
-    got = findings(steps, (deadlock,))["deadlock"]
+    rows = findings(steps, (deadlock,))["deadlock"]
+    got = [r for r in rows if r["kind"] == "deadlock"]
     assert len(got) == 1
     f = got[0]
     assert set(f["units"]) == {"T1", "T2"}
     assert sorted(s["line"] for s in f["sites"]) == [10, 11, 20, 21]
     roles = [e["role"] for e in f["events"]]
     assert roles == ["holds A", "blocks on B", "holds B", "blocks on A"]
+
+
+def test_a_deadlock_of_lock_waits_comes_with_its_lock_order_inversion():
+    """The two threads' deadlock gives the inversion A -> B -> A too (its acquires never ran)."""
+    steps = [
+        *start("t1", "t2"),
+        ("t1", "acquire", "A", {"line": 10}),
+        ("t2", "acquire", "B", {"line": 20}),
+        ("t1", "acquire_try", "B", {"line": 11}),
+        ("t2", "acquire_try", "A", {"line": 21}),
+        ("t0", "wait", "t1"),
+    ]
+    rows = findings(steps, (deadlock,))["deadlock"]
+    assert [(r["kind"], r["var"]) for r in rows if r["kind"] != "deadlock"] == [
+        ("lock_order_inversion", "A -> B -> A")
+    ]
 
 
 def test_join_cycle():

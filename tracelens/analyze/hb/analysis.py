@@ -93,7 +93,10 @@ def run(
     if LOCK_ORDER_INVERSION in wanted:
         todo.append(lambda: lock_order_inversion(t, events, options=options))
     if DEADLOCK in wanted:
-        todo.append(lambda: deadlock(t, events, options=options))
+        # with the lock-order inversions behind the deadlocks, when those are asked for
+        todo.append(
+            lambda: deadlock(t, events, options=options).filter(pl.col("kind").is_in(wanted))
+        )
     if HANG in wanted:
         todo.append(lambda: hang(t, events, options=options))
     if not options.parallel(n_events):  # one after the other (memory)

@@ -37,6 +37,7 @@ __all__ = ["HANG", "KIND", "deadlock", "hang"]
 
 KIND: Final = "deadlock"
 HANG: Final = "hang"
+LOCK_ORDER_INVERSION: Final = "lock_order_inversion"
 
 
 def deadlock(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) -> pl.DataFrame:
@@ -49,8 +50,10 @@ def deadlock(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) 
 
     Returns:
         ``FINDING_SCHEMA`` rows of kind ``deadlock`` (severity ``error``), one per
-        cycle: ``var`` names the objects waited for, ``events`` gives per unit where
-        it took what the next unit waits for and where it blocked.
+        cycle, each after the ``lock_order_inversion`` behind it when every unit of
+        the cycle waits on a lock (``_inversion``): ``var`` names the objects waited
+        for, ``events`` gives per unit where it took what the next unit waits for and
+        where it blocked.
     """
     # Nothing can be blocked without an ``acquire_try`` or a ``wait``: one cheap scan of
     # the operations spares the per-unit group-bys over the whole trace (most traces).
@@ -131,6 +134,9 @@ def deadlock(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) 
                 f"{who(d)} {what} {obj} at {d['file']}:{d['line']}"
                 + (f", held by {who(nd)}" if nd is not None and d[OP] != s.Op.WAIT else "")
             )
+        inversion = _inversion(cyc, waits, det)
+        if inversion is not None:
+            rows.append(inversion)
         rows.append(
             {
                 "kind": KIND,
@@ -145,6 +151,54 @@ def deadlock(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) 
             }
         )
     return pl.DataFrame(rows, schema=FINDING_SCHEMA)
+
+
+def _inversion(
+    cyc: list[str], waits: dict[str, tuple[int, str, str, int | None]], det: dict[int, Any]
+) -> dict[str, Any] | None:
+    """The lock-order inversion behind a deadlock of lock waits (ThreadSanitizer reports
+    both): each unit held the lock the previous one tries, and tried the next one's.
+
+    The lock-order analysis sees only acquires that succeeded, and in a deadlock the
+    nested ones never do; ``None`` when a unit of the cycle waits on something else, or
+    for a unit that tries a lock it holds itself (no order between two locks).
+    """
+    if len(cyc) < 2:
+        return None
+    hops = []
+    for i, u in enumerate(cyc):
+        g_try, tried, _nxt, _ = waits[u]
+        prev = cyc[i - 1]
+        held, held_g = waits[prev][1], waits[prev][3]
+        d_try = det.get(g_try)
+        d_held = det.get(held_g) if held_g is not None else None
+        if d_try is None or d_held is None or d_try[OP] != s.Op.ACQUIRE_TRY:
+            return None
+        hops.append((held, tried, d_held, d_try))
+    k = min(range(len(hops)), key=lambda i: hops[i][0])
+    hops = hops[k:] + hops[:k]
+    evs, sites, units, parts = [], [], [], []
+    for held, tried, d_held, d_try in hops:
+        evs.append(event_row(d_held, f"holds {held}", [held]))
+        evs.append(event_row(d_try, f"then acquires {tried}", [held]))
+        sites += [site_row(d_held), site_row(d_try)]
+        units.append(d_try["unit_name"])
+        parts.append(
+            f"{who(d_try)} acquires {tried} at {d_try['file']}:{d_try['line']} while holding "
+            f"{held} (taken at {d_held['file']}:{d_held['line']})"
+        )
+    path = [h[0] for h in hops]
+    return {
+        "kind": LOCK_ORDER_INVERSION,
+        "severity": KINDS[LOCK_ORDER_INVERSION].severity,
+        "var": " -> ".join([*path, path[0]]),
+        "units": units,
+        "sites": sites,
+        "count": 1,
+        "events": evs,
+        "worst": evs,
+        "explanation": "; ".join(parts) + ": these deadlocked in this run (lock order inversion)",
+    }
 
 
 def hang(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) -> pl.DataFrame:
