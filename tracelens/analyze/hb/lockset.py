@@ -21,8 +21,8 @@ one common lock (the usual, correct case) are dropped first. For the others:
 So the check is a join of classes with the keys their kind of access (variable, held
 set, read/write, code site) can conflict with (per variable: classes times keys, not
 classes squared), the latest access of the key before the class (an as-of merge on one
-packed Int64: dense key id, row in trace order), and a ``join_asof`` for the hybrid
-order. Pairs of code sites that a data race already states (``reported``) are taken
+packed Int64: dense key id, row in trace order), and a walk over the fork/join and
+hand-off events for the hybrid order (``clocks.known``). Pairs of code sites that a data race already states (``reported``) are taken
 out of the (kind, key) table, before any pair of accesses is made.
 """
 
@@ -211,10 +211,9 @@ def inconsistent_locking(
         # the earlier access happens before the later one (by fork/join/hand-offs) iff
         # the later one's unit knew its epoch then.
         found.append(
-            known(pairs, t.hchanges, unit="e_u", other=U, at="e_g", out="_known")
+            known(pairs, t.hsync, t.units.height, unit="e_u", other=U, at="e_g", out="_known")
             .filter(pl.col("p_epoch") > pl.col("_known"))
             .select("e_g", "p_g")
-            .collect()
         )
     inst = pl.concat(found).lazy()
     return race_findings(

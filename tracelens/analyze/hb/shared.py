@@ -2,24 +2,22 @@
 
 All accesses a unit makes between two of its synchronisation events share one
 vector clock, so only the synchronisation events go through the sequential walk
-(``clocks.ClockWalk``), once per trace for the four predictive analyses. It walks
-them twice: over every synchronisation event for happens-before (the long Python
-loop, in a background thread), and over fork/join and hand-offs only for the
-*hybrid* order that ``inconsistent_locking`` uses (few events). Meanwhile polars
-computes the locks every unit holds, the nested acquires and the final lock holders
-(``locksets``), and the access table. The results are small tables (``Tables``): per
-unit the changes of its own epoch, hybrid clock version and held lock set (each
-merged into the access table with a ``join_asof``), and one row per change of a
-clock component. Only ``data_race`` needs the happens-before changes; the other
-analyses start before the long walk ends.
+(``clocks.ClockWalk``). Here they are collected once per trace for the four
+predictive analyses and the *hybrid* order that ``inconsistent_locking`` uses
+(fork/join and hand-offs only: few events) is walked for its clock versions.
+Meanwhile polars computes the locks every unit holds, the nested acquires and the
+final lock holders (``locksets``), and the access table. The results are small
+tables (``Tables``): per unit the changes of its own epoch, hybrid clock version and
+held lock set (each merged into the access table with a ``join_asof``), and the
+synchronisation events themselves, which ``clocks.known`` walks again to answer
+"what did this unit know of that one here" for the pairs an analysis checks (the
+happens-before walk is ``data_race``'s: the other analyses never wait for it).
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -30,7 +28,6 @@ from tracelens.analyze import columns as c
 from tracelens.analyze.columns import OP, G, global_order
 from tracelens.analyze.hb.clocks import (
     ACQUIRE,
-    CHANGE_COLUMNS,
     EDGE_OPS,
     FORK,
     JOIN,
@@ -44,7 +41,6 @@ from tracelens.analyze.hb.clocks import (
 )
 from tracelens.analyze.hb.locksets import held_lock_masks, walk_locks
 from tracelens.analyze.options import DEFAULT, Options
-from tracelens.analyze.parallel import Job, gc_paused
 
 __all__ = ["Tables", "V", "clear_cache", "frame_of_rows", "tables"]
 
@@ -71,11 +67,11 @@ class Tables:
             and version of the hybrid clock: fork/join and hand-off edges only;
             accesses with the same unit and ``hver`` share one hybrid clock) and
             ``ls`` (id of the held lock set).
-        changes: (a property) One row per change of a happens-before clock
-            component: ``U``, ``other``, ``G``, ``known`` (what unit ``U`` now knows of
-            unit ``other``); a missing component is 0. Sorted by ``G``. Only
-            ``data_race`` needs it: the other analyses can run while it is computed.
-        hchanges: The same for the hybrid clocks.
+        sync: The synchronisation events the happens-before walk goes over
+            (``clocks.known`` walks them to answer what a unit knew of another at a
+            point): ``G``, ``op`` (index into ``clocks.EDGE_OPS``), ``U``,
+            ``OBJ_CODE``, ``OTHER_UNIT``, ``msg``, sorted by ``G``.
+        hsync: The same, of the hybrid order (fork/join and hand-offs only).
         locksets: ``ls`` -> ``locks`` (sorted lock names); id 0 is the empty set.
         holders: For every lock held at the end of the trace, who holds it and the
             ``G`` of the acquire.
@@ -89,19 +85,12 @@ class Tables:
 
     units: pl.DataFrame
     acc: pl.DataFrame
-    hchanges: pl.DataFrame
+    sync: pl.DataFrame
+    hsync: pl.DataFrame
     locksets: pl.DataFrame
     holders: dict[str, tuple[str, int]]
     acquires: list[dict[str, Any]]
-    #: ``changes``, once the happens-before walk (which may still run in a background
-    #: thread when ``tables`` returns) is done.
-    pending_changes: Callable[[], pl.DataFrame]
     foreign_releases: bool = False
-
-    @property
-    def changes(self) -> pl.DataFrame:
-        """See the class docstring; waits for the happens-before walk if needed."""
-        return self.pending_changes()
 
 
 # events LazyFrame (by identity) -> its tables. A LazyFrame is immutable, so its
@@ -156,7 +145,6 @@ def tables(events: pl.LazyFrame, *, options: Options = DEFAULT, cache: bool = Tr
 
 
 def _compute(events: pl.LazyFrame, options: Options) -> Tables:
-    n_events = events.select(pl.len()).collect().item()
     fork_join = pl.col(OP).cast(pl.String).is_in([s.Op.FORK, s.Op.JOIN])
     names = sorted(
         pl.concat(
@@ -196,17 +184,14 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         .sort(G)
         .collect()
     )
-    # The hybrid order: fork/join and hand-offs only (few events), walked before the
-    # long walk starts (the two would share the GIL).
+    # The hybrid order: fork/join and hand-offs only (few events), walked here for the
+    # versions of the hybrid clocks. The happens-before walk over every
+    # synchronisation event is ``data_race``'s, which answers its queries as it goes
+    # (``clocks.known``).
     n = len(names)
-    hybrid = vector_clocks(
-        sync.filter(pl.col(OP).is_in([FORK, JOIN, SEND, RECEIVE])), n, versions=True
-    )
-    # Happens-before over every synchronisation event: the long Python walk. It runs in
-    # a background thread (``Tables.changes`` waits for it), so that the analyses that
-    # do not need it (polars) start meanwhile; on big traces it is waited for here, so
-    # that its lists and those analyses' working sets do not add up.
-    hb_walk = Job(functools.partial(_hb_changes, sync, n), name="tracelens-hb")
+    walked = [G, OP, U, OBJ_CODE, OTHER_UNIT, c.MSG]
+    hsync = sync.filter(pl.col(OP).is_in([FORK, JOIN, SEND, RECEIVE])).select(walked)
+    hybrid = vector_clocks(hsync, n, versions=True)
     # The accesses, collected in the background while the walk runs in Python.
     # Only shared variables (two units or more, a write) can race or break the lock-set
     # discipline: the others (thread-local, read-only) are dropped here.
@@ -276,6 +261,7 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         .sort(G)
         .with_columns((pl.int_range(pl.len()).over(U) + 2).cast(i64).alias("epoch"))
     )
+    hb_sync = sync.select(walked)
     del sync
     # Each access takes its unit's latest epoch, hybrid clock and held lock set before
     # it: one as-of join per kind of change (each sorted by ``G`` already); before a
@@ -295,13 +281,11 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
             check_sortedness=False,
         ).drop("_sg")
     acc = lacc.with_columns(pl.col(c).fill_null(v) for c, v in defaults.items()).collect()
-    if not options.parallel(n_events):
-        hb_walk.result()
     return Tables(
         units=pl.DataFrame({U: ids, c.UNIT: names}, schema={U: i32, c.UNIT: pl.String}),
         acc=acc,
-        pending_changes=hb_walk.result,
-        hchanges=frame_of_rows(hybrid.changes, CHANGE_COLUMNS),
+        sync=hb_sync,
+        hsync=hsync,
         locksets=pl.DataFrame(
             {"ls": list(range(len(locksets))), "locks": locksets},
             schema={"ls": pl.Int64, "locks": pl.List(pl.String)},
@@ -310,13 +294,6 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         acquires=[{**a, "unit": names[a["unit"]]} for a in acquires],
         foreign_releases=bool(foreign),
     )
-
-
-def _hb_changes(sync: pl.DataFrame, n: int) -> pl.DataFrame:
-    """``Tables.changes``: the happens-before walk over every synchronisation event."""
-    with gc_paused():
-        changes = vector_clocks(sync, n, versions=False).changes
-    return frame_of_rows(changes, CHANGE_COLUMNS)
 
 
 def frame_of_rows(flat: list[int], columns: list[tuple[str, Any]]) -> pl.DataFrame:
