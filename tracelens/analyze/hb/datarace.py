@@ -123,11 +123,11 @@ def data_race(
         next_w = next_w.join(sets_apart, left_on=["p_ls", "e_ls"], right_on=on, how="semi")
     # The pairs need no clocks: made first, then one walk over the synchronisation
     # events answers what the later access's unit knew of the earlier one (both kinds).
-    last_w, next_w = pl.collect_all([last_w, next_w])
+    last_df, next_df = pl.collect_all([last_w, next_w])
     queries = pl.concat(
         [
-            last_w.select(pl.col(G).alias("e_g"), "p_g", pl.col(U).alias("_qu"), "p_u", "p_epoch"),
-            next_w.select("e_g", "p_g", pl.col("e_u").alias("_qu"), "p_u", "p_epoch"),
+            last_df.select(pl.col(G).alias("e_g"), "p_g", pl.col(U).alias("_qu"), "p_u", "p_epoch"),
+            next_df.select("e_g", "p_g", pl.col("e_u").alias("_qu"), "p_u", "p_epoch"),
         ]
     )
     ordered = known(queries, t.sync, t.units.height, unit="_qu", other="p_u", at="e_g", out="_k")

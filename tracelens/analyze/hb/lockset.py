@@ -22,8 +22,9 @@ So the check is a join of classes with the keys their kind of access (variable, 
 set, read/write, code site) can conflict with (per variable: classes times keys, not
 classes squared), the latest access of the key before the class (an as-of merge on one
 packed Int64: dense key id, row in trace order), and a walk over the fork/join and
-hand-off events for the hybrid order (``clocks.known``). Pairs of code sites that a data race already states (``reported``) are taken
-out of the (kind, key) table, before any pair of accesses is made.
+hand-off events for the hybrid order (``clocks.known``). Pairs of code sites that a
+data race already states (``reported``) are taken out of the (kind, key) table,
+before any pair of accesses is made.
 """
 
 from __future__ import annotations
