@@ -45,6 +45,8 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 from dataclasses import dataclass
+from itertools import compress
+from operator import is_, is_not
 from typing import Any, Final
 
 import polars as pl
@@ -61,6 +63,7 @@ __all__ = [
     "Clocks",
     "Tries",
     "U",
+    "Versions",
     "known",
     "vector_clocks",
 ]
@@ -149,19 +152,43 @@ def _join(a: Clock, b: Clock, shift: int, zeros: dict[int, Clock]) -> Clock:
         return b if m == b else m
     node: list[Any] | None = None
     below = shift - _BITS
-    for i, (x, y) in enumerate(zip(a, b, strict=True)):
-        if x is y:
-            continue
-        z = _join(x, y, below, zeros)
+    for i in compress(range(WIDTH), map(is_not, a, b)):  # the children that differ
+        x = a[i]
+        z = _join(x, b[i], below, zeros)
         if z is not x:
             if node is None:
                 node = list(a)
             node[i] = z
     if node is None:
         return a
-    if all(z is y for z, y in zip(node, b, strict=True)):
+    if all(map(is_, node, b)):
         return b
     return tuple(node)
+
+
+@dataclass(frozen=True, slots=True)
+class Versions:
+    """Every unit's clock at every version of it (a walk with ``versions``)."""
+
+    tries: Tries
+    snapshots: list[list[Clock]]
+
+    def known(
+        self, frame: pl.LazyFrame, *, unit: str, version: str, other: str, out: str
+    ) -> pl.LazyFrame:
+        """Add ``out``: what ``unit`` knew of ``other`` at its clock version ``version``.
+
+        Looked up once per distinct (unit, version, other), then joined back.
+        """
+        keys = [unit, version, other]
+        distinct = frame.select(keys).unique().collect()
+        get, snaps = self.tries.get, self.snapshots
+        answers = [
+            0 if u == p else get(snaps[u][v], p)
+            for u, v, p in zip(*(distinct[k].to_list() for k in keys), strict=True)
+        ]
+        found = distinct.with_columns(pl.Series(out, answers, dtype=pl.Int64))
+        return frame.join(found.lazy(), on=keys, how="left")
 
 
 @dataclass(slots=True)
@@ -176,6 +203,7 @@ class Clocks:
 
     answers: list[int]
     segments: list[int]
+    versions: Versions | None = None
 
 
 class ClockWalk:
@@ -183,7 +211,9 @@ class ClockWalk:
 
     Args:
         n: Number of units (ids ``0 .. n-1``).
-        versions: Emit ``Clocks.segments``.
+        versions: Emit ``Clocks.segments`` and keep every unit's clock of every version
+            (``snapshots``; a snapshot shares all but the changed paths with the one
+            before).
     """
 
     __slots__ = (
@@ -194,6 +224,7 @@ class ClockWalk:
         "sent_all",
         "sent_anonymous",
         "sent_message",
+        "snapshots",
         "tries",
         "version",
         "versions",
@@ -205,6 +236,8 @@ class ClockWalk:
         self.clock: list[Clock] = [tries.empty] * n  # C_u, own component apart
         self.version = [0] * n
         self.versions = versions
+        #: per unit, its clock at each version (index: the version)
+        self.snapshots: list[list[Clock]] = [[tries.empty] for _ in range(n)] if versions else []
         #: lock -> (releasing unit, its epoch then, its clock then): L_m
         self.lock_release: dict[int | None, tuple[int, int, Clock]] = {}
         #: object -> the join of every clock sent on it
@@ -304,6 +337,7 @@ class ClockWalk:
         """``u``'s clock (epoch or knowledge) changed at ``g``."""
         self.version[u] += 1
         self.segments.extend((u, g, self.epoch[u], self.version[u]))
+        self.snapshots[u].append(self.clock[u])
 
     def _merge(
         self, store: dict[Hashable, Clock], key: Hashable, u: int, e: int, clock: Clock
@@ -382,7 +416,8 @@ def vector_clocks(
                 answer(knows(q_u[qi], q_p[qi]))
                 qi += 1
             due = before[qi] - 1 if qi < n_q else -1
-    return Clocks(answers=answers, segments=walk.segments)
+    kept = Versions(walk.tries, walk.snapshots) if versions else None
+    return Clocks(answers=answers, segments=walk.segments, versions=kept)
 
 
 def _values(ser: pl.Series) -> list[int | None]:
@@ -408,7 +443,7 @@ def known(
 
     Args:
         frame: Rows with the columns ``unit``, ``other`` (unit ids) and ``at``.
-        sync: The synchronisation events to walk (``Tables.sync`` or ``Tables.hsync``).
+        sync: The synchronisation events to walk (``Tables.sync``).
         n: Number of units.
         unit: Column naming the unit whose clock is looked at.
         other: Column naming the unit whose component is wanted.

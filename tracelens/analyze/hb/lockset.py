@@ -22,7 +22,7 @@ So the check is a join of classes with the keys their kind of access (variable, 
 set, read/write, code site) can conflict with (per variable: classes times keys, not
 classes squared), the latest access of the key before the class (an as-of merge on one
 packed Int64: dense key id, row in trace order), and a walk over the fork/join and
-hand-off events for the hybrid order (``clocks.known``). Pairs of code sites that a
+hand-off events for the hybrid order (``Tables.hclocks``). Pairs of code sites that a
 data race already states (``reported``) are taken out of the (kind, key) table,
 before any pair of accesses is made.
 """
@@ -37,7 +37,7 @@ import polars as pl
 from tracelens.analyze import columns as c
 from tracelens.analyze.columns import G
 from tracelens.analyze.findings import SITE_DTYPE
-from tracelens.analyze.hb.clocks import U, known
+from tracelens.analyze.hb.clocks import U
 from tracelens.analyze.hb.locksets import apart
 from tracelens.analyze.hb.pairs import race_findings
 from tracelens.analyze.hb.shared import Tables, V
@@ -144,6 +144,7 @@ def inconsistent_locking(
             pl.col(G).alias("e_g"),
             pl.col("_r").alias("e_r"),
             pl.col(U).alias("e_u"),
+            pl.col("hver").alias("e_hver"),
             V,
             "ls",
             "w",
@@ -203,18 +204,21 @@ def inconsistent_locking(
             )
             # another unit, and a key with an access before the class's first access
             .filter((pl.col(U) != pl.col("e_u")) & (pl.col("_first") < pl.col("e_g")))
-            .select("e_g", "e_u", U, (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q"))
+            .select(
+                "e_g", "e_u", "e_hver", U, (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q")
+            )
             .sort("_q")
             # a match always exists and is of the same key: `_first` < e_g
             .join_asof(packed.lazy(), on="_q", allow_exact_matches=False, check_sortedness=False)
-            .select("e_g", "e_u", U, "p_g", pl.col("hepoch").alias("p_epoch"))
+            .select("e_g", "e_u", "e_hver", U, "p_g", pl.col("hepoch").alias("p_epoch"))
         )
         # the earlier access happens before the later one (by fork/join/hand-offs) iff
         # the later one's unit knew its epoch then.
         found.append(
-            known(pairs, t.hsync, t.units.height, unit="e_u", other=U, at="e_g", out="_known")
+            t.hclocks.known(pairs, unit="e_u", version="e_hver", other=U, out="_known")
             .filter(pl.col("p_epoch") > pl.col("_known"))
             .select("e_g", "p_g")
+            .collect()
         )
     inst = pl.concat(found).lazy()
     return race_findings(

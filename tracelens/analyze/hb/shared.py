@@ -37,6 +37,7 @@ from tracelens.analyze.hb.clocks import (
     RELEASE,
     SEND,
     U,
+    Versions,
     vector_clocks,
 )
 from tracelens.analyze.hb.locksets import held_lock_masks, walk_locks
@@ -71,7 +72,8 @@ class Tables:
             (``clocks.known`` walks them to answer what a unit knew of another at a
             point): ``G``, ``op`` (index into ``clocks.EDGE_OPS``), ``U``,
             ``OBJ_CODE``, ``OTHER_UNIT``, ``msg``, sorted by ``G``.
-        hsync: The same, of the hybrid order (fork/join and hand-offs only).
+        hclocks: The hybrid clocks (fork/join and hand-offs only) of every unit at
+            every version (``hver``) of it.
         locksets: ``ls`` -> ``locks`` (sorted lock names); id 0 is the empty set.
         holders: For every lock held at the end of the trace, who holds it and the
             ``G`` of the acquire.
@@ -86,7 +88,7 @@ class Tables:
     units: pl.DataFrame
     acc: pl.DataFrame
     sync: pl.DataFrame
-    hsync: pl.DataFrame
+    hclocks: Versions
     locksets: pl.DataFrame
     holders: dict[str, tuple[str, int]]
     acquires: list[dict[str, Any]]
@@ -192,6 +194,7 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
     walked = [G, OP, U, OBJ_CODE, OTHER_UNIT, c.MSG]
     hsync = sync.filter(pl.col(OP).is_in([FORK, JOIN, SEND, RECEIVE])).select(walked)
     hybrid = vector_clocks(hsync, n, versions=True)
+    assert hybrid.versions is not None
     # The accesses, collected in the background while the walk runs in Python.
     # Only shared variables (two units or more, a write) can race or break the lock-set
     # discipline: the others (thread-local, read-only) are dropped here.
@@ -285,7 +288,7 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         units=pl.DataFrame({U: ids, c.UNIT: names}, schema={U: i32, c.UNIT: pl.String}),
         acc=acc,
         sync=hb_sync,
-        hsync=hsync,
+        hclocks=hybrid.versions,
         locksets=pl.DataFrame(
             {"ls": list(range(len(locksets))), "locks": locksets},
             schema={"ls": pl.Int64, "locks": pl.List(pl.String)},
