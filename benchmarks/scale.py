@@ -14,7 +14,7 @@ Each trace is reported with ``tracelens report --no-cache --format json`` ``--re
 times (median) in a fresh process; wall time, CPU (user + system of the child, from
 ``os.wait4``) and peak RSS are printed with the ratios of the pair, and the load
 average before and after (the machine is shared: CPU time is the steadier measure).
-It also checks, on a small thread-per-request trace (``--check-events``, 300 threads),
+It also checks, on a small thread-per-request trace (``--check-events``, 40 threads),
 that the report's racy variables are those of the plain reference (``hb_oracle``)::
 
     python benchmarks/scale.py                      # 1M events, 3 runs each
@@ -115,7 +115,7 @@ def racy_vars(doc: bytes) -> set[str]:
 def oracle_check(tmp: Path, n_events: int) -> bool:
     """The report's racy variables on a small thread-per-request trace are the oracle's."""
     path = tmp / "check.jsonl"
-    generate(path, n_events=n_events, threads=300, live=8, seed=1)
+    generate(path, n_events=n_events, threads=40, live=8, seed=1)
     lines = [orjson.loads(x) for x in path.read_bytes().splitlines()]
     lines.sort(key=lambda d: d[s.SEQ])
     rows = [
@@ -133,7 +133,7 @@ def oracle_check(tmp: Path, n_events: int) -> bool:
     want = set(hb_oracle.races(rows))
     got = racy_vars(report(path)[3])
     print(
-        f"oracle check ({len(rows)} events, 300 threads): report {sorted(got)}, oracle {sorted(want)}"
+        f"oracle check ({len(rows)} events, 40 threads): report {sorted(got)}, oracle {sorted(want)}"
     )
     return got == want
 
@@ -143,7 +143,7 @@ def main() -> None:
     p.add_argument("--events", type=int, default=1_000_000)
     p.add_argument("--lock-events", type=int, default=40_000, help="events of the nesting traces")
     p.add_argument("--repeat", type=int, default=3)
-    p.add_argument("--check-events", type=int, default=3000)
+    p.add_argument("--check-events", type=int, default=4000)
     a = p.parse_args()
     print(f"load average before {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as d:

@@ -146,9 +146,10 @@ class _Hops:
     def _options(self, hop: tuple[str, str]) -> list[tuple[dict[str, Any], int]]:
         got = self._sorted.get(hop)
         if got is None:
-            got = self._sorted[hop] = [
-                (e, self._mask(e["held"])) for e in sorted(self.edges[hop], key=lambda e: e["gb"])
-            ]
+            es = self.edges[hop]
+            if len(es) > 1:
+                es = sorted(es, key=lambda e: e["gb"])
+            got = self._sorted[hop] = [(e, self._mask(e["held"])) for e in es]
         return got
 
     def pick(self, path: list[str]) -> list[dict[str, Any]] | None:
