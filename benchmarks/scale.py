@@ -91,16 +91,17 @@ def nested_trace(path: Path, depth: int, rounds: int) -> int:
 def report(path: Path) -> tuple[float, float, float, bytes]:
     """One ``tracelens report --no-cache --format json``: wall s, CPU s, peak RSS MB, stdout."""
     cmd = [sys.executable, "-m", "tracelens", "report", "--no-cache", "--format", "json", str(path)]
-    out = tempfile.TemporaryFile()
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT)
-    _, status, ru = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode not in (0, 1):  # 1: findings
-        raise SystemExit(f"{path.name}: exit {proc.returncode}")
-    out.seek(0)
-    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, out.read()
+    with tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT)
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode not in (0, 1):  # 1: findings
+            raise SystemExit(f"{path.name}: exit {proc.returncode}")
+        out.seek(0)
+        doc = out.read()
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, doc
 
 
 def measure(path: Path, repeat: int) -> tuple[float, float, float]:
@@ -133,7 +134,8 @@ def oracle_check(tmp: Path, n_events: int) -> bool:
     want = set(hb_oracle.races(rows))
     got = racy_vars(report(path)[3])
     print(
-        f"oracle check ({len(rows)} events, 40 threads): report {sorted(got)}, oracle {sorted(want)}"
+        f"oracle check ({len(rows)} events, 40 threads): "
+        f"report {sorted(got)}, oracle {sorted(want)}"
     )
     return got == want
 
