@@ -37,7 +37,7 @@ import polars as pl
 from tracelens.analyze import columns as c
 from tracelens.analyze.columns import G
 from tracelens.analyze.findings import SITE_DTYPE
-from tracelens.analyze.hb.clocks import U
+from tracelens.analyze.hb.clocks import FORK, JOIN, OTHER_UNIT, U
 from tracelens.analyze.hb.locksets import apart
 from tracelens.analyze.hb.pairs import race_findings
 from tracelens.analyze.hb.shared import Tables, V
@@ -191,6 +191,35 @@ def inconsistent_locking(
     # Pairs (class, key) number several per access: on big traces they are made a batch
     # of variables at a time, which bounds the memory they take.
     n_batches = max(1, cand.height // options.batch_accesses)
+    # who started each unit and when, who joined it first and when
+    op, other = pl.col(c.OP), pl.col(OTHER_UNIT)
+    started = (
+        t.hsync.lazy()
+        .filter((op == FORK) & other.is_not_null())
+        .group_by(other)
+        .agg(pl.col(U).first().alias("_parent"), pl.col(G).first().alias("_fg"))
+        .rename({OTHER_UNIT: "e_u"})
+        .collect()
+        .lazy()
+    )
+    joined = (
+        t.hsync.lazy()
+        .filter((op == JOIN) & other.is_not_null())
+        .group_by(other)
+        .agg(pl.col(U).first().alias("_by"), pl.col(G).first().alias("_jg"))
+        .rename({OTHER_UNIT: U})
+        .join(cand.lazy().group_by(U).agg(pl.col(G).max().alias("_last")), on=U)
+        .collect()
+        .lazy()
+    )
+    # all of the key's unit happens before the class: it made its last access, then
+    # was joined by the unit that then started the class's unit, before the class
+    before_start = (
+        (pl.col("_last") < pl.col("_jg"))
+        & (pl.col("_by") == pl.col("_parent"))
+        & (pl.col("_jg") < pl.col("_fg"))
+        & (pl.col("_fg") < pl.col("e_g"))
+    )
     found = []
     for i in range(n_batches):
         batch = classes_df.lazy()
@@ -204,6 +233,11 @@ def inconsistent_locking(
             )
             # another unit, and a key with an access before the class's first access
             .filter((pl.col(U) != pl.col("e_u")) & (pl.col("_first") < pl.col("e_g")))
+            # not a unit joined before the class's unit was started by the same unit
+            # (the clock check would drop the pair: with a thread per request, most)
+            .join(started, on="e_u", how="left")
+            .join(joined, on=U, how="left")
+            .filter(~before_start.fill_null(False))
             .select(
                 "e_g", "e_u", "e_hver", U, (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q")
             )

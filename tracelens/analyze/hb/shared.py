@@ -72,6 +72,7 @@ class Tables:
             (``clocks.known`` walks them to answer what a unit knew of another at a
             point): ``G``, ``op`` (index into ``clocks.EDGE_OPS``), ``U``,
             ``OBJ_CODE``, ``OTHER_UNIT``, ``msg``, sorted by ``G``.
+        hsync: The fork/join and hand-off events (as ``sync``), of the hybrid order.
         hclocks: The hybrid clocks (fork/join and hand-offs only) of every unit at
             every version (``hver``) of it.
         locksets: ``ls`` -> ``locks`` (sorted lock names); id 0 is the empty set.
@@ -88,6 +89,7 @@ class Tables:
     units: pl.DataFrame
     acc: pl.DataFrame
     sync: pl.DataFrame
+    hsync: pl.DataFrame
     hclocks: Versions
     locksets: pl.DataFrame
     holders: dict[str, tuple[str, int]]
@@ -288,6 +290,7 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         units=pl.DataFrame({U: ids, c.UNIT: names}, schema={U: i32, c.UNIT: pl.String}),
         acc=acc,
         sync=hb_sync,
+        hsync=hsync,
         hclocks=hybrid.versions,
         locksets=pl.DataFrame(
             {"ls": list(range(len(locksets))), "locks": locksets},
