@@ -4,7 +4,9 @@ All accesses a unit makes between two of its synchronisation events share one
 vector clock, so only the synchronisation events go through the sequential walk
 (``clocks.ClockWalk``). Here they are collected once per trace for the four
 predictive analyses and the *hybrid* order that ``inconsistent_locking`` uses
-(fork/join and hand-offs only: few events) is walked for its clock versions.
+(fork/join, hand-offs and the lock edges that hand something over, ``_lock_edges``:
+few events) is walked for its clock versions, and once more with publications
+through a lock when the trace has one.
 Meanwhile polars computes the locks every unit holds, the nested acquires and the
 final lock holders (``locksets``), and the access table. The results are small
 tables (``Tables``): per unit the changes of its own epoch, hybrid clock version and
