@@ -141,6 +141,7 @@ def oracle_check(tmp: Path, n_events: int) -> bool:
             "var": d.get(s.VAR),
             "pid": d[s.PID],
             "msg": d.get(s.MSG),
+            "kind": d.get(s.KIND),
         }
         for d in lines
         if d[s.OP] != s.Op.META
