@@ -148,6 +148,26 @@ def programs(
     }
 
 
+@st.composite
+def short_lived_programs(draw: Any) -> dict[str, Any]:
+    """Programs with a thread per request: 20..45 workers (more units than one trie
+    node holds), the main thread starting a few at a time and joining some before it
+    starts the next ones (``schedule`` runs ``main`` as the main thread's plan)."""
+    access, action = _actions(PROGRAM_VARS, PROGRAM_LOCKS, False)
+    n = draw(st.integers(20, 45))
+    workers = {f"t{i}": draw(st.lists(action, max_size=3)) for i in range(1, n + 1)}
+    main: list[tuple[str, str]] = [*draw(st.lists(access, max_size=1))]
+    names = list(workers)
+    i = 0
+    while i < n:
+        wave = names[i : i + draw(st.integers(1, 4))]
+        i += len(wave)
+        main += [("fork", w) for w in wave]
+        main += draw(st.lists(access, max_size=1))
+        main += [("join", w) for w in wave if draw(st.booleans())]
+    return {"workers": workers, "main": main, "seed": draw(st.integers(0, 2**32 - 1))}
+
+
 def _expand(actions: list[Any]) -> list[tuple[str, str]]:
     steps: list[tuple[str, str]] = []
     for a in actions:
@@ -168,15 +188,16 @@ def _expand(actions: list[Any]) -> list[tuple[str, str]]:
 def schedule(prog: dict[str, Any]) -> list[tuple[Any, ...]]:
     """One interleaving of the program, as steps (``tests.traces.frame``)."""
     rnd = random.Random(prog["seed"])
-    plans: dict[str, list[tuple[str, str]]] = {
-        "t0": [
+    main = prog.get("main")
+    if main is None:
+        main = [
             *prog["init"],
             *[("fork", w) for w in prog["workers"]],
             *prog["middle"],
             *[("join", w) for w in prog["joins"]],
             *prog["after"],
         ]
-    }
+    plans: dict[str, list[tuple[str, str]]] = {"t0": list(main)}
     for w, acts in prog["workers"].items():
         plans[w] = _expand(acts)
     started = {"t0"}

@@ -104,6 +104,7 @@ def events(
     seed: int = 0,
     pid: int = 4242,
     batch: int = 256,
+    live: int | None = None,
     info: GenInfo | None = None,
 ) -> Iterator[dict[str, Any]]:
     """Yield about ``n_events`` tracelens events as dicts, in file (batch) order.
@@ -120,6 +121,9 @@ def events(
         seed: Seed of the scheduler and the task choices.
         pid: The process id written into every event.
         batch: Events a thread buffers before they are "written" (file order).
+        live: At most this many workers alive at once (a thread per request): each
+            worker makes about ``n_events / threads`` events, then ends and the main
+            thread joins it and starts the next (None: all start first, end last).
         info: Filled with counts and the racy variable names when given.
 
     Returns:
@@ -179,10 +183,15 @@ def events(
     workers = [f"t{i}" for i in range(1, threads + 1)]
     for i in range(config_vars):
         ev("t0", s.Op.WRITE, "main", **{s.VAR: f"config[{i}]", s.VALUE: i})
-    for u in workers:
+    # with ``live``, the workers alive now (the others wait or are done)
+    alive = workers[:live] if live is not None else workers
+    for u in alive:
         ev("t0", s.Op.FORK, "main", **{s.OBJ: u, s.KIND: s.Kind.THREAD})
-    for u in workers:
+    for u in alive:
         ev(u, s.Op.BEGIN, "main", **{s.OBJ: u, s.KIND: s.Kind.THREAD})
+    budget = max(1, n_events // threads)
+    made: dict[str, int] = dict.fromkeys(workers, 0)
+    upcoming = workers[len(alive) :]
 
     # A plan is a list of steps; a step is a callable-free tuple interpreted below.
     plans: dict[str, list[tuple[Any, ...]]] = {u: [] for u in workers}
@@ -222,7 +231,26 @@ def events(
 
     msg = 0
     while produced < n_events:
-        u = workers[rng.randrange(threads)]
+        if live is None:
+            u = workers[rng.randrange(threads)]
+        else:
+            if not alive:
+                break
+            u = alive[rng.randrange(len(alive))]
+            if made[u] >= budget and not plans[u] and u not in holder.values():
+                # this request is done: the thread ends, main joins it, starts the next
+                alive.remove(u)
+                ev(u, s.Op.END, "main", **{s.OBJ: u, s.KIND: s.Kind.THREAD})
+                yield from flush(u, force=True)
+                ev("t0", s.Op.JOIN, "main", **{s.OBJ: u, s.KIND: s.Kind.THREAD})
+                if upcoming:
+                    nxt = upcoming.pop(0)
+                    ev("t0", s.Op.FORK, "main", **{s.OBJ: nxt, s.KIND: s.Kind.THREAD})
+                    ev(nxt, s.Op.BEGIN, "main", **{s.OBJ: nxt, s.KIND: s.Kind.THREAD})
+                    alive.append(nxt)
+                yield from flush("t0")
+                continue
+            made[u] += 1
         plan = plans[u]
         if not plan:
             plan.extend(new_plan(u))
@@ -267,14 +295,14 @@ def events(
         yield from flush(u)
 
     # Finish: release what is held, end the workers, join them.
-    for u in workers:
+    for u in alive:
         for lk, h in list(holder.items()):
             if h == u:
                 ev(u, s.Op.RELEASE, "lock_rel", **{s.OBJ: lock_names[lk]}, **lock_kind)
                 del holder[lk]
         ev(u, s.Op.END, "main", **{s.OBJ: u, s.KIND: s.Kind.THREAD})
         yield from flush(u, force=True)
-    for u in workers:
+    for u in alive:
         ev("t0", s.Op.JOIN, "main", **{s.OBJ: u, s.KIND: s.Kind.THREAD})
     yield from flush("t0", force=True)
     info.events = produced
@@ -341,10 +369,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--locks", type=int, default=64)
     p.add_argument("--config-vars", type=int, default=0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--live", type=int, default=None, help="workers alive at once")
     a = p.parse_args(argv)
     info = generate(
         a.out, n_events=a.events, threads=a.threads, variables=a.variables, locks=a.locks,
-        config_vars=a.config_vars, seed=a.seed,
+        config_vars=a.config_vars, seed=a.seed, live=a.live,
     )  # fmt: skip
     print(f"{a.out}: {info.events} events, racy variables {info.racy_vars}")
 

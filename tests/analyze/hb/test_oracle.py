@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, given, settings
 
 from tests.analyze.hb import hb_oracle as oracle
-from tests.strategies import programs, schedule
+from tests.strategies import programs, schedule, short_lived_programs
 from tests.traces import frame, rows
 from tracelens.analyze.hb import data_race, inconsistent_locking, tables
 
@@ -98,3 +98,28 @@ def test_lockset_matches_oracle_with_lock_edges_that_hand_over(prog):
     ev = frame(steps)
     found = inconsistent_locking(tables(ev, cache=False), ev).to_dicts()
     assert first_per_var(found) == expected
+
+
+SHORT_LIVED = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SHORT_LIVED
+@given(short_lived_programs())
+def test_data_race_matches_oracle_with_many_short_lived_units(prog):
+    """With a thread per request (more units than one clock node holds), data_race's
+    earliest instance of each variable is the oracle's first race on it."""
+    steps = schedule(prog)
+    ev = frame(steps)
+    found = data_race(tables(ev, cache=False), ev).to_dicts()
+    assert first_per_var(found) == oracle.races(rows(steps))
+
+
+@SHORT_LIVED
+@given(short_lived_programs())
+def test_lockset_matches_oracle_with_many_short_lived_units(prog):
+    """With a thread per request, inconsistent_locking's earliest instance of each
+    variable is the oracle's first violation on it."""
+    steps = schedule(prog)
+    ev = frame(steps)
+    found = inconsistent_locking(tables(ev, cache=False), ev).to_dicts()
+    assert first_per_var(found) == oracle.lockset_violations(rows(steps))

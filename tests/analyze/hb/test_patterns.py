@@ -545,3 +545,28 @@ def test_a_lock_released_by_another_thread_does_not_order_the_holders():
 def test_a_lock_released_by_its_holder_orders_the_holders():
     """The same writes, with the lock released by the thread that took it: no race."""
     assert findings(_foreign_release("t1"), (data_race,))["data_race"] == []
+
+
+def _request_after_a_joined_one(late_write: bool):
+    """t1 writes x and is joined; then main starts t2, which writes x unlocked; with
+    ``late_write``, t1 writes x once more after its join (an odd trace: nothing orders
+    that write before t2's)."""
+    steps = [*start("t1"), ("t1", "write", "x", {"line": 5}), *stop("t1")]
+    if late_write:
+        steps.append(("t1", "write", "x", {"line": 6}))
+    steps += [*start("t2"), ("t2", "write", "x", {"line": 7}), *stop("t2")]
+    return steps
+
+
+def test_a_unit_joined_before_the_next_request_starts_is_ordered_before_it():
+    """A thread per request, each joined before the next starts: no lock-set finding."""
+    got = findings(_request_after_a_joined_one(late_write=False), (inconsistent_locking,))
+    assert got["inconsistent_locking"] == []
+
+
+def test_an_access_after_the_join_is_not_ordered_before_the_next_request():
+    """The racy twin: a write after the unit's join still conflicts with the next one."""
+    got = findings(_request_after_a_joined_one(late_write=True), (inconsistent_locking,))
+    assert [(f["var"], [s["line"] for s in f["sites"]]) for f in got["inconsistent_locking"]] == [
+        ("x", [6, 7])
+    ]

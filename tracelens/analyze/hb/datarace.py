@@ -2,8 +2,8 @@
 
 Two accesses to one variable race when they come from different units, at least one
 is a write, and neither happens before the other. The shared pass (``shared.tables``)
-gives every access its unit's epoch and the changes of every clock component; the
-FastTrack checks are then joins over the accesses:
+gives every access its unit's epoch; the FastTrack checks are then joins over the
+accesses:
 
 * an access against the last plain write before it (write-read, write-write), and
 * a read or commuting write against the next plain write after it (read-write: the
@@ -17,7 +17,8 @@ FastTrack checks are then joins over the accesses:
   race came first),
 
 each ordered iff the earlier access's epoch is at most what the later access's unit
-knows of the earlier unit at that point (``clocks.known``). Like FastTrack, this finds
+knows of the earlier unit at that point (``clocks.known``: one walk over the
+synchronisation events answers every pair). Like FastTrack, this finds
 exactly the first race on each variable and every access that races with the latest
 conflicting access (``docs/predictive.md``).
 """
@@ -131,22 +132,24 @@ def data_race(
         next_w = next_w.join(sets_apart, left_on=["p_ls", "e_ls"], right_on=on, how="semi")
         if blocks is not None:
             blocks = blocks.join(sets_apart, left_on=["ls", "p_ls"], right_on=on, how="semi")
-    # The pairs need no clocks: made before asking for ``changes``, which may wait for
-    # the happens-before walk.
     if blocks is not None:
         last_w = pl.concat([last_w, blocks.select(last_w.collect_schema().names())])
-    last_w, next_w = (f.lazy() for f in pl.collect_all([last_w, next_w]))
-    a = (
-        known(last_w, t.changes, unit=U, other="p_u", at=G, out="_k")
-        .filter(pl.col("p_epoch") > pl.col("_k"))
-        .select(pl.col(G).alias("e_g"), "p_g")
+    # The pairs need no clocks: made first, then one walk over the synchronisation
+    # events answers what the later access's unit knew of the earlier one (both kinds).
+    last_df, next_df = pl.collect_all([last_w, next_w])
+    queries = pl.concat(
+        [
+            last_df.select(pl.col(G).alias("e_g"), "p_g", pl.col(U).alias("_qu"), "p_u", "p_epoch"),
+            next_df.select("e_g", "p_g", pl.col("e_u").alias("_qu"), "p_u", "p_epoch"),
+        ]
     )
-    b = (
-        known(next_w, t.changes, unit="e_u", other="p_u", at="e_g", out="_k")
+    ordered = known(queries, t.sync, t.units.height, unit="_qu", other="p_u", at="e_g", out="_k")
+    racy = (
+        ordered.lazy()
         .filter(pl.col("p_epoch") > pl.col("_k"))
-        .select("e_g", "p_g")
+        .group_by("e_g")
+        .agg(pl.col("p_g").max())
     )
-    racy = pl.concat([a, b]).group_by("e_g").agg(pl.col("p_g").max())
     if on_pairs is not None:
         pairs = racy.collect()
         on_pairs(pairs)

@@ -61,6 +61,12 @@ def lock_order_inversion(
     succ: dict[str, set[str]] = defaultdict(set)
     for a, b in edges:
         succ[a].add(b)
+    after = {a: sorted(bs) for a, bs in succ.items()}
+    # Each hop of a cycle is taken by another unit: no cycle has more locks than there
+    # are units taking nested locks (with two, only pairs of locks: the search stays
+    # quadratic in the locks, not a power of them as deep as ``max_cycle``).
+    limit = min(options.max_cycle, len({e["unit"] for e in t.acquires}))
+    hops = _Hops(edges)
 
     cycles: list[tuple[list[str], list[dict[str, Any]]]] = []
     for start in sorted(succ):
@@ -68,12 +74,14 @@ def lock_order_inversion(
         stack: list[tuple[str, list[str]]] = [(start, [start])]
         while stack:
             node, path = stack.pop()
-            for nxt in sorted(succ.get(node, ())):
-                if nxt == start and len(path) > 1:
-                    chosen = _pick(path, edges)
-                    if chosen is not None:
-                        cycles.append((path, chosen))
-                elif nxt > start and nxt not in path and len(path) < options.max_cycle:
+            if len(path) > 1 and start in succ[node]:  # (``start`` sorts first)
+                chosen = hops.pick(path)
+                if chosen is not None:
+                    cycles.append((path, chosen))
+            if len(path) >= limit:
+                continue
+            for nxt in after.get(node, ()):
+                if nxt > start and nxt not in path:
                     stack.append((nxt, [*path, nxt]))
     if not cycles:
         return empty_findings()
@@ -117,20 +125,49 @@ def lock_order_inversion(
     return pl.DataFrame(rows, schema=FINDING_SCHEMA)
 
 
-def _pick(path: list[str], edges: dict[tuple[str, str], list[dict[str, Any]]]) -> Any:
-    """Edge instances for the cycle: pairwise different units, disjoint held sets."""
-    hops = [(path[i], path[(i + 1) % len(path)]) for i in range(len(path))]
-    options = [sorted(edges[h], key=lambda e: e["gb"]) for h in hops]
+class _Hops:
+    """The edge instances of each hop, and the choice of one per hop for a cycle."""
 
-    def go(i: int, chosen: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
-        if i == len(options):
-            return chosen
-        for e in options[i]:
-            if any(e["unit"] == c["unit"] or set(e["held"]) & set(c["held"]) for c in chosen):
-                continue
-            got = go(i + 1, [*chosen, e])
-            if got is not None:
-                return got
-        return None
+    def __init__(self, edges: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
+        self.edges = edges
+        self._sorted: dict[tuple[str, str], list[tuple[dict[str, Any], int]]] = {}
+        self._bit: dict[str, int] = {}
+        self._masks: dict[int, int] = {}  # id of a held list -> its locks as bits
 
-    return go(0, [])
+    def _mask(self, held: list[str]) -> int:
+        m = self._masks.get(id(held))
+        if m is None:
+            m = 0
+            for lk in held:
+                m |= self._bit.setdefault(lk, 1 << len(self._bit))
+            self._masks[id(held)] = m
+        return m
+
+    def _options(self, hop: tuple[str, str]) -> list[tuple[dict[str, Any], int]]:
+        got = self._sorted.get(hop)
+        if got is None:
+            es = self.edges[hop]
+            if len(es) > 1:
+                es = sorted(es, key=lambda e: e["gb"])
+            got = self._sorted[hop] = [(e, self._mask(e["held"])) for e in es]
+        return got
+
+    def pick(self, path: list[str]) -> list[dict[str, Any]] | None:
+        """Edge instances for the cycle: pairwise different units, disjoint held sets
+        (the first such choice, each hop's instances in acquire order)."""
+        options = [self._options((path[i], path[(i + 1) % len(path)])) for i in range(len(path))]
+
+        def go(
+            i: int, chosen: list[dict[str, Any]], units: tuple[Any, ...], held: int
+        ) -> list[dict[str, Any]] | None:
+            if i == len(options):
+                return chosen
+            for e, m in options[i]:
+                if e["unit"] in units or m & held:
+                    continue
+                got = go(i + 1, [*chosen, e], (*units, e["unit"]), held | m)
+                if got is not None:
+                    return got
+            return None
+
+        return go(0, [], (), 0)

@@ -22,9 +22,10 @@ one common lock (the usual, correct case) are dropped first. For the others:
 So the check is a join of classes with the keys their kind of access (variable, held
 set, read/write, code site) can conflict with (per variable: classes times keys, not
 classes squared), the latest access of the key before the class (an as-of merge on one
-packed Int64: dense key id, row in trace order), and a ``join_asof`` for the hybrid
-order. Pairs of code sites that a data race already states (``reported``) are taken
-out of the (kind, key) table, before any pair of accesses is made.
+packed Int64: dense key id, row in trace order), and a walk over the fork/join and
+hand-off events for the hybrid order (``Tables.hclocks``). Pairs of code sites that a
+data race already states (``reported``) are taken out of the (kind, key) table,
+before any pair of accesses is made.
 """
 
 from __future__ import annotations
@@ -37,10 +38,10 @@ import polars as pl
 from tracelens.analyze import columns as c
 from tracelens.analyze.columns import G
 from tracelens.analyze.findings import SITE_DTYPE
-from tracelens.analyze.hb.clocks import U, known
+from tracelens.analyze.hb.clocks import FORK, JOIN, OTHER_UNIT, U
 from tracelens.analyze.hb.locksets import apart
 from tracelens.analyze.hb.pairs import race_findings
-from tracelens.analyze.hb.shared import CW, PEPOCH, Tables, V
+from tracelens.analyze.hb.shared import CW, PEPOCH, PVER, Tables, V
 from tracelens.analyze.kinds import KINDS
 from tracelens.analyze.options import DEFAULT, Options
 
@@ -111,7 +112,7 @@ def inconsistent_locking(
     )
     cand = (
         acc.filter(pl.col(V).is_in(todo.collect().to_series().implode()))  # keeps G order
-        .select(G, V, U, "ls", "w", CW, _SITE, "hepoch", "hver", PEPOCH)
+        .select(G, V, U, "ls", "w", CW, _SITE, "hepoch", "hver", PEPOCH, PVER)
         .collect()
     )
     if not cand[G].is_sorted():  # ``Tables.acc`` is sorted by G; be safe
@@ -144,6 +145,8 @@ def inconsistent_locking(
             pl.col(G).alias("e_g"),
             pl.col("_r").alias("e_r"),
             pl.col(U).alias("e_u"),
+            pl.col("hver").alias("e_hver"),
+            pl.col(PVER).alias("e_pver"),
             V,
             "ls",
             "w",
@@ -198,6 +201,35 @@ def inconsistent_locking(
     # Pairs (class, key) number several per access: on big traces they are made a batch
     # of variables at a time, which bounds the memory they take.
     n_batches = max(1, cand.height // options.batch_accesses)
+    # who started each unit and when, who joined it first and when
+    op, other = pl.col(c.OP), pl.col(OTHER_UNIT)
+    started = (
+        t.hsync.lazy()
+        .filter((op == FORK) & other.is_not_null())
+        .group_by(other)
+        .agg(pl.col(U).first().alias("_parent"), pl.col(G).first().alias("_fg"))
+        .rename({OTHER_UNIT: "e_u"})
+        .collect()
+        .lazy()
+    )
+    joined = (
+        t.hsync.lazy()
+        .filter((op == JOIN) & other.is_not_null())
+        .group_by(other)
+        .agg(pl.col(U).first().alias("_by"), pl.col(G).first().alias("_jg"))
+        .rename({OTHER_UNIT: U})
+        .join(cand.lazy().group_by(U).agg(pl.col(G).max().alias("_last")), on=U)
+        .collect()
+        .lazy()
+    )
+    # all of the key's unit happens before the class: it made its last access, then
+    # was joined by the unit that then started the class's unit, before the class
+    before_start = (
+        (pl.col("_last") < pl.col("_jg"))
+        & (pl.col("_by") == pl.col("_parent"))
+        & (pl.col("_jg") < pl.col("_fg"))
+        & (pl.col("_fg") < pl.col("e_g"))
+    )
     found = []
     for i in range(n_batches):
         batch = classes_df.lazy()
@@ -211,9 +243,16 @@ def inconsistent_locking(
             )
             # another unit, and a key with an access before the class's first access
             .filter((pl.col(U) != pl.col("e_u")) & (pl.col("_first") < pl.col("e_g")))
+            # not a unit joined before the class's unit was started by the same unit
+            # (the clock check would drop the pair: with a thread per request, most)
+            .join(started, on="e_u", how="left")
+            .join(joined, on=U, how="left")
+            .filter(~before_start.fill_null(False))
             .select(
                 "e_g",
                 "e_u",
+                "e_hver",
+                "e_pver",
                 U,
                 pl.col("ls").alias("e_ls"),
                 (pl.col("_k") * (1 << 32) + pl.col("e_r")).alias("_q"),
@@ -224,6 +263,8 @@ def inconsistent_locking(
             .select(
                 "e_g",
                 "e_u",
+                "e_hver",
+                "e_pver",
                 U,
                 "p_g",
                 pl.col("hepoch").alias("p_epoch"),
@@ -233,13 +274,13 @@ def inconsistent_locking(
         )
         # the earlier access happens before the later one (by fork/join/hand-offs) iff
         # the later one's unit knew its epoch then.
-        unordered = known(pairs, t.hchanges, unit="e_u", other=U, at="e_g", out="_known").filter(
-            pl.col("p_epoch") > pl.col("_known")
-        )
-        if t.pchanges is not None:
+        unordered = t.hclocks.known(
+            pairs, unit="e_u", version="e_hver", other=U, out="_known"
+        ).filter(pl.col("p_epoch") > pl.col("_known"))
+        if t.pclocks is not None:
             # two accesses that hold no lock: a publication through a lock orders them
-            unordered = known(
-                unordered, t.pchanges, unit="e_u", other=U, at="e_g", out="_pk"
+            unordered = t.pclocks.known(
+                unordered, unit="e_u", version="e_pver", other=U, out="_pk"
             ).filter(~pl.col("_free") | (pl.col("p_pepoch") > pl.col("_pk")))
         found.append(unordered.select("e_g", "p_g").collect())
     inst = pl.concat(found).lazy()

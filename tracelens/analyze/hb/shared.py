@@ -2,24 +2,24 @@
 
 All accesses a unit makes between two of its synchronisation events share one
 vector clock, so only the synchronisation events go through the sequential walk
-(``clocks.ClockWalk``), once per trace for the four predictive analyses. It walks
-them twice: over every synchronisation event for happens-before (the long Python
-loop, in a background thread), and over fork/join and hand-offs only for the
-*hybrid* order that ``inconsistent_locking`` uses (few events). Meanwhile polars
-computes the locks every unit holds, the nested acquires and the final lock holders
-(``locksets``), and the access table. The results are small tables (``Tables``): per
-unit the changes of its own epoch, hybrid clock version and held lock set (each
-merged into the access table with a ``join_asof``), and one row per change of a
-clock component. Only ``data_race`` needs the happens-before changes; the other
-analyses start before the long walk ends.
+(``clocks.ClockWalk``). Here they are collected once per trace for the four
+predictive analyses and the *hybrid* order that ``inconsistent_locking`` uses
+(fork/join, hand-offs and the lock edges that hand something over, ``_lock_edges``:
+few events) is walked for its clock versions, and once more with publications
+through a lock when the trace has one.
+Meanwhile polars computes the locks every unit holds, the nested acquires and the
+final lock holders (``locksets``), and the access table. The results are small
+tables (``Tables``): per unit the changes of its own epoch, hybrid clock version and
+held lock set (each merged into the access table with a ``join_asof``), and the
+synchronisation events themselves, which ``clocks.known`` walks again to answer
+"what did this unit know of that one here" for the pairs an analysis checks (the
+happens-before walk is ``data_race``'s: the other analyses never wait for it).
 """
 
 from __future__ import annotations
 
-import functools
 import threading
 import weakref
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -30,7 +30,6 @@ from tracelens.analyze import columns as c
 from tracelens.analyze.columns import OP, G, global_order
 from tracelens.analyze.hb.clocks import (
     ACQUIRE,
-    CHANGE_COLUMNS,
     EDGE_OPS,
     FORK,
     JOIN,
@@ -40,21 +39,23 @@ from tracelens.analyze.hb.clocks import (
     RELEASE,
     SEND,
     U,
+    Versions,
     vector_clocks,
 )
 from tracelens.analyze.hb.locksets import held_lock_masks, walk_locks
 from tracelens.analyze.options import DEFAULT, Options
-from tracelens.analyze.parallel import Job, gc_paused
 
-__all__ = ["CW", "PEPOCH", "Tables", "V", "clear_cache", "frame_of_rows", "tables"]
+__all__ = ["CW", "PEPOCH", "PVER", "Tables", "V", "clear_cache", "frame_of_rows", "tables"]
 
 #: Column identifying a variable (its process and name) by one Int64.
 V: Final = "_v"
 #: Column of ``Tables.acc``: the access is a commuting write (``schema.Kind.COMMUTING``).
 CW: Final = "cw"
 #: Column of ``Tables.acc``: the own component of the hybrid clock with publications
-#: through a lock (``Tables.pchanges``).
+#: through a lock (``Tables.pclocks``).
 PEPOCH: Final = "pepoch"
+#: Column of ``Tables.acc``: the version of that clock (``Tables.pclocks``).
+PVER: Final = "pver"
 
 
 def _op_in(ops: tuple[str, ...] | frozenset[str]) -> pl.Expr:
@@ -75,15 +76,18 @@ class Tables:
             ``func``, and the state of its unit then: ``epoch`` (own happens-before
             clock component), ``hepoch`` and
             ``hver`` (own component
-            and version of the hybrid clock: fork/join and hand-off edges only;
-            accesses with the same unit and ``hver`` share one hybrid clock) and
+            and version of the hybrid clock, ``hsync``'s edges only; accesses with
+            the same unit and ``hver`` share one hybrid clock), ``pepoch`` and
+            ``pver`` (the same with publications through a lock, ``pclocks``) and
             ``ls`` (id of the held lock set).
-        changes: (a property) One row per change of a happens-before clock
-            component: ``U``, ``other``, ``G``, ``known`` (what unit ``U`` now knows of
-            unit ``other``); a missing component is 0. Sorted by ``G``. Only
-            ``data_race`` needs it: the other analyses can run while it is computed.
-        hchanges: The same for the hybrid clocks (fork/join, hand-offs, and releases
-            by a unit that does not hold the lock).
+        sync: The synchronisation events the happens-before walk goes over
+            (``clocks.known`` walks them to answer what a unit knew of another at a
+            point): ``G``, ``op`` (index into ``clocks.EDGE_OPS``), ``U``,
+            ``OBJ_CODE``, ``OTHER_UNIT``, ``msg``, sorted by ``G``.
+        hsync: The events (as ``sync``) of the hybrid order: fork/join, hand-offs,
+            and releases by a unit that does not hold the lock (each as a hand-off
+            from the release to the lock's next acquire, ``_lock_edges``).
+        hclocks: The hybrid clocks of every unit at every version (``hver``) of it.
         locksets: ``ls`` -> ``locks`` (sorted lock names); id 0 is the empty set.
         holders: For every lock held at the end of the trace, who holds it and the
             ``G`` of the acquire.
@@ -97,23 +101,18 @@ class Tables:
 
     units: pl.DataFrame
     acc: pl.DataFrame
-    hchanges: pl.DataFrame
+    sync: pl.DataFrame
+    hsync: pl.DataFrame
+    hclocks: Versions
     locksets: pl.DataFrame
     holders: dict[str, tuple[str, int]]
     acquires: list[dict[str, Any]]
-    #: ``changes``, once the happens-before walk (which may still run in a background
-    #: thread when ``tables`` returns) is done.
-    pending_changes: Callable[[], pl.DataFrame]
     foreign_releases: bool = False
-    #: The hybrid clocks' changes when publications through a lock count too (``acc``'s
-    #: ``pepoch`` is their own component), for pairs of accesses that hold no lock;
-    #: ``None`` when the trace has no publication (then ``hchanges`` stands for it).
-    pchanges: pl.DataFrame | None = None
-
-    @property
-    def changes(self) -> pl.DataFrame:
-        """See the class docstring; waits for the happens-before walk if needed."""
-        return self.pending_changes()
+    #: The hybrid clocks when publications through a lock count too, of every unit at
+    #: every version (``acc``'s ``pver``; ``pepoch`` is their own component), for pairs
+    #: of accesses that hold no lock; ``None`` when the trace has no publication (then
+    #: ``hclocks`` stands for them, and ``pver``, ``pepoch`` are ``hver``, ``hepoch``).
+    pclocks: Versions | None = None
 
 
 # events LazyFrame (by identity) -> its tables. A LazyFrame is immutable, so its
@@ -168,7 +167,6 @@ def tables(events: pl.LazyFrame, *, options: Options = DEFAULT, cache: bool = Tr
 
 
 def _compute(events: pl.LazyFrame, options: Options) -> Tables:
-    n_events = events.select(pl.len()).collect().item()
     fork_join = pl.col(OP).cast(pl.String).is_in([s.Op.FORK, s.Op.JOIN])
     names = sorted(
         pl.concat(
@@ -208,17 +206,14 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         .sort(G)
         .collect()
     )
-    n = len(names)
     # The hybrid order's events: fork/join and hand-offs (few events); walked once the
-    # accesses are known, with the lock edges that hand something over (``_lock_edges``).
-    hybrid_ev = sync.filter(pl.col(OP).is_in([FORK, JOIN, SEND, RECEIVE])).select(
-        G, OP, U, OBJ_CODE, OTHER_UNIT, pl.col(c.MSG)
-    )
-    # Happens-before over every synchronisation event: the long Python walk. It runs in
-    # a background thread (``Tables.changes`` waits for it), so that the analyses that
-    # do not need it (polars) start meanwhile; on big traces it is waited for here, so
-    # that its lists and those analyses' working sets do not add up.
-    hb_walk = Job(functools.partial(_hb_changes, sync, n), name="tracelens-hb")
+    # accesses are known, with the lock edges that hand something over (``_lock_edges``),
+    # for the versions of the hybrid clocks. The happens-before walk over every
+    # synchronisation event is ``data_race``'s, which answers its queries as it goes
+    # (``clocks.known``).
+    n = len(names)
+    walked = [G, OP, U, OBJ_CODE, OTHER_UNIT, c.MSG]
+    hybrid_ev = sync.filter(pl.col(OP).is_in([FORK, JOIN, SEND, RECEIVE])).select(walked)
     # The accesses, collected in the background while the walk runs in Python.
     # Only shared variables (two units or more, a write) can race or break the lock-set
     # discipline: the others (thread-local, read-only) are dropped here.
@@ -299,6 +294,7 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         .sort(G)
         .with_columns((pl.int_range(pl.len()).over(U) + 2).cast(i64).alias("epoch"))
     )
+    hb_sync = sync.select(walked)
     del sync
     # Each access takes its unit's latest epoch, hybrid clock and held lock set before
     # it: one as-of join per kind of change (each sorted by ``G`` already); before a
@@ -327,38 +323,39 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
     # hold no lock.
     edges = _lock_edges(lock_ev, acc, locksets, obj_names)
 
-    def walk(pairs: pl.DataFrame) -> Any:
+    def walk(pairs: pl.DataFrame) -> tuple[pl.DataFrame, Versions, pl.DataFrame]:
+        """The events with ``pairs``' edges, their versions and segments."""
         ev = hybrid_ev
         if pairs.height:
             rows = _walk_rows(pairs).select(ev.columns).cast(ev.schema)
             ev = pl.concat([ev, rows]).sort(G, maintain_order=True)
-        return vector_clocks(ev, n, versions=True)
+        walked = vector_clocks(ev, n, versions=True)
+        assert walked.versions is not None
+        return ev, walked.versions, frame_of_rows(walked.segments, seg_cols)
 
-    hybrid = walk(edges.filter(~pl.col("_pub")))
     seg_cols = [(U, i32), (G, i64), ("hepoch", i64), ("hver", i64)]
-    hsegs = frame_of_rows(hybrid.segments, seg_cols)
+    hsync, hclocks, hsegs = walk(edges.filter(~pl.col("_pub")))
     acc = (
         as_of(acc.lazy(), hsegs)
         .with_columns(pl.col(k).fill_null(defaults[k]) for k in ("hepoch", "hver"))
         .collect()
     )
-    pchanges = None
+    pclocks = None
     if edges["_pub"].any():
-        published = walk(edges)
-        psegs = frame_of_rows(published.segments, seg_cols).select(
-            U, G, pl.col("hepoch").alias(PEPOCH)
+        _, pclocks, psegs = walk(edges)
+        acc = (
+            as_of(acc.lazy(), psegs.rename({"hepoch": PEPOCH, "hver": PVER}))
+            .with_columns(pl.col(PEPOCH).fill_null(1), pl.col(PVER).fill_null(0))
+            .collect()
         )
-        acc = as_of(acc.lazy(), psegs).with_columns(pl.col(PEPOCH).fill_null(1)).collect()
-        pchanges = frame_of_rows(published.changes, CHANGE_COLUMNS)
     else:
-        acc = acc.with_columns(pl.col("hepoch").alias(PEPOCH))
-    if not options.parallel(n_events):
-        hb_walk.result()
+        acc = acc.with_columns(pl.col("hepoch").alias(PEPOCH), pl.col("hver").alias(PVER))
     return Tables(
         units=pl.DataFrame({U: ids, c.UNIT: names}, schema={U: i32, c.UNIT: pl.String}),
         acc=acc,
-        pending_changes=hb_walk.result,
-        hchanges=frame_of_rows(hybrid.changes, CHANGE_COLUMNS),
+        sync=hb_sync,
+        hsync=hsync,
+        hclocks=hclocks,
         locksets=pl.DataFrame(
             {"ls": list(range(len(locksets))), "locks": locksets},
             schema={"ls": pl.Int64, "locks": pl.List(pl.String)},
@@ -366,7 +363,7 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         holders={k: (names[v[0]], v[1]) for k, v in holders.items()},
         acquires=[{**a, "unit": names[a["unit"]]} for a in acquires],
         foreign_releases=bool(foreign),
-        pchanges=pchanges,
+        pclocks=pclocks,
     )
 
 
@@ -503,13 +500,6 @@ def _walk_rows(pairs: pl.DataFrame) -> pl.DataFrame:
         pl.col("_ag").alias(G), pl.lit(RECEIVE).alias(OP), pl.col("_au").alias(U), code, *none
     )
     return pl.concat([sends, receives])
-
-
-def _hb_changes(sync: pl.DataFrame, n: int) -> pl.DataFrame:
-    """``Tables.changes``: the happens-before walk over every synchronisation event."""
-    with gc_paused():
-        changes = vector_clocks(sync, n, versions=False).changes
-    return frame_of_rows(changes, CHANGE_COLUMNS)
 
 
 def frame_of_rows(flat: list[int], columns: list[tuple[str, Any]]) -> pl.DataFrame:

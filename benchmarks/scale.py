@@ -1,0 +1,206 @@
+"""Benchmark: clocks that scale, whole ``tracelens report`` commands in fresh processes.
+
+Three pairs of traces of the same shape, each pair differing in one dimension only:
+
+* ``threads``: a thread per request (``tests/tracegen.py --live 8``: 8 workers alive
+  at once, the main thread joining each and starting the next), ``--events`` events
+  (1M by default) made by 10 threads vs by 10,000 threads;
+* ``depth``: one thread takes ``d`` locks nested, another takes them in reverse
+  order, repeated so that both traces have the same number of events: depth 10 vs
+  depth 100;
+* ``held``: the same with 1,000 locks held at once vs 10 nested locks.
+
+Each trace is reported with ``tracelens report --no-cache --format json`` ``--repeat``
+times (median) in a fresh process; wall time, CPU (user + system of the child, from
+``os.wait4``) and peak RSS are printed with the ratios of the pair, and the load
+average before and after (the machine is shared: CPU time is the steadier measure).
+It also checks, on a small thread-per-request trace (``--check-events``, 40 threads),
+that the report's racy variables are those of the plain reference (``hb_oracle``)::
+
+    python benchmarks/scale.py                      # 1M events, 3 runs each
+    python benchmarks/scale.py --events 100000 --repeat 1
+
+Measured on this branch (``python benchmarks/scale.py --repeat 3``: 1M events,
+40,000-event nesting traces, median of 3; 2 cores shared with other jobs, load
+average 9-11 before and 5-8 after, so wall times are noisy and CPU is the measure):
+
+=======================  ======  =====  ========
+trace                    wall s  CPU s  peak RSS
+=======================  ======  =====  ========
+1M events, 10 threads      6.70   6.53   1097 MB
+1M events, 10,000 thr.    16.06   9.97    971 MB
+depth 10 (x1000 rounds)    1.67   0.98    406 MB
+depth 100 (x100 rounds)    1.42   1.26    406 MB
+1,000 held (x10 rounds)   22.84  18.43   1865 MB
+=======================  ======  =====  ========
+
+Ratios: 10,000 threads vs 10: CPU x1.53, RSS x0.88 (wall x2.40 under that load);
+depth 100 vs 10: CPU x1.28, RSS x1.00; 1,000 locks held vs 10: CPU x18.8, RSS
+x4.6 (not within 2x: a unit holding d locks makes d^2/2 lock-order edges, one per
+pair of held and acquired lock). The racy variables of a 4,007-event, 40-thread
+trace are the oracle's (8 variables). Before this branch: 1M events with 10,000
+threads died with MemoryError (100k events: 30.5 s, 4.1 GB; now 2.0 s, 0.23 GB), and
+one round of depth 60 took 51 s (now 2.0 s).
+
+After the merge with main's lock-set features (``--repeat 1``, load 1-3.4): 10,000
+threads vs 10: CPU x2.40 (19.6 s vs 8.2 s), RSS x1.40; the same traces reported by
+r17-clocks alone: CPU x1.07, by main before the merge: x28.9 (175 s, 23 GB). The
+difference is the second hybrid walk (publications through a lock: on the 10,000-thread
+trace about 190k release -> acquire edges, each a trie join over clocks that know
+thousands of units), about 9 s of CPU; depth 100 vs 10: CPU x1.42; 1,000 held vs 10:
+x22.4. The racy variables of the 40-thread trace are the oracle's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.analyze.hb import hb_oracle  # noqa: E402
+from tests.tracegen import generate  # noqa: E402
+from tests.traces import event, write_trace  # noqa: E402
+from tracelens import schema as s  # noqa: E402
+
+
+def nested_trace(path: Path, depth: int, rounds: int) -> int:
+    """``rounds`` times: t1 takes ``depth`` locks in order, t2 in reverse; events written."""
+    evs: list[dict[str, object]] = []
+    seq = 0
+
+    def ev(unit: str, op: str, **kw: object) -> None:
+        nonlocal seq
+        evs.append(
+            event(
+                op,
+                seq=seq,
+                ts=1000 + seq,
+                pid=1,
+                unit=unit,
+                **kw,
+                file="app.py",
+                line=seq % 50 + 1,
+                func="f",
+            )
+        )
+        seq += 1
+
+    locks = [f"Lock@app.py:{i}#{i + 1}" for i in range(depth)]
+    ev("t0", s.Op.FORK, obj="t1", kind=s.Kind.THREAD)
+    ev("t0", s.Op.FORK, obj="t2", kind=s.Kind.THREAD)
+    for _ in range(rounds):
+        for unit, order in (("t1", locks), ("t2", locks[::-1])):
+            for lk in order:
+                ev(unit, s.Op.ACQUIRE, obj=lk, kind=s.Kind.LOCK)
+            for lk in order[::-1]:
+                ev(unit, s.Op.RELEASE, obj=lk, kind=s.Kind.LOCK)
+    ev("t0", s.Op.JOIN, obj="t1", kind=s.Kind.THREAD)
+    ev("t0", s.Op.JOIN, obj="t2", kind=s.Kind.THREAD)
+    write_trace(path, evs)
+    return len(evs)
+
+
+def report(path: Path) -> tuple[float, float, float, bytes]:
+    """One ``tracelens report --no-cache --format json``: wall s, CPU s, peak RSS MB, stdout."""
+    cmd = [sys.executable, "-m", "tracelens", "report", "--no-cache", "--format", "json", str(path)]
+    with tempfile.TemporaryFile() as out:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, cwd=ROOT)
+        _, status, ru = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode not in (0, 1):  # 1: findings
+            raise SystemExit(f"{path.name}: exit {proc.returncode}")
+        out.seek(0)
+        doc = out.read()
+    return wall, ru.ru_utime + ru.ru_stime, ru.ru_maxrss / 1024, doc
+
+
+def measure(path: Path, repeat: int) -> tuple[float, float, float]:
+    runs = [report(path)[:3] for _ in range(repeat)]
+    return tuple(statistics.median(r[i] for r in runs) for i in range(3))  # type: ignore[return-value]
+
+
+def racy_vars(doc: bytes) -> set[str]:
+    # (a finding of several variables lists them in ``vars``: at most 100, enough here)
+    found = [f for f in orjson.loads(doc)["findings"] if f["kind"] == "data_race"]
+    return {v for f in found for v in f.get("vars", [f["var"]])}
+
+
+def oracle_check(tmp: Path, n_events: int) -> bool:
+    """The report's racy variables on a small thread-per-request trace are the oracle's."""
+    path = tmp / "check.jsonl"
+    generate(path, n_events=n_events, threads=40, live=8, seed=1)
+    lines = [orjson.loads(x) for x in path.read_bytes().splitlines()]
+    lines.sort(key=lambda d: d[s.SEQ])
+    rows = [
+        {
+            "unit": d[s.UNIT],
+            "op": d[s.OP],
+            "obj": d.get(s.OBJ),
+            "var": d.get(s.VAR),
+            "pid": d[s.PID],
+            "msg": d.get(s.MSG),
+            "kind": d.get(s.KIND),
+        }
+        for d in lines
+        if d[s.OP] != s.Op.META
+    ]
+    want = set(hb_oracle.races(rows))
+    got = racy_vars(report(path)[3])
+    print(
+        f"oracle check ({len(rows)} events, 40 threads): "
+        f"report {sorted(got)}, oracle {sorted(want)}"
+    )
+    return got == want
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--events", type=int, default=1_000_000)
+    p.add_argument("--lock-events", type=int, default=40_000, help="events of the nesting traces")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--check-events", type=int, default=4000)
+    a = p.parse_args()
+    print(f"load average before {os.getloadavg()}")
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        ok = oracle_check(tmp, a.check_events)
+        pairs = []
+        small, big = tmp / "threads10.jsonl.gz", tmp / "threads10000.jsonl.gz"
+        generate(small, n_events=a.events, threads=10, live=8)
+        generate(big, n_events=a.events, threads=10_000, live=8)
+        pairs.append(("10,000 threads vs 10", small, big))
+        made = {}
+        for depth in (10, 100, 1000):
+            path = tmp / f"depth{depth}.jsonl"
+            made[depth] = path
+            nested_trace(path, depth, max(1, a.lock_events // (4 * depth)))
+        pairs.append(("depth 100 vs 10", made[10], made[100]))
+        pairs.append(("1,000 locks held vs 10", made[10], made[1000]))
+        results = {}
+        for _, x, y in pairs:
+            for path in (x, y):
+                if path not in results:
+                    results[path] = measure(path, a.repeat)
+                    w, c, m = results[path]
+                    print(f"{path.name:24} wall {w:7.2f} s  CPU {c:7.2f} s  peak RSS {m:7.0f} MB")
+        for label, x, y in pairs:
+            (w0, c0, m0), (w1, c1, m1) = results[x], results[y]
+            print(f"{label:24} wall x{w1 / w0:.2f}  CPU x{c1 / c0:.2f}  RSS x{m1 / m0:.2f}")
+    print(f"racy variables as the oracle's: {ok}")
+    print(f"load average after {os.getloadavg()}")
+
+
+if __name__ == "__main__":
+    main()
