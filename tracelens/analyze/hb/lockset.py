@@ -4,8 +4,12 @@ Two accesses to one variable are reported when they come from different units, a
 least one is a write (and not both commuting writes, ``schema.Kind.COMMUTING``), the
 sets of locks their units held share no lock, and neither
 happens before the other by fork/join or a hand-off (``send`` -> ``recv``). Lock
-release -> acquire edges deliberately do not order accesses here: a race that this
-run's incidental lock order hid from ``data_race`` still shows.
+release -> acquire edges do not order accesses here, so that a race that this run's
+incidental lock order hid from ``data_race`` still shows, except the lock edges that
+hand something over (``shared._lock_edges``): a release by a unit that does not hold
+the lock, which hands off to the next acquire, orders every pair; a publication (the
+acquiring section reads what the releasing section wrote) orders the pairs of accesses
+that hold no lock (``Tables.pclocks``).
 
 How it is computed (``docs/predictive.md``): the shared pass of
 ``tracelens.analyze.hb.shared`` (``tables``) keeps a second clock per unit with fork/join and
