@@ -39,6 +39,7 @@ __all__ = [
     "Finding",
     "Site",
     "detail_columns",
+    "details_at",
     "empty_findings",
     "event_row",
     "event_struct",
@@ -146,6 +147,14 @@ def site_struct(prefix: str) -> pl.Expr:
         pl.col(prefix + "line").alias("line"),
         pl.col(prefix + "func").alias("func"),
     ).cast(SITE_DTYPE)
+
+
+def details_at(events: pl.LazyFrame, gs: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """The ``detail_columns`` of the events at these ``G``s, by ``G`` (for the analyses
+    that build their few findings' events row by row: deadlocks, hangs, lock order)."""
+    wanted = sorted(set(gs))
+    rows = events.select(detail_columns()).filter(pl.col(c.G).is_in(wanted)).collect()
+    return {r[c.G]: r for r in rows.iter_rows(named=True)}
 
 
 def event_row(detail: Mapping[str, Any], role: str, locks: Iterable[str]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from tracelens.analyze import columns as c
 from tracelens.analyze.columns import OP, G, global_order
 from tracelens.analyze.findings import (
     FINDING_SCHEMA,
-    detail_columns,
+    details_at,
     empty_findings,
     event_row,
     site_row,
@@ -105,13 +105,7 @@ def deadlock(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) 
         return empty_findings()
 
     gs = sorted({g for c in cycles for u in c for g in (waits[u][0], waits[u][3]) if g is not None})
-    det = {
-        r[G]: r
-        for r in events.select(detail_columns())
-        .filter(pl.col(G).is_in(gs))
-        .collect()
-        .iter_rows(named=True)
-    }
+    det = details_at(events, gs)
     rows: list[dict[str, Any]] = []
     for cyc in cycles:
         evs, sites, units, parts, objs = [], [], [], [], []
@@ -265,13 +259,7 @@ _UNIT_KINDS: Final = [s.Kind.THREAD, s.Kind.TASK, s.Kind.PROCESS]
 
 def _hang_row(alive: pl.DataFrame, events: pl.LazyFrame) -> dict[str, Any]:
     gs = [g for g in (*alive["last_g"].to_list(), *alive["prev_g"].to_list()) if g is not None]
-    det = {
-        r[G]: r
-        for r in events.select(detail_columns())
-        .filter(pl.col(G).is_in(gs))
-        .collect()
-        .iter_rows(named=True)
-    }
+    det = details_at(events, gs)
     evs, sites, units, objs, parts = [], [], [], [], []
     for r in alive.sort("last_g").iter_rows(named=True):
         d = det[r["last_g"]]

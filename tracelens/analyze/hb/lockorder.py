@@ -19,10 +19,9 @@ from typing import Any, Final
 
 import polars as pl
 
-from tracelens.analyze.columns import G
 from tracelens.analyze.findings import (
     FINDING_SCHEMA,
-    detail_columns,
+    details_at,
     empty_findings,
     event_row,
     site_row,
@@ -87,13 +86,7 @@ def lock_order_inversion(
         return empty_findings()
 
     gs = sorted({e[k] for _, ch in cycles for e in ch for k in ("ga", "gb")})
-    det = {
-        r[G]: r
-        for r in events.select(detail_columns())
-        .filter(pl.col(G).is_in(gs))
-        .collect()
-        .iter_rows(named=True)
-    }
+    det = details_at(events, gs)
     rows = []
     for path, chosen in sorted(cycles, key=lambda c: min(e["gb"] for e in c[1])):
         evs, sites, units, parts = [], [], [], []
