@@ -27,13 +27,14 @@ EVIL_THREAD = "[red]worker[/red] $x [@click=app.quit]q[/]"
 EVIL_VALUE = "[link=http://evil]v[/link]"
 
 
-def write_evil_trace(path: Path) -> Path:
-    """A lost update on a variable, thread and value whose names are markup."""
-    pid = 4242
+def _lost_update_trace(
+    path: Path, *, pid: int, var: str, thread: str, value: str, file: str, func: str
+) -> Path:
+    """A lost update by ``thread`` (against one named ``other``) on ``var`` at ``file``."""
     seq = iter(range(1000))
     ts = iter(range(1_000_000, 10_000_000, 1_000))
 
-    def ev(op: str, unit: str, thread: str, **kw: object) -> dict[str, object]:
+    def ev(op: str, unit: str, name: str, **kw: object) -> dict[str, object]:
         d: dict[str, object] = {
             "tl": 1,
             "event": op,
@@ -42,29 +43,42 @@ def write_evil_trace(path: Path) -> Path:
             "pid": pid,
             "unit": unit,
             "tid": int(unit[1:]),
-            "thread": thread,
+            "thread": name,
         }
         d.update(kw)
         return d
 
-    site = {"file": "/nonexistent/[b]evil[/b].py", "line": 7, "func": "upd[i]ate"}
+    site = {"file": file, "line": 7, "func": func}
     lines = [
         ev("meta", "t0", "MainThread", argv=["evil.py"], python="3.11"),
         ev("fork", "t0", "MainThread", obj="t1", kind="thread"),
         ev("fork", "t0", "MainThread", obj="t2", kind="thread"),
-        ev("begin", "t1", EVIL_THREAD),
+        ev("begin", "t1", thread),
         ev("begin", "t2", "other"),
-        ev("read", "t1", EVIL_THREAD, var=EVIL_VAR, value="1", **site),
-        ev("read", "t2", "other", var=EVIL_VAR, value="1", **site),
-        ev("write", "t2", "other", var=EVIL_VAR, value="2", **site),
-        ev("write", "t1", EVIL_THREAD, var=EVIL_VAR, value=EVIL_VALUE, **site),
-        ev("end", "t1", EVIL_THREAD),
+        ev("read", "t1", thread, var=var, value="1", **site),
+        ev("read", "t2", "other", var=var, value="1", **site),
+        ev("write", "t2", "other", var=var, value="2", **site),
+        ev("write", "t1", thread, var=var, value=value, **site),
+        ev("end", "t1", thread),
         ev("end", "t2", "other"),
         ev("join", "t0", "MainThread", obj="t1", kind="thread"),
         ev("join", "t0", "MainThread", obj="t2", kind="thread"),
     ]
     path.write_text("".join(json.dumps(d) + "\n" for d in lines))
     return path
+
+
+def write_evil_trace(path: Path) -> Path:
+    """A lost update on a variable, thread and value whose names are markup."""
+    return _lost_update_trace(
+        path,
+        pid=4242,
+        var=EVIL_VAR,
+        thread=EVIL_THREAD,
+        value=EVIL_VALUE,
+        file="/nonexistent/[b]evil[/b].py",
+        func="upd[i]ate",
+    )
 
 
 async def wait_loaded(pilot: Pilot[None]) -> None:
@@ -107,38 +121,12 @@ RAW_CONTROLS = ("\x1b", "\x07", "\u202e")
 
 def write_control_trace(path: Path) -> Path:
     """A lost update whose variable, thread, value, file and function names hold escapes."""
-    pid = 4243
-    seq = iter(range(1000))
-    ts = iter(range(1_000_000, 10_000_000, 1_000))
-
-    def ev(op: str, unit: str, thread: str, **kw: object) -> dict[str, object]:
-        d: dict[str, object] = {
-            "tl": 1,
-            "event": op,
-            "seq": next(seq),
-            "ts": next(ts),
-            "pid": pid,
-            "unit": unit,
-            "tid": int(unit[1:]),
-            "thread": thread,
-        }
-        d.update(kw)
-        return d
-
-    site = {"file": CTRL_FILE, "line": 7, "func": CTRL_FUNC}
-    lines = [
-        ev("fork", "t0", "MainThread", obj="t1", kind="thread"),
-        ev("fork", "t0", "MainThread", obj="t2", kind="thread"),
-        ev("begin", "t1", CTRL_THREAD),
-        ev("begin", "t2", "other"),
-        ev("read", "t1", CTRL_THREAD, var=CTRL_VAR, value="1", **site),
-        ev("read", "t2", "other", var=CTRL_VAR, value="1", **site),
-        ev("write", "t2", "other", var=CTRL_VAR, value="2", **site),
-        ev("write", "t1", CTRL_THREAD, var=CTRL_VAR, value=CTRL_VALUE, **site),
-        ev("end", "t1", CTRL_THREAD),
-        ev("end", "t2", "other"),
-        ev("join", "t0", "MainThread", obj="t1", kind="thread"),
-        ev("join", "t0", "MainThread", obj="t2", kind="thread"),
-    ]
-    path.write_text("".join(json.dumps(d) + "\n" for d in lines))
-    return path
+    return _lost_update_trace(
+        path,
+        pid=4243,
+        var=CTRL_VAR,
+        thread=CTRL_THREAD,
+        value=CTRL_VALUE,
+        file=CTRL_FILE,
+        func=CTRL_FUNC,
+    )
