@@ -101,18 +101,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(_Plugin(config, record=not controller), "tracelens-recorder")
 
 
-def _settings(root: Path) -> dict[str, Any]:
-    """``[tool.tracelens]`` of the rootdir's pyproject.toml (empty when there is none)."""
-    import tomllib
-
-    try:
-        with open(root / "pyproject.toml", "rb") as fh:
-            table = tomllib.load(fh).get("tool", {}).get("tracelens", {})
-    except (OSError, ValueError):
-        return {}
-    return table if isinstance(table, dict) else {}
-
-
 def _file_name(nodeid: str) -> str:
     """A test id as a file name: readable, and no separators or odd characters."""
     name = re.sub(r"[^A-Za-z0-9_.\-\[\]]+", "_", nodeid).strip("_.") or "test"
@@ -187,7 +175,9 @@ class _Plugin:
         self.config = config
         self.record = record
         root = Path(config.rootpath)
-        self.settings = _settings(root)  # fail_on here; runner reads instrument
+        from tracelens.record.runner import project_settings
+
+        self.settings = project_settings(root)  # fail_on here; the runner reads instrument
         fail_on = config.getoption("tracelens_fail_on") or self.settings.get("fail_on", "error")
         self.fail_on = fail_on if fail_on in _SEVERITIES else "error"
         given = config.getoption("tracelens_dir")

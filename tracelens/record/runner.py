@@ -106,16 +106,22 @@ def _on_sigterm(path: Path) -> Any:
     return handler
 
 
-def _pyproject_patterns(root: Path) -> list[str]:
-    """``[tool.tracelens] instrument`` of the project's ``pyproject.toml`` (module patterns)."""
+def project_settings(root: str | os.PathLike[str]) -> dict[str, Any]:
+    """``[tool.tracelens]`` of the ``pyproject.toml`` in ``root`` (empty when there is
+    none, or it cannot be read): what ``tracelens run`` and the pytest plugin take from it."""
     import tomllib
 
     try:
-        with open(root / "pyproject.toml", "rb") as f:
+        with open(Path(root) / "pyproject.toml", "rb") as f:
             table = tomllib.load(f).get("tool", {}).get("tracelens", {})
     except (OSError, ValueError):
-        return []
-    found = table.get("instrument", [])
+        return {}
+    return table if isinstance(table, dict) else {}
+
+
+def _pyproject_patterns(root: Path) -> list[str]:
+    """``[tool.tracelens] instrument`` of the project's ``pyproject.toml`` (module patterns)."""
+    found = project_settings(root).get("instrument", [])
     if isinstance(found, str):
         found = [found]
     return [p for p in found if isinstance(p, str)] if isinstance(found, list) else []
