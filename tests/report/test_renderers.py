@@ -528,6 +528,20 @@ def test_markdown_of_thousands_of_findings_fits_one_github_comment() -> None:
     assert "<table>" in rendered and "not shown in detail" in rendered
 
 
+def test_markdown_cap_builds_only_the_details_it_shows(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under the cap, the details of a finding past the cap are never built."""
+    built = []
+    real = markdown._finding
+
+    def counting(*args: object, **kwargs: object) -> list[str]:
+        built.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(markdown, "_finding", counting)
+    out = markdown.render(_many_findings(300), ROOT)
+    assert len(built) == out.count("<details>") + 1
+
+
 def test_markdown_that_fits_is_not_cut() -> None:
     """A report under the cap keeps every finding's details and no note (the cap's twin)."""
     out = markdown.render(_many_findings(3), ROOT)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -119,19 +119,20 @@ def render(report: ReportLike, options: RenderOptions | None = None) -> str:
     if report.findings:
         ordered_findings = [f for _var, fs in by_variable(report.findings) for f in fs]
         rows = [_row(f, root) for f in ordered_findings]
-        blocks = ["\n".join(_finding(f.var, f, options, report.findings)) for f in ordered_findings]
+        # Blocks are built one by one and only while they fit: thousands of findings under a
+        # cap render only the ones shown.
+        blocks = ("\n".join(_finding(f.var, f, options, report.findings)) for f in ordered_findings)
         # Room for the table header, the note on what was left out and the tail.
         used = _size(lines) + _size(tail) + len(_TABLE_HEAD) + _NOTE_ROOM
-        shown_rows = _fit(rows, budget, used)
+        shown_rows = len(_fit(rows, budget, used))
         used += sum(len(r) + 1 for r in rows[:shown_rows]) + 1
-        shown_blocks = _fit(blocks, budget, used) if shown_rows == len(rows) else 0
-        shown_blocks = min(shown_blocks, shown_rows)
+        shown = _fit(blocks, budget, used) if shown_rows == len(rows) else []
         lines += _TABLE_HEAD.splitlines() + rows[:shown_rows]
         if shown_rows < len(rows):
             lines.append(f"| | … | {len(rows) - shown_rows:,} more findings not shown | | | |")
         lines.append("")
-        lines += blocks[:shown_blocks]
-        left = len(rows) - shown_blocks
+        lines += shown
+        left = len(rows) - len(shown)
         if left:
             lines += [
                 f"_{left:,} of {len(rows):,} findings are not shown in detail: this comment "
@@ -157,17 +158,20 @@ def _size(lines: list[str]) -> int:
     return sum(len(x) + 1 for x in lines)
 
 
-def _fit(parts: list[str], budget: int | None, used: int) -> int:
-    """How many of ``parts`` (joined by newlines) fit in ``budget`` after ``used``."""
+def _fit(parts: Iterable[str], budget: int | None, used: int) -> list[str]:
+    """The first of ``parts`` (joined by newlines) that fit in ``budget`` after ``used``.
+
+    Stops taking from ``parts`` at the first that does not fit.
+    """
     if not budget:
-        return len(parts)
-    n = 0
+        return list(parts)
+    fit = []
     for part in parts:
         used += len(part) + 1
         if used > budget:
             break
-        n += 1
-    return n
+        fit.append(part)
+    return fit
 
 
 def _row(f: Finding, root: Path | None) -> str:
