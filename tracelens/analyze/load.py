@@ -545,9 +545,7 @@ def _stacks_of(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     is_stack = pl.col(s.OP) == s.Op.STACK
     if raw.height == 0 or not raw.select((is_stack & pl.col(s.TL).is_not_null()).any()).item():
         return raw, pl.DataFrame(schema=c.STACK_SCHEMA)
-    defs = raw.filter(
-        is_stack & pl.col(s.TL).is_not_null() & pl.col(s.PID).is_not_null()
-    ).select(
+    defs = raw.filter(is_stack & pl.col(s.TL).is_not_null() & pl.col(s.PID).is_not_null()).select(
         pl.col(s.PID).alias(c.PID),
         pl.col(s.STACK_ID).alias(c.STACK_ID),
         pl.col(s.STACK_PARENT).alias(c.STACK_PARENT),

@@ -37,6 +37,7 @@ from tracelens.analyze.kinds import ANALYSES, KINDS, SEVERITIES
 from tracelens.analyze.load import LoadStats, Trace
 from tracelens.analyze.options import DEFAULT, Options
 from tracelens.analyze.parallel import gc_paused, side_by_side
+from tracelens.analyze.stacks import with_stacks
 from tracelens.analyze.suppress import Suppression
 from tracelens.analyze.windows import locks_held
 
@@ -153,7 +154,7 @@ def _analyze(
     summary: dict[str, Any] = results.pop()
     found: list[Finding] = [f for findings in results for f in findings]
     kept, suppressed = suppress.apply_suppressions(found, suppressions)
-    kept = sort_findings(group_findings(kept))
+    kept = sort_findings(with_stacks(group_findings(kept), trace.events, trace.stacks))
     by_kind = Counter(f.kind for f in kept)
     by_sev = Counter(f.severity for f in kept)
     summary["findings"] = len(kept)

@@ -242,16 +242,16 @@ def py_record(
     if st.off:
         return
     f = getframe(depth)
-    stack = _STATE.stack_depth
+    deep = _STATE.stack_depth
     # Calls that come through the standard library's primitives (a Condition's wait,
     # a Queue's put) are attributed to the user's line that called them.
     while f.f_code.co_filename in SKIP_FILES:
         back = f.f_back
         if back is None:
-            stack = 0  # no user frame (a thread's begin): no stack
+            deep = 0  # no user frame (a thread's begin): no stack
             break
         f = back
-    stack = py_stack(f) if stack else None
+    stack = py_stack(f) if deep else None
     task = None if _get_running_loop() is None else current_task_unit()
     rec = (op, seq, _monotonic_ns(), target, value, f.f_code, f.f_lasti, task, extra, stack)
     # NOTE: the buffer is read and appended to with no call in between (a call is a

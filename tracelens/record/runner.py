@@ -333,7 +333,7 @@ def parse(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]] | str | None:
         elif a == "--stress":
             opts["stress"] = True
             i += 1
-        elif a == "--stack-depth" and i + 1 < len(argv) or a.startswith("--stack-depth="):
+        elif (a == "--stack-depth" and i + 1 < len(argv)) or a.startswith("--stack-depth="):
             text = argv[i + 1] if a == "--stack-depth" else a.split("=", 1)[1]
             if not text.isdigit():
                 return None
