@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 import orjson
@@ -12,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tracelens
+from tests.helpers import record_racy_workers
 from tracelens.analyze import analyze, load
 from tracelens.analyze import columns as c
 from tracelens.analyze.findings import Finding, Site
@@ -20,28 +20,8 @@ from tracelens.report import json_, text
 from tracelens.report._common import RenderOptions
 
 
-def _bump(d: dict[str, int]) -> None:
-    d["n"] = d["n"] + 1
-
-
-def _worker(d: dict[str, int]) -> None:
-    for _ in range(200):
-        _bump(d)
-
-
-def _start_workers(d: dict[str, int]) -> list[threading.Thread]:
-    ts = [threading.Thread(target=_worker, args=(d,)) for _ in range(2)]
-    for t in ts:
-        t.start()
-    return ts
-
-
 def _racy(path: Path, **options: object) -> list[Finding]:
-    tracelens.configure(path, **options)  # type: ignore[arg-type]
-    d = tracelens.watch({"n": 0}, "d")
-    for t in _start_workers(d):
-        t.join()
-    tracelens.shutdown()
+    record_racy_workers(path, times=200, **options)
     return analyze(load(path), only=["data_race"]).findings
 
 
@@ -56,9 +36,9 @@ def test_a_race_shows_each_accesses_call_stack_and_where_its_thread_was_created(
     stack of the start() that created them, by the main thread."""
     (f,) = _racy(tmp_path / "t.jsonl")
     for e in f.events:
-        assert _func(e.stack) == ["_bump", "_worker"]
+        assert _func(e.stack) == ["bump", "work"]
         assert e.stack[0] == e.site
-        assert _func(e.created_at)[:2] == ["_start_workers", "_racy"]
+        assert _func(e.created_at)[:2] == ["start_workers", "record_racy_workers"]
         assert e.created_by == "thread MainThread"
 
 
@@ -66,11 +46,11 @@ def test_stack_depth_bounds_the_stacks_and_zero_records_none(tmp_path: Path) -> 
     """With stack_depth=1 a stack is the site alone; with 0 there are none, and the creation
     is still the site of the start() call."""
     (one,) = _racy(tmp_path / "one.jsonl", stack_depth=1)
-    assert all(_func(e.stack) == ["_bump"] for e in one.events)
-    assert all(_func(e.created_at) == ["_start_workers"] for e in one.events)
+    assert all(_func(e.stack) == ["bump"] for e in one.events)
+    assert all(_func(e.created_at) == ["start_workers"] for e in one.events)
     (none,) = _racy(tmp_path / "none.jsonl", stack_depth=0)
     assert all(e.stack == () for e in none.events)
-    assert all(_func(e.created_at) == ["_start_workers"] for e in none.events)
+    assert all(_func(e.created_at) == ["start_workers"] for e in none.events)
     assert b'"event":"stack"' not in (tmp_path / "none.jsonl").read_bytes()
 
 
@@ -139,13 +119,13 @@ def test_the_reports_show_the_stacks(tmp_path: Path) -> None:
     path = tmp_path / "t.jsonl"
     _racy(path)
     report = analyze(load(path), only=["data_race"])
-    out = text.render(report, RenderOptions(root=Path(__file__).parent, width=200))
-    assert "#0 _bump test_stacks.py:" in out and "#1 _worker test_stacks.py:" in out
+    out = text.render(report, RenderOptions(root=Path(__file__).parents[1], width=200))
+    assert "#0 bump helpers.py:" in out and "#1 work helpers.py:" in out
     assert "created by thread MainThread at:" in out
-    assert "#0 _start_workers test_stacks.py:" in out
+    assert "#0 start_workers helpers.py:" in out
     doc = orjson.loads(json_.render(report))
     event = doc["findings"][0]["events"][0]
-    assert [s["func"] for s in event["stack"]] == ["_bump", "_worker"]
+    assert [s["func"] for s in event["stack"]] == ["bump", "work"]
     assert event["created_by"] == "thread MainThread"
     import jsonschema
 

@@ -4,14 +4,13 @@ created, and names files in explanations as it names the sites (relative to the 
 from __future__ import annotations
 
 import json
-import threading
 from pathlib import Path
 
 import jsonschema
 import orjson
 import pytest
 
-import tracelens
+from tests.helpers import record_racy_workers
 from tracelens.analyze import Report, analyze, load
 from tracelens.report import html, markdown, sarif, text
 from tracelens.report._common import RenderOptions, explanation_text
@@ -19,62 +18,43 @@ from tracelens.tui.widgets.finding_detail import finding_text
 
 HERE = Path(__file__).resolve()
 SARIF_SCHEMA = HERE.parents[1] / "data" / "sarif-schema-2.1.0.json"
-
-
-def _bump(d: dict[str, int]) -> None:
-    d["n"] = d["n"] + 1
-
-
-def _worker(d: dict[str, int]) -> None:
-    for _ in range(50):
-        _bump(d)
-
-
-def _start(d: dict[str, int]) -> list[threading.Thread]:
-    ts = [threading.Thread(target=_worker, args=(d,), name=f"w{i}") for i in range(2)]
-    for t in ts:
-        t.start()
-    return ts
+#: Where the racy program's functions are (its stacks' frames).
+HELPERS = str(HERE.parents[1] / "helpers.py")
 
 
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> Report:
-    path = tmp_path_factory.mktemp("stacks") / "t.jsonl"
-    tracelens.configure(path)
-    d = tracelens.watch({"n": 0}, "d")
-    for t in _start(d):
-        t.join()
-    tracelens.shutdown()
+    path = record_racy_workers(tmp_path_factory.mktemp("stacks") / "t.jsonl")
     return analyze(load(path), only=["data_race"])
 
 
-OPTIONS = RenderOptions(root=HERE.parent, width=240)
+OPTIONS = RenderOptions(root=HERE.parents[1], width=240)  # tests/: helpers.py
 
 
 def test_text_shows_both_stacks_and_where_each_thread_was_created(report: Report) -> None:
     """The text report lists each access's frames and each thread's creation, relative."""
     out = text.render(report, OPTIONS)
-    assert "#0 _bump test_stack_rendering.py:" in out
-    assert "#1 _worker test_stack_rendering.py:" in out
+    assert "#0 bump helpers.py:" in out
+    assert "#1 work helpers.py:" in out
     assert "Thread w0 created by thread MainThread at:" in out
-    assert "#0 _start test_stack_rendering.py:" in out
-    assert str(HERE) not in out  # explanations too: relative, as the sites
+    assert "#0 start_workers helpers.py:" in out
+    assert HELPERS not in out  # explanations too: relative, as the sites
 
 
 def test_markdown_shows_the_stacks_in_an_escaped_block(report: Report) -> None:
     """Markdown puts the stacks in a <pre> block, relative to the root."""
     out = markdown.render(report, OPTIONS)
     block = out[out.index("<pre>") : out.index("</pre>")]
-    assert "#1 _worker test_stack_rendering.py:" in block
+    assert "#1 work helpers.py:" in block
     assert "created by thread MainThread at:" in block
-    assert str(HERE) not in out
+    assert HELPERS not in out
 
 
 def test_html_shows_the_stacks_as_frame_lists(report: Report) -> None:
     """HTML lists the frames of each stack, numbered from 0."""
     out = html.render(report, OPTIONS)
     assert '<ol class="frames" start="0">' in out
-    assert "_worker <code>test_stack_rendering.py:" in out
+    assert "work <code>helpers.py:" in out
     assert "created by thread MainThread at:" in out
 
 
@@ -87,14 +67,14 @@ def test_sarif_gives_each_result_its_stacks(report: Report) -> None:
     assert any(m.endswith("created by thread MainThread at:") for m in messages)
     frames = result["stacks"][0]["frames"]
     names = [f["location"]["logicalLocations"][0]["name"] for f in frames]
-    assert names[:2] == ["_bump", "_worker"]
+    assert names[:2] == ["bump", "work"]
 
 
 def test_the_tui_finding_pane_says_where_each_thread_was_created(report: Report) -> None:
     """The TUI's finding preview shows the frames and "Thread ... created by ... at:"."""
     shown = finding_text(report.findings[0], report.findings).plain
     assert "created by thread MainThread at:" in shown
-    assert "#1 _worker" in shown
+    assert "#1 work" in shown
 
 
 def test_an_explanation_names_its_files_relative_to_the_root(tmp_path: Path) -> None:
