@@ -13,8 +13,13 @@ round; medians of R rounds. On 1 and 4 threads:
             64 KiB-buffered file (the cheapest a structured logger could be)
   c         the loop on a watched dict recorded by tracelens, C accelerator
   python    the same with TRACELENS_PURE_PYTHON=1
-  (c and python are also run with no accesses: configure() + shutdown(), subtracted
-  from their per-access figures; that fixed cost is printed on its own)
+  c0, py0   c and python with configure(stack_depth=0): no call stacks, so the
+            difference is what recording each access's stack costs
+  (the recorded variants are also run with no accesses: configure() + shutdown(),
+  subtracted from their per-access figures; that fixed cost is printed on its own)
+
+Every variant's loop runs NEST (default 5) calls deep in its thread, so a recorded
+access has a stack of NEST + 1 frames to walk (the default depth is 8).
 
 Then the article's program (10 threads x U read+write updates of a watched dict) plain
 and recorded, and the order-fidelity check on examples/article_racy.py (stress=True).
@@ -36,9 +41,32 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-VARIANTS = ("startup", "plain", "baseline", "c", "python")
+VARIANTS = ("startup", "plain", "baseline", "c", "python", "c0", "py0")
 #: What each variant's fixed cost is measured by (the same process with no accesses).
-FIXED = {"plain": "startup", "baseline": "startup", "c": "c", "python": "python"}
+FIXED = {
+    "plain": "startup",
+    "baseline": "startup",
+    "c": "c",
+    "python": "python",
+    "c0": "c0",
+    "py0": "py0",
+}
+RECORDED = ("c", "python", "c0", "py0")
+PURE = ("python", "py0")
+#: How many calls deep each variant's loop runs.
+NEST = 5
+
+
+def _nested(body: Callable[[int], None], depth: int) -> Callable[[int], None]:
+    """``body`` called through ``depth`` more frames (a call stack to record)."""
+    if depth == 0:
+        return body
+    inner = _nested(body, depth - 1)
+
+    def call(per: int) -> None:
+        inner(per)
+
+    return call
 
 
 def _threads(n_threads: int, body: Callable[[int], None], n: int) -> None:
@@ -57,9 +85,9 @@ def child(variant: str, n_threads: int, n: int, out: Path) -> None:
     import tracelens
     from tracelens.record import _core
 
-    if variant in ("c", "python"):
-        assert (_core.speedups is not None) == (variant == "c"), "wrong recorder path"
-        tracelens.configure(out)
+    if variant in RECORDED:
+        assert (_core.speedups is None) == (variant in PURE), "wrong recorder path"
+        tracelens.configure(out, stack_depth=0 if variant in ("c0", "py0") else 8)
         d = tracelens.watch({"k": 0}, "d")
     else:
         d = {"k": 0}
@@ -99,10 +127,10 @@ def child(variant: str, n_threads: int, n: int, out: Path) -> None:
                 d["k"] = i
 
     if variant != "startup":
-        _threads(n_threads, body, n)
+        _threads(n_threads, _nested(body, NEST), n)
     if variant == "baseline":
         f.close()
-    if variant in ("c", "python"):
+    if variant in RECORDED:
         tracelens.shutdown()
 
 
@@ -190,7 +218,7 @@ def main() -> None:
                         Path(out).unlink(missing_ok=True)
                         cmd = [sys.executable, __file__, "--child", v, str(n_threads)]
                         cmd += [str(events), out]
-                        cpu = cpu_of(cmd, py_env if v == "python" else env)
+                        cpu = cpu_of(cmd, py_env if v in PURE else env)
                         times.setdefault((v, events), []).append(cpu)
             med = {k: statistics.median(v) for k, v in times.items()}
             ns = {k: (med[k, n] - med[FIXED[k], 0]) / n * 1e9 for k in VARIANTS if k != "startup"}
@@ -206,6 +234,11 @@ def main() -> None:
                 print(
                     f"  {k} / baseline per access: {ns[k] / ns['baseline']:.2f}x  "
                     f"(logging cost only: {only:.2f}x; target <= 1.0)"
+                )
+            for k, k0 in (("c", "c0"), ("python", "py0")):
+                print(
+                    f"  {k} stacks of {NEST + 1} frames: {ns[k] - ns[k0]:+.0f} ns/access "
+                    f"({ns[k] / ns[k0]:.2f}x {k0})"
                 )
         prog = Path(tmpdir) / "article.py"
         prog.write_text(ARTICLE.format(updates=args.article_updates))

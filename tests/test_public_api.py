@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import orjson
 import pytest
 import structlog
 
@@ -63,17 +64,21 @@ def test_structlog_recipe_puts_events_in_the_applications_file(tmp_path):
             ],
             logger_factory=structlog.WriteLoggerFactory(f),
         )
-        try:
+        watch = tracelens.watch  # imported now: a first import under recording records
+        try:  # the import system's module locks
             tracelens.configure(None, emit="structlog")
             structlog.get_logger().info("hello")
-            tracelens.watch({}, "d")["x"] = 1
+            watch({}, "d")["x"] = 1
             tracelens.shutdown()
         finally:
             structlog.reset_defaults()
 
     events = read_events(out)
     assert [e["event"] for e in events] == ["meta", "write", "write"]
-    assert len(out.read_text().splitlines()) == 4  # and the application's own line
+    lines = [orjson.loads(x) for x in out.read_text().splitlines()]
+    others = [d for d in lines if d["event"] != "stack"]  # the stack definitions went too
+    assert len(others) == 4  # and the application's own line
+    assert {d["id"] for d in lines if d["event"] == "stack"} >= {e["stack"] for e in events[1:]}
 
 
 def test_recorder_names_load_on_first_use_only():

@@ -688,12 +688,22 @@ def run(
     stress: Annotated[
         bool, typer.Option("--stress", help="Shrink the thread switch interval to shake out races.")
     ] = False,
+    stack_depth: Annotated[
+        int,
+        typer.Option("--stack-depth", help="Frames of each event's call stack (0: none)."),
+    ] = 8,
 ) -> None:
     """Record a program's run to a trace (like coverage run); exits with the program's status."""
     from tracelens.record.runner import run as run_program
 
     raise typer.Exit(
-        run_program([target, *(args or [])], output=output, module=module, stress=stress)
+        run_program(
+            [target, *(args or [])],
+            output=output,
+            module=module,
+            stress=stress,
+            stack_depth=stack_depth,
+        )
     )
 
 

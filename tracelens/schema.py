@@ -16,8 +16,10 @@ from __future__ import annotations
 from typing import Final
 
 #: Version of the trace format written by this recorder. Bumped when the meaning of
-#: an existing field changes; new optional fields do not bump it.
-FORMAT_VERSION: Final = 1
+#: an existing field changes or a line a reader must not count as malformed appears;
+#: new optional fields of events do not bump it. 2: ``stack`` definition lines and the
+#: events' ``stack`` field. Readers read every version up to theirs.
+FORMAT_VERSION: Final = 2
 
 # --- field names -------------------------------------------------------------------
 TL: Final = "tl"  # int: format version; its presence marks a tracelens event
@@ -41,6 +43,11 @@ WAIT_NS: Final = "wait_ns"  # int: acquire: how long the acquire waited
 INTERNAL: Final = "internal"  # bool: obj was created by a primitive for its own use
 MSG: Final = "msg"  # int: send/recv: identity of the message handed over (matches pairs)
 COUNT: Final = "count"  # int: barrier parties, semaphore value and the like
+STACK: Final = "stack"  # int: the event's call stack, the id of a stack definition line
+
+# stack definition lines only (``Op.STACK``): one frame of a call stack, interned
+STACK_ID: Final = "id"  # int: the frame's id, unique within its process
+STACK_PARENT: Final = "parent"  # int: the caller's frame id; absent for the outermost
 
 # meta events only
 ARGV: Final = "argv"
@@ -75,6 +82,11 @@ class Op:
 
     ``atomic_begin``/``atomic_end`` delimit a region the programmer meant to be
     atomic (``obj`` its name). ``meta`` is written once per process and recording.
+
+    ``stack`` is not an event but a definition: one frame of a call stack (``id``,
+    ``parent``, ``file``, ``line``, ``func``; no ``seq`` or ``unit``), written once per
+    process the first time a stack reaches it. An event's ``stack`` field names its
+    innermost frame; following ``parent`` gives its callers.
     """
 
     READ: Final = "read"
@@ -93,9 +105,11 @@ class Op:
     ATOMIC_BEGIN: Final = "atomic_begin"
     ATOMIC_END: Final = "atomic_end"
     META: Final = "meta"
+    STACK: Final = "stack"
 
 
-#: Every operation name, in a stable order (used for the polars Enum dtype).
+#: Every event's operation name, in a stable order (``Op.STACK`` is a definition, not an
+#: event).
 OPS: Final = (
     Op.READ,
     Op.WRITE,

@@ -11,7 +11,7 @@ tracelens finds; ``pytest --tracelens`` (``tracelens.pytest_plugin``) does it pe
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,22 +21,48 @@ import orjson
 from tracelens import schema as s
 
 
-def read_events(path: str | Path) -> list[dict[str, Any]]:
-    """The tracelens events of one trace file, sorted by (pid, seq).
-
-    Application lines (JSON objects without ``tl``) are dropped; a line that is not
-    JSON raises ``orjson.JSONDecodeError``.
-    """
+def _tracelens_lines(path: str | Path) -> Iterator[dict[str, Any]]:
     p = Path(path)
     data = gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
-    events = []
     for line in data.splitlines():
         if not line.strip():
             continue
         d = orjson.loads(line)
         if isinstance(d, dict) and s.TL in d:
-            events.append(d)
+            yield d
+
+
+def read_events(path: str | Path) -> list[dict[str, Any]]:
+    """The tracelens events of one trace file, sorted by (pid, seq).
+
+    Application lines (JSON objects without ``tl``) and stack definitions
+    (``read_stacks``) are dropped; a line that is not JSON raises
+    ``orjson.JSONDecodeError``.
+    """
+    events = [d for d in _tracelens_lines(path) if d.get(s.OP) != s.Op.STACK]
     return sorted(events, key=lambda e: (e[s.PID], e[s.SEQ]))
+
+
+def read_stacks(path: str | Path) -> dict[tuple[int, int], dict[str, Any]]:
+    """The stack definitions of one trace file, by ``(pid, id)``."""
+    return {
+        (d[s.PID], d[s.STACK_ID]): d for d in _tracelens_lines(path) if d.get(s.OP) == s.Op.STACK
+    }
+
+
+def stack_frames(
+    stacks: Mapping[tuple[int, int], Mapping[str, Any]], event: Mapping[str, Any]
+) -> list[tuple[str, int, str]]:
+    """An event's call stack as ``(file, line, func)`` frames, innermost first (``[]``
+    when it has none), from ``read_stacks``' definitions."""
+    out: list[tuple[str, int, str]] = []
+    fid = event.get(s.STACK)
+    pid = event[s.PID]
+    while fid is not None and (pid, fid) in stacks and len(out) <= len(stacks):
+        d = stacks[(pid, fid)]
+        out.append((d[s.FILE], d[s.LINE], d[s.FUNC]))
+        fid = d.get(s.STACK_PARENT)
+    return out
 
 
 @dataclass

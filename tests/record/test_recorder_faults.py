@@ -245,7 +245,8 @@ def test_a_signal_handlers_exception_during_a_flush_reaches_the_program_and_lose
     """A signal handler's exception during a flush is the program's; each event is written once."""
     from tracelens.record import _core
 
-    path = recording(buffer_size=1000, flush_interval=60)
+    # no stacks: their definitions would share the buffer, which fills after 1000 events
+    path = recording(buffer_size=1000, flush_interval=60, stack_depth=0)
     _prefix_that_raises(_core.STATE.sink, after, _program_handler)
     raised = []
     for n in range(3000):

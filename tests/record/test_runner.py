@@ -12,6 +12,7 @@ import pytest
 
 from tests.helpers import read_trace
 from tracelens.record.runner import parse
+from tracelens.testing import read_stacks
 
 T = 60
 
@@ -185,6 +186,28 @@ def test_own_options_stop_at_the_script(argv, expected):
     """Everything from the script (or -m module) on belongs to the program."""
     args, opts = parse(argv)
     assert expected == (args, opts["output"], opts["module"], opts["stress"])
+
+
+def test_stack_depth_sets_how_deep_each_events_stack_goes(program, tmp_path):
+    """--stack-depth 1 records one-frame stacks, --stack-depth=0 none; a depth out of range
+    is a usage error: status 2 and one line on stderr."""
+    for depth, most in (("1", 1), ("0", 0)):
+        trace = tmp_path / f"t{depth}.jsonl"
+        done = _tracelens("-o", trace, f"--stack-depth={depth}", program, cwd=tmp_path)
+        assert done.returncode == 0, done.stderr
+        stacks = read_stacks(trace)
+        assert all(s.get("parent") is None for s in stacks.values())
+        assert bool(stacks) == bool(most)
+    done = _tracelens("--stack-depth", "65", program, cwd=tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "tracelens: --stack-depth must be from 0 to 64, not 65"
+    ]
+    assert parse(["--stack-depth", "x", "s.py"]) is None
+    assert parse(["--stack-depth", "3", "s.py"]) == (
+        ["s.py"],
+        {**parse(["s.py"])[1], "stack_depth": 3},
+    )  # type: ignore[index]
 
 
 @pytest.mark.parametrize("argv", [[], ["--bogus", "s.py"], ["-m"]])

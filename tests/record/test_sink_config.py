@@ -62,7 +62,8 @@ def test_threads_and_processes_share_one_file_without_losing_a_line(tmp_path):
     writes = [e for e in events if e["event"] == "write"]
     per_pid = {}
     for e in events:
-        per_pid.setdefault(e["pid"], []).append(e["seq"])
+        if e["event"] != "stack":  # stack definitions have no seq
+            per_pid.setdefault(e["pid"], []).append(e["seq"])
     assert len(writes) == 4 * 16 * (500 + 7)  # 500 item writes + 7 key-set writes each
     assert all(len(seqs) == len(set(seqs)) for seqs in per_pid.values())
 
@@ -338,3 +339,33 @@ def test_switch_trace_to_an_unwritable_path_keeps_the_current_file(recording, tm
     tracelens.shutdown()
     assert [e["var"] for e in read_trace(first) if e["event"] == "write"] == ["still"]
     assert len(capfd.readouterr().err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("depth", [-1, 65, 2.0, True])
+def test_a_stack_depth_out_of_range_is_refused(tmp_path, depth):
+    """configure(stack_depth=...) takes an int from 0 to 64 and nothing else."""
+    with pytest.raises(ValueError, match="stack_depth"):
+        tracelens.configure(tmp_path / "t.jsonl", stack_depth=depth)
+
+
+def test_a_forked_child_defines_the_stacks_its_events_name(recording):
+    """After a fork the child writes its own stack definitions, under its own pid: every
+    event's stack is defined in its process."""
+    from tracelens.testing import read_events, read_stacks
+
+    path = recording()
+    tracelens.write("before", value=1)
+    pid = os.fork()
+    if pid == 0:  # the child: the same call site as the parent's next write
+        try:
+            tracelens.write("child", value=2)
+            tracelens.shutdown()
+        finally:
+            os._exit(0)
+    os.waitpid(pid, 0)
+    tracelens.write("after", value=3)
+    tracelens.shutdown()
+    events, stacks = read_events(path), read_stacks(path)
+    named = [(e["pid"], e["stack"]) for e in events if e["event"] == "write"]
+    assert len({p for p, _ in named}) == 2
+    assert all(key in stacks for key in named)

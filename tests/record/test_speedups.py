@@ -17,6 +17,8 @@ from tracelens.record._core import NOVALUE, RAW, UnitState
 from tracelens.record._sink import VALUE_LIMIT, Sink, _dumps_value, dumps
 
 C = _core.speedups if _core.speedups is not None else None
+#: The C record itself (the python run of the conftest puts ``py_record`` in its place).
+C_RECORD = C.record if C is not None else None
 pytestmark = pytest.mark.skipif(
     os.environ.get("TRACELENS_PURE_PYTHON") == "1" or C is None,
     reason="the C accelerator is not built or is switched off",
@@ -67,6 +69,7 @@ def _records(draw: st.DrawFn) -> list[tuple[Any, ...]]:
                 draw(st.sampled_from([0, 2, 40, 1000])),
                 draw(st.sampled_from([None, ("a3", "Task-1"), ("a4", "ünï")])),
                 draw(_extras),
+                draw(st.one_of(st.none(), st.integers(1, 2**63 - 1))),  # the stack id
             )
         )
     return out
@@ -129,7 +132,10 @@ def test_the_c_renderer_writes_a_large_chunk_to_the_file_in_whole_lines(tmp_path
     sink = _sink(tmp_path)
     unit = UnitState("t1", 1, "worker")
     code = _code_here.__code__
-    chunk = [("write", i, i, "d['k']", "x" * (i % 130), code, 2, None, None) for i in range(5000)]
+    chunk = [
+        ("write", i, i, "d['k']", "x" * (i % 130), code, 2, None, None, i % 3 or None)
+        for i in range(5000)
+    ]
     expected = sink._py_render(unit, chunk)
     assert C is not None
     assert (
@@ -166,9 +172,65 @@ def test_the_c_record_appends_the_record_the_python_record_appends() -> None:
     """C and Python record the same op, seq, target, value, code object, task and extra."""
     for kw in ({}, {"value": 3}, {"value": None, "extra": {"kind": "x"}}, {"depth": 1}):
         a, b = _both_record(**kw)
-        assert a[:2] == b[:2] and a[3:5] == b[3:5] and a[7:] == b[7:]
+        assert a[:2] == b[:2] and a[3:5] == b[3:5] and a[7:9] == b[7:9]
         assert a[5] is b[5]  # the same code object
         assert abs(a[2] - b[2]) < 10**9  # both monotonic_ns
+
+
+def _via(rec: Any) -> None:
+    """Record as the recorder's functions do: the site is their caller, suspended in a call
+    to Python code (a caller calling C code directly has another offset, see above)."""
+    rec("write", 1, "v", depth=2)
+
+
+def _stack_keys(depth: int) -> tuple[list[Any], list[tuple[Any, ...]], list[tuple[Any, int]]]:
+    """The stack ids C and Python record at one call site, the keys they asked to intern
+    (in order) and the callers above this function, as the walk should find them."""
+    assert C is not None
+    keys: list[tuple[Any, ...]] = []
+    ids: dict[tuple[Any, ...], int] = {}
+
+    def intern(key: tuple[Any, ...]) -> int:
+        keys.append(key)
+        return ids.setdefault(key, len(ids) + 1)
+
+    callers: list[tuple[Any, int]] = []
+    f: Any = sys._getframe(1)
+    while f is not None and len(callers) < depth - 1:
+        if f.f_code.co_filename in _core.SKIP_FILES:
+            break
+        callers.append((f.f_code, f.f_lasti))
+        f = f.f_back
+    saved = _core.STATE.stack_depth
+    _core.STATE.stack_depth = depth
+    C.forget_stacks()
+    C.setup_stacks(intern)
+    real, _core.intern_stack = _core.intern_stack, intern  # type: ignore[assignment]
+    unit = _core.unit_state()
+    unit.buf = []
+    try:
+        for _ in range(2):  # the second time, C answers from its cache
+            for rec in (_core.py_record, C_RECORD):
+                _via(rec)  # one call instruction: one site
+    finally:
+        _core.intern_stack = real  # type: ignore[assignment]
+        _core.STATE.stack_depth = saved
+        C.forget_stacks()
+        C.setup_stacks(real)
+    recs, unit.buf = unit.buf, []
+    return [r[9] for r in recs], keys, callers
+
+
+@pytest.mark.parametrize("depth", [1, 2, 8, 64])
+def test_the_c_record_takes_the_stack_the_python_record_takes(depth: int) -> None:
+    """At one call site, C and Python record the same stack key (the site, then its callers
+    up to the depth asked, innermost first); C then answers from its cache."""
+    ids, keys, callers = _stack_keys(depth)
+    assert ids == [1, 1, 1, 1]
+    assert len(keys) == 3 and keys[0] == keys[1] == keys[2]  # Python, C's miss, Python
+    key = keys[0]
+    assert key[0] is _stack_keys.__code__
+    assert list(zip(key[2::2], key[3::2], strict=True)) == callers
 
 
 def test_the_c_record_names_the_callers_line() -> None:

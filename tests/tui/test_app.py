@@ -37,7 +37,7 @@ SIZE = (160, 48)
 
 @sync
 async def test_opens_a_sample_and_shows_its_findings() -> None:
-    """article_racy opens with its 20106 events and its findings, model['weight']'s first."""
+    """article_racy opens with its 20107 events and its findings, model['weight']'s first."""
     app = make_app(RACY, cache=False, only=["windows"])
     async with app.run_test(size=SIZE) as pilot:
         await wait_loaded(pilot)
@@ -46,7 +46,7 @@ async def test_opens_a_sample_and_shows_its_findings() -> None:
         assert table.row_count == len(app.model.findings) >= 1
         assert table.current_row()["kind"] == "lost_update"
         assert table.current_row()["var"] == "model['weight']"
-        assert app.model.summary["events"] == 20106
+        assert app.model.summary["events"] == 20107
 
 
 @sync

@@ -29,7 +29,7 @@ def locked():
 def test_summary_counts_the_trace(racy) -> None:
     """The model's summary counts the sample's events, variables, units, files, findings, span."""
     s = racy.summary
-    assert s["events"] == 20106
+    assert s["events"] == 20107
     assert s["variables"] == 1
     assert s["units"] == 11
     assert s["files"] == 1

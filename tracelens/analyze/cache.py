@@ -37,7 +37,7 @@ from typing import Final
 import polars as pl
 
 from tracelens import schema as s
-from tracelens.analyze.columns import EVENT_SCHEMA
+from tracelens.analyze.columns import EVENT_SCHEMA, STACK_SCHEMA
 from tracelens.analyze.load import LoadStats, Progress, Trace, expand_paths, load
 from tracelens.analyze.options import LOAD_DEFAULT, LoadOptions
 
@@ -55,7 +55,7 @@ CACHE_DIR_NAME: Final = ".tracelens-cache"
 NO_CACHE_ENV: Final = "TRACELENS_NO_CACHE"
 # 2: float values as written ("1.0", not "1"); 3: inode/device in the key, one entry per
 # set of paths, lz4 Parquet; 4: repeated (pid, seq) events dropped, counted in the stats.
-_CACHE_VERSION: Final = 4
+_CACHE_VERSION: Final = 5
 _DATA: Final = ".parquet"
 _META: Final = ".json"
 
@@ -150,6 +150,7 @@ def _read_entry(data: Path, meta: Path, files: list[Path]) -> Trace | None:
         events = pl.read_parquet(data)
         if events.schema != EVENT_SCHEMA or events.height != stats.events:
             raise ValueError("schema or row count mismatch")
+        stacks = pl.DataFrame(info.get("stacks") or {}, schema=STACK_SCHEMA)
     except Exception as e:  # any damage means: parse the trace instead
         reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(
@@ -158,7 +159,7 @@ def _read_entry(data: Path, meta: Path, files: list[Path]) -> Trace | None:
             file=sys.stderr,
         )
         return None
-    return Trace(events=events.lazy(), stats=stats, paths=files)
+    return Trace(events=events.lazy(), stats=stats, paths=files, stacks=stacks)
 
 
 def _write_entry(where: Path, key: str, trace: Trace) -> None:
@@ -167,7 +168,12 @@ def _write_entry(where: Path, key: str, trace: Trace) -> None:
         where.mkdir(parents=True, exist_ok=True)
         events = trace.events.collect()
         # lz4 without statistics: the fastest Parquet to write and read back (measured).
-        info = {"version": _CACHE_VERSION, "data_bytes": 0, "stats": asdict(trace.stats)}
+        info = {
+            "version": _CACHE_VERSION,
+            "data_bytes": 0,
+            "stats": asdict(trace.stats),
+            "stacks": trace.stacks.to_dict(as_series=False),  # small: a row per frame
+        }
         data_tmp = _atomic_temp(
             where, lambda p: events.write_parquet(p, compression="lz4", statistics=False)
         )

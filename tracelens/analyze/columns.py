@@ -33,6 +33,10 @@ __all__ = [
     "ORDER_SHIFT",
     "PID",
     "SEQ",
+    "STACK",
+    "STACK_ID",
+    "STACK_PARENT",
+    "STACK_SCHEMA",
     "TASK",
     "THREAD",
     "TID",
@@ -70,6 +74,9 @@ WAIT_NS: Final = "wait_ns"  # Int64
 MSG: Final = "msg"  # Int64: identity of a handed-over message
 COUNT: Final = "count"  # Int64
 INTERNAL: Final = "internal"  # Boolean: obj was made by a primitive for its own use
+STACK: Final = "stack"  # Int64: the event's innermost stack frame (``Trace.stacks``), or null
+STACK_ID: Final = "id"  # Int64: a frame's id in ``Trace.stacks`` (unique per pid)
+STACK_PARENT: Final = "parent"  # Int64: its caller's frame id, null for the outermost
 
 #: Columns of ``Trace.events`` (``docs/architecture.md``, "The loaded trace").
 EVENT_SCHEMA: Final = pl.Schema(
@@ -94,6 +101,20 @@ EVENT_SCHEMA: Final = pl.Schema(
         MSG: pl.Int64,
         COUNT: pl.Int64,
         INTERNAL: pl.Boolean,
+        STACK: pl.Int64,
+    }
+)
+
+#: Columns of ``Trace.stacks``: one row per frame of the traces' call stacks (the
+#: ``stack`` definition lines), keyed by ``(pid, id)``.
+STACK_SCHEMA: Final = pl.Schema(
+    {
+        PID: pl.Int64,
+        STACK_ID: pl.Int64,
+        STACK_PARENT: pl.Int64,
+        FILE: pl.String,
+        LINE: pl.Int64,
+        FUNC: pl.String,
     }
 )
 

@@ -220,6 +220,10 @@ class Site:
     def __str__(self) -> str:
         return f"{self.file}:{self.line} in {self.func}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The site as the report's JSON object."""
+        return {"file": self.file, "line": self.line, "func": self.func}
+
 
 def site_key(sites: Iterable[Site]) -> tuple[Site, ...]:
     """The distinct sites, sorted: the same for a race seen in either order."""
@@ -247,16 +251,31 @@ class EventRef:
     line: int
     func: str
     locks: tuple[str, ...] = ()
+    #: The call stack, innermost frame (the site) first; empty when the trace has none.
+    stack: tuple[Site, ...] = ()
+    #: Where the event's unit was created (thread start, task creation), innermost
+    #: first; empty when unknown (the main thread, or a trace without stacks).
+    created_at: tuple[Site, ...] = ()
+    #: Who created the unit (``thread MainThread``), when known.
+    created_by: str = ""
 
     @property
     def site(self) -> Site:
         """Where the event happened."""
         return Site(self.file, self.line, self.func)
 
+    @property
+    def frames(self) -> tuple[Site, ...]:
+        """The call stack to show: the recorded one, else the site alone."""
+        return self.stack or (self.site,)
+
     def to_dict(self) -> dict[str, Any]:
         """The event as the report's JSON object (``docs/report-format.md``)."""
         d = {name: getattr(self, name) for name in EVENT_FIELDS}
         d["locks"] = list(self.locks)
+        d["stack"] = [site.to_dict() for site in self.stack]
+        d["created_at"] = [site.to_dict() for site in self.created_at]
+        d["created_by"] = self.created_by
         return d
 
 
@@ -325,7 +344,7 @@ class Finding:
             "severity": self.severity,
             "var": self.var,
             "units": list(self.units),
-            "sites": [{"file": s.file, "line": s.line, "func": s.func} for s in self.sites],
+            "sites": [s.to_dict() for s in self.sites],
             "count": self.count,
             "events": [e.to_dict() for e in self.events],
             "worst": [e.to_dict() for e in self.worst],

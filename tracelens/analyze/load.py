@@ -77,6 +77,9 @@ RAW_SCHEMA: Final = pl.Schema(
         s.MSG: pl.Int64,
         s.COUNT: pl.Int64,
         s.INTERNAL: pl.Boolean,
+        s.STACK: pl.Int64,
+        s.STACK_ID: pl.Int64,
+        s.STACK_PARENT: pl.Int64,
     }
 )
 
@@ -133,11 +136,14 @@ class Trace:
         events: The events, columns ``EVENT_SCHEMA``, sorted by ``(pid, seq)``.
         stats: Counts of what was read and skipped.
         paths: The files read.
+        stacks: The frames of the events' call stacks, columns ``STACK_SCHEMA`` (an
+            event's ``stack`` is its innermost frame's ``id`` in its ``pid``).
     """
 
     events: pl.LazyFrame
     stats: LoadStats
     paths: list[Path]
+    stacks: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=c.STACK_SCHEMA))
 
 
 Progress = Callable[[int, int], None]
@@ -171,6 +177,7 @@ def load(
     total = sum(sizes)
     stats = LoadStats(files=[str(f) for f in files])
     frames: list[pl.LazyFrame] = []
+    stacks: list[pl.DataFrame] = []
     done = 0
     for f, size in zip(files, sizes, strict=True):
 
@@ -180,7 +187,11 @@ def load(
 
         # No name kept for the raw rows: the lazy frame is their only owner, so that the
         # column-wise sort in ``_finish`` frees each unsorted column as it goes.
-        frames.append(_events_of(_read_file(f, stats, file_progress, options), str(f), stats))
+        raw = _read_file(f, stats, file_progress, options)
+        raw, frames_of_stacks = _stacks_of(raw)
+        stacks.append(frames_of_stacks)
+        frames.append(_events_of(raw, str(f), stats))
+        del raw
         done += size
         if progress is not None:
             progress(done, total)
@@ -194,7 +205,8 @@ def load(
         where = str(files[0]) if len(files) == 1 else f"{len(files)} files"
         detail = f"{stats.lines} lines: {stats.app_lines} application, {stats.malformed} malformed"
         raise TraceError(f"no tracelens events in {where} ({detail})")
-    return Trace(events=events.lazy(), stats=stats, paths=files)
+    stack_table = pl.concat(stacks, how="vertical").unique(maintain_order=True)
+    return Trace(events=events.lazy(), stats=stats, paths=files, stacks=stack_table)
 
 
 # --- files -----------------------------------------------------------------------------
@@ -523,6 +535,28 @@ def _reason(e: Exception) -> str:
 # --- events ----------------------------------------------------------------------------
 
 
+def _stacks_of(raw: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split a file's rows into the others and its stack definitions (``STACK_SCHEMA``).
+
+    A definition without ``pid`` or ``id`` defines nothing and is dropped with the
+    others; what it says is only shown, never trusted (an id may be missing, or its
+    parents may loop: ``analyze.stacks`` stops there).
+    """
+    is_stack = pl.col(s.OP) == s.Op.STACK
+    if raw.height == 0 or not raw.select((is_stack & pl.col(s.TL).is_not_null()).any()).item():
+        return raw, pl.DataFrame(schema=c.STACK_SCHEMA)
+    defs = raw.filter(is_stack & pl.col(s.TL).is_not_null() & pl.col(s.PID).is_not_null()).select(
+        pl.col(s.PID).alias(c.PID),
+        pl.col(s.STACK_ID).alias(c.STACK_ID),
+        pl.col(s.STACK_PARENT).alias(c.STACK_PARENT),
+        pl.col(s.FILE).alias(c.FILE),
+        pl.col(s.LINE).alias(c.LINE),
+        pl.col(s.FUNC).alias(c.FUNC),
+    )
+    rest = raw.filter(~is_stack.fill_null(False) | pl.col(s.TL).is_null())
+    return rest, defs.filter(pl.col(c.STACK_ID).is_not_null())
+
+
 def _events_of(raw: pl.DataFrame, name: str, stats: LoadStats) -> pl.LazyFrame:
     """Keep the valid tracelens events of one file's rows; count and report the rest.
 
@@ -593,6 +627,7 @@ def _events_of(raw: pl.DataFrame, name: str, stats: LoadStats) -> pl.LazyFrame:
         pl.col(s.MSG).alias(c.MSG),
         pl.col(s.COUNT).alias(c.COUNT),
         pl.col(s.INTERNAL).fill_null(False).alias(c.INTERNAL),
+        pl.col(s.STACK).alias(c.STACK),
         pl.col(_LINE_NO),  # for the duplicate check of ``_finish``, which drops it
     )
 

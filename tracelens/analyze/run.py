@@ -37,6 +37,8 @@ from tracelens.analyze.kinds import ANALYSES, KINDS, SEVERITIES
 from tracelens.analyze.load import LoadStats, Trace
 from tracelens.analyze.options import DEFAULT, Options
 from tracelens.analyze.parallel import gc_paused, side_by_side
+from tracelens.analyze.recheck import mark_rechecked
+from tracelens.analyze.stacks import with_stacks
 from tracelens.analyze.suppress import Suppression
 from tracelens.analyze.windows import locks_held
 
@@ -151,9 +153,11 @@ def _analyze(
     tasks.append(functools.partial(stats, trace))
     results = side_by_side(tasks, parallel=options.parallel(n_events))
     summary: dict[str, Any] = results.pop()
-    found: list[Finding] = [f for findings in results for f in findings]
+    found: list[Finding] = mark_rechecked(
+        [f for findings in results for f in findings], trace.events
+    )
     kept, suppressed = suppress.apply_suppressions(found, suppressions)
-    kept = sort_findings(group_findings(kept))
+    kept = sort_findings(with_stacks(group_findings(kept), trace.events, trace.stacks))
     by_kind = Counter(f.kind for f in kept)
     by_sev = Counter(f.severity for f in kept)
     summary["findings"] = len(kept)

@@ -361,9 +361,9 @@ def _event(
 
 
 def _site_text(prefix: str) -> pl.Expr:
-    # The file's last path part keeps the sentence readable; ``sites`` has the full path.
-    base = pl.col(f"{prefix}file").str.split("/").list.last()
-    return pl.format("{}:{} ({})", base, f"{prefix}line", f"{prefix}func")
+    # The file as recorded, as every analysis writes it: the renderers show it relative
+    # to their root, as they show the sites (``report.explanation_text``).
+    return pl.format("{}:{} ({})", f"{prefix}file", f"{prefix}line", f"{prefix}func")
 
 
 def _explanation() -> pl.Expr:

@@ -32,6 +32,7 @@ def configure(
     stress: bool = False,
     flush_interval: float = 0.2,
     buffer_size: int = 1024,
+    stack_depth: int = _core.DEFAULT_STACK_DEPTH,
     instrument: bool | Sequence[str] = True,
     configure_structlog: bool = True,
     emit: Literal["file", "structlog"] = "file",
@@ -49,6 +50,9 @@ def configure(
             the default scheduling show up (for test runs).
         flush_interval: Seconds between background writes of the buffered events.
         buffer_size: Events a thread buffers before it writes them itself.
+        stack_depth: Frames of each event's call stack to record, the call site first
+            (0 to 64; 0: call sites only). Stacks are interned: each distinct frame is
+            written once, as a ``stack`` line, and events name their innermost frame.
         instrument: Replace ``threading.Lock``/``RLock``, the ``_thread`` locks and
             ``Thread.start``/``join`` with recorded versions (for objects created
             from now on). A sequence of module patterns (``["myapp.*", "botocore.*"]``)
@@ -74,6 +78,7 @@ def configure(
         "stress": stress,
         "flush_interval": flush_interval,
         "buffer_size": buffer_size,
+        "stack_depth": stack_depth,
         "instrument": instrument if isinstance(instrument, bool) else tuple(instrument),
         "configure_structlog": configure_structlog,
         "emit": emit,
@@ -86,6 +91,8 @@ def configure(
         raise ValueError("configure() needs a path to write the trace to")
     if buffer_size < 1 or flush_interval <= 0:
         raise ValueError("buffer_size and flush_interval must be positive")
+    if type(stack_depth) is not int or not 0 <= stack_depth <= _core.MAX_STACK_DEPTH:
+        raise ValueError(f"stack_depth must be an int from 0 to {_core.MAX_STACK_DEPTH}")
     if STATE.on:
         shutdown()
 
@@ -106,6 +113,7 @@ def configure(
     _fill_skip_files()
     STATE.pid = os.getpid()
     STATE.buffer_size = buffer_size
+    STATE.stack_depth = stack_depth
     STATE.sink = sink
     unit_state()  # the calling thread gets its unit before anything else records
     sink.write_event(_meta())
@@ -390,7 +398,7 @@ def _install_process_hooks() -> None:
 
 # -- spawned children ------------------------------------------------------------------
 #: The settings a child needs (``emit="structlog"`` cannot cross processes).
-_CHILD_SETTINGS: Final = ("stress", "flush_interval", "buffer_size", "instrument")
+_CHILD_SETTINGS: Final = ("stress", "flush_interval", "buffer_size", "stack_depth", "instrument")
 
 
 def _configure_child(path: str, settings: dict[str, Any]) -> None:

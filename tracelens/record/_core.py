@@ -72,6 +72,11 @@ RAW: Final = "\x00raw"
 SKIP_FILES: set[str] = set()
 
 
+#: ``configure``'s default ``stack_depth``, and the most it takes (the C walk's array).
+DEFAULT_STACK_DEPTH: Final = 8
+MAX_STACK_DEPTH: Final = 64
+
+
 class _State:
     """Mutable recorder-wide state. One instance: ``STATE``."""
 
@@ -85,6 +90,7 @@ class _State:
         "saved",
         "settings",
         "sink",
+        "stack_depth",
         "units",
     )
 
@@ -92,6 +98,9 @@ class _State:
         self.on = False
         self.sink: Sink | None = None
         self.buffer_size = 1024
+        #: Frames of each event's call stack recorded (``configure(stack_depth=...)``;
+        #: 0: none).
+        self.stack_depth = DEFAULT_STACK_DEPTH
         self.pid = os.getpid()
         self.units = itertools.count(1)  # "t0" is the main thread
         #: The arguments of the current ``configure`` (``None`` when not recording).
@@ -233,15 +242,18 @@ def py_record(
     if st.off:
         return
     f = getframe(depth)
+    deep = _STATE.stack_depth
     # Calls that come through the standard library's primitives (a Condition's wait,
     # a Queue's put) are attributed to the user's line that called them.
     while f.f_code.co_filename in SKIP_FILES:
         back = f.f_back
         if back is None:
+            deep = 0  # no user frame (a thread's begin): no stack
             break
         f = back
+    stack = py_stack(f) if deep else None
     task = None if _get_running_loop() is None else current_task_unit()
-    rec = (op, seq, _monotonic_ns(), target, value, f.f_code, f.f_lasti, task, extra)
+    rec = (op, seq, _monotonic_ns(), target, value, f.f_code, f.f_lasti, task, extra, stack)
     # NOTE: the buffer is read and appended to with no call in between (a call is a
     # switch point): read before the clock call, the list could be taken by the
     # flusher in the meantime and the event appended to a list already written.
@@ -251,6 +263,41 @@ def py_record(
         sink = _STATE.sink
         if sink is not None:
             sink.flush_unit(st)
+
+
+def py_stack(f: Any) -> int | None:
+    """The id of the interned call stack at frame ``f`` (``None`` when not recording).
+
+    The stack is ``f`` (the call site) and its callers, up to ``STATE.stack_depth``
+    frames, ending before the first frame of ``SKIP_FILES`` (a thread's bootstrap, the
+    asyncio loop that runs a task, a pool's worker): the user's own frames. Its key is
+    the frames' code objects and instruction offsets, innermost first; the sink interns
+    it (``Sink.stack_id``). The C ``record`` caches the same keys (``_speedups.c``).
+    """
+    depth = _STATE.stack_depth
+    key = [f.f_code, f.f_lasti]
+    back = f.f_back
+    n = 1
+    while back is not None and n < depth:
+        code = back.f_code
+        if code.co_filename in SKIP_FILES:
+            break
+        key += (code, back.f_lasti)
+        back = back.f_back
+        n += 1
+    return intern_stack(tuple(key))
+
+
+def intern_stack(key: tuple[Any, ...]) -> int | None:
+    """The id of a stack key (``py_stack``) in the active sink, defined there once."""
+    sink = _STATE.sink
+    return None if sink is None else sink.stack_id(key)
+
+
+def forget_stacks() -> None:
+    """Forget the C record's cached stack ids (the sink's interned stacks were reset)."""
+    if speedups is not None:
+        speedups.forget_stacks()
 
 
 def asyncio_imported(_module: object = None) -> None:
@@ -269,6 +316,7 @@ def asyncio_imported(_module: object = None) -> None:
 
 def _setup(c: Any) -> None:
     c.setup(_local, _new_state, SKIP_FILES, _get_running_loop, current_task_unit, _STATE, NOVALUE)
+    c.setup_stacks(intern_stack)
 
 
 def _load_speedups() -> Any:

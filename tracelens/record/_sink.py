@@ -15,6 +15,7 @@ disk up to its last moments), before a fork, at ``shutdown`` and at exit.
 from __future__ import annotations
 
 import _thread
+import itertools
 import os
 import stat
 import sys
@@ -152,12 +153,63 @@ class Sink:
         self._regular = self._fd >= 0 and stat.S_ISREG(os.fstat(self._fd).st_mode)
         self._sites = _Sites()
         self._prefixes: dict[tuple[Any, ...], bytes] = {}
+        self._forget_stacks()
         self._failed = False
         self._stop = original_allocate_lock()  # an original lock: never recorded
         self._stop.acquire()
         self._stopped = original_allocate_lock()
         self._running = False
         self.pid = os.getpid()
+
+    # -- call stacks ----------------------------------------------------------------
+    def _forget_stacks(self) -> None:
+        """Start the interned stacks anew (a new file or process needs their definitions)."""
+        #: Stack key (``_core.py_stack``) -> the id of its innermost frame.
+        self._stacks: dict[tuple[Any, ...], int] = {}
+        #: (file, line, func, parent id) -> frame id: one definition per frame.
+        self._frames: dict[tuple[str, int, str, int | None], int] = {}
+        self._frame_ids = itertools.count(1)
+        _core.forget_stacks()
+
+    def stack_id(self, key: tuple[Any, ...]) -> int:
+        """The id of a call stack, its frames' definitions put in the current thread's
+        buffer the first time each frame (with its callers) is seen.
+
+        Args:
+            key: Code objects and instruction offsets, innermost frame first.
+        """
+        hit = self._stacks.get(key)
+        if hit is not None:
+            return hit
+        if len(self._stacks) > 100_000:  # many distinct stacks: start over
+            self._forget_stacks()
+        parent: int | None = None
+        # next() on a count is atomic: threads interning at once get distinct ids, and
+        # each id has its definition (two of one frame at worst)
+        for i in range(len(key) - 2, -1, -2):
+            file, line, func = self._sites(key[i], key[i + 1])
+            frame = (file, line, func, parent)
+            fid = self._frames.get(frame)
+            if fid is None:
+                fid = self._frames[frame] = next(self._frame_ids)
+                self._define_frame(fid, parent, file, line, func)
+            parent = fid
+        assert parent is not None
+        self._stacks[key] = parent
+        return parent
+
+    def _define_frame(self, fid: int, parent: int | None, file: str, line: int, func: str) -> None:
+        d: dict[str, Any] = {
+            s.TL: s.FORMAT_VERSION,
+            s.OP: s.Op.STACK,
+            s.PID: self.pid,
+            s.STACK_ID: fid,
+        }
+        if parent is not None:
+            d[s.STACK_PARENT] = parent
+        d[s.FILE], d[s.LINE], d[s.FUNC] = file, line, func
+        # a raw line (both renderers copy it), with its dict for an emitter
+        _core.unit_state().buf.append((RAW, dumps(d, option=_OPT), d))
 
     # -- background flusher ----------------------------------------------------------
     def start(self) -> None:
@@ -217,8 +269,10 @@ class Sink:
             return
         if self._emit is not None:
             for rec in chunk:
-                if rec[0] is not RAW:  # application lines already went through the app's chain
+                if rec[0] is not RAW:
                     self._emit(self._event_dict(st, rec))
+                elif len(rec) == 3:  # a stack definition (application lines already went
+                    self._emit(dict(rec[2]))  # through the app's chain)
             return
         if _core.speedups is not None:
             fd = self._fd
@@ -296,12 +350,14 @@ class Sink:
                 line = rec[1]
                 append(line if line.endswith(b"\n") else line + b"\n")
                 continue
-            _, seq, ts, target, value, code, lasti, task, extra = rec
+            _, seq, ts, target, value, code, lasti, task, extra, stack = rec
             key = (st, op, target, code, lasti, task)
             pre = cache.get(key)
             if pre is None:
                 pre = cache[key] = self._prefix(st, op, target, code, lasti, task)
             tail = b'"seq":%d,"ts":%d' % (seq, ts)
+            if stack is not None:
+                tail += b',"stack":%d' % stack
             if value is not NOVALUE:
                 tail += b',"value":' + dumps(bounded(value))
             if extra:
@@ -312,10 +368,12 @@ class Sink:
         return b"".join(out)
 
     def _event_dict(self, st: UnitState, rec: tuple[Any, ...]) -> dict[str, Any]:
-        op, seq, ts, target, value, code, lasti, task, extra = rec
+        op, seq, ts, target, value, code, lasti, task, extra, stack = rec
         d = self._base(st, op, target, code, lasti, task)
         d[s.SEQ] = seq
         d[s.TS] = ts
+        if stack is not None:
+            d[s.STACK] = stack
         if value is not NOVALUE:
             d[s.VALUE] = bounded(value)
         if extra:
@@ -388,6 +446,7 @@ class Sink:
         self.stop()
         self.flush()
         old, self._fd = self._fd, new
+        self._forget_stacks()  # their definitions are in the old file
         self.path = os.fspath(path)
         self._regular = stat.S_ISREG(os.fstat(new).st_mode)
         if old >= 0:
@@ -401,6 +460,7 @@ class Sink:
         STATES.clear()
         self.pid = os.getpid()
         self._prefixes = {}  # they hold the parent's pid
+        self._forget_stacks()  # their definitions are the parent's
         self._running = False
         self._stop = original_allocate_lock()
         self._stop.acquire()

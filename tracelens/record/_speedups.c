@@ -245,14 +245,15 @@ static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
             }
             continue;
         }
-        if (PyTuple_GET_SIZE(rec) != 9) {
-            PyErr_SetString(PyExc_TypeError, "an event record has 9 fields");
+        if (PyTuple_GET_SIZE(rec) != 10) {
+            PyErr_SetString(PyExc_TypeError, "an event record has 10 fields");
             goto fail;
         }
         PyObject *seq = PyTuple_GET_ITEM(rec, 1), *ts = PyTuple_GET_ITEM(rec, 2);
         PyObject *target = PyTuple_GET_ITEM(rec, 3), *value = PyTuple_GET_ITEM(rec, 4);
         PyObject *code = PyTuple_GET_ITEM(rec, 5), *lasti = PyTuple_GET_ITEM(rec, 6);
         PyObject *task = PyTuple_GET_ITEM(rec, 7), *extra = PyTuple_GET_ITEM(rec, 8);
+        PyObject *stack = PyTuple_GET_ITEM(rec, 9);
         long li = PyLong_Check(lasti) ? PyLong_AsLong(lasti) : -1;
         if (li == -1 && PyErr_Occurred()) goto fail;
         size_t h = ((size_t)op >> 4) ^ ((size_t)target >> 4) * 31 ^ ((size_t)code >> 4) * 17 ^
@@ -292,6 +293,9 @@ static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     tail:
         if (buf_put(&b, "\"seq\":", 6) < 0 || buf_put_int(&b, seq) < 0) goto fail;
         if (buf_put(&b, ",\"ts\":", 6) < 0 || buf_put_int(&b, ts) < 0) goto fail;
+        if (stack != Py_None &&
+            (buf_put(&b, ",\"stack\":", 9) < 0 || buf_put_int(&b, stack) < 0))
+            goto fail;
         if (value != novalue) {
             if (buf_put(&b, ",\"value\":", 9) < 0) goto fail;
             int r = buf_put_scalar(&b, value);
@@ -382,6 +386,110 @@ static long long monotonic_ns(void) {
     return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 
+/* ------------------------------------------------------------------------------ */
+/* Call stacks (tracelens.record._core.py_stack): the site frame and its callers, up to
+ * STATE.stack_depth frames, ending before the first frame of a SKIP_FILES file. Their
+ * key, (code, lasti, code, lasti, ...) innermost first, is interned by the Python
+ * intern_stack(key) -> id; the ids of the keys seen last are cached here by identity of
+ * the code objects (the cache holds the keys, so a code object cannot be freed and its
+ * address reused while cached). forget_stacks() empties it when the sink starts anew. */
+#define STACK_MAX 64
+#define STACK_SLOTS 1024
+typedef struct {
+    size_t hash;
+    PyObject *key, *id;
+} StackSlot;
+static StackSlot stack_cache[STACK_SLOTS];
+static PyObject *g_intern_stack, *s_stack_depth;
+
+static PyObject *setup_stacks(PyObject *self, PyObject *intern) {
+    Py_INCREF(intern);
+    Py_XSETREF(g_intern_stack, intern);
+    Py_RETURN_NONE;
+}
+
+static PyObject *forget_stacks(PyObject *self, PyObject *unused) {
+    for (int i = 0; i < STACK_SLOTS; i++) {
+        stack_cache[i].hash = 0;
+        Py_CLEAR(stack_cache[i].key);
+        Py_CLEAR(stack_cache[i].id);
+    }
+    Py_RETURN_NONE;
+}
+
+/* The stack id at frame f (code: its code object), or None; NULL on error. */
+static PyObject *stack_of(PyFrameObject *f, PyObject *code) {
+    PyObject *d = PyObject_GetAttr(g_state, s_stack_depth);
+    if (d == NULL) return NULL;
+    Py_ssize_t depth = PyLong_AsSsize_t(d);
+    Py_DECREF(d);
+    if (depth == -1 && PyErr_Occurred()) return NULL;
+    if (depth <= 0 || g_intern_stack == NULL) return Py_NewRef(Py_None);
+    if (depth > STACK_MAX) depth = STACK_MAX;
+    PyObject *codes[STACK_MAX];
+    int lastis[STACK_MAX];
+    Py_ssize_t n = 1;
+    PyObject *result = NULL;
+    codes[0] = Py_NewRef(code);
+    lastis[0] = PyFrame_GetLasti(f);
+    PyFrameObject *g = PyFrame_GetBack(f);
+    while (g != NULL && n < depth) {
+        PyObject *gc = (PyObject *)PyFrame_GetCode(g);
+        int skip = PySet_Contains(g_skip, ((PyCodeObject *)gc)->co_filename);
+        if (skip != 0) {
+            Py_DECREF(gc);
+            if (skip < 0) goto done;
+            break;
+        }
+        codes[n] = gc;
+        lastis[n] = PyFrame_GetLasti(g);
+        n++;
+        PyFrameObject *back = PyFrame_GetBack(g);
+        Py_DECREF(g);
+        g = back;
+    }
+    size_t h = (size_t)n;
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h * 1000003) ^ ((size_t)codes[i] >> 4) ^ ((size_t)(unsigned)lastis[i] * 2654435761u);
+    if (h == 0) h = 1;
+    StackSlot *slot = &stack_cache[(h ^ (h >> 17)) % STACK_SLOTS];
+    if (slot->hash == h && slot->key != NULL && PyTuple_GET_SIZE(slot->key) == 2 * n) {
+        Py_ssize_t i = 0;
+        for (; i < n; i++) {
+            if (PyTuple_GET_ITEM(slot->key, 2 * i) != codes[i]) break;
+            long li = PyLong_AsLong(PyTuple_GET_ITEM(slot->key, 2 * i + 1));
+            if (li != lastis[i]) break;
+        }
+        if (i == n) {
+            result = Py_NewRef(slot->id);
+            goto done;
+        }
+    }
+    PyObject *key = PyTuple_New(2 * n);
+    if (key == NULL) goto done;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *li = PyLong_FromLong(lastis[i]);
+        if (li == NULL) {
+            Py_DECREF(key);
+            goto done;
+        }
+        PyTuple_SET_ITEM(key, 2 * i, Py_NewRef(codes[i]));
+        PyTuple_SET_ITEM(key, 2 * i + 1, li);
+    }
+    result = PyObject_CallOneArg(g_intern_stack, key);
+    if (result != NULL && result != Py_None) {
+        slot->hash = h;
+        Py_XSETREF(slot->key, key);
+        Py_XSETREF(slot->id, Py_NewRef(result));
+    } else {
+        Py_DECREF(key);
+    }
+done:
+    Py_XDECREF(g);
+    for (Py_ssize_t i = 0; i < n; i++) Py_DECREF(codes[i]);
+    return result;
+}
+
 /* record(op, seq, target, value=NOVALUE, extra=None, depth=2) */
 static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                         PyObject *kwnames) {
@@ -429,6 +537,7 @@ static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         if (st == NULL) return NULL;
     }
     PyObject *result = NULL, *code = NULL, *task = NULL, *buf = NULL, *rec = NULL;
+    PyObject *stack = NULL;
     PyFrameObject *f = NULL;
     PyObject *off = PyObject_GetAttr(st, s_off);
     if (off == NULL) goto done;
@@ -453,17 +562,23 @@ static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         goto done;
     }
     code = (PyObject *)PyFrame_GetCode(f);
+    int user = 1; /* a frame outside SKIP_FILES was found (a thread's begin has none) */
     for (;;) {
         int skip = PySet_Contains(g_skip, ((PyCodeObject *)code)->co_filename);
         if (skip < 0) goto done;
         if (!skip) break;
         PyFrameObject *back = PyFrame_GetBack(f);
-        if (back == NULL) break;
+        if (back == NULL) {
+            user = 0;
+            break;
+        }
         Py_DECREF(f);
         f = back;
         Py_DECREF(code);
         code = (PyObject *)PyFrame_GetCode(f);
     }
+    stack = user ? stack_of(f, code) : Py_NewRef(Py_None);
+    if (stack == NULL) goto done;
     PyObject *loop = PyObject_CallNoArgs(g_get_loop);
     if (loop == NULL) goto done;
     if (loop == Py_None) {
@@ -473,7 +588,7 @@ static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     }
     Py_DECREF(loop);
     if (task == NULL) goto done;
-    rec = PyTuple_New(9);
+    rec = PyTuple_New(10);
     if (rec == NULL) goto done;
     /* Nothing a record holds refers back to it: the collector need not scan it
      * (the thousand records of a full buffer would otherwise be traversed on every
@@ -495,6 +610,7 @@ static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     PyTuple_SET_ITEM(rec, 6, lasti);
     PyTuple_SET_ITEM(rec, 7, Py_NewRef(task));
     PyTuple_SET_ITEM(rec, 8, Py_NewRef(extra));
+    PyTuple_SET_ITEM(rec, 9, Py_NewRef(stack));
     buf = PyObject_GetAttr(st, s_buf);
     if (buf == NULL) goto done;
     if (!PyList_Check(buf)) {
@@ -522,6 +638,7 @@ static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     result = Py_NewRef(Py_None);
 done:
     Py_XDECREF(rec);
+    Py_XDECREF(stack);
     Py_XDECREF(buf);
     Py_XDECREF(task);
     Py_XDECREF(code);
@@ -536,6 +653,8 @@ static PyMethodDef methods[] = {
     {"record", (PyCFunction)(void (*)(void))record, METH_FASTCALL | METH_KEYWORDS,
      "Append one event to the current thread's buffer (_core.record)."},
     {"setup", setup, METH_VARARGS, "Hand the recorder's state to record()."},
+    {"setup_stacks", setup_stacks, METH_O, "Hand record() the interner of call stacks."},
+    {"forget_stacks", forget_stacks, METH_NOARGS, "Empty record()'s cache of stack ids."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -551,6 +670,7 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_buffer_size, "buffer_size");
     INTERN(s_sink, "sink");
     INTERN(s_flush_unit, "flush_unit");
+    INTERN(s_stack_depth, "stack_depth");
 #undef INTERN
     return PyModule_Create(&module);
 }

@@ -147,6 +147,7 @@ def run(
     stress: bool = False,
     instrument_code: bool = True,
     patterns: Sequence[str] = (),
+    stack_depth: int = _core.DEFAULT_STACK_DEPTH,
 ) -> int:
     """Record a script or module run as ``__main__``.
 
@@ -158,6 +159,7 @@ def run(
         instrument_code: Record the shared-state accesses of the script and of the
             modules of its project (``tracelens.record.instrument``), with no
             ``watch()`` needed.
+        stack_depth: Frames of each event's call stack (``configure(stack_depth=...)``).
         patterns: More modules to instrument (``botocore.*``), besides those of
             ``[tool.tracelens] instrument`` in the project's ``pyproject.toml``.
 
@@ -166,6 +168,9 @@ def run(
     """
     if not argv:
         _say("run needs a script (or -m and a module) to run")
+        return EXIT_USAGE
+    if not 0 <= stack_depth <= _core.MAX_STACK_DEPTH:
+        _say(f"--stack-depth must be from 0 to {_core.MAX_STACK_DEPTH}, not {stack_depth}")
         return EXIT_USAGE
     target, args = argv[0], list(argv[1:])
     path = Path(output) if output is not None else default_output(target, module=module)
@@ -188,7 +193,7 @@ def run(
     if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _on_sigterm(path))
 
-    _config.configure(path, stress=stress)
+    _config.configure(path, stress=stress, stack_depth=stack_depth)
     _config.pin()  # the program's own configure() must not send the trace elsewhere
     sink = _core.STATE.sink  # kept: whether its writes failed is known after shutdown
     finder = None
@@ -234,10 +239,10 @@ def run(
     return status
 
 
-USAGE = """usage: tracelens run [-o TRACE] [--stress] [--instrument PATTERN]... [--no-instrument]
-                     script.py [args...]
-       tracelens run [-o TRACE] [--stress] [--instrument PATTERN]... [--no-instrument]
-                     -m module [args...]"""
+USAGE = """usage: tracelens run [-o TRACE] [--stress] [--stack-depth N] [--instrument PATTERN]...
+                     [--no-instrument] script.py [args...]
+       tracelens run [-o TRACE] [--stress] [--stack-depth N] [--instrument PATTERN]...
+                     [--no-instrument] -m module [args...]"""
 
 
 HELP = f"""{USAGE}
@@ -251,6 +256,8 @@ options:
   -o, --output TRACE    the trace file (overwritten; default NAME.trace.jsonl beside
                         the working directory's script name)
   --stress              shrink the thread switch interval to shake out races
+  --stack-depth N       frames of each event's call stack to record (default 8;
+                        0: the call site only)
   --instrument PATTERN  also record the accesses of modules matching PATTERN
                         (`botocore.*`); repeatable. The script's project is recorded
                         by default, and `[tool.tracelens] instrument` in pyproject.toml
@@ -326,6 +333,12 @@ def parse(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]] | str | None:
         elif a == "--stress":
             opts["stress"] = True
             i += 1
+        elif (a == "--stack-depth" and i + 1 < len(argv)) or a.startswith("--stack-depth="):
+            text = argv[i + 1] if a == "--stack-depth" else a.split("=", 1)[1]
+            if not text.isdigit():
+                return None
+            opts["stack_depth"] = int(text)
+            i += 2 if a == "--stack-depth" else 1
         elif a == "--no-instrument":
             opts["instrument_code"] = False
             i += 1

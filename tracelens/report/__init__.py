@@ -18,8 +18,11 @@ from tracelens.report._common import (
     bug_note,
     clean,
     damage_text,
+    explanation_text,
     format_duration,
+    frame_texts,
     no_shared_state,
+    stack_sections,
     variables_text,
 )
 
@@ -64,8 +67,11 @@ __all__ = [
     "bug_note",
     "clean",
     "damage_text",
+    "explanation_text",
     "format_duration",
+    "frame_texts",
     "no_shared_state",
     "render",
+    "stack_sections",
     "variables_text",
 ]

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Final, Protocol
 
+from tracelens.analyze.columns import unit_word
 from tracelens.analyze.findings import (
     ERROR,
     NOTE,
@@ -166,6 +167,53 @@ def step_text(e: EventRef, root: Path | None = None) -> str:
     """One interleaving step as plain text (``Thread-1 reads x = 1 at app.py:12``)."""
     unit, v, target, site = step_parts(e, root)
     return f"{unit} {v} {target} at {site}"
+
+
+def explanation_text(f: Finding, root: Path | None = None) -> str:
+    """A finding's explanation with its files shown as its sites are (relative to ``root``).
+
+    The analyses name code sites in their sentences as ``file:line`` with the file as
+    recorded; each file of the finding's sites, events and stacks is replaced there by
+    its ``display_path``, longest first (so that no file is replaced inside another).
+    """
+    files = {s.file for s in f.sites}
+    for e in (*f.events, *f.worst):
+        files.add(e.file)
+        files.update(s.file for s in (*e.stack, *e.created_at))
+    text = f.explanation
+    for file in sorted(files, key=len, reverse=True):
+        shown = display_path(file, root)
+        if file and shown != file:
+            text = text.replace(file + ":", shown + ":")
+    return text
+
+
+def frame_texts(frames: Sequence[Site], root: Path | None = None) -> list[str]:
+    """A call stack as ThreadSanitizer prints it: ``#0 func file:line``, innermost first."""
+    return [f"#{i} {s.func} {site_text(s, root)}" for i, s in enumerate(frames)]
+
+
+def stack_sections(f: Finding, root: Path | None = None) -> list[tuple[str, tuple[Site, ...]]]:
+    """The stacks a finding shows, as (heading, frames innermost first), unescaped.
+
+    First each step of the first instance whose call stack says more than its site
+    (``2. Thread-1 reads x at:``), then where each unit of the steps was created, once
+    per unit, as ThreadSanitizer does (``Thread Thread-1 created by thread MainThread
+    at:``). Empty for a trace recorded without stacks or with depth 1.
+    """
+    out: list[tuple[str, tuple[Site, ...]]] = []
+    for i, e in enumerate(f.events, 1):
+        if len(e.stack) > 1:
+            unit, v, _target, _site = step_parts(e, root)
+            out.append((f"{i}. {unit} {v} {e.target} at:", e.stack))
+    seen: set[str] = set()
+    for e in f.events:
+        if e.created_at and e.unit not in seen:
+            seen.add(e.unit)
+            word = unit_word(e.unit).capitalize()
+            by = f" by {e.created_by}" if e.created_by else ""
+            out.append((f"{word} {e.unit_name or e.unit} created{by} at:", e.created_at))
+    return out
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x20), 0x7F, *range(0x80, 0xA0))}

@@ -23,12 +23,14 @@ from tracelens.report._common import (
     counts_by_severity,
     damage_text,
     distinct_sites,
+    explanation_text,
     format_duration,
     headline,
     is_remote,
     rule_for,
     rule_label,
     site_text,
+    stack_sections,
     step_parts,
     summary_int,
     suppressed_by_rule,
@@ -163,7 +165,7 @@ def _finding(f: Finding, anchor: str, options: RenderOptions, findings: Sequence
         f"{esc(', '.join(f.units))}</span></div>"
     )
     if f.explanation:
-        out.append(f'<div class="explanation">{esc(f.explanation)}</div>')
+        out.append(f'<div class="explanation">{esc(explanation_text(f, root))}</div>')
     sites = " → ".join(
         f"<code>{esc(site_text(x, root))}</code> in {esc(x.func)}" for x in distinct_sites(f)
     )
@@ -190,6 +192,17 @@ def _finding(f: Finding, anchor: str, options: RenderOptions, findings: Sequence
                 f"<code>{esc(site)}</code>{held}{role}</li>"
             )
         out.append("</ol>")
+    sections = stack_sections(f, root)
+    if sections:
+        out.append('<div class="stacks">')
+        for heading, frames in sections:
+            out.append(f"<div>{esc(heading)}</div>")
+            out.append('<ol class="frames" start="0">')
+            out += [
+                f"<li>{esc(s.func)} <code>{esc(site_text(s, root))}</code></li>" for s in frames
+            ]
+            out.append("</ol>")
+        out.append("</div>")
     span = window_ns(f.worst)
     widest = f" Widest window: {esc(format_duration(span))}." if span else ""
     out.append(

@@ -84,6 +84,9 @@ _EVENT = {
         "line": {"type": "integer"},
         "func": {"type": "string"},
         "locks": {"type": "array", "items": {"type": "string"}},
+        "stack": {"type": "array", "items": {"$ref": "#/$defs/site"}},
+        "created_at": {"type": "array", "items": {"$ref": "#/$defs/site"}},
+        "created_by": {"type": "string"},
     },
 }
 _RULE = {

@@ -23,12 +23,15 @@ from tracelens.report._common import (
     clean,
     damage_text,
     distinct_sites,
+    explanation_text,
     format_duration,
+    frame_texts,
     headline,
     is_remote,
     rule_for,
     rule_label,
     site_text,
+    stack_sections,
     step_parts,
     summary_int,
     suppressed_by_rule,
@@ -214,7 +217,7 @@ def _finding(
         f"<summary>{_ICON.get(f.severity, '')} <b>{html.escape(clean(f.kind))}</b> on "
         f"<code>{html.escape(clean(var))}</code> ({f.count:,} times)</summary>",
         "",
-        text(f.explanation) if f.explanation else text(rule.short),
+        text(explanation_text(f, root)) if f.explanation else text(rule.short),
         "",
     ]
     many = variables_text(f)
@@ -231,6 +234,13 @@ def _finding(
         who = f"**{code(unit)}**" if is_remote(e) else code(unit)
         held = f" holding {', '.join(code(x) for x in e.locks)}" if e.locks else ""
         out.append(f"{i}. {who} {v} {code(target)} at {code(site)}{held}")
+    sections = stack_sections(f, root)
+    if sections:  # a raw HTML block: escaped by html.escape, nothing read as Markdown
+        out += ["", "<pre>"]
+        for heading, frames in sections:
+            out.append(html.escape(clean(heading)))
+            out += [html.escape(clean(f"   {frame}")) for frame in frame_texts(frames, root)]
+        out.append("</pre>")
     span = window_ns(f.worst)
     out.append("")
     extra = f" Widest window: {format_duration(span)}." if span else ""

@@ -26,11 +26,13 @@ from tracelens.report._common import (
     ReportLike,
     clean,
     distinct_sites,
+    explanation_text,
     json_document,
     ordered,
     relative_path,
     rule_dict,
     rule_for,
+    stack_sections,
     step_text,
     tool_version,
 )
@@ -127,7 +129,7 @@ def _code_flow(f: Finding, root: Path | None) -> dict[str, Any]:
             }
         )
     return {
-        "message": {"text": clean(f.explanation or rule_for(f.kind).short)},
+        "message": {"text": clean(explanation_text(f, root) or rule_for(f.kind).short)},
         "threadFlows": [
             {"id": clean(unit), "message": {"text": clean(names[unit])}, "locations": locs}
             for unit, locs in per_unit.items()
@@ -137,7 +139,7 @@ def _code_flow(f: Finding, root: Path | None) -> dict[str, Any]:
 
 def _result(f: Finding, rule_index: dict[str, int], root: Path | None) -> dict[str, Any]:
     sites = distinct_sites(f)
-    message = f"{f.explanation or rule_for(f.kind).short} ({f.count:,} occurrence" + (
+    message = f"{explanation_text(f, root) or rule_for(f.kind).short} ({f.count:,} occurrence" + (
         "s)" if f.count != 1 else ")"
     )
     result: dict[str, Any] = {
@@ -161,6 +163,15 @@ def _result(f: Finding, rule_index: dict[str, int], root: Path | None) -> dict[s
         ]
     if f.events:
         result["codeFlows"] = [_code_flow(f, root)]
+    stacks = [
+        {
+            "message": {"text": clean(heading)},
+            "frames": [{"location": _location(s, root)} for s in frames],
+        }
+        for heading, frames in stack_sections(f, root)
+    ]
+    if stacks:
+        result["stacks"] = stacks
     return result
 
 

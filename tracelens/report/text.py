@@ -24,13 +24,16 @@ from tracelens.report._common import (
     clean,
     damage_text,
     distinct_sites,
+    explanation_text,
     format_duration,
+    frame_texts,
     headline,
     is_remote,
     plural,
     rule_for,
     rule_label,
     site_text,
+    stack_sections,
     step_parts,
     suppressed_by_rule,
     unused_suppressions,
@@ -180,8 +183,12 @@ def _finding(f: Finding, options: RenderOptions, findings: Sequence[Finding]) ->
         if e.role:
             line.append(f"  ({clean(e.role)})", "dim")
         lines.append(_indent(line, 4))
+    for heading, frames in stack_sections(f, root):
+        lines.append(_indent(Text(clean(heading), "dim"), 4))
+        for frame in frame_texts(frames, root):
+            lines.append(_indent(Text(clean(frame), "cyan"), 7))
     if f.explanation:
-        lines.append(_indent(Text(clean(f.explanation), "italic"), 4))
+        lines.append(_indent(Text(clean(explanation_text(f, root)), "italic"), 4))
     span = window_ns(f.worst)
     if f.count > 1 and span and f.worst != f.events:
         lines.append(_indent(Text(f"widest window: {format_duration(span)}", "dim"), 4))

@@ -570,3 +570,31 @@ def test_an_access_after_the_join_is_not_ordered_before_the_next_request():
     assert [(f["var"], [s["line"] for s in f["sites"]]) for f in got["inconsistent_locking"]] == [
         ("x", [6, 7])
     ]
+
+
+def _deadlock_after(first: int, second: int) -> list[tuple]:
+    """t1 nests A, B and t2 nests B, A once each (lines ``first``, ``first + 10``), then
+    both block in the opposite order (lines ``second``, ``second + 10``)."""
+    return [
+        *start("t1", "t2"),
+        *nested("t1", "A", "B", first),
+        *nested("t2", "B", "A", first + 10),
+        ("t1", "acquire", "A", {"line": second}),
+        ("t2", "acquire", "B", {"line": second + 10}),
+        ("t1", "acquire_try", "B", {"line": second + 1}),
+        ("t2", "acquire_try", "A", {"line": second + 11}),
+        ("t0", "wait", "t1"),
+    ]
+
+
+@pytest.mark.parametrize(("first", "second"), [(10, 10), (10, 50)], ids=["same", "other"])
+def test_a_deadlock_the_lock_order_analysis_saw_coming_is_one_inversion(tmp_path, first, second):
+    """When the nestings also succeeded earlier (at the deadlock's lines or others), the
+    cycle is one lock_order_inversion beside the deadlock, not one from each analysis."""
+    from tests.traces import write_steps
+    from tracelens.analyze import analyze, load
+
+    path = write_steps(_deadlock_after(first, second), tmp_path / "t.jsonl")
+    report = analyze(load(path))
+    kinds = sorted((f.kind, f.var) for f in report.findings)
+    assert kinds == [("deadlock", "B, A"), ("lock_order_inversion", "A -> B -> A")]

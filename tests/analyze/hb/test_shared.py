@@ -47,10 +47,18 @@ def _alone(steps, kinds=KINDS) -> list[dict]:
     when both kinds are asked for, the lock-set rows that a data race row states (same
     variable, same sites in any order) left out, the plain way."""
     out = []
+    cycles: set[str] = set()  # a cycle is one inversion: the first analysis's to give it
     for a in ALL:
         if a.__name__ in kinds:
             clear_cache()
-            out += _rows(_alone_rows(a, frame(steps)))
+            rows = _rows(_alone_rows(a, frame(steps)))
+            if "lock_order_inversion" in kinds:
+                inversions = {r["var"] for r in rows if r["kind"] == "lock_order_inversion"}
+                rows = [
+                    r for r in rows if r["kind"] != "lock_order_inversion" or r["var"] not in cycles
+                ]
+                cycles |= inversions
+            out += rows
     if "data_race" in kinds:
         raced = {_sites(r) for r in out if r["kind"] == "data_race"}
         out = [r for r in out if r["kind"] != "inconsistent_locking" or _sites(r) not in raced]

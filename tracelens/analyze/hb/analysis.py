@@ -10,7 +10,9 @@ two unlocked accesses unordered by happens-before are both, and the lock-set fin
 adds something only where happens-before (through incidental lock order) missed the
 race. ``data_race`` hands the sites of its racy pairs to ``inconsistent_locking``
 (``race_sites`` through a ``parallel.Handover``) as soon as it knows them, and the
-lock-set analysis leaves those pairs out before checking them.
+lock-set analysis leaves those pairs out before checking them. A cycle of locks is one
+``lock_order_inversion``: the lock-order analysis's, or when it did not see the cycle
+(the nested acquires of a deadlock never succeeded), the deadlock's (``_new_cycles``).
 """
 
 from __future__ import annotations
@@ -99,13 +101,28 @@ def run(
         )
     if HANG in wanted:
         todo.append(lambda: hang(t, events, options=options))
+    cycles: set[str] = set()
     if not options.parallel(n_events):  # one after the other (memory)
         for task in todo:
-            yield task()
+            yield _new_cycles(task(), cycles)
     else:
         jobs = [Job(task, name="tracelens-predictive") for task in todo]
         for job in jobs:
-            yield job.result()
+            yield _new_cycles(job.result(), cycles)
+
+
+def _new_cycles(rows: pl.DataFrame, cycles: set[str]) -> pl.DataFrame:
+    """``rows`` without the lock-order inversions of cycles already given (added to
+    ``cycles``): a deadlock whose nestings also succeeded earlier is a cycle the
+    lock-order analysis reports itself, and the deadlock's own inversion of it (which
+    comes after) would be a second finding of one cycle, at other sites when the
+    successful nestings ran elsewhere."""
+    inversion = pl.col("kind") == LOCK_ORDER_INVERSION
+    if rows.height == 0 or not rows.select(inversion.any()).item():
+        return rows
+    kept = rows.filter(~inversion | ~pl.col("var").is_in(sorted(cycles)))
+    cycles.update(kept.filter(inversion)["var"].to_list())
+    return kept
 
 
 def predictive(

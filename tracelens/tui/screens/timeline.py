@@ -14,7 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
 from tracelens.analyze.findings import Finding
-from tracelens.report import clean
+from tracelens.report import clean, explanation_text
 from tracelens.tui.messages import EventSelected
 from tracelens.tui.model import Axis, TraceModel, parse_duration
 from tracelens.tui.widgets.event_details import EventDetails
@@ -133,7 +133,7 @@ class TimelineScreen(Screen[None]):
             line.append(
                 f" · {clean(inst.label)} of {f.count:,} occurrence{plural} · ", style="#8a8a8a"
             )
-            line.append(clean(f.explanation))
+            line.append(clean(explanation_text(f)))
         elif n:
             line.append(
                 f"{n} finding occurrence(s) on this variable: press n to step through them",

@@ -1,4 +1,4 @@
-"""A preview of the highlighted finding: its explanation, sites and events."""
+"""A preview of the highlighted finding: its explanation, sites, events and stacks."""
 
 from __future__ import annotations
 
@@ -8,7 +8,16 @@ from rich.text import Text
 from textual.widgets import Static
 
 from tracelens.analyze.findings import Finding
-from tracelens.report import bug_note, clean, damage_text, format_duration, variables_text
+from tracelens.report import (
+    bug_note,
+    clean,
+    damage_text,
+    explanation_text,
+    format_duration,
+    frame_texts,
+    stack_sections,
+    variables_text,
+)
 from tracelens.tui.model import site_text
 from tracelens.tui.widgets.summary import SEVERITY_STYLES
 
@@ -26,7 +35,7 @@ def finding_text(f: Finding, findings: Sequence[Finding] = ()) -> Text:
     many = variables_text(f)
     if many:
         text.append("on " + clean(many) + "\n", style="#8a8a8a")
-    text.append(clean(f.explanation))
+    text.append(clean(explanation_text(f)))
     text.append("\n")
     for line, style in ((bug_note(f, findings), "bold"), (damage_text(f), "bold #ff5f5f")):
         if line:
@@ -49,6 +58,10 @@ def finding_text(f: Finding, findings: Sequence[Finding] = ()) -> Text:
             text.append("  value ", style="#8a8a8a")
             text.append(clean(str(e.value)))
         text.append("\n")
+    for heading, frames in stack_sections(f):
+        text.append("  " + clean(heading) + "\n", style="#8a8a8a")
+        for frame in frame_texts(frames):
+            text.append("     " + clean(frame) + "\n", style="#87afd7")
     text.rstrip()
     return text
 
@@ -57,7 +70,7 @@ class FindingDetail(Static):
     """The finding under the cursor of the findings table."""
 
     DEFAULT_CSS = """
-    FindingDetail { height: auto; max-height: 12; }
+    FindingDetail { height: auto; max-height: 20; }
     """
 
     def show(self, finding: Finding | None, findings: Sequence[Finding] = ()) -> None:
