@@ -45,7 +45,9 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from tracelens import schema as s
+from tracelens.record import _core
 from tracelens.record._core import (
+    _SIZED,
     NOVALUE,
     SCALARS,
     STATE,
@@ -599,6 +601,24 @@ def _global_event(op: str, seq: int, name: str, v: Any) -> None:
 _attr_cache: dict[tuple[str, str], dict[str, Callable[..., Any]]] = {}
 
 
+def _c_helpers(c: Any, needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -> dict[str, Any]:
+    """The C twins (``_speedups.helper``) of the attribute, item and global helpers: the
+    same accesses and events as the Python functions above, without their frames."""
+    out: dict[str, Any] = {}
+    owner = None if module == "__main__" else module
+    for helper, what in needs.items():
+        if helper in out:
+            continue
+        if what[0] == "attr":
+            _, kind, mangled, text = what
+            out[helper] = c.helper(f"attr_{kind}", mangled, text, None, None)
+        elif what[0] == "item" and what[1] != "iter":
+            out[helper] = c.helper(f"item_{what[1]}", None, None, None, None)
+        elif what[0] == "global":
+            out[helper] = c.helper(f"global_{what[1]}", None, None, g, owner)
+    return out
+
+
 def helpers(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -> dict[str, Any]:
     """The helpers a rewritten module calls, by the names the rewrite gave them.
 
@@ -611,12 +631,15 @@ def helpers(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -
     from tracelens.record import watch
 
     _PROXIES.update(watch.PROXY_TYPES)
-    out: dict[str, Any] = {}
+    c = _core.speedups
+    out: dict[str, Any] = {} if c is None else _c_helpers(c, needs, g, module)
     globals_ = None
     items = {"get": _get_item, "set": _set_item, "del": _del_item, "aug": _aug_item}
     items["in"] = _contains
     items["iter"] = _iterate
     for helper, what in needs.items():
+        if helper in out:
+            continue
         if what[0] == "attr":
             _, kind, mangled, text = what
             key = (mangled, text)
@@ -633,3 +656,17 @@ def helpers(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -
                 globals_ = _global_helpers(g, module)
             out[helper] = globals_[what[1]]
     return out
+
+
+def _c_setup(c: Any) -> None:
+    """Hand the registry and the rules above to the C helpers (``_speedups.helper``)."""
+    counter = next_seq.__self__  # type: ignore[attr-defined]
+    c.shadow_setup(
+        _names, _PROXIES, _NOT_DATA, _IMMUTABLE, _CONTAINERS, SCALARS, _SIZED, _WHOLE,
+        threading.local, _entry, _failed, key_text, _builtin, counter, _R, _W, _MISSING,
+        _COMMUTING,
+    )
+
+
+if _core.speedups is not None:
+    _c_setup(_core.speedups)
