@@ -58,10 +58,22 @@ static int buf_put_bytes(Buf *b, PyObject *bytes, Py_ssize_t skip_head, Py_ssize
 static int buf_put_ll(Buf *b, long long v) {
     char tmp[24], *e = tmp + sizeof tmp, *o = e;
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        *--o = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "62636465666768697071727374757677787980818283848586878889909192"
+                                "93949596979899";
+    while (u >= 100) { /* two digits a division: timestamps have 14 or more */
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--o = pairs[d + 1];
+        *--o = pairs[d];
+    }
+    if (u >= 10) {
+        *--o = pairs[u * 2 + 1];
+        *--o = pairs[u * 2];
+    } else {
+        *--o = (char)('0' + u);
+    }
     if (v < 0) *--o = '-';
     return buf_put(b, o, e - o);
 }
@@ -202,7 +214,7 @@ static int buf_drain(Buf *b, int fd) {
  * their objects, so an identity is never reused while it is here. They belong to one
  * prefix dict: another one (a new sink, a forked child's), or this one emptied, empties
  * them first. */
-enum { NSITES = 4096 };
+enum { NSITES = 4096, NWAYS = 4 };
 typedef struct {
     PyObject *st, *op, *target, *code, *task, *pre;
     long lasti;
@@ -220,25 +232,42 @@ static void sites_clear(void) {
     }
 }
 
-/* The entry where a site's prefix is kept (to be checked against the site). */
-static Site *site_of(PyObject *cache, PyObject *st, PyObject *op, PyObject *target,
-                     PyObject *code, PyObject *task, long li) {
+/* The set of NWAYS entries where a site's prefix may be kept. */
+static Site *site_set(PyObject *cache, PyObject *st, PyObject *op, PyObject *target,
+                      PyObject *code, PyObject *task, long li) {
     if (sites_of != cache || PyDict_GET_SIZE(cache) < sites_seen) {
         sites_clear();
         Py_INCREF(cache);
         Py_XSETREF(sites_of, cache);
         sites_seen = 0;
     }
-    size_t h = ((size_t)op >> 4) ^ ((size_t)target >> 4) * 31 ^ ((size_t)code >> 4) * 17 ^
-               (size_t)li * 7 ^ ((size_t)task >> 4) ^ ((size_t)st >> 4) * 13;
-    return &sites[(h ^ (h >> 11) ^ (h >> 23)) % NSITES];
+    uint64_t h = (uint64_t)(uintptr_t)target * 0x9E3779B97F4A7C15ULL;
+    h ^= (uint64_t)(uintptr_t)code * 0xC2B2AE3D27D4EB4FULL + (uint64_t)li * 0x165667B19E3779F9ULL;
+    h ^= (uint64_t)(uintptr_t)op + ((uint64_t)(uintptr_t)task << 7) + ((uint64_t)(uintptr_t)st << 13);
+    h *= 0x94D049BB133111EBULL;
+    return &sites[((h >> 40) % (NSITES / NWAYS)) * NWAYS];
 }
 
-/* Keep a site's prefix (the cache holds it too). */
+/* The prefix kept for a site, or NULL (borrowed). */
+static PyObject *site_find(PyObject *cache, PyObject *st, PyObject *op, PyObject *target,
+                           PyObject *code, PyObject *task, long li) {
+    Site *set = site_set(cache, st, op, target, code, task, li);
+    for (int w = 0; w < NWAYS; w++) {
+        Site *e = &set[w];
+        if (e->pre != NULL && e->target == target && e->code == code && e->lasti == li &&
+            e->op == op && e->st == st && e->task == task)
+            return e->pre;
+    }
+    return NULL;
+}
+
+/* Keep a site's prefix (the cache holds it too) first in its set; the last one goes. */
 static void site_keep(PyObject *cache, PyObject *st, PyObject *op, PyObject *target,
                       PyObject *code, PyObject *task, long li, PyObject *pre) {
-    Site *e = site_of(cache, st, op, target, code, task, li);
-    PyObject *o[6] = {e->st, e->op, e->target, e->code, e->task, e->pre};
+    Site *set = site_set(cache, st, op, target, code, task, li);
+    Site old = set[NWAYS - 1];
+    memmove(&set[1], &set[0], (NWAYS - 1) * sizeof *set);
+    Site *e = &set[0];
     e->st = Py_NewRef(st);
     e->op = Py_NewRef(op);
     e->target = Py_NewRef(target);
@@ -247,7 +276,9 @@ static void site_keep(PyObject *cache, PyObject *st, PyObject *op, PyObject *tar
     e->pre = Py_NewRef(pre);
     e->lasti = li;
     sites_seen = PyDict_GET_SIZE(cache);
-    for (int j = 0; j < 6; j++) Py_XDECREF(o[j]); /* last: a dealloc may run code */
+    /* last: a dealloc may run code */
+    PyObject *o[6] = {old.st, old.op, old.target, old.code, old.task, old.pre};
+    for (int j = 0; j < 6; j++) Py_XDECREF(o[j]);
 }
 
 /* render(chunk, st, cache, make_prefix, dumps_value, dumps_extra, raw, novalue, limit, fd)
@@ -302,10 +333,9 @@ static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyObject *task = PyTuple_GET_ITEM(rec, 7), *extra = PyTuple_GET_ITEM(rec, 8);
         long li = PyLong_Check(lasti) ? PyLong_AsLong(lasti) : -1;
         if (li == -1 && PyErr_Occurred()) goto fail;
-        Site *site = site_of(cache, st, op, target, code, task, li);
-        if (site->pre != NULL && site->st == st && site->op == op && site->target == target &&
-            site->code == code && site->task == task && site->lasti == li && li != -1) {
-            if (buf_put_bytes(&b, site->pre, 0, 0) < 0) goto fail;
+        PyObject *kept = li == -1 ? NULL : site_find(cache, st, op, target, code, task, li);
+        if (kept != NULL) {
+            if (buf_put_bytes(&b, kept, 0, 0) < 0) goto fail;
             goto tail;
         }
         PyObject *key = PyTuple_Pack(6, st, op, target, code, lasti, task);
@@ -682,31 +712,112 @@ static PyObject *sh_lookup(PyObject *o, PyObject *hint) {
     return PyObject_CallFunctionObjArgs(sh_entry, o, hint, NULL);
 }
 
+/* Decimal digits of n >= 0 written backwards from e; where they start. */
+static char *sh_digits(char *e, unsigned long long n) {
+    do {
+        *--e = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    return e;
+}
+
+/* The text "<mod.qual object at " of a type, made once per type: (type, module,
+ * qualname, text), checked against the type's current module and qualname. */
+enum { NTYPES = 64 };
+static struct {
+    PyObject *type, *mod, *qual, *text;
+} type_texts[NTYPES];
+
+/* A type's __module__ and __qualname__ (new references), as t.__module__ would give
+ * them; read directly where type's own getters are the ones that run. */
+static int sh_type_names(PyTypeObject *t, PyObject **mod, PyObject **qual) {
+    if (Py_IS_TYPE(t, &PyType_Type) && (t->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+        PyObject *m = PyDict_GetItemWithError(t->tp_dict, s_module);
+        if (m != NULL) {
+            *mod = Py_NewRef(m);
+            *qual = Py_NewRef(((PyHeapTypeObject *)t)->ht_qualname);
+            return 0;
+        }
+        if (PyErr_Occurred()) return -1;
+    }
+    if ((*mod = PyObject_GetAttr((PyObject *)t, s_module)) == NULL) return -1;
+    if ((*qual = PyObject_GetAttr((PyObject *)t, s_qualname)) == NULL) {
+        Py_CLEAR(*mod);
+        return -1;
+    }
+    return 0;
+}
+
 /* _core.safe_value for a value that is not a scalar. A new reference. */
 static PyObject *sh_safe_value(PyObject *v) {
     PyTypeObject *t = Py_TYPE(v);
+    char tmp[48], *e = tmp + sizeof tmp, *o;
     int sized = sh_in(sh_sized, (PyObject *)t);
     if (sized < 0) return NULL;
-    if (sized) {
+    if (sized) { /* f"<{t.__name__} len={len(v)}>": builtin types, named by tp_name */
         Py_ssize_t n = PyObject_Size(v);
         if (n < 0) return NULL;
-        PyObject *name = PyType_GetName(t);
-        if (name == NULL) return NULL;
-        PyObject *out = PyUnicode_FromFormat("<%U len=%zd>", name, n);
-        Py_DECREF(name);
-        return out;
+        if (t->tp_flags & Py_TPFLAGS_HEAPTYPE) { /* not one of _SIZED's: the slow way */
+            PyObject *name = PyType_GetName(t);
+            if (name == NULL) return NULL;
+            PyObject *out = PyUnicode_FromFormat("<%U len=%zd>", name, n);
+            Py_DECREF(name);
+            return out;
+        }
+        const char *name = strrchr(t->tp_name, '.');
+        name = name ? name + 1 : t->tp_name;
+        size_t ln = strlen(name);
+        *--e = '>';
+        o = sh_digits(e, (unsigned long long)n);
+        o -= 5;
+        memcpy(o, " len=", 5);
+        if (ln > (size_t)(o - tmp) - 1) return PyUnicode_FromFormat("<%s len=%zd>", name, n);
+        o -= ln;
+        memcpy(o, name, ln);
+        *--o = '<';
+        return PyUnicode_FromStringAndSize(o, tmp + sizeof tmp - o);
     }
-    PyObject *mod = PyObject_GetAttr((PyObject *)t, s_module);
-    if (mod == NULL) return NULL;
-    PyObject *qual = PyObject_GetAttr((PyObject *)t, s_qualname);
-    if (qual == NULL) {
-        Py_DECREF(mod);
-        return NULL;
+    /* f"<{t.__module__}.{t.__qualname__} object at {id(v):#x}>" */
+    PyObject *mod, *qual;
+    if (sh_type_names(t, &mod, &qual) < 0) return NULL;
+    size_t slot = ((uintptr_t)t >> 4) % NTYPES;
+    PyObject *text = NULL;
+    if (type_texts[slot].type == (PyObject *)t && type_texts[slot].mod == mod &&
+        type_texts[slot].qual == qual) {
+        text = Py_NewRef(type_texts[slot].text);
+    } else {
+        text = PyUnicode_FromFormat("<%S.%S object at ", mod, qual);
+        if (text != NULL) {
+            PyObject *old[4] = {type_texts[slot].type, type_texts[slot].mod,
+                                type_texts[slot].qual, type_texts[slot].text};
+            type_texts[slot].type = Py_NewRef((PyObject *)t);
+            type_texts[slot].mod = Py_NewRef(mod);
+            type_texts[slot].qual = Py_NewRef(qual);
+            type_texts[slot].text = Py_NewRef(text);
+            for (int j = 0; j < 4; j++) Py_XDECREF(old[j]);
+        }
     }
-    /* %p: lowercase hex after "0x", as f"{id(v):#x}" */
-    PyObject *out = PyUnicode_FromFormat("<%S.%S object at %p>", mod, qual, (void *)v);
     Py_DECREF(mod);
     Py_DECREF(qual);
+    if (text == NULL) return NULL;
+    static const char hex[] = "0123456789abcdef";
+    uintptr_t a = (uintptr_t)v;
+    o = e;
+    *--o = '>';
+    do {
+        *--o = hex[a & 15];
+        a >>= 4;
+    } while (a);
+    *--o = 'x';
+    *--o = '0';
+    PyObject *tail = PyUnicode_FromStringAndSize(o, e - o);
+    if (tail == NULL) {
+        Py_DECREF(text);
+        return NULL;
+    }
+    PyObject *out = PyUnicode_Concat(text, tail);
+    Py_DECREF(text);
+    Py_DECREF(tail);
     return out;
 }
 
