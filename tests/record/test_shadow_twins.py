@@ -18,7 +18,9 @@ from tracelens.record import _core, instrument, shadow
 C = _core.speedups
 
 #: Owners of attributes and items, values of every kind the helpers tell apart.
-OWNERS = st.sampled_from(["o", "p", "loc", "d", "lst", "s", "tup", "text", "dq", "shared"])
+OWNERS = st.sampled_from(
+    ["o", "p", "loc", "fake", "d", "lst", "s", "tup", "text", "dq", "shared", "O"]
+)
 KEYS = st.sampled_from(["'a'", "'b'", "0", "1", "(1, 'x')", "[1]", "o", "2.5", "None"])
 VALUES = st.sampled_from(
     ["1", "-7", "2.5", "'txt'", "'x' * 200", "None", "True", "[1, 2]", "{'k': 1}", "{3}",
@@ -63,9 +65,15 @@ def _program(statements: list[str]) -> str:
             def method(self):
                 return self.__c
 
+        class Fake:  # says it is a threading.local, and isinstance believes it
+
+            @property
+            def __class__(self):
+                return threading.local
+
         def f():
             global g
-            o, p, loc = O(), O(), threading.local()
+            o, p, loc, fake = O(), O(), threading.local(), Fake()
             d, lst, s, dq = {{"a": 1}}, [1, 2], {{1}}, deque([1, 2])
             tup, text = (1, 2), "ab"
             x = None

@@ -608,7 +608,7 @@ done:
 static PyObject *sh_names, *sh_proxies, *sh_not_data, *sh_immutable, *sh_containers;
 static PyObject *sh_scalars, *sh_sized, *sh_whole, *sh_local_type, *sh_entry, *sh_failed;
 static PyObject *sh_key_text, *sh_builtin, *sh_counter, *sh_R, *sh_W, *sh_missing;
-static PyObject *sh_commuting, *sh_depth, *s_on, *s_module, *s_qualname;
+static PyObject *sh_commuting, *sh_depth, *s_on, *s_module, *s_qualname, *s_class;
 
 /* shadow_setup(names, proxies, not_data, immutable, containers, scalars, sized, whole,
  *              local_type, entry, failed, key_text, builtin, counter, R, W, missing,
@@ -829,6 +829,19 @@ static PyObject *sh_value(PyObject *v) {
     return scalar ? Py_NewRef(v) : sh_safe_value(v);
 }
 
+/* isinstance(o, threading.local). What isinstance does, less the __class__ lookup where
+ * its answer is known: o.__class__ is type(o) when its type gets attributes the generic
+ * way and its __class__ is object's descriptor. */
+static PyObject *sh_object_class; /* object.__dict__["__class__"] */
+
+static int sh_is_local(PyObject *o) {
+    if (PyObject_TypeCheck(o, (PyTypeObject *)sh_local_type)) return 1;
+    if (sh_object_class != NULL && Py_TYPE(o)->tp_getattro == PyObject_GenericGetAttr &&
+        _PyType_Lookup(Py_TYPE(o), s_class) == sh_object_class)
+        return 0;
+    return PyObject_IsInstance(o, sh_local_type);
+}
+
 /* shadow._attr_event: 0 (recorded, or said why not), -1 a BaseException to raise. */
 static int sh_attr_event(PyObject *op, PyObject *seq, PyObject *o, PyObject *name, PyObject *v) {
     PyObject *entry = NULL, *var = NULL, *val = NULL;
@@ -839,7 +852,7 @@ static int sh_attr_event(PyObject *op, PyObject *seq, PyObject *o, PyObject *nam
         if (PyType_Check(v)) return 0;
     }
     if ((r = sh_in(sh_proxies, (PyObject *)Py_TYPE(o))) != 0) goto skip;
-    if ((r = PyObject_IsInstance(o, sh_local_type)) != 0) goto skip;
+    if ((r = sh_is_local(o)) != 0) goto skip;
     if ((entry = sh_lookup(o, Py_None)) == NULL) goto fail;
     if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 5 ||
         !PyDict_CheckExact(PyTuple_GET_ITEM(entry, 3))) {
@@ -1286,8 +1299,15 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_on, "on");
     INTERN(s_module, "__module__");
     INTERN(s_qualname, "__qualname__");
+    INTERN(s_class, "__class__");
 #undef INTERN
     if ((sh_depth = PyLong_FromLong(1)) == NULL) return NULL;
     if (PyType_Ready(&HelperType) < 0) return NULL;
+    sh_object_class = PyDict_GetItemWithError(PyBaseObject_Type.tp_dict, s_class);
+    if (sh_object_class == NULL) {
+        if (PyErr_Occurred()) return NULL;
+    } else {
+        Py_INCREF(sh_object_class);
+    }
     return PyModule_Create(&module);
 }
