@@ -44,6 +44,25 @@ STATEMENTS = st.one_of(
     st.just("x = g"),
     st.just("x = undefined_name"),
     st.just("x = len"),
+    st.builds("x = d.get({})".format, KEYS),
+    st.builds("x = d.setdefault({}, {})".format, KEYS, VALUES),
+    st.builds("x = d.pop({})".format, KEYS),
+    st.builds("x = {}.pop()".format, OWNERS),
+    st.builds("x = {}.popitem()".format, OWNERS),
+    st.builds("{}.update({{{}: 1}})".format, OWNERS, KEYS),
+    st.builds("{}.append({})".format, OWNERS, VALUES),
+    st.builds("{}.remove({})".format, OWNERS, VALUES),
+    st.builds("{}.add({})".format, OWNERS, VALUES),
+    st.builds("{}.discard({})".format, OWNERS, VALUES),
+    st.builds("{}.appendleft({})".format, OWNERS, VALUES),
+    st.builds("x = {}.popleft()".format, OWNERS),
+    st.builds("{}.extendleft([{}])".format, OWNERS, VALUES),
+    st.builds("{}.extend([{}])".format, OWNERS, VALUES),
+    st.builds("x = {}.count({})".format, OWNERS, VALUES),
+    st.builds("x = {}.keys()".format, OWNERS),
+    st.builds("{}.sort(key=str, reverse=True)".format, OWNERS),
+    st.builds("{}.clear()".format, OWNERS),
+    st.just("x = o.method()"),
 )
 
 
@@ -144,7 +163,7 @@ def test_the_c_helpers_record_the_events_the_python_helpers_record(
 
 @pytest.mark.skipif(C is None, reason="the C accelerator is not built or is switched off")
 def test_the_compiled_helpers_are_the_c_ones(recorder_path: str) -> None:
-    """With the accelerator in use, attribute, item and global helpers are C objects."""
+    """With the accelerator in use, attribute, item, global and method helpers are C objects."""
     if recorder_path == "python":
         pytest.skip("the pure-Python path makes Python helpers")
     needs = {
@@ -152,9 +171,11 @@ def test_the_compiled_helpers_are_the_c_ones(recorder_path: str) -> None:
         "_tl_item_get": ("item", "get"),
         "_tl_item_iter": ("item", "iter"),
         "_tl_g_load": ("global", "load"),
+        "_tl_m_append": ("method", "append"),
     }
     made = shadow.helpers(needs, {}, "m")
     assert type(made["_tl_get_a"]).__module__ == "tracelens.record._speedups"
     assert type(made["_tl_item_get"]).__module__ == "tracelens.record._speedups"
     assert type(made["_tl_g_load"]).__module__ == "tracelens.record._speedups"
+    assert type(made["_tl_m_append"]).__module__ == "tracelens.record._speedups"
     assert made["_tl_item_iter"] is shadow._iterate  # iteration stays in Python

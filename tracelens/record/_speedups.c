@@ -1004,13 +1004,16 @@ static int sh_global_load_event(PyObject *seq, PyObject *name, PyObject *shortna
 enum {
     K_ATTR_GET, K_ATTR_SET, K_ATTR_DEL, K_ATTR_AUG,
     K_ITEM_GET, K_ITEM_SET, K_ITEM_DEL, K_ITEM_AUG, K_ITEM_IN,
-    K_GLOBAL_LOAD, K_GLOBAL_STORE, K_GLOBAL_AUG,
+    K_GLOBAL_LOAD, K_GLOBAL_STORE, K_GLOBAL_AUG, K_METHOD,
 };
-static const Py_ssize_t helper_nargs[] = {1, 2, 1, 3, 3, 4, 3, 5, 3, 1, 2, 3};
+static const Py_ssize_t helper_nargs[] = {1, 2, 1, 3, 3, 4, 3, 5, 3, 1, 2, 3, 2};
 static const char *const helper_kinds[] = {
     "attr_get", "attr_set", "attr_del", "attr_aug", "item_get", "item_set", "item_del",
-    "item_aug", "item_in",  "global_load", "global_store", "global_aug",
+    "item_aug", "item_in",  "global_load", "global_store", "global_aug", "method",
 };
+/* What a container method does (shadow.CONTAINER_METHODS): nothing recorded, a read, a
+ * write, a read or write of one key of a dict. */
+enum { E_NONE, E_R, E_W, E_RK, E_WK };
 
 /* One helper: its kind; an attribute's mangled name and its text as the program wrote
  * it; a module's globals, name and the names of its globals' variables. */
@@ -1021,6 +1024,8 @@ typedef struct {
     PyObject *name, *text;      /* attributes */
     PyObject *g;                /* globals: the module's dict */
     PyObject *module, *vars;    /* globals: module name (None for __main__), name -> var */
+    int dict_effect, other_effect; /* methods: on a dict, on a list/set/deque/bytearray */
+    PyObject *how;              /* methods: type -> how its write commutes ("c", "e", "l") */
 } Helper;
 
 static int is_key_or_index_error(void) {
@@ -1053,10 +1058,119 @@ static PyObject *helper_global_get(Helper *h, PyObject *name) {
     return PyObject_CallFunctionObjArgs(sh_builtin, h->g, name, NULL);
 }
 
+/* A container method call's event (shadow._method_event): on one key of a dict
+ * (keyed), else on the whole container; how: 0 or how its write commutes. */
+static int sh_method_event(int effect, PyObject *seq, PyObject *o, PyObject *hint,
+                           PyObject *first, int keyed, int resized, int how) {
+    PyObject *entry = NULL, *var = NULL, *seq2 = NULL;
+    int r = -1;
+    if ((entry = sh_lookup(o, hint)) == NULL) goto fail;
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 5) {
+        PyErr_SetString(PyExc_TypeError, "a registry entry is a 5-tuple");
+        goto fail;
+    }
+    PyObject *label = PyTuple_GET_ITEM(entry, 2);
+    int second = 0; /* a commuting write of the whole follows */
+    PyObject *op = effect == E_R ? sh_R : sh_W, *extra = Py_None;
+    if (keyed || (how == 'e' && first != NULL)) {
+        PyObject *text = PyObject_CallOneArg(sh_key_text, first);
+        if (text == NULL) goto fail;
+        var = PyUnicode_FromFormat("%S[%S]", label, text);
+        Py_DECREF(text);
+        if (keyed) op = effect == E_WK && resized ? sh_W : sh_R;
+        second = resized;
+    } else if (how == 'c') {
+        var = Py_NewRef(label);
+        extra = sh_commuting;
+    } else if (how == 'l') {
+        var = PyUnicode_FromFormat("%S<left>", label);
+        second = 1;
+    } else {
+        var = Py_NewRef(label);
+    }
+    if (var == NULL || sh_record(op, seq, var, g_novalue, extra) < 0) goto fail;
+    if (second) {
+        if ((seq2 = sh_next_seq()) == NULL) goto fail;
+        if (sh_record(sh_W, seq2, label, g_novalue, sh_commuting) < 0) goto fail;
+    }
+    r = 0;
+    goto end;
+fail:
+    r = sh_fail();
+end:
+    Py_XDECREF(entry);
+    Py_XDECREF(var);
+    Py_XDECREF(seq2);
+    return r;
+}
+
+/* The generated method helper (shadow._method_helper): call(o, hint, *args, **kwargs). */
+static PyObject *helper_method(Helper *h, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames) {
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError, "tracelens method helper takes the object and its name");
+        return NULL;
+    }
+    PyObject *o = args[0], *hint = args[1];
+    Py_ssize_t npos = nargs - 2;
+    int effect = PyDict_CheckExact(o) ? h->dict_effect : E_NONE;
+    if (!PyDict_CheckExact(o)) {
+        int c = sh_in(sh_containers, (PyObject *)Py_TYPE(o));
+        if (c < 0) return NULL;
+        if (c) effect = h->other_effect;
+    }
+    PyObject *meth = PyObject_GetAttr(o, h->name);
+    if (meth == NULL) return NULL;
+    if (effect == E_NONE) {
+        PyObject *out = PyObject_Vectorcall(meth, args + 2, npos, kwnames);
+        Py_DECREF(meth);
+        return out;
+    }
+    int keyed = (effect == E_RK || effect == E_WK) && npos > 0;
+    int how = 0;
+    if (effect == E_W) {
+        PyObject *x = PyDict_GetItemWithError(h->how, (PyObject *)Py_TYPE(o));
+        if (x == NULL && PyErr_Occurred()) {
+            Py_DECREF(meth);
+            return NULL;
+        }
+        if (x != NULL && PyUnicode_Check(x) && PyUnicode_GET_LENGTH(x) == 1)
+            how = (int)PyUnicode_READ_CHAR(x, 0);
+    }
+    Py_ssize_t size = PyObject_Size(o);
+    if (size < 0) {
+        Py_DECREF(meth);
+        return NULL;
+    }
+    PyObject *first = npos > 0 ? args[2] : NULL;
+    PyObject *out = PyObject_Vectorcall(meth, args + 2, npos, kwnames);
+    Py_DECREF(meth);
+    int failed_ = 0;
+    if (out == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_KeyError) || PyErr_ExceptionMatches(PyExc_IndexError) ||
+            PyErr_ExceptionMatches(PyExc_ValueError)) {
+            if (how == 'l') /* a popleft of an empty deque: it read the length */
+                SEQ_THEN(sh_method_event(E_R, seq, o, hint, first, 0, 0, 0));
+            else
+                SEQ_THEN(sh_method_event(effect, seq, o, hint, first, keyed, 0, how));
+        }
+        return NULL;
+    }
+    Py_ssize_t now = PyObject_Size(o);
+    if (now < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    SEQ_THEN(sh_method_event(effect, seq, o, hint, first, keyed, now != size, how));
+    if (failed_) Py_CLEAR(out);
+    return out;
+}
+
 static PyObject *helper_call(PyObject *self, PyObject *const *args, size_t nargsf,
                              PyObject *kwnames) {
     Helper *h = (Helper *)self;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (h->kind == K_METHOD) return helper_method(h, args, nargs, kwnames);
     if (kwnames != NULL || nargs != helper_nargs[h->kind]) {
         PyErr_Format(PyExc_TypeError, "tracelens %s helper takes %zd positional arguments",
                      helper_kinds[h->kind], helper_nargs[h->kind]);
@@ -1188,6 +1302,7 @@ static void helper_dealloc(PyObject *self) {
     Py_CLEAR(h->g);
     Py_CLEAR(h->module);
     Py_CLEAR(h->vars);
+    Py_CLEAR(h->how);
     PyObject_GC_Del(self);
 }
 
@@ -1195,6 +1310,7 @@ static int helper_traverse(PyObject *self, visitproc visit, void *arg) {
     Helper *h = (Helper *)self;
     Py_VISIT(h->g);
     Py_VISIT(h->vars);
+    Py_VISIT(h->how);
     return 0;
 }
 
@@ -1202,11 +1318,13 @@ static int helper_clear(PyObject *self) {
     Helper *h = (Helper *)self;
     Py_CLEAR(h->g);
     Py_CLEAR(h->vars);
+    Py_CLEAR(h->how);
     return 0;
 }
 
 static PyObject *helper_repr(PyObject *self) {
     Helper *h = (Helper *)self;
+    if (h->kind == K_METHOD) return PyUnicode_FromFormat("<tracelens method %S>", h->name);
     if (h->text != NULL) return PyUnicode_FromFormat("<tracelens %s %S>", helper_kinds[h->kind], h->text);
     return PyUnicode_FromFormat("<tracelens %s>", helper_kinds[h->kind]);
 }
@@ -1238,7 +1356,7 @@ static PyObject *make_helper(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "sOOOO", &kind, &name, &text, &g, &module)) return NULL;
     int k = 0, n = (int)(sizeof helper_kinds / sizeof *helper_kinds);
     while (k < n && strcmp(kind, helper_kinds[k]) != 0) k++;
-    if (k == n) {
+    if (k == n || k == K_METHOD) {
         PyErr_Format(PyExc_ValueError, "unknown helper kind %s", kind);
         return NULL;
     }
@@ -1263,10 +1381,46 @@ static PyObject *make_helper(PyObject *self, PyObject *args) {
     h->g = k >= K_GLOBAL_LOAD ? Py_NewRef(g) : NULL;
     h->module = k >= K_GLOBAL_LOAD ? Py_NewRef(module) : NULL;
     h->vars = k >= K_GLOBAL_LOAD ? PyDict_New() : NULL;
+    h->dict_effect = h->other_effect = E_NONE;
+    h->how = NULL;
     if (k >= K_GLOBAL_LOAD && h->vars == NULL) {
         Py_DECREF(h);
         return NULL;
     }
+    PyObject_GC_Track(h);
+    return (PyObject *)h;
+}
+
+static int effect_of(const char *e) {
+    return strcmp(e, "r") == 0 ? E_R : strcmp(e, "w") == 0 ? E_W : strcmp(e, "rk") == 0 ? E_RK
+         : strcmp(e, "wk") == 0 ? E_WK : strcmp(e, "") == 0 ? E_NONE : -1;
+}
+
+/* method_helper(name, dict_effect, other_effect, how): the helper of a container method
+ * (shadow._method_helper); how: type -> how its write commutes (_COMMUTING_METHODS). */
+static PyObject *make_method_helper(PyObject *self, PyObject *args) {
+    PyObject *name, *how;
+    const char *de, *oe;
+    if (!PyArg_ParseTuple(args, "UssO!", &name, &de, &oe, &PyDict_Type, &how)) return NULL;
+    int d = effect_of(de), o = effect_of(oe);
+    if (d < 0 || o < 0) {
+        PyErr_SetString(PyExc_ValueError, "unknown method effect");
+        return NULL;
+    }
+    if (sh_names == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "shadow_setup() was not called");
+        return NULL;
+    }
+    Helper *h = PyObject_GC_New(Helper, &HelperType);
+    if (h == NULL) return NULL;
+    h->vectorcall = helper_call;
+    h->kind = K_METHOD;
+    h->name = Py_NewRef(name);
+    h->text = NULL;
+    h->g = h->module = h->vars = NULL;
+    h->dict_effect = d;
+    h->other_effect = o;
+    h->how = Py_NewRef(how);
     PyObject_GC_Track(h);
     return (PyObject *)h;
 }
@@ -1279,6 +1433,8 @@ static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "Hand the recorder's state to record()."},
     {"shadow_setup", shadow_setup, METH_VARARGS,
      "Hand tracelens.record.shadow's registry and rules to the helpers."},
+    {"method_helper", make_method_helper, METH_VARARGS,
+     "The helper of a container method (tracelens.record.shadow._method_helper)."},
     {"helper", make_helper, METH_VARARGS,
      "A helper that instrumented code calls (tracelens.record.shadow.helpers)."},
     {NULL, NULL, 0, NULL},

@@ -601,9 +601,12 @@ def _global_event(op: str, seq: int, name: str, v: Any) -> None:
 _attr_cache: dict[tuple[str, str], dict[str, Callable[..., Any]]] = {}
 
 
-def _c_helpers(c: Any, needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -> dict[str, Any]:
-    """The C twins (``_speedups.helper``) of the attribute, item and global helpers: the
-    same accesses and events as the Python functions above, without their frames."""
+def _c_helpers(
+    c: Any, needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str
+) -> dict[str, Any]:
+    """The C twins (``_speedups.helper``, ``method_helper``) of the attribute, item,
+    global and container method helpers: the same accesses and events as the Python
+    functions above, without their frames. Iteration stays in Python."""
     out: dict[str, Any] = {}
     owner = None if module == "__main__" else module
     for helper, what in needs.items():
@@ -616,6 +619,10 @@ def _c_helpers(c: Any, needs: dict[str, tuple[str, ...]], g: dict[str, Any], mod
             out[helper] = c.helper(f"item_{what[1]}", None, None, None, None)
         elif what[0] == "global":
             out[helper] = c.helper(f"global_{what[1]}", None, None, g, owner)
+        elif what[0] == "method":
+            name = what[1]
+            how = {t: h for (t, m), h in _COMMUTING_METHODS.items() if m == name}
+            out[helper] = c.method_helper(name, *CONTAINER_METHODS[name], how)
     return out
 
 
@@ -662,8 +669,23 @@ def _c_setup(c: Any) -> None:
     """Hand the registry and the rules above to the C helpers (``_speedups.helper``)."""
     counter = next_seq.__self__  # type: ignore[attr-defined]
     c.shadow_setup(
-        _names, _PROXIES, _NOT_DATA, _IMMUTABLE, _CONTAINERS, SCALARS, _SIZED, _WHOLE,
-        threading.local, _entry, _failed, key_text, _builtin, counter, _R, _W, _MISSING,
+        _names,
+        _PROXIES,
+        _NOT_DATA,
+        _IMMUTABLE,
+        _CONTAINERS,
+        SCALARS,
+        _SIZED,
+        _WHOLE,
+        threading.local,
+        _entry,
+        _failed,
+        key_text,
+        _builtin,
+        counter,
+        _R,
+        _W,
+        _MISSING,
         _COMMUTING,
     )
 
