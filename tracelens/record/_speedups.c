@@ -731,7 +731,7 @@ static struct {
 /* A type's __module__ and __qualname__ (new references), as t.__module__ would give
  * them; read directly where type's own getters are the ones that run. */
 static int sh_type_names(PyTypeObject *t, PyObject **mod, PyObject **qual) {
-    if (Py_IS_TYPE(t, &PyType_Type) && (t->tp_flags & Py_TPFLAGS_HEAPTYPE)) {
+    if (Py_IS_TYPE(t, &PyType_Type) && (t->tp_flags & Py_TPFLAGS_HEAPTYPE) && t->tp_dict) {
         PyObject *m = PyDict_GetItemWithError(t->tp_dict, s_module);
         if (m != NULL) {
             *mod = Py_NewRef(m);
@@ -1459,11 +1459,8 @@ PyMODINIT_FUNC PyInit__speedups(void) {
 #undef INTERN
     if ((sh_depth = PyLong_FromLong(1)) == NULL) return NULL;
     if (PyType_Ready(&HelperType) < 0) return NULL;
-    sh_object_class = PyDict_GetItemWithError(PyBaseObject_Type.tp_dict, s_class);
-    if (sh_object_class == NULL) {
-        if (PyErr_Occurred()) return NULL;
-    } else {
-        Py_INCREF(sh_object_class);
-    }
+    /* object's own __class__ (a static type's tp_dict is NULL from 3.12: looked up) */
+    sh_object_class = _PyType_Lookup(&PyBaseObject_Type, s_class);
+    Py_XINCREF(sh_object_class);
     return PyModule_Create(&module);
 }
