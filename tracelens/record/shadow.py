@@ -6,7 +6,10 @@ helper performs the access exactly as the original code would, takes its sequenc
 number right after it with no Python call in between (``tracelens.record._core``
 says why that makes the recorded order the real one), records it, and returns what
 the access gave. An access that raises (``d[k]`` of a missing key, ``del`` of a
-missing item) is recorded too, then raises as before.
+missing item) is recorded too, then raises as before. The functions here are the
+reference; with the C accelerator, ``helpers`` hands out their C twins
+(``_speedups.helper`` and ``method_helper``, set up by ``_c_setup``), which record the
+same events without a Python frame (``tests/record/test_shadow_twins.py``).
 
 What is recorded: reads and writes of attributes and items of objects, key sets of
 dicts and sets (an insert or delete writes it; iteration, ``len``, ``copy``, ``keys``
