@@ -50,9 +50,9 @@ from typing import Any, Final
 from tracelens import schema as s
 from tracelens.record import _core
 from tracelens.record._core import (
-    _SIZED,
     NOVALUE,
     SCALARS,
+    SIZED,
     STATE,
     key_text,
     next_seq,
@@ -678,7 +678,7 @@ def _c_setup(c: Any) -> None:
         _IMMUTABLE,
         _CONTAINERS,
         SCALARS,
-        _SIZED,
+        SIZED,
         _WHOLE,
         threading.local,
         _entry,
