@@ -13,8 +13,9 @@ side in every round:
   the rewrite leaves alone.
 
 Prints the median CPU time (user + system of the child) of each, the slowdowns against
-the plain run, the recorded accesses and the trace bytes per recorded access, and the
-load average before and after. The target (the instrumentation issue): at most 10x on
+the plain run, the recorded accesses, the trace bytes and the CPU time per recorded
+access (instrumented minus ``--no-instrument``, over the accesses), and the load average
+before and after. The target (the instrumentation issue): at most 10x on
 ``objects`` with instrumentation, and the uninstrumented run close to plain.
 """
 
@@ -104,9 +105,11 @@ def _command(mode: str, script: Path, trace: Path) -> list[str]:
     return [sys.executable, "-m", "tracelens", "run", "-o", str(trace), *extra, str(script)]
 
 
-def _cpu(command: list[str], cwd: Path) -> float:
+def _cpu(command: list[str], cwd: Path, tree: Path | None = None) -> float:
+    """CPU time of a command; ``tree``: the tracelens source tree it imports instead."""
+    env = None if tree is None else {**os.environ, "PYTHONPATH": str(tree)}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    subprocess.run(command, cwd=cwd, check=True, capture_output=True)
+    subprocess.run(command, cwd=cwd, check=True, capture_output=True, env=env)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
@@ -127,6 +130,12 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        help="another tracelens source tree (its C accelerator built in place): its"
+        " instrumented run is timed in the same rounds, for a before/after ratio",
+    )
     a = p.parse_args(argv)
     print(f"load average before: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as tmp:
@@ -136,20 +145,32 @@ def main(argv: list[str] | None = None) -> None:
             n = int(SIZES[name] * a.scale)
             script.write_text(f"N = {n}\n" + textwrap.dedent(body))
             trace = d / f"{name}.jsonl"
-            times: dict[str, list[float]] = {m: [] for m in MODES}
+            times: dict[str, list[float]] = {m: [] for m in (*MODES, "baseline")}
             for _ in range(a.repeat):
                 for mode in MODES:
                     times[mode].append(_cpu(_command(mode, script, trace), d))
+                if a.baseline is not None:
+                    command = _command("instrument", script, d / "baseline.jsonl")
+                    times["baseline"].append(_cpu(command, d, a.baseline))
             med = {m: statistics.median(v) for m, v in times.items()}
             accesses = _accesses(trace)
             size = trace.stat().st_size
             per = f"{size / accesses:.0f} B/access" if accesses else "no accesses"
+            if accesses:  # what each access costs beyond the program and tracelens run
+                ns = (med["instrument"] - med["no-instrument"]) / accesses * 1e9
+                per += f", {ns:.0f} ns CPU/access"
             plain, bare, inst = med["plain"], med["no-instrument"], med["instrument"]
             print(
                 f"{name:8s} plain {plain:6.2f} s   --no-instrument {bare:6.2f} s"
                 f" ({bare / plain:5.2f}x)   instrumented {inst:6.2f} s ({inst / plain:5.2f}x)"
                 f"   {accesses:,} accesses, {per} (CPU, median of {a.repeat})"
             )
+            if a.baseline is not None:
+                base = statistics.median(times["baseline"])
+                print(
+                    f"{'':8s} baseline instrumented {base:6.2f} s ({base / plain:5.2f}x):"
+                    f" this tree takes {inst / base:4.2f}x its CPU time"
+                )
     print(f"load average after: {os.getloadavg()}")
 
 

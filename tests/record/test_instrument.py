@@ -61,7 +61,7 @@ def update_model(delta):
 
 
 def worker():
-    for _ in range(2000):  # enough turns that the lost update happens on a loaded machine
+    for _ in range(10000):  # enough turns that the lost update happens, loaded machine or not
         update_model(0.1)
 
 

@@ -358,7 +358,8 @@ def record_raw(line: bytes) -> None:
 
 #: Types whose values are recorded as they are (``safe_value``).
 SCALARS: Final = frozenset({int, float, bool, str, type(None)})
-_SIZED: Final = frozenset({list, dict, set, tuple, frozenset, bytes, bytearray, deque})
+#: Types whose values are recorded as their type and length (``safe_value``).
+SIZED: Final = frozenset({list, dict, set, tuple, frozenset, bytes, bytearray, deque})
 
 
 def safe_value(v: Any) -> Any:
@@ -372,7 +373,7 @@ def safe_value(v: Any) -> Any:
     t = type(v)
     if t in SCALARS:
         return v
-    if t in _SIZED:
+    if t in SIZED:
         return f"<{t.__name__} len={len(v)}>"
     return f"<{t.__module__}.{t.__qualname__} object at {id(v):#x}>"
 

@@ -9,6 +9,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
+#include <stddef.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -57,10 +58,22 @@ static int buf_put_bytes(Buf *b, PyObject *bytes, Py_ssize_t skip_head, Py_ssize
 static int buf_put_ll(Buf *b, long long v) {
     char tmp[24], *e = tmp + sizeof tmp, *o = e;
     unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do {
-        *--o = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
+    static const char pairs[] = "00010203040506070809101112131415161718192021222324252627282930"
+                                "31323334353637383940414243444546474849505152535455565758596061"
+                                "62636465666768697071727374757677787980818283848586878889909192"
+                                "93949596979899";
+    while (u >= 100) { /* two digits a division: timestamps have 14 or more */
+        unsigned d = (unsigned)(u % 100) * 2;
+        u /= 100;
+        *--o = pairs[d + 1];
+        *--o = pairs[d];
+    }
+    if (u >= 10) {
+        *--o = pairs[u * 2 + 1];
+        *--o = pairs[u * 2];
+    } else {
+        *--o = (char)('0' + u);
+    }
     if (v < 0) *--o = '-';
     return buf_put(b, o, e - o);
 }
@@ -193,6 +206,81 @@ static int buf_drain(Buf *b, int fd) {
     return 0;
 }
 
+/* Prefixes by identity of (unit state, op, target, code, task) and lasti, kept from one
+ * render() to the next: most events repeat a few thousand sites, and this spares
+ * building and hashing the key tuple for them (a code object's hash is not cached: it
+ * hashes its constants, nested code objects included). Identical elements make an
+ * equal key, so a hit is what the dict lookup would have found; the entries hold
+ * their objects, so an identity is never reused while it is here. They belong to one
+ * prefix dict: another one (a new sink, a forked child's), or this one emptied, empties
+ * them first. */
+enum { NSITES = 4096, NWAYS = 4 };
+typedef struct {
+    PyObject *st, *op, *target, *code, *task, *pre;
+    long lasti;
+} Site;
+static Site sites[NSITES];
+static PyObject *sites_of;      /* the prefix dict the entries are from (held) */
+static Py_ssize_t sites_seen;   /* its size when an entry was last kept */
+
+static void sites_clear(void) {
+    for (int k = 0; k < NSITES; k++) {
+        Site *e = &sites[k];
+        PyObject *o[6] = {e->st, e->op, e->target, e->code, e->task, e->pre};
+        memset(e, 0, sizeof *e);
+        for (int j = 0; j < 6; j++) Py_XDECREF(o[j]);
+    }
+}
+
+/* The set of NWAYS entries where a site's prefix may be kept. */
+static Site *site_set(PyObject *cache, PyObject *st, PyObject *op, PyObject *target,
+                      PyObject *code, PyObject *task, long li) {
+    if (sites_of != cache || PyDict_GET_SIZE(cache) < sites_seen) {
+        sites_clear();
+        Py_INCREF(cache);
+        Py_XSETREF(sites_of, cache);
+        sites_seen = 0;
+    }
+    uint64_t h = (uint64_t)(uintptr_t)target * 0x9E3779B97F4A7C15ULL;
+    h ^= (uint64_t)(uintptr_t)code * 0xC2B2AE3D27D4EB4FULL + (uint64_t)li * 0x165667B19E3779F9ULL;
+    h ^= (uint64_t)(uintptr_t)op + ((uint64_t)(uintptr_t)task << 7) + ((uint64_t)(uintptr_t)st << 13);
+    h *= 0x94D049BB133111EBULL;
+    return &sites[((h >> 40) % (NSITES / NWAYS)) * NWAYS];
+}
+
+/* The prefix kept for a site, or NULL (borrowed). */
+static PyObject *site_find(PyObject *cache, PyObject *st, PyObject *op, PyObject *target,
+                           PyObject *code, PyObject *task, long li) {
+    Site *set = site_set(cache, st, op, target, code, task, li);
+    for (int w = 0; w < NWAYS; w++) {
+        Site *e = &set[w];
+        if (e->pre != NULL && e->target == target && e->code == code && e->lasti == li &&
+            e->op == op && e->st == st && e->task == task)
+            return e->pre;
+    }
+    return NULL;
+}
+
+/* Keep a site's prefix (the cache holds it too) first in its set; the last one goes. */
+static void site_keep(PyObject *cache, PyObject *st, PyObject *op, PyObject *target,
+                      PyObject *code, PyObject *task, long li, PyObject *pre) {
+    Site *set = site_set(cache, st, op, target, code, task, li);
+    Site old = set[NWAYS - 1];
+    memmove(&set[1], &set[0], (NWAYS - 1) * sizeof *set);
+    Site *e = &set[0];
+    e->st = Py_NewRef(st);
+    e->op = Py_NewRef(op);
+    e->target = Py_NewRef(target);
+    e->code = Py_NewRef(code);
+    e->task = Py_NewRef(task);
+    e->pre = Py_NewRef(pre);
+    e->lasti = li;
+    sites_seen = PyDict_GET_SIZE(cache);
+    /* last: a dealloc may run code */
+    PyObject *o[6] = {old.st, old.op, old.target, old.code, old.task, old.pre};
+    for (int j = 0; j < 6; j++) Py_XDECREF(o[j]);
+}
+
 /* render(chunk, st, cache, make_prefix, dumps_value, dumps_extra, raw, novalue, limit, fd)
  * fd < 0: return the JSON lines as bytes; else write them to fd, remove the records
  * written from chunk (all of them unless it fails) and return None. */
@@ -213,16 +301,6 @@ static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "render() needs a list and a dict");
         return NULL;
     }
-    /* A small cache of this call's prefixes by identity of (op, target, code, task)
-     * and lasti: most events of a chunk repeat a few sites, and this spares building
-     * and hashing the key tuple for them. Identical elements make an equal key, so a
-     * hit is what the dict lookup would have found. */
-    enum { NCACHE = 64 };
-    struct {
-        PyObject *op, *target, *code, *task, *pre;
-        long lasti;
-    } lc[NCACHE];
-    memset(lc, 0, sizeof lc);
     Buf b = {NULL, 0, 0};
     Py_ssize_t n = PyList_GET_SIZE(chunk);
     Py_ssize_t i = 0, written = 0; /* records [0, written) are on fd */
@@ -256,12 +334,9 @@ static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         PyObject *stack = PyTuple_GET_ITEM(rec, 9);
         long li = PyLong_Check(lasti) ? PyLong_AsLong(lasti) : -1;
         if (li == -1 && PyErr_Occurred()) goto fail;
-        size_t h = ((size_t)op >> 4) ^ ((size_t)target >> 4) * 31 ^ ((size_t)code >> 4) * 17 ^
-                   (size_t)li * 7 ^ ((size_t)task >> 4);
-        h = (h ^ (h >> 7) ^ (h >> 13)) % NCACHE;
-        if (lc[h].pre != NULL && lc[h].op == op && lc[h].target == target &&
-            lc[h].code == code && lc[h].task == task && lc[h].lasti == li && li != -1) {
-            if (buf_put_bytes(&b, lc[h].pre, 0, 0) < 0) goto fail;
+        PyObject *kept = li == -1 ? NULL : site_find(cache, st, op, target, code, task, li);
+        if (kept != NULL) {
+            if (buf_put_bytes(&b, kept, 0, 0) < 0) goto fail;
             goto tail;
         }
         PyObject *key = PyTuple_Pack(6, st, op, target, code, lasti, task);
@@ -282,14 +357,7 @@ static PyObject *render(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
         }
         Py_DECREF(key);
         if (buf_put_bytes(&b, pre, 0, 0) < 0) goto fail;
-        /* the records of the chunk keep op, target, code and task alive meanwhile */
-        Py_INCREF(pre);
-        Py_XSETREF(lc[h].pre, pre);
-        lc[h].op = op;
-        lc[h].target = target;
-        lc[h].code = code;
-        lc[h].task = task;
-        lc[h].lasti = li;
+        if (li != -1) site_keep(cache, st, op, target, code, task, li, pre);
     tail:
         if (buf_put(&b, "\"seq\":", 6) < 0 || buf_put_int(&b, seq) < 0) goto fail;
         if (buf_put(&b, ",\"ts\":", 6) < 0 || buf_put_int(&b, ts) < 0) goto fail;
@@ -348,7 +416,6 @@ fail:
         PyErr_Restore(type, exc, tb);
     }
 end:
-    for (int k = 0; k < NCACHE; k++) Py_XDECREF(lc[k].pre);
     PyMem_Free(b.p);
     return out;
 }
@@ -647,6 +714,834 @@ done:
     return result;
 }
 
+/* ------------------------------------------------------------------------------ */
+/* The helpers instrumented code calls (tracelens.record.shadow): attribute, item and
+ * global loads and stores, and their events. Each does exactly what its Python
+ * reference in shadow.py does (_attr_event, _item_event, the generated get/set/delete/
+ * aug, _get_item, _set_item, _del_item, _aug_item, _contains, _global_helpers), without
+ * a Python frame: the access, then its sequence number with no Python code in between,
+ * then the event appended by record() above. What is rare (a first sight of an object,
+ * a key never seen, a failure to record) is handed to the Python functions. */
+static PyObject *sh_names, *sh_proxies, *sh_not_data, *sh_immutable, *sh_containers;
+static PyObject *sh_scalars, *sh_sized, *sh_whole, *sh_local_type, *sh_entry, *sh_failed;
+static PyObject *sh_key_text, *sh_builtin, *sh_counter, *sh_R, *sh_W, *sh_missing;
+static PyObject *sh_commuting, *sh_depth, *s_on, *s_module, *s_qualname, *s_class;
+
+/* shadow_setup(names, proxies, not_data, immutable, containers, scalars, sized, whole,
+ *              local_type, entry, failed, key_text, builtin, counter, R, W, missing,
+ *              commuting) */
+static PyObject *shadow_setup(PyObject *self, PyObject *args) {
+    PyObject *a[18];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOO", &a[0], &a[1], &a[2], &a[3], &a[4], &a[5],
+                          &a[6], &a[7], &a[8], &a[9], &a[10], &a[11], &a[12], &a[13], &a[14],
+                          &a[15], &a[16], &a[17]))
+        return NULL;
+    if (!PyDict_CheckExact(a[0]) || !PyAnySet_Check(a[1]) || !PyAnySet_Check(a[2]) ||
+        !PyAnySet_Check(a[3]) || !PyAnySet_Check(a[4]) || !PyAnySet_Check(a[5]) ||
+        !PyAnySet_Check(a[6]) || !PyTuple_Check(a[7]) || !PyType_Check(a[8]) ||
+        Py_TYPE(a[13])->tp_iternext == NULL || !PyDict_CheckExact(a[17])) {
+        PyErr_SetString(PyExc_TypeError, "shadow_setup() got an argument of the wrong type");
+        return NULL;
+    }
+    PyObject **g[18] = {&sh_names, &sh_proxies, &sh_not_data, &sh_immutable, &sh_containers,
+                        &sh_scalars, &sh_sized, &sh_whole, &sh_local_type, &sh_entry,
+                        &sh_failed, &sh_key_text, &sh_builtin, &sh_counter, &sh_R, &sh_W,
+                        &sh_missing, &sh_commuting};
+    for (int i = 0; i < 18; i++) {
+        Py_INCREF(a[i]);
+        Py_XSETREF(*g[i], a[i]);
+    }
+    Py_RETURN_NONE;
+}
+
+/* The next number of the process-wide sequence (_core.next_seq). */
+static inline PyObject *sh_next_seq(void) { return Py_TYPE(sh_counter)->tp_iternext(sh_counter); }
+
+/* Whether recording is on (STATE.on): 1, 0, or -1 with an exception. */
+static int sh_on(void) {
+    PyObject *on = PyObject_GetAttr(g_state, s_on);
+    if (on == NULL) return -1;
+    int r = on == Py_True ? 1 : on == Py_False ? 0 : PyObject_IsTrue(on);
+    Py_DECREF(on);
+    return r;
+}
+
+static inline int sh_in(PyObject *set, PyObject *o) { return PySet_Contains(set, o); }
+
+/* record(op, seq, target, value, extra) with the call site of the current Python frame
+ * (the program's: the helper has no frame of its own). */
+static int sh_record(PyObject *op, PyObject *seq, PyObject *target, PyObject *value,
+                     PyObject *extra) {
+    PyObject *args[6] = {op, seq, target, value, extra, sh_depth};
+    PyObject *r = record(NULL, args, 6, NULL);
+    if (r == NULL) return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* An event's failure (shadow._failed): an Exception is said once and swallowed (0); a
+ * BaseException (KeyboardInterrupt, a signal handler's) goes on to the program (-1). */
+static int sh_fail(void) {
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) return -1;
+    PyObject *type, *exc, *tb;
+    PyErr_Fetch(&type, &exc, &tb);
+    PyErr_NormalizeException(&type, &exc, &tb);
+    if (exc != NULL && tb != NULL) PyException_SetTraceback(exc, tb);
+    PyObject *r = PyObject_CallOneArg(sh_failed, exc ? exc : Py_None);
+    Py_XDECREF(type);
+    Py_XDECREF(exc);
+    Py_XDECREF(tb);
+    if (r == NULL) { /* telling failed too: the program runs on all the same */
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) return -1;
+        PyErr_Clear();
+        return 0;
+    }
+    Py_DECREF(r);
+    return 0;
+}
+
+/* The registry entry of an object (shadow._entry): found by id and checked to be this
+ * object's, else made by the Python function. A new reference, or NULL. */
+static PyObject *sh_lookup(PyObject *o, PyObject *hint) {
+    PyObject *key = PyLong_FromVoidPtr(o);
+    if (key == NULL) return NULL;
+    PyObject *entry = PyDict_GetItemWithError(sh_names, key); /* borrowed */
+    Py_DECREF(key);
+    if (entry != NULL && PyTuple_CheckExact(entry) && PyTuple_GET_SIZE(entry) == 5) {
+        PyObject *held = PyTuple_GET_ITEM(entry, 0);
+        int same;
+        if (PyTuple_GET_ITEM(entry, 1) == Py_True) {
+#if PY_VERSION_HEX >= 0x030D0000
+            PyObject *ref = NULL;
+            if (PyWeakref_GetRef(held, &ref) < 0) return NULL;
+            same = ref == o;
+            Py_XDECREF(ref);
+#else
+            same = PyWeakref_Check(held) && PyWeakref_GET_OBJECT(held) == o;
+#endif
+        } else {
+            same = held == o;
+        }
+        if (same) return Py_NewRef(entry);
+    } else if (entry == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyObject_CallFunctionObjArgs(sh_entry, o, hint, NULL);
+}
+
+/* Decimal digits of n >= 0 written backwards from e; where they start. */
+static char *sh_digits(char *e, unsigned long long n) {
+    do {
+        *--e = (char)('0' + n % 10);
+        n /= 10;
+    } while (n);
+    return e;
+}
+
+/* The text "<mod.qual object at " of a type, made once per type: (type, module,
+ * qualname, text), checked against the type's current module and qualname. */
+enum { NTYPES = 64 };
+static struct {
+    PyObject *type, *mod, *qual, *text;
+} type_texts[NTYPES];
+
+/* A type's __module__ and __qualname__ (new references), as t.__module__ would give
+ * them; read directly where type's own getters are the ones that run. */
+static int sh_type_names(PyTypeObject *t, PyObject **mod, PyObject **qual) {
+    if (Py_IS_TYPE(t, &PyType_Type) && (t->tp_flags & Py_TPFLAGS_HEAPTYPE) && t->tp_dict) {
+        PyObject *m = PyDict_GetItemWithError(t->tp_dict, s_module);
+        if (m != NULL) {
+            *mod = Py_NewRef(m);
+            *qual = Py_NewRef(((PyHeapTypeObject *)t)->ht_qualname);
+            return 0;
+        }
+        if (PyErr_Occurred()) return -1;
+    }
+    if ((*mod = PyObject_GetAttr((PyObject *)t, s_module)) == NULL) return -1;
+    if ((*qual = PyObject_GetAttr((PyObject *)t, s_qualname)) == NULL) {
+        Py_CLEAR(*mod);
+        return -1;
+    }
+    return 0;
+}
+
+/* _core.safe_value for a value that is not a scalar. A new reference. */
+static PyObject *sh_safe_value(PyObject *v) {
+    PyTypeObject *t = Py_TYPE(v);
+    char tmp[48], *e = tmp + sizeof tmp, *o;
+    int sized = sh_in(sh_sized, (PyObject *)t);
+    if (sized < 0) return NULL;
+    if (sized) { /* f"<{t.__name__} len={len(v)}>": builtin types, named by tp_name */
+        Py_ssize_t n = PyObject_Size(v);
+        if (n < 0) return NULL;
+        if (t->tp_flags & Py_TPFLAGS_HEAPTYPE) { /* not one of _SIZED's: the slow way */
+            PyObject *name = PyType_GetName(t);
+            if (name == NULL) return NULL;
+            PyObject *out = PyUnicode_FromFormat("<%U len=%zd>", name, n);
+            Py_DECREF(name);
+            return out;
+        }
+        const char *name = strrchr(t->tp_name, '.');
+        name = name ? name + 1 : t->tp_name;
+        size_t ln = strlen(name);
+        *--e = '>';
+        o = sh_digits(e, (unsigned long long)n);
+        o -= 5;
+        memcpy(o, " len=", 5);
+        if (ln > (size_t)(o - tmp) - 1) return PyUnicode_FromFormat("<%s len=%zd>", name, n);
+        o -= ln;
+        memcpy(o, name, ln);
+        *--o = '<';
+        return PyUnicode_FromStringAndSize(o, tmp + sizeof tmp - o);
+    }
+    /* f"<{t.__module__}.{t.__qualname__} object at {id(v):#x}>" */
+    PyObject *mod, *qual;
+    if (sh_type_names(t, &mod, &qual) < 0) return NULL;
+    size_t slot = ((uintptr_t)t >> 4) % NTYPES;
+    PyObject *text = NULL;
+    if (type_texts[slot].type == (PyObject *)t && type_texts[slot].mod == mod &&
+        type_texts[slot].qual == qual) {
+        text = Py_NewRef(type_texts[slot].text);
+    } else {
+        text = PyUnicode_FromFormat("<%S.%S object at ", mod, qual);
+        if (text != NULL) {
+            PyObject *old[4] = {type_texts[slot].type, type_texts[slot].mod,
+                                type_texts[slot].qual, type_texts[slot].text};
+            type_texts[slot].type = Py_NewRef((PyObject *)t);
+            type_texts[slot].mod = Py_NewRef(mod);
+            type_texts[slot].qual = Py_NewRef(qual);
+            type_texts[slot].text = Py_NewRef(text);
+            for (int j = 0; j < 4; j++) Py_XDECREF(old[j]);
+        }
+    }
+    Py_DECREF(mod);
+    Py_DECREF(qual);
+    if (text == NULL) return NULL;
+    static const char hex[] = "0123456789abcdef";
+    uintptr_t a = (uintptr_t)v;
+    o = e;
+    *--o = '>';
+    do {
+        *--o = hex[a & 15];
+        a >>= 4;
+    } while (a);
+    *--o = 'x';
+    *--o = '0';
+    PyObject *tail = PyUnicode_FromStringAndSize(o, e - o);
+    if (tail == NULL) {
+        Py_DECREF(text);
+        return NULL;
+    }
+    PyObject *out = PyUnicode_Concat(text, tail);
+    Py_DECREF(text);
+    Py_DECREF(tail);
+    return out;
+}
+
+/* What a value is recorded as (shadow._v): the value itself, or safe_value's text. */
+static PyObject *sh_value(PyObject *v) {
+    if (v == g_novalue) return Py_NewRef(v);
+    int scalar = sh_in(sh_scalars, (PyObject *)Py_TYPE(v));
+    if (scalar < 0) return NULL;
+    return scalar ? Py_NewRef(v) : sh_safe_value(v);
+}
+
+/* isinstance(o, threading.local). What isinstance does, less the __class__ lookup where
+ * its answer is known: o.__class__ is type(o) when its type gets attributes the generic
+ * way and its __class__ is object's descriptor. */
+static PyObject *sh_object_class; /* object.__dict__["__class__"] */
+
+static int sh_is_local(PyObject *o) {
+    if (PyObject_TypeCheck(o, (PyTypeObject *)sh_local_type)) return 1;
+    if (sh_object_class != NULL && Py_TYPE(o)->tp_getattro == PyObject_GenericGetAttr &&
+        _PyType_Lookup(Py_TYPE(o), s_class) == sh_object_class)
+        return 0;
+    return PyObject_IsInstance(o, sh_local_type);
+}
+
+/* shadow._attr_event: 0 (recorded, or said why not), -1 a BaseException to raise. */
+static int sh_attr_event(PyObject *op, PyObject *seq, PyObject *o, PyObject *name, PyObject *v) {
+    PyObject *entry = NULL, *var = NULL, *val = NULL;
+    PyTypeObject *t = Py_TYPE(v);
+    int r;
+    if (v != g_novalue) {
+        if ((r = sh_in(sh_not_data, (PyObject *)t)) != 0) goto skip;
+        if (PyType_Check(v)) return 0;
+    }
+    if ((r = sh_in(sh_proxies, (PyObject *)Py_TYPE(o))) != 0) goto skip;
+    if ((r = sh_is_local(o)) != 0) goto skip;
+    if ((entry = sh_lookup(o, Py_None)) == NULL) goto fail;
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 5 ||
+        !PyDict_CheckExact(PyTuple_GET_ITEM(entry, 3))) {
+        PyErr_SetString(PyExc_TypeError, "a registry entry is a 5-tuple");
+        goto fail;
+    }
+    PyObject *names = PyTuple_GET_ITEM(entry, 3);
+    var = PyDict_GetItemWithError(names, name);
+    if (var != NULL) {
+        Py_INCREF(var);
+    } else {
+        if (PyErr_Occurred()) goto fail;
+        var = PyUnicode_FromFormat("%S.%S", PyTuple_GET_ITEM(entry, 2), name);
+        if (var == NULL || PyDict_SetItem(names, name, var) < 0) goto fail;
+    }
+    if ((r = sh_in(sh_containers, (PyObject *)t)) < 0) goto fail;
+    if (r) { /* the container is named after who holds it */
+        PyObject *held = sh_lookup(v, var);
+        if (held == NULL) goto fail;
+        Py_DECREF(held);
+    }
+    if ((val = sh_value(v)) == NULL) goto fail;
+    if (sh_record(op, seq, var, val, Py_None) < 0) goto fail;
+    r = 0;
+    goto end;
+skip:
+    if (r > 0) return 0;
+fail:
+    r = sh_fail();
+end:
+    Py_XDECREF(entry);
+    Py_XDECREF(var);
+    Py_XDECREF(val);
+    return r;
+}
+
+/* shadow._item_event; key_set: the access also wrote the key set. 0 or -1 as above. */
+static int sh_item_event(PyObject *op, PyObject *seq, PyObject *o, PyObject *key, PyObject *v,
+                         PyObject *hint, int key_set) {
+    PyObject *entry = NULL, *var = NULL, *val = NULL, *seq2 = NULL;
+    PyTypeObject *t = Py_TYPE(o);
+    int r;
+    if ((r = sh_in(sh_immutable, (PyObject *)t)) != 0) goto skip;
+    if ((r = sh_in(sh_proxies, (PyObject *)t)) != 0) goto skip;
+    if ((entry = sh_lookup(o, hint)) == NULL) goto fail;
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 5 ||
+        !PyDict_CheckExact(PyTuple_GET_ITEM(entry, 4))) {
+        PyErr_SetString(PyExc_TypeError, "a registry entry is a 5-tuple");
+        goto fail;
+    }
+    PyObject *label = PyTuple_GET_ITEM(entry, 2);
+    r = PyDict_CheckExact(o) ? 0 : PyObject_IsInstance(o, sh_whole);
+    if (r < 0) goto fail;
+    if (r) {
+        if (sh_record(op, seq, label, g_novalue, Py_None) < 0) goto fail;
+        r = 0;
+        goto end;
+    }
+    PyObject *keys = PyTuple_GET_ITEM(entry, 4);
+    var = PyDict_GetItemWithError(keys, key);
+    if (var != NULL) {
+        Py_INCREF(var);
+    } else if (PyErr_Occurred()) {
+        /* an unhashable key (the access itself has raised or will) */
+        if (!PyErr_ExceptionMatches(PyExc_TypeError)) goto fail;
+        PyErr_Clear();
+    }
+    if (var == NULL) {
+        PyObject *text = PyObject_CallOneArg(sh_key_text, key);
+        if (text == NULL) goto fail;
+        var = PyUnicode_FromFormat("%S[%S]", label, text);
+        Py_DECREF(text);
+        if (var == NULL) goto fail;
+        if ((r = sh_in(sh_scalars, (PyObject *)Py_TYPE(key))) < 0) goto fail;
+        if (r && PyDict_SetItem(keys, key, var) < 0) goto fail;
+    }
+    if ((val = sh_value(v)) == NULL) goto fail;
+    if (sh_record(op, seq, var, val, Py_None) < 0) goto fail;
+    if (key_set) { /* an insert or delete of one key: commutes with those of others */
+        if ((seq2 = sh_next_seq()) == NULL) goto fail;
+        if (sh_record(sh_W, seq2, label, g_novalue, sh_commuting) < 0) goto fail;
+    }
+    r = 0;
+    goto end;
+skip:
+    if (r > 0) return 0;
+fail:
+    r = sh_fail();
+end:
+    Py_XDECREF(entry);
+    Py_XDECREF(var);
+    Py_XDECREF(val);
+    Py_XDECREF(seq2);
+    return r;
+}
+
+/* A global's event (shadow._global_event); short: its name without the module. */
+static int sh_global_event(PyObject *op, PyObject *seq, PyObject *name, PyObject *shortname,
+                           PyObject *v) {
+    PyObject *val = NULL;
+    int r = sh_in(sh_containers, (PyObject *)Py_TYPE(v));
+    if (r < 0) goto fail;
+    if (r) {
+        PyObject *held = sh_lookup(v, shortname);
+        if (held == NULL) goto fail;
+        Py_DECREF(held);
+    }
+    if ((val = sh_value(v)) == NULL) goto fail;
+    r = sh_record(op, seq, name, val, Py_None);
+    Py_DECREF(val);
+    if (r == 0) return 0;
+fail:
+    Py_XDECREF(val);
+    return sh_fail();
+}
+
+/* A global load's event: not for functions, classes and modules (shadow._global_helpers). */
+static int sh_global_load_event(PyObject *seq, PyObject *name, PyObject *shortname, PyObject *v) {
+    int r = sh_in(sh_not_data, (PyObject *)Py_TYPE(v));
+    if (r < 0) return sh_fail();
+    if (r || PyType_Check(v)) return 0;
+    return sh_global_event(sh_R, seq, name, shortname, v);
+}
+
+/* Take the sequence number of the access just done and, recording on, call the event.
+ * The exception the access raised, if any, is kept aside meanwhile and put back. */
+#define SEQ_THEN(event_call)                                                              \
+    do {                                                                                  \
+        PyObject *et_, *ev_, *etb_;                                                       \
+        PyErr_Fetch(&et_, &ev_, &etb_);                                                   \
+        PyObject *seq = sh_next_seq();                                                    \
+        int ok_ = seq != NULL;                                                            \
+        if (ok_) {                                                                        \
+            int on_ = sh_on();                                                            \
+            ok_ = on_ >= 0 && (on_ == 0 || (event_call) == 0);                            \
+            Py_DECREF(seq);                                                               \
+        }                                                                                 \
+        if (!ok_) {                                                                       \
+            Py_XDECREF(et_);                                                              \
+            Py_XDECREF(ev_);                                                              \
+            Py_XDECREF(etb_);                                                             \
+            failed_ = 1;                                                                  \
+        } else {                                                                          \
+            PyErr_Restore(et_, ev_, etb_);                                                \
+        }                                                                                 \
+    } while (0)
+
+/* The kinds of helper. */
+enum {
+    K_ATTR_GET, K_ATTR_SET, K_ATTR_DEL, K_ATTR_AUG,
+    K_ITEM_GET, K_ITEM_SET, K_ITEM_DEL, K_ITEM_AUG, K_ITEM_IN,
+    K_GLOBAL_LOAD, K_GLOBAL_STORE, K_GLOBAL_AUG, K_METHOD,
+};
+static const Py_ssize_t helper_nargs[] = {1, 2, 1, 3, 3, 4, 3, 5, 3, 1, 2, 3, 2};
+static const char *const helper_kinds[] = {
+    "attr_get", "attr_set", "attr_del", "attr_aug", "item_get", "item_set", "item_del",
+    "item_aug", "item_in",  "global_load", "global_store", "global_aug", "method",
+};
+/* What a container method does (shadow.CONTAINER_METHODS): nothing recorded, a read, a
+ * write, a read or write of one key of a dict. */
+enum { E_NONE, E_R, E_W, E_RK, E_WK };
+
+/* One helper: its kind; an attribute's mangled name and its text as the program wrote
+ * it; a module's globals, name and the names of its globals' variables. */
+typedef struct {
+    PyObject_HEAD
+    vectorcallfunc vectorcall;
+    int kind;
+    PyObject *name, *text;      /* attributes */
+    PyObject *g;                /* globals: the module's dict */
+    PyObject *module, *vars;    /* globals: module name (None for __main__), name -> var */
+    int dict_effect, other_effect; /* methods: on a dict, on a list/set/deque/bytearray */
+    PyObject *how;              /* methods: type -> how its write commutes ("c", "e", "l") */
+} Helper;
+
+static int is_key_or_index_error(void) {
+    return PyErr_ExceptionMatches(PyExc_KeyError) || PyErr_ExceptionMatches(PyExc_IndexError);
+}
+
+/* A global's variable name (``x`` in __main__, else ``module.x``), made once. Borrowed. */
+static PyObject *helper_var(Helper *h, PyObject *name) {
+    PyObject *var = PyDict_GetItemWithError(h->vars, name);
+    if (var != NULL || PyErr_Occurred()) return var;
+    var = h->module == Py_None ? Py_NewRef(name) : PyUnicode_FromFormat("%S.%S", h->module, name);
+    if (var == NULL) return NULL;
+    int r = PyDict_SetItem(h->vars, name, var);
+    Py_DECREF(var); /* the dict holds it */
+    return r < 0 ? NULL : var;
+}
+
+/* g[name] if name in g else shadow._builtin(g, name). */
+static PyObject *helper_global_get(Helper *h, PyObject *name) {
+    PyObject *v;
+    if (PyDict_CheckExact(h->g)) {
+        v = PyDict_GetItemWithError(h->g, name);
+        if (v != NULL) return Py_NewRef(v);
+        if (PyErr_Occurred()) return NULL;
+    } else {
+        v = PyObject_GetItem(h->g, name);
+        if (v != NULL || !PyErr_ExceptionMatches(PyExc_KeyError)) return v;
+        PyErr_Clear();
+    }
+    return PyObject_CallFunctionObjArgs(sh_builtin, h->g, name, NULL);
+}
+
+/* A container method call's event (shadow._method_event): on one key of a dict
+ * (keyed), else on the whole container; how: 0 or how its write commutes. */
+static int sh_method_event(int effect, PyObject *seq, PyObject *o, PyObject *hint,
+                           PyObject *first, int keyed, int resized, int how) {
+    PyObject *entry = NULL, *var = NULL, *seq2 = NULL;
+    int r = -1;
+    if ((entry = sh_lookup(o, hint)) == NULL) goto fail;
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 5) {
+        PyErr_SetString(PyExc_TypeError, "a registry entry is a 5-tuple");
+        goto fail;
+    }
+    PyObject *label = PyTuple_GET_ITEM(entry, 2);
+    int second = 0; /* a commuting write of the whole follows */
+    PyObject *op = effect == E_R ? sh_R : sh_W, *extra = Py_None;
+    if (keyed || (how == 'e' && first != NULL)) {
+        PyObject *text = PyObject_CallOneArg(sh_key_text, first);
+        if (text == NULL) goto fail;
+        var = PyUnicode_FromFormat("%S[%S]", label, text);
+        Py_DECREF(text);
+        if (keyed) op = effect == E_WK && resized ? sh_W : sh_R;
+        second = resized;
+    } else if (how == 'c') {
+        var = Py_NewRef(label);
+        extra = sh_commuting;
+    } else if (how == 'l') {
+        var = PyUnicode_FromFormat("%S<left>", label);
+        second = 1;
+    } else {
+        var = Py_NewRef(label);
+    }
+    if (var == NULL || sh_record(op, seq, var, g_novalue, extra) < 0) goto fail;
+    if (second) {
+        if ((seq2 = sh_next_seq()) == NULL) goto fail;
+        if (sh_record(sh_W, seq2, label, g_novalue, sh_commuting) < 0) goto fail;
+    }
+    r = 0;
+    goto end;
+fail:
+    r = sh_fail();
+end:
+    Py_XDECREF(entry);
+    Py_XDECREF(var);
+    Py_XDECREF(seq2);
+    return r;
+}
+
+/* The generated method helper (shadow._method_helper): call(o, hint, *args, **kwargs). */
+static PyObject *helper_method(Helper *h, PyObject *const *args, Py_ssize_t nargs,
+                               PyObject *kwnames) {
+    if (nargs < 2) {
+        PyErr_SetString(PyExc_TypeError, "tracelens method helper takes the object and its name");
+        return NULL;
+    }
+    PyObject *o = args[0], *hint = args[1];
+    Py_ssize_t npos = nargs - 2;
+    int effect = PyDict_CheckExact(o) ? h->dict_effect : E_NONE;
+    if (!PyDict_CheckExact(o)) {
+        int c = sh_in(sh_containers, (PyObject *)Py_TYPE(o));
+        if (c < 0) return NULL;
+        if (c) effect = h->other_effect;
+    }
+    PyObject *meth = PyObject_GetAttr(o, h->name);
+    if (meth == NULL) return NULL;
+    if (effect == E_NONE) {
+        PyObject *out = PyObject_Vectorcall(meth, args + 2, npos, kwnames);
+        Py_DECREF(meth);
+        return out;
+    }
+    int keyed = (effect == E_RK || effect == E_WK) && npos > 0;
+    int how = 0;
+    if (effect == E_W) {
+        PyObject *x = PyDict_GetItemWithError(h->how, (PyObject *)Py_TYPE(o));
+        if (x == NULL && PyErr_Occurred()) {
+            Py_DECREF(meth);
+            return NULL;
+        }
+        if (x != NULL && PyUnicode_Check(x) && PyUnicode_GET_LENGTH(x) == 1)
+            how = (int)PyUnicode_READ_CHAR(x, 0);
+    }
+    Py_ssize_t size = PyObject_Size(o);
+    if (size < 0) {
+        Py_DECREF(meth);
+        return NULL;
+    }
+    PyObject *first = npos > 0 ? args[2] : NULL;
+    PyObject *out = PyObject_Vectorcall(meth, args + 2, npos, kwnames);
+    Py_DECREF(meth);
+    int failed_ = 0;
+    if (out == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_KeyError) || PyErr_ExceptionMatches(PyExc_IndexError) ||
+            PyErr_ExceptionMatches(PyExc_ValueError)) {
+            if (how == 'l') /* a popleft of an empty deque: it read the length */
+                SEQ_THEN(sh_method_event(E_R, seq, o, hint, first, 0, 0, 0));
+            else
+                SEQ_THEN(sh_method_event(effect, seq, o, hint, first, keyed, 0, how));
+        }
+        return NULL;
+    }
+    Py_ssize_t now = PyObject_Size(o);
+    if (now < 0) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    SEQ_THEN(sh_method_event(effect, seq, o, hint, first, keyed, now != size, how));
+    if (failed_) Py_CLEAR(out);
+    return out;
+}
+
+static PyObject *helper_call(PyObject *self, PyObject *const *args, size_t nargsf,
+                             PyObject *kwnames) {
+    Helper *h = (Helper *)self;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (h->kind == K_METHOD) return helper_method(h, args, nargs, kwnames);
+    if (kwnames != NULL || nargs != helper_nargs[h->kind]) {
+        PyErr_Format(PyExc_TypeError, "tracelens %s helper takes %zd positional arguments",
+                     helper_kinds[h->kind], helper_nargs[h->kind]);
+        return NULL;
+    }
+    PyObject *o = args[0], *out = NULL, *v = NULL, *w = NULL;
+    int failed_ = 0;
+    switch (h->kind) {
+    case K_ATTR_GET:
+        v = PyObject_GetAttr(o, h->name);
+        if (v == NULL) {
+            if (PyErr_ExceptionMatches(PyExc_AttributeError))
+                SEQ_THEN(sh_attr_event(sh_R, seq, o, h->text, g_novalue));
+            return NULL;
+        }
+        SEQ_THEN(sh_attr_event(sh_R, seq, o, h->text, v));
+        if (failed_) Py_CLEAR(v);
+        return v;
+    case K_ATTR_SET:
+        if (PyObject_SetAttr(o, h->name, args[1]) < 0) return NULL;
+        SEQ_THEN(sh_attr_event(sh_W, seq, o, h->text, args[1]));
+        return failed_ ? NULL : Py_NewRef(Py_None);
+    case K_ATTR_DEL: {
+        int r = PyObject_DelAttr(o, h->name);
+        SEQ_THEN(sh_attr_event(sh_W, seq, o, h->text, g_novalue));
+        return r < 0 || failed_ ? NULL : Py_NewRef(Py_None);
+    }
+    case K_ATTR_AUG:
+        if ((v = PyObject_GetAttr(o, h->name)) == NULL) return NULL;
+        SEQ_THEN(sh_attr_event(sh_R, seq, o, h->text, v));
+        if (failed_) goto done;
+        if ((w = PyObject_CallFunctionObjArgs(args[1], v, args[2], NULL)) == NULL) goto done;
+        if (PyObject_SetAttr(o, h->name, w) < 0) goto done;
+        SEQ_THEN(sh_attr_event(sh_W, seq, o, h->text, w));
+        if (!failed_) out = Py_NewRef(Py_None);
+        goto done;
+    case K_ITEM_GET:
+        v = PyObject_GetItem(o, args[1]);
+        if (v == NULL) {
+            if (is_key_or_index_error())
+                SEQ_THEN(sh_item_event(sh_R, seq, o, args[1], sh_missing, args[2], 0));
+            return NULL;
+        }
+        SEQ_THEN(sh_item_event(sh_R, seq, o, args[1], v, args[2], 0));
+        if (failed_) Py_CLEAR(v);
+        return v;
+    case K_ITEM_SET: {
+        int is_new = 0;
+        if (PyDict_CheckExact(o)) {
+            int has = PyDict_Contains(o, args[1]);
+            if (has < 0) return NULL;
+            is_new = !has;
+        }
+        if (PyObject_SetItem(o, args[1], args[2]) < 0) return NULL;
+        SEQ_THEN(sh_item_event(sh_W, seq, o, args[1], args[2], args[3], is_new));
+        return failed_ ? NULL : Py_NewRef(Py_None);
+    }
+    case K_ITEM_DEL: {
+        /* a del that raises (KeyError) is recorded: the racing second del */
+        int r = PyObject_DelItem(o, args[1]);
+        SEQ_THEN(sh_item_event(sh_W, seq, o, args[1], sh_missing, args[2], PyDict_CheckExact(o)));
+        return r < 0 || failed_ ? NULL : Py_NewRef(Py_None);
+    }
+    case K_ITEM_AUG:
+        if ((v = PyObject_GetItem(o, args[1])) == NULL) return NULL;
+        SEQ_THEN(sh_item_event(sh_R, seq, o, args[1], v, args[4], 0));
+        if (failed_) goto done;
+        if ((w = PyObject_CallFunctionObjArgs(args[2], v, args[3], NULL)) == NULL) goto done;
+        if (PyObject_SetItem(o, args[1], w) < 0) goto done;
+        SEQ_THEN(sh_item_event(sh_W, seq, o, args[1], w, args[4], 0));
+        if (!failed_) out = Py_NewRef(Py_None);
+        goto done;
+    case K_ITEM_IN: {
+        int present = PySequence_Contains(o, args[1]);
+        if (present < 0) return NULL;
+        /* a read of the key (a list or set: of the whole) */
+        SEQ_THEN(sh_item_event(sh_R, seq, o, args[1], present ? g_novalue : sh_missing,
+                               args[2], 0));
+        return failed_ ? NULL : Py_NewRef(present ? Py_True : Py_False);
+    }
+    case K_GLOBAL_LOAD: {
+        PyObject *var = helper_var(h, o);
+        if (var == NULL) return NULL;
+        if (PyDict_CheckExact(h->g)) {
+            v = PyDict_GetItemWithError(h->g, o);
+            if (v == NULL && PyErr_Occurred()) return NULL;
+            Py_XINCREF(v);
+        } else if ((v = PyObject_GetItem(h->g, o)) == NULL) {
+            if (!PyErr_ExceptionMatches(PyExc_KeyError)) return NULL;
+            PyErr_Clear();
+        }
+        if (v == NULL) return PyObject_CallFunctionObjArgs(sh_builtin, h->g, o, NULL);
+        SEQ_THEN(sh_global_load_event(seq, var, o, v));
+        if (failed_) Py_CLEAR(v);
+        return v;
+    }
+    case K_GLOBAL_STORE: {
+        PyObject *var = helper_var(h, o);
+        if (var == NULL) return NULL;
+        if (PyObject_SetItem(h->g, o, args[1]) < 0) return NULL;
+        SEQ_THEN(sh_global_event(sh_W, seq, var, o, args[1]));
+        return failed_ ? NULL : Py_NewRef(Py_None);
+    }
+    case K_GLOBAL_AUG: {
+        PyObject *var = helper_var(h, o);
+        if (var == NULL) return NULL;
+        if ((v = helper_global_get(h, o)) == NULL) return NULL;
+        SEQ_THEN(sh_global_event(sh_R, seq, var, o, v));
+        if (failed_) goto done;
+        if ((w = PyObject_CallFunctionObjArgs(args[1], v, args[2], NULL)) == NULL) goto done;
+        if (PyObject_SetItem(h->g, o, w) < 0) goto done;
+        SEQ_THEN(sh_global_event(sh_W, seq, var, o, w));
+        if (!failed_) out = Py_NewRef(Py_None);
+        goto done;
+    }
+    }
+    PyErr_SetString(PyExc_SystemError, "unknown helper kind");
+done:
+    Py_XDECREF(v);
+    Py_XDECREF(w);
+    return out;
+}
+
+static void helper_dealloc(PyObject *self) {
+    Helper *h = (Helper *)self;
+    PyObject_GC_UnTrack(self);
+    Py_CLEAR(h->name);
+    Py_CLEAR(h->text);
+    Py_CLEAR(h->g);
+    Py_CLEAR(h->module);
+    Py_CLEAR(h->vars);
+    Py_CLEAR(h->how);
+    PyObject_GC_Del(self);
+}
+
+static int helper_traverse(PyObject *self, visitproc visit, void *arg) {
+    Helper *h = (Helper *)self;
+    Py_VISIT(h->g);
+    Py_VISIT(h->vars);
+    Py_VISIT(h->how);
+    return 0;
+}
+
+static int helper_clear(PyObject *self) {
+    Helper *h = (Helper *)self;
+    Py_CLEAR(h->g);
+    Py_CLEAR(h->vars);
+    Py_CLEAR(h->how);
+    return 0;
+}
+
+static PyObject *helper_repr(PyObject *self) {
+    Helper *h = (Helper *)self;
+    if (h->kind == K_METHOD) return PyUnicode_FromFormat("<tracelens method %S>", h->name);
+    if (h->text != NULL) return PyUnicode_FromFormat("<tracelens %s %S>", helper_kinds[h->kind], h->text);
+    return PyUnicode_FromFormat("<tracelens %s>", helper_kinds[h->kind]);
+}
+
+static PyObject *helper_call_slot(PyObject *self, PyObject *args, PyObject *kwargs) {
+    return PyVectorcall_Call(self, args, kwargs);
+}
+
+static PyTypeObject HelperType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracelens.record._speedups.Helper",
+    .tp_basicsize = sizeof(Helper),
+    .tp_dealloc = helper_dealloc,
+    .tp_vectorcall_offset = offsetof(Helper, vectorcall),
+    .tp_repr = helper_repr,
+    .tp_call = helper_call_slot,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_traverse = helper_traverse,
+    .tp_clear = helper_clear,
+    .tp_doc = "A helper that instrumented code calls (tracelens.record.shadow).",
+};
+
+/* helper(kind, name, text, g, module): kind is one of helper_kinds; name and text the
+ * attribute's (attributes), g and module the module's (globals; module None in __main__);
+ * the arguments a kind does not use are None. */
+static PyObject *make_helper(PyObject *self, PyObject *args) {
+    const char *kind;
+    PyObject *name, *text, *g, *module;
+    if (!PyArg_ParseTuple(args, "sOOOO", &kind, &name, &text, &g, &module)) return NULL;
+    int k = 0, n = (int)(sizeof helper_kinds / sizeof *helper_kinds);
+    while (k < n && strcmp(kind, helper_kinds[k]) != 0) k++;
+    if (k == n || k == K_METHOD) {
+        PyErr_Format(PyExc_ValueError, "unknown helper kind %s", kind);
+        return NULL;
+    }
+    if (sh_names == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "shadow_setup() was not called");
+        return NULL;
+    }
+    if (k <= K_ATTR_AUG && (!PyUnicode_Check(name) || !PyUnicode_Check(text))) {
+        PyErr_SetString(PyExc_TypeError, "an attribute helper needs its name and text");
+        return NULL;
+    }
+    if (k >= K_GLOBAL_LOAD && (!PyDict_Check(g) || (module != Py_None && !PyUnicode_Check(module)))) {
+        PyErr_SetString(PyExc_TypeError, "a global helper needs the module's dict and name");
+        return NULL;
+    }
+    Helper *h = PyObject_GC_New(Helper, &HelperType);
+    if (h == NULL) return NULL;
+    h->vectorcall = helper_call;
+    h->kind = k;
+    h->name = k <= K_ATTR_AUG ? Py_NewRef(name) : NULL;
+    h->text = k <= K_ATTR_AUG ? Py_NewRef(text) : NULL;
+    h->g = k >= K_GLOBAL_LOAD ? Py_NewRef(g) : NULL;
+    h->module = k >= K_GLOBAL_LOAD ? Py_NewRef(module) : NULL;
+    h->vars = k >= K_GLOBAL_LOAD ? PyDict_New() : NULL;
+    h->dict_effect = h->other_effect = E_NONE;
+    h->how = NULL;
+    if (k >= K_GLOBAL_LOAD && h->vars == NULL) {
+        Py_DECREF(h);
+        return NULL;
+    }
+    PyObject_GC_Track(h);
+    return (PyObject *)h;
+}
+
+static int effect_of(const char *e) {
+    return strcmp(e, "r") == 0 ? E_R : strcmp(e, "w") == 0 ? E_W : strcmp(e, "rk") == 0 ? E_RK
+         : strcmp(e, "wk") == 0 ? E_WK : strcmp(e, "") == 0 ? E_NONE : -1;
+}
+
+/* method_helper(name, dict_effect, other_effect, how): the helper of a container method
+ * (shadow._method_helper); how: type -> how its write commutes (_COMMUTING_METHODS). */
+static PyObject *make_method_helper(PyObject *self, PyObject *args) {
+    PyObject *name, *how;
+    const char *de, *oe;
+    if (!PyArg_ParseTuple(args, "UssO!", &name, &de, &oe, &PyDict_Type, &how)) return NULL;
+    int d = effect_of(de), o = effect_of(oe);
+    if (d < 0 || o < 0) {
+        PyErr_SetString(PyExc_ValueError, "unknown method effect");
+        return NULL;
+    }
+    if (sh_names == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "shadow_setup() was not called");
+        return NULL;
+    }
+    Helper *h = PyObject_GC_New(Helper, &HelperType);
+    if (h == NULL) return NULL;
+    h->vectorcall = helper_call;
+    h->kind = K_METHOD;
+    h->name = Py_NewRef(name);
+    h->text = NULL;
+    h->g = h->module = h->vars = NULL;
+    h->dict_effect = d;
+    h->other_effect = o;
+    h->how = Py_NewRef(how);
+    PyObject_GC_Track(h);
+    return (PyObject *)h;
+}
+
 static PyMethodDef methods[] = {
     {"render", (PyCFunction)(void (*)(void))render, METH_FASTCALL,
      "JSON lines of a chunk of event records (Sink._render)."},
@@ -655,6 +1550,12 @@ static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "Hand the recorder's state to record()."},
     {"setup_stacks", setup_stacks, METH_O, "Hand record() the interner of call stacks."},
     {"forget_stacks", forget_stacks, METH_NOARGS, "Empty record()'s cache of stack ids."},
+    {"shadow_setup", shadow_setup, METH_VARARGS,
+     "Hand tracelens.record.shadow's registry and rules to the helpers."},
+    {"method_helper", make_method_helper, METH_VARARGS,
+     "The helper of a container method (tracelens.record.shadow._method_helper)."},
+    {"helper", make_helper, METH_VARARGS,
+     "A helper that instrumented code calls (tracelens.record.shadow.helpers)."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -671,6 +1572,15 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_sink, "sink");
     INTERN(s_flush_unit, "flush_unit");
     INTERN(s_stack_depth, "stack_depth");
+    INTERN(s_on, "on");
+    INTERN(s_module, "__module__");
+    INTERN(s_qualname, "__qualname__");
+    INTERN(s_class, "__class__");
 #undef INTERN
+    if ((sh_depth = PyLong_FromLong(1)) == NULL) return NULL;
+    if (PyType_Ready(&HelperType) < 0) return NULL;
+    /* object's own __class__ (a static type's tp_dict is NULL from 3.12: looked up) */
+    sh_object_class = _PyType_Lookup(&PyBaseObject_Type, s_class);
+    Py_XINCREF(sh_object_class);
     return PyModule_Create(&module);
 }

@@ -32,3 +32,30 @@ def setup(
     novalue: object,
     /,
 ) -> None: ...
+def shadow_setup(
+    names: dict[int, Any],
+    proxies: set[type],
+    not_data: frozenset[type],
+    immutable: frozenset[type],
+    containers: frozenset[type],
+    scalars: frozenset[type],
+    sized: frozenset[type],
+    whole: tuple[type, ...],
+    local_type: type,
+    entry: Callable[[Any, str | None], Any],
+    failed: Callable[[Exception], None],
+    key_text: Callable[[Any], str],
+    builtin: Callable[[dict[str, Any], str], Any],
+    counter: Any,
+    read: str,
+    write: str,
+    missing: str,
+    commuting: dict[str, Any],
+    /,
+) -> None: ...
+def helper(
+    kind: str, name: str | None, text: str | None, g: dict[str, Any] | None, module: str | None, /
+) -> Callable[..., Any]: ...
+def method_helper(
+    name: str, dict_effect: str, other_effect: str, how: dict[type, str], /
+) -> Callable[..., Any]: ...

@@ -6,7 +6,10 @@ helper performs the access exactly as the original code would, takes its sequenc
 number right after it with no Python call in between (``tracelens.record._core``
 says why that makes the recorded order the real one), records it, and returns what
 the access gave. An access that raises (``d[k]`` of a missing key, ``del`` of a
-missing item) is recorded too, then raises as before.
+missing item) is recorded too, then raises as before. The functions here are the
+reference; with the C accelerator, ``helpers`` hands out their C twins
+(``_speedups.helper`` and ``method_helper``, set up by ``_c_setup``), which record the
+same events without a Python frame (``tests/record/test_shadow_twins.py``).
 
 What is recorded: reads and writes of attributes and items of objects, key sets of
 dicts and sets (an insert or delete writes it; iteration, ``len``, ``copy``, ``keys``
@@ -45,9 +48,11 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from tracelens import schema as s
+from tracelens.record import _core
 from tracelens.record._core import (
     NOVALUE,
     SCALARS,
+    SIZED,
     STATE,
     key_text,
     next_seq,
@@ -599,6 +604,31 @@ def _global_event(op: str, seq: int, name: str, v: Any) -> None:
 _attr_cache: dict[tuple[str, str], dict[str, Callable[..., Any]]] = {}
 
 
+def _c_helpers(
+    c: Any, needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str
+) -> dict[str, Any]:
+    """The C twins (``_speedups.helper``, ``method_helper``) of the attribute, item,
+    global and container method helpers: the same accesses and events as the Python
+    functions above, without their frames. Iteration stays in Python."""
+    out: dict[str, Any] = {}
+    owner = None if module == "__main__" else module
+    for helper, what in needs.items():
+        if helper in out:
+            continue
+        if what[0] == "attr":
+            _, kind, mangled, text = what
+            out[helper] = c.helper(f"attr_{kind}", mangled, text, None, None)
+        elif what[0] == "item" and what[1] != "iter":
+            out[helper] = c.helper(f"item_{what[1]}", None, None, None, None)
+        elif what[0] == "global":
+            out[helper] = c.helper(f"global_{what[1]}", None, None, g, owner)
+        elif what[0] == "method":
+            name = what[1]
+            how = {t: h for (t, m), h in _COMMUTING_METHODS.items() if m == name}
+            out[helper] = c.method_helper(name, *CONTAINER_METHODS[name], how)
+    return out
+
+
 def helpers(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -> dict[str, Any]:
     """The helpers a rewritten module calls, by the names the rewrite gave them.
 
@@ -611,12 +641,15 @@ def helpers(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -
     from tracelens.record import watch
 
     _PROXIES.update(watch.PROXY_TYPES)
-    out: dict[str, Any] = {}
+    c = _core.speedups
+    out: dict[str, Any] = {} if c is None else _c_helpers(c, needs, g, module)
     globals_ = None
     items = {"get": _get_item, "set": _set_item, "del": _del_item, "aug": _aug_item}
     items["in"] = _contains
     items["iter"] = _iterate
     for helper, what in needs.items():
+        if helper in out:
+            continue
         if what[0] == "attr":
             _, kind, mangled, text = what
             key = (mangled, text)
@@ -633,3 +666,32 @@ def helpers(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -
                 globals_ = _global_helpers(g, module)
             out[helper] = globals_[what[1]]
     return out
+
+
+def _c_setup(c: Any) -> None:
+    """Hand the registry and the rules above to the C helpers (``_speedups.helper``)."""
+    counter = next_seq.__self__  # type: ignore[attr-defined]
+    c.shadow_setup(
+        _names,
+        _PROXIES,
+        _NOT_DATA,
+        _IMMUTABLE,
+        _CONTAINERS,
+        SCALARS,
+        SIZED,
+        _WHOLE,
+        threading.local,
+        _entry,
+        _failed,
+        key_text,
+        _builtin,
+        counter,
+        _R,
+        _W,
+        _MISSING,
+        _COMMUTING,
+    )
+
+
+if _core.speedups is not None:
+    _c_setup(_core.speedups)
