@@ -31,7 +31,6 @@ A summary line at the end counts the tests traced and their findings by kind.
 
 from __future__ import annotations
 
-import os
 import re
 from collections import Counter
 from collections.abc import Generator, Sequence
@@ -182,7 +181,10 @@ class _Plugin:
         self.fail_on = fail_on if fail_on in _SEVERITIES else "error"
         given = config.getoption("tracelens_dir")
         self.dir = Path(given) if given else root / ".tracelens" / "pytest"
-        self.worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        # This session's own xdist worker id: PYTEST_XDIST_WORKER would also be inherited by a
+        # pytest that a worker's test starts as a subprocess.
+        workerinput = getattr(config, "workerinput", None)
+        self.worker = str(workerinput.get("workerid", "")) if workerinput else ""
         self.baseline_path = config.getoption("tracelens_baseline")
         self.baseline: frozenset[str] | None = None
         self.traced = 0
