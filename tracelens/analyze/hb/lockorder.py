@@ -96,12 +96,11 @@ def lock_order_inversion(
     found.sort(key=lambda f: (min(gb[r] for r in f[1]), f[0]))
     inst = _instances(nested, h, found)
     cycles: list[tuple[list[str], list[dict[str, Any]]]] = []
-    units = t.units[U].to_list(), t.units["unit"].to_list()
-    unit_name = dict(zip(*units, strict=True))
-    for path, rows in found:
-        names = [h.names[order[x]] for x in _path_locks(path)]
+    unit_name = dict(zip(t.units[U].to_list(), t.units["unit"].to_list(), strict=True))
+    for key, picked in found:
+        names = [h.names[order[x]] for x in _path_locks(key)]
         chosen_edges = []
-        for i, r in enumerate(rows):
+        for i, r in enumerate(picked):
             e = dict(inst[(r, names[i])])
             e["unit"] = unit_name[e["unit"]]
             e["b"] = names[(i + 1) % len(names)]
