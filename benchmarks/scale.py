@@ -49,6 +49,26 @@ difference is the second hybrid walk (publications through a lock: on the 10,000
 trace about 190k release -> acquire edges, each a trie join over clocks that know
 thousands of units), about 9 s of CPU; depth 100 vs 10: CPU x1.42; 1,000 held vs 10:
 x22.4. The racy variables of the 40-thread trace are the oracle's.
+
+Branch r17-scale (``--repeat 1``, load average 16.8 before and 9.8 after: CPU is the
+measure): one nested-acquire row per (unit, lock, held set) and two-lock cycles as a
+polars join; a receive of a one-send object whose epoch the receiver knows skipped.
+
+=======================  ======  =====  ========
+trace                    wall s  CPU s  peak RSS
+=======================  ======  =====  ========
+1M events, 10 threads     12.47   6.88    940 MB
+1M events, 10,000 thr.    18.65  10.93   1257 MB
+depth 10 (x1000 rounds)    1.02   0.74    408 MB
+depth 100 (x100 rounds)    1.11   0.78    408 MB
+1,000 held (x10 rounds)    4.92   2.32    571 MB
+=======================  ======  =====  ========
+
+Ratios: 10,000 threads vs 10: CPU x1.59, RSS x1.34 (wall x1.50); depth 100 vs 10:
+CPU x1.06; 1,000 held vs 10: CPU x3.12, RSS x1.40 (was x22.4: not yet within 2x; of
+its analysis, about 1 s is the disjointness check of the 500k candidate pairs of held
+sets and 0.9 s the finding model's Python lists of the held locks its events show,
+52,000 names in the JSON report). The racy variables are the oracle's.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ clocks, no epochs: a pair is ordered iff one event is in the other's set.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 from tracelens import schema as s
@@ -186,3 +187,83 @@ def lockset_pairs(rows: list[Row]) -> set[tuple[int, int]]:
 def lockset_violations(rows: list[Row]) -> dict[str, tuple[int, int]]:
     """inconsistent_locking oracle: first violation per variable."""
     return first_per_var((j, i, rows[i]["var"]) for j, i in lockset_pairs(rows))
+
+
+def lock_order_cycles(rows: list[Row], *, max_cycle: int = 4) -> list[tuple[str, list, int]]:
+    """lock_order_inversion oracle: ``(var, [(ga, gb) per hop], count)`` per cycle, in the
+    order of the rows.
+
+    Every acquire of ``b`` by ``u`` while ``u`` holds ``a`` (a lock is held by the unit
+    of its last acquire, until a release by anyone) is an instance of the edge
+    ``a -> b`` with the set ``H`` that ``u`` held (``a`` among it); instances with the
+    same ``(u, a, b, H)`` are one, counted, at its first acquire (``ga``: ``u``'s latest
+    acquire of ``a`` before it). A cycle of locks (its smallest name first, each
+    other lock once, at most ``max_cycle`` and at most as many as the units with
+    edges) is reported when one instance per hop can be chosen with pairwise
+    different units and pairwise disjoint held sets: the first such choice, each
+    hop's instances in acquire order. Rows come by the earliest acquire chosen, then
+    by the depth-first order of the paths (children in descending name order).
+    """
+    holder: dict[str, str] = {}
+    last_acquire: dict[tuple[str, str], int] = {}
+    inst: dict[tuple[str, str, str, frozenset[str]], list[int]] = {}
+    for i, r in enumerate(rows):
+        op, lock, u = r["op"], r["obj"], r["unit"]
+        if op == s.Op.ACQUIRE:
+            held = frozenset(k for k, v in holder.items() if v == u)
+            for a in held - {lock}:
+                hit = inst.setdefault((u, a, lock, held), [last_acquire[(u, a)], i, 0])
+                hit[2] += 1
+            holder[lock] = u
+            last_acquire[(u, lock)] = i
+        elif op == s.Op.RELEASE:
+            holder.pop(lock, None)
+    hops: dict[tuple[str, str], list[tuple[str, frozenset[str], int, int, int]]] = {}
+    for (u, a, b, held), (ga, gb, n) in inst.items():
+        hops.setdefault((a, b), []).append((u, held, ga, gb, n))
+    for opts in hops.values():
+        opts.sort(key=lambda o: o[3])
+    locks = sorted({x for ab in hops for x in ab})
+    limit = min(max_cycle, len({k[0] for k in inst}))
+    found = []
+    for k in range(2, limit + 1):
+        for path in itertools.permutations(locks, k):
+            if any(p <= path[0] for p in path[1:]):
+                continue
+            options = [hops.get((path[i], path[(i + 1) % k]), []) for i in range(k)]
+            for choice in itertools.product(*options):
+                units = [o[0] for o in choice]
+                sets = [o[1] for o in choice]
+                if len(set(units)) == k and all(
+                    not (x & y) for x, y in itertools.combinations(sets, 2)
+                ):
+                    order = (path[0], *(_Desc(p) for p in path[1:]))
+                    found.append((min(o[3] for o in choice), order, path, choice))
+                    break
+    found.sort(key=lambda f: (f[0], f[1]))
+    return [
+        (
+            " -> ".join([*path, path[0]]),
+            [(o[2], o[3]) for o in choice],
+            min(o[4] for o in choice),
+        )
+        for _, _, path, choice in found
+    ]
+
+
+class _Desc:
+    """A string that sorts in descending order (a tuple of them: prefixes first)."""
+
+    __slots__ = ("s",)
+
+    def __init__(self, s: str) -> None:
+        self.s = s
+
+    def __lt__(self, other: _Desc) -> bool:
+        return self.s > other.s
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Desc) and self.s == other.s
+
+    def __hash__(self) -> int:
+        return hash(self.s)

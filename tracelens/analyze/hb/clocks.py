@@ -224,6 +224,7 @@ class ClockWalk:
         "sent_all",
         "sent_anonymous",
         "sent_message",
+        "sent_once",
         "snapshots",
         "tries",
         "version",
@@ -246,6 +247,8 @@ class ClockWalk:
         self.sent_anonymous: dict[Hashable, Clock] = {}
         #: (object, message id) -> the join of the clocks that sent that message
         self.sent_message: dict[Hashable, Clock] = {}
+        #: object -> (sender, its epoch then) while the object has had one send only
+        self.sent_once: dict[Hashable, tuple[int, int] | None] = {}
         self.segments: list[int] = []
 
     def knows(self, u: int, p: int) -> int:
@@ -284,6 +287,7 @@ class ClockWalk:
     def send(self, u: int, obj: int | None, msg: int | None, g: int) -> None:
         """``u`` hands ``msg`` (or no message id) over through ``obj`` at ``g``."""
         clock, e = self.clock[u], self.epoch[u]
+        self.sent_once[obj] = (u, e) if obj not in self.sent_all else None
         self._merge(self.sent_all, obj, u, e, clock)
         if msg is None:
             self._merge(self.sent_anonymous, obj, u, e, clock)
@@ -302,6 +306,11 @@ class ClockWalk:
         else:
             every = self.sent_all.get(obj)
             if every is None:
+                return
+            once = self.sent_once[obj]
+            # one send, of an epoch the receiver knows already: nothing to learn (as for
+            # an acquire; the publications through a lock are such edges, one send each)
+            if once is not None and once[0] != u and self.knows(u, once[0]) >= once[1]:
                 return
             sources = [every]
         changed = False

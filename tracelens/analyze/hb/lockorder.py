@@ -8,8 +8,15 @@ Re-entrant acquires of an RLock are not edges (the recorder records only the
 outermost acquire; a lock already held by the unit is skipped here too).
 
 The edges come from the shared pass over synchronisation events
-(``tracelens.analyze.hb.shared.tables``, which tracks held locks); the graph is small
-(distinct lock pairs), so the cycle search runs in Python over it.
+(``tracelens.analyze.hb.shared.tables``): one row per distinct nested acquire (unit,
+lock taken, set held before it), whose held set gives its edges, one per other lock
+held. A unit holding ``d`` locks at once makes ``d^2 / 2`` edges, and every pair of
+locks two units take in opposite orders is a candidate two-lock cycle, so the
+two-lock cycles are a join in polars: the edges ``a -> b`` with the edges ``b -> a``
+of another unit, the pairs whose held sets share no lock (checked once per pair of
+held sets, as bit masks), the first such pair by acquire order. Longer cycles need
+three units or more taking nested locks; their search runs in Python over the graph
+of distinct lock pairs (depth-first from each cycle's smallest lock).
 """
 
 from __future__ import annotations
@@ -19,14 +26,18 @@ from typing import Any, Final
 
 import polars as pl
 
+from tracelens.analyze.columns import G
 from tracelens.analyze.findings import (
     FINDING_SCHEMA,
     details_at,
     empty_findings,
     event_row,
+    event_struct,
     site_row,
     who,
 )
+from tracelens.analyze.hb.clocks import U
+from tracelens.analyze.hb.locksets import LOCK, Held
 from tracelens.analyze.hb.shared import Tables
 from tracelens.analyze.kinds import KINDS
 from tracelens.analyze.options import DEFAULT, Options
@@ -34,6 +45,9 @@ from tracelens.analyze.options import DEFAULT, Options
 __all__ = ["KIND", "lock_order_inversion"]
 
 KIND: Final = "lock_order_inversion"
+
+#: An edge instance: (row of ``Held.nested``, unit, held set as a mask).
+_Inst = tuple[int, int, int]
 
 
 def lock_order_inversion(
@@ -52,48 +66,60 @@ def lock_order_inversion(
         one per cycle of locks; ``var`` is the cycle (``"A -> B -> A"``), ``sites``
         the two acquire sites of every edge, ``events`` the acquires themselves.
     """
-    if not t.acquires:
-        return empty_findings()
-    edges: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
-    for e in t.acquires:
-        edges[(e["a"], e["b"])].append(e)
-    succ: dict[str, set[str]] = defaultdict(set)
-    for a, b in edges:
-        succ[a].add(b)
-    after = {a: sorted(bs) for a, bs in succ.items()}
+    h = t.held
+    nested = h.nested.with_row_index("_r").with_columns(pl.col("_r").cast(pl.Int64))
     # Each hop of a cycle is taken by another unit: no cycle has more locks than there
-    # are units taking nested locks (with two, only pairs of locks: the search stays
-    # quadratic in the locks, not a power of them as deep as ``max_cycle``).
-    limit = min(options.max_cycle, len({e["unit"] for e in t.acquires}))
-    hops = _Hops(edges)
-
-    cycles: list[tuple[list[str], list[dict[str, Any]]]] = []
-    for start in sorted(succ):
-        # Simple cycles whose smallest lock is ``start``: each found once.
-        stack: list[tuple[str, list[str]]] = [(start, [start])]
-        while stack:
-            node, path = stack.pop()
-            if len(path) > 1 and start in succ[node]:  # (``start`` sorts first)
-                chosen = hops.pick(path)
-                if chosen is not None:
-                    cycles.append((path, chosen))
-            if len(path) >= limit:
-                continue
-            for nxt in after.get(node, ()):
-                if nxt > start and nxt not in path:
-                    stack.append((nxt, [*path, nxt]))
-    if not cycles:
+    # are units taking nested locks.
+    limit = min(options.max_cycle, nested[U].n_unique())
+    if limit < 2:
         return empty_findings()
+    # locks by name: a cycle starts at its smallest lock
+    order = sorted(range(len(h.names)), key=h.names.__getitem__)
+    rank = [0] * len(order)
+    for r, i in enumerate(order):
+        rank[i] = r
+    ranks = pl.Series("_rank", rank, dtype=pl.Int64)
+    # one row per edge instance: the nested acquire of ``_b`` and another lock held
+    edges = (
+        nested.join(h.members.rename({LOCK: "_a"}), on="ls")
+        .filter(pl.col("_a") != pl.col("_b"))
+        .select("_r", U, "_a", "_b", "ls", "gb")
+    )
+    found = _two_lock_cycles(edges, ranks, h.masks)
+    if limit > 2:
+        found += _longer_cycles(edges, rank, h.masks, limit)
+    if not found:
+        return empty_findings()
+    # by the earliest acquire chosen, then in the order of a depth-first search from
+    # each smallest lock that visits the greater locks in descending name order
+    gb = nested["gb"].to_list()
+    found.sort(key=lambda f: (min(gb[r] for r in f[1]), f[0]))
+    inst = _instances(nested, h, found)
+    cycles: list[tuple[list[str], list[dict[str, Any]]]] = []
+    unit_name = dict(zip(t.units[U].to_list(), t.units["unit"].to_list(), strict=True))
+    for key, picked in found:
+        names = [h.names[order[x]] for x in _path_locks(key)]
+        chosen_edges = []
+        for i, r in enumerate(picked):
+            e = dict(inst[(r, names[i])])
+            e["unit"] = unit_name[e["unit"]]
+            e["b"] = names[(i + 1) % len(names)]
+            chosen_edges.append(e)
+        cycles.append((names, chosen_edges))
 
     gs = sorted({e[k] for _, ch in cycles for e in ch for k in ("ga", "gb")})
     det = details_at(events, gs)
     rows = []
-    for path, chosen in sorted(cycles, key=lambda c: min(e["gb"] for e in c[1])):
+    held_at: list[int] = []  # the held set of each event of the rows, in order
+    for path, chosen in cycles:
         evs, sites, units, parts = [], [], [], []
         for e in chosen:
             da, db = det[e["ga"]], det[e["gb"]]
-            evs.append(event_row(da, f"holds {e['a']}", e["held"]))
-            evs.append(event_row(db, f"then acquires {e['b']}", e["held"]))
+            # (the held sets are joined in below: a unit holding d locks at once makes
+            # events that list d^2 locks in all, too many for Python objects)
+            evs.append(event_row(da, f"holds {e['a']}", ()))
+            evs.append(event_row(db, f"then acquires {e['b']}", ()))
+            held_at += [e["ls"], e["ls"]]
             sites += [site_row(da), site_row(db)]
             units.append(db["unit_name"])
             parts.append(
@@ -115,52 +141,161 @@ def lock_order_inversion(
                 + ": run at the same time, these can deadlock (lock order inversion)",
             }
         )
-    return pl.DataFrame(rows, schema=FINDING_SCHEMA)
+    return _with_held(pl.DataFrame(rows, schema=FINDING_SCHEMA), held_at, t.locksets)
 
 
-class _Hops:
-    """The edge instances of each hop, and the choice of one per hop for a cycle."""
+def _with_held(frame: pl.DataFrame, held_at: list[int], locksets: pl.DataFrame) -> pl.DataFrame:
+    """``frame`` with the ``locks`` of its events (``events`` and ``worst``, the same)
+    those of the held sets ``held_at`` (one per event, in order; ``Tables.locksets``)."""
+    flat = (
+        frame.select(pl.int_range(pl.len()).alias("_f"), "events")
+        .explode("events")
+        .unnest("events")
+        .drop("locks")
+        .with_columns(pl.Series("ls", held_at, dtype=pl.Int64))
+        .join(locksets, on="ls", how="left", maintain_order="left")
+    )
+    events = (
+        flat.select("_f", event_struct("", pl.col("role")).alias("events"))
+        .group_by("_f", maintain_order=True)
+        .agg("events")
+        .get_column("events")
+        .cast(FINDING_SCHEMA["events"])
+    )
+    return frame.with_columns(events, events.alias("worst"))
 
-    def __init__(self, edges: dict[tuple[str, str], list[dict[str, Any]]]) -> None:
-        self.edges = edges
-        self._sorted: dict[tuple[str, str], list[tuple[dict[str, Any], int]]] = {}
-        self._bit: dict[str, int] = {}
-        self._masks: dict[int, int] = {}  # id of a held list -> its locks as bits
 
-    def _mask(self, held: list[str]) -> int:
-        m = self._masks.get(id(held))
-        if m is None:
-            m = 0
-            for lk in held:
-                m |= self._bit.setdefault(lk, 1 << len(self._bit))
-            self._masks[id(held)] = m
-        return m
+def _path_locks(key: tuple[int, ...]) -> list[int]:
+    """The locks (by name rank) of a cycle's sort key: the first, then the others negated."""
+    return [key[0], *(-x for x in key[1:])]
 
-    def _options(self, hop: tuple[str, str]) -> list[tuple[dict[str, Any], int]]:
-        got = self._sorted.get(hop)
-        if got is None:
-            es = self.edges[hop]
-            if len(es) > 1:
-                es = sorted(es, key=lambda e: e["gb"])
-            got = self._sorted[hop] = [(e, self._mask(e["held"])) for e in es]
-        return got
 
-    def pick(self, path: list[str]) -> list[dict[str, Any]] | None:
-        """Edge instances for the cycle: pairwise different units, disjoint held sets
-        (the first such choice, each hop's instances in acquire order)."""
-        options = [self._options((path[i], path[(i + 1) % len(path)])) for i in range(len(path))]
+def _two_lock_cycles(
+    edges: pl.DataFrame, ranks: pl.Series, masks: list[int]
+) -> list[tuple[tuple[int, ...], list[int]]]:
+    """The two-lock cycles ``a -> b -> a`` (``a`` the smaller by name) that two units with
+    disjoint held sets take: per pair, the first such choice (``a -> b``'s instance
+    first in acquire order, then ``b -> a``'s); as ``(sort key, nested rows)``."""
+    e = edges.with_columns(
+        pl.col(x)
+        .replace_strict(range(ranks.len()), ranks, return_dtype=pl.Int64)
+        .alias(f"_r{x[1]}")
+        for x in ("_a", "_b")
+    )
+    fwd = e.filter(pl.col("_ra") < pl.col("_rb"))
+    back = e.filter(pl.col("_ra") > pl.col("_rb")).select(
+        pl.col("_r").alias("_r2"),
+        pl.col(U).alias("_u2"),
+        pl.col("_b").alias("_a"),
+        pl.col("_a").alias("_b"),
+        pl.col("ls").alias("_ls2"),
+        pl.col("gb").alias("_gb2"),
+    )
+    pairs = fwd.join(back, on=["_a", "_b"]).filter(pl.col(U) != pl.col("_u2"))
+    if pairs.height == 0:
+        return []
+    sets = pairs.select("ls", "_ls2").unique()
+    apart = [
+        not masks[x] & masks[y]
+        for x, y in zip(sets["ls"].to_list(), sets["_ls2"].to_list(), strict=True)
+    ]
+    sets = sets.with_columns(pl.Series("_apart", apart, dtype=pl.Boolean))
+    first = (
+        pairs.join(sets.filter("_apart"), on=["ls", "_ls2"], how="semi")
+        .sort("gb", "_gb2")
+        .group_by("_ra", "_rb", maintain_order=True)
+        .first()
+    )
+    return [
+        ((ra, -rb), [r1, r2])
+        for ra, rb, r1, r2 in first.select("_ra", "_rb", "_r", "_r2").iter_rows()
+    ]
 
-        def go(
-            i: int, chosen: list[dict[str, Any]], units: tuple[Any, ...], held: int
-        ) -> list[dict[str, Any]] | None:
-            if i == len(options):
-                return chosen
-            for e, m in options[i]:
-                if e["unit"] in units or m & held:
-                    continue
-                got = go(i + 1, [*chosen, e], (*units, e["unit"]), held | m)
-                if got is not None:
-                    return got
-            return None
 
-        return go(0, [], (), 0)
+def _longer_cycles(
+    edges: pl.DataFrame, rank: list[int], masks: list[int], limit: int
+) -> list[tuple[tuple[int, ...], list[int]]]:
+    """The cycles of three locks up to ``limit`` (``_two_lock_cycles`` has the others):
+    simple cycles of the graph of lock pairs, each from its smallest lock, each hop's
+    instance chosen as ``_pick`` does."""
+    hops: dict[tuple[int, int], list[_Inst]] = defaultdict(list)
+    for r, u, a, b, ls in edges.sort("gb").select("_r", U, "_a", "_b", "ls").iter_rows():
+        hops[(rank[a], rank[b])].append((r, u, masks[ls]))
+    succ: dict[int, list[int]] = defaultdict(list)
+    for a, b in sorted(hops):
+        succ[a].append(b)
+    found: list[tuple[tuple[int, ...], list[int]]] = []
+    for start in sorted(succ):
+        # Simple cycles whose smallest lock is ``start``: each found once.
+        stack: list[list[int]] = [[start]]
+        while stack:
+            path = stack.pop()
+            if len(path) > 2 and (path[-1], start) in hops:
+                chosen = _pick(
+                    [hops[(path[i], path[(i + 1) % len(path)])] for i in range(len(path))]
+                )
+                if chosen is not None:
+                    found.append(((start, *(-x for x in path[1:])), chosen))
+            if len(path) >= limit:
+                continue
+            for nxt in succ.get(path[-1], ()):
+                if nxt > start and nxt not in path:
+                    stack.append([*path, nxt])
+    return found
+
+
+def _pick(options: list[list[_Inst]]) -> list[int] | None:
+    """One instance per hop: pairwise different units, disjoint held sets (the first
+    such choice, each hop's instances in acquire order); their nested rows."""
+
+    def go(i: int, chosen: list[int], units: tuple[int, ...], held: int) -> list[int] | None:
+        if i == len(options):
+            return chosen
+        for r, u, m in options[i]:
+            if u in units or m & held:
+                continue
+            got = go(i + 1, [*chosen, r], (*units, u), held | m)
+            if got is not None:
+                return got
+        return None
+
+    return go(0, [], (), 0)
+
+
+def _instances(
+    nested: pl.DataFrame,
+    h: Held,
+    found: list[tuple[tuple[int, ...], list[int]]],
+) -> dict[tuple[int, str], dict[str, Any]]:
+    """The chosen instances as edges: ``(row, a's name)`` -> ``unit`` (id), ``a``,
+    ``ls`` (the held set), ``ga`` (the unit's latest acquire of ``a`` before), ``gb``, ``n``."""
+    # which held lock each chosen row stands for, per cycle hop
+    wanted: list[tuple[int, int]] = []
+    order = sorted(range(len(h.names)), key=h.names.__getitem__)
+    for key, rs in found:
+        locks = _path_locks(key)
+        wanted += [(r, order[locks[i]]) for i, r in enumerate(rs)]
+    want = pl.DataFrame(wanted, schema={"_r": pl.Int64, "_a": pl.Int64}, orient="row").unique()
+    got = (
+        want.join(nested, on="_r")
+        .sort("gb")
+        .join_asof(
+            h.acquires.rename({LOCK: "_a", G: "ga"}),
+            left_on="gb",
+            right_on="ga",
+            by=[U, "_a"],
+            allow_exact_matches=False,
+            check_sortedness=False,
+        )
+    )
+    return {
+        (r, h.names[a]): {
+            "unit": u,
+            "a": h.names[a],
+            "ls": ls,
+            "ga": ga,
+            "gb": gb,
+            "n": n,
+        }
+        for r, a, u, ls, gb, n, ga in got.select("_r", "_a", U, "ls", "gb", "n", "ga").iter_rows()
+    }

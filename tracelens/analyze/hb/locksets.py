@@ -2,22 +2,23 @@
 
 A unit holds a lock iff the lock's last event is an acquire by that unit. Held sets
 are numbered (``ls``; 0 is the empty set) and every unit's set is given as segments
-``(unit, G, ls)``: the set from ``G`` on. Two ways compute the same thing:
+``(unit, G, ls)``: the set from ``G`` on. Two ways compute the same thing (``Held``):
 
 * ``held_lock_masks``, vectorised: one bit per lock, a unit's set as running sums of
   gains and losses in Int64 mask words (up to ``Options.max_mask_locks`` locks);
 * ``walk_locks``, a Python walk with Python ints as masks (any number of locks).
 
 Both also give the final holder of every lock (for ``deadlock``) and the distinct
-nested acquires (lock ``b`` acquired while holding ``a``: the edges of
-``lock_order_inversion``). ``disjoint_locksets`` and ``apart`` answer whether two held
-sets share a lock, for the analyses that pair accesses.
+nested acquires: one row per (unit, acquired lock, held set before it) when that set
+has another lock, not one per held lock (a unit holding ``d`` locks at once would make
+``d^2 / 2`` of those: ``lock_order_inversion`` reads the edges ``a -> b`` off the held
+sets, ``Held.members``, itself). ``disjoint_locksets`` and ``apart`` answer whether two
+held sets share a lock, for the analyses that pair accesses.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import polars as pl
 
@@ -25,19 +26,68 @@ from tracelens.analyze.columns import OP, G
 from tracelens.analyze.hb.clocks import ACQUIRE, OBJ_CODE, U
 
 __all__ = [
+    "LOCK",
     "Held",
     "apart",
     "disjoint_locksets",
     "held_lock_masks",
-    "mask_names",
-    "nested_acquires",
     "walk_locks",
 ]
+
+#: Column holding a lock as its index in ``Held.names`` (its bit in ``Held.masks``).
+LOCK = "_i"
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """The locks each unit holds (``held_lock_masks`` or ``walk_locks``).
+
+    Attributes:
+        lseg: ``U``, ``G``, ``ls``: the unit's held set from ``G`` on.
+        masks: Held set id -> its locks as bits (bit ``i``: lock ``i``).
+        members: ``ls``, ``LOCK``: one row per lock of each held set.
+        names: Lock index -> name.
+        codes: Lock index -> ``OBJ_CODE``.
+        holders: Lock name -> (unit, ``G`` of its acquire), for the locks held at the end.
+        nested: The distinct nested acquires, in trace order of their first instance:
+            ``U``, ``_b`` (the lock acquired, an index), ``ls`` (the set held just before,
+            which has a lock other than ``_b``), ``gb`` (``G`` of the first such acquire),
+            ``n`` (how many).
+        acquires: ``U``, ``LOCK``, ``G`` of every acquire, in trace order (which acquire of
+            a held lock a nested acquire came after: ``lock_order_inversion``).
+    """
+
+    lseg: pl.DataFrame
+    masks: list[int]
+    members: pl.DataFrame
+    names: list[str]
+    codes: list[int | None]
+    holders: dict[str, tuple[int, int]]
+    nested: pl.DataFrame
+    acquires: pl.DataFrame
+
+    def lockset_names(self) -> pl.DataFrame:
+        """``ls`` -> ``locks``: every held set's lock names, sorted (``Tables.locksets``)."""
+        names = pl.Series("_n", self.names, dtype=pl.String)
+        by_set = (
+            self.members.with_columns(names.gather(self.members[LOCK]).alias("locks"))
+            .group_by("ls")
+            .agg(pl.col("locks").sort())
+        )
+        ids = pl.DataFrame({"ls": range(len(self.masks))}, schema={"ls": pl.Int64})
+        return ids.join(by_set, on="ls", how="left", maintain_order="left").with_columns(
+            pl.col("locks").fill_null(pl.lit([], dtype=pl.List(pl.String)))
+        )
+
+
+_NESTED = {U: pl.Int32, "_b": pl.Int64, "ls": pl.Int64, "gb": pl.Int64, "n": pl.Int64}
+_MEMBERS = {"ls": pl.Int64, LOCK: pl.Int64}
+_ACQUIRES = {U: pl.Int32, LOCK: pl.Int64, G: pl.Int64}
 
 
 def held_lock_masks(
     lock_ev: pl.DataFrame, codes: list[int], obj_names: dict[int, str], *, word_bits: int
-) -> tuple[pl.DataFrame, list[list[str]], dict[str, tuple[int, int]], list[dict[str, Any]]]:
+) -> Held:
     """Held lock sets, final holders and nested acquires, vectorised.
 
     A unit holds a lock iff the lock's last event is an acquire by that unit. So every
@@ -52,10 +102,6 @@ def held_lock_masks(
         codes: The lock codes (``_o``), sorted by lock name: lock ``i`` is bit
             ``i % word_bits`` of word ``i // word_bits``.
         obj_names: Lock code -> name.
-
-    Returns:
-        ``(U, G, ls)`` rows (the held set from ``G`` on), the lock sets by id, the
-        final holders and the nested acquires, as ``walk_locks`` gives them.
     """
     i64 = pl.Int64
     names = [obj_names.get(c, "") for c in codes]
@@ -68,6 +114,7 @@ def held_lock_masks(
         pl.col(OBJ_CODE)
         .replace_strict(codes, [i // word_bits for i in range(len(codes))], return_dtype=i64)
         .alias("_word"),
+        pl.col(OBJ_CODE).replace_strict(codes, range(len(codes)), return_dtype=i64).alias(LOCK),
         pl.when(pl.col(OP) == ACQUIRE).then(pl.col(U)).shift(1).over(OBJ_CODE).alias("_prev"),
     )
     acq = pl.col(OP) == ACQUIRE
@@ -94,53 +141,29 @@ def held_lock_masks(
     )
     masks = masks.with_row_index("ls").with_columns(pl.col("ls").cast(i64))
     held = held.join(masks, on=words, how="left", maintain_order="left")
-
-    locksets = [
-        mask_names(sum(m << (j * word_bits) for j, m in enumerate(row)), names)
-        for row in masks.select(words).iter_rows()
-    ]
-    lseg = held.select(U, G, "ls")
-    last = ev.group_by(OBJ_CODE).agg(pl.col(OP, U, G).sort_by(G).last()).filter(acq)
-    holders = {obj_names.get(o, ""): (u, g) for o, _, u, g in last.iter_rows()}
-    # Nested acquires, of which there are none unless some unit at some point holds two
-    # locks or more (two bits set in its mask words).
-    two = pl.sum_horizontal(pl.col(m) != 0 for m in words) >= 2
-    for m in words:
-        two = two | ((pl.col(m) & (pl.col(m) - 1)) != 0)
-    acquires = (
-        nested_acquires(
-            ev.filter(acq), held, words, codes, obj_names, locksets, word_bits=word_bits
-        )
-        if held.select(two.any()).item()
-        else []
+    bits = pl.DataFrame(
+        {"_b": list(range(word_bits)), "_bbit": [1 << b for b in range(word_bits)]},
+        schema={"_b": i64, "_bbit": i64},
     )
-    return lseg, locksets, holders, acquires
-
-
-def nested_acquires(
-    acq: pl.DataFrame,
-    held: pl.DataFrame,
-    words: list[str],
-    codes: list[int],
-    obj_names: dict[int, str],
-    locksets: list[list[str]],
-    *,
-    word_bits: int,
-) -> list[dict[str, Any]]:
-    """The distinct nested acquires (``Tables.acquires``) of ``held_lock_masks``.
-
-    Args:
-        acq: The acquire events of ``held_lock_masks`` (with ``_bit`` and ``_word``).
-        held: Each unit's held set (mask words and ``ls``) from each ``G`` on.
-        words: The mask word columns.
-        codes: The lock codes, in bit order.
-        obj_names: Lock code -> name.
-        locksets: Lock set id -> names.
-    """
-    i64 = pl.Int64
-    # the held set just before each acquire, one edge per other lock held
-    before = (
-        acq.select(U, G, OBJ_CODE, "_bit", "_word")
+    members = pl.concat(
+        [
+            masks.filter(pl.col(m) != 0)
+            .select("ls", pl.col(m).alias("_mw"))
+            .join(bits, how="cross")
+            .filter((pl.col("_mw") & pl.col("_bbit")) != 0)
+            .select("ls", (pl.col("_b") + j * word_bits).alias(LOCK))
+            for j, m in enumerate(words)
+        ]
+    ).sort("ls", LOCK)
+    last = ev.group_by(OBJ_CODE).agg(pl.col(OP, U, G).sort_by(G).last()).filter(acq)
+    # the held set just before each acquire, when it has another lock than the one taken
+    others = pl.any_horizontal(
+        pl.when(pl.col("_word") == j).then(pl.col(m) & ~pl.col("_bit")).otherwise(pl.col(m)) != 0
+        for j, m in enumerate(words)
+    )
+    nested = (
+        ev.filter(acq)
+        .select(U, G, LOCK, "_bit", "_word")
         .join_asof(
             held.rename({G: "_hg"}),
             left_on=G,
@@ -149,110 +172,55 @@ def nested_acquires(
             allow_exact_matches=False,
             check_sortedness=False,
         )
-        .filter(pl.col("ls").is_not_null() & (pl.col("ls") != 0))
-        .with_columns(  # the other locks held: the acquired one's bit cleared
-            pl.when(pl.col("_word") == j)
-            .then(pl.col(m) & ~pl.col("_bit"))
-            .otherwise(pl.col(m))
-            .alias(m)
-            for j, m in enumerate(words)
-        )
+        .filter(pl.col("ls").is_not_null() & (pl.col("ls") != 0) & others)
+        .group_by(U, LOCK, "ls")
+        .agg(pl.col(G).min().alias("gb"), pl.len().alias("n"))
+        .sort("gb")
+        .select(U, pl.col(LOCK).alias("_b"), "ls", "gb", "n")
     )
-    acquires: list[dict[str, Any]] = []
-    if before.height:
-        bits = pl.DataFrame(
-            {"_b": list(range(word_bits)), "_bbit": [1 << b for b in range(word_bits)]},
-            schema={"_b": i64, "_bbit": i64},
-        )
-        held_locks = pl.concat(
-            [
-                before.filter(pl.col(m) != 0)
-                .select(U, G, OBJ_CODE, "ls", pl.col(m).alias("_mw"))
-                .join(bits, how="cross")
-                .filter((pl.col("_mw") & pl.col("_bbit")) != 0)
-                .select(
-                    U,
-                    G,
-                    OBJ_CODE,
-                    "ls",
-                    (pl.col("_b") + j * word_bits)
-                    .replace_strict(range(len(codes)), codes, return_dtype=i64)
-                    .alias("_a"),
-                )
-                for j, m in enumerate(words)
-            ]
-        )
-        edges = (
-            held_locks.sort(G)
-            .join_asof(
-                acq.select(U, pl.col(OBJ_CODE).alias("_a"), pl.col(G).alias("ga")),
-                left_on=G,
-                right_on="ga",
-                by=[U, "_a"],
-                allow_exact_matches=False,
-                check_sortedness=False,
-            )
-            .group_by(U, "_a", OBJ_CODE, "ls")
-            .agg(pl.col("ga", G).sort_by(G).first(), pl.len().alias("n"))
-            .sort(G, "_a")
-        )
-        for u, a, b, ls, ga, gb, n in edges.iter_rows():
-            acquires.append(
-                {
-                    "unit": u,
-                    "a": obj_names.get(a, ""),
-                    "b": obj_names.get(b, ""),
-                    "held": locksets[ls],
-                    "ga": ga,
-                    "gb": gb,
-                    "n": n,
-                }
-            )
-    return acquires
+    return Held(
+        lseg=held.select(U, G, "ls"),
+        masks=[
+            sum(m << (j * word_bits) for j, m in enumerate(row))
+            for row in masks.select(words).iter_rows()
+        ],
+        members=members.cast(_MEMBERS),  # type: ignore[arg-type]
+        names=names,
+        codes=list(codes),
+        holders={obj_names.get(o, ""): (u, g) for o, _, u, g in last.iter_rows()},
+        nested=nested.cast(_NESTED),  # type: ignore[arg-type]
+        acquires=ev.filter(acq).select(U, LOCK, G).cast(_ACQUIRES),  # type: ignore[arg-type]
+    )
 
 
-def mask_names(mask: int, names: list[str]) -> list[str]:
-    """The locks of a held-lock mask (bit ``i`` is ``names[i]``), sorted by name.
-
-    Visits the set bits only: a trace can have thousands of locks and as many masks.
-    """
-    held = []
-    while mask:
-        low = mask & -mask
-        held.append(names[low.bit_length() - 1])
-        mask ^= low
-    return sorted(held)
-
-
-@dataclass(slots=True)
-class Held:
-    lseg: list[int]  # u, g, ls: u's held lock set from g on
-    locksets: list[list[str]]
-    holders: dict[str, tuple[int, int]]
-    acquires: list[dict[str, Any]]
-
-
-def walk_locks(lock_ev: pl.DataFrame, n: int, obj_names: dict[int, str]) -> Held:
+def walk_locks(lock_ev: pl.DataFrame, obj_names: dict[int, str]) -> Held:
     """Held lock sets, final holders and nested acquires, in Python (many locks).
 
     What ``held_lock_masks`` computes in polars (same ``lock_ev``), for traces with more than
-    ``MAX_MASK_LOCKS`` distinct locks: masks are Python ints, numbered in ``ls_ids``.
+    ``MAX_MASK_LOCKS`` distinct locks: masks are Python ints (a lock's bit: the order in
+    which the walk meets the locks), numbered in ``ls_ids``.
     """
     bits: dict[int | None, int] = {}
     lock_objs: list[int | None] = []
-    held = [0] * n  # mask of held locks
-    held_g: list[dict[int | None, int]] = [{} for _ in range(n)]  # lock -> G of its acquire
+    held: dict[int, int] = {}  # unit -> mask of held locks
     holder: dict[int | None, tuple[int, int]] = {}
     ls_ids: dict[int, int] = {0: 0}
-    nested: dict[tuple[int, int | None, int | None, int], list[int]] = {}
-    lseg: list[int] = []
+    nested: dict[tuple[int, int, int], list[int]] = {}
+    seg_u: list[int] = []
+    seg_g: list[int] = []
+    seg_ls: list[int] = []
+    acq_u: list[int] = []
+    acq_i: list[int] = []
+    acq_g: list[int] = []
 
     def set_held(u: int, mask: int, g: int) -> None:
         held[u] = mask
         i = ls_ids.get(mask)
         if i is None:
             i = ls_ids[mask] = len(ls_ids)
-        lseg.extend((u, g, i))
+        seg_u.append(u)
+        seg_g.append(g)
+        seg_ls.append(i)
 
     for g, op, u, obj in zip(
         lock_ev[G].to_list(),
@@ -269,47 +237,54 @@ def walk_locks(lock_ev: pl.DataFrame, n: int, obj_names: dict[int, str]) -> Held
             prev = holder.get(obj)
             if prev is not None and prev[0] != u:
                 p = prev[0]
-                held_g[p].pop(obj, None)
                 set_held(p, held[p] & ~b, g)
-            hg = held_g[u]
-            if hg:
-                mask = held[u]
-                for a, ga in hg.items():
-                    if a != obj:
-                        key = (u, a, obj, mask)
-                        hit = nested.get(key)
-                        if hit is None:
-                            nested[key] = [ga, g, 1]
-                        else:
-                            hit[2] += 1
-            hg[obj] = g
+            mask = held.get(u, 0)
+            if mask & ~b:
+                key = (u, b.bit_length() - 1, mask)
+                hit = nested.get(key)
+                if hit is None:
+                    nested[key] = [g, 1]
+                else:
+                    hit[1] += 1
+            acq_u.append(u)
+            acq_i.append(b.bit_length() - 1)
+            acq_g.append(g)
             holder[obj] = (u, g)
-            set_held(u, held[u] | b, g)
+            set_held(u, mask | b, g)
         else:
             prev = holder.pop(obj, None)
             owner = u if prev is None else prev[0]
-            held_g[owner].pop(obj, None)
-            set_held(owner, held[owner] & ~b, g)
+            set_held(owner, held.get(owner, 0) & ~b, g)
 
-    lock_names = [obj_names.get(o, "") if o is not None else "" for o in lock_objs]
-
-    acquires = [
-        {
-            "unit": u,
-            "a": obj_names.get(a),  # type: ignore[arg-type]
-            "b": obj_names.get(b),  # type: ignore[arg-type]
-            "held": mask_names(mask, lock_names),
-            "ga": ga,
-            "gb": gb,
-            "n": cnt,
-        }
-        for (u, a, b, mask), (ga, gb, cnt) in nested.items()
-    ]
+    masks = list(ls_ids)
+    ls_of, lock_of = [], []
+    for i, mask in enumerate(masks):
+        while mask:
+            low = mask & -mask
+            ls_of.append(i)
+            lock_of.append(low.bit_length() - 1)
+            mask ^= low
+    rows = sorted(((gb, u, b, ls_ids[m], n) for (u, b, m), (gb, n) in nested.items()))
     return Held(
-        lseg=lseg,
-        locksets=[mask_names(mask, lock_names) for mask in ls_ids],
-        holders={obj_names.get(k): v for k, v in holder.items()},  # type: ignore[misc,arg-type]
-        acquires=acquires,
+        lseg=pl.DataFrame(
+            {U: seg_u, G: seg_g, "ls": seg_ls}, schema={U: pl.Int32, G: pl.Int64, "ls": pl.Int64}
+        ),
+        masks=masks,
+        members=pl.DataFrame({"ls": ls_of, LOCK: lock_of}, schema=_MEMBERS),
+        names=[obj_names.get(o, "") if o is not None else "" for o in lock_objs],
+        codes=lock_objs,
+        holders={obj_names.get(k, ""): v for k, v in holder.items()},  # type: ignore[arg-type]
+        nested=pl.DataFrame(
+            {
+                U: [r[1] for r in rows],
+                "_b": [r[2] for r in rows],
+                "ls": [r[3] for r in rows],
+                "gb": [r[0] for r in rows],
+                "n": [r[4] for r in rows],
+            },
+            schema=_NESTED,
+        ),
+        acquires=pl.DataFrame({U: acq_u, LOCK: acq_i, G: acq_g}, schema=_ACQUIRES),
     )
 
 

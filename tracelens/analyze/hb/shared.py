@@ -42,7 +42,7 @@ from tracelens.analyze.hb.clocks import (
     Versions,
     vector_clocks,
 )
-from tracelens.analyze.hb.locksets import held_lock_masks, walk_locks
+from tracelens.analyze.hb.locksets import LOCK, Held, held_lock_masks, walk_locks
 from tracelens.analyze.options import DEFAULT, Options
 
 __all__ = ["CW", "PEPOCH", "PVER", "Tables", "V", "clear_cache", "frame_of_rows", "tables"]
@@ -91,9 +91,10 @@ class Tables:
         locksets: ``ls`` -> ``locks`` (sorted lock names); id 0 is the empty set.
         holders: For every lock held at the end of the trace, who holds it and the
             ``G`` of the acquire.
-        acquires: One row per distinct nested acquire (``unit``, held lock ``a``,
-            acquired lock ``b``, ``held`` set, ``ga``/``gb``: ``G`` of both acquires,
-            ``n``: how often).
+        held: The held lock sets as ``locksets.Held``: bit masks and members by
+            ``ls``, lock names, the distinct nested acquires (one row per unit, lock
+            acquired and held set, whatever the number of locks held) and every
+            acquire (for ``lock_order_inversion``).
         foreign_releases: Some lock was released by a unit other than the one that
             acquired it (a ``Lock`` used as a binary semaphore). Two accesses that held
             a common lock are then not necessarily ordered by it.
@@ -106,7 +107,7 @@ class Tables:
     hclocks: Versions
     locksets: pl.DataFrame
     holders: dict[str, tuple[str, int]]
-    acquires: list[dict[str, Any]]
+    held: Held
     foreign_releases: bool = False
     #: The hybrid clocks when publications through a lock count too, of every unit at
     #: every version (``acc``'s ``pver``; ``pepoch`` is their own component), for pairs
@@ -272,13 +273,10 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         ((pl.col(OP) == RELEASE) & (last_acquirer != pl.col(U)).fill_null(False)).any()
     ).item()
     if len(lock_codes) <= options.max_mask_locks:
-        lseg, locksets, holders, acquires = held_lock_masks(
-            lock_ev, lock_codes, obj_names, word_bits=options.mask_word_bits
-        )
+        held = held_lock_masks(lock_ev, lock_codes, obj_names, word_bits=options.mask_word_bits)
     else:
-        lw = walk_locks(lock_ev, n, obj_names)
-        lseg = frame_of_rows(lw.lseg, [(U, pl.Int32), (G, pl.Int64), ("ls", pl.Int64)])
-        locksets, holders, acquires = lw.locksets, lw.holders, lw.acquires
+        held = walk_locks(lock_ev, obj_names)
+    lseg = held.lseg
     i32, i64 = pl.Int32, pl.Int64
     # The happens-before epoch: 1 + the unit's releases, forks and sends so far, + the
     # times it was joined (as ``ClockWalk`` counts them).
@@ -321,7 +319,7 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
     # The hybrid order: fork/join, hand-offs and releases by non-holders; and the same
     # with the publications through a lock (``_lock_edges``), for the accesses that
     # hold no lock.
-    edges = _lock_edges(lock_ev, acc, locksets, obj_names)
+    edges = _lock_edges(lock_ev, acc, held)
 
     def walk(pairs: pl.DataFrame) -> tuple[pl.DataFrame, Versions, pl.DataFrame]:
         """The events with ``pairs``' edges, their versions and segments."""
@@ -356,20 +354,15 @@ def _compute(events: pl.LazyFrame, options: Options) -> Tables:
         sync=hb_sync,
         hsync=hsync,
         hclocks=hclocks,
-        locksets=pl.DataFrame(
-            {"ls": list(range(len(locksets))), "locks": locksets},
-            schema={"ls": pl.Int64, "locks": pl.List(pl.String)},
-        ),
-        holders={k: (names[v[0]], v[1]) for k, v in holders.items()},
-        acquires=[{**a, "unit": names[a["unit"]]} for a in acquires],
+        locksets=held.lockset_names(),
+        holders={k: (names[v[0]], v[1]) for k, v in held.holders.items()},
+        held=held,
         foreign_releases=bool(foreign),
         pclocks=pclocks,
     )
 
 
-def _lock_edges(
-    lock_ev: pl.DataFrame, acc: pl.DataFrame, locksets: list[list[str]], obj_names: dict[int, str]
-) -> pl.DataFrame:
+def _lock_edges(lock_ev: pl.DataFrame, acc: pl.DataFrame, held: Held) -> pl.DataFrame:
     """The lock edges the hybrid order counts: those that hand something over.
 
     The lock-set analysis ignores lock order (a race this run's lock order hid must
@@ -425,14 +418,12 @@ def _lock_edges(
         .collect()
         .item()
     )
-    if free and reads.height and writes.height and len(locksets) > 1:
-        code_of = {name: code for code, name in obj_names.items()}
-        sets = pl.DataFrame(
-            {
-                "ls": list(range(len(locksets))),
-                "_locks": [[code_of[x] for x in s if x in code_of] for s in locksets],
-            },
-            schema={"ls": i64, "_locks": pl.List(i64)},
+    if free and reads.height and writes.height and len(held.masks) > 1:
+        codes = pl.Series("_c", held.codes, dtype=i64)
+        sets = (
+            held.members.with_columns(codes.gather(held.members[LOCK]).alias("_locks"))
+            .group_by("ls")
+            .agg(pl.col("_locks").drop_nulls())
         )
         rf = (
             reads.lazy()
