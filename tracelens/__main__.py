@@ -4,7 +4,8 @@
 anything else is imported: a program's import-time locks are created after
 ``configure()`` only if nothing imported them first. ``tracelens report`` reads its
 plain command lines without typer's parsing (``tracelens._fastargs``: typer builds a
-pydantic adapter per parameter, about 70 ms) and hands typer every other one.
+pydantic adapter per parameter, about 70 ms) and hands typer every other one;
+it ends the process without the interpreter's shutdown once its output is flushed.
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ def main() -> Any:
         sys.exit(run_main())
     if len(sys.argv) > 1 and sys.argv[1] == "report":
         from tracelens import cli
-        from tracelens._fastargs import call, parse
+        from tracelens._fastargs import call, finish, parse
 
         kwargs = parse(cli.report, sys.argv[2:])
         if kwargs is not None:
-            sys.exit(call(cli.report, kwargs))
+            finish(call(cli.report, kwargs))
     from tracelens.cli import main as cli_main
 
     return cli_main()

@@ -15,13 +15,15 @@ or step aside (``tests/cli/test_fastargs.py`` checks that against typer itself).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import os
+import sys
 import types
 import typing
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NoReturn
 
 #: A parameter declaration's settings that this module reads, with what it supports.
 #: A declaration with any other setting different from typer's default is declined.
@@ -184,6 +186,19 @@ def _parse(command: Callable[..., Any], argv: Sequence[str]) -> dict[str, Any]:
                 raise _Decline
             values[p.name] = p.default
     return values
+
+
+def finish(code: int) -> NoReturn:
+    """Flush stdout and stderr and end the process with ``code`` at once.
+
+    The interpreter's own shutdown, with polars and the analyses' modules loaded,
+    costs about 50 ms of CPU that a finished command does not need; nothing of the
+    command is left to run (the cache is written before the report, threads joined).
+    """
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a gone reader was handled
+            stream.flush()
+    os._exit(code)
 
 
 def call(command: Callable[..., Any], kwargs: dict[str, Any]) -> int:
