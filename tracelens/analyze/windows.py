@@ -548,6 +548,8 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: Collection[str] = KINDS) 
         .collect()
         .with_row_index("__i")
     )
+    if inst.height == 0:  # nothing to group (a small or well-locked trace): ~10 queries fewer
+        return pl.DataFrame(schema=FINDING_SCHEMA)
     grouped = (
         inst.lazy()
         .group_by(key)
