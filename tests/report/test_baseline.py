@@ -126,10 +126,10 @@ def test_a_file_that_is_not_a_baseline_is_one_line_and_exit_2(project: Path) -> 
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
 
 
-def test_fingerprints_of_many_findings_read_each_site_once(
+def test_fingerprints_of_many_findings_check_each_file_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """``stable_fingerprints`` equals each ``stable_fingerprint``, reading each site once."""
+    """``stable_fingerprints`` equals each ``stable_fingerprint``, checking each file once."""
     from tests.report import factories
     from tracelens.report import baseline
 
@@ -140,14 +140,14 @@ def test_fingerprints_of_many_findings_read_each_site_once(
         factories.lost_update(file="/elsewhere.py"),
     ]
     expected = [baseline.stable_fingerprint(f, tmp_path) for f in findings]
-    reads: list[tuple[object, object]] = []
-    real = baseline.source_lines
+    reads: list[str] = []
+    real = baseline.source_files
 
-    def counting(file: str, line: int, **kw: object) -> object:
-        reads.append((file, line))
-        return real(file, line, **kw)  # type: ignore[arg-type]
+    def counting(file: str, **kw: object) -> object:
+        reads.append(file)
+        return real(file, **kw)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(baseline, "source_lines", counting)
+    monkeypatch.setattr(baseline, "source_files", counting)
     assert baseline.stable_fingerprints(findings, tmp_path) == expected
-    assert sorted(reads) == sorted({(s.file, s.line) for f in findings for s in f.sites})
+    assert sorted(reads) == sorted([str(src), "/elsewhere.py"])
     assert len(set(expected)) == 3  # lost update here, atomicity here, lost update elsewhere

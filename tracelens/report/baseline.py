@@ -28,7 +28,7 @@ from typing import Any, Final
 from tracelens.analyze.findings import Finding, Site
 from tracelens.exceptions import UsageError
 from tracelens.report._common import relative_path
-from tracelens.report.sources import source_lines
+from tracelens.report.sources import Candidate, lines_of, source_files
 
 __all__ = [
     "BASELINE_VERSION",
@@ -42,9 +42,13 @@ __all__ = [
 BASELINE_VERSION: Final = 1
 
 
-def _site_identity(site: Site, root: Path) -> str:
+def _site_identity(site: Site, root: Path, files: dict[str, list[Candidate]]) -> str:
     rel = relative_path(site.file, root) or os.path.basename(site.file.replace("\\", "/"))
-    found = source_lines(site.file, site.line, context=0, search=[root], roots=[root])
+    found: tuple[str, int, str] | str = "no call site recorded"
+    if site.file and site.line:
+        if site.file not in files:
+            files[site.file] = source_files(site.file, search=[root], roots=[root])
+        found = lines_of(files[site.file], site.line, context=0)
     where = f"L{site.line}"
     if isinstance(found, tuple):
         text = " ".join(found[2].split())
@@ -55,25 +59,30 @@ def _site_identity(site: Site, root: Path) -> str:
 
 def stable_fingerprint(f: Finding, root: Path) -> str:
     """16 hex digits, the same for the same bug in the same code (see the module doc)."""
-    return _fingerprint(f, root, {})
+    return _fingerprint(f, root, {}, {})
 
 
 def stable_fingerprints(findings: Iterable[Finding], root: Path) -> list[str]:
-    """``stable_fingerprint`` of each finding, each distinct site's source read once.
+    """``stable_fingerprint`` of each finding, each site's identity and each file's
+    checks done once.
 
-    Findings share their sites (4,706 findings of 21 variables: a few hundred sites),
-    and each site's identity resolves and reads its file: once per site, not per use.
+    Findings share their sites and files (862 findings of a 1M-event STD trace: 1,640
+    sites in one file), and finding a site's source line resolves, checks and reads
+    its file: once per file and once per site, not once per use.
     """
     seen: dict[Site, str] = {}
-    return [_fingerprint(f, root, seen) for f in findings]
+    files: dict[str, list[Candidate]] = {}
+    return [_fingerprint(f, root, seen, files) for f in findings]
 
 
-def _fingerprint(f: Finding, root: Path, seen: dict[Site, str]) -> str:
+def _fingerprint(
+    f: Finding, root: Path, seen: dict[Site, str], files: dict[str, list[Candidate]]
+) -> str:
     parts = set()
     for site in f.sites:
         identity = seen.get(site)
         if identity is None:
-            identity = seen[site] = _site_identity(site, root)
+            identity = seen[site] = _site_identity(site, root, files)
         parts.add(identity)
     return hashlib.sha256("\x1f".join([f.kind, *sorted(parts)]).encode()).hexdigest()[:16]
 
