@@ -124,3 +124,30 @@ def test_a_file_that_is_not_a_baseline_is_one_line_and_exit_2(project: Path) -> 
     (project / "bad.json").write_text('{"fingerprints": [42]}')
     done = _tracelens("report", "--no-cache", str(trace), "--baseline", "bad.json", cwd=project)
     assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1
+
+
+def test_fingerprints_of_many_findings_check_each_file_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``stable_fingerprints`` equals each ``stable_fingerprint``, checking each file once."""
+    from tests.report import factories
+    from tracelens.report import baseline
+
+    src = tmp_path / "app.py"
+    src.write_text("".join(f"x{i} = {i}\n" for i in range(60)))
+    findings = [factories.lost_update(var=f"v{i % 3}", file=str(src)) for i in range(5)] + [
+        factories.atomicity(file=str(src)),
+        factories.lost_update(file="/elsewhere.py"),
+    ]
+    expected = [baseline.stable_fingerprint(f, tmp_path) for f in findings]
+    reads: list[str] = []
+    real = baseline.source_files
+
+    def counting(file: str, **kw: object) -> object:
+        reads.append(file)
+        return real(file, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(baseline, "source_files", counting)
+    assert baseline.stable_fingerprints(findings, tmp_path) == expected
+    assert sorted(reads) == sorted([str(src), "/elsewhere.py"])
+    assert len(set(expected)) == 3  # lost update here, atomicity here, lost update elsewhere

@@ -548,6 +548,8 @@ def window_findings(events: pl.LazyFrame, /, *, kinds: Collection[str] = KINDS) 
         .collect()
         .with_row_index("__i")
     )
+    if inst.height == 0:  # nothing to group (a small or well-locked trace): ~10 queries fewer
+        return pl.DataFrame(schema=FINDING_SCHEMA)
     grouped = (
         inst.lazy()
         .group_by(key)
@@ -646,17 +648,24 @@ def _damage(inst: pl.DataFrame, acc: pl.LazyFrame) -> pl.DataFrame:
         )
         .filter(pl.col("w"))
         .select("var_key", "n_writes", "parent", "base")
+        .sort("var_key", maintain_order=True)  # each variable's writes together, in order
         .collect()
     )
+    # One pass over plain lists (a frame per variable cost ~0.1 ms each: thousands).
+    var_key, n_writes, parents, bases = (rows[col].to_list() for col in rows.columns)
     out = []
-    for part in rows.partition_by("var_key", maintain_order=True):
-        base = part["base"][0]
-        parent = dict(zip(part["n_writes"].to_list(), part["parent"].to_list(), strict=True))
-        k, kept = part["n_writes"][-1], 0
+    start, n = 0, rows.height
+    while start < n:
+        end = start
+        while end < n and var_key[end] == var_key[start]:
+            end += 1
+        parent = dict(zip(n_writes[start:end], parents[start:end], strict=True))
+        base, k, kept = bases[start], n_writes[end - 1], 0
         while k is not None and k > base:
             kept += 1
             k = parent.get(k)
-        out.append((part["var_key"][0], part.height - kept, part.height))
+        out.append((var_key[start], end - start - kept, end - start))
+        start = end
     damage = pl.DataFrame(
         out,
         schema={"var_key": pl.UInt64, "lost_writes": pl.Int64, "var_writes": pl.Int64},

@@ -7,10 +7,10 @@ trace and does not know how a finding was computed.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final
 
-from tracelens.report import html, json_, markdown, sarif, text
 from tracelens.report._common import (
     NO_SHARED_STATE,
     RenderOptions,
@@ -28,17 +28,37 @@ from tracelens.report._common import (
 
 Renderer = Callable[..., str]
 
-#: Format name -> render function ``(report, options=None) -> str``.
-RENDERERS: Final[dict[str, Renderer]] = {
-    "text": text.render,
-    "json": json_.render,
-    "markdown": markdown.render,
-    "html": html.render,
-    "sarif": sarif.render,
+#: Format name -> the module of its renderer, the default first.
+_MODULES: Final = {
+    "text": "text",
+    "json": "json_",
+    "markdown": "markdown",
+    "html": "html",
+    "sarif": "sarif",
 }
 
+
+class _Renderers(Mapping[str, Renderer]):
+    """Format name -> render function, each module imported when its format is used
+    (a command renders one format: rich, for text, costs ~15 ms to import)."""
+
+    def __getitem__(self, fmt: str) -> Renderer:
+        module = importlib.import_module(f"{__name__}.{_MODULES[fmt]}")
+        render: Renderer = module.render
+        return render
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_MODULES)
+
+    def __len__(self) -> int:
+        return len(_MODULES)
+
+
+#: Format name -> render function ``(report, options=None) -> str``.
+RENDERERS: Final[Mapping[str, Renderer]] = _Renderers()
+
 #: Format names, the default first.
-FORMATS: Final = tuple(RENDERERS)
+FORMATS: Final = tuple(_MODULES)
 
 
 def render(report: ReportLike, fmt: str = "text", options: RenderOptions | None = None) -> str:

@@ -28,12 +28,13 @@ from typing import Any, Final
 from tracelens.analyze.findings import Finding, Site
 from tracelens.exceptions import UsageError
 from tracelens.report._common import relative_path
-from tracelens.report.sources import source_lines
+from tracelens.report.sources import Candidate, lines_of, source_files
 
 __all__ = [
     "BASELINE_VERSION",
     "read_baseline",
     "stable_fingerprint",
+    "stable_fingerprints",
     "without_known",
     "write_baseline",
 ]
@@ -41,9 +42,13 @@ __all__ = [
 BASELINE_VERSION: Final = 1
 
 
-def _site_identity(site: Site, root: Path) -> str:
+def _site_identity(site: Site, root: Path, files: dict[str, list[Candidate]]) -> str:
     rel = relative_path(site.file, root) or os.path.basename(site.file.replace("\\", "/"))
-    found = source_lines(site.file, site.line, context=0, search=[root], roots=[root])
+    found: tuple[str, int, str] | str = "no call site recorded"
+    if site.file and site.line:
+        if site.file not in files:
+            files[site.file] = source_files(site.file, search=[root], roots=[root])
+        found = lines_of(files[site.file], site.line, context=0)
     where = f"L{site.line}"
     if isinstance(found, tuple):
         text = " ".join(found[2].split())
@@ -54,8 +59,32 @@ def _site_identity(site: Site, root: Path) -> str:
 
 def stable_fingerprint(f: Finding, root: Path) -> str:
     """16 hex digits, the same for the same bug in the same code (see the module doc)."""
-    parts = sorted({_site_identity(s, root) for s in f.sites})
-    return hashlib.sha256("\x1f".join([f.kind, *parts]).encode()).hexdigest()[:16]
+    return _fingerprint(f, root, {}, {})
+
+
+def stable_fingerprints(findings: Iterable[Finding], root: Path) -> list[str]:
+    """``stable_fingerprint`` of each finding, each site's identity and each file's
+    checks done once.
+
+    Findings share their sites and files (862 findings of a 1M-event STD trace: 1,640
+    sites in one file), and finding a site's source line resolves, checks and reads
+    its file: once per file and once per site, not once per use.
+    """
+    seen: dict[Site, str] = {}
+    files: dict[str, list[Candidate]] = {}
+    return [_fingerprint(f, root, seen, files) for f in findings]
+
+
+def _fingerprint(
+    f: Finding, root: Path, seen: dict[Site, str], files: dict[str, list[Candidate]]
+) -> str:
+    parts = set()
+    for site in f.sites:
+        identity = seen.get(site)
+        if identity is None:
+            identity = seen[site] = _site_identity(site, root, files)
+        parts.add(identity)
+    return hashlib.sha256("\x1f".join([f.kind, *sorted(parts)]).encode()).hexdigest()[:16]
 
 
 _HEX16 = re.compile(r"[0-9a-f]{16}")
@@ -85,7 +114,7 @@ def read_baseline(path: str | os.PathLike[str]) -> frozenset[str]:
 
 def write_baseline(path: str | os.PathLike[str], findings: Iterable[Finding], root: Path) -> int:
     """Write the findings' stable fingerprints to ``path``; returns how many."""
-    prints = sorted({stable_fingerprint(f, root) for f in findings})
+    prints = sorted(set(stable_fingerprints(findings, root)))
     doc = {"tool": "tracelens", "baseline_version": BASELINE_VERSION, "fingerprints": prints}
     try:
         Path(path).write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
@@ -100,7 +129,8 @@ def without_known(report: Any, baseline: frozenset[str], root: Path) -> Any:
     ``summary["baseline_known"]`` is how many were left out, ``findings`` and the
     per-kind and per-severity counts cover the rest.
     """
-    new = [f for f in report.findings if stable_fingerprint(f, root) not in baseline]
+    prints = stable_fingerprints(report.findings, root)
+    new = [f for f, p in zip(report.findings, prints, strict=True) if p not in baseline]
     summary = dict(report.summary)
     summary["baseline_known"] = len(report.findings) - len(new)
     summary["findings"] = len(new)

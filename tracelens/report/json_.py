@@ -25,7 +25,7 @@ from tracelens.report._common import (
     tool_version,
     unused_suppressions,
 )
-from tracelens.report.baseline import stable_fingerprint
+from tracelens.report.baseline import stable_fingerprints
 
 #: Version of the report's JSON layout.
 FORMAT_VERSION: Final = 2
@@ -229,16 +229,19 @@ def to_dict(report: ReportLike, options: RenderOptions | None = None) -> dict[st
         "format_version": FORMAT_VERSION,
         "tool": {"name": TOOL_NAME, "version": tool_version()},
         "summary": summary,
-        "findings": [_finding(f, root) for f in findings],
+        "findings": [
+            _finding(f, fp)
+            for f, fp in zip(findings, stable_fingerprints(findings, root), strict=True)
+        ],
         "suppressed": [
             {"finding": f.to_dict(), "rule": rule_dict(rule)} for f, rule in report.suppressed
         ],
     }
 
 
-def _finding(f: Any, root: Path) -> dict[str, Any]:
+def _finding(f: Any, fingerprint: str) -> dict[str, Any]:
     d: dict[str, Any] = f.to_dict()
-    d["stable_fingerprint"] = stable_fingerprint(f, root)
+    d["stable_fingerprint"] = fingerprint
     return d
 
 

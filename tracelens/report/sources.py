@@ -51,11 +51,28 @@ def source_lines(
     """
     if not file or not line or line < 1:
         return "no call site recorded"
+    return lines_of(source_files(file, search, roots), line, context)
+
+
+#: What ``source_files`` found for one candidate path: its lines, or why not.
+Candidate = tuple[str, list[str]] | str
+
+
+def source_files(
+    file: str, search: Sequence[Path] = (), roots: Sequence[Path] | None = None
+) -> list[Candidate]:
+    """The candidate files a call site's ``file`` may be, in order: each ``(path, its
+    lines)`` when it passes ``source_lines``'s checks, else the reason it does not.
+
+    The part of ``source_lines`` that depends on the file alone, for callers that look
+    up many lines of the same files (``tracelens.report.baseline``); ``lines_of`` does
+    the rest.
+    """
     allowed = [Path(r).resolve() for r in (roots if roots is not None else [Path.cwd(), *search])]
     candidates = [Path(file)]
     if not Path(file).is_absolute():
         candidates += [Path(d) / file for d in search]
-    reason = "not found on this machine"
+    found: list[Candidate] = []
     for p in candidates:
         try:
             real = p.resolve()
@@ -63,20 +80,31 @@ def source_lines(
         except (OSError, RuntimeError, ValueError):
             continue
         if not any(real.is_relative_to(a) for a in allowed):
-            reason = "outside the project directories (--root DIR shows files under DIR)"
+            found.append("outside the project directories (--root DIR shows files under DIR)")
+        elif not stat.S_ISREG(st.st_mode):
+            found.append("not a regular file")
+        elif st.st_size > MAX_SOURCE_BYTES:
+            found.append(f"larger than {MAX_SOURCE_BYTES >> 20} MiB")
+        else:
+            found.append((str(p), linecache.getlines(str(real))))
+    return found
+
+
+def lines_of(found: Sequence[Candidate], line: int, context: int = 8) -> tuple[str, int, str] | str:
+    """``source_lines``'s answer for ``line`` of the candidates ``source_files`` found."""
+    if line < 1:
+        return "no call site recorded"
+    reason = "not found on this machine"
+    for candidate in found:
+        if isinstance(candidate, str):
+            reason = candidate
             continue
-        if not stat.S_ISREG(st.st_mode):
-            reason = "not a regular file"
-            continue
-        if st.st_size > MAX_SOURCE_BYTES:
-            reason = f"larger than {MAX_SOURCE_BYTES >> 20} MiB"
-            continue
-        lines = linecache.getlines(str(real))
+        path, lines = candidate
         if not lines or line > len(lines):
             reason = f"line {line} is past the end of the file"
             continue
         first = max(1, line - context)
         last = min(len(lines), line + context)
         text = "".join(clean(ln.rstrip("\r\n")) + "\n" for ln in lines[first - 1 : last])
-        return str(p), first, text
+        return path, first, text
     return reason
