@@ -6,6 +6,10 @@ the value of the latest recorded write before it. Neither imports the analyzer.
 ``analyze_trace``, ``findings`` and ``assert_no_races`` analyse a trace in-process
 (they import the analyzer, and polars, when called), for a test that asserts on what
 tracelens finds; ``pytest --tracelens`` (``tracelens.pytest_plugin``) does it per test.
+
+``run_scheduled`` runs a program under a forced interleaving (``Plan``: ``Hold`` a
+unit at a ``Point`` until another reaches one), the scheduler of
+``tracelens.record.schedule``, for a test that fails on a race every time.
 """
 
 from __future__ import annotations
@@ -19,6 +23,21 @@ from typing import Any
 import orjson
 
 from tracelens import schema as s
+from tracelens.record.schedule import Hold, Plan, Point, Run, run_scheduled
+
+__all__ = [
+    "Fidelity",
+    "Hold",
+    "Plan",
+    "Point",
+    "Run",
+    "analyze_trace",
+    "assert_no_races",
+    "findings",
+    "order_fidelity",
+    "read_events",
+    "run_scheduled",
+]
 
 
 def read_events(path: str | Path) -> list[dict[str, Any]]:

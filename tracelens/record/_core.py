@@ -251,6 +251,8 @@ def py_record(
         sink = _STATE.sink
         if sink is not None:
             sink.flush_unit(st)
+    if schedule_point is not None:
+        schedule_point(rec, st, f)
 
 
 def asyncio_imported(_module: object = None) -> None:
@@ -286,8 +288,18 @@ def _load_speedups() -> Any:
 #: ``tracelens.record._speedups`` when in use, else ``None``.
 speedups: Final = _load_speedups()
 
-#: Append one event to the current thread's buffer: ``py_record``, or its C twin.
-record: Callable[..., None] = py_record if speedups is None else speedups.record
+#: Called with each event right after ``py_record`` buffered it, while a forced schedule
+#: runs (``tracelens.record.schedule``); ``None`` otherwise.
+schedule_point: Callable[[tuple[Any, ...], UnitState, Any], None] | None = None
+#: The environment variable that carries a schedule's plan to a child process.
+SCHEDULE_ENV: Final = "TRACELENS_SCHEDULE"
+
+#: Append one event to the current thread's buffer: ``py_record``, or its C twin. A
+#: process started to run a schedule (``TRACELENS_SCHEDULE`` set) uses ``py_record``,
+#: whose every event is a scheduling point.
+record: Callable[..., None] = (
+    py_record if speedups is None or os.environ.get(SCHEDULE_ENV) else speedups.record
+)
 
 
 _said: set[str] = set()

@@ -1,0 +1,25 @@
+"""The programs the reproduce tests force, and where their lines are."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+DATA = ROOT / "tests" / "data" / "reproduce"
+
+ARTICLE_RACY = EXAMPLES / "article_racy.py"
+ARTICLE_LOCKED = EXAMPLES / "article_locked.py"
+ASYNC_LOST = EXAMPLES / "async_lost_update.py"
+LOCK_ORDER = DATA / "lock_order.py"
+
+
+def site(path: Path, text: str, nth: int = 1) -> str:
+    """``file:line`` of the ``nth`` line of ``path`` that starts with ``text`` (indent aside)."""
+    found = 0
+    for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if line.strip().startswith(text):
+            found += 1
+            if found == nth:
+                return f"{path.name}:{i}"
+    raise AssertionError(f"{text!r} is not in {path}")
