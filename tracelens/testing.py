@@ -33,6 +33,7 @@ __all__ = [
     "Run",
     "analyze_trace",
     "assert_no_races",
+    "assert_not_reproduced",
     "findings",
     "order_fidelity",
     "read_events",
@@ -161,3 +162,27 @@ def assert_no_races(
     limit = severity_rank(fail_on)
     if any(severity_rank(f.severity) <= limit for f in report.findings):
         raise AssertionError(text.render(report))
+
+
+def assert_not_reproduced(
+    command: Sequence[str],
+    plan: Plan,
+    *,
+    var: str = "",
+    cwd: str | Path | None = None,
+) -> None:
+    """Force ``plan`` on ``command`` and fail when the bug happens.
+
+    The program runs twice serially (one unit at a time) and once under ``plan``
+    (``tracelens.reproduce.force``); the assertion fails when the forced run deadlocks,
+    hangs, exits or prints otherwise than the serial runs, or its trace shows a lost
+    update of ``var``. A plan that cannot be forced (the accesses are ordered) passes.
+
+    Raises:
+        AssertionError: The forced interleaving showed the bug (what it did, in words).
+    """
+    from tracelens.reproduce import force
+
+    outcome = force(command, [plan], var=var, cwd=cwd)
+    if outcome.reproduced:
+        raise AssertionError("\n".join([outcome.summary, *outcome.details]))

@@ -23,3 +23,31 @@ def site(path: Path, text: str, nth: int = 1) -> str:
             if found == nth:
                 return f"{path.name}:{i}"
     raise AssertionError(f"{text!r} is not in {path}")
+
+
+POOL_COUNTER = DATA / "pool_counter.py"
+
+
+def record(script: Path, trace: Path, *args: str, cwd: Path | None = None) -> Path:
+    """Record ``script`` with ``tracelens run`` in a child process; return the trace."""
+    import subprocess
+    import sys
+
+    subprocess.run(
+        [sys.executable, "-m", "tracelens", "run", "-o", str(trace), "--", str(script), *args],
+        check=True,
+        capture_output=True,
+        cwd=cwd or trace.parent,
+    )
+    return trace
+
+
+def tracelens_cli(*args: str, cwd: Path) -> tuple[int, str, str]:
+    """``tracelens ARGS`` in a child process: (exit status, stdout, stderr)."""
+    import subprocess
+    import sys
+
+    p = subprocess.run(
+        [sys.executable, "-m", "tracelens", *args], capture_output=True, text=True, cwd=cwd
+    )
+    return p.returncode, p.stdout, p.stderr

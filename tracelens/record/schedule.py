@@ -94,14 +94,19 @@ class Point:
         target: The variable, or the lock or object name.
         site: ``file:line``; the file matches by its end (``app.py:7``).
         unit: The thread or task name, a glob (``worker-*``).
+        func: With ``site``: an event in this function of the site's file matches
+            too, at any line (the code was edited since the trace was recorded).
     """
 
     op: str | None = None
     target: str | None = None
     site: str | None = None
     unit: str | None = None
+    func: str | None = None
 
-    def matches(self, op: str, target: str, file: str, line: int, name: str) -> bool:
+    def matches(
+        self, op: str, target: str, file: str, line: int, name: str, func: str = ""
+    ) -> bool:
         if self.op is not None and op != self.op:
             return False
         if self.target is not None and target != self.target:
@@ -110,18 +115,25 @@ class Point:
             return False
         if self.site is not None:
             want_file, _, want_line = self.site.rpartition(":")
-            if str(line) != want_line or not _same_file(file, want_file):
+            if not _same_file(file, want_file):
+                return False
+            if str(line) != want_line and (self.func is None or func != self.func):
                 return False
         return True
 
     def text(self) -> str:
         what = " ".join(p for p in (self.op, self.target) if p) or "any event"
-        return f"{what} at {self.site}" if self.site else what
+        where = f" at {self.site}" if self.site else ""
+        return what + where + (f" (or in {self.func})" if self.func and self.site else "")
 
 
 def _same_file(file: str, want: str) -> bool:
+    """Whether two paths name one file: equal, or one the other's end, or (traces
+    recorded in another checkout) the same last two components."""
     file, want = file.replace("\\", "/"), want.replace("\\", "/")
-    return file == want or file.endswith("/" + want.lstrip("/")) or want.endswith("/" + file)
+    if file == want or file.endswith("/" + want.lstrip("/")) or want.endswith("/" + file):
+        return True
+    return file.split("/")[-2:] == want.split("/")[-2:] and want.count("/") >= 1
 
 
 @dataclass(frozen=True)
@@ -217,7 +229,8 @@ class Scheduler:
         op, target, task = rec[0], rec[3], rec[7]
         if type(target) is not str:
             return
-        file, line = frame.f_code.co_filename, frame.f_lineno
+        code = frame.f_code
+        file, line, func = code.co_filename, frame.f_lineno, code.co_name
         in_task = task is not None
         key, name = (task[0], task[1]) if in_task else (st.unit, st.name)
         wait_for: _HoldState | None = None
@@ -235,9 +248,9 @@ class Scheduler:
             self._locks(key, op, target, u.last_site)
             for h in self.holds:
                 if h.status == "holding":
-                    self._release_check(h, key, name, op, target, file, line)
+                    self._release_check(h, key, name, op, target, file, line, func)
             for h in self.holds:
-                if h.status == "armed" and h.hold.at.matches(op, target, file, line, name):
+                if h.status == "armed" and h.hold.at.matches(op, target, file, line, name, func):
                     if h.seen < h.hold.skip:
                         h.seen += 1
                         continue
@@ -289,7 +302,15 @@ class Scheduler:
             self.waiting.pop(key, None)
 
     def _release_check(
-        self, h: _HoldState, key: str, name: str, op: str, target: str, file: str, line: int
+        self,
+        h: _HoldState,
+        key: str,
+        name: str,
+        op: str,
+        target: str,
+        file: str,
+        line: int,
+        func: str,
     ) -> None:
         if key == h.unit:
             at = h.hold.at
@@ -306,7 +327,7 @@ class Scheduler:
                     "task can run there",
                 )
             return
-        if h.hold.until.matches(op, target, file, line, name):
+        if h.hold.until.matches(op, target, file, line, name, func):
             h.by = name
             self._end_hold(h, "forced", f"{name} did {op} {target} at {file}:{line}")
             return
