@@ -59,6 +59,7 @@ FORCED_KINDS: Final = (
     "deadlock",
 )
 _LOCK_KINDS: Final = ("lock_order_inversion", "deadlock")
+_UNIT_OPS: Final = (s.Op.FORK, s.Op.BEGIN, s.Op.END, s.Op.JOIN)
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,11 @@ def _next_access(events: pl.DataFrame, e: Any) -> Any:
 def _previous_event(events: pl.DataFrame, e: Any) -> dict[str, Any] | None:
     import polars as pl
 
-    before = _unit_events(events, e.pid, e.unit).filter(pl.col("seq") < e.seq)
+    # Not the standard library's own locks (a thread's start handshake): holding a unit
+    # there would hold the unit that waits for that handshake too.
+    before = _unit_events(events, e.pid, e.unit).filter(
+        (pl.col("seq") < e.seq) & ~pl.col("internal").fill_null(False)
+    )
     return before.row(-1, named=True) if before.height else None
 
 
@@ -215,7 +220,11 @@ def _holds(f: Finding, events: pl.DataFrame) -> tuple[Hold, int, int]:
         # The earlier access is its unit's first event: hold the later one's unit
         # right after its access instead, until the earlier access happened.
         return Hold(_point(second, unit=True), _point(first)), second.pid, second.seq
+    # A memory access by its variable; a lock or hand-off by its object; a unit's
+    # start and end by its site only (their object is a unit id, numbered per run).
     target = prev["var"] if prev["op"] in (s.Op.READ, s.Op.WRITE) else prev["obj"]
+    if prev["op"] in _UNIT_OPS:
+        target = None
     at = Point(prev["op"], target, _site(prev["file"], prev["line"]), first.unit_name, prev["func"])
     return Hold(at, _point(second)), first.pid, int(prev["seq"])
 
@@ -411,7 +420,7 @@ def reproduce(
     report = analyze(loaded)
     index, f = select(report.findings, finding)
     events = loaded.events.select(
-        "pid", "seq", "op", "unit", "unit_name", "var", "obj", "file", "line", "func"
+        "pid", "seq", "op", "unit", "unit_name", "var", "obj", "file", "line", "func", "internal"
     ).collect()
     candidates = plans(f, events, attempts=attempts, timeout=timeout)
     return index, f, force(command, candidates, var=f.var, output=output, cwd=cwd)

@@ -26,6 +26,7 @@ def site(path: Path, text: str, nth: int = 1) -> str:
 
 
 POOL_COUNTER = DATA / "pool_counter.py"
+PUBLISH = DATA / "publish.py"
 
 
 def record(script: Path, trace: Path, *args: str, cwd: Path | None = None) -> Path:

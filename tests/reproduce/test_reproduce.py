@@ -14,6 +14,7 @@ from tests.reproduce.programs import (
     ASYNC_LOST,
     LOCK_ORDER,
     POOL_COUNTER,
+    PUBLISH,
     record,
     tracelens_cli,
 )
@@ -203,3 +204,36 @@ def test_missing_trace_is_exit_2(tmp_path: Path) -> None:
         "reproduce", "none.jsonl", "--finding", "1", "--", "app.py", cwd=tmp_path
     )
     assert status == 2 and err.startswith("tracelens: error:") and "Traceback" not in err
+
+
+def test_data_race_is_forced_in_the_opposite_order(tmp_path: Path) -> None:
+    """A write-then-read race is forced the other way round: the reader sees the old value."""
+    trace = record(PUBLISH, tmp_path / "pub.jsonl")
+    status, out, err = tracelens_cli(
+        "reproduce",
+        str(trace),
+        "--finding",
+        _finding(trace, "data_race"),
+        "--",
+        str(PUBLISH),
+        cwd=tmp_path,
+    )
+    assert status == 1, out + err
+    assert "'serve saw mode default' instead of 'serve saw mode production'" in out
+
+
+def test_data_race_ordered_by_an_event_is_not_reproduced(tmp_path: Path) -> None:
+    """When the reader waits for an Event the writer sets, the order cannot be reversed."""
+    trace = record(PUBLISH, tmp_path / "pub.jsonl")
+    status, out, err = tracelens_cli(
+        "reproduce",
+        str(trace),
+        "--finding",
+        _finding(trace, "data_race"),
+        "--",
+        str(PUBLISH),
+        "--fixed",
+        cwd=tmp_path,
+    )
+    assert status == 0, out + err
+    assert "could not be forced" in out and "serve waits for Event" in out

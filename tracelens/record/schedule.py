@@ -215,6 +215,8 @@ class Scheduler:
         self.units: dict[str, _Unit] = {}
         self.holders: dict[str, list[Any]] = {}  # lock -> [unit key, count, site]
         self.waiting: dict[str, tuple[str, str]] = {}  # unit key -> (lock, site)
+        #: unit key -> (object, site): blocked on a hand-off (a join, an event, a queue)
+        self.waiting_on: dict[str, tuple[str, str]] = {}
         self.last_event = time.monotonic()
         self.started = self.last_event
         self.baton: str | None = None
@@ -231,9 +233,13 @@ class Scheduler:
             return
         code = frame.f_code
         file, line, func = code.co_filename, frame.f_lineno, code.co_name
+        extra = rec[8]
+        if type(extra) is dict and s.FILE in extra:  # begin and end: the unit's code
+            file, line, func = extra[s.FILE], extra.get(s.LINE, 0), extra.get(s.FUNC, func)
         in_task = task is not None
         key, name = (task[0], task[1]) if in_task else (st.unit, st.name)
         wait_for: _HoldState | None = None
+        internal = type(extra) is dict and extra.get(s.INTERNAL) is True
         with self.lock:
             self.events += 1
             self.last_event = time.monotonic()
@@ -245,7 +251,7 @@ class Scheduler:
 
                     u.task = asyncio.current_task()
             u.last_site = f"{file}:{line}"
-            self._locks(key, op, target, u.last_site)
+            self._locks(key, op, target, u.last_site, internal)
             for h in self.holds:
                 if h.status == "holding":
                     self._release_check(h, key, name, op, target, file, line, func)
@@ -259,7 +265,6 @@ class Scheduler:
                     h.at_site, h.since = u.last_site, self.last_event
                     wait_for = h
                     break
-            internal = type(rec[8]) is dict and rec[8].get(s.INTERNAL) is True
             passed = False
             if self.plan.serial and not internal:
                 if in_task:
@@ -275,14 +280,21 @@ class Scheduler:
                 self._flush_all()
             return
         if wait_for is not None:
-            self._wait_held(wait_for)
+            if op == s.Op.BEGIN:
+                self._held_at_start(wait_for, extra)
+            else:
+                self._wait_held(wait_for)
         if self.plan.serial and not internal:
             if op == s.Op.BEGIN:
-                self._baton_at_start(key, rec[8])
+                self._baton_at_start(key, extra)
             elif op not in _NO_BATON:
                 self._wait_baton(key)
 
-    def _locks(self, key: str, op: str, target: str, site: str) -> None:
+    def _locks(self, key: str, op: str, target: str, site: str, internal: bool) -> None:
+        if op == s.Op.WAIT:
+            self.waiting_on[key] = (target, site)
+        elif not internal:
+            self.waiting_on.pop(key, None)
         if op == s.Op.ACQUIRE:
             self.waiting.pop(key, None)
             held = self.holders.get(target)
@@ -378,6 +390,11 @@ class Scheduler:
             for k, (lock, site) in self.waiting.items()
             if k in self.units
         ]
+        waits += [
+            f"{self.units[k].name} waits for {obj} at {site}"
+            for k, (obj, site) in self.waiting_on.items()
+            if k in self.units and k != h.unit
+        ]
         when = f"within {self.plan.wait:g} s" if over else f"(nothing happened for {STALL:g} s)"
         text = f"no other unit did {h.hold.until.text()} while {h.unit_name} was held {when}"
         return text + ("; " + "; ".join(waits) if waits else "")
@@ -397,22 +414,13 @@ class Scheduler:
         """A new thread waits for the baton when its code starts, not at ``begin``: the
         thread that started it waits until it has begun, and the hook runs after each
         access, so waiting at the first access would be too late."""
-        code_file = extra.get(s.FILE) if type(extra) is dict else None
-        code_line = extra.get(s.LINE) if type(extra) is dict else None
-        if code_file is None:
-            return
+        _at_code_start(extra, lambda: self._wait_baton(key))
 
-        def on_call(frame: Any, event: str, _arg: Any) -> None:
-            code = frame.f_code
-            if (
-                event == "call"
-                and code.co_filename == code_file
-                and code.co_firstlineno == code_line
-            ):
-                sys.setprofile(None)
-                self._wait_baton(key)
-
-        sys.setprofile(on_call)
+    def _held_at_start(self, h: _HoldState, extra: Any) -> None:
+        """A thread held at its ``begin`` waits when its code starts (``_baton_at_start``
+        says why); one whose code is unknown waits at once."""
+        if not _at_code_start(extra, lambda: self._wait_held(h)):
+            self._wait_held(h)
 
     def _pass_baton(self) -> None:
         self.baton = self.baton_queue.pop(0) if self.baton_queue else None
@@ -594,6 +602,24 @@ class Scheduler:
         if path:
             with contextlib.suppress(OSError), open(path, "w", encoding="utf-8") as f:
                 json.dump(self.result(), f)
+
+
+def _at_code_start(extra: Any, then: Callable[[], None]) -> bool:
+    """Call ``then`` in this thread when the code ``begin``'s extra names is called
+    (a one-shot profile function); ``False`` when the extra names no code."""
+    code_file = extra.get(s.FILE) if type(extra) is dict else None
+    code_line = extra.get(s.LINE) if type(extra) is dict else None
+    if code_file is None:
+        return False
+
+    def on_call(frame: Any, event: str, _arg: Any) -> None:
+        code = frame.f_code
+        if event == "call" and code.co_filename == code_file and code.co_firstlineno == code_line:
+            sys.setprofile(None)
+            then()
+
+    sys.setprofile(on_call)
+    return True
 
 
 def _waits_for_tasks(task: Any) -> bool:
