@@ -27,6 +27,7 @@ def site(path: Path, text: str, nth: int = 1) -> str:
 
 POOL_COUNTER = DATA / "pool_counter.py"
 PUBLISH = DATA / "publish.py"
+CHECK_THEN_ACT = DATA / "check_then_act.py"
 
 
 def record(script: Path, trace: Path, *args: str, cwd: Path | None = None) -> Path:

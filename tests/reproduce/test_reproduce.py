@@ -12,15 +12,17 @@ from tests.reproduce.programs import (
     ARTICLE_LOCKED,
     ARTICLE_RACY,
     ASYNC_LOST,
+    CHECK_THEN_ACT,
     LOCK_ORDER,
     POOL_COUNTER,
     PUBLISH,
     record,
+    site,
     tracelens_cli,
 )
 from tracelens.analyze import analyze, load
 from tracelens.reproduce import plans, select
-from tracelens.testing import run_scheduled
+from tracelens.testing import Hold, Plan, Point, run_scheduled
 
 
 def _app(tmp_path: Path, source: Path) -> Path:
@@ -237,3 +239,53 @@ def test_data_race_ordered_by_an_event_is_not_reproduced(tmp_path: Path) -> None
     )
     assert status == 0, out + err
     assert "could not be forced" in out and "serve waits for Event" in out
+
+
+def _violation_trace(tmp_path: Path) -> Path:
+    """A trace of the check-then-act program with the remote write inside the region
+    (recorded by forcing it: the program's own runs seldom show it)."""
+    balance = "account['balance']"
+    plan = Plan(
+        holds=(
+            Hold(
+                Point("read", balance, site(CHECK_THEN_ACT, 'if account["balance"] >= 80')),
+                Point("write", balance, site(CHECK_THEN_ACT, 'account["balance"] -= account')),
+            ),
+        )
+    )
+    trace = tmp_path / "cta.jsonl"
+    run_scheduled([str(CHECK_THEN_ACT)], plan, trace=trace, cwd=tmp_path)
+    return trace
+
+
+def test_atomicity_violation_is_forced_inside_the_region(tmp_path: Path) -> None:
+    """The remote write is forced inside the region: the withdrawal overdraws."""
+    trace = _violation_trace(tmp_path)
+    status, out, err = tracelens_cli(
+        "reproduce",
+        str(trace),
+        "--finding",
+        _finding(trace, "atomicity_violation"),
+        "--",
+        str(CHECK_THEN_ACT),
+        cwd=tmp_path,
+    )
+    assert status == 1, out + err
+    assert "'balance = -80' instead of 'balance = 0'" in out
+
+
+def test_atomicity_violation_under_a_lock_is_not_reproduced(tmp_path: Path) -> None:
+    """With the region under a lock the remote write cannot come inside it."""
+    trace = _violation_trace(tmp_path)
+    status, out, err = tracelens_cli(
+        "reproduce",
+        str(trace),
+        "--finding",
+        _finding(trace, "atomicity_violation"),
+        "--",
+        str(CHECK_THEN_ACT),
+        "--fixed",
+        cwd=tmp_path,
+    )
+    assert status == 0, out + err
+    assert "ordered by the lock" in out

@@ -76,6 +76,8 @@ STALL: Final = 0.5
 #: Seconds without any recorded event after which a serial run hands the baton on
 #: (its holder is blocked on something the recorder does not see).
 SERIAL_STALL: Final = 0.1
+#: ``SERIAL_STALL`` when the holder's latest event was a read (``_serial_stall``).
+READ_STALL: Final = 2.0
 _POLL: Final = 0.0005
 #: Events after which a serial run's unit does not wait for the baton: it is about to
 #: block, or ends (``begin``: the thread that started it waits for it to have begun).
@@ -194,6 +196,7 @@ class _Unit:
     tid: int
     task: Any = None
     last_site: str = ""
+    last_op: str = ""
 
 
 @dataclass
@@ -251,6 +254,7 @@ class Scheduler:
 
                     u.task = asyncio.current_task()
             u.last_site = f"{file}:{line}"
+            u.last_op = op
             self._locks(key, op, target, u.last_site, internal)
             for h in self.holds:
                 if h.status == "holding":
@@ -517,7 +521,7 @@ class Scheduler:
                         and (now - h.since > self.plan.wait or stalled)
                     ):
                         self._end_hold(h, "not_forced", self._why_not_reached(h, not stalled))
-                if self.plan.serial and now - self.last_event > SERIAL_STALL:
+                if self.plan.serial and now - self.last_event > self._serial_stall():
                     self._pass_baton()
                     self.last_event = now
                     for gate in self.gates.values():
@@ -534,6 +538,13 @@ class Scheduler:
             if now - self.started > self.plan.timeout:
                 self._stop("timeout", sorted(self.units))
                 return
+
+    def _serial_stall(self) -> float:
+        """How long the baton's holder may record nothing before the baton is handed on:
+        longer after a read (it is slow, not blocked, in the middle of an update: a
+        hand-on there would make the serial run lose that update)."""
+        holder = self.units.get(self.baton) if self.baton is not None else None
+        return READ_STALL if holder is not None and holder.last_op == s.Op.READ else SERIAL_STALL
 
     def _unstall_tasks(self, gate: _Gate) -> None:
         with self.lock:

@@ -2,18 +2,22 @@
 
 Each task does ``counter["n"] += 1`` a few times; with so few accesses the recorded
 run loses no update, but nothing orders the tasks' accesses: a data race that only
-happens-before predicts.
+happens-before predicts. The tasks meet at a barrier first, so that each runs on its
+own worker thread even on a busy machine.
 """
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-TASKS, BUMPS = 8, 3
+TASKS, BUMPS = 4, 6
 counter = {"n": 0}
+together = threading.Barrier(TASKS)
 
 
 def bump() -> None:
+    together.wait()
     for _ in range(BUMPS):
         counter["n"] += 1
 
