@@ -53,3 +53,8 @@ def tracelens_cli(*args: str, cwd: Path) -> tuple[int, str, str]:
         [sys.executable, "-m", "tracelens", *args], capture_output=True, text=True, cwd=cwd
     )
     return p.returncode, p.stdout, p.stderr
+
+
+def reproduce_cli(trace: Path, finding: str, *args: str, cwd: Path) -> tuple[int, str, str]:
+    """``tracelens reproduce TRACE --finding FINDING ARGS`` in a child process."""
+    return tracelens_cli("reproduce", str(trace), "--finding", finding, *args, cwd=cwd)

@@ -12,7 +12,7 @@ from tests.reproduce.programs import (
     ARTICLE_RACY,
     LOCK_ORDER,
     record,
-    tracelens_cli,
+    reproduce_cli,
 )
 
 
@@ -32,10 +32,8 @@ def test_emitted_test_fails_on_the_racy_program_and_passes_on_the_fix(tmp_path: 
     shutil.copyfile(ARTICLE_RACY, app)
     trace = record(app, tmp_path / "racy.jsonl")
     test = tmp_path / "test_lost_update.py"
-    status, out, err = tracelens_cli(
-        "reproduce",
-        str(trace),
-        "--finding",
+    status, out, err = reproduce_cli(
+        trace,
         "1",
         "--emit-test",
         str(test),
@@ -58,10 +56,8 @@ def test_emitted_deadlock_test_fails_then_passes(tmp_path: Path) -> None:
     shutil.copyfile(LOCK_ORDER, app)
     trace = record(app, tmp_path / "lo.jsonl")
     test = tmp_path / "test_lock_order.py"
-    status, out, err = tracelens_cli(
-        "reproduce",
-        str(trace),
-        "--finding",
+    status, out, err = reproduce_cli(
+        trace,
         "1",
         "--timeout",
         "8",

@@ -17,6 +17,7 @@ from tests.reproduce.programs import (
     POOL_COUNTER,
     PUBLISH,
     record,
+    reproduce_cli,
     site,
     tracelens_cli,
 )
@@ -40,10 +41,8 @@ def _finding(trace: Path, kind: str) -> str:
 def test_article_lost_update_is_reproduced(tmp_path: Path) -> None:
     """The article's lost update makes the final weight wrong and says by how much."""
     trace = record(ARTICLE_RACY, tmp_path / "racy.jsonl")
-    status, out, err = tracelens_cli(
-        "reproduce",
-        str(trace),
-        "--finding",
+    status, out, err = reproduce_cli(
+        trace,
         _finding(trace, "lost_update"),
         "--",
         str(ARTICLE_RACY),
@@ -69,10 +68,8 @@ def test_article_lock_fix_is_ordered_by_the_lock(tmp_path: Path) -> None:
     app = _app(tmp_path, ARTICLE_RACY)
     trace = record(app, tmp_path / "racy.jsonl")
     shutil.copyfile(ARTICLE_LOCKED, app)  # the fix, in place: its lines moved
-    status, out, err = tracelens_cli(
-        "reproduce",
-        str(trace),
-        "--finding",
+    status, out, err = reproduce_cli(
+        trace,
         _finding(trace, "lost_update"),
         "--",
         str(app),
@@ -91,10 +88,8 @@ def test_pool_counter_loses_an_update_it_did_not_lose_when_recorded(tmp_path: Pa
     # depends on which hand-offs of the pool the run happened to record.
     races = [f for f in found if f.kind in ("data_race", "inconsistent_locking")]
     assert races
-    status, out, err = tracelens_cli(
-        "reproduce",
-        str(trace),
-        "--finding",
+    status, out, err = reproduce_cli(
+        trace,
         races[0].fingerprint,
         "--",
         str(POOL_COUNTER),
@@ -108,10 +103,8 @@ def test_lock_order_inversion_deadlocks_with_both_stacks(tmp_path: Path) -> None
     """A lock-order inversion that finished when recorded deadlocks, with both stacks, in time."""
     trace = record(LOCK_ORDER, tmp_path / "lo.jsonl")
     t0 = time.monotonic()
-    status, out, err = tracelens_cli(
-        "reproduce",
-        str(trace),
-        "--finding",
+    status, out, err = reproduce_cli(
+        trace,
         "1",
         "--timeout",
         "8",
@@ -129,9 +122,7 @@ def test_lock_order_inversion_deadlocks_with_both_stacks(tmp_path: Path) -> None
 def test_lock_order_fix_is_not_reproduced(tmp_path: Path) -> None:
     """With one lock order the inversion cannot be forced and the program finishes."""
     trace = record(LOCK_ORDER, tmp_path / "lo.jsonl")
-    status, out, err = tracelens_cli(
-        "reproduce", str(trace), "--finding", "1", "--", str(LOCK_ORDER), "--fixed", cwd=tmp_path
-    )
+    status, out, err = reproduce_cli(trace, "1", "--", str(LOCK_ORDER), "--fixed", cwd=tmp_path)
     assert status == 0, out + err
     assert "ordered by the lock" in out
 
@@ -139,10 +130,8 @@ def test_lock_order_fix_is_not_reproduced(tmp_path: Path) -> None:
 def test_asyncio_lost_update_is_reproduced(tmp_path: Path) -> None:
     """The asyncio read-await-write loses updates when forced."""
     trace = record(ASYNC_LOST, tmp_path / "a.jsonl")
-    status, out, err = tracelens_cli(
-        "reproduce",
-        str(trace),
-        "--finding",
+    status, out, err = reproduce_cli(
+        trace,
         _finding(trace, "lost_update"),
         "--",
         str(ASYNC_LOST),
@@ -155,10 +144,8 @@ def test_asyncio_lost_update_is_reproduced(tmp_path: Path) -> None:
 def test_asyncio_lock_fix_is_not_reproduced(tmp_path: Path) -> None:
     """Under its asyncio.Lock the same finding cannot be forced: ordered by the lock."""
     trace = record(ASYNC_LOST, tmp_path / "a.jsonl")
-    status, out, err = tracelens_cli(
-        "reproduce",
-        str(trace),
-        "--finding",
+    status, out, err = reproduce_cli(
+        trace,
         _finding(trace, "lost_update"),
         "--",
         str(ASYNC_LOST),
@@ -173,9 +160,7 @@ def test_a_group_id_selects_the_finding(tmp_path: Path) -> None:
     """The group id the report prints names a finding to reproduce."""
     trace = record(ARTICLE_RACY, tmp_path / "racy.jsonl")
     group = analyze(load(trace)).findings[0].group
-    status, out, _ = tracelens_cli(
-        "reproduce", str(trace), "--finding", group, "--", str(ARTICLE_RACY), cwd=tmp_path
-    )
+    status, out, _ = reproduce_cli(trace, group, "--", str(ARTICLE_RACY), cwd=tmp_path)
     assert status == 1 and group in out
 
 
@@ -193,9 +178,7 @@ def test_bad_input_is_one_line_and_exit_2(
     """A bad finding id or a program that cannot run is one line on stderr and exit 2."""
     _app(tmp_path, LOCK_ORDER)
     trace = record(tmp_path / "app.py", tmp_path / "lo.jsonl")
-    status, _, err = tracelens_cli(
-        "reproduce", str(trace), "--finding", finding, "--", *command, cwd=tmp_path
-    )
+    status, _, err = reproduce_cli(trace, finding, "--", *command, cwd=tmp_path)
     assert status == 2
     assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
 
@@ -211,10 +194,8 @@ def test_missing_trace_is_exit_2(tmp_path: Path) -> None:
 def test_data_race_is_forced_in_the_opposite_order(tmp_path: Path) -> None:
     """A write-then-read race is forced the other way round: the reader sees the old value."""
     trace = record(PUBLISH, tmp_path / "pub.jsonl")
-    status, out, err = tracelens_cli(
-        "reproduce",
-        str(trace),
-        "--finding",
+    status, out, err = reproduce_cli(
+        trace,
         _finding(trace, "data_race"),
         "--",
         str(PUBLISH),
@@ -227,10 +208,8 @@ def test_data_race_is_forced_in_the_opposite_order(tmp_path: Path) -> None:
 def test_data_race_ordered_by_an_event_is_not_reproduced(tmp_path: Path) -> None:
     """When the reader waits for an Event the writer sets, the order cannot be reversed."""
     trace = record(PUBLISH, tmp_path / "pub.jsonl")
-    status, out, err = tracelens_cli(
-        "reproduce",
-        str(trace),
-        "--finding",
+    status, out, err = reproduce_cli(
+        trace,
         _finding(trace, "data_race"),
         "--",
         str(PUBLISH),
@@ -261,10 +240,8 @@ def _violation_trace(tmp_path: Path) -> Path:
 def test_atomicity_violation_is_forced_inside_the_region(tmp_path: Path) -> None:
     """The remote write is forced inside the region: the withdrawal overdraws."""
     trace = _violation_trace(tmp_path)
-    status, out, err = tracelens_cli(
-        "reproduce",
-        str(trace),
-        "--finding",
+    status, out, err = reproduce_cli(
+        trace,
         _finding(trace, "atomicity_violation"),
         "--",
         str(CHECK_THEN_ACT),
@@ -277,10 +254,8 @@ def test_atomicity_violation_is_forced_inside_the_region(tmp_path: Path) -> None
 def test_atomicity_violation_under_a_lock_is_not_reproduced(tmp_path: Path) -> None:
     """With the region under a lock the remote write cannot come inside it."""
     trace = _violation_trace(tmp_path)
-    status, out, err = tracelens_cli(
-        "reproduce",
-        str(trace),
-        "--finding",
+    status, out, err = reproduce_cli(
+        trace,
         _finding(trace, "atomicity_violation"),
         "--",
         str(CHECK_THEN_ACT),

@@ -10,6 +10,16 @@ from tracelens.testing import Hold, Plan, Point, run_scheduled
 
 WEIGHT = "model['weight']"
 HITS = "stats['hits']"
+#: ``transfer`` held with its first lock until ``report`` took its own first lock.
+LOCK_ORDER_PLAN = Plan(
+    holds=(
+        Hold(
+            Point("acquire", site=site(LOCK_ORDER, "with accounts:")),
+            Point("acquire", site=site(LOCK_ORDER, "with first:")),
+        ),
+    ),
+    timeout=10.0,
+)
 
 
 def _lost_update(path: Path, var: str, read: str, write: str) -> Plan:
@@ -45,15 +55,7 @@ def test_lock_fix_is_ordered_by_the_lock(tmp_path: Path) -> None:
 
 def test_lock_order_inversion_deadlocks_within_the_timeout(tmp_path: Path) -> None:
     """Holding a unit with its first lock until the other took its own deadlocks them both."""
-    plan = Plan(
-        holds=(
-            Hold(
-                Point("acquire", site=site(LOCK_ORDER, "with accounts:")),
-                Point("acquire", site=site(LOCK_ORDER, "with first:")),
-            ),
-        ),
-        timeout=10.0,
-    )
+    plan = LOCK_ORDER_PLAN
     t0 = time.monotonic()
     run = run_scheduled([str(LOCK_ORDER)], plan, cwd=tmp_path)
     assert time.monotonic() - t0 < 10.0
@@ -65,14 +67,7 @@ def test_lock_order_inversion_deadlocks_within_the_timeout(tmp_path: Path) -> No
 
 def test_lock_order_fix_finishes(tmp_path: Path) -> None:
     """With one lock order the same hold is ordered by the lock and the run finishes."""
-    plan = Plan(
-        holds=(
-            Hold(
-                Point("acquire", site=site(LOCK_ORDER, "with accounts:")),
-                Point("acquire", site=site(LOCK_ORDER, "with first:")),
-            ),
-        )
-    )
+    plan = LOCK_ORDER_PLAN
     run = run_scheduled([str(LOCK_ORDER), "--fixed"], plan, cwd=tmp_path)
     assert run.how == "finished" and run.status == 0
     assert "ordered by the lock" in run.result["holds"][0]["why"]
