@@ -273,9 +273,16 @@ def _setup(c: Any) -> None:
     c.setup(_local, _new_state, SKIP_FILES, _get_running_loop, current_task_unit, _STATE, NOVALUE)
 
 
+#: The environment variable that carries a schedule's plan to a child process
+#: (``tracelens.record.schedule``): such a process records with the pure-Python code,
+#: whose every event is a scheduling point.
+SCHEDULE_ENV: Final = "TRACELENS_SCHEDULE"
+
+
 def _load_speedups() -> Any:
-    """The C accelerator, or ``None`` (not built, or ``TRACELENS_PURE_PYTHON=1``)."""
-    if os.environ.get("TRACELENS_PURE_PYTHON", "") not in ("", "0"):
+    """The C accelerator, or ``None`` (not built, ``TRACELENS_PURE_PYTHON=1``, or a
+    schedule to run)."""
+    if os.environ.get("TRACELENS_PURE_PYTHON", "") not in ("", "0") or os.environ.get(SCHEDULE_ENV):
         return None
     try:
         from tracelens.record import _speedups
@@ -291,15 +298,9 @@ speedups: Final = _load_speedups()
 #: Called with each event right after ``py_record`` buffered it, while a forced schedule
 #: runs (``tracelens.record.schedule``); ``None`` otherwise.
 schedule_point: Callable[[tuple[Any, ...], UnitState, Any], None] | None = None
-#: The environment variable that carries a schedule's plan to a child process.
-SCHEDULE_ENV: Final = "TRACELENS_SCHEDULE"
 
-#: Append one event to the current thread's buffer: ``py_record``, or its C twin. A
-#: process started to run a schedule (``TRACELENS_SCHEDULE`` set) uses ``py_record``,
-#: whose every event is a scheduling point.
-record: Callable[..., None] = (
-    py_record if speedups is None or os.environ.get(SCHEDULE_ENV) else speedups.record
-)
+#: Append one event to the current thread's buffer: ``py_record``, or its C twin.
+record: Callable[..., None] = py_record if speedups is None else speedups.record
 
 
 _said: set[str] = set()
