@@ -707,6 +707,77 @@ def run(
     )
 
 
+@app.command()
+def reproduce(
+    trace: Annotated[
+        Path,
+        typer.Argument(help="The trace the finding is in.", show_default=False, metavar="TRACE"),
+    ],
+    command: Annotated[
+        list[str],
+        typer.Argument(
+            help="After --: the program, as for tracelens run (script.py args, -m module).",
+            show_default=False,
+            metavar="-- COMMAND...",
+        ),
+    ],
+    finding: Annotated[
+        str,
+        typer.Option(
+            "--finding", help="The finding: its number in the report, fingerprint or group id."
+        ),
+    ],
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="The new trace (default TRACE's name + .reproduce.jsonl).",
+            dir_okay=False,
+        ),
+    ] = None,
+    attempts: Annotated[
+        int, typer.Option("--attempts", min=1, help="Forced runs at most (other occurrences).")
+    ] = 3,
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=0.5, help="Seconds a run may take (then: a hang).")
+    ] = 20.0,
+    emit_test: Annotated[
+        Path | None,
+        typer.Option("--emit-test", dir_okay=False, help="Write a pytest test that forces it."),
+    ] = None,
+) -> None:
+    """Force a finding's interleaving on the program: exit 1 when the bug happened, 0 when
+    it could not be forced."""
+    from tracelens.report import clean
+    from tracelens.reproduce import reproduce as force_finding
+
+    new = output or trace.with_name(trace.name.split(".")[0] + ".reproduce.jsonl")
+    with input_errors():
+        index, f, outcome = force_finding(
+            [trace], finding, command, output=new, attempts=attempts, timeout=timeout
+        )
+    label = f"finding {index} ({f.kind} on {f.var}, {f.group or f.fingerprint})"
+    if outcome.reproduced:
+        head = f"reproduced {label} in attempt {outcome.attempts} of {attempts}"
+    else:
+        head = f"not reproduced: {label}"
+    lines = [head, outcome.summary, *outcome.details]
+    if outcome.run is not None and outcome.run.trace.exists():
+        lines.append(f"the new trace: {outcome.run.trace} (tracelens report {outcome.run.trace})")
+    if emit_test is not None and outcome.plan is not None:
+        from tracelens.reproduce import emit_test as write_test
+
+        with input_errors():
+            write_test(emit_test, command, outcome.plan, f, Path.cwd())
+        lines.append(f"wrote the test {emit_test} (pytest {emit_test})")
+    with stdout_errors():
+        typer.echo(clean(lines[0]))
+        for line in lines[1:]:
+            typer.echo("  " + clean(line))
+    raise typer.Exit(EXIT_FINDINGS if outcome.reproduced else EXIT_OK)
+
+
 def main(argv: Sequence[str] | None = None) -> Callable[..., Any] | Any:
     """Run the command line (the ``tracelens`` console script).
 

@@ -6,6 +6,10 @@ the value of the latest recorded write before it. Neither imports the analyzer.
 ``analyze_trace``, ``findings`` and ``assert_no_races`` analyse a trace in-process
 (they import the analyzer, and polars, when called), for a test that asserts on what
 tracelens finds; ``pytest --tracelens`` (``tracelens.pytest_plugin``) does it per test.
+
+``run_scheduled`` runs a program under a forced interleaving (``Plan``: ``Hold`` a
+unit at a ``Point`` until another reaches one), the scheduler of
+``tracelens.record.schedule``, for a test that fails on a race every time.
 """
 
 from __future__ import annotations
@@ -19,6 +23,22 @@ from typing import Any
 import orjson
 
 from tracelens import schema as s
+from tracelens.record.schedule import Hold, Plan, Point, Run, run_scheduled
+
+__all__ = [
+    "Fidelity",
+    "Hold",
+    "Plan",
+    "Point",
+    "Run",
+    "analyze_trace",
+    "assert_no_races",
+    "assert_not_reproduced",
+    "findings",
+    "order_fidelity",
+    "read_events",
+    "run_scheduled",
+]
 
 
 def _tracelens_lines(path: str | Path) -> Iterator[dict[str, Any]]:
@@ -168,3 +188,27 @@ def assert_no_races(
     limit = severity_rank(fail_on)
     if any(severity_rank(f.severity) <= limit for f in report.findings):
         raise AssertionError(text.render(report))
+
+
+def assert_not_reproduced(
+    command: Sequence[str],
+    plan: Plan,
+    *,
+    var: str = "",
+    cwd: str | Path | None = None,
+) -> None:
+    """Force ``plan`` on ``command`` and fail when the bug happens.
+
+    The program runs twice serially (one unit at a time) and once under ``plan``
+    (``tracelens.reproduce.force``); the assertion fails when the forced run deadlocks,
+    hangs, exits or prints otherwise than the serial runs, or its trace shows a lost
+    update of ``var``. A plan that cannot be forced (the accesses are ordered) passes.
+
+    Raises:
+        AssertionError: The forced interleaving showed the bug (what it did, in words).
+    """
+    from tracelens.reproduce import force
+
+    outcome = force(command, [plan], var=var, cwd=cwd)
+    if outcome.reproduced:
+        raise AssertionError("\n".join([outcome.summary, *outcome.details]))

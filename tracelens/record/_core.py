@@ -263,6 +263,8 @@ def py_record(
         sink = _STATE.sink
         if sink is not None:
             sink.flush_unit(st)
+    if schedule_point is not None:
+        schedule_point(rec, st, f)
 
 
 def py_stack(f: Any) -> int | None:
@@ -319,9 +321,16 @@ def _setup(c: Any) -> None:
     c.setup_stacks(intern_stack)
 
 
+#: The environment variable that carries a schedule's plan to a child process
+#: (``tracelens.record.schedule``): such a process records with the pure-Python code,
+#: whose every event is a scheduling point.
+SCHEDULE_ENV: Final = "TRACELENS_SCHEDULE"
+
+
 def _load_speedups() -> Any:
-    """The C accelerator, or ``None`` (not built, or ``TRACELENS_PURE_PYTHON=1``)."""
-    if os.environ.get("TRACELENS_PURE_PYTHON", "") not in ("", "0"):
+    """The C accelerator, or ``None`` (not built, ``TRACELENS_PURE_PYTHON=1``, or a
+    schedule to run)."""
+    if os.environ.get("TRACELENS_PURE_PYTHON", "") not in ("", "0") or os.environ.get(SCHEDULE_ENV):
         return None
     try:
         from tracelens.record import _speedups
@@ -333,6 +342,10 @@ def _load_speedups() -> Any:
 
 #: ``tracelens.record._speedups`` when in use, else ``None``.
 speedups: Final = _load_speedups()
+
+#: Called with each event right after ``py_record`` buffered it, while a forced schedule
+#: runs (``tracelens.record.schedule``); ``None`` otherwise.
+schedule_point: Callable[[tuple[Any, ...], UnitState, Any], None] | None = None
 
 #: Append one event to the current thread's buffer: ``py_record``, or its C twin.
 record: Callable[..., None] = py_record if speedups is None else speedups.record

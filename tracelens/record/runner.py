@@ -30,7 +30,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
-from tracelens.record import _config, _core, instrument, shadow
+from tracelens.record import _config, _core, instrument, schedule, shadow
 
 #: Exit status for usage errors (a missing script, an unwritable trace).
 EXIT_USAGE = 2
@@ -195,6 +195,7 @@ def run(
 
     _config.configure(path, stress=stress, stack_depth=stack_depth)
     _config.pin()  # the program's own configure() must not send the trace elsewhere
+    schedule.start_from_environment()  # tracelens reproduce: force an interleaving
     sink = _core.STATE.sink  # kept: whether its writes failed is known after shutdown
     finder = None
     if instrument_code:
@@ -221,6 +222,7 @@ def run(
         _print_user_traceback(e)
         status = 1
     finally:
+        schedule.finish()
         instrument.uninstall()
         _config.shutdown()
         sys.argv = saved_argv
