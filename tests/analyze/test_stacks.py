@@ -11,13 +11,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import tracelens
-from tests.helpers import record_racy_workers
+from tests.helpers import record_pool_race, record_racy_workers
 from tracelens.analyze import analyze, load
 from tracelens.analyze import columns as c
 from tracelens.analyze.findings import Finding, Site
-from tracelens.analyze.stacks import MAX_FRAMES, chain, frame_table
+from tracelens.analyze.stacks import MAX_FRAMES, chain, executor_jobs, frame_table, job_of
 from tracelens.report import json_, text
 from tracelens.report._common import RenderOptions
+from tracelens.testing import read_events, read_stacks, stack_frames
 
 
 def _racy(path: Path, **options: object) -> list[Finding]:
@@ -159,3 +160,61 @@ def test_a_chain_follows_parents_and_ends_on_a_missing_or_repeated_frame(
         fid = parents[fid]
     got = chain(frame_table(stacks), 1, start)
     assert list(got) == expected and len(got) <= MAX_FRAMES
+
+
+def test_a_thread_pool_jobs_accesses_say_where_each_job_was_submitted(tmp_path: Path) -> None:
+    """An access inside an executor job carries the stack of the submit() that queued that
+    job, by the main thread, besides its worker's creation (the pool's first submits)."""
+    path = record_pool_race(tmp_path / "t.jsonl")
+    (f,) = analyze(load(path), only=["data_race"]).findings
+    submitters = set()
+    for e in f.events:
+        assert "warm_up" in _func(e.created_at)
+        assert e.submitted_by == "thread MainThread"
+        submitters.add(_func(e.submitted_at)[0])
+    assert submitters == {"submit_one", "submit_other"}
+
+
+def test_a_plain_thread_race_has_no_submit_stack(tmp_path: Path) -> None:
+    """Threads started by hand run no executor job: their accesses have no submit stack."""
+    (f,) = _racy(tmp_path / "t.jsonl")
+    assert all(e.submitted_at == () and e.submitted_by == "" for e in f.events)
+
+
+def _reference_submitters(path: Path) -> dict[tuple[int, int], tuple[str, ...]]:
+    """(pid, seq) -> the functions of the submit stack of the job the event ran in, found
+    event by event: a worker's recv of a future with a msg starts a job, its send of
+    that future ends it; the submit is the send of that future with that msg."""
+    events = read_events(path)
+    stacks = read_stacks(path)
+    submit = {
+        (e["pid"], e["obj"], e["msg"]): tuple(f for _, _, f in stack_frames(stacks, e))
+        for e in events
+        if e["event"] == "send" and e.get("kind") == "future" and e.get("msg") is not None
+    }
+    current: dict[tuple[int, str], tuple[str, tuple[str, ...]]] = {}
+    out: dict[tuple[int, int], tuple[str, ...]] = {}
+    for e in events:
+        key = (e["pid"], e["unit"])
+        if e.get("kind") == "future" and e["event"] == "recv" and e.get("msg") is not None:
+            current[key] = (e["obj"], submit.get((e["pid"], e["obj"], e["msg"]), ()))
+        job = current.get(key)
+        if job is not None:
+            out[(e["pid"], e["seq"])] = job[1]
+            if e["event"] == "send" and e["obj"] == job[0] and e.get("msg") is None:
+                del current[key]
+    return out
+
+
+def test_executor_jobs_agree_with_the_event_by_event_reference(tmp_path: Path) -> None:
+    """For every event of the trace, job_of over executor_jobs names the submit stack the
+    per-event reference finds (and none outside a job)."""
+    path = record_pool_race(tmp_path / "t.jsonl")
+    trace = load(path)
+    rows = trace.events.select(c.PID, c.SEQ, c.UNIT).collect().rows()
+    jobs = executor_jobs(trace.events, {u for _, _, u in rows}, frame_table(trace.stacks))
+    want = _reference_submitters(path)
+    assert sum(1 for v in want.values() if v) > 100  # both jobs' accesses
+    for pid, seq, unit in rows:
+        got = job_of(jobs, unit, seq)[0]
+        assert tuple(s.func for s in got) == want.get((pid, seq), ()), (pid, seq)
