@@ -23,15 +23,17 @@ the new trace. A hold that could not be forced is never a reproduction.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
 
 from tracelens import schema as s
 from tracelens.exceptions import UsageError
-from tracelens.record.schedule import Hold, Plan, Point, Run, run_scheduled
+from tracelens.record.schedule import Call, Hold, Plan, Point, Run, run_scheduled
 
 if TYPE_CHECKING:
     import polars as pl
@@ -43,6 +45,7 @@ __all__ = [
     "Outcome",
     "emit_test",
     "force",
+    "importable_call",
     "plans",
     "reproduce",
     "select",
@@ -362,7 +365,7 @@ def verdict(run: Run, serial: Sequence[Run], f_var: str, timeout: float) -> Outc
 
 
 def force(
-    command: Sequence[str],
+    command: Sequence[str] | Call,
     candidates: Sequence[Plan],
     *,
     var: str = "",
@@ -428,15 +431,17 @@ def reproduce(
 
 # --- the emitted test ---------------------------------------------------------------
 
-_TEST: Final = '''"""Forces the interleaving of tracelens finding {fingerprint} ({kind}).
+_TEST_DOC: Final = '''"""Forces the interleaving of tracelens finding {fingerprint} ({kind}).
 
-Written by `tracelens reproduce --emit-test`. It runs the program under the schedule
+Written by `tracelens reproduce --emit-test`. It runs {what} under the schedule
 below (`tracelens.testing`) and fails while the race is there: the forced run's
 result differs from a serial run's, it deadlocks, or its trace shows the lost update.
 Once the accesses are ordered (a lock, a queue), the schedule cannot be forced and the
-test passes. Edit PLAN to force another interleaving.
+test passes. Edit PLAN to force another interleaving.{why}
 """
+'''
 
+_TEST_COMMAND: Final = '''
 from tracelens.testing import Hold, Plan, Point, assert_not_reproduced
 
 COMMAND = {command}
@@ -449,6 +454,87 @@ def test_{name}_cannot_be_forced() -> None:
     """Forcing the interleaving tracelens found keeps the program's serial result."""
     assert_not_reproduced(COMMAND, PLAN, var=VAR, cwd=CWD)
 '''
+
+_TEST_CALL: Final = '''
+import sys
+
+sys.path.insert(0, {path})  # where the program's code is
+
+from {module} import {func}  # noqa: E402  (the program's code, imported)
+
+from tracelens.testing import Call, Hold, Plan, Point, assert_not_reproduced  # noqa: E402
+
+CWD = {cwd}
+VAR = {var}
+PLAN = {plan}
+
+
+def test_{name}_cannot_be_forced() -> None:
+    """Forcing the interleaving tracelens found on {func}() keeps its serial result."""
+    assert_not_reproduced(Call.of({func}, *{args}), PLAN, var=VAR, cwd=CWD)
+'''
+
+
+def _argument(node: ast.expr, argv: list[str]) -> Any:
+    """The value of a ``__main__`` block's call argument, given the command's ``argv``:
+    literals and expressions of ``sys.argv`` and ``len`` only (raises otherwise)."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and sub.id not in ("sys", "len"):
+            raise ValueError(f"it uses {sub.id}")
+        if isinstance(sub, ast.Attribute) and sub.attr != "argv":
+            raise ValueError(f"it uses .{sub.attr}")
+    code = compile(ast.Expression(node), "<argument>", "eval")
+    value = eval(code, {"__builtins__": {}, "sys": SimpleNamespace(argv=argv), "len": len})
+    if ast.literal_eval(repr(value)) != value:
+        raise ValueError(f"its value {value!r} is not a literal")
+    return value
+
+
+def importable_call(command: Sequence[str], cwd: str | Path) -> tuple[Call | None, str]:
+    """The program's own function that a script's command runs, as a ``Call``, or why not.
+
+    A script qualifies when its ``if __name__ == "__main__":`` block is one call of a
+    function the script defines at module level, with arguments made of literals and
+    ``sys.argv`` (evaluated with the command's arguments).
+    """
+    cmd = list(command)
+    if cmd and Path(cmd[0]).name.startswith("python") and not cmd[0].endswith(".py"):
+        cmd = cmd[1:]
+    if not cmd or not cmd[0].endswith(".py"):
+        return None, "the command does not run a script file (a -m module runs as __main__)"
+    script = (Path(cwd) / cmd[0]).resolve()
+    if not script.stem.isidentifier():
+        return None, f"{script.name} is not an importable module name"
+    try:
+        tree = ast.parse(script.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError) as e:
+        return None, f"{script.name} could not be read: {e}"
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    for node in tree.body:
+        if not (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name)
+            and node.test.left.id == "__name__"
+        ):
+            continue
+        body = node.body
+        call = body[0].value if len(body) == 1 and isinstance(body[0], ast.Expr) else None
+        if not (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Name)
+            and call.func.id in defined
+            and not call.keywords
+        ):
+            return None, (
+                f"the __main__ block of {script.name} is not one call of a function it defines"
+            )
+        try:
+            args = tuple(_argument(a, [str(script), *cmd[1:]]) for a in call.args)
+        except Exception as e:  # any argument we cannot compute here: the command form
+            return None, f"an argument of {call.func.id}() cannot be computed here: {e}"
+        return Call(script.stem, call.func.id, args, str(script.parent)), ""
+    return None, f'{script.name} has no `if __name__ == "__main__":` block'
 
 
 def _plan_code(plan: Plan) -> str:
@@ -468,21 +554,34 @@ def _plan_code(plan: Plan) -> str:
 def emit_test(
     path: str | Path, command: Sequence[str], plan: Plan, f: Finding, cwd: str | Path
 ) -> None:
-    """Write a standalone pytest file that forces ``plan`` on ``command`` (see ``_TEST``)."""
+    """Write a standalone pytest file that forces ``plan``: on the program's own function,
+    imported, where ``importable_call`` finds it, else on ``command`` (and says why)."""
     base = Path(cwd).resolve()
-    cmd = list(command)
-    for i, a in enumerate(cmd):
-        if a.endswith(".py") and (base / a).exists():
-            cmd[i] = str((base / a).resolve())
-            break
     name = re.sub(r"\W+", "_", f.kind).strip("_") or "race"
-    text = _TEST.format(
-        fingerprint=f.fingerprint if re.fullmatch(r"[0-9a-f]+", f.fingerprint) else "?",
-        kind=name,
-        command=repr(cmd),
-        cwd=repr(str(base)),
-        var=repr(f.var),
-        plan=_plan_code(plan),
-        name=name,
-    )
-    Path(path).write_text(text, encoding="utf-8")
+    fingerprint = f.fingerprint if re.fullmatch(r"[0-9a-f]+", f.fingerprint) else "?"
+    call, why = importable_call(command, base)
+    common = {"cwd": repr(str(base)), "var": repr(f.var), "plan": _plan_code(plan), "name": name}
+    if call is not None:
+        doc = _TEST_DOC.format(
+            fingerprint=fingerprint,
+            kind=name,
+            what=f"the program's function {call.module}.{call.func}(), imported,",
+            why="",
+        )
+        body = _TEST_CALL.format(
+            path=repr(call.path), module=call.module, func=call.func, args=repr(call.args), **common
+        )
+    else:
+        cmd = list(command)
+        for i, a in enumerate(cmd):
+            if a.endswith(".py") and (base / a).exists():
+                cmd[i] = str((base / a).resolve())
+                break
+        doc = _TEST_DOC.format(
+            fingerprint=fingerprint,
+            kind=name,
+            what="the program as a command",
+            why=f"\n\nThe command form: the program's code could not be imported ({why}).",
+        )
+        body = _TEST_COMMAND.format(command=repr(cmd), **common)
+    Path(path).write_text(doc + body, encoding="utf-8")

@@ -42,6 +42,7 @@ def test_emitted_test_fails_on_the_racy_program_and_passes_on_the_fix(tmp_path: 
         cwd=tmp_path,
     )
     assert status == 1, out + err
+    assert "from app import main" in test.read_text(encoding="utf-8")  # imported, not a command
     failing = _pytest(test)
     assert failing.returncode == 1, failing.stdout
     assert "its output changed" in failing.stdout

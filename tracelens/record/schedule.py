@@ -54,6 +54,7 @@ from tracelens.record import _core
 __all__ = [
     "DEADLOCK_STATUS",
     "ENV",
+    "Call",
     "Hold",
     "Plan",
     "Point",
@@ -749,9 +750,60 @@ class Run:
         return bool(holds) and all(h.get("status") == "forced" for h in holds)
 
 
-def tracelens_run_args(command: Sequence[str]) -> list[str]:
+@dataclass(frozen=True)
+class Call:
+    """A function of the program's code to run under a plan, instead of a command.
+
+    The child imports ``module`` (from ``path``, first on its ``sys.path``) and calls
+    ``func`` (a module-level function's qualified name) with ``args`` (JSON values), as
+    ``tracelens run`` runs a script, so the function's threads and tasks are recorded
+    and scheduled. It runs in a fresh interpreter: the scheduler needs the pure-Python
+    recorder, which a process chooses when it first imports tracelens.
+
+    Attributes:
+        module: The module's import name (``app``, ``pkg.jobs``).
+        func: The function's name in it.
+        args: Its positional arguments (str, int, float, bool, None, lists of them).
+        path: The directory to import ``module`` from ("": the child's ``sys.path``).
+    """
+
+    module: str
+    func: str
+    args: tuple[Any, ...] = ()
+    path: str = ""
+
+    @classmethod
+    def of(cls, fn: Callable[..., Any], *args: Any) -> Call:
+        """The call of an imported module-level function: ``Call.of(app.main, "t.jsonl")``.
+
+        Raises:
+            ValueError: ``fn`` is not importable by name (a nested function, a lambda,
+                or defined in ``__main__``).
+        """
+        module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+        if not module or module == "__main__" or not name or "<" in name:
+            raise ValueError(f"{fn!r} cannot be imported by name: give a module-level function")
+        file = getattr(sys.modules.get(module), "__file__", None)
+        path = ""
+        if file:
+            root = Path(file).resolve().parent
+            for _ in range(module.count(".")):
+                root = root.parent
+            path = str(root)
+        return cls(module, name, tuple(args), path)
+
+    def command(self) -> list[str]:
+        """``tracelens run``'s arguments for this call (``run_scheduled`` takes them)."""
+        args = json.dumps(list(self.args))
+        return ["-m", "tracelens.record.call", self.path, self.module, self.func, args]
+
+
+def tracelens_run_args(command: Sequence[str] | Call) -> list[str]:
     """``tracelens run``'s arguments for a command: ``script.py args``, ``-m module args``,
-    or either after ``python`` (which is dropped: the child runs this interpreter)."""
+    or either after ``python`` (which is dropped: the child runs this interpreter); or a
+    ``Call``'s."""
+    if isinstance(command, Call):
+        return command.command()
     cmd = list(command)
     if cmd and Path(cmd[0]).name.startswith("python") and not cmd[0].endswith(".py"):
         cmd = cmd[1:]
@@ -761,7 +813,7 @@ def tracelens_run_args(command: Sequence[str]) -> list[str]:
 
 
 def run_scheduled(
-    command: Sequence[str],
+    command: Sequence[str] | Call,
     plan: Plan,
     *,
     trace: str | os.PathLike[str] | None = None,
@@ -771,7 +823,8 @@ def run_scheduled(
     """Run ``command`` as ``tracelens run`` does, in a child process, under ``plan``.
 
     Args:
-        command: ``["app.py", "arg"]``, ``["-m", "pkg.mod"]``, or either after ``python``.
+        command: ``["app.py", "arg"]``, ``["-m", "pkg.mod"]``, or either after ``python``;
+            or a ``Call`` of the program's function.
         plan: What to force; its ``timeout`` bounds the run (the child is killed a
             little after it, if the scheduler could not end it itself).
         trace: Where the child's trace goes (default: a temporary file).
