@@ -33,7 +33,15 @@ from typing import TYPE_CHECKING, Any, Final
 
 from tracelens import schema as s
 from tracelens.exceptions import UsageError
-from tracelens.record.schedule import Call, Hold, Plan, Point, Run, run_scheduled
+from tracelens.record.schedule import (
+    Call,
+    Hold,
+    Plan,
+    Point,
+    Run,
+    run_in_process,
+    run_scheduled,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -371,16 +379,27 @@ def force(
     var: str = "",
     output: str | Path | None = None,
     cwd: str | Path | None = None,
+    in_process: bool = False,
 ) -> Outcome:
     """Run ``command`` serially, then under each plan until one reproduces the bug.
+
+    ``in_process``: ``command`` is a ``Call``, run in this process (``run_in_process``).
 
     Raises:
         UsageError: The program could not run, or does not finish even serially.
     """
     if not candidates:
         raise UsageError("no plan to force")
+    if in_process and not isinstance(command, Call):
+        raise UsageError("only a Call of the program's function can run in this process")
+
+    def run(plan: Plan, trace: str | Path | None = None) -> Run:
+        if in_process and isinstance(command, Call):
+            return run_in_process(command, plan, trace=trace, cwd=cwd)
+        return run_scheduled(command, plan, trace=trace, cwd=cwd)
+
     timeout = candidates[0].timeout
-    serial = [run_scheduled(command, Plan(serial=True, timeout=timeout), cwd=cwd) for _ in range(2)]
+    serial = [run(Plan(serial=True, timeout=timeout)) for _ in range(2)]
     if serial[0].status == 2 and "tracelens:" in serial[0].stderr and not serial[0].stdout:
         said = _program_line(serial[0].stderr) or serial[0].stderr.strip()
         raise UsageError(f"the program could not run: {said}")
@@ -390,8 +409,8 @@ def force(
         )
     best: Outcome | None = None
     for n, plan in enumerate(candidates, 1):
-        run = run_scheduled(command, plan, trace=output, cwd=cwd)
-        out = replace(verdict(run, serial, var, timeout), plan=plan, attempts=n)
+        forced = run(plan, output)
+        out = replace(verdict(forced, serial, var, timeout), plan=plan, attempts=n)
         if out.reproduced:
             return out
         if best is None or (
@@ -471,7 +490,8 @@ PLAN = {plan}
 
 def test_{name}_cannot_be_forced() -> None:
     """Forcing the interleaving tracelens found on {func}() keeps its serial result."""
-    assert_not_reproduced(Call.of({func}, *{args}), PLAN, var=VAR, cwd=CWD)
+    call = Call.of({func}, *{args})
+    assert_not_reproduced(call, PLAN, var=VAR, cwd=CWD, in_process={in_process})
 '''
 
 
@@ -537,6 +557,39 @@ def importable_call(command: Sequence[str], cwd: str | Path) -> tuple[Call | Non
     return None, f'{script.name} has no `if __name__ == "__main__":` block'
 
 
+def _watched(script: Path) -> set[str]:
+    """The names the script gives ``watch()``ed objects (``watch(obj, "model")``)."""
+    try:
+        tree = ast.parse(script.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if not (isinstance(f, ast.Name) and f.id == "watch") and not (
+            isinstance(f, ast.Attribute) and f.attr == "watch"
+        ):
+            continue
+        args = [*node.args[1:2], *(k.value for k in node.keywords if k.arg == "name")]
+        out.update(a.value for a in args if isinstance(a, ast.Constant) and type(a.value) is str)
+    return out
+
+
+def _in_process_why_not(f: Finding, call: Call) -> str:
+    """Why the finding's plan cannot run in the test's own process ('' when it can)."""
+    if f.kind in _LOCK_KINDS:
+        return "a forced deadlock cannot be ended inside the test's process"
+    base = re.match(r"[A-Za-z_]\w*", f.var)
+    if base is None or base.group() not in _watched(Path(call.path) / f"{call.module}.py"):
+        return (
+            f"{f.var} is recorded by instrumenting the program's code, which happens when "
+            "`tracelens run` imports it, not in the test's process"
+        )
+    return ""
+
+
 def _plan_code(plan: Plan) -> str:
     def point(p: Point) -> str:
         fields = [f"{k}={v!r}" for k, v in vars(p).items() if v is not None]
@@ -562,14 +615,21 @@ def emit_test(
     call, why = importable_call(command, base)
     common = {"cwd": repr(str(base)), "var": repr(f.var), "plan": _plan_code(plan), "name": name}
     if call is not None:
+        child = _in_process_why_not(f, call)
+        where = "in a recorded child interpreter" if child else "in this process"
         doc = _TEST_DOC.format(
             fingerprint=fingerprint,
             kind=name,
-            what=f"the program's function {call.module}.{call.func}(), imported,",
-            why="",
+            what=f"the program's function {call.module}.{call.func}(), imported, {where},",
+            why=f"\n\nIt runs in a child interpreter: {child}." if child else "",
         )
         body = _TEST_CALL.format(
-            path=repr(call.path), module=call.module, func=call.func, args=repr(call.args), **common
+            path=repr(call.path),
+            module=call.module,
+            func=call.func,
+            args=repr(call.args),
+            in_process=not child,
+            **common,
         )
     else:
         cmd = list(command)

@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from tracelens import schema as s
-from tracelens.record.schedule import Call, Hold, Plan, Point, Run, run_scheduled
+from tracelens.record.schedule import Call, Hold, Plan, Point, Run, run_in_process, run_scheduled
 
 __all__ = [
     "Call",
@@ -39,6 +39,7 @@ __all__ = [
     "findings",
     "order_fidelity",
     "read_events",
+    "run_in_process",
     "run_scheduled",
 ]
 
@@ -198,6 +199,7 @@ def assert_not_reproduced(
     *,
     var: str = "",
     cwd: str | Path | None = None,
+    in_process: bool = False,
 ) -> None:
     """Force ``plan`` on ``command`` (a command, or a ``Call`` of the program's own
     function, imported) and fail when the bug happens.
@@ -206,12 +208,15 @@ def assert_not_reproduced(
     (``tracelens.reproduce.force``); the assertion fails when the forced run deadlocks,
     hangs, exits or prints otherwise than the serial runs, or its trace shows a lost
     update of ``var``. A plan that cannot be forced (the accesses are ordered) passes.
+    With ``in_process=True`` the ``Call`` runs in this process, its threads and tasks
+    scheduled here (``tracelens.record.schedule.run_in_process``: not for lock-order
+    inversions, whose forced deadlock cannot be ended in this process); else in a child.
 
     Raises:
         AssertionError: The forced interleaving showed the bug (what it did, in words).
     """
     from tracelens.reproduce import force
 
-    outcome = force(command, [plan], var=var, cwd=cwd)
+    outcome = force(command, [plan], var=var, cwd=cwd, in_process=in_process)
     if outcome.reproduced:
         raise AssertionError("\n".join([outcome.summary, *outcome.details]))

@@ -16,18 +16,23 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["main"]
+__all__ = ["main", "resolve"]
+
+
+def resolve(module: str, func: str, path: str = "") -> Any:
+    """The function ``func`` of ``module``, imported (from ``path`` first, if given)."""
+    if path and path not in sys.path:
+        sys.path.insert(0, path)
+    target: Any = importlib.import_module(module)
+    for part in func.split("."):
+        target = getattr(target, part)
+    return target
 
 
 def main(argv: Sequence[str]) -> None:
     """Import ``argv[1]``'s module from path ``argv[0]`` and call its function."""
     path, module, func, args = argv
-    if path:
-        sys.path.insert(0, path)
-    target: Any = importlib.import_module(module)
-    for part in func.split("."):
-        target = getattr(target, part)
-    target(*json.loads(args))
+    resolve(module, func, path)(*json.loads(args))
 
 
 if __name__ == "__main__":

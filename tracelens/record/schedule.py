@@ -36,6 +36,7 @@ from __future__ import annotations
 import _thread
 import contextlib
 import fnmatch
+import io
 import json
 import os
 import subprocess
@@ -62,6 +63,7 @@ __all__ = [
     "Scheduler",
     "active",
     "finish",
+    "run_in_process",
     "run_scheduled",
     "start",
     "start_from_environment",
@@ -212,8 +214,11 @@ class _Gate:
 class Scheduler:
     """The plan's state while it runs (one per process, ``active()``)."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, *, in_process: bool = False) -> None:
         self.plan = plan
+        #: Run inside the caller's process (``run_in_process``): a deadlock or the time
+        #: limit stops the scheduling instead of ending the process.
+        self.in_process = in_process
         self.holds = [_HoldState(h) for h in plan.holds]
         self.lock = _core.original_allocate_lock()
         self.units: dict[str, _Unit] = {}
@@ -433,6 +438,8 @@ class Scheduler:
     def _wait_baton(self, key: str) -> None:
         while True:
             with self.lock:
+                if self.ended is not None:
+                    return
                 if self.baton is None:
                     self.baton = key
                 if self.baton == key:
@@ -468,6 +475,8 @@ class Scheduler:
         loop.call_soon = call_soon  # type: ignore[method-assign,assignment]
 
     def _task_blocked(self, task: Any) -> bool:
+        if self.ended is not None:
+            return False
         key = _core.task_unit(task)[0]
         if self._held(key):
             return True
@@ -492,6 +501,11 @@ class Scheduler:
                     if self.baton == _core.task_unit(task)[0]:
                         self.baton = None
                 self._flush_gate(gate)
+
+    def _flush_all_threadsafe(self) -> None:
+        for gate in list(self.gates.values()):
+            with contextlib.suppress(RuntimeError):
+                gate.loop.call_soon_threadsafe(self._flush_gate, gate)
 
     def _flush_all(self) -> None:
         for gate in list(self.gates.values()):
@@ -583,6 +597,15 @@ class Scheduler:
                     {"unit": u.name, "waits_for": lock, "at": site, "holds": holds, "stack": stack}
                 )
         self.ended = {"how": why, "units": units}
+        if self.in_process:
+            # The caller's process goes on: let every unit run free from now on.
+            _core.schedule_point = None
+            with self.lock:
+                for h in self.holds:
+                    if h.status == "holding":
+                        self._end_hold(h, "not_forced", f"the run was stopped ({why})")
+            self._flush_all_threadsafe()
+            return
         self.write_result()
         with contextlib.suppress(Exception):
             from tracelens.record import _config
@@ -667,13 +690,13 @@ def active() -> Scheduler | None:
     return _ACTIVE[0] if _ACTIVE else None
 
 
-def start(plan: Plan) -> Scheduler:
+def start(plan: Plan, *, in_process: bool = False) -> Scheduler:
     """Run ``plan`` from now on: every recorded event becomes a scheduling point.
 
     Needs the pure-Python recorder (``_core.record is _core.py_record``): a process
-    started with ``ENV`` set uses it.
+    started with ``ENV`` set uses it (``run_in_process`` switches to it).
     """
-    sched = Scheduler(plan)
+    sched = Scheduler(plan, in_process=in_process)
     _ACTIVE[:] = [sched]
     _core.schedule_point = sched.point
     _thread.start_new_thread(sched.watch, ())
@@ -868,3 +891,82 @@ def run_scheduled(
         with contextlib.suppress(OSError):
             tmp.rmdir()
     return Run(status, out, err, result, trace_path)
+
+
+def run_in_process(
+    call: Call,
+    plan: Plan,
+    *,
+    trace: str | os.PathLike[str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Run:
+    """Run ``call`` in this process, recorded, under ``plan``; what it printed is captured.
+
+    This process must not be recording already. It records with the pure-Python
+    recorder for the run (``_core.use_pure_python``), and the C one again after. The
+    function runs in a thread of its own: when it deadlocks or outlives ``plan.timeout``
+    the scheduling stops and the run is over (``DEADLOCK_STATUS``), but its blocked
+    threads cannot be ended here and stay blocked (forcing a lock-order inversion in a
+    process of its own, ``run_scheduled``, ends them). Instrumented code records past
+    the scheduler: only ``watch()`` proxies, recorded locks, queues, events and tasks are
+    scheduling points here.
+
+    Args:
+        call: The function (``Call.of(fn, *args)``), imported here if need be.
+        plan: What to force.
+        trace: Where the trace goes (default: a temporary file).
+        cwd: The working directory during the run (restored after).
+    """
+    from tracelens.record import _config
+    from tracelens.record.call import resolve
+
+    if _core.STATE.on:
+        raise RuntimeError("run_in_process needs a process that is not recording already")
+    trace_path = (
+        Path(trace)
+        if trace is not None
+        else Path(tempfile.mkdtemp(prefix="tracelens-schedule-")) / "trace.jsonl"
+    )
+    fn = resolve(call.module, call.func, call.path)
+    out, err = io.StringIO(), io.StringIO()
+    ended = _core.original_allocate_lock()
+    ended.acquire()
+    status = [0]
+
+    def body() -> None:
+        try:
+            fn(*call.args)
+        except SystemExit as e:
+            status[0] = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:
+            status[0] = 1
+            traceback.print_exc(file=err)
+        finally:
+            ended.release()
+
+    undo = _core.use_pure_python()
+    old_cwd = os.getcwd()
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        _config.configure(trace_path)
+        _config.pin()  # the function's own configure() must not send the trace elsewhere
+        sched = start(replace(plan, result=None), in_process=True)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            _thread.start_new_thread(body, ())
+            deadline = time.monotonic() + plan.timeout + 1.0
+            while not ended.acquire(timeout=_TICK):
+                if sched.ended is None and time.monotonic() > deadline:
+                    sched._stop("timeout", sorted(sched.units))
+                if sched.ended is not None:  # a deadlock, or over its time: it is over
+                    status[0] = DEADLOCK_STATUS
+                    break
+        finish()
+        result = sched.result()
+    finally:
+        _core.schedule_point = None
+        _ACTIVE.clear()
+        _config.shutdown()
+        undo()
+        os.chdir(old_cwd)
+    return Run(status[0], out.getvalue(), err.getvalue(), result, trace_path)
