@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import orjson
@@ -15,7 +16,7 @@ from tests.helpers import record_pool_race, record_racy_workers
 from tracelens.analyze import analyze, load
 from tracelens.analyze import columns as c
 from tracelens.analyze.findings import Finding, Site
-from tracelens.analyze.stacks import MAX_FRAMES, chain, executor_jobs, frame_table, job_of
+from tracelens.analyze.stacks import MAX_FRAMES, Job, chain, executor_jobs, frame_table, job_of
 from tracelens.report import json_, text
 from tracelens.report._common import RenderOptions
 from tracelens.testing import read_events, read_stacks, stack_frames
@@ -218,3 +219,50 @@ def test_executor_jobs_agree_with_the_event_by_event_reference(tmp_path: Path) -
     for pid, seq, unit in rows:
         got = job_of(jobs, unit, seq)[0]
         assert tuple(s.func for s in got) == want.get((pid, seq), ()), (pid, seq)
+
+
+_jobs_st = st.lists(st.tuples(st.integers(1, 5), st.booleans()), max_size=6)
+
+
+@given(_jobs_st, st.integers(0, 40))
+def test_job_of_finds_the_job_a_linear_scan_finds(
+    lengths: list[tuple[int, bool]], seq: int
+) -> None:
+    """job_of's bisection over a unit's jobs (each from its start to its end, or to the end
+    of the trace when it never ended) agrees with scanning them one by one."""
+    jobs, at = [], 1
+    for i, (length, ends) in enumerate(lengths):
+        last = i == len(lengths) - 1
+        end = at + length if ends or not last else None
+        jobs.append(Job(at, end, (Site("app.py", i, f"submit{i}"),), "thread MainThread"))
+        at += length + 2
+    want = next(
+        (j.submitted_at for j in jobs if j.start <= seq and (j.end is None or seq <= j.end)), ()
+    )
+    assert job_of({"t1": jobs}, "t1", seq)[0] == want
+    assert job_of({"t1": jobs}, "t2", seq) == ((), "")
+
+
+def test_a_run_in_executor_job_says_which_task_submitted_it(tmp_path: Path) -> None:
+    """Jobs handed to the loop's default executor by a task: each access's job was
+    submitted by that task, at its run_in_executor line."""
+    path = tmp_path / "t.jsonl"
+    tracelens.configure(path)
+    d = tracelens.watch({"n": 0}, "d")
+    both = threading.Barrier(2)
+
+    def job() -> None:
+        both.wait()
+        for _ in range(20):
+            d["n"] = d["n"] + 1
+
+    async def hand_over() -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(loop.run_in_executor(None, job), loop.run_in_executor(None, job))
+
+    asyncio.run(hand_over())
+    tracelens.shutdown()
+    (f,) = analyze(load(path), only=["data_race"]).findings
+    for e in f.events:
+        assert e.submitted_by.startswith("task ")
+        assert _func(e.submitted_at)[0] == "hand_over"
