@@ -163,31 +163,30 @@ def job_of(jobs: Mapping[str, Sequence[Job]], unit: str, seq: int) -> tuple[tupl
 
 def executor_jobs(events: pl.LazyFrame, units: set[str], table: FrameTable) -> dict[str, list[Job]]:
     """unit -> the executor jobs it ran, by start (only the units of ``units``)."""
-    fut = events.filter(
-        (pl.col(c.KIND) == s.Kind.FUTURE) & pl.col(c.OP).is_in([s.Op.SEND, s.Op.RECV])
+    # One scan: the futures' hand-offs (a small part of a trace), split here.
+    fut = (
+        events.filter(
+            (pl.col(c.KIND) == s.Kind.FUTURE) & pl.col(c.OP).is_in([s.Op.SEND, s.Op.RECV])
+        )
+        .select(
+            c.PID, c.SEQ, c.OP, c.UNIT, c.UNIT_NAME, c.OBJ, c.MSG, c.FILE, c.LINE, c.FUNC, c.STACK
+        )
+        .with_columns(pl.col(c.OP).cast(pl.String))
+        .collect()
     )
     mine = fut.filter(pl.col(c.UNIT).is_in(sorted(units)))
-    starts = (
-        mine.filter((pl.col(c.OP) == s.Op.RECV) & pl.col(c.MSG).is_not_null())
-        .select(c.PID, c.UNIT, c.OBJ, c.MSG, c.SEQ)
-        .collect()
-    )
+    starts = mine.filter((pl.col(c.OP) == s.Op.RECV) & pl.col(c.MSG).is_not_null())
     if starts.is_empty():
         return {}
-    ends = (
-        mine.filter((pl.col(c.OP) == s.Op.SEND) & pl.col(c.MSG).is_null())
-        .select(c.PID, c.UNIT, c.OBJ, c.SEQ)
-        .collect()
+    ends = mine.filter((pl.col(c.OP) == s.Op.SEND) & pl.col(c.MSG).is_null()).select(
+        c.PID, c.UNIT, c.OBJ, c.SEQ
     )
-    submits = (
-        fut.filter(
-            (pl.col(c.OP) == s.Op.SEND)
-            & pl.col(c.MSG).is_not_null()
-            & pl.col(c.OBJ).is_in(starts.get_column(c.OBJ).unique().sort().to_list())
-        )
-        .select(c.PID, c.OBJ, c.MSG, c.UNIT, c.UNIT_NAME, c.FILE, c.LINE, c.FUNC, c.STACK)
-        .collect()
-    )
+    submits = fut.filter(
+        (pl.col(c.OP) == s.Op.SEND)
+        & pl.col(c.MSG).is_not_null()
+        & pl.col(c.OBJ).is_in(starts.get_column(c.OBJ).unique().sort().to_list())
+    ).select(c.PID, c.OBJ, c.MSG, c.UNIT, c.UNIT_NAME, c.FILE, c.LINE, c.FUNC, c.STACK)
+    starts = starts.select(c.PID, c.UNIT, c.OBJ, c.MSG, c.SEQ)
     end_at: dict[tuple[int, str, str], list[int]] = {}
     for pid, unit, obj, seq in ends.iter_rows():
         end_at.setdefault((pid, unit, obj), []).append(seq)

@@ -42,6 +42,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -929,11 +930,16 @@ def run_in_process(
     )
     fn = resolve(call.module, call.func, call.path)
     out, err = io.StringIO(), io.StringIO()
-    ended = _core.original_allocate_lock()
+    go, ended = _core.original_allocate_lock(), _core.original_allocate_lock()
+    go.acquire()
     ended.acquire()
     status = [0]
+    running = [False]
 
     def body() -> None:
+        go.acquire()
+        if not running[0]:
+            return  # the recording could not start
         try:
             fn(*call.args)
         except SystemExit as e:
@@ -944,8 +950,13 @@ def run_in_process(
         finally:
             ended.release()
 
+    # Started before recording begins, and named as a program's main thread is: the
+    # function runs as a script's code does (no recorded fork; plans name it MainThread).
+    runner = threading.Thread(target=body, name="MainThread", daemon=True)
+    runner.start()
     undo = _core.use_pure_python()
     old_cwd = os.getcwd()
+    result: dict[str, Any] = {}
     try:
         if cwd is not None:
             os.chdir(cwd)
@@ -953,7 +964,8 @@ def run_in_process(
         _config.pin()  # the function's own configure() must not send the trace elsewhere
         sched = start(replace(plan, result=None), in_process=True)
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-            _thread.start_new_thread(body, ())
+            running[0] = True
+            go.release()
             deadline = time.monotonic() + plan.timeout + 1.0
             while not ended.acquire(timeout=_TICK):
                 if sched.ended is None and time.monotonic() > deadline:
@@ -964,6 +976,8 @@ def run_in_process(
         finish()
         result = sched.result()
     finally:
+        if not running[0]:
+            go.release()
         _core.schedule_point = None
         _ACTIVE.clear()
         _config.shutdown()
