@@ -28,7 +28,9 @@ written to the result and the process ends (``DEADLOCK_STATUS``), as it does whe
 whole run takes longer than ``Plan.timeout``.
 
 ``tracelens reproduce`` passes the plan to the child in ``ENV`` (JSON) and reads what
-happened from ``Plan.result``. Standard library only; nothing here is recorded.
+happened from ``Plan.result``. ``run_in_process`` runs a function of the program in
+this process instead, on the pure-Python recorder switched in for the run; there a
+deadlock or the time limit stops the scheduling rather than the process. Standard library only; nothing here is recorded.
 """
 
 from __future__ import annotations
@@ -778,11 +780,11 @@ class Run:
 class Call:
     """A function of the program's code to run under a plan, instead of a command.
 
-    The child imports ``module`` (from ``path``, first on its ``sys.path``) and calls
-    ``func`` (a module-level function's qualified name) with ``args`` (JSON values), as
-    ``tracelens run`` runs a script, so the function's threads and tasks are recorded
-    and scheduled. It runs in a fresh interpreter: the scheduler needs the pure-Python
-    recorder, which a process chooses when it first imports tracelens.
+    ``run_scheduled`` starts a child that imports ``module`` (from ``path``, first on its
+    ``sys.path``) and calls ``func`` (a module-level function's qualified name) with
+    ``args`` (JSON values), as ``tracelens run`` runs a script (instrumenting the
+    program's code as it imports it), so the function's threads and tasks are recorded
+    and scheduled; ``run_in_process`` calls it in this process instead.
 
     Attributes:
         module: The module's import name (``app``, ``pkg.jobs``).
