@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 import polars as pl
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tracelens
@@ -137,6 +137,7 @@ def test_the_reports_show_the_stacks(tmp_path: Path) -> None:
 _ids = st.integers(1, 6)
 
 
+@settings(deadline=None)  # no timing in a test: the machine is shared and slow
 @given(st.dictionaries(_ids, st.one_of(st.none(), _ids)), _ids)
 def test_a_chain_follows_parents_and_ends_on_a_missing_or_repeated_frame(
     parents: dict[int, int | None], start: int
@@ -224,6 +225,7 @@ def test_executor_jobs_agree_with_the_event_by_event_reference(tmp_path: Path) -
 _jobs_st = st.lists(st.tuples(st.integers(1, 5), st.booleans()), max_size=6)
 
 
+@settings(deadline=None)  # no timing in a test: the machine is shared and slow
 @given(_jobs_st, st.integers(0, 40))
 def test_job_of_finds_the_job_a_linear_scan_finds(
     lengths: list[tuple[int, bool]], seq: int
