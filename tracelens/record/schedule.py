@@ -30,7 +30,8 @@ whole run takes longer than ``Plan.timeout``.
 ``tracelens reproduce`` passes the plan to the child in ``ENV`` (JSON) and reads what
 happened from ``Plan.result``. ``run_in_process`` runs a function of the program in
 this process instead, on the pure-Python recorder switched in for the run; there a
-deadlock or the time limit stops the scheduling rather than the process. Standard library only; nothing here is recorded.
+deadlock or the time limit stops the scheduling rather than the process. Standard
+library only; nothing here is recorded.
 """
 
 from __future__ import annotations
