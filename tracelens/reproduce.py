@@ -23,15 +23,25 @@ the new trace. A hold that could not be forced is never a reproduction.
 
 from __future__ import annotations
 
+import ast
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any, Final
 
 from tracelens import schema as s
 from tracelens.exceptions import UsageError
-from tracelens.record.schedule import Hold, Plan, Point, Run, run_scheduled
+from tracelens.record.schedule import (
+    Call,
+    Hold,
+    Plan,
+    Point,
+    Run,
+    run_in_process,
+    run_scheduled,
+)
 
 if TYPE_CHECKING:
     import polars as pl
@@ -43,6 +53,7 @@ __all__ = [
     "Outcome",
     "emit_test",
     "force",
+    "importable_call",
     "plans",
     "reproduce",
     "select",
@@ -362,22 +373,33 @@ def verdict(run: Run, serial: Sequence[Run], f_var: str, timeout: float) -> Outc
 
 
 def force(
-    command: Sequence[str],
+    command: Sequence[str] | Call,
     candidates: Sequence[Plan],
     *,
     var: str = "",
     output: str | Path | None = None,
     cwd: str | Path | None = None,
+    in_process: bool = False,
 ) -> Outcome:
     """Run ``command`` serially, then under each plan until one reproduces the bug.
+
+    ``in_process``: ``command`` is a ``Call``, run in this process (``run_in_process``).
 
     Raises:
         UsageError: The program could not run, or does not finish even serially.
     """
     if not candidates:
         raise UsageError("no plan to force")
+    if in_process and not isinstance(command, Call):
+        raise UsageError("only a Call of the program's function can run in this process")
+
+    def run(plan: Plan, trace: str | Path | None = None) -> Run:
+        if in_process and isinstance(command, Call):
+            return run_in_process(command, plan, trace=trace, cwd=cwd)
+        return run_scheduled(command, plan, trace=trace, cwd=cwd)
+
     timeout = candidates[0].timeout
-    serial = [run_scheduled(command, Plan(serial=True, timeout=timeout), cwd=cwd) for _ in range(2)]
+    serial = [run(Plan(serial=True, timeout=timeout)) for _ in range(2)]
     if serial[0].status == 2 and "tracelens:" in serial[0].stderr and not serial[0].stdout:
         said = _program_line(serial[0].stderr) or serial[0].stderr.strip()
         raise UsageError(f"the program could not run: {said}")
@@ -387,8 +409,8 @@ def force(
         )
     best: Outcome | None = None
     for n, plan in enumerate(candidates, 1):
-        run = run_scheduled(command, plan, trace=output, cwd=cwd)
-        out = replace(verdict(run, serial, var, timeout), plan=plan, attempts=n)
+        forced = run(plan, output)
+        out = replace(verdict(forced, serial, var, timeout), plan=plan, attempts=n)
         if out.reproduced:
             return out
         if best is None or (
@@ -428,15 +450,17 @@ def reproduce(
 
 # --- the emitted test ---------------------------------------------------------------
 
-_TEST: Final = '''"""Forces the interleaving of tracelens finding {fingerprint} ({kind}).
+_TEST_DOC: Final = '''"""Forces the interleaving of tracelens finding {fingerprint} ({kind}).
 
-Written by `tracelens reproduce --emit-test`. It runs the program under the schedule
+Written by `tracelens reproduce --emit-test`. It runs {what} under the schedule
 below (`tracelens.testing`) and fails while the race is there: the forced run's
 result differs from a serial run's, it deadlocks, or its trace shows the lost update.
 Once the accesses are ordered (a lock, a queue), the schedule cannot be forced and the
-test passes. Edit PLAN to force another interleaving.
+test passes. Edit PLAN to force another interleaving.{why}
 """
+'''
 
+_TEST_COMMAND: Final = '''
 from tracelens.testing import Hold, Plan, Point, assert_not_reproduced
 
 COMMAND = {command}
@@ -449,6 +473,121 @@ def test_{name}_cannot_be_forced() -> None:
     """Forcing the interleaving tracelens found keeps the program's serial result."""
     assert_not_reproduced(COMMAND, PLAN, var=VAR, cwd=CWD)
 '''
+
+_TEST_CALL: Final = '''
+import sys
+
+sys.path.insert(0, {path})  # where the program's code is
+
+from {module} import {func}  # noqa: E402  (the program's code, imported)
+
+from tracelens.testing import Call, Hold, Plan, Point, assert_not_reproduced  # noqa: E402
+
+CWD = {cwd}
+VAR = {var}
+PLAN = {plan}
+
+
+def test_{name}_cannot_be_forced() -> None:
+    """Forcing the interleaving tracelens found on {func}() keeps its serial result."""
+    call = Call.of({func}, *{args})
+    assert_not_reproduced(call, PLAN, var=VAR, cwd=CWD, in_process={in_process})
+'''
+
+
+def _argument(node: ast.expr, argv: list[str]) -> Any:
+    """The value of a ``__main__`` block's call argument, given the command's ``argv``:
+    literals and expressions of ``sys.argv`` and ``len`` only (raises otherwise)."""
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and sub.id not in ("sys", "len"):
+            raise ValueError(f"it uses {sub.id}")
+        if isinstance(sub, ast.Attribute) and sub.attr != "argv":
+            raise ValueError(f"it uses .{sub.attr}")
+    code = compile(ast.Expression(node), "<argument>", "eval")
+    value = eval(code, {"__builtins__": {}, "sys": SimpleNamespace(argv=argv), "len": len})
+    if ast.literal_eval(repr(value)) != value:
+        raise ValueError(f"its value {value!r} is not a literal")
+    return value
+
+
+def importable_call(command: Sequence[str], cwd: str | Path) -> tuple[Call | None, str]:
+    """The program's own function that a script's command runs, as a ``Call``, or why not.
+
+    A script qualifies when its ``if __name__ == "__main__":`` block is one call of a
+    function the script defines at module level, with arguments made of literals and
+    ``sys.argv`` (evaluated with the command's arguments).
+    """
+    cmd = list(command)
+    if cmd and Path(cmd[0]).name.startswith("python") and not cmd[0].endswith(".py"):
+        cmd = cmd[1:]
+    if not cmd or not cmd[0].endswith(".py"):
+        return None, "the command does not run a script file (a -m module runs as __main__)"
+    script = (Path(cwd) / cmd[0]).resolve()
+    if not script.stem.isidentifier():
+        return None, f"{script.name} is not an importable module name"
+    try:
+        tree = ast.parse(script.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError) as e:
+        return None, f"{script.name} could not be read: {e}"
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    for node in tree.body:
+        if not (
+            isinstance(node, ast.If)
+            and isinstance(node.test, ast.Compare)
+            and isinstance(node.test.left, ast.Name)
+            and node.test.left.id == "__name__"
+        ):
+            continue
+        body = node.body
+        call = body[0].value if len(body) == 1 and isinstance(body[0], ast.Expr) else None
+        if not (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Name)
+            and call.func.id in defined
+            and not call.keywords
+        ):
+            return None, (
+                f"the __main__ block of {script.name} is not one call of a function it defines"
+            )
+        try:
+            args = tuple(_argument(a, [str(script), *cmd[1:]]) for a in call.args)
+        except Exception as e:  # any argument we cannot compute here: the command form
+            return None, f"an argument of {call.func.id}() cannot be computed here: {e}"
+        return Call(script.stem, call.func.id, args, str(script.parent)), ""
+    return None, f'{script.name} has no `if __name__ == "__main__":` block'
+
+
+def _watched(script: Path) -> set[str]:
+    """The names the script gives ``watch()``ed objects (``watch(obj, "model")``)."""
+    try:
+        tree = ast.parse(script.read_text(encoding="utf-8"))
+    except (OSError, SyntaxError, ValueError):
+        return set()
+    out: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        if not (isinstance(f, ast.Name) and f.id == "watch") and not (
+            isinstance(f, ast.Attribute) and f.attr == "watch"
+        ):
+            continue
+        args = [*node.args[1:2], *(k.value for k in node.keywords if k.arg == "name")]
+        out.update(a.value for a in args if isinstance(a, ast.Constant) and type(a.value) is str)
+    return out
+
+
+def _in_process_why_not(f: Finding, call: Call) -> str:
+    """Why the finding's plan cannot run in the test's own process ('' when it can)."""
+    if f.kind in _LOCK_KINDS:
+        return "a forced deadlock cannot be ended inside the test's process"
+    base = re.match(r"[A-Za-z_]\w*", f.var)
+    if base is None or base.group() not in _watched(Path(call.path) / f"{call.module}.py"):
+        return (
+            f"{f.var} is recorded by instrumenting the program's code, which happens when "
+            "`tracelens run` imports it, not in the test's process"
+        )
+    return ""
 
 
 def _plan_code(plan: Plan) -> str:
@@ -468,21 +607,41 @@ def _plan_code(plan: Plan) -> str:
 def emit_test(
     path: str | Path, command: Sequence[str], plan: Plan, f: Finding, cwd: str | Path
 ) -> None:
-    """Write a standalone pytest file that forces ``plan`` on ``command`` (see ``_TEST``)."""
+    """Write a standalone pytest file that forces ``plan``: on the program's own function,
+    imported, where ``importable_call`` finds it, else on ``command`` (and says why)."""
     base = Path(cwd).resolve()
-    cmd = list(command)
-    for i, a in enumerate(cmd):
-        if a.endswith(".py") and (base / a).exists():
-            cmd[i] = str((base / a).resolve())
-            break
     name = re.sub(r"\W+", "_", f.kind).strip("_") or "race"
-    text = _TEST.format(
-        fingerprint=f.fingerprint if re.fullmatch(r"[0-9a-f]+", f.fingerprint) else "?",
-        kind=name,
-        command=repr(cmd),
-        cwd=repr(str(base)),
-        var=repr(f.var),
-        plan=_plan_code(plan),
-        name=name,
-    )
-    Path(path).write_text(text, encoding="utf-8")
+    fingerprint = f.fingerprint if re.fullmatch(r"[0-9a-f]+", f.fingerprint) else "?"
+    call, why = importable_call(command, base)
+    common = {"cwd": repr(str(base)), "var": repr(f.var), "plan": _plan_code(plan), "name": name}
+    if call is not None:
+        child = _in_process_why_not(f, call)
+        where = "in a recorded child interpreter" if child else "in this process"
+        doc = _TEST_DOC.format(
+            fingerprint=fingerprint,
+            kind=name,
+            what=f"the program's function {call.module}.{call.func}(), imported, {where},",
+            why=f"\n\nIt runs in a child interpreter: {child}." if child else "",
+        )
+        body = _TEST_CALL.format(
+            path=repr(call.path),
+            module=call.module,
+            func=call.func,
+            args=repr(call.args),
+            in_process=not child,
+            **common,
+        )
+    else:
+        cmd = list(command)
+        for i, a in enumerate(cmd):
+            if a.endswith(".py") and (base / a).exists():
+                cmd[i] = str((base / a).resolve())
+                break
+        doc = _TEST_DOC.format(
+            fingerprint=fingerprint,
+            kind=name,
+            what="the program as a command",
+            why=f"\n\nThe command form: the program's code could not be imported ({why}).",
+        )
+        body = _TEST_COMMAND.format(command=repr(cmd), **common)
+    Path(path).write_text(doc + body, encoding="utf-8")

@@ -7,8 +7,9 @@ the value of the latest recorded write before it. Neither imports the analyzer.
 (they import the analyzer, and polars, when called), for a test that asserts on what
 tracelens finds; ``pytest --tracelens`` (``tracelens.pytest_plugin``) does it per test.
 
-``run_scheduled`` runs a program under a forced interleaving (``Plan``: ``Hold`` a
-unit at a ``Point`` until another reaches one), the scheduler of
+``run_scheduled`` runs a program (a command, or a ``Call`` of one of its functions)
+under a forced interleaving (``Plan``: ``Hold`` a unit at a ``Point`` until another
+reaches one), the scheduler of
 ``tracelens.record.schedule``, for a test that fails on a race every time.
 """
 
@@ -23,9 +24,10 @@ from typing import Any
 import orjson
 
 from tracelens import schema as s
-from tracelens.record.schedule import Hold, Plan, Point, Run, run_scheduled
+from tracelens.record.schedule import Call, Hold, Plan, Point, Run, run_in_process, run_scheduled
 
 __all__ = [
+    "Call",
     "Fidelity",
     "Hold",
     "Plan",
@@ -37,6 +39,7 @@ __all__ = [
     "findings",
     "order_fidelity",
     "read_events",
+    "run_in_process",
     "run_scheduled",
 ]
 
@@ -191,24 +194,29 @@ def assert_no_races(
 
 
 def assert_not_reproduced(
-    command: Sequence[str],
+    command: Sequence[str] | Call,
     plan: Plan,
     *,
     var: str = "",
     cwd: str | Path | None = None,
+    in_process: bool = False,
 ) -> None:
-    """Force ``plan`` on ``command`` and fail when the bug happens.
+    """Force ``plan`` on ``command`` (a command, or a ``Call`` of the program's own
+    function, imported) and fail when the bug happens.
 
     The program runs twice serially (one unit at a time) and once under ``plan``
     (``tracelens.reproduce.force``); the assertion fails when the forced run deadlocks,
     hangs, exits or prints otherwise than the serial runs, or its trace shows a lost
     update of ``var``. A plan that cannot be forced (the accesses are ordered) passes.
+    With ``in_process=True`` the ``Call`` runs in this process, its threads and tasks
+    scheduled here (``tracelens.record.schedule.run_in_process``: not for lock-order
+    inversions, whose forced deadlock cannot be ended in this process); else in a child.
 
     Raises:
         AssertionError: The forced interleaving showed the bug (what it did, in words).
     """
     from tracelens.reproduce import force
 
-    outcome = force(command, [plan], var=var, cwd=cwd)
+    outcome = force(command, [plan], var=var, cwd=cwd, in_process=in_process)
     if outcome.reproduced:
         raise AssertionError("\n".join([outcome.summary, *outcome.details]))

@@ -3,21 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import orjson
 import polars as pl
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tracelens
-from tests.helpers import record_racy_workers
+from tests.helpers import record_pool_race, record_racy_workers
 from tracelens.analyze import analyze, load
 from tracelens.analyze import columns as c
 from tracelens.analyze.findings import Finding, Site
-from tracelens.analyze.stacks import MAX_FRAMES, chain, frame_table
+from tracelens.analyze.stacks import MAX_FRAMES, Job, chain, executor_jobs, frame_table, job_of
 from tracelens.report import json_, text
 from tracelens.report._common import RenderOptions
+from tracelens.testing import read_events, read_stacks, stack_frames
 
 
 def _racy(path: Path, **options: object) -> list[Finding]:
@@ -135,6 +137,7 @@ def test_the_reports_show_the_stacks(tmp_path: Path) -> None:
 _ids = st.integers(1, 6)
 
 
+@settings(deadline=None)  # no timing in a test: the machine is shared and slow
 @given(st.dictionaries(_ids, st.one_of(st.none(), _ids)), _ids)
 def test_a_chain_follows_parents_and_ends_on_a_missing_or_repeated_frame(
     parents: dict[int, int | None], start: int
@@ -159,3 +162,109 @@ def test_a_chain_follows_parents_and_ends_on_a_missing_or_repeated_frame(
         fid = parents[fid]
     got = chain(frame_table(stacks), 1, start)
     assert list(got) == expected and len(got) <= MAX_FRAMES
+
+
+def test_a_thread_pool_jobs_accesses_say_where_each_job_was_submitted(tmp_path: Path) -> None:
+    """An access inside an executor job carries the stack of the submit() that queued that
+    job, by the main thread, besides its worker's creation (the pool's first submits)."""
+    path = record_pool_race(tmp_path / "t.jsonl")
+    (f,) = analyze(load(path), only=["data_race"]).findings
+    submitters = set()
+    for e in f.events:
+        assert "warm_up" in _func(e.created_at)
+        assert e.submitted_by == "thread MainThread"
+        submitters.add(_func(e.submitted_at)[0])
+    assert submitters == {"submit_one", "submit_other"}
+
+
+def test_a_plain_thread_race_has_no_submit_stack(tmp_path: Path) -> None:
+    """Threads started by hand run no executor job: their accesses have no submit stack."""
+    (f,) = _racy(tmp_path / "t.jsonl")
+    assert all(e.submitted_at == () and e.submitted_by == "" for e in f.events)
+
+
+def _reference_submitters(path: Path) -> dict[tuple[int, int], tuple[str, ...]]:
+    """(pid, seq) -> the functions of the submit stack of the job the event ran in, found
+    event by event: a worker's recv of a future with a msg starts a job, its send of
+    that future ends it; the submit is the send of that future with that msg."""
+    events = read_events(path)
+    stacks = read_stacks(path)
+    submit = {
+        (e["pid"], e["obj"], e["msg"]): tuple(f for _, _, f in stack_frames(stacks, e))
+        for e in events
+        if e["event"] == "send" and e.get("kind") == "future" and e.get("msg") is not None
+    }
+    current: dict[tuple[int, str], tuple[str, tuple[str, ...]]] = {}
+    out: dict[tuple[int, int], tuple[str, ...]] = {}
+    for e in events:
+        key = (e["pid"], e["unit"])
+        if e.get("kind") == "future" and e["event"] == "recv" and e.get("msg") is not None:
+            current[key] = (e["obj"], submit.get((e["pid"], e["obj"], e["msg"]), ()))
+        job = current.get(key)
+        if job is not None:
+            out[(e["pid"], e["seq"])] = job[1]
+            if e["event"] == "send" and e["obj"] == job[0] and e.get("msg") is None:
+                del current[key]
+    return out
+
+
+def test_executor_jobs_agree_with_the_event_by_event_reference(tmp_path: Path) -> None:
+    """For every event of the trace, job_of over executor_jobs names the submit stack the
+    per-event reference finds (and none outside a job)."""
+    path = record_pool_race(tmp_path / "t.jsonl")
+    trace = load(path)
+    rows = trace.events.select(c.PID, c.SEQ, c.UNIT).collect().rows()
+    jobs = executor_jobs(trace.events, {u for _, _, u in rows}, frame_table(trace.stacks))
+    want = _reference_submitters(path)
+    assert sum(1 for v in want.values() if v) > 100  # both jobs' accesses
+    for pid, seq, unit in rows:
+        got = job_of(jobs, unit, seq)[0]
+        assert tuple(s.func for s in got) == want.get((pid, seq), ()), (pid, seq)
+
+
+_jobs_st = st.lists(st.tuples(st.integers(1, 5), st.booleans()), max_size=6)
+
+
+@settings(deadline=None)  # no timing in a test: the machine is shared and slow
+@given(_jobs_st, st.integers(0, 40))
+def test_job_of_finds_the_job_a_linear_scan_finds(
+    lengths: list[tuple[int, bool]], seq: int
+) -> None:
+    """job_of's bisection over a unit's jobs (each from its start to its end, or to the end
+    of the trace when it never ended) agrees with scanning them one by one."""
+    jobs, at = [], 1
+    for i, (length, ends) in enumerate(lengths):
+        last = i == len(lengths) - 1
+        end = at + length if ends or not last else None
+        jobs.append(Job(at, end, (Site("app.py", i, f"submit{i}"),), "thread MainThread"))
+        at += length + 2
+    want = next(
+        (j.submitted_at for j in jobs if j.start <= seq and (j.end is None or seq <= j.end)), ()
+    )
+    assert job_of({"t1": jobs}, "t1", seq)[0] == want
+    assert job_of({"t1": jobs}, "t2", seq) == ((), "")
+
+
+def test_a_run_in_executor_job_says_which_task_submitted_it(tmp_path: Path) -> None:
+    """Jobs handed to the loop's default executor by a task: each access's job was
+    submitted by that task, at its run_in_executor line."""
+    path = tmp_path / "t.jsonl"
+    tracelens.configure(path)
+    d = tracelens.watch({"n": 0}, "d")
+    both = threading.Barrier(2)
+
+    def job() -> None:
+        both.wait()
+        for _ in range(20):
+            d["n"] = d["n"] + 1
+
+    async def hand_over() -> None:
+        loop = asyncio.get_running_loop()
+        await asyncio.gather(loop.run_in_executor(None, job), loop.run_in_executor(None, job))
+
+    asyncio.run(hand_over())
+    tracelens.shutdown()
+    (f,) = analyze(load(path), only=["data_race"]).findings
+    for e in f.events:
+        assert e.submitted_by.startswith("task ")
+        assert _func(e.submitted_at)[0] == "hand_over"

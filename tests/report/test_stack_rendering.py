@@ -4,15 +4,16 @@ created, and names files in explanations as it names the sites (relative to the 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import jsonschema
 import orjson
 import pytest
 
-from tests.helpers import record_racy_workers
+from tests.helpers import record_pool_race, record_racy_workers
 from tracelens.analyze import Report, analyze, load
-from tracelens.report import html, markdown, sarif, text
+from tracelens.report import html, json_, markdown, sarif, text
 from tracelens.report._common import RenderOptions, explanation_text
 from tracelens.tui.widgets.finding_detail import finding_text
 
@@ -75,6 +76,54 @@ def test_the_tui_finding_pane_says_where_each_thread_was_created(report: Report)
     shown = finding_text(report.findings[0], report.findings).plain
     assert "created by thread MainThread at:" in shown
     assert "#1 work" in shown
+
+
+@pytest.fixture(scope="module")
+def pool_report(tmp_path_factory: pytest.TempPathFactory) -> Report:
+    path = record_pool_race(tmp_path_factory.mktemp("pool") / "t.jsonl")
+    return analyze(load(path), only=["data_race"])
+
+
+def _rendered(report: Report) -> dict[str, str]:
+    """The report in every renderer and the TUI's finding pane, as text."""
+    sarif_doc = sarif.to_dict(report, OPTIONS)
+    return {
+        "text": text.render(report, OPTIONS),
+        "markdown": markdown.render(report, OPTIONS),
+        "html": html.render(report, OPTIONS),
+        "sarif": json.dumps(sarif_doc),
+        "tui": finding_text(report.findings[0], report.findings).plain,
+    }
+
+
+#: Its workers are numbered by how many pools the process made before.
+JOB = re.compile(r"Job on thread ThreadPoolExecutor-\d+_\d+ submitted by thread MainThread at:")
+
+
+def test_every_renderer_says_where_a_thread_pool_job_was_submitted(pool_report: Report) -> None:
+    """Text, Markdown, HTML, SARIF and the TUI show each job's submit stack next to its
+    worker's creation stack."""
+    for name, out in _rendered(pool_report).items():
+        assert len(JOB.findall(out)) >= 2, name  # one per job
+        assert "submit_one" in out and "submit_other" in out, name
+        assert "created by thread MainThread at:" in out, name
+
+
+def test_the_json_report_gives_each_job_event_its_submit_stack(pool_report: Report) -> None:
+    """A job's event has submitted_at (the submit's frames) and submitted_by; it validates."""
+    doc = orjson.loads(json_.render(pool_report))
+    jsonschema.validate(doc, json_.REPORT_SCHEMA)
+    events = doc["findings"][0]["events"]
+    assert {e["submitted_at"][0]["func"] for e in events} == {"submit_one", "submit_other"}
+    assert {e["submitted_by"] for e in events} == {"thread MainThread"}
+
+
+def test_a_plain_thread_race_shows_no_job(report: Report) -> None:
+    """Threads started by hand: no renderer mentions a submitted job, the JSON lists none."""
+    for name, out in _rendered(report).items():
+        assert "submitted" not in out, name
+    doc = orjson.loads(json_.render(report))
+    assert all(e["submitted_at"] == [] for e in doc["findings"][0]["events"])
 
 
 def test_an_explanation_names_its_files_relative_to_the_root(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tracelens.testing import Hold, Plan, Point, run_scheduled
+from tracelens.testing import Call, Hold, Plan, Point, run_in_process, run_scheduled
 
 VARS = ("a", "b", "c")
 
@@ -116,5 +116,83 @@ def test_the_racy_twin_changes_the_result(tmp_path: Path) -> None:
         holds=(Hold(Point("read", "state['a']", f"app.py:{line}"), Point("write", "state['a']")),)
     )
     forced = run_scheduled([str(app)], plan, cwd=tmp_path)
+    assert forced.forced, forced.result
+    assert forced.stdout == "[('a', 1), ('b', 0), ('c', 0)]\n"
+
+
+def _watched_program(work: list[list[list[tuple[str, int]]]], tasks: bool) -> tuple[str, list[str]]:
+    """``_threads_program`` or ``_asyncio_program`` as a module whose ``main()`` runs it on a
+    ``watch()``ed dict (what a run in the test's own process can schedule)."""
+    source, updates = (_asyncio_program if tasks else _threads_program)(work)
+    body = source.replace(
+        "state = {'a': 0, 'b': 0, 'c': 0}",
+        "state = tracelens.watch({'a': 0, 'b': 0, 'c': 0}, 'state')",
+    ).splitlines()
+    # Everything after the imports goes into main(): two lines down, four spaces in.
+    head, rest = body[:1], body[1:]
+    lines = [*head, "import tracelens", "def main():", *("    " + ln for ln in rest)]
+    if tasks:
+        lines = [ln.replace("    asyncio.run(main())", "    asyncio.run(amain())") for ln in lines]
+        lines = [ln.replace("    async def main():", "    async def amain():") for ln in lines]
+    shifted = [f"{int(line) + 2}:{var}" for line, var in (u.split(":") for u in updates)]
+    return "\n".join(lines) + "\n", shifted
+
+
+_modules = iter(range(1_000_000))
+
+
+@settings(max_examples=5, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    work=st.lists(units, min_size=2, max_size=3),
+    tasks=st.booleans(),
+    data=st.data(),
+)
+def test_in_process_forcing_of_locked_code_agrees_with_the_child_and_the_serial_result(
+    work: list[list[list[tuple[str, int]]]], tasks: bool, data: st.DataObject
+) -> None:
+    """In the test's own process, any hold on a correctly locked function keeps its serial
+    result and cannot be forced, as the same Call forced in a child (the reference) says."""
+    source, updates = _watched_program(work, tasks)
+    at_line, at_var = data.draw(st.sampled_from(updates)).split(":")
+    until_line, until_var = data.draw(st.sampled_from(updates)).split(":")
+    name = f"locked_prog_{next(_modules)}"
+    plan = Plan(
+        holds=(
+            Hold(
+                Point("read", f"state[{at_var!r}]", f"{name}.py:{at_line}"),
+                Point("write", f"state[{until_var!r}]", f"{name}.py:{int(until_line) + 1 + tasks}"),
+            ),
+        ),
+        timeout=10.0,
+        wait=1.0,
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / f"{name}.py").write_text(source, encoding="utf-8")
+        call = Call(name, "main", (), tmp)
+        serial = run_in_process(call, Plan(serial=True, timeout=10.0))
+        forced = run_in_process(call, plan)
+        child = run_scheduled(call, plan, cwd=tmp)
+    expected = sorted(
+        {v: sum(d for u in work for s in u for var, d in s if var == v) for v in VARS}.items()
+    )
+    assert serial.stdout == f"{expected}\n", serial.stderr
+    assert forced.how == "finished" and forced.status == 0, forced.result
+    assert forced.stdout == serial.stdout == child.stdout, child.stderr
+    statuses = [h["status"] for h in forced.result["holds"]]
+    assert statuses == ["not_forced"] == [h["status"] for h in child.result["holds"]]
+
+
+def test_in_process_the_racy_twin_changes_the_result(tmp_path: Path) -> None:
+    """The watched program without its lock, in the test's process: the hold is forced and
+    one update is lost."""
+    source, updates = _watched_program([[[("a", 1)]], [[("a", 2)]]], tasks=False)
+    (tmp_path / "racy_prog.py").write_text(source.replace("with lock:", "if True:"), "utf-8")
+    line = updates[0].split(":")[0]
+    plan = Plan(
+        holds=(
+            Hold(Point("read", "state['a']", f"racy_prog.py:{line}"), Point("write", "state['a']")),
+        )
+    )
+    forced = run_in_process(Call("racy_prog", "main", (), str(tmp_path)), plan)
     assert forced.forced, forced.result
     assert forced.stdout == "[('a', 1), ('b', 0), ('c', 0)]\n"

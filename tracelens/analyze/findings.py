@@ -258,6 +258,11 @@ class EventRef:
     created_at: tuple[Site, ...] = ()
     #: Who created the unit (``thread MainThread``), when known.
     created_by: str = ""
+    #: For an event inside an executor job (a thread pool's worker running a submitted
+    #: function): the stack of the ``submit`` call, innermost first; else empty.
+    submitted_at: tuple[Site, ...] = ()
+    #: Who submitted that job (``thread MainThread``), when known.
+    submitted_by: str = ""
 
     @property
     def site(self) -> Site:
@@ -276,6 +281,8 @@ class EventRef:
         d["stack"] = [site.to_dict() for site in self.stack]
         d["created_at"] = [site.to_dict() for site in self.created_at]
         d["created_by"] = self.created_by
+        d["submitted_at"] = [site.to_dict() for site in self.submitted_at]
+        d["submitted_by"] = self.submitted_by
         return d
 
 

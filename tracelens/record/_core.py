@@ -351,6 +351,34 @@ schedule_point: Callable[[tuple[Any, ...], UnitState, Any], None] | None = None
 record: Callable[..., None] = py_record if speedups is None else speedups.record
 
 
+def use_pure_python() -> Callable[[], None]:
+    """Record with ``py_record`` from now on in this process, and return what undoes it.
+
+    For a schedule run in this process (``schedule.run_in_process``): the C ``record``
+    does not call ``schedule_point``. Every recorder module that bound the C ``record``
+    by name is rebound. Instrumented code compiled with the C helpers
+    (``shadow``) still records through them, past the scheduler.
+    """
+    fast = record
+    if fast is py_record:
+        return lambda: None
+    changed = [
+        mod
+        for name, mod in list(sys.modules.items())
+        if (name == __package__ or name.startswith(f"{__package__}."))
+        and getattr(mod, "record", None) is fast
+    ]
+    for mod in changed:
+        vars(mod)["record"] = py_record
+
+    def undo() -> None:
+        for mod in changed:
+            if getattr(mod, "record", None) is py_record:
+                vars(mod)["record"] = fast
+
+    return undo
+
+
 _said: set[str] = set()
 
 

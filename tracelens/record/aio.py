@@ -179,7 +179,8 @@ _FUT: Final = s.Kind.FUTURE
 
 class TracedFuture(_FutureBase):
     """What ``loop.create_future()`` returns while recording: completing it sends, and the
-    task that awaits it receives (a hand-off, as an asyncio reader-writer lock's is).
+    task that awaits it receives (a hand-off, as an asyncio reader-writer lock's is);
+    a task that awaits it before it is done records a ``wait`` first.
 
     Only futures the program creates are recorded (those of the standard library's own
     machinery, a ``sleep``'s, are not: ``identify``), and only completions made from a
@@ -203,6 +204,10 @@ class TracedFuture(_FutureBase):
             record(_SEND, next_seq(), info[0], extra=info[1])
 
     def __await__(self) -> Generator[Any, None, Any]:
+        info = self._tl_sync
+        if info is not None and STATE.on and not self.done() and _core.current_task_unit():
+            # The task blocks until someone completes it (a hang when nobody does).
+            record(_WAIT, next_seq(), info[0], extra=info[1])
         try:
             return (yield from super().__await__())
         finally:

@@ -28,7 +28,10 @@ written to the result and the process ends (``DEADLOCK_STATUS``), as it does whe
 whole run takes longer than ``Plan.timeout``.
 
 ``tracelens reproduce`` passes the plan to the child in ``ENV`` (JSON) and reads what
-happened from ``Plan.result``. Standard library only; nothing here is recorded.
+happened from ``Plan.result``. ``run_in_process`` runs a function of the program in
+this process instead, on the pure-Python recorder switched in for the run; there a
+deadlock or the time limit stops the scheduling rather than the process. Standard
+library only; nothing here is recorded.
 """
 
 from __future__ import annotations
@@ -36,11 +39,13 @@ from __future__ import annotations
 import _thread
 import contextlib
 import fnmatch
+import io
 import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 from collections.abc import Callable, Mapping, Sequence
@@ -54,6 +59,7 @@ from tracelens.record import _core
 __all__ = [
     "DEADLOCK_STATUS",
     "ENV",
+    "Call",
     "Hold",
     "Plan",
     "Point",
@@ -61,6 +67,7 @@ __all__ = [
     "Scheduler",
     "active",
     "finish",
+    "run_in_process",
     "run_scheduled",
     "start",
     "start_from_environment",
@@ -211,8 +218,11 @@ class _Gate:
 class Scheduler:
     """The plan's state while it runs (one per process, ``active()``)."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, *, in_process: bool = False) -> None:
         self.plan = plan
+        #: Run inside the caller's process (``run_in_process``): a deadlock or the time
+        #: limit stops the scheduling instead of ending the process.
+        self.in_process = in_process
         self.holds = [_HoldState(h) for h in plan.holds]
         self.lock = _core.original_allocate_lock()
         self.units: dict[str, _Unit] = {}
@@ -432,6 +442,8 @@ class Scheduler:
     def _wait_baton(self, key: str) -> None:
         while True:
             with self.lock:
+                if self.ended is not None:
+                    return
                 if self.baton is None:
                     self.baton = key
                 if self.baton == key:
@@ -467,6 +479,8 @@ class Scheduler:
         loop.call_soon = call_soon  # type: ignore[method-assign,assignment]
 
     def _task_blocked(self, task: Any) -> bool:
+        if self.ended is not None:
+            return False
         key = _core.task_unit(task)[0]
         if self._held(key):
             return True
@@ -491,6 +505,11 @@ class Scheduler:
                     if self.baton == _core.task_unit(task)[0]:
                         self.baton = None
                 self._flush_gate(gate)
+
+    def _flush_all_threadsafe(self) -> None:
+        for gate in list(self.gates.values()):
+            with contextlib.suppress(RuntimeError):
+                gate.loop.call_soon_threadsafe(self._flush_gate, gate)
 
     def _flush_all(self) -> None:
         for gate in list(self.gates.values()):
@@ -582,6 +601,15 @@ class Scheduler:
                     {"unit": u.name, "waits_for": lock, "at": site, "holds": holds, "stack": stack}
                 )
         self.ended = {"how": why, "units": units}
+        if self.in_process:
+            # The caller's process goes on: let every unit run free from now on.
+            _core.schedule_point = None
+            with self.lock:
+                for h in self.holds:
+                    if h.status == "holding":
+                        self._end_hold(h, "not_forced", f"the run was stopped ({why})")
+            self._flush_all_threadsafe()
+            return
         self.write_result()
         with contextlib.suppress(Exception):
             from tracelens.record import _config
@@ -666,13 +694,13 @@ def active() -> Scheduler | None:
     return _ACTIVE[0] if _ACTIVE else None
 
 
-def start(plan: Plan) -> Scheduler:
+def start(plan: Plan, *, in_process: bool = False) -> Scheduler:
     """Run ``plan`` from now on: every recorded event becomes a scheduling point.
 
     Needs the pure-Python recorder (``_core.record is _core.py_record``): a process
-    started with ``ENV`` set uses it.
+    started with ``ENV`` set uses it (``run_in_process`` switches to it).
     """
-    sched = Scheduler(plan)
+    sched = Scheduler(plan, in_process=in_process)
     _ACTIVE[:] = [sched]
     _core.schedule_point = sched.point
     _thread.start_new_thread(sched.watch, ())
@@ -749,9 +777,60 @@ class Run:
         return bool(holds) and all(h.get("status") == "forced" for h in holds)
 
 
-def tracelens_run_args(command: Sequence[str]) -> list[str]:
+@dataclass(frozen=True)
+class Call:
+    """A function of the program's code to run under a plan, instead of a command.
+
+    ``run_scheduled`` starts a child that imports ``module`` (from ``path``, first on its
+    ``sys.path``) and calls ``func`` (a module-level function's qualified name) with
+    ``args`` (JSON values), as ``tracelens run`` runs a script (instrumenting the
+    program's code as it imports it), so the function's threads and tasks are recorded
+    and scheduled; ``run_in_process`` calls it in this process instead.
+
+    Attributes:
+        module: The module's import name (``app``, ``pkg.jobs``).
+        func: The function's name in it.
+        args: Its positional arguments (str, int, float, bool, None, lists of them).
+        path: The directory to import ``module`` from ("": the child's ``sys.path``).
+    """
+
+    module: str
+    func: str
+    args: tuple[Any, ...] = ()
+    path: str = ""
+
+    @classmethod
+    def of(cls, fn: Callable[..., Any], *args: Any) -> Call:
+        """The call of an imported module-level function: ``Call.of(app.main, "t.jsonl")``.
+
+        Raises:
+            ValueError: ``fn`` is not importable by name (a nested function, a lambda,
+                or defined in ``__main__``).
+        """
+        module, name = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+        if not module or module == "__main__" or not name or "<" in name:
+            raise ValueError(f"{fn!r} cannot be imported by name: give a module-level function")
+        file = getattr(sys.modules.get(module), "__file__", None)
+        path = ""
+        if file:
+            root = Path(file).resolve().parent
+            for _ in range(module.count(".")):
+                root = root.parent
+            path = str(root)
+        return cls(module, name, tuple(args), path)
+
+    def command(self) -> list[str]:
+        """``tracelens run``'s arguments for this call (``run_scheduled`` takes them)."""
+        args = json.dumps(list(self.args))
+        return ["-m", "tracelens.record.call", self.path, self.module, self.func, args]
+
+
+def tracelens_run_args(command: Sequence[str] | Call) -> list[str]:
     """``tracelens run``'s arguments for a command: ``script.py args``, ``-m module args``,
-    or either after ``python`` (which is dropped: the child runs this interpreter)."""
+    or either after ``python`` (which is dropped: the child runs this interpreter); or a
+    ``Call``'s."""
+    if isinstance(command, Call):
+        return command.command()
     cmd = list(command)
     if cmd and Path(cmd[0]).name.startswith("python") and not cmd[0].endswith(".py"):
         cmd = cmd[1:]
@@ -761,7 +840,7 @@ def tracelens_run_args(command: Sequence[str]) -> list[str]:
 
 
 def run_scheduled(
-    command: Sequence[str],
+    command: Sequence[str] | Call,
     plan: Plan,
     *,
     trace: str | os.PathLike[str] | None = None,
@@ -771,7 +850,8 @@ def run_scheduled(
     """Run ``command`` as ``tracelens run`` does, in a child process, under ``plan``.
 
     Args:
-        command: ``["app.py", "arg"]``, ``["-m", "pkg.mod"]``, or either after ``python``.
+        command: ``["app.py", "arg"]``, ``["-m", "pkg.mod"]``, or either after ``python``;
+            or a ``Call`` of the program's function.
         plan: What to force; its ``timeout`` bounds the run (the child is killed a
             little after it, if the scheduler could not end it itself).
         trace: Where the child's trace goes (default: a temporary file).
@@ -815,3 +895,95 @@ def run_scheduled(
         with contextlib.suppress(OSError):
             tmp.rmdir()
     return Run(status, out, err, result, trace_path)
+
+
+def run_in_process(
+    call: Call,
+    plan: Plan,
+    *,
+    trace: str | os.PathLike[str] | None = None,
+    cwd: str | os.PathLike[str] | None = None,
+) -> Run:
+    """Run ``call`` in this process, recorded, under ``plan``; what it printed is captured.
+
+    This process must not be recording already. It records with the pure-Python
+    recorder for the run (``_core.use_pure_python``), and the C one again after. The
+    function runs in a thread of its own: when it deadlocks or outlives ``plan.timeout``
+    the scheduling stops and the run is over (``DEADLOCK_STATUS``), but its blocked
+    threads cannot be ended here and stay blocked (forcing a lock-order inversion in a
+    process of its own, ``run_scheduled``, ends them). Instrumented code records past
+    the scheduler: only ``watch()`` proxies, recorded locks, queues, events and tasks are
+    scheduling points here.
+
+    Args:
+        call: The function (``Call.of(fn, *args)``), imported here if need be.
+        plan: What to force.
+        trace: Where the trace goes (default: a temporary file).
+        cwd: The working directory during the run (restored after).
+    """
+    from tracelens.record import _config
+    from tracelens.record.call import resolve
+
+    if _core.STATE.on:
+        raise RuntimeError("run_in_process needs a process that is not recording already")
+    trace_path = (
+        Path(trace)
+        if trace is not None
+        else Path(tempfile.mkdtemp(prefix="tracelens-schedule-")) / "trace.jsonl"
+    )
+    fn = resolve(call.module, call.func, call.path)
+    out, err = io.StringIO(), io.StringIO()
+    go, ended = _core.original_allocate_lock(), _core.original_allocate_lock()
+    go.acquire()
+    ended.acquire()
+    status = [0]
+    running = [False]
+
+    def body() -> None:
+        go.acquire()
+        if not running[0]:
+            return  # the recording could not start
+        try:
+            fn(*call.args)
+        except SystemExit as e:
+            status[0] = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        except BaseException:
+            status[0] = 1
+            traceback.print_exc(file=err)
+        finally:
+            ended.release()
+
+    # Started before recording begins, and named as a program's main thread is: the
+    # function runs as a script's code does (no recorded fork; plans name it MainThread).
+    runner = threading.Thread(target=body, name="MainThread", daemon=True)
+    runner.start()
+    undo = _core.use_pure_python()
+    old_cwd = os.getcwd()
+    result: dict[str, Any] = {}
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        _config.configure(trace_path)
+        _config.pin()  # the function's own configure() must not send the trace elsewhere
+        sched = start(replace(plan, result=None), in_process=True)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            running[0] = True
+            go.release()
+            deadline = time.monotonic() + plan.timeout + 1.0
+            while not ended.acquire(timeout=_TICK):
+                if sched.ended is None and time.monotonic() > deadline:
+                    sched._stop("timeout", sorted(sched.units))
+                if sched.ended is not None:  # a deadlock, or over its time: it is over
+                    status[0] = DEADLOCK_STATUS
+                    break
+        finish()
+        result = sched.result()
+    finally:
+        if not running[0]:
+            go.release()
+        _core.schedule_point = None
+        _ACTIVE.clear()
+        _config.shutdown()
+        undo()
+        os.chdir(old_cwd)
+    return Run(status[0], out.getvalue(), err.getvalue(), result, trace_path)

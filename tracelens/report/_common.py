@@ -179,7 +179,7 @@ def explanation_text(f: Finding, root: Path | None = None) -> str:
     files = {s.file for s in f.sites}
     for e in (*f.events, *f.worst):
         files.add(e.file)
-        files.update(s.file for s in (*e.stack, *e.created_at))
+        files.update(s.file for s in (*e.stack, *e.created_at, *e.submitted_at))
     text = f.explanation
     for file in sorted(files, key=len, reverse=True):
         shown = display_path(file, root)
@@ -199,7 +199,10 @@ def stack_sections(f: Finding, root: Path | None = None) -> list[tuple[str, tupl
     First each step of the first instance whose call stack says more than its site
     (``2. Thread-1 reads x at:``), then where each unit of the steps was created, once
     per unit, as ThreadSanitizer does (``Thread Thread-1 created by thread MainThread
-    at:``). Empty for a trace recorded without stacks or with depth 1.
+    at:``), each followed, for a step inside an executor job, by where that job was
+    submitted, once per job (``Job on thread ThreadPoolExecutor-0_1 submitted by thread
+    MainThread at:``). Empty for a trace recorded without stacks or with depth 1 and
+    no thread pool.
     """
     out: list[tuple[str, tuple[Site, ...]]] = []
     for i, e in enumerate(f.events, 1):
@@ -207,12 +210,20 @@ def stack_sections(f: Finding, root: Path | None = None) -> list[tuple[str, tupl
             unit, v, _target, _site = step_parts(e, root)
             out.append((f"{i}. {unit} {v} {e.target} at:", e.stack))
     seen: set[str] = set()
+    jobs: set[tuple[str, tuple[Site, ...], str]] = set()
     for e in f.events:
+        word = unit_word(e.unit)
         if e.created_at and e.unit not in seen:
             seen.add(e.unit)
-            word = unit_word(e.unit).capitalize()
             by = f" by {e.created_by}" if e.created_by else ""
-            out.append((f"{word} {e.unit_name or e.unit} created{by} at:", e.created_at))
+            out.append(
+                (f"{word.capitalize()} {e.unit_name or e.unit} created{by} at:", e.created_at)
+            )
+        job = (e.unit, e.submitted_at, e.submitted_by)
+        if e.submitted_at and job not in jobs:
+            jobs.add(job)
+            by = f" by {e.submitted_by}" if e.submitted_by else ""
+            out.append((f"Job on {word} {e.unit_name or e.unit} submitted{by} at:", e.submitted_at))
     return out
 
 

@@ -87,6 +87,8 @@ _EVENT = {
         "stack": {"type": "array", "items": {"$ref": "#/$defs/site"}},
         "created_at": {"type": "array", "items": {"$ref": "#/$defs/site"}},
         "created_by": {"type": "string"},
+        "submitted_at": {"type": "array", "items": {"$ref": "#/$defs/site"}},
+        "submitted_by": {"type": "string"},
     },
 }
 _RULE = {

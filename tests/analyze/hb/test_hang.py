@@ -96,3 +96,88 @@ def test_a_deadlock_also_reports_the_lock_order_inversion_behind_it(tmp_path: Pa
     """The deadlocked pair's opposite lock orders are a lock_order_inversion too."""
     kinds = _record(tmp_path, DEADLOCK, hangs=True)
     assert kinds.count("lock_order_inversion") == 1
+
+
+AIO_HUNG = """
+import asyncio
+
+async def waiter(ev):
+    await ev.wait()
+
+async def getter(q):
+    await q.get()
+
+async def main():
+    ev, q = asyncio.Event(), asyncio.Queue()
+    done = asyncio.get_running_loop().create_future()
+    tasks = [asyncio.create_task(waiter(ev)), asyncio.create_task(getter(q))]
+    await asyncio.sleep(0)  # both wait now
+    {main}
+    print("ready", flush=True)
+    await done
+    await asyncio.gather(*tasks)
+
+asyncio.run(main())
+"""
+
+AIO_LEFT_PENDING = """
+import asyncio
+
+async def waiter(ev):
+    await ev.wait()
+
+async def main():
+    asyncio.create_task(waiter(asyncio.Event()))
+    await asyncio.sleep(0)
+
+loop = asyncio.new_event_loop()
+loop.run_until_complete(main())
+print("done")
+"""
+
+
+def _hang_of(tmp: Path, source: str, *, hangs: bool) -> list[object]:
+    """Run ``source``; if it hangs, SIGTERM once it printed "ready" (however slow its start)."""
+    (tmp / "app.py").write_text(source)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tracelens", "run", "--no-instrument", "-o", "t.jsonl", "app.py"],
+        cwd=tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    assert proc.stdout is not None
+    if hangs:
+        assert proc.stdout.readline().strip() == "ready"
+        time.sleep(0.5)  # from the print to the loop's select
+        proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    return [f for f in analyze(load(tmp / "t.jsonl"), only=["hang"]).findings]
+
+
+def test_an_asyncio_loop_whose_tasks_all_wait_on_what_nobody_sets_is_a_hang(
+    tmp_path: Path,
+) -> None:
+    """Tasks awaiting an Event, a Queue and a Future nothing completes, the loop stuck: one
+    hang naming each waiting task's site."""
+    (f,) = _hang_of(tmp_path, AIO_HUNG.format(main=""), hangs=True)
+    assert f.kind == "hang"  # type: ignore[attr-defined]
+    text = f.explanation  # type: ignore[attr-defined]
+    for obj, line in (("asyncio.Future", 17), ("asyncio.Event", 5), ("asyncio.Queue", 8)):
+        assert f"waits on {obj}@app.py:" in text and f"app.py:{line}" in text
+    assert "the event loop of thread MainThread had no task that could run" in text
+
+
+def test_the_asyncio_program_that_sets_them_later_is_no_hang(tmp_path: Path) -> None:
+    """The twin: the main task sets the event, puts on the queue and completes the future
+    after the others wait: the run ends, no hang."""
+    setter = (
+        "ev.set(); q.put_nowait(1); asyncio.get_running_loop().call_soon(done.set_result, None)"
+    )
+    assert _hang_of(tmp_path, AIO_HUNG.format(main=setter), hangs=False) == []
+
+
+def test_a_loop_that_returned_with_a_task_left_waiting_is_no_hang(tmp_path: Path) -> None:
+    """run_until_complete returned (its main task ended) with a task still waiting on an
+    event: the program went on and finished, no hang."""
+    assert _hang_of(tmp_path, AIO_LEFT_PENDING, hangs=False) == []

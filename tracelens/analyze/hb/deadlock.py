@@ -221,10 +221,13 @@ def hang(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) -> p
         global_order(),
         pl.col(c.PID),
         pl.col(c.UNIT),
+        pl.col(c.TID),
+        pl.col(c.UNIT_NAME),
         op,
         pl.col(c.OBJ),
         pl.col(c.KIND).cast(pl.String).fill_null("").alias("_kind"),
     )
+    task_fork = (pl.col(OP) == s.Op.FORK) & (pl.col("_kind") == s.Kind.TASK)
     per_unit = (
         ev.group_by(c.PID, c.UNIT)
         .agg(
@@ -233,21 +236,30 @@ def hang(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) -> p
             pl.col("_kind").sort_by(G).last().alias("last_kind"),
             pl.col(G).sort().slice(-2, 1).first().alias("prev_g"),
             (pl.col(OP) == s.Op.END).any().alias("ended"),
+            pl.col(c.TID).first().alias("_tid"),
+            pl.col(c.UNIT_NAME).sort_by(G).last().alias("_name"),
+            pl.col(c.OBJ)
+            .filter(task_fork)
+            .sort_by(pl.col(G).filter(task_fork))
+            .last()
+            .alias("_last_task"),
         )
         .collect()
     )
-    blocking = (s.Op.WAIT, s.Op.ACQUIRE_TRY)
     rows: list[dict[str, Any]] = []
     for _pid, group in per_unit.group_by([c.PID], maintain_order=True):
         alive = group.filter(~pl.col("ended"))
-        if alive.height == 0 or not alive["last_op"].is_in(list(blocking)).all():
+        blocked = _blocked(alive)
+        if alive.height == 0 or not all(blocked.values()):
             continue
-        on_signal = alive.filter(
+        waiting = alive.filter(pl.col(c.UNIT).is_in([u for u, b in blocked.items() if b is True]))
+        on_signal = waiting.filter(
             (pl.col("last_op") == s.Op.WAIT) & ~pl.col("last_kind").is_in(_UNIT_KINDS)
         )
         if on_signal.height == 0:
             continue  # only joins of units blocked on locks: a deadlock's
-        rows.append(_hang_row(alive, events))
+        loops = alive.filter(pl.col(c.UNIT).is_in([u for u, b in blocked.items() if b == _LOOP]))
+        rows.append(_hang_row(waiting, events, loops))
     if not rows:
         return empty_findings()
     return pl.DataFrame(rows, schema=FINDING_SCHEMA)
@@ -257,7 +269,42 @@ def hang(t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT) -> p
 _UNIT_KINDS: Final = [s.Kind.THREAD, s.Kind.TASK, s.Kind.PROCESS]
 
 
-def _hang_row(alive: pl.DataFrame, events: pl.LazyFrame) -> dict[str, Any]:
+#: ``_blocked``'s mark of a thread that runs an event loop all of whose tasks wait.
+_LOOP: Final = "loop"
+
+
+def _blocked(alive: pl.DataFrame) -> dict[str, bool | str]:
+    """Each live unit of one process: ``True`` when it is blocked (its last event a
+    ``wait`` or an ``acquire_try``), ``_LOOP`` for a thread running an event loop that
+    is stuck, else ``False``.
+
+    A thread's tasks are the live task units recorded on its thread id. While its loop
+    runs, the thread records nothing of its own (its last event is a task's ``fork``):
+    it is stuck when it has live tasks, every one of them blocked, and the last task it
+    created itself (the one ``asyncio.run`` or ``run_until_complete`` runs) is among
+    them - a loop whose main task ended has returned, whatever tasks it left pending.
+    """
+    blocking = (s.Op.WAIT, s.Op.ACQUIRE_TRY)
+    out: dict[str, bool | str] = {}
+    tasks: dict[Any, list[str]] = {}
+    for r in alive.iter_rows(named=True):
+        out[r[c.UNIT]] = r["last_op"] in blocking
+        if c.is_task_unit(r[c.UNIT]):
+            tasks.setdefault(r["_tid"], []).append(r[c.UNIT])
+    for r in alive.iter_rows(named=True):
+        unit = r[c.UNIT]
+        mine = tasks.get(r["_tid"], [])
+        if out[unit] or c.is_task_unit(unit) or not mine:
+            continue
+        last = r["_last_task"]
+        if last is not None and last in mine and all(out[u] is True for u in mine):
+            out[unit] = _LOOP
+    return out
+
+
+def _hang_row(
+    alive: pl.DataFrame, events: pl.LazyFrame, loops: pl.DataFrame | None = None
+) -> dict[str, Any]:
     gs = [g for g in (*alive["last_g"].to_list(), *alive["prev_g"].to_list()) if g is not None]
     det = details_at(events, gs)
     evs, sites, units, objs, parts = [], [], [], [], []
@@ -271,6 +318,10 @@ def _hang_row(alive: pl.DataFrame, events: pl.LazyFrame) -> dict[str, Any]:
         units.append(d["unit_name"])
         objs.append(str(d["target"]))
         parts.append(f"{who(d)} waits on {d['target']} at {d['file']}:{d['line']}")
+    stuck = ""
+    if loops is not None and loops.height:
+        names = [f"thread {n or u}" for u, n in loops.select(c.UNIT, "_name").iter_rows()]
+        stuck = f"; the event loop of {', '.join(names)} had no task that could run"
     return {
         "kind": HANG,
         "severity": KINDS[HANG].severity,
@@ -281,5 +332,6 @@ def _hang_row(alive: pl.DataFrame, events: pl.LazyFrame) -> dict[str, Any]:
         "events": evs,
         "worst": evs,
         "explanation": "; ".join(parts)
-        + ": every unit still running was waiting, so nothing could signal them (the run hung)",
+        + ": every unit still running was waiting, so nothing could signal them (the run hung)"
+        + stuck,
     }
