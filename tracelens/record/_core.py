@@ -155,8 +155,17 @@ def bind_unit_state(unit: str, tid: int, name: str) -> UnitState:
     """Create the current thread's state with a known unit (set when it was forked)."""
     st = UnitState(unit, tid, name)
     _local.st = st
+    _state_changed()
     STATES[id(st)] = st
     return st
+
+
+def _state_changed() -> None:
+    """Tell the C ``record``, if it was loaded, that a thread's state was bound or
+    forgotten: it caches each thread's state and looks them up again."""
+    c = sys.modules.get("tracelens.record._speedups")
+    if c is not None:
+        c.unit_state_changed()
 
 
 def _new_state() -> UnitState:
@@ -190,6 +199,7 @@ def forget_unit_state() -> None:
     """Drop the current thread's state (after fork, in the child)."""
     with contextlib.suppress(AttributeError):
         del _local.st
+    _state_changed()
 
 
 #: asyncio task -> (unit id, task name). Weak: a finished task does not stay alive.

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <time.h>
 #include <unistd.h>
+#include <structmember.h> /* T_OBJECT_EX */
 
 /* ------------------------------------------------------------------------------ */
 /* Bytes rendered before they are written out (the chunk then goes in several writes,
@@ -426,6 +427,98 @@ static PyObject *g_local, *g_new_state, *g_skip, *g_get_loop, *g_task_unit, *g_s
 static PyObject *g_novalue;
 static PyObject *s_st, *s_off, *s_buf, *s_buffer_size, *s_sink, *s_flush_unit;
 
+/* Attribute reads of the recorder's own __slots__ objects (a unit state, STATE) on the
+ * hot path. getattr on them costs ~200 instructions (the type's MRO lookup, then the
+ * member descriptor); read_slot reads the slot directly when the attribute is a plain
+ * object member of the exact type, checked against the type's version tag (which
+ * changes when the type or a base is modified), so it gives what getattr gives. */
+typedef struct {
+    PyTypeObject *type; /* held */
+    unsigned int tag;   /* its tp_version_tag when looked at */
+    Py_ssize_t off;     /* the slot's offset, or -1: use getattr */
+} SlotRead;
+
+static PyObject *read_slot(PyObject *o, PyObject *name, SlotRead *c) {
+    PyTypeObject *t = Py_TYPE(o);
+    if (t != c->type || t->tp_version_tag != c->tag || c->tag == 0) {
+        Py_ssize_t off = -1;
+        if (t->tp_getattro == PyObject_GenericGetAttr) {
+            PyObject *d = _PyType_Lookup(t, name); /* borrowed; assigns the version tag */
+            if (d != NULL && Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+                PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+                if (m->type == T_OBJECT_EX) off = m->offset;
+            }
+        }
+        Py_INCREF(t);
+        Py_XSETREF(c->type, t);
+        c->tag = PyType_HasFeature(t, Py_TPFLAGS_VALID_VERSION_TAG) ? t->tp_version_tag : 0;
+        c->off = c->tag == 0 ? -1 : off;
+    }
+    if (c->off >= 0) {
+        PyObject *v = *(PyObject **)((char *)o + c->off);
+        if (v != NULL) return Py_NewRef(v);
+    }
+    return PyObject_GetAttr(o, name); /* unset (raises as getattr does), or not a slot */
+}
+
+static SlotRead slot_off, slot_buf, slot_buffer_size, slot_sink, slot_stack_depth, slot_on;
+
+/* The current thread's unit state, cached in its thread-state dict (what
+ * threading.local uses underneath, less its own lookups) as (state, token). The token
+ * is replaced whenever Python binds or forgets a thread's state (unit_state_changed()),
+ * so a cached state is always the one _local.st holds; a thread's cache goes with its
+ * thread state. A new reference, or NULL. */
+static PyObject *g_st_key, *g_st_token;
+
+static PyObject *current_state(void) {
+    PyObject *d = PyThreadState_GetDict(); /* borrowed; NULL without an error if none */
+    if (d != NULL && g_st_token != NULL) {
+        PyObject *c = PyDict_GetItemWithError(d, g_st_key);
+        if (c != NULL) {
+            if (PyTuple_CheckExact(c) && PyTuple_GET_SIZE(c) == 2 &&
+                PyTuple_GET_ITEM(c, 1) == g_st_token)
+                return Py_NewRef(PyTuple_GET_ITEM(c, 0));
+        } else if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    PyObject *st = PyObject_GetAttr(g_local, s_st);
+    if (st == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return NULL;
+        PyErr_Clear();
+        st = PyObject_CallNoArgs(g_new_state); /* binds: a new token, taken below */
+        if (st == NULL) return NULL;
+    }
+    if (d != NULL && g_st_token != NULL) {
+        PyObject *c = PyTuple_Pack(2, st, g_st_token);
+        if (c == NULL || PyDict_SetItem(d, g_st_key, c) < 0) {
+            Py_XDECREF(c);
+            Py_DECREF(st);
+            return NULL;
+        }
+        Py_DECREF(c);
+    }
+    return st;
+}
+
+/* unit_state_changed(): a thread's state was bound or forgotten (_core.bind_unit_state,
+ * forget_unit_state): every thread's cached state is looked up again. */
+static int new_st_token(void) {
+    PyObject *token = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
+    if (token == NULL) return -1;
+    Py_XSETREF(g_st_token, token);
+    return 0;
+}
+
+static PyObject *unit_state_changed(PyObject *self, PyObject *unused) {
+    if (new_st_token() < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* The running asyncio loop's check is skipped while it is type(None) (asyncio not
+ * imported: _core._get_running_loop), which returns None. */
+static int loop_can_run(void) { return g_get_loop != (PyObject *)Py_TYPE(Py_None); }
+
 static PyObject *setup(PyObject *self, PyObject *args) {
     PyObject *local, *new_state, *skip, *get_loop, *task_unit, *state, *novalue;
     if (!PyArg_ParseTuple(args, "OOOOOOO", &local, &new_state, &skip, &get_loop, &task_unit,
@@ -445,6 +538,34 @@ static PyObject *setup(PyObject *self, PyObject *args) {
     SET(g_novalue, novalue);
 #undef SET
     Py_RETURN_NONE;
+}
+
+/* Whether a code object's file is in SKIP_FILES (code.co_filename in SKIP_FILES), asked
+ * for every frame an event looks at. Cached by identity of the code object (held, so
+ * its address is not reused while cached) with the set's identity and size: SKIP_FILES
+ * only grows (_config, sync, aio add to it). */
+enum { NSKIP = 256 };
+static struct {
+    PyObject *code, *set;
+    Py_ssize_t size;
+    int skip;
+} skip_cache[NSKIP];
+
+static int skipped(PyObject *code) {
+    size_t k = ((uintptr_t)code >> 4) % NSKIP;
+    Py_ssize_t size = PySet_GET_SIZE(g_skip);
+    if (skip_cache[k].code == code && skip_cache[k].set == g_skip && skip_cache[k].size == size)
+        return skip_cache[k].skip;
+    int r = PySet_Contains(g_skip, ((PyCodeObject *)code)->co_filename);
+    if (r < 0) return r;
+    PyObject *old_code = skip_cache[k].code, *old_set = skip_cache[k].set;
+    skip_cache[k].code = Py_NewRef(code);
+    skip_cache[k].set = Py_NewRef(g_skip);
+    skip_cache[k].size = size;
+    skip_cache[k].skip = r;
+    Py_XDECREF(old_code);
+    Py_XDECREF(old_set);
+    return r;
 }
 
 static long long monotonic_ns(void) {
@@ -486,7 +607,7 @@ static PyObject *forget_stacks(PyObject *self, PyObject *unused) {
 
 /* The stack id at frame f (code: its code object), or None; NULL on error. */
 static PyObject *stack_of(PyFrameObject *f, PyObject *code) {
-    PyObject *d = PyObject_GetAttr(g_state, s_stack_depth);
+    PyObject *d = read_slot(g_state, s_stack_depth, &slot_stack_depth);
     if (d == NULL) return NULL;
     Py_ssize_t depth = PyLong_AsSsize_t(d);
     Py_DECREF(d);
@@ -502,7 +623,7 @@ static PyObject *stack_of(PyFrameObject *f, PyObject *code) {
     PyFrameObject *g = PyFrame_GetBack(f);
     while (g != NULL && n < depth) {
         PyObject *gc = (PyObject *)PyFrame_GetCode(g);
-        int skip = PySet_Contains(g_skip, ((PyCodeObject *)gc)->co_filename);
+        int skip = skipped(gc);
         if (skip != 0) {
             Py_DECREF(gc);
             if (skip < 0) goto done;
@@ -596,17 +717,12 @@ static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         if (depth == -1 && PyErr_Occurred()) return NULL;
     }
 
-    PyObject *st = PyObject_GetAttr(g_local, s_st);
-    if (st == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return NULL;
-        PyErr_Clear();
-        st = PyObject_CallNoArgs(g_new_state);
-        if (st == NULL) return NULL;
-    }
+    PyObject *st = current_state();
+    if (st == NULL) return NULL;
     PyObject *result = NULL, *code = NULL, *task = NULL, *buf = NULL, *rec = NULL;
     PyObject *stack = NULL;
     PyFrameObject *f = NULL;
-    PyObject *off = PyObject_GetAttr(st, s_off);
+    PyObject *off = read_slot(st, s_off, &slot_off);
     if (off == NULL) goto done;
     int is_off = PyObject_IsTrue(off);
     Py_DECREF(off);
@@ -631,7 +747,7 @@ static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     code = (PyObject *)PyFrame_GetCode(f);
     int user = 1; /* a frame outside SKIP_FILES was found (a thread's begin has none) */
     for (;;) {
-        int skip = PySet_Contains(g_skip, ((PyCodeObject *)code)->co_filename);
+        int skip = skipped(code);
         if (skip < 0) goto done;
         if (!skip) break;
         PyFrameObject *back = PyFrame_GetBack(f);
@@ -646,7 +762,7 @@ static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     }
     stack = user ? stack_of(f, code) : Py_NewRef(Py_None);
     if (stack == NULL) goto done;
-    PyObject *loop = PyObject_CallNoArgs(g_get_loop);
+    PyObject *loop = loop_can_run() ? PyObject_CallNoArgs(g_get_loop) : Py_NewRef(Py_None);
     if (loop == NULL) goto done;
     if (loop == Py_None) {
         task = Py_NewRef(Py_None);
@@ -678,20 +794,20 @@ static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     PyTuple_SET_ITEM(rec, 7, Py_NewRef(task));
     PyTuple_SET_ITEM(rec, 8, Py_NewRef(extra));
     PyTuple_SET_ITEM(rec, 9, Py_NewRef(stack));
-    buf = PyObject_GetAttr(st, s_buf);
+    buf = read_slot(st, s_buf, &slot_buf);
     if (buf == NULL) goto done;
     if (!PyList_Check(buf)) {
         PyErr_SetString(PyExc_TypeError, "a unit's buffer is a list");
         goto done;
     }
     if (PyList_Append(buf, rec) < 0) goto done;
-    PyObject *size = PyObject_GetAttr(g_state, s_buffer_size);
+    PyObject *size = read_slot(g_state, s_buffer_size, &slot_buffer_size);
     if (size == NULL) goto done;
     Py_ssize_t limit = PyLong_AsSsize_t(size);
     Py_DECREF(size);
     if (limit == -1 && PyErr_Occurred()) goto done;
     if (PyList_GET_SIZE(buf) >= limit) {
-        PyObject *sink = PyObject_GetAttr(g_state, s_sink);
+        PyObject *sink = read_slot(g_state, s_sink, &slot_sink);
         if (sink == NULL) goto done;
         if (sink != Py_None) {
             PyObject *r = PyObject_CallMethodOneArg(sink, s_flush_unit, st);
@@ -759,14 +875,44 @@ static inline PyObject *sh_next_seq(void) { return Py_TYPE(sh_counter)->tp_itern
 
 /* Whether recording is on (STATE.on): 1, 0, or -1 with an exception. */
 static int sh_on(void) {
-    PyObject *on = PyObject_GetAttr(g_state, s_on);
+    PyObject *on = read_slot(g_state, s_on, &slot_on);
     if (on == NULL) return -1;
     int r = on == Py_True ? 1 : on == Py_False ? 0 : PyObject_IsTrue(on);
     Py_DECREF(on);
     return r;
 }
 
-static inline int sh_in(PyObject *set, PyObject *o) { return PySet_Contains(set, o); }
+/* Whether a type is in one of the sets of types above (set_lookkey costs ~100
+ * instructions, and an access asks three to five times). The answers are cached by
+ * identity of the set and of an exact type (a type of metaclass type compares by
+ * identity, so the answer is the set's) with the set's size: the sets are frozensets
+ * but for the proxies' (shadow._PROXIES), which only grows. The entries hold the set
+ * and the type, so neither is freed and its address reused while cached. */
+enum { NIN = 512 };
+static struct {
+    PyObject *set, *type;
+    Py_ssize_t size;
+    int in;
+} in_cache[NIN];
+
+static int sh_in(PyObject *set, PyObject *o) {
+    if (!PyType_CheckExact(o)) return PySet_Contains(set, o);
+    uintptr_t h = ((uintptr_t)o >> 4) * 31 + ((uintptr_t)set >> 4);
+    size_t k = (size_t)(h ^ (h >> 11)) % NIN;
+    Py_ssize_t size = PySet_GET_SIZE(set);
+    if (in_cache[k].set == set && in_cache[k].type == o && in_cache[k].size == size)
+        return in_cache[k].in;
+    int r = PySet_Contains(set, o);
+    if (r < 0) return r;
+    PyObject *old_set = in_cache[k].set, *old_type = in_cache[k].type;
+    in_cache[k].set = Py_NewRef(set);
+    in_cache[k].type = Py_NewRef(o);
+    in_cache[k].size = size;
+    in_cache[k].in = r;
+    Py_XDECREF(old_set); /* last: a dealloc may run code */
+    Py_XDECREF(old_type);
+    return r;
+}
 
 /* record(op, seq, target, value, extra) with the call site of the current Python frame
  * (the program's: the helper has no frame of its own). */
@@ -1550,6 +1696,8 @@ static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "Hand the recorder's state to record()."},
     {"setup_stacks", setup_stacks, METH_O, "Hand record() the interner of call stacks."},
     {"forget_stacks", forget_stacks, METH_NOARGS, "Empty record()'s cache of stack ids."},
+    {"unit_state_changed", unit_state_changed, METH_NOARGS,
+     "A thread's state was bound or forgotten: look every thread's up again."},
     {"shadow_setup", shadow_setup, METH_VARARGS,
      "Hand tracelens.record.shadow's registry and rules to the helpers."},
     {"method_helper", make_method_helper, METH_VARARGS,
@@ -1576,8 +1724,10 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_module, "__module__");
     INTERN(s_qualname, "__qualname__");
     INTERN(s_class, "__class__");
+    INTERN(g_st_key, "tracelens.record._speedups.unit_state");
 #undef INTERN
     if ((sh_depth = PyLong_FromLong(1)) == NULL) return NULL;
+    if (new_st_token() < 0) return NULL;
     if (PyType_Ready(&HelperType) < 0) return NULL;
     /* object's own __class__ (a static type's tp_dict is NULL from 3.12: looked up) */
     sh_object_class = _PyType_Lookup(&PyBaseObject_Type, s_class);
