@@ -245,12 +245,28 @@ def py_record(
         extra: Further fields (``kind``, ``wait_ns``, ...).
         depth: Frames between this function and the user's call site.
     """
+    made = py_event(op, seq, target, value, extra, depth + 1)
+    if made is not None:
+        py_append(*made)
+
+
+def py_event(
+    op: str,
+    seq: int,
+    target: str,
+    value: Any = NOVALUE,
+    extra: dict[str, Any] | None = None,
+    depth: int = 2,
+) -> tuple[UnitState, tuple[Any, ...], Any] | None:
+    """The current thread's state, the record of one event, not yet appended to its
+    buffer, and its call site's frame (``None`` in the recorder's own threads);
+    ``py_record``'s arguments."""
     try:
         st = _local.st
     except AttributeError:
         st = _new_state()
     if st.off:
-        return
+        return None
     f = getframe(depth)
     deep = _STATE.stack_depth
     # Calls that come through the standard library's primitives (a Condition's wait,
@@ -264,6 +280,15 @@ def py_record(
     stack = py_stack(f) if deep else None
     task = None if _get_running_loop() is None else current_task_unit()
     rec = (op, seq, _monotonic_ns(), target, value, f.f_code, f.f_lasti, task, extra, stack)
+    return st, rec, f
+
+
+def py_append(st: UnitState, rec: tuple[Any, ...], f: Any = None) -> None:
+    """Append a record (``py_event``) to a unit's buffer, and write the buffer when full.
+
+    ``st`` is the current thread's, or (an event kept aside, ``shadow``) another's: the
+    append is one C call, so it never lands in a list the sink has already taken.
+    ``f``: the event's frame, for a forced schedule (``None``: not a scheduling point)."""
     # NOTE: the buffer is read and appended to with no call in between (a call is a
     # switch point): read before the clock call, the list could be taken by the
     # flusher in the meantime and the event appended to a list already written.
@@ -273,7 +298,7 @@ def py_record(
         sink = _STATE.sink
         if sink is not None:
             sink.flush_unit(st)
-    if schedule_point is not None:
+    if schedule_point is not None and f is not None:
         schedule_point(rec, st, f)
 
 

@@ -678,49 +678,16 @@ done:
     return result;
 }
 
-/* record(op, seq, target, value=NOVALUE, extra=None, depth=2) */
-static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
-                        PyObject *kwnames) {
-    static const char *names[] = {"op", "seq", "target", "value", "extra", "depth"};
-    PyObject *a[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
-    if (g_local == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "setup() was not called");
-        return NULL;
-    }
-    if (nargs > 6) {
-        PyErr_SetString(PyExc_TypeError, "record() takes at most 6 arguments");
-        return NULL;
-    }
-    for (Py_ssize_t i = 0; i < nargs; i++) a[i] = args[i];
-    if (kwnames != NULL) {
-        Py_ssize_t nk = PyTuple_GET_SIZE(kwnames);
-        for (Py_ssize_t k = 0; k < nk; k++) {
-            PyObject *name = PyTuple_GET_ITEM(kwnames, k);
-            int j = 0;
-            for (; j < 6; j++)
-                if (PyUnicode_CompareWithASCIIString(name, names[j]) == 0) break;
-            if (j == 6 || a[j] != NULL) {
-                PyErr_Format(PyExc_TypeError, "record() got an unexpected keyword %R", name);
-                return NULL;
-            }
-            a[j] = args[nargs + k];
-        }
-    }
-    if (a[0] == NULL || a[1] == NULL || a[2] == NULL) {
-        PyErr_SetString(PyExc_TypeError, "record() needs op, seq and target");
-        return NULL;
-    }
-    PyObject *value = a[3] ? a[3] : g_novalue, *extra = a[4] ? a[4] : Py_None;
-    Py_ssize_t depth = 2;
-    if (a[5] != NULL) {
-        depth = PyLong_AsSsize_t(a[5]);
-        if (depth == -1 && PyErr_Occurred()) return NULL;
-    }
-
+/* The current thread's state and the record of one event (record()'s arguments), not
+ * yet appended to its buffer (_core.py_event). 0 with *rec NULL: a recorder's own
+ * thread (nothing to record); -1: an error. New references in *st_out and *rec_out. */
+static int make_record(PyObject *op, PyObject *seq, PyObject *target, PyObject *value,
+                       PyObject *extra, Py_ssize_t depth, PyObject **st_out, PyObject **rec_out) {
+    *st_out = *rec_out = NULL;
     PyObject *st = current_state();
-    if (st == NULL) return NULL;
-    PyObject *result = NULL, *code = NULL, *task = NULL, *buf = NULL, *rec = NULL;
-    PyObject *stack = NULL;
+    if (st == NULL) return -1;
+    int r = -1;
+    PyObject *code = NULL, *task = NULL, *rec = NULL, *stack = NULL;
     PyFrameObject *f = NULL;
     PyObject *off = read_slot(st, s_off, &slot_off);
     if (off == NULL) goto done;
@@ -728,7 +695,7 @@ static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     Py_DECREF(off);
     if (is_off < 0) goto done;
     if (is_off) {
-        result = Py_NewRef(Py_None);
+        r = 0;
         goto done;
     }
     /* The Python version runs in a frame of its own: its getframe(depth) is our
@@ -782,20 +749,36 @@ static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
     if (ts == NULL || lasti == NULL) {
         Py_XDECREF(ts);
         Py_XDECREF(lasti);
+        Py_CLEAR(rec);
         goto done;
     }
-    PyTuple_SET_ITEM(rec, 0, Py_NewRef(a[0]));
-    PyTuple_SET_ITEM(rec, 1, Py_NewRef(a[1]));
+    PyTuple_SET_ITEM(rec, 0, Py_NewRef(op));
+    PyTuple_SET_ITEM(rec, 1, Py_NewRef(seq));
     PyTuple_SET_ITEM(rec, 2, ts);
-    PyTuple_SET_ITEM(rec, 3, Py_NewRef(a[2]));
+    PyTuple_SET_ITEM(rec, 3, Py_NewRef(target));
     PyTuple_SET_ITEM(rec, 4, Py_NewRef(value));
     PyTuple_SET_ITEM(rec, 5, Py_NewRef(code));
     PyTuple_SET_ITEM(rec, 6, lasti);
     PyTuple_SET_ITEM(rec, 7, Py_NewRef(task));
     PyTuple_SET_ITEM(rec, 8, Py_NewRef(extra));
     PyTuple_SET_ITEM(rec, 9, Py_NewRef(stack));
-    buf = read_slot(st, s_buf, &slot_buf);
-    if (buf == NULL) goto done;
+    *rec_out = rec;
+    *st_out = Py_NewRef(st);
+    r = 0;
+done:
+    Py_XDECREF(stack);
+    Py_XDECREF(task);
+    Py_XDECREF(code);
+    Py_XDECREF((PyObject *)f);
+    Py_DECREF(st);
+    return r;
+}
+
+/* Append a record to a unit's buffer and write the buffer when full (_core.py_append). */
+static int append_record(PyObject *st, PyObject *rec) {
+    PyObject *buf = read_slot(st, s_buf, &slot_buf);
+    if (buf == NULL) return -1;
+    int r = -1;
     if (!PyList_Check(buf)) {
         PyErr_SetString(PyExc_TypeError, "a unit's buffer is a list");
         goto done;
@@ -810,24 +793,66 @@ static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         PyObject *sink = read_slot(g_state, s_sink, &slot_sink);
         if (sink == NULL) goto done;
         if (sink != Py_None) {
-            PyObject *r = PyObject_CallMethodOneArg(sink, s_flush_unit, st);
+            PyObject *res = PyObject_CallMethodOneArg(sink, s_flush_unit, st);
             Py_DECREF(sink);
-            if (r == NULL) goto done;
-            Py_DECREF(r);
+            if (res == NULL) goto done;
+            Py_DECREF(res);
         } else {
             Py_DECREF(sink);
         }
     }
-    result = Py_NewRef(Py_None);
+    r = 0;
 done:
-    Py_XDECREF(rec);
-    Py_XDECREF(stack);
-    Py_XDECREF(buf);
-    Py_XDECREF(task);
-    Py_XDECREF(code);
-    Py_XDECREF((PyObject *)f);
+    Py_DECREF(buf);
+    return r;
+}
+
+/* record(op, seq, target, value=NOVALUE, extra=None, depth=2) */
+static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
+                        PyObject *kwnames) {
+    static const char *names[] = {"op", "seq", "target", "value", "extra", "depth"};
+    PyObject *a[6] = {NULL, NULL, NULL, NULL, NULL, NULL};
+    if (g_local == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "setup() was not called");
+        return NULL;
+    }
+    if (nargs > 6) {
+        PyErr_SetString(PyExc_TypeError, "record() takes at most 6 arguments");
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) a[i] = args[i];
+    if (kwnames != NULL) {
+        Py_ssize_t nk = PyTuple_GET_SIZE(kwnames);
+        for (Py_ssize_t k = 0; k < nk; k++) {
+            PyObject *name = PyTuple_GET_ITEM(kwnames, k);
+            int j = 0;
+            for (; j < 6; j++)
+                if (PyUnicode_CompareWithASCIIString(name, names[j]) == 0) break;
+            if (j == 6 || a[j] != NULL) {
+                PyErr_Format(PyExc_TypeError, "record() got an unexpected keyword %R", name);
+                return NULL;
+            }
+            a[j] = args[nargs + k];
+        }
+    }
+    if (a[0] == NULL || a[1] == NULL || a[2] == NULL) {
+        PyErr_SetString(PyExc_TypeError, "record() needs op, seq and target");
+        return NULL;
+    }
+    PyObject *value = a[3] ? a[3] : g_novalue, *extra = a[4] ? a[4] : Py_None;
+    Py_ssize_t depth = 2;
+    if (a[5] != NULL) {
+        depth = PyLong_AsSsize_t(a[5]);
+        if (depth == -1 && PyErr_Occurred()) return NULL;
+    }
+    PyObject *st, *rec;
+    if (make_record(a[0], a[1], a[2], value, extra, depth, &st, &rec) < 0) return NULL;
+    if (rec == NULL) Py_RETURN_NONE;
+    int r = append_record(st, rec);
+    Py_DECREF(rec);
     Py_DECREF(st);
-    return result;
+    if (r < 0) return NULL;
+    Py_RETURN_NONE;
 }
 
 /* ------------------------------------------------------------------------------ */
@@ -923,6 +948,128 @@ static int sh_record(PyObject *op, PyObject *seq, PyObject *target, PyObject *va
     if (r == NULL) return -1;
     Py_DECREF(r);
     return 0;
+}
+
+/* Objects only one unit has touched (shadow._event, the reference): while one unit
+ * alone has touched an object, its events are kept aside in pv_dict (id(object) ->
+ * [registry entry, owner's unit state, kept: variable -> [last write, last commuting
+ * write since, last read since]]) instead of being appended; the first access by
+ * another unit (or from an asyncio task) hands them to shadow._emit_kept, which
+ * appends them to the owner's buffer with their own sequence numbers, sites and unit,
+ * and the object is recorded in full from then on ([entry, None, None]). */
+static PyObject *pv_dict, *pv_emit;
+static int pv_on;
+enum { PV_MAX_VARS = 256 }; /* shadow.MAX_PRIVATE_VARS */
+
+/* private_setup(private, emit_kept, on) */
+static PyObject *private_setup(PyObject *self, PyObject *args) {
+    PyObject *d, *emit;
+    int on;
+    if (!PyArg_ParseTuple(args, "O!Op", &PyDict_Type, &d, &emit, &on)) return NULL;
+    Py_INCREF(d);
+    Py_XSETREF(pv_dict, d);
+    Py_INCREF(emit);
+    Py_XSETREF(pv_emit, emit);
+    pv_on = on;
+    Py_RETURN_NONE;
+}
+
+/* Keep a record among an object's kept events (shadow._keep_event). */
+static int pv_keep(PyObject *kept, PyObject *var, PyObject *rec, PyObject *op, PyObject *extra) {
+    PyObject *slots = PyDict_GetItemWithError(kept, var);
+    if (slots == NULL) {
+        if (PyErr_Occurred()) return -1;
+        if ((slots = PyList_New(3)) == NULL) return -1;
+        for (int i = 0; i < 3; i++) PyList_SET_ITEM(slots, i, Py_NewRef(Py_None));
+        int r = PyDict_SetItem(kept, var, slots);
+        Py_DECREF(slots); /* the dict holds it */
+        if (r < 0) return -1;
+    }
+    if (!PyList_CheckExact(slots) || PyList_GET_SIZE(slots) != 3) {
+        PyErr_SetString(PyExc_TypeError, "kept events are a list of three");
+        return -1;
+    }
+    int op_is_read = PyUnicode_Compare(op, sh_R);
+    if (op_is_read == -1 && PyErr_Occurred()) return -1;
+    Py_ssize_t at = op_is_read == 0 ? 2 : extra == sh_commuting ? 1 : 0;
+    Py_INCREF(slots);
+    PyObject *old[3] = {NULL, NULL, NULL};
+    old[0] = PyList_GET_ITEM(slots, at);
+    PyList_SET_ITEM(slots, at, Py_NewRef(rec));
+    if (at == 0) { /* a write: what it follows conflicts with nothing more than it does */
+        old[1] = PyList_GET_ITEM(slots, 1);
+        old[2] = PyList_GET_ITEM(slots, 2);
+        PyList_SET_ITEM(slots, 1, Py_NewRef(Py_None));
+        PyList_SET_ITEM(slots, 2, Py_NewRef(Py_None));
+    }
+    for (int i = 0; i < 3; i++) Py_XDECREF(old[i]);
+    Py_DECREF(slots);
+    return 0;
+}
+
+/* record() for a variable of object o (entry: its registry entry): appended at once, or
+ * kept aside while the object is private to the current unit (shadow._event). */
+static int sh_record_of(PyObject *o, PyObject *entry, PyObject *op, PyObject *seq,
+                        PyObject *target, PyObject *value, PyObject *extra) {
+    if (!pv_on || pv_dict == NULL) return sh_record(op, seq, target, value, extra);
+    PyObject *st, *rec;
+    if (make_record(op, seq, target, value, extra, 1, &st, &rec) < 0) return -1;
+    if (rec == NULL) return 0;
+    int r = -1, in_task = PyTuple_GET_ITEM(rec, 7) != Py_None;
+    PyObject *p = NULL, *owner = NULL, *kept = NULL;
+    PyObject *key = PyLong_FromVoidPtr(o);
+    if (key == NULL) goto done;
+    p = PyDict_GetItemWithError(pv_dict, key);
+    if (p == NULL && PyErr_Occurred()) goto done;
+    if (p != NULL && PyList_CheckExact(p) && PyList_GET_SIZE(p) == 3 &&
+        PyList_GET_ITEM(p, 0) == entry) {
+        Py_INCREF(p);
+    } else { /* first seen (or a new object at the address): its toucher owns it */
+        PyObject *k = in_task ? Py_NewRef(Py_None) : PyDict_New();
+        if (k == NULL || (p = PyList_New(3)) == NULL) {
+            Py_XDECREF(k);
+            goto done;
+        }
+        PyList_SET_ITEM(p, 0, Py_NewRef(entry));
+        PyList_SET_ITEM(p, 1, Py_NewRef(in_task ? Py_None : st));
+        PyList_SET_ITEM(p, 2, k);
+        if (PyDict_SetItem(pv_dict, key, p) < 0) goto done;
+    }
+    PyObject *own = PyList_GET_ITEM(p, 1);
+    if (own == st && !in_task) {
+        PyObject *k = PyList_GET_ITEM(p, 2);
+        if (!PyDict_CheckExact(k)) {
+            PyErr_SetString(PyExc_TypeError, "kept events are a dict");
+            goto done;
+        }
+        if (pv_keep(k, target, rec, op, extra) < 0) goto done;
+        if (PyDict_GET_SIZE(k) <= PV_MAX_VARS) {
+            r = 0;
+            goto done;
+        }
+    }
+    if (own != Py_None) { /* another unit, or too many variables: recorded in full now */
+        owner = Py_NewRef(own);
+        kept = Py_NewRef(PyList_GET_ITEM(p, 2));
+        PyList_SetItem(p, 1, Py_NewRef(Py_None)); /* we hold the old items */
+        PyList_SetItem(p, 2, Py_NewRef(Py_None));
+        PyObject *res = PyObject_CallFunctionObjArgs(pv_emit, owner, kept, NULL);
+        if (res == NULL) goto done;
+        Py_DECREF(res);
+        if (owner == st && !in_task) { /* this event was kept, and went out with them */
+            r = 0;
+            goto done;
+        }
+    }
+    r = append_record(st, rec);
+done:
+    Py_XDECREF(key);
+    Py_XDECREF(p);
+    Py_XDECREF(owner);
+    Py_XDECREF(kept);
+    Py_DECREF(rec);
+    Py_DECREF(st);
+    return r;
 }
 
 /* An event's failure (shadow._failed): an Exception is said once and swallowed (0); a
@@ -1138,7 +1285,7 @@ static int sh_attr_event(PyObject *op, PyObject *seq, PyObject *o, PyObject *nam
         Py_DECREF(held);
     }
     if ((val = sh_value(v)) == NULL) goto fail;
-    if (sh_record(op, seq, var, val, Py_None) < 0) goto fail;
+    if (sh_record_of(o, entry, op, seq, var, val, Py_None) < 0) goto fail;
     r = 0;
     goto end;
 skip:
@@ -1170,7 +1317,7 @@ static int sh_item_event(PyObject *op, PyObject *seq, PyObject *o, PyObject *key
     r = PyDict_CheckExact(o) ? 0 : PyObject_IsInstance(o, sh_whole);
     if (r < 0) goto fail;
     if (r) {
-        if (sh_record(op, seq, label, g_novalue, Py_None) < 0) goto fail;
+        if (sh_record_of(o, entry, op, seq, label, g_novalue, Py_None) < 0) goto fail;
         r = 0;
         goto end;
     }
@@ -1193,10 +1340,10 @@ static int sh_item_event(PyObject *op, PyObject *seq, PyObject *o, PyObject *key
         if (r && PyDict_SetItem(keys, key, var) < 0) goto fail;
     }
     if ((val = sh_value(v)) == NULL) goto fail;
-    if (sh_record(op, seq, var, val, Py_None) < 0) goto fail;
+    if (sh_record_of(o, entry, op, seq, var, val, Py_None) < 0) goto fail;
     if (key_set) { /* an insert or delete of one key: commutes with those of others */
         if ((seq2 = sh_next_seq()) == NULL) goto fail;
-        if (sh_record(sh_W, seq2, label, g_novalue, sh_commuting) < 0) goto fail;
+        if (sh_record_of(o, entry, sh_W, seq2, label, g_novalue, sh_commuting) < 0) goto fail;
     }
     r = 0;
     goto end;
@@ -1351,10 +1498,10 @@ static int sh_method_event(int effect, PyObject *seq, PyObject *o, PyObject *hin
     } else {
         var = Py_NewRef(label);
     }
-    if (var == NULL || sh_record(op, seq, var, g_novalue, extra) < 0) goto fail;
+    if (var == NULL || sh_record_of(o, entry, op, seq, var, g_novalue, extra) < 0) goto fail;
     if (second) {
         if ((seq2 = sh_next_seq()) == NULL) goto fail;
-        if (sh_record(sh_W, seq2, label, g_novalue, sh_commuting) < 0) goto fail;
+        if (sh_record_of(o, entry, sh_W, seq2, label, g_novalue, sh_commuting) < 0) goto fail;
     }
     r = 0;
     goto end;
@@ -1696,6 +1843,8 @@ static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "Hand the recorder's state to record()."},
     {"setup_stacks", setup_stacks, METH_O, "Hand record() the interner of call stacks."},
     {"forget_stacks", forget_stacks, METH_NOARGS, "Empty record()'s cache of stack ids."},
+    {"private_setup", private_setup, METH_VARARGS,
+     "Hand tracelens.record.shadow's kept events of unit-private objects to the helpers."},
     {"unit_state_changed", unit_state_changed, METH_NOARGS,
      "A thread's state was bound or forgotten: look every thread's up again."},
     {"shadow_setup", shadow_setup, METH_VARARGS,
