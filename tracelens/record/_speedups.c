@@ -961,11 +961,31 @@ static PyObject *pv_dict, *pv_emit;
 static int pv_on;
 enum { PV_MAX_VARS = 256 }; /* shadow.MAX_PRIVATE_VARS */
 
+/* The entries of pv_dict seen last, by identity of the registry entry they are for
+ * (unique to one object's name while it lives, and held here, so never reused while
+ * cached): the dict lookup by id costs ~250 instructions an access. An entry is found
+ * again in pv_dict only when it is the same list; private_setup() empties the cache
+ * (called again when pv_dict is cleared: defer_private(), a forked child). */
+enum { NPV = 1024 };
+static struct {
+    PyObject *entry, *p;
+} pv_cache[NPV];
+
+static void pv_cache_clear(void) {
+    for (int k = 0; k < NPV; k++) {
+        PyObject *e = pv_cache[k].entry, *q = pv_cache[k].p;
+        pv_cache[k].entry = pv_cache[k].p = NULL;
+        Py_XDECREF(e);
+        Py_XDECREF(q);
+    }
+}
+
 /* private_setup(private, emit_kept, on) */
 static PyObject *private_setup(PyObject *self, PyObject *args) {
     PyObject *d, *emit;
     int on;
     if (!PyArg_ParseTuple(args, "O!Op", &PyDict_Type, &d, &emit, &on)) return NULL;
+    pv_cache_clear();
     Py_INCREF(d);
     Py_XSETREF(pv_dict, d);
     Py_INCREF(emit);
@@ -1016,14 +1036,23 @@ static int sh_record_of(PyObject *o, PyObject *entry, PyObject *op, PyObject *se
     if (make_record(op, seq, target, value, extra, 1, &st, &rec) < 0) return -1;
     if (rec == NULL) return 0;
     int r = -1, in_task = PyTuple_GET_ITEM(rec, 7) != Py_None;
-    PyObject *p = NULL, *owner = NULL, *kept = NULL;
-    PyObject *key = PyLong_FromVoidPtr(o);
-    if (key == NULL) goto done;
+    PyObject *p = NULL, *owner = NULL, *kept = NULL, *key = NULL;
+    size_t slot = ((uintptr_t)entry >> 4) % NPV;
+    if (pv_cache[slot].entry == entry) {
+        p = Py_NewRef(pv_cache[slot].p);
+        goto found;
+    }
+    if ((key = PyLong_FromVoidPtr(o)) == NULL) goto done;
     p = PyDict_GetItemWithError(pv_dict, key);
     if (p == NULL && PyErr_Occurred()) goto done;
     if (p != NULL && PyList_CheckExact(p) && PyList_GET_SIZE(p) == 3 &&
         PyList_GET_ITEM(p, 0) == entry) {
         Py_INCREF(p);
+        PyObject *old_e = pv_cache[slot].entry, *old_p = pv_cache[slot].p;
+        pv_cache[slot].entry = Py_NewRef(entry);
+        pv_cache[slot].p = Py_NewRef(p);
+        Py_XDECREF(old_e);
+        Py_XDECREF(old_p);
     } else { /* first seen (or a new object at the address): its toucher owns it */
         PyObject *k = in_task ? Py_NewRef(Py_None) : PyDict_New();
         if (k == NULL || (p = PyList_New(3)) == NULL) {
@@ -1034,7 +1063,10 @@ static int sh_record_of(PyObject *o, PyObject *entry, PyObject *op, PyObject *se
         PyList_SET_ITEM(p, 1, Py_NewRef(in_task ? Py_None : st));
         PyList_SET_ITEM(p, 2, k);
         if (PyDict_SetItem(pv_dict, key, p) < 0) goto done;
+        r = append_record(st, rec); /* its first access is written: the object is seen */
+        goto done;
     }
+found:;
     PyObject *own = PyList_GET_ITEM(p, 1);
     if (own == st && !in_task) {
         PyObject *k = PyList_GET_ITEM(p, 2);

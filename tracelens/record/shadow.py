@@ -229,7 +229,8 @@ def defer_private(on: bool) -> None:
 
     While one unit alone has touched an object, the events of each of its variables are
     kept aside, not written: the last write, and the last commuting write and the last
-    read since. When another unit (or an asyncio task) touches it, what is kept is
+    read since (its very first access is written at once, so that the trace shows the
+    object was seen). When another unit (or an asyncio task) touches it, what is kept is
     appended to the first unit's buffer, with its own sequence numbers, sites and unit,
     before the new access, and the object is recorded in full from then on. An object
     that dies unshared takes its kept events with it. Sound: an access of another unit
@@ -261,15 +262,16 @@ def _event(o: Any, entry: _Entry, op: str, seq: int, var: str, v: Any, extra: An
     with _lock:  # the owner's keep and another unit's take-over never interleave
         p = _private.get(i)
         if p is None or p[0] is not entry:  # first seen: its toucher owns it
-            p = _private[i] = [entry, None, None] if in_task else [entry, st, {}]
-        owner = p[1]
-        if owner is st and not in_task:
+            _private[i] = [entry, None, None] if in_task else [entry, st, {}]
+            p = None  # and its first access is written: the object is seen
+        owner = None if p is None else p[1]
+        if p is not None and owner is st and not in_task:
             _keep_event(p[2], var, rec, op, extra)
             if len(p[2]) <= MAX_PRIVATE_VARS:
                 return
-        if owner is not None:  # another unit, or too many variables: in full from now
-            kept, p[1], p[2] = p[2], None, None
-    if kept is not None:
+        if p is not None and owner is not None:  # another unit, or too many variables
+            kept, p[1], p[2] = p[2], None, None  # in full from now
+    if kept is not None and owner is not None:
         _emit_kept(owner, kept)
         if owner is st and not in_task:  # this event was kept, and went out with them
             return
@@ -303,7 +305,7 @@ def _emit_kept(owner: _core.UnitState, kept: dict[str, list[Any]]) -> None:
 
 def _forget_private_after_fork() -> None:
     """In a forked child: its objects are copies, touched after everything the parent did."""
-    _private.clear()
+    defer_private(_defer)  # empties the kept events, and the C helpers' cache of them
 
 
 os.register_at_fork(after_in_child=_forget_private_after_fork)
