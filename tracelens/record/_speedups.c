@@ -470,14 +470,39 @@ static SlotRead slot_off, slot_buf, slot_buffer_size, slot_sink, slot_stack_dept
  * thread state. A new reference, or NULL. */
 static PyObject *g_st_key, *g_st_token;
 
+/* The state found last, and for which thread state (its address and its id, unique in
+ * the interpreter: an address may be reused by a later thread) and token: most events
+ * follow one of the same thread. Held references. */
+static struct {
+    PyThreadState *ts;
+    uint64_t id;
+    PyObject *st, *token;
+} last_state;
+
+static void remember_state(PyThreadState *ts, PyObject *st) {
+    PyObject *old_st = last_state.st, *old_token = last_state.token;
+    last_state.ts = ts;
+    last_state.id = PyThreadState_GetID(ts);
+    last_state.st = Py_NewRef(st);
+    last_state.token = Py_NewRef(g_st_token);
+    Py_XDECREF(old_st); /* last: a dealloc may run code */
+    Py_XDECREF(old_token);
+}
+
 static PyObject *current_state(void) {
+    PyThreadState *ts = PyThreadState_Get();
+    if (last_state.ts == ts && last_state.token == g_st_token && last_state.st != NULL &&
+        last_state.id == PyThreadState_GetID(ts))
+        return Py_NewRef(last_state.st);
     PyObject *d = PyThreadState_GetDict(); /* borrowed; NULL without an error if none */
     if (d != NULL && g_st_token != NULL) {
         PyObject *c = PyDict_GetItemWithError(d, g_st_key);
         if (c != NULL) {
             if (PyTuple_CheckExact(c) && PyTuple_GET_SIZE(c) == 2 &&
-                PyTuple_GET_ITEM(c, 1) == g_st_token)
+                PyTuple_GET_ITEM(c, 1) == g_st_token) {
+                remember_state(ts, PyTuple_GET_ITEM(c, 0));
                 return Py_NewRef(PyTuple_GET_ITEM(c, 0));
+            }
         } else if (PyErr_Occurred()) {
             return NULL;
         }
@@ -497,6 +522,7 @@ static PyObject *current_state(void) {
             return NULL;
         }
         Py_DECREF(c);
+        remember_state(ts, st);
     }
     return st;
 }
