@@ -1,4 +1,5 @@
-"""The cost of recording unmarked code: plain, ``tracelens run --no-instrument``, ``tracelens run``.
+"""The cost of recording unmarked code: plain, ``tracelens run --no-instrument``, ``tracelens run``
+(and ``tracelens run --record-private``).
 
     python benchmarks/instrument.py [--repeat 5] [--scale 1.0]
 
@@ -13,10 +14,13 @@ side in every round:
   the rewrite leaves alone.
 
 Prints the median CPU time (user + system of the child) of each, the slowdowns against
-the plain run, the recorded accesses, the trace bytes and the CPU time per recorded
-access (instrumented minus ``--no-instrument``, over the accesses), and the load average
-before and after. The target (the instrumentation issue): at most 10x on
-``objects`` with instrumentation, and the uninstrumented run close to plain.
+the plain run, the accesses the program made (those ``--record-private`` writes: every
+one), the trace bytes per access and the CPU time per access (instrumented minus
+``--no-instrument``, over the accesses) with and without ``--record-private`` (by default
+the accesses of objects only one thread touches are kept aside and dropped with the
+object, ``docs/instrumentation.md``), and the load average before and after. The target
+(the instrumentation issue): at most 10x on ``objects`` with instrumentation, and the
+uninstrumented run close to plain.
 """
 
 from __future__ import annotations
@@ -95,14 +99,15 @@ PROGRAMS = {
 }
 #: Iterations per program at --scale 1.
 SIZES = {"article": 20_000, "objects": 20_000, "cpu": 30_000}
-MODES = ("plain", "no-instrument", "instrument")
+MODES = ("plain", "no-instrument", "instrument", "record-private")
 
 
 def _command(mode: str, script: Path, trace: Path) -> list[str]:
     if mode == "plain":
         return [sys.executable, str(script)]
-    extra = ["--no-instrument"] if mode == "no-instrument" else []
-    return [sys.executable, "-m", "tracelens", "run", "-o", str(trace), *extra, str(script)]
+    extra = {"no-instrument": ["--no-instrument"], "record-private": ["--record-private"]}
+    extra_args = extra.get(mode, [])
+    return [sys.executable, "-m", "tracelens", "run", "-o", str(trace), *extra_args, str(script)]
 
 
 def _cpu(command: list[str], cwd: Path, tree: Path | None = None) -> float:
@@ -145,25 +150,35 @@ def main(argv: list[str] | None = None) -> None:
             n = int(SIZES[name] * a.scale)
             script.write_text(f"N = {n}\n" + textwrap.dedent(body))
             trace = d / f"{name}.jsonl"
+            full = d / f"{name}.full.jsonl"
             times: dict[str, list[float]] = {m: [] for m in (*MODES, "baseline")}
             for _ in range(a.repeat):
                 for mode in MODES:
-                    times[mode].append(_cpu(_command(mode, script, trace), d))
+                    out = full if mode == "record-private" else trace
+                    times[mode].append(_cpu(_command(mode, script, out), d))
                 if a.baseline is not None:
                     command = _command("instrument", script, d / "baseline.jsonl")
                     times["baseline"].append(_cpu(command, d, a.baseline))
             med = {m: statistics.median(v) for m, v in times.items()}
-            accesses = _accesses(trace)
-            size = trace.stat().st_size
-            per = f"{size / accesses:.0f} B/access" if accesses else "no accesses"
-            if accesses:  # what each access costs beyond the program and tracelens run
-                ns = (med["instrument"] - med["no-instrument"]) / accesses * 1e9
-                per += f", {ns:.0f} ns CPU/access"
+            accesses = _accesses(full)  # every access the program made
+            written = _accesses(trace)
             plain, bare, inst = med["plain"], med["no-instrument"], med["instrument"]
+            every = med["record-private"]
+            per = every_per = "no accesses"
+            if accesses:  # what each access costs beyond the program and tracelens run
+                per = f"{trace.stat().st_size / accesses:.0f} B"
+                per += f", {(inst - bare) / accesses * 1e9:.0f} ns CPU per access"
+                every_per = f"{full.stat().st_size / accesses:.0f} B"
+                every_per += f", {(every - bare) / accesses * 1e9:.0f} ns CPU per access"
             print(
                 f"{name:8s} plain {plain:6.2f} s   --no-instrument {bare:6.2f} s"
                 f" ({bare / plain:5.2f}x)   instrumented {inst:6.2f} s ({inst / plain:5.2f}x)"
-                f"   {accesses:,} accesses, {per} (CPU, median of {a.repeat})"
+                f"   {accesses:,} accesses, {written:,} written, {per}"
+                f" (CPU, median of {a.repeat})"
+            )
+            print(
+                f"{'':8s} --record-private {every:6.2f} s ({every / plain:5.2f}x):"
+                f" every access written, {every_per}"
             )
             if a.baseline is not None:
                 base = statistics.median(times["baseline"])

@@ -179,3 +179,33 @@ def test_the_compiled_helpers_are_the_c_ones(recorder_path: str) -> None:
     assert type(made["_tl_g_load"]).__module__ == "tracelens.record._speedups"
     assert type(made["_tl_m_append"]).__module__ == "tracelens.record._speedups"
     assert made["_tl_item_iter"] is shadow._iterate  # iteration stays in Python
+
+
+@pytest.mark.skipif(C is None, reason="the C accelerator is not built or is switched off")
+def test_a_type_added_to_the_proxies_after_it_was_seen_is_no_longer_recorded(
+    tmp_path: Path, recorder_path: str
+) -> None:
+    """The C helpers' cache of which types are proxies follows ``_PROXIES`` as it grows:
+    an attribute of a type recorded before it became a proxy type is not recorded after."""
+    if recorder_path == "python":
+        pytest.skip("the C helpers' cache")
+    assert C is not None
+
+    class Owner:
+        def __init__(self) -> None:
+            self.a = 1
+
+    get = C.helper("attr_get", "a", "a", None, None)
+    o = Owner()
+    tracelens.configure(tmp_path / "t.jsonl")
+    try:
+        assert get(o) == 1
+        shadow._PROXIES.add(Owner)
+        try:
+            assert get(o) == 1
+        finally:
+            shadow._PROXIES.discard(Owner)
+    finally:
+        tracelens.shutdown()
+    (only,) = [e[2] for e in _events(tmp_path / "t.jsonl")]
+    assert only.endswith("<locals>.Owner.a")

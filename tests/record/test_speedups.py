@@ -244,3 +244,61 @@ def test_the_c_record_names_the_callers_line() -> None:
     unit.buf = []
     sink = Sink(None, emit=lambda d: None)
     assert sink._sites(c_rec[5], c_rec[6])[1] + 1 == sink._sites(py_rec[5], py_rec[6])[1]
+
+
+def _in_a_thread(body: Any) -> Any:
+    """Run ``body`` in a new thread (its own unit state) and give back what it returned."""
+    import threading
+
+    out: list[Any] = []
+    t = threading.Thread(target=lambda: out.append(body()))
+    t.start()
+    t.join()
+    return out[0]
+
+
+def test_the_c_record_follows_a_thread_state_bound_or_forgotten_after_it_was_cached() -> None:
+    """The C record appends to the thread's current state (``_local.st``) even after it
+    cached an earlier one: a state bound anew, or forgotten and made again."""
+    assert C_RECORD is not None
+
+    def body() -> tuple[UnitState, UnitState, UnitState | None]:
+        assert C_RECORD is not None
+        first = _core.unit_state()
+        C_RECORD("write", 1, "v", depth=1)  # caches ``first``
+        second = _core.bind_unit_state("t-bound", 99, "bound")
+        C_RECORD("write", 2, "v", depth=1)
+        _core.forget_unit_state()
+        C_RECORD("write", 3, "v", depth=1)  # makes a new state
+        third = _core.bound_unit_state()
+        return first, second, third
+
+    first, second, third = _in_a_thread(body)
+    for unit in (first, second, third):
+        if unit is not None:
+            _core.STATES.pop(id(unit), None)
+    assert [r[1] for r in first.buf] == [1]
+    assert [r[1] for r in second.buf] == [2]
+    assert third is not None and third is not second and [r[1] for r in third.buf] == [3]
+
+
+def test_a_file_added_to_skip_files_after_its_frames_were_seen_is_skipped() -> None:
+    """The C record's cache of which code objects are in ``SKIP_FILES`` follows a file
+    added later: its frames are no longer call sites."""
+    assert C_RECORD is not None
+    fake = "/nonexistent/tracelens-skip-test.py"
+    scope: dict[str, Any] = {"rec": C_RECORD}
+    exec(compile("def inner():\n    rec('write', 1, 'v', depth=1)\n", fake, "exec"), scope)
+    unit = _core.unit_state()
+    unit.buf = []
+    try:
+        scope["inner"]()
+        _core.SKIP_FILES.add(fake)
+        scope["inner"]()
+    finally:
+        _core.SKIP_FILES.discard(fake)
+    (before, after), unit.buf = unit.buf, []
+    assert before[5].co_filename == fake
+    assert (
+        after[5] is test_a_file_added_to_skip_files_after_its_frames_were_seen_is_skipped.__code__
+    )

@@ -155,8 +155,17 @@ def bind_unit_state(unit: str, tid: int, name: str) -> UnitState:
     """Create the current thread's state with a known unit (set when it was forked)."""
     st = UnitState(unit, tid, name)
     _local.st = st
+    _state_changed()
     STATES[id(st)] = st
     return st
+
+
+def _state_changed() -> None:
+    """Tell the C ``record``, if it was loaded, that a thread's state was bound or
+    forgotten: it caches each thread's state and looks them up again."""
+    c = sys.modules.get("tracelens.record._speedups")
+    if c is not None:
+        c.unit_state_changed()
 
 
 def _new_state() -> UnitState:
@@ -190,6 +199,7 @@ def forget_unit_state() -> None:
     """Drop the current thread's state (after fork, in the child)."""
     with contextlib.suppress(AttributeError):
         del _local.st
+    _state_changed()
 
 
 #: asyncio task -> (unit id, task name). Weak: a finished task does not stay alive.
@@ -235,12 +245,28 @@ def py_record(
         extra: Further fields (``kind``, ``wait_ns``, ...).
         depth: Frames between this function and the user's call site.
     """
+    made = py_event(op, seq, target, value, extra, depth + 1)
+    if made is not None:
+        py_append(*made)
+
+
+def py_event(
+    op: str,
+    seq: int,
+    target: str,
+    value: Any = NOVALUE,
+    extra: dict[str, Any] | None = None,
+    depth: int = 2,
+) -> tuple[UnitState, tuple[Any, ...], Any] | None:
+    """The current thread's state, the record of one event, not yet appended to its
+    buffer, and its call site's frame (``None`` in the recorder's own threads);
+    ``py_record``'s arguments."""
     try:
         st = _local.st
     except AttributeError:
         st = _new_state()
     if st.off:
-        return
+        return None
     f = getframe(depth)
     deep = _STATE.stack_depth
     # Calls that come through the standard library's primitives (a Condition's wait,
@@ -254,6 +280,15 @@ def py_record(
     stack = py_stack(f) if deep else None
     task = None if _get_running_loop() is None else current_task_unit()
     rec = (op, seq, _monotonic_ns(), target, value, f.f_code, f.f_lasti, task, extra, stack)
+    return st, rec, f
+
+
+def py_append(st: UnitState, rec: tuple[Any, ...], f: Any = None) -> None:
+    """Append a record (``py_event``) to a unit's buffer, and write the buffer when full.
+
+    ``st`` is the current thread's, or (an event kept aside, ``shadow``) another's: the
+    append is one C call, so it never lands in a list the sink has already taken.
+    ``f``: the event's frame, for a forced schedule (``None``: not a scheduling point)."""
     # NOTE: the buffer is read and appended to with no call in between (a call is a
     # switch point): read before the clock call, the list could be taken by the
     # flusher in the meantime and the event appended to a list already written.
@@ -263,7 +298,7 @@ def py_record(
         sink = _STATE.sink
         if sink is not None:
             sink.flush_unit(st)
-    if schedule_point is not None:
+    if schedule_point is not None and f is not None:
         schedule_point(rec, st, f)
 
 

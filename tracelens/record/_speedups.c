@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <time.h>
 #include <unistd.h>
+#include <structmember.h> /* T_OBJECT_EX */
 
 /* ------------------------------------------------------------------------------ */
 /* Bytes rendered before they are written out (the chunk then goes in several writes,
@@ -426,6 +427,124 @@ static PyObject *g_local, *g_new_state, *g_skip, *g_get_loop, *g_task_unit, *g_s
 static PyObject *g_novalue;
 static PyObject *s_st, *s_off, *s_buf, *s_buffer_size, *s_sink, *s_flush_unit;
 
+/* Attribute reads of the recorder's own __slots__ objects (a unit state, STATE) on the
+ * hot path. getattr on them costs ~200 instructions (the type's MRO lookup, then the
+ * member descriptor); read_slot reads the slot directly when the attribute is a plain
+ * object member of the exact type, checked against the type's version tag (which
+ * changes when the type or a base is modified), so it gives what getattr gives. */
+typedef struct {
+    PyTypeObject *type; /* held */
+    unsigned int tag;   /* its tp_version_tag when looked at */
+    Py_ssize_t off;     /* the slot's offset, or -1: use getattr */
+} SlotRead;
+
+static PyObject *read_slot(PyObject *o, PyObject *name, SlotRead *c) {
+    PyTypeObject *t = Py_TYPE(o);
+    if (t != c->type || t->tp_version_tag != c->tag || c->tag == 0) {
+        Py_ssize_t off = -1;
+        if (t->tp_getattro == PyObject_GenericGetAttr) {
+            PyObject *d = _PyType_Lookup(t, name); /* borrowed; assigns the version tag */
+            if (d != NULL && Py_IS_TYPE(d, &PyMemberDescr_Type)) {
+                PyMemberDef *m = ((PyMemberDescrObject *)d)->d_member;
+                if (m->type == T_OBJECT_EX) off = m->offset;
+            }
+        }
+        Py_INCREF(t);
+        Py_XSETREF(c->type, t);
+        c->tag = PyType_HasFeature(t, Py_TPFLAGS_VALID_VERSION_TAG) ? t->tp_version_tag : 0;
+        c->off = c->tag == 0 ? -1 : off;
+    }
+    if (c->off >= 0) {
+        PyObject *v = *(PyObject **)((char *)o + c->off);
+        if (v != NULL) return Py_NewRef(v);
+    }
+    return PyObject_GetAttr(o, name); /* unset (raises as getattr does), or not a slot */
+}
+
+static SlotRead slot_off, slot_buf, slot_buffer_size, slot_sink, slot_stack_depth, slot_on;
+
+/* The current thread's unit state, cached in its thread-state dict (what
+ * threading.local uses underneath, less its own lookups) as (state, token). The token
+ * is replaced whenever Python binds or forgets a thread's state (unit_state_changed()),
+ * so a cached state is always the one _local.st holds; a thread's cache goes with its
+ * thread state. A new reference, or NULL. */
+static PyObject *g_st_key, *g_st_token;
+
+/* The state found last, and for which thread state (its address and its id, unique in
+ * the interpreter: an address may be reused by a later thread) and token: most events
+ * follow one of the same thread. Held references. */
+static struct {
+    PyThreadState *ts;
+    uint64_t id;
+    PyObject *st, *token;
+} last_state;
+
+static void remember_state(PyThreadState *ts, PyObject *st) {
+    PyObject *old_st = last_state.st, *old_token = last_state.token;
+    last_state.ts = ts;
+    last_state.id = PyThreadState_GetID(ts);
+    last_state.st = Py_NewRef(st);
+    last_state.token = Py_NewRef(g_st_token);
+    Py_XDECREF(old_st); /* last: a dealloc may run code */
+    Py_XDECREF(old_token);
+}
+
+static PyObject *current_state(void) {
+    PyThreadState *ts = PyThreadState_Get();
+    if (last_state.ts == ts && last_state.token == g_st_token && last_state.st != NULL &&
+        last_state.id == PyThreadState_GetID(ts))
+        return Py_NewRef(last_state.st);
+    PyObject *d = PyThreadState_GetDict(); /* borrowed; NULL without an error if none */
+    if (d != NULL && g_st_token != NULL) {
+        PyObject *c = PyDict_GetItemWithError(d, g_st_key);
+        if (c != NULL) {
+            if (PyTuple_CheckExact(c) && PyTuple_GET_SIZE(c) == 2 &&
+                PyTuple_GET_ITEM(c, 1) == g_st_token) {
+                remember_state(ts, PyTuple_GET_ITEM(c, 0));
+                return Py_NewRef(PyTuple_GET_ITEM(c, 0));
+            }
+        } else if (PyErr_Occurred()) {
+            return NULL;
+        }
+    }
+    PyObject *st = PyObject_GetAttr(g_local, s_st);
+    if (st == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return NULL;
+        PyErr_Clear();
+        st = PyObject_CallNoArgs(g_new_state); /* binds: a new token, taken below */
+        if (st == NULL) return NULL;
+    }
+    if (d != NULL && g_st_token != NULL) {
+        PyObject *c = PyTuple_Pack(2, st, g_st_token);
+        if (c == NULL || PyDict_SetItem(d, g_st_key, c) < 0) {
+            Py_XDECREF(c);
+            Py_DECREF(st);
+            return NULL;
+        }
+        Py_DECREF(c);
+        remember_state(ts, st);
+    }
+    return st;
+}
+
+/* unit_state_changed(): a thread's state was bound or forgotten (_core.bind_unit_state,
+ * forget_unit_state): every thread's cached state is looked up again. */
+static int new_st_token(void) {
+    PyObject *token = PyObject_CallNoArgs((PyObject *)&PyBaseObject_Type);
+    if (token == NULL) return -1;
+    Py_XSETREF(g_st_token, token);
+    return 0;
+}
+
+static PyObject *unit_state_changed(PyObject *self, PyObject *unused) {
+    if (new_st_token() < 0) return NULL;
+    Py_RETURN_NONE;
+}
+
+/* The running asyncio loop's check is skipped while it is type(None) (asyncio not
+ * imported: _core._get_running_loop), which returns None. */
+static int loop_can_run(void) { return g_get_loop != (PyObject *)Py_TYPE(Py_None); }
+
 static PyObject *setup(PyObject *self, PyObject *args) {
     PyObject *local, *new_state, *skip, *get_loop, *task_unit, *state, *novalue;
     if (!PyArg_ParseTuple(args, "OOOOOOO", &local, &new_state, &skip, &get_loop, &task_unit,
@@ -445,6 +564,34 @@ static PyObject *setup(PyObject *self, PyObject *args) {
     SET(g_novalue, novalue);
 #undef SET
     Py_RETURN_NONE;
+}
+
+/* Whether a code object's file is in SKIP_FILES (code.co_filename in SKIP_FILES), asked
+ * for every frame an event looks at. Cached by identity of the code object (held, so
+ * its address is not reused while cached) with the set's identity and size: SKIP_FILES
+ * only grows (_config, sync, aio add to it). */
+enum { NSKIP = 256 };
+static struct {
+    PyObject *code, *set;
+    Py_ssize_t size;
+    int skip;
+} skip_cache[NSKIP];
+
+static int skipped(PyObject *code) {
+    size_t k = ((uintptr_t)code >> 4) % NSKIP;
+    Py_ssize_t size = PySet_GET_SIZE(g_skip);
+    if (skip_cache[k].code == code && skip_cache[k].set == g_skip && skip_cache[k].size == size)
+        return skip_cache[k].skip;
+    int r = PySet_Contains(g_skip, ((PyCodeObject *)code)->co_filename);
+    if (r < 0) return r;
+    PyObject *old_code = skip_cache[k].code, *old_set = skip_cache[k].set;
+    skip_cache[k].code = Py_NewRef(code);
+    skip_cache[k].set = Py_NewRef(g_skip);
+    skip_cache[k].size = size;
+    skip_cache[k].skip = r;
+    Py_XDECREF(old_code);
+    Py_XDECREF(old_set);
+    return r;
 }
 
 static long long monotonic_ns(void) {
@@ -486,7 +633,7 @@ static PyObject *forget_stacks(PyObject *self, PyObject *unused) {
 
 /* The stack id at frame f (code: its code object), or None; NULL on error. */
 static PyObject *stack_of(PyFrameObject *f, PyObject *code) {
-    PyObject *d = PyObject_GetAttr(g_state, s_stack_depth);
+    PyObject *d = read_slot(g_state, s_stack_depth, &slot_stack_depth);
     if (d == NULL) return NULL;
     Py_ssize_t depth = PyLong_AsSsize_t(d);
     Py_DECREF(d);
@@ -502,7 +649,7 @@ static PyObject *stack_of(PyFrameObject *f, PyObject *code) {
     PyFrameObject *g = PyFrame_GetBack(f);
     while (g != NULL && n < depth) {
         PyObject *gc = (PyObject *)PyFrame_GetCode(g);
-        int skip = PySet_Contains(g_skip, ((PyCodeObject *)gc)->co_filename);
+        int skip = skipped(gc);
         if (skip != 0) {
             Py_DECREF(gc);
             if (skip < 0) goto done;
@@ -557,6 +704,135 @@ done:
     return result;
 }
 
+/* The current thread's state and the record of one event (record()'s arguments), not
+ * yet appended to its buffer (_core.py_event). 0 with *rec NULL: a recorder's own
+ * thread (nothing to record); -1: an error. New references in *st_out and *rec_out. */
+static int make_record(PyObject *op, PyObject *seq, PyObject *target, PyObject *value,
+                       PyObject *extra, Py_ssize_t depth, PyObject **st_out, PyObject **rec_out) {
+    *st_out = *rec_out = NULL;
+    PyObject *st = current_state();
+    if (st == NULL) return -1;
+    int r = -1;
+    PyObject *code = NULL, *task = NULL, *rec = NULL, *stack = NULL;
+    PyFrameObject *f = NULL;
+    PyObject *off = read_slot(st, s_off, &slot_off);
+    if (off == NULL) goto done;
+    int is_off = PyObject_IsTrue(off);
+    Py_DECREF(off);
+    if (is_off < 0) goto done;
+    if (is_off) {
+        r = 0;
+        goto done;
+    }
+    /* The Python version runs in a frame of its own: its getframe(depth) is our
+     * caller's frame walked back depth - 1 times. */
+    f = PyEval_GetFrame();
+    Py_XINCREF(f);
+    for (Py_ssize_t i = 1; i < depth && f != NULL; i++) {
+        PyFrameObject *back = PyFrame_GetBack(f);
+        Py_DECREF(f);
+        f = back;
+    }
+    if (f == NULL) {
+        PyErr_SetString(PyExc_ValueError, "call stack is not deep enough");
+        goto done;
+    }
+    code = (PyObject *)PyFrame_GetCode(f);
+    int user = 1; /* a frame outside SKIP_FILES was found (a thread's begin has none) */
+    for (;;) {
+        int skip = skipped(code);
+        if (skip < 0) goto done;
+        if (!skip) break;
+        PyFrameObject *back = PyFrame_GetBack(f);
+        if (back == NULL) {
+            user = 0;
+            break;
+        }
+        Py_DECREF(f);
+        f = back;
+        Py_DECREF(code);
+        code = (PyObject *)PyFrame_GetCode(f);
+    }
+    stack = user ? stack_of(f, code) : Py_NewRef(Py_None);
+    if (stack == NULL) goto done;
+    PyObject *loop = loop_can_run() ? PyObject_CallNoArgs(g_get_loop) : Py_NewRef(Py_None);
+    if (loop == NULL) goto done;
+    if (loop == Py_None) {
+        task = Py_NewRef(Py_None);
+    } else {
+        task = PyObject_CallNoArgs(g_task_unit);
+    }
+    Py_DECREF(loop);
+    if (task == NULL) goto done;
+    rec = PyTuple_New(10);
+    if (rec == NULL) goto done;
+    /* Nothing a record holds refers back to it: the collector need not scan it
+     * (the thousand records of a full buffer would otherwise be traversed on every
+     * young collection). */
+    PyObject_GC_UnTrack(rec);
+    PyObject *ts = PyLong_FromLongLong(monotonic_ns());
+    PyObject *lasti = PyLong_FromLong(PyFrame_GetLasti(f));
+    if (ts == NULL || lasti == NULL) {
+        Py_XDECREF(ts);
+        Py_XDECREF(lasti);
+        Py_CLEAR(rec);
+        goto done;
+    }
+    PyTuple_SET_ITEM(rec, 0, Py_NewRef(op));
+    PyTuple_SET_ITEM(rec, 1, Py_NewRef(seq));
+    PyTuple_SET_ITEM(rec, 2, ts);
+    PyTuple_SET_ITEM(rec, 3, Py_NewRef(target));
+    PyTuple_SET_ITEM(rec, 4, Py_NewRef(value));
+    PyTuple_SET_ITEM(rec, 5, Py_NewRef(code));
+    PyTuple_SET_ITEM(rec, 6, lasti);
+    PyTuple_SET_ITEM(rec, 7, Py_NewRef(task));
+    PyTuple_SET_ITEM(rec, 8, Py_NewRef(extra));
+    PyTuple_SET_ITEM(rec, 9, Py_NewRef(stack));
+    *rec_out = rec;
+    *st_out = Py_NewRef(st);
+    r = 0;
+done:
+    Py_XDECREF(stack);
+    Py_XDECREF(task);
+    Py_XDECREF(code);
+    Py_XDECREF((PyObject *)f);
+    Py_DECREF(st);
+    return r;
+}
+
+/* Append a record to a unit's buffer and write the buffer when full (_core.py_append). */
+static int append_record(PyObject *st, PyObject *rec) {
+    PyObject *buf = read_slot(st, s_buf, &slot_buf);
+    if (buf == NULL) return -1;
+    int r = -1;
+    if (!PyList_Check(buf)) {
+        PyErr_SetString(PyExc_TypeError, "a unit's buffer is a list");
+        goto done;
+    }
+    if (PyList_Append(buf, rec) < 0) goto done;
+    PyObject *size = read_slot(g_state, s_buffer_size, &slot_buffer_size);
+    if (size == NULL) goto done;
+    Py_ssize_t limit = PyLong_AsSsize_t(size);
+    Py_DECREF(size);
+    if (limit == -1 && PyErr_Occurred()) goto done;
+    if (PyList_GET_SIZE(buf) >= limit) {
+        PyObject *sink = read_slot(g_state, s_sink, &slot_sink);
+        if (sink == NULL) goto done;
+        if (sink != Py_None) {
+            PyObject *res = PyObject_CallMethodOneArg(sink, s_flush_unit, st);
+            Py_DECREF(sink);
+            if (res == NULL) goto done;
+            Py_DECREF(res);
+        } else {
+            Py_DECREF(sink);
+        }
+    }
+    r = 0;
+done:
+    Py_DECREF(buf);
+    return r;
+}
+
 /* record(op, seq, target, value=NOVALUE, extra=None, depth=2) */
 static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
                         PyObject *kwnames) {
@@ -595,123 +871,14 @@ static PyObject *record(PyObject *self, PyObject *const *args, Py_ssize_t nargs,
         depth = PyLong_AsSsize_t(a[5]);
         if (depth == -1 && PyErr_Occurred()) return NULL;
     }
-
-    PyObject *st = PyObject_GetAttr(g_local, s_st);
-    if (st == NULL) {
-        if (!PyErr_ExceptionMatches(PyExc_AttributeError)) return NULL;
-        PyErr_Clear();
-        st = PyObject_CallNoArgs(g_new_state);
-        if (st == NULL) return NULL;
-    }
-    PyObject *result = NULL, *code = NULL, *task = NULL, *buf = NULL, *rec = NULL;
-    PyObject *stack = NULL;
-    PyFrameObject *f = NULL;
-    PyObject *off = PyObject_GetAttr(st, s_off);
-    if (off == NULL) goto done;
-    int is_off = PyObject_IsTrue(off);
-    Py_DECREF(off);
-    if (is_off < 0) goto done;
-    if (is_off) {
-        result = Py_NewRef(Py_None);
-        goto done;
-    }
-    /* The Python version runs in a frame of its own: its getframe(depth) is our
-     * caller's frame walked back depth - 1 times. */
-    f = PyEval_GetFrame();
-    Py_XINCREF(f);
-    for (Py_ssize_t i = 1; i < depth && f != NULL; i++) {
-        PyFrameObject *back = PyFrame_GetBack(f);
-        Py_DECREF(f);
-        f = back;
-    }
-    if (f == NULL) {
-        PyErr_SetString(PyExc_ValueError, "call stack is not deep enough");
-        goto done;
-    }
-    code = (PyObject *)PyFrame_GetCode(f);
-    int user = 1; /* a frame outside SKIP_FILES was found (a thread's begin has none) */
-    for (;;) {
-        int skip = PySet_Contains(g_skip, ((PyCodeObject *)code)->co_filename);
-        if (skip < 0) goto done;
-        if (!skip) break;
-        PyFrameObject *back = PyFrame_GetBack(f);
-        if (back == NULL) {
-            user = 0;
-            break;
-        }
-        Py_DECREF(f);
-        f = back;
-        Py_DECREF(code);
-        code = (PyObject *)PyFrame_GetCode(f);
-    }
-    stack = user ? stack_of(f, code) : Py_NewRef(Py_None);
-    if (stack == NULL) goto done;
-    PyObject *loop = PyObject_CallNoArgs(g_get_loop);
-    if (loop == NULL) goto done;
-    if (loop == Py_None) {
-        task = Py_NewRef(Py_None);
-    } else {
-        task = PyObject_CallNoArgs(g_task_unit);
-    }
-    Py_DECREF(loop);
-    if (task == NULL) goto done;
-    rec = PyTuple_New(10);
-    if (rec == NULL) goto done;
-    /* Nothing a record holds refers back to it: the collector need not scan it
-     * (the thousand records of a full buffer would otherwise be traversed on every
-     * young collection). */
-    PyObject_GC_UnTrack(rec);
-    PyObject *ts = PyLong_FromLongLong(monotonic_ns());
-    PyObject *lasti = PyLong_FromLong(PyFrame_GetLasti(f));
-    if (ts == NULL || lasti == NULL) {
-        Py_XDECREF(ts);
-        Py_XDECREF(lasti);
-        goto done;
-    }
-    PyTuple_SET_ITEM(rec, 0, Py_NewRef(a[0]));
-    PyTuple_SET_ITEM(rec, 1, Py_NewRef(a[1]));
-    PyTuple_SET_ITEM(rec, 2, ts);
-    PyTuple_SET_ITEM(rec, 3, Py_NewRef(a[2]));
-    PyTuple_SET_ITEM(rec, 4, Py_NewRef(value));
-    PyTuple_SET_ITEM(rec, 5, Py_NewRef(code));
-    PyTuple_SET_ITEM(rec, 6, lasti);
-    PyTuple_SET_ITEM(rec, 7, Py_NewRef(task));
-    PyTuple_SET_ITEM(rec, 8, Py_NewRef(extra));
-    PyTuple_SET_ITEM(rec, 9, Py_NewRef(stack));
-    buf = PyObject_GetAttr(st, s_buf);
-    if (buf == NULL) goto done;
-    if (!PyList_Check(buf)) {
-        PyErr_SetString(PyExc_TypeError, "a unit's buffer is a list");
-        goto done;
-    }
-    if (PyList_Append(buf, rec) < 0) goto done;
-    PyObject *size = PyObject_GetAttr(g_state, s_buffer_size);
-    if (size == NULL) goto done;
-    Py_ssize_t limit = PyLong_AsSsize_t(size);
-    Py_DECREF(size);
-    if (limit == -1 && PyErr_Occurred()) goto done;
-    if (PyList_GET_SIZE(buf) >= limit) {
-        PyObject *sink = PyObject_GetAttr(g_state, s_sink);
-        if (sink == NULL) goto done;
-        if (sink != Py_None) {
-            PyObject *r = PyObject_CallMethodOneArg(sink, s_flush_unit, st);
-            Py_DECREF(sink);
-            if (r == NULL) goto done;
-            Py_DECREF(r);
-        } else {
-            Py_DECREF(sink);
-        }
-    }
-    result = Py_NewRef(Py_None);
-done:
-    Py_XDECREF(rec);
-    Py_XDECREF(stack);
-    Py_XDECREF(buf);
-    Py_XDECREF(task);
-    Py_XDECREF(code);
-    Py_XDECREF((PyObject *)f);
+    PyObject *st, *rec;
+    if (make_record(a[0], a[1], a[2], value, extra, depth, &st, &rec) < 0) return NULL;
+    if (rec == NULL) Py_RETURN_NONE;
+    int r = append_record(st, rec);
+    Py_DECREF(rec);
     Py_DECREF(st);
-    return result;
+    if (r < 0) return NULL;
+    Py_RETURN_NONE;
 }
 
 /* ------------------------------------------------------------------------------ */
@@ -759,14 +926,44 @@ static inline PyObject *sh_next_seq(void) { return Py_TYPE(sh_counter)->tp_itern
 
 /* Whether recording is on (STATE.on): 1, 0, or -1 with an exception. */
 static int sh_on(void) {
-    PyObject *on = PyObject_GetAttr(g_state, s_on);
+    PyObject *on = read_slot(g_state, s_on, &slot_on);
     if (on == NULL) return -1;
     int r = on == Py_True ? 1 : on == Py_False ? 0 : PyObject_IsTrue(on);
     Py_DECREF(on);
     return r;
 }
 
-static inline int sh_in(PyObject *set, PyObject *o) { return PySet_Contains(set, o); }
+/* Whether a type is in one of the sets of types above (set_lookkey costs ~100
+ * instructions, and an access asks three to five times). The answers are cached by
+ * identity of the set and of an exact type (a type of metaclass type compares by
+ * identity, so the answer is the set's) with the set's size: the sets are frozensets
+ * but for the proxies' (shadow._PROXIES), which only grows. The entries hold the set
+ * and the type, so neither is freed and its address reused while cached. */
+enum { NIN = 512 };
+static struct {
+    PyObject *set, *type;
+    Py_ssize_t size;
+    int in;
+} in_cache[NIN];
+
+static int sh_in(PyObject *set, PyObject *o) {
+    if (!PyType_CheckExact(o)) return PySet_Contains(set, o);
+    uintptr_t h = ((uintptr_t)o >> 4) * 31 + ((uintptr_t)set >> 4);
+    size_t k = (size_t)(h ^ (h >> 11)) % NIN;
+    Py_ssize_t size = PySet_GET_SIZE(set);
+    if (in_cache[k].set == set && in_cache[k].type == o && in_cache[k].size == size)
+        return in_cache[k].in;
+    int r = PySet_Contains(set, o);
+    if (r < 0) return r;
+    PyObject *old_set = in_cache[k].set, *old_type = in_cache[k].type;
+    in_cache[k].set = Py_NewRef(set);
+    in_cache[k].type = Py_NewRef(o);
+    in_cache[k].size = size;
+    in_cache[k].in = r;
+    Py_XDECREF(old_set); /* last: a dealloc may run code */
+    Py_XDECREF(old_type);
+    return r;
+}
 
 /* record(op, seq, target, value, extra) with the call site of the current Python frame
  * (the program's: the helper has no frame of its own). */
@@ -777,6 +974,160 @@ static int sh_record(PyObject *op, PyObject *seq, PyObject *target, PyObject *va
     if (r == NULL) return -1;
     Py_DECREF(r);
     return 0;
+}
+
+/* Objects only one unit has touched (shadow._event, the reference): while one unit
+ * alone has touched an object, its events are kept aside in pv_dict (id(object) ->
+ * [registry entry, owner's unit state, kept: variable -> [last write, last commuting
+ * write since, last read since]]) instead of being appended; the first access by
+ * another unit (or from an asyncio task) hands them to shadow._emit_kept, which
+ * appends them to the owner's buffer with their own sequence numbers, sites and unit,
+ * and the object is recorded in full from then on ([entry, None, None]). */
+static PyObject *pv_dict, *pv_emit;
+static int pv_on;
+enum { PV_MAX_VARS = 256 }; /* shadow.MAX_PRIVATE_VARS */
+
+/* The entries of pv_dict seen last, by identity of the registry entry they are for
+ * (unique to one object's name while it lives, and held here, so never reused while
+ * cached): the dict lookup by id costs ~250 instructions an access. An entry is found
+ * again in pv_dict only when it is the same list; private_setup() empties the cache
+ * (called again when pv_dict is cleared: defer_private(), a forked child). */
+enum { NPV = 1024 };
+static struct {
+    PyObject *entry, *p;
+} pv_cache[NPV];
+
+static void pv_cache_clear(void) {
+    for (int k = 0; k < NPV; k++) {
+        PyObject *e = pv_cache[k].entry, *q = pv_cache[k].p;
+        pv_cache[k].entry = pv_cache[k].p = NULL;
+        Py_XDECREF(e);
+        Py_XDECREF(q);
+    }
+}
+
+/* private_setup(private, emit_kept, on) */
+static PyObject *private_setup(PyObject *self, PyObject *args) {
+    PyObject *d, *emit;
+    int on;
+    if (!PyArg_ParseTuple(args, "O!Op", &PyDict_Type, &d, &emit, &on)) return NULL;
+    pv_cache_clear();
+    Py_INCREF(d);
+    Py_XSETREF(pv_dict, d);
+    Py_INCREF(emit);
+    Py_XSETREF(pv_emit, emit);
+    pv_on = on;
+    Py_RETURN_NONE;
+}
+
+/* Keep a record among an object's kept events (shadow._keep_event). */
+static int pv_keep(PyObject *kept, PyObject *var, PyObject *rec, PyObject *op, PyObject *extra) {
+    PyObject *slots = PyDict_GetItemWithError(kept, var);
+    if (slots == NULL) {
+        if (PyErr_Occurred()) return -1;
+        if ((slots = PyList_New(3)) == NULL) return -1;
+        for (int i = 0; i < 3; i++) PyList_SET_ITEM(slots, i, Py_NewRef(Py_None));
+        int r = PyDict_SetItem(kept, var, slots);
+        Py_DECREF(slots); /* the dict holds it */
+        if (r < 0) return -1;
+    }
+    if (!PyList_CheckExact(slots) || PyList_GET_SIZE(slots) != 3) {
+        PyErr_SetString(PyExc_TypeError, "kept events are a list of three");
+        return -1;
+    }
+    int op_is_read = PyUnicode_Compare(op, sh_R);
+    if (op_is_read == -1 && PyErr_Occurred()) return -1;
+    Py_ssize_t at = op_is_read == 0 ? 2 : extra == sh_commuting ? 1 : 0;
+    Py_INCREF(slots);
+    PyObject *old[3] = {NULL, NULL, NULL};
+    old[0] = PyList_GET_ITEM(slots, at);
+    PyList_SET_ITEM(slots, at, Py_NewRef(rec));
+    if (at == 0) { /* a write: what it follows conflicts with nothing more than it does */
+        old[1] = PyList_GET_ITEM(slots, 1);
+        old[2] = PyList_GET_ITEM(slots, 2);
+        PyList_SET_ITEM(slots, 1, Py_NewRef(Py_None));
+        PyList_SET_ITEM(slots, 2, Py_NewRef(Py_None));
+    }
+    for (int i = 0; i < 3; i++) Py_XDECREF(old[i]);
+    Py_DECREF(slots);
+    return 0;
+}
+
+/* record() for a variable of object o (entry: its registry entry): appended at once, or
+ * kept aside while the object is private to the current unit (shadow._event). */
+static int sh_record_of(PyObject *o, PyObject *entry, PyObject *op, PyObject *seq,
+                        PyObject *target, PyObject *value, PyObject *extra) {
+    if (!pv_on || pv_dict == NULL) return sh_record(op, seq, target, value, extra);
+    PyObject *st, *rec;
+    if (make_record(op, seq, target, value, extra, 1, &st, &rec) < 0) return -1;
+    if (rec == NULL) return 0;
+    int r = -1, in_task = PyTuple_GET_ITEM(rec, 7) != Py_None;
+    PyObject *p = NULL, *owner = NULL, *kept = NULL, *key = NULL;
+    size_t slot = ((uintptr_t)entry >> 4) % NPV;
+    if (pv_cache[slot].entry == entry) {
+        p = Py_NewRef(pv_cache[slot].p);
+        goto found;
+    }
+    if ((key = PyLong_FromVoidPtr(o)) == NULL) goto done;
+    p = PyDict_GetItemWithError(pv_dict, key);
+    if (p == NULL && PyErr_Occurred()) goto done;
+    if (p != NULL && PyList_CheckExact(p) && PyList_GET_SIZE(p) == 3 &&
+        PyList_GET_ITEM(p, 0) == entry) {
+        Py_INCREF(p);
+        PyObject *old_e = pv_cache[slot].entry, *old_p = pv_cache[slot].p;
+        pv_cache[slot].entry = Py_NewRef(entry);
+        pv_cache[slot].p = Py_NewRef(p);
+        Py_XDECREF(old_e);
+        Py_XDECREF(old_p);
+    } else { /* first seen (or a new object at the address): its toucher owns it */
+        PyObject *k = in_task ? Py_NewRef(Py_None) : PyDict_New();
+        if (k == NULL || (p = PyList_New(3)) == NULL) {
+            Py_XDECREF(k);
+            goto done;
+        }
+        PyList_SET_ITEM(p, 0, Py_NewRef(entry));
+        PyList_SET_ITEM(p, 1, Py_NewRef(in_task ? Py_None : st));
+        PyList_SET_ITEM(p, 2, k);
+        if (PyDict_SetItem(pv_dict, key, p) < 0) goto done;
+        r = append_record(st, rec); /* its first access is written: the object is seen */
+        goto done;
+    }
+found:;
+    PyObject *own = PyList_GET_ITEM(p, 1);
+    if (own == st && !in_task) {
+        PyObject *k = PyList_GET_ITEM(p, 2);
+        if (!PyDict_CheckExact(k)) {
+            PyErr_SetString(PyExc_TypeError, "kept events are a dict");
+            goto done;
+        }
+        if (pv_keep(k, target, rec, op, extra) < 0) goto done;
+        if (PyDict_GET_SIZE(k) <= PV_MAX_VARS) {
+            r = 0;
+            goto done;
+        }
+    }
+    if (own != Py_None) { /* another unit, or too many variables: recorded in full now */
+        owner = Py_NewRef(own);
+        kept = Py_NewRef(PyList_GET_ITEM(p, 2));
+        PyList_SetItem(p, 1, Py_NewRef(Py_None)); /* we hold the old items */
+        PyList_SetItem(p, 2, Py_NewRef(Py_None));
+        PyObject *res = PyObject_CallFunctionObjArgs(pv_emit, owner, kept, NULL);
+        if (res == NULL) goto done;
+        Py_DECREF(res);
+        if (owner == st && !in_task) { /* this event was kept, and went out with them */
+            r = 0;
+            goto done;
+        }
+    }
+    r = append_record(st, rec);
+done:
+    Py_XDECREF(key);
+    Py_XDECREF(p);
+    Py_XDECREF(owner);
+    Py_XDECREF(kept);
+    Py_DECREF(rec);
+    Py_DECREF(st);
+    return r;
 }
 
 /* An event's failure (shadow._failed): an Exception is said once and swallowed (0); a
@@ -992,7 +1343,7 @@ static int sh_attr_event(PyObject *op, PyObject *seq, PyObject *o, PyObject *nam
         Py_DECREF(held);
     }
     if ((val = sh_value(v)) == NULL) goto fail;
-    if (sh_record(op, seq, var, val, Py_None) < 0) goto fail;
+    if (sh_record_of(o, entry, op, seq, var, val, Py_None) < 0) goto fail;
     r = 0;
     goto end;
 skip:
@@ -1024,7 +1375,7 @@ static int sh_item_event(PyObject *op, PyObject *seq, PyObject *o, PyObject *key
     r = PyDict_CheckExact(o) ? 0 : PyObject_IsInstance(o, sh_whole);
     if (r < 0) goto fail;
     if (r) {
-        if (sh_record(op, seq, label, g_novalue, Py_None) < 0) goto fail;
+        if (sh_record_of(o, entry, op, seq, label, g_novalue, Py_None) < 0) goto fail;
         r = 0;
         goto end;
     }
@@ -1047,10 +1398,10 @@ static int sh_item_event(PyObject *op, PyObject *seq, PyObject *o, PyObject *key
         if (r && PyDict_SetItem(keys, key, var) < 0) goto fail;
     }
     if ((val = sh_value(v)) == NULL) goto fail;
-    if (sh_record(op, seq, var, val, Py_None) < 0) goto fail;
+    if (sh_record_of(o, entry, op, seq, var, val, Py_None) < 0) goto fail;
     if (key_set) { /* an insert or delete of one key: commutes with those of others */
         if ((seq2 = sh_next_seq()) == NULL) goto fail;
-        if (sh_record(sh_W, seq2, label, g_novalue, sh_commuting) < 0) goto fail;
+        if (sh_record_of(o, entry, sh_W, seq2, label, g_novalue, sh_commuting) < 0) goto fail;
     }
     r = 0;
     goto end;
@@ -1205,10 +1556,10 @@ static int sh_method_event(int effect, PyObject *seq, PyObject *o, PyObject *hin
     } else {
         var = Py_NewRef(label);
     }
-    if (var == NULL || sh_record(op, seq, var, g_novalue, extra) < 0) goto fail;
+    if (var == NULL || sh_record_of(o, entry, op, seq, var, g_novalue, extra) < 0) goto fail;
     if (second) {
         if ((seq2 = sh_next_seq()) == NULL) goto fail;
-        if (sh_record(sh_W, seq2, label, g_novalue, sh_commuting) < 0) goto fail;
+        if (sh_record_of(o, entry, sh_W, seq2, label, g_novalue, sh_commuting) < 0) goto fail;
     }
     r = 0;
     goto end;
@@ -1550,6 +1901,10 @@ static PyMethodDef methods[] = {
     {"setup", setup, METH_VARARGS, "Hand the recorder's state to record()."},
     {"setup_stacks", setup_stacks, METH_O, "Hand record() the interner of call stacks."},
     {"forget_stacks", forget_stacks, METH_NOARGS, "Empty record()'s cache of stack ids."},
+    {"private_setup", private_setup, METH_VARARGS,
+     "Hand tracelens.record.shadow's kept events of unit-private objects to the helpers."},
+    {"unit_state_changed", unit_state_changed, METH_NOARGS,
+     "A thread's state was bound or forgotten: look every thread's up again."},
     {"shadow_setup", shadow_setup, METH_VARARGS,
      "Hand tracelens.record.shadow's registry and rules to the helpers."},
     {"method_helper", make_method_helper, METH_VARARGS,
@@ -1576,8 +1931,10 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_module, "__module__");
     INTERN(s_qualname, "__qualname__");
     INTERN(s_class, "__class__");
+    INTERN(g_st_key, "tracelens.record._speedups.unit_state");
 #undef INTERN
     if ((sh_depth = PyLong_FromLong(1)) == NULL) return NULL;
+    if (new_st_token() < 0) return NULL;
     if (PyType_Ready(&HelperType) < 0) return NULL;
     /* object's own __class__ (a static type's tp_dict is NULL from 3.12: looked up) */
     sh_object_class = _PyType_Lookup(&PyBaseObject_Type, s_class);

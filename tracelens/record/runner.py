@@ -148,6 +148,7 @@ def run(
     instrument_code: bool = True,
     patterns: Sequence[str] = (),
     stack_depth: int = _core.DEFAULT_STACK_DEPTH,
+    defer_private: bool = True,
 ) -> int:
     """Record a script or module run as ``__main__``.
 
@@ -162,6 +163,9 @@ def run(
         stack_depth: Frames of each event's call stack (``configure(stack_depth=...)``).
         patterns: More modules to instrument (``botocore.*``), besides those of
             ``[tool.tracelens] instrument`` in the project's ``pyproject.toml``.
+        defer_private: Keep aside, and write only once another unit touches the
+            object, the accesses of objects only one unit has touched
+            (``shadow.defer_private``); ``False`` records every access.
 
     Returns:
         The program's exit status, or 2 when it could not be started.
@@ -201,6 +205,7 @@ def run(
     if instrument_code:
         root = instrument.project_root(os.getcwd() if module else target)
         finder = instrument.install([*patterns, *_pyproject_patterns(root)], root=root)
+        shadow.defer_private(defer_private)
     status = 0
     interrupted = False
     try:
@@ -225,6 +230,7 @@ def run(
         schedule.finish()
         instrument.uninstall()
         _config.shutdown()
+        shadow.defer_private(False)
         sys.argv = saved_argv
         if sys.path and saved_path0 is not None and sys.path[0] != saved_path0:
             del sys.path[0]
@@ -242,9 +248,9 @@ def run(
 
 
 USAGE = """usage: tracelens run [-o TRACE] [--stress] [--stack-depth N] [--instrument PATTERN]...
-                     [--no-instrument] script.py [args...]
+                     [--no-instrument] [--record-private] script.py [args...]
        tracelens run [-o TRACE] [--stress] [--stack-depth N] [--instrument PATTERN]...
-                     [--no-instrument] -m module [args...]"""
+                     [--no-instrument] [--record-private] -m module [args...]"""
 
 
 HELP = f"""{USAGE}
@@ -265,6 +271,9 @@ options:
                         by default, and `[tool.tracelens] instrument` in pyproject.toml
                         adds patterns too
   --no-instrument       record synchronisation and watch() only, no code rewriting
+  --record-private      write every access of instrumented code, also those to objects
+                        that only one thread or task ever touches (by default they are
+                        written only once a second one touches the object)
   -m MODULE             run a module, as `python -m MODULE`
   --                    end of tracelens' options: the script and its arguments follow
 
@@ -343,6 +352,9 @@ def parse(argv: Sequence[str]) -> tuple[list[str], dict[str, Any]] | str | None:
             i += 2 if a == "--stack-depth" else 1
         elif a == "--no-instrument":
             opts["instrument_code"] = False
+            i += 1
+        elif a == "--record-private":
+            opts["defer_private"] = False
             i += 1
         elif a == "--instrument" and i + 1 < len(argv):
             opts["patterns"].append(argv[i + 1])

@@ -39,6 +39,7 @@ reused by a new object never inherits an old name.
 from __future__ import annotations
 
 import builtins
+import os
 import sys
 import threading
 import types
@@ -106,6 +107,7 @@ _kept: deque[int] = deque()  # ids of the objects kept alive, oldest first
 def _forget(i: int) -> Callable[[Any], None]:
     def forget(_ref: Any) -> None:
         _names.pop(i, None)
+        _private.pop(i, None)  # its kept events: no other unit can touch it now
 
     return forget
 
@@ -177,6 +179,7 @@ def _keep(i: int, obj: Any, name: str) -> _Entry:
         if sys.getrefcount(held) <= (4 if held is obj else 3) or len(_kept) > MAX_KEPT:
             _kept.popleft()
             del _names[old]
+            _private.pop(old, None)
         else:
             _kept.rotate(-1)
         del held
@@ -208,6 +211,106 @@ def _skip_owner(o: Any) -> bool:
 _PROXIES: set[type] = set()
 
 
+# --- objects only one unit has touched --------------------------------------------------
+
+#: Variables an object may have kept aside; past that it is recorded in full.
+MAX_PRIVATE_VARS: Final = 256
+#: Whether events of objects only one unit has touched are kept aside (``defer_private``).
+_defer = False
+#: id(object) -> [its registry entry, the unit state that alone has touched it (``None``
+#: once another has), its kept events: variable -> [the last write, the last commuting
+#: write since, the last read since] (``None`` once shared)]
+_private: dict[int, list[Any]] = {}
+
+
+def defer_private(on: bool) -> None:
+    """Keep aside (``True``) or record at once the events of objects only one unit has
+    touched (``docs/instrumentation.md``, *Objects only one unit touches*).
+
+    While one unit alone has touched an object, the events of each of its variables are
+    kept aside, not written: the last write, and the last commuting write and the last
+    read since (its very first access is written at once, so that the trace shows the
+    object was seen). When another unit (or an asyncio task) touches it, what is kept is
+    appended to the first unit's buffer, with its own sequence numbers, sites and unit,
+    before the new access, and the object is recorded in full from then on. An object
+    that dies unshared takes its kept events with it. Sound: an access of another unit
+    that races with (or falls inside a read-modify-write window of) a dropped event
+    does so with a kept one too, which follows it in its unit's program order and
+    conflicts with at least what it conflicts with.
+    """
+    global _defer
+    _defer = on
+    _private.clear()
+    c = sys.modules.get("tracelens.record._speedups")
+    if c is not None:
+        c.private_setup(_private, _emit_kept, on)
+
+
+def _event(o: Any, entry: _Entry, op: str, seq: int, var: str, v: Any, extra: Any = None) -> None:
+    """Record an event of a variable of ``o`` (called by the ``*_event`` functions), or
+    keep it aside while ``o`` is private to the current unit (``defer_private``)."""
+    if not _defer or _core.schedule_point is not None:  # a forced schedule: every event
+        record(op, seq, var, v, extra=extra, depth=4)
+        return
+    made = _core.py_event(op, seq, var, v, extra, 4)
+    if made is None:
+        return
+    st, rec, f = made
+    in_task = rec[7] is not None  # a task's units share their thread: not tracked
+    i = id(o)
+    kept = owner = None
+    with _lock:  # the owner's keep and another unit's take-over never interleave
+        p = _private.get(i)
+        if p is None or p[0] is not entry:  # first seen: its toucher owns it
+            _private[i] = [entry, None, None] if in_task else [entry, st, {}]
+            p = None  # and its first access is written: the object is seen
+        owner = None if p is None else p[1]
+        if p is not None and owner is st and not in_task:
+            _keep_event(p[2], var, rec, op, extra)
+            if len(p[2]) <= MAX_PRIVATE_VARS:
+                return
+        if p is not None and owner is not None:  # another unit, or too many variables
+            kept, p[1], p[2] = p[2], None, None  # in full from now
+    if kept is not None and owner is not None:
+        _emit_kept(owner, kept)
+        if owner is st and not in_task:  # this event was kept, and went out with them
+            return
+    _core.py_append(st, rec, f)
+
+
+def _keep_event(
+    kept: dict[str, list[Any]], var: str, rec: tuple[Any, ...], op: str, extra: Any
+) -> None:
+    slots = kept.get(var)
+    if slots is None:
+        slots = kept[var] = [None, None, None]
+    if op == _R:
+        slots[2] = rec
+    elif extra is _COMMUTING:
+        slots[1] = rec
+    else:  # a write: what it follows conflicts with nothing more than it does
+        slots[0], slots[1], slots[2] = rec, None, None
+
+
+def _emit_kept(owner: _core.UnitState, kept: dict[str, list[Any]]) -> None:
+    """Append an object's kept events to the buffer of the unit that made them."""
+    for slots in kept.values():
+        for rec in slots:
+            if rec is not None:
+                _core.py_append(owner, rec)
+    sink = STATE.sink
+    if owner.dead and sink is not None:  # its thread has ended: the sink may be done with it
+        sink.flush_unit(owner)
+
+
+def _forget_private_after_fork() -> None:
+    """In a forked child: its objects are copies, touched after everything the parent did."""
+    defer_private(_defer)  # empties the kept events, and the C helpers' cache of them
+
+
+os.register_at_fork(after_in_child=_forget_private_after_fork)
+
+
 # --- attributes -------------------------------------------------------------------------
 
 
@@ -229,7 +332,7 @@ def _attr_event(op: str, seq: int, o: Any, name: str, v: Any) -> None:
             _entry(v, var)  # the container is named after who holds it
         if v is not NOVALUE and t not in SCALARS:
             v = safe_value(v)
-        record(op, seq, var, v, depth=3)
+        _event(o, entry, op, seq, var, v)
     except Exception as e:
         _failed(e)
 
@@ -299,7 +402,7 @@ def _item_event(op: str, seq: int, o: Any, key: Any, v: Any, hint: str, key_set:
         if entry is None or (entry[0]() if entry[1] else entry[0]) is not o:
             entry = _entry(o, hint)
         if isinstance(o, _WHOLE):
-            record(op, seq, entry[2], NOVALUE, depth=3)
+            _event(o, entry, op, seq, entry[2], NOVALUE)
             return
         try:
             var = entry[4].get(key)
@@ -311,9 +414,9 @@ def _item_event(op: str, seq: int, o: Any, key: Any, v: Any, hint: str, key_set:
                 entry[4][key] = var
         if v is not NOVALUE and type(v) not in SCALARS:
             v = safe_value(v)
-        record(op, seq, var, v, depth=3)
+        _event(o, entry, op, seq, var, v)
         if key_set:  # an insert or delete of one key: commutes with those of others
-            record(_W, next_seq(), entry[2], NOVALUE, extra=_COMMUTING, depth=3)
+            _event(o, entry, _W, next_seq(), entry[2], NOVALUE, _COMMUTING)
     except Exception as e:
         _failed(e)
 
@@ -519,23 +622,24 @@ def _method_event(
     set (commuting), and one that did neither (``setdefault`` of a present key) only
     read. ``how``: how a write commutes (``_COMMUTING_METHODS``)."""
     try:
-        label = label_of(o, hint)
+        entry = _entry(o, hint)
+        label = entry[2]
         if keyed:
             op = _W if effect == "wk" and resized else _R
-            record(op, seq, f"{label}[{key_text(args[0])}]", NOVALUE, depth=3)
+            _event(o, entry, op, seq, f"{label}[{key_text(args[0])}]", NOVALUE)
             if resized:
-                record(_W, next_seq(), label, NOVALUE, extra=_COMMUTING, depth=3)
+                _event(o, entry, _W, next_seq(), label, NOVALUE, _COMMUTING)
         elif how == "c":
-            record(_W, seq, label, NOVALUE, extra=_COMMUTING, depth=3)
+            _event(o, entry, _W, seq, label, NOVALUE, _COMMUTING)
         elif how == "e" and args:
-            record(_W, seq, f"{label}[{key_text(args[0])}]", NOVALUE, depth=3)
+            _event(o, entry, _W, seq, f"{label}[{key_text(args[0])}]", NOVALUE)
             if resized:
-                record(_W, next_seq(), label, NOVALUE, extra=_COMMUTING, depth=3)
+                _event(o, entry, _W, next_seq(), label, NOVALUE, _COMMUTING)
         elif how == "l":
-            record(_W, seq, f"{label}<left>", NOVALUE, depth=3)
-            record(_W, next_seq(), label, NOVALUE, extra=_COMMUTING, depth=3)
+            _event(o, entry, _W, seq, f"{label}<left>", NOVALUE)
+            _event(o, entry, _W, next_seq(), label, NOVALUE, _COMMUTING)
         else:
-            record(_R if effect == "r" else _W, seq, label, NOVALUE, depth=3)
+            _event(o, entry, _R if effect == "r" else _W, seq, label, NOVALUE)
     except Exception as e:
         _failed(e)
 
