@@ -34,6 +34,7 @@ __all__ = [
     "OPTIONAL_FINDING_COLUMNS",
     "SEVERITIES",
     "SITE_DTYPE",
+    "MAX_LISTED_LOCKS",
     "WARNING",
     "EventRef",
     "Finding",
@@ -43,6 +44,7 @@ __all__ = [
     "empty_findings",
     "event_row",
     "event_struct",
+    "listed_locks",
     "severity_rank",
     "site_row",
     "site_struct",
@@ -233,6 +235,20 @@ def site_key(sites: Iterable[Site]) -> tuple[Site, ...]:
 #: How many of a finding's variables the JSON report lists (``var_count`` has them all).
 MAX_LISTED_VARS = 100
 
+#: How many of the locks its unit held an event of a finding lists, the first by name
+#: (``EventRef.lock_count`` has how many there were): a unit holding 1,000 locks at
+#: once would make every event of its findings carry 1,000 names.
+MAX_LISTED_LOCKS = 100
+
+
+def listed_locks(locks: Sequence[str]) -> tuple[tuple[str, ...], int]:
+    """The locks an event lists (the first ``MAX_LISTED_LOCKS``) and its ``lock_count``
+    (how many were held, when that is more; 0 when ``locks`` lists them all)."""
+    n = len(locks)
+    if n <= MAX_LISTED_LOCKS:
+        return tuple(locks), 0
+    return tuple(locks[:MAX_LISTED_LOCKS]), n
+
 
 @dataclass(frozen=True, slots=True)
 class EventRef:
@@ -258,6 +274,14 @@ class EventRef:
     created_at: tuple[Site, ...] = ()
     #: Who created the unit (``thread MainThread``), when known.
     created_by: str = ""
+    #: How many locks the unit held, when ``locks`` lists only the first
+    #: ``MAX_LISTED_LOCKS`` of them by name; 0 when ``locks`` lists them all.
+    lock_count: int = 0
+
+    @property
+    def more_locks(self) -> int:
+        """How many held locks ``locks`` leaves out (0 when it lists them all)."""
+        return max(0, self.lock_count - len(self.locks))
 
     @property
     def site(self) -> Site:
@@ -276,6 +300,8 @@ class EventRef:
         d["stack"] = [site.to_dict() for site in self.stack]
         d["created_at"] = [site.to_dict() for site in self.created_at]
         d["created_by"] = self.created_by
+        if self.lock_count:  # only when ``locks`` was cut short
+            d["lock_count"] = self.lock_count
         return d
 
 
@@ -463,13 +489,32 @@ def _event_lists(column: pl.Series) -> list[tuple[EventRef, ...]]:
             pl.col("file").fill_null("?"),
             pl.col("line").fill_null(0),
             pl.col("func").fill_null("?"),
-            pl.col("locks").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            # (the first ``MAX_LISTED_LOCKS``, cut here: Python strings are the cost)
+            pl.col("locks")
+            .list.head(MAX_LISTED_LOCKS)
+            .fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            pl.col("locks").list.len().fill_null(0).alias("_n_locks"),
         )
         # column lists zipped: about twice as fast as ``iter_rows`` here
         columns = [cols.get_column(c).to_list() for c in cols.columns]
         return [
-            EventRef(role, seq, ts, pid, unit, name, op, target, value, file, line, func, (*locks,))
-            for role, seq, ts, pid, unit, name, op, target, value, file, line, func, locks in zip(
+            EventRef(
+                role,
+                seq,
+                ts,
+                pid,
+                unit,
+                name,
+                op,
+                target,
+                value,
+                file,
+                line,
+                func,
+                (*locks,),
+                lock_count=n if n > MAX_LISTED_LOCKS else 0,
+            )
+            for role, seq, ts, pid, unit, name, op, target, value, file, line, func, locks, n in zip(
                 *columns, strict=True
             )
         ]

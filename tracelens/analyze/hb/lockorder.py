@@ -37,7 +37,7 @@ from tracelens.analyze.findings import (
     who,
 )
 from tracelens.analyze.hb.clocks import U
-from tracelens.analyze.hb.locksets import LOCK, Held
+from tracelens.analyze.hb.locksets import LOCK, Held, apart_masks
 from tracelens.analyze.hb.shared import Tables
 from tracelens.analyze.kinds import KINDS
 from tracelens.analyze.options import DEFAULT, Options
@@ -176,32 +176,39 @@ def _two_lock_cycles(
     """The two-lock cycles ``a -> b -> a`` (``a`` the smaller by name) that two units with
     disjoint held sets take: per pair, the first such choice (``a -> b``'s instance
     first in acquire order, then ``b -> a``'s); as ``(sort key, nested rows)``."""
-    e = edges.with_columns(
-        pl.col(x)
-        .replace_strict(range(ranks.len()), ranks, return_dtype=pl.Int64)
-        .alias(f"_r{x[1]}")
-        for x in ("_a", "_b")
+    # a lock pair, and a pair of held sets, as one Int64 key (joins and uniques on one
+    # column are the fast ones)
+    n = ranks.len()
+    e = edges.select(
+        "_r",
+        U,
+        "ls",
+        "gb",
+        pl.lit(ranks).gather(pl.col("_a")).alias("_ra"),
+        pl.lit(ranks).gather(pl.col("_b")).alias("_rb"),
     )
-    fwd = e.filter(pl.col("_ra") < pl.col("_rb"))
+    fwd = e.filter(pl.col("_ra") < pl.col("_rb")).with_columns(
+        (pl.col("_ra") * n + pl.col("_rb")).alias("_k")
+    )
     back = e.filter(pl.col("_ra") > pl.col("_rb")).select(
         pl.col("_r").alias("_r2"),
         pl.col(U).alias("_u2"),
-        pl.col("_b").alias("_a"),
-        pl.col("_a").alias("_b"),
         pl.col("ls").alias("_ls2"),
         pl.col("gb").alias("_gb2"),
+        (pl.col("_rb") * n + pl.col("_ra")).alias("_k"),
     )
-    pairs = fwd.join(back, on=["_a", "_b"]).filter(pl.col(U) != pl.col("_u2"))
+    pairs = fwd.join(back, on="_k").filter(pl.col(U) != pl.col("_u2"))
     if pairs.height == 0:
         return []
-    sets = pairs.select("ls", "_ls2").unique()
-    apart = [
-        not masks[x] & masks[y]
-        for x, y in zip(sets["ls"].to_list(), sets["_ls2"].to_list(), strict=True)
-    ]
-    sets = sets.with_columns(pl.Series("_apart", apart, dtype=pl.Boolean))
+    n_sets = len(masks)
+    pairs = pairs.with_columns((pl.col("ls") * n_sets + pl.col("_ls2")).alias("_s"))
+    sets = pairs.select(pl.col("_s").unique()).with_columns(
+        (pl.col("_s") // n_sets).alias("ls"), (pl.col("_s") % n_sets).alias("_ls2")
+    )
+    # each pair of held sets checked once, as bit masks
+    sets = apart_masks(sets, "ls", "_ls2", masks)
     first = (
-        pairs.join(sets.filter("_apart"), on=["ls", "_ls2"], how="semi")
+        pairs.join(sets, on="_s", how="semi")
         .sort("gb", "_gb2")
         .group_by("_ra", "_rb", maintain_order=True)
         .first()
