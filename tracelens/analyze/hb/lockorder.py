@@ -31,9 +31,8 @@ from tracelens.analyze.findings import (
     FINDING_SCHEMA,
     details_at,
     empty_findings,
-    event_row,
     event_struct,
-    site_row,
+    site_struct,
     who,
 )
 from tracelens.analyze.hb.clocks import U
@@ -109,60 +108,55 @@ def lock_order_inversion(
 
     gs = sorted({e[k] for _, ch in cycles for e in ch for k in ("ga", "gb")})
     det = details_at(events, gs)
-    rows = []
-    held_at: list[int] = []  # the held set of each event of the rows, in order
-    for path, chosen in cycles:
-        evs, sites, units, parts = [], [], [], []
+    # the rows' events as one flat frame (a row per event: which finding, ``G``, role,
+    # held set), made into lists of structs in polars: a unit holding d locks at once
+    # makes events that list d^2 locks in all, too many for Python objects
+    at_f: list[int] = []
+    at_g: list[int] = []
+    roles: list[str] = []
+    held_at: list[int] = []
+    cols: dict[str, list[Any]] = {k: [] for k in ("var", "units", "count", "explanation")}
+    for f, (path, chosen) in enumerate(cycles):
+        units, parts = [], []
         for e in chosen:
             da, db = det[e["ga"]], det[e["gb"]]
-            # (the held sets are joined in below: a unit holding d locks at once makes
-            # events that list d^2 locks in all, too many for Python objects)
-            evs.append(event_row(da, f"holds {e['a']}", ()))
-            evs.append(event_row(db, f"then acquires {e['b']}", ()))
+            at_f += [f, f]
+            at_g += [e["ga"], e["gb"]]
+            roles += [f"holds {e['a']}", f"then acquires {e['b']}"]
             held_at += [e["ls"], e["ls"]]
-            sites += [site_row(da), site_row(db)]
             units.append(db["unit_name"])
             parts.append(
                 f"{who(db)} acquires {e['b']} at {db['file']}:{db['line']} while holding "
                 f"{e['a']} (taken at {da['file']}:{da['line']})"
             )
-        count = min(e["n"] for e in chosen)
-        rows.append(
-            {
-                "kind": KIND,
-                "severity": KINDS[KIND].severity,
-                "var": " -> ".join([*path, path[0]]),
-                "units": units,
-                "sites": sites,
-                "count": count,
-                "events": evs,
-                "worst": evs,
-                "explanation": "; ".join(parts)
-                + ": run at the same time, these can deadlock (lock order inversion)",
-            }
+        cols["var"].append(" -> ".join([*path, path[0]]))
+        cols["units"].append(units)
+        cols["count"].append(min(e["n"] for e in chosen))
+        cols["explanation"].append(
+            "; ".join(parts) + ": run at the same time, these can deadlock (lock order inversion)"
         )
-    return _with_held(pl.DataFrame(rows, schema=FINDING_SCHEMA), held_at, t.locksets)
-
-
-def _with_held(frame: pl.DataFrame, held_at: list[int], locksets: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with the ``locks`` of its events (``events`` and ``worst``, the same)
-    those of the held sets ``held_at`` (one per event, in order; ``Tables.locksets``)."""
-    flat = (
-        frame.select(pl.int_range(pl.len()).alias("_f"), "events")
-        .explode("events")
-        .unnest("events")
-        .drop("locks")
-        .with_columns(pl.Series("ls", held_at, dtype=pl.Int64))
-        .join(locksets, on="ls", how="left", maintain_order="left")
+    flat = pl.DataFrame(
+        {"_f": at_f, G: at_g, "role": roles, "ls": held_at},
+        schema={"_f": pl.Int64, G: pl.Int64, "role": pl.String, "ls": pl.Int64},
     )
-    events = (
-        flat.select("_f", event_struct("", pl.col("role")).alias("events"))
-        .group_by("_f", maintain_order=True)
-        .agg("events")
-        .get_column("events")
-        .cast(FINDING_SCHEMA["events"])
+    details = pl.DataFrame(list(det.values()))
+    flat = flat.join(details, on=G, how="left", maintain_order="left").join(
+        t.locksets, on="ls", how="left", maintain_order="left"
     )
-    return frame.with_columns(events, events.alias("worst"))
+    lists = flat.group_by("_f", maintain_order=True).agg(
+        event_struct("", pl.col("role")).alias("events"), site_struct("").alias("sites")
+    )
+    frame = pl.DataFrame(
+        {
+            "kind": [KIND] * len(cycles),
+            "severity": [KINDS[KIND].severity] * len(cycles),
+            **cols,
+            "sites": lists["sites"],
+            "events": lists["events"],
+            "worst": lists["events"],
+        }
+    )
+    return frame.select(pl.col(k).cast(v) for k, v in FINDING_SCHEMA.items())
 
 
 def _path_locks(key: tuple[int, ...]) -> list[int]:
