@@ -29,6 +29,7 @@ import polars as pl
 from tracelens.analyze.columns import G
 from tracelens.analyze.findings import (
     FINDING_SCHEMA,
+    MAX_LISTED_LOCKS,
     details_at,
     empty_findings,
     event_struct,
@@ -140,11 +141,16 @@ def lock_order_inversion(
         schema={"_f": pl.Int64, G: pl.Int64, "role": pl.String, "ls": pl.Int64},
     )
     details = pl.DataFrame(list(det.values()))
+    # (the first ``MAX_LISTED_LOCKS`` of each held set, and how many it has)
+    held = t.locksets.filter(pl.col("ls").is_in(sorted(set(held_at)))).select(
+        "ls", pl.col("locks").list.head(MAX_LISTED_LOCKS), pl.col("locks").list.len().alias("_n")
+    )
     flat = flat.join(details, on=G, how="left", maintain_order="left").join(
-        t.locksets, on="ls", how="left", maintain_order="left"
+        held, on="ls", how="left", maintain_order="left"
     )
     lists = flat.group_by("_f", maintain_order=True).agg(
-        event_struct("", pl.col("role")).alias("events"), site_struct("").alias("sites")
+        event_struct("", pl.col("role"), lock_count=pl.col("_n")).alias("events"),
+        site_struct("").alias("sites"),
     )
     frame = pl.DataFrame(
         {
