@@ -148,16 +148,19 @@ def held_lock_masks(
         {"_b": list(range(word_bits)), "_bbit": [1 << b for b in range(word_bits)]},
         schema={"_b": i64, "_bbit": i64},
     )
-    members = pl.concat(
-        [
-            masks.filter(pl.col(m) != 0)
-            .select("ls", pl.col(m).alias("_mw"))
-            .join(bits, how="cross")
-            .filter((pl.col("_mw") & pl.col("_bbit")) != 0)
-            .select("ls", (pl.col("_b") + j * word_bits).alias(LOCK))
-            for j, m in enumerate(words)
-        ]
-    ).sort("ls", LOCK)
+    # the words of every set in order (set, word), each word's bits in order: the
+    # members come out sorted by (set, lock) without sorting the (big) result
+    by_word = (
+        masks.unpivot(index="ls", on=words, variable_name="_j", value_name="_mw")
+        .filter(pl.col("_mw") != 0)
+        .with_columns(pl.col("_j").str.slice(2).cast(i64))
+        .sort("ls", "_j")
+    )
+    members = (
+        by_word.join(bits, how="cross", maintain_order="left_right")
+        .filter((pl.col("_mw") & pl.col("_bbit")) != 0)
+        .select("ls", (pl.col("_b") + pl.col("_j") * word_bits).alias(LOCK))
+    )
     last = ev.group_by(OBJ_CODE).agg(pl.col(OP, U, G).sort_by(G).last()).filter(acq)
     # the held set just before each acquire, when it has another lock than the one taken
     others = pl.any_horizontal(
@@ -294,7 +297,10 @@ def walk_locks(lock_ev: pl.DataFrame, obj_names: dict[int, str]) -> Held:
 def disjoint_locksets(ids: list[int], locksets: pl.DataFrame) -> pl.DataFrame:
     """Pairs ``(_la, _lb)`` of the given lock-set ids (of ``locksets``: ``ls``, ``locks``)
     that share no lock (both orders; quadratic in ``len(ids)``)."""
-    sets = dict(zip(locksets["ls"].to_list(), locksets["locks"].to_list(), strict=True))
+    # only the sets asked for become Python lists (1,000 locks held at once make held
+    # sets of a million names in all)
+    wanted = locksets.filter(pl.col("ls").is_in(ids))
+    sets = dict(zip(wanted["ls"].to_list(), wanted["locks"].to_list(), strict=True))
     bit: dict[str, int] = {}
     masks = {}
     for i in ids:
