@@ -80,8 +80,11 @@ def lock_order_inversion(
         rank[i] = r
     ranks = pl.Series("_rank", rank, dtype=pl.Int64)
     # one row per edge instance: the nested acquire of ``_b`` and another lock held
+    # (lazy: each search takes the columns it needs; a unit holding d locks at once
+    # makes d^2 / 2 of them)
     edges = (
-        nested.join(h.members.rename({LOCK: "_a"}), on="ls")
+        nested.lazy()
+        .join(h.members.lazy().rename({LOCK: "_a"}), on="ls")
         .filter(pl.col("_a") != pl.col("_b"))
         .select("_r", U, "_a", "_b", "ls", "gb")
     )
@@ -171,19 +174,18 @@ def _path_locks(key: tuple[int, ...]) -> list[int]:
 
 
 def _two_lock_cycles(
-    edges: pl.DataFrame, ranks: pl.Series, masks: list[int]
+    edges: pl.LazyFrame, ranks: pl.Series, masks: list[int]
 ) -> list[tuple[tuple[int, ...], list[int]]]:
     """The two-lock cycles ``a -> b -> a`` (``a`` the smaller by name) that two units with
     disjoint held sets take: per pair, the first such choice (``a -> b``'s instance
     first in acquire order, then ``b -> a``'s); as ``(sort key, nested rows)``."""
     # a lock pair, and a pair of held sets, as one Int64 key (joins and uniques on one
-    # column are the fast ones)
-    n = ranks.len()
+    # column are the fast ones); the nested rows ``_r`` are in acquire order
+    n, n_sets = ranks.len(), len(masks)
     e = edges.select(
         "_r",
         U,
         "ls",
-        "gb",
         pl.lit(ranks).gather(pl.col("_a")).alias("_ra"),
         pl.lit(ranks).gather(pl.col("_b")).alias("_rb"),
     )
@@ -194,22 +196,24 @@ def _two_lock_cycles(
         pl.col("_r").alias("_r2"),
         pl.col(U).alias("_u2"),
         pl.col("ls").alias("_ls2"),
-        pl.col("gb").alias("_gb2"),
         (pl.col("_rb") * n + pl.col("_ra")).alias("_k"),
     )
-    pairs = fwd.join(back, on="_k").filter(pl.col(U) != pl.col("_u2"))
+    pairs = (
+        fwd.join(back, on="_k")
+        .filter(pl.col(U) != pl.col("_u2"))
+        .select("_ra", "_rb", "_r", "_r2", (pl.col("ls") * n_sets + pl.col("_ls2")).alias("_s"))
+        .collect()
+    )
     if pairs.height == 0:
         return []
-    n_sets = len(masks)
-    pairs = pairs.with_columns((pl.col("ls") * n_sets + pl.col("_ls2")).alias("_s"))
     sets = pairs.select(pl.col("_s").unique()).with_columns(
         (pl.col("_s") // n_sets).alias("ls"), (pl.col("_s") % n_sets).alias("_ls2")
     )
     # each pair of held sets checked once, as bit masks
     sets = apart_masks(sets, "ls", "_ls2", masks)
     first = (
-        pairs.join(sets, on="_s", how="semi")
-        .sort("gb", "_gb2")
+        pairs.join(sets.select("_s"), on="_s", how="semi")
+        .sort("_r", "_r2")
         .group_by("_ra", "_rb", maintain_order=True)
         .first()
     )
@@ -220,13 +224,13 @@ def _two_lock_cycles(
 
 
 def _longer_cycles(
-    edges: pl.DataFrame, rank: list[int], masks: list[int], limit: int
+    edges: pl.LazyFrame, rank: list[int], masks: list[int], limit: int
 ) -> list[tuple[tuple[int, ...], list[int]]]:
     """The cycles of three locks up to ``limit`` (``_two_lock_cycles`` has the others):
     simple cycles of the graph of lock pairs, each from its smallest lock, each hop's
     instance chosen as ``_pick`` does."""
     hops: dict[tuple[int, int], list[_Inst]] = defaultdict(list)
-    for r, u, a, b, ls in edges.sort("gb").select("_r", U, "_a", "_b", "ls").iter_rows():
+    for r, u, a, b, ls in edges.sort("gb").select("_r", U, "_a", "_b", "ls").collect().iter_rows():
         hops[(rank[a], rank[b])].append((r, u, masks[ls]))
     succ: dict[int, list[int]] = defaultdict(list)
     for a, b in sorted(hops):
