@@ -46,9 +46,6 @@ __all__ = ["KIND", "lock_order_inversion"]
 
 KIND: Final = "lock_order_inversion"
 
-#: An edge instance: (row of ``Held.nested``, unit, held set as a mask).
-_Inst = tuple[int, int, int]
-
 
 def lock_order_inversion(
     t: Tables, events: pl.LazyFrame, /, *, options: Options = DEFAULT
@@ -90,7 +87,7 @@ def lock_order_inversion(
     )
     found = _two_lock_cycles(edges, ranks, h.masks)
     if limit > 2:
-        found += _longer_cycles(edges, rank, h.masks, limit)
+        found += _longer_cycles(nested, h.members, rank, h.masks, limit)
     if not found:
         return empty_findings()
     # by the earliest acquire chosen, then in the order of a depth-first search from
@@ -224,53 +221,76 @@ def _two_lock_cycles(
 
 
 def _longer_cycles(
-    edges: pl.LazyFrame, rank: list[int], masks: list[int], limit: int
+    nested: pl.DataFrame, members: pl.DataFrame, rank: list[int], masks: list[int], limit: int
 ) -> list[tuple[tuple[int, ...], list[int]]]:
-    """The cycles of three locks up to ``limit`` (``_two_lock_cycles`` has the others):
-    simple cycles of the graph of lock pairs, each from its smallest lock, each hop's
-    instance chosen as ``_pick`` does."""
-    hops: dict[tuple[int, int], list[_Inst]] = defaultdict(list)
-    for r, u, a, b, ls in edges.sort("gb").select("_r", U, "_a", "_b", "ls").collect().iter_rows():
-        hops[(rank[a], rank[b])].append((r, u, masks[ls]))
+    """The cycles of three locks up to ``limit`` (``_two_lock_cycles`` has the others).
+
+    A cycle of ``k`` locks is ``k`` nested acquires (rows of ``nested``) by pairwise
+    different units with pairwise disjoint held sets, each one's lock held by the next
+    one. Those *links* between two nested acquires (the first's lock in the second's
+    held set, other units, disjoint sets) are found in polars; the search then walks
+    only them, depth-first from each acquire of a cycle's smallest lock, so that held
+    sets that overlap (nested locks: most pairs) cut it short. Per cycle of locks, the
+    first choice of acquires (hop by hop, in acquire order: what ``_pick`` over every
+    hop's instances would choose), as ``(sort key, nested rows)``.
+    """
+    n_sets = len(masks)
+    acq = nested.lazy().select("_r", U, "_b", "ls")
+    links = (
+        acq.select(pl.col("_r").alias("_r1"), "_b", pl.col("ls").alias("_ls1"))
+        .join(members.lazy().rename({LOCK: "_b", "ls": "_ls2"}), on="_b")
+        .join(
+            acq.select(
+                pl.col("_r").alias("_r2"),
+                pl.col(U).alias("_u2"),
+                pl.col("_b").alias("_b2"),
+                pl.col("ls").alias("_ls2"),
+            ),
+            on="_ls2",
+        )
+        .join(acq.select(pl.col("_r").alias("_r1"), pl.col(U).alias("_u1")), on="_r1")
+        .filter((pl.col("_u1") != pl.col("_u2")) & (pl.col("_b") != pl.col("_b2")))
+        .select("_r1", "_r2", (pl.col("_ls1") * n_sets + pl.col("_ls2")).alias("_s"))
+        .collect()
+    )
+    if links.height == 0:
+        return []
+    sets = links.select(pl.col("_s").unique()).with_columns(
+        (pl.col("_s") // n_sets).alias("ls"), (pl.col("_s") % n_sets).alias("_ls2")
+    )
+    links = links.join(apart_masks(sets, "ls", "_ls2", masks).select("_s"), on="_s", how="semi")
     succ: dict[int, list[int]] = defaultdict(list)
-    for a, b in sorted(hops):
-        succ[a].append(b)
-    found: list[tuple[tuple[int, ...], list[int]]] = []
-    for start in sorted(succ):
-        # Simple cycles whose smallest lock is ``start``: each found once.
-        stack: list[list[int]] = [[start]]
+    for r1, r2 in links.select("_r1", "_r2").sort("_r1", "_r2").iter_rows():
+        succ[r1].append(r2)
+    lock = nested["_b"].to_list()
+    unit = nested[U].to_list()
+    held = [masks[ls] for ls in nested["ls"].to_list()]
+    best: dict[tuple[int, ...], list[int]] = {}
+    for s in sorted(succ):
+        # ``s`` takes the cycle's smallest lock (while holding the last one's lock)
+        x0 = rank[lock[s]]
+        stack: list[tuple[tuple[int, ...], frozenset[int], int]] = [
+            ((s,), frozenset((unit[s],)), held[s])
+        ]
         while stack:
-            path = stack.pop()
-            if len(path) > 2 and (path[-1], start) in hops:
-                chosen = _pick(
-                    [hops[(path[i], path[(i + 1) % len(path)])] for i in range(len(path))]
-                )
-                if chosen is not None:
-                    found.append(((start, *(-x for x in path[1:])), chosen))
+            path, units, union = stack.pop()
+            last = path[-1]
+            if len(path) >= 3 and held[s] >> lock[last] & 1:
+                key = (x0, *(-rank[lock[r]] for r in path[1:]))
+                chosen = [*path[1:], s]  # hop by hop, from the smallest lock
+                if key not in best or chosen < best[key]:
+                    best[key] = chosen
             if len(path) >= limit:
                 continue
-            for nxt in succ.get(path[-1], ()):
-                if nxt > start and nxt not in path:
-                    stack.append([*path, nxt])
-    return found
-
-
-def _pick(options: list[list[_Inst]]) -> list[int] | None:
-    """One instance per hop: pairwise different units, disjoint held sets (the first
-    such choice, each hop's instances in acquire order); their nested rows."""
-
-    def go(i: int, chosen: list[int], units: tuple[int, ...], held: int) -> list[int] | None:
-        if i == len(options):
-            return chosen
-        for r, u, m in options[i]:
-            if u in units or m & held:
-                continue
-            got = go(i + 1, [*chosen, r], (*units, u), held | m)
-            if got is not None:
-                return got
-        return None
-
-    return go(0, [], (), 0)
+            for nxt in succ.get(last, ()):
+                if (
+                    rank[lock[nxt]] > x0
+                    and unit[nxt] not in units
+                    and not held[nxt] & union
+                    and all(lock[r] != lock[nxt] for r in path)
+                ):
+                    stack.append(((*path, nxt), units | {unit[nxt]}, union | held[nxt]))
+    return list(best.items())
 
 
 def _instances(
