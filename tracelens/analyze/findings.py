@@ -176,9 +176,10 @@ def event_row(detail: Mapping[str, Any], role: str, locks: Iterable[str]) -> dic
         locks: The locks its unit held.
     """
     row = {name: detail.get(name) for name in EVENT_FIELDS}
+    held = list(locks)
     row["role"] = role
-    row["locks"] = list(locks)
-    row["lock_count"] = len(row["locks"])
+    row["locks"] = held
+    row["lock_count"] = len(held)
     return row
 
 
