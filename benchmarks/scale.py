@@ -8,14 +8,18 @@ Three pairs of traces of the same shape, each pair differing in one dimension on
 * ``depth``: one thread takes ``d`` locks nested, another takes them in reverse
   order, repeated so that both traces have the same number of events: depth 10 vs
   depth 100;
-* ``held``: the same with 1,000 locks held at once vs 10 nested locks.
+* ``held``: the same with 1,000 locks held at once vs 10 nested locks;
+* ``rings``: 4 units, each holding a lock of its own, close 250 cycles of 4 locks vs 2
+  (``ring_trace``), and ``rotated``: 3 units nest 1,000 locks in rotated orders vs 10
+  (``rotated_trace``: a dense lock-order graph, the search for cycles of 3+ locks).
 
 Each trace is reported with ``tracelens report --no-cache --format json`` ``--repeat``
 times (median) in a fresh process; wall time, CPU (user + system of the child, from
 ``os.wait4``) and peak RSS are printed with the ratios of the pair, and the load
 average before and after (the machine is shared: CPU time is the steadier measure).
 It also checks, on a small thread-per-request trace (``--check-events``, 40 threads),
-that the report's racy variables are those of the plain reference (``hb_oracle``)::
+that the report's racy variables are those of the plain reference (``hb_oracle``), and
+that the lock cycles of a 3-ring trace are the oracle's::
 
     python benchmarks/scale.py                      # 1M events, 3 runs each
     python benchmarks/scale.py --events 100000 --repeat 1
@@ -69,6 +73,33 @@ CPU x1.06; 1,000 held vs 10: CPU x3.12, RSS x1.40 (was x22.4: not yet within 2x;
 its analysis, about 1 s is the disjointness check of the 500k candidate pairs of held
 sets and 0.9 s the finding model's Python lists of the held locks its events show,
 52,000 names in the JSON report). The racy variables are the oracle's.
+
+Branch r17-held (``--repeat 1``, load average 16 before and 31 after: CPU is the
+measure; the peak RSS of the small traces is that of the forked benchmark process):
+two-lock pairs on packed keys, held-set disjointness in polars, members without a sort,
+the findings' events as one flat frame, at most 20 held locks an event; cycles of 3+
+locks over links between nested acquires.
+
+=============================  ======  =====  ========
+trace                          wall s  CPU s  peak RSS
+=============================  ======  =====  ========
+1M events, 10 threads           33.47   9.12    932 MB
+1M events, 10,000 thr.         104.74  12.72   1244 MB
+depth 10 (x1000 rounds)          7.98   0.57    411 MB
+depth 100 (x100 rounds)          6.03   0.56    411 MB
+1,000 held (x10 rounds)         11.55   1.09    411 MB
+2 rings of 4 locks               7.04   0.56    411 MB
+250 rings of 4 locks             7.48   0.65    411 MB
+3 units x 10 rotated             6.46   0.51    411 MB
+3 units x 1,000 rotated         20.01   1.99    505 MB
+=============================  ======  =====  ========
+
+Ratios (CPU): 10,000 threads vs 10: x1.40; depth 100 vs 10: x0.97; 1,000 locks held
+vs 10: x1.90 (was x3.12: within 2x); 250 4-lock cycles vs 2: x1.16; 3 units nesting
+1,000 locks in rotated orders vs 10: x3.94 (2.0 s; before this branch the search for
+cycles of 3+ locks walked every path of the lock-pair graph: 240 locks took 13.9 s,
+1,000 would take many minutes). The racy variables and the rings' cycles are the
+oracle's.
 """
 
 from __future__ import annotations
