@@ -15,8 +15,9 @@ locks two units take in opposite orders is a candidate two-lock cycle, so the
 two-lock cycles are a join in polars: the edges ``a -> b`` with the edges ``b -> a``
 of another unit, the pairs whose held sets share no lock (checked once per pair of
 held sets, as bit masks), the first such pair by acquire order. Longer cycles need
-three units or more taking nested locks; their search runs in Python over the graph
-of distinct lock pairs (depth-first from each cycle's smallest lock).
+three units or more taking nested locks; their search runs in Python, depth-first from
+each acquire of a cycle's smallest lock, over the links between nested acquires (one's
+lock held by the next, other units, disjoint held sets) that polars finds.
 """
 
 from __future__ import annotations
@@ -231,8 +232,8 @@ def _longer_cycles(
     held set, other units, disjoint sets) are found in polars; the search then walks
     only them, depth-first from each acquire of a cycle's smallest lock, so that held
     sets that overlap (nested locks: most pairs) cut it short. Per cycle of locks, the
-    first choice of acquires (hop by hop, in acquire order: what ``_pick`` over every
-    hop's instances would choose), as ``(sort key, nested rows)``.
+    first choice of acquires (the least in acquire order hop by hop, as the oracle
+    picks it), as ``(sort key, nested rows)``.
     """
     n_sets = len(masks)
     acq = nested.lazy().select("_r", U, "_b", "ls")
