@@ -7,7 +7,7 @@ from pathlib import Path
 
 import orjson
 import polars as pl
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import tracelens
@@ -135,6 +135,7 @@ def test_the_reports_show_the_stacks(tmp_path: Path) -> None:
 _ids = st.integers(1, 6)
 
 
+@settings(deadline=None)  # (no timing in a test: the machine is shared)
 @given(st.dictionaries(_ids, st.one_of(st.none(), _ids)), _ids)
 def test_a_chain_follows_parents_and_ends_on_a_missing_or_repeated_frame(
     parents: dict[int, int | None], start: int
