@@ -8,14 +8,18 @@ Three pairs of traces of the same shape, each pair differing in one dimension on
 * ``depth``: one thread takes ``d`` locks nested, another takes them in reverse
   order, repeated so that both traces have the same number of events: depth 10 vs
   depth 100;
-* ``held``: the same with 1,000 locks held at once vs 10 nested locks.
+* ``held``: the same with 1,000 locks held at once vs 10 nested locks;
+* ``rings``: 4 units, each holding a lock of its own, close 250 cycles of 4 locks vs 2
+  (``ring_trace``), and ``rotated``: 3 units nest 1,000 locks in rotated orders vs 10
+  (``rotated_trace``: a dense lock-order graph, the search for cycles of 3+ locks).
 
 Each trace is reported with ``tracelens report --no-cache --format json`` ``--repeat``
 times (median) in a fresh process; wall time, CPU (user + system of the child, from
 ``os.wait4``) and peak RSS are printed with the ratios of the pair, and the load
 average before and after (the machine is shared: CPU time is the steadier measure).
 It also checks, on a small thread-per-request trace (``--check-events``, 40 threads),
-that the report's racy variables are those of the plain reference (``hb_oracle``)::
+that the report's racy variables are those of the plain reference (``hb_oracle``), and
+that the lock cycles of a 3-ring trace are the oracle's::
 
     python benchmarks/scale.py                      # 1M events, 3 runs each
     python benchmarks/scale.py --events 100000 --repeat 1
@@ -69,6 +73,33 @@ CPU x1.06; 1,000 held vs 10: CPU x3.12, RSS x1.40 (was x22.4: not yet within 2x;
 its analysis, about 1 s is the disjointness check of the 500k candidate pairs of held
 sets and 0.9 s the finding model's Python lists of the held locks its events show,
 52,000 names in the JSON report). The racy variables are the oracle's.
+
+Branch r17-held (``--repeat 1``, load average 16 before and 31 after: CPU is the
+measure; the peak RSS of the small traces is that of the forked benchmark process):
+two-lock pairs on packed keys, held-set disjointness in polars, members without a sort,
+the findings' events as one flat frame, at most 20 held locks an event; cycles of 3+
+locks over links between nested acquires.
+
+=============================  ======  =====  ========
+trace                          wall s  CPU s  peak RSS
+=============================  ======  =====  ========
+1M events, 10 threads           33.47   9.12    932 MB
+1M events, 10,000 thr.         104.74  12.72   1244 MB
+depth 10 (x1000 rounds)          7.98   0.57    411 MB
+depth 100 (x100 rounds)          6.03   0.56    411 MB
+1,000 held (x10 rounds)         11.55   1.09    411 MB
+2 rings of 4 locks               7.04   0.56    411 MB
+250 rings of 4 locks             7.48   0.65    411 MB
+3 units x 10 rotated             6.46   0.51    411 MB
+3 units x 1,000 rotated         20.01   1.99    505 MB
+=============================  ======  =====  ========
+
+Ratios (CPU): 10,000 threads vs 10: x1.40; depth 100 vs 10: x0.97; 1,000 locks held
+vs 10: x1.90 (was x3.12: within 2x); 250 4-lock cycles vs 2: x1.16; 3 units nesting
+1,000 locks in rotated orders vs 10: x3.94 (2.0 s; before this branch the search for
+cycles of 3+ locks walked every path of the lock-pair graph: 240 locks took 13.9 s,
+1,000 would take many minutes). The racy variables and the rings' cycles are the
+oracle's.
 """
 
 from __future__ import annotations
@@ -130,6 +161,95 @@ def nested_trace(path: Path, depth: int, rounds: int) -> int:
     return len(evs)
 
 
+def rotated_trace(path: Path, depth: int, rounds: int) -> int:
+    """``rounds`` times: 3 units take ``depth`` locks nested, unit ``k`` starting a third
+    of the way further along than unit ``k - 1`` and the second unit in reverse order: a
+    dense lock-order graph, every lock before and after every other, that the search
+    for cycles of 3 locks or more has to walk (events written)."""
+    evs: list[dict[str, object]] = []
+    seq = 0
+
+    def ev(unit: str, op: str, **kw: object) -> None:
+        nonlocal seq
+        evs.append(
+            event(
+                op,
+                seq=seq,
+                ts=1000 + seq,
+                pid=1,
+                unit=unit,
+                **kw,
+                file="app.py",
+                line=seq % 50 + 1,
+                func="f",
+            )
+        )
+        seq += 1
+
+    locks = [f"Lock@app.py:{i}#{i + 1}" for i in range(depth)]
+    units = ["t1", "t2", "t3"]
+    for u in units:
+        ev("t0", s.Op.FORK, obj=u, kind=s.Kind.THREAD)
+    for _ in range(rounds):
+        for k, u in enumerate(units):
+            shift = k * depth // len(units)
+            order = locks[shift:] + locks[:shift]
+            if k % 2:
+                order = order[::-1]
+            for lk in order:
+                ev(u, s.Op.ACQUIRE, obj=lk, kind=s.Kind.LOCK)
+            for lk in order[::-1]:
+                ev(u, s.Op.RELEASE, obj=lk, kind=s.Kind.LOCK)
+    for u in units:
+        ev("t0", s.Op.JOIN, obj=u, kind=s.Kind.THREAD)
+    write_trace(path, evs)
+    return len(evs)
+
+
+def ring_trace(path: Path, rings: int, rounds: int) -> int:
+    """``rounds`` times: 4 units, each holding a lock of its own, take two locks of every
+    ring (unit ``i`` lock ``i`` then lock ``i + 1`` of the ring's 4): ``rings`` cycles of 4
+    locks (each hop another unit, no gate lock in common), ``4 * rings + 4`` locks."""
+    evs: list[dict[str, object]] = []
+    seq = 0
+
+    def ev(unit: str, op: str, **kw: object) -> None:
+        nonlocal seq
+        evs.append(
+            event(
+                op,
+                seq=seq,
+                ts=1000 + seq,
+                pid=1,
+                unit=unit,
+                **kw,
+                file="ring.py",
+                line=seq % 50 + 1,
+                func="f",
+            )
+        )
+        seq += 1
+
+    units = [f"t{i + 1}" for i in range(4)]
+    for u in units:
+        ev("t0", s.Op.FORK, obj=u, kind=s.Kind.THREAD)
+    for _ in range(rounds):
+        for i, u in enumerate(units):
+            own = f"Own@ring.py:{i}#{i + 1}"
+            ev(u, s.Op.ACQUIRE, obj=own, kind=s.Kind.LOCK)
+            for r in range(rings):
+                pair = [f"Ring{r}@ring.py:{k % 4}#{r * 4 + k % 4 + 9}" for k in (i, i + 1)]
+                for lk in pair:
+                    ev(u, s.Op.ACQUIRE, obj=lk, kind=s.Kind.LOCK)
+                for lk in pair[::-1]:
+                    ev(u, s.Op.RELEASE, obj=lk, kind=s.Kind.LOCK)
+            ev(u, s.Op.RELEASE, obj=own, kind=s.Kind.LOCK)
+    for u in units:
+        ev("t0", s.Op.JOIN, obj=u, kind=s.Kind.THREAD)
+    write_trace(path, evs)
+    return len(evs)
+
+
 def report(path: Path) -> tuple[float, float, float, bytes]:
     """One ``tracelens report --no-cache --format json``: wall s, CPU s, peak RSS MB, stdout."""
     cmd = [sys.executable, "-m", "tracelens", "report", "--no-cache", "--format", "json", str(path)]
@@ -185,6 +305,25 @@ def oracle_check(tmp: Path, n_events: int) -> bool:
     return got == want
 
 
+def cycles_check(tmp: Path) -> bool:
+    """The report's lock cycles on a small ring trace (3 rings) are the oracle's."""
+    path = tmp / "rings-check.jsonl"
+    ring_trace(path, rings=3, rounds=2)
+    lines = sorted(
+        (orjson.loads(x) for x in path.read_bytes().splitlines()), key=lambda d: d[s.SEQ]
+    )
+    rows = [
+        {"unit": d[s.UNIT], "op": d[s.OP], "obj": d.get(s.OBJ)}
+        for d in lines
+        if d[s.OP] in (s.Op.ACQUIRE, s.Op.RELEASE)
+    ]
+    want = sorted(var for var, _, _ in hb_oracle.lock_order_cycles(rows))
+    found = orjson.loads(report(path)[3])["findings"]
+    got = sorted(v for f in found if f["kind"] == "lock_order_inversion" for v in f["vars"])
+    print(f"cycles check (3 rings of 4 locks): report {len(got)} cycles, oracle {len(want)}")
+    return got == want and len(want) == 3
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--events", type=int, default=1_000_000)
@@ -196,6 +335,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         ok = oracle_check(tmp, a.check_events)
+        cycles_ok = cycles_check(tmp)
         pairs = []
         small, big = tmp / "threads10.jsonl.gz", tmp / "threads10000.jsonl.gz"
         generate(small, n_events=a.events, threads=10, live=8)
@@ -208,6 +348,14 @@ def main() -> None:
             nested_trace(path, depth, max(1, a.lock_events // (4 * depth)))
         pairs.append(("depth 100 vs 10", made[10], made[100]))
         pairs.append(("1,000 locks held vs 10", made[10], made[1000]))
+        for rings in (2, 250):
+            made[-rings] = tmp / f"rings{rings}.jsonl"
+            ring_trace(made[-rings], rings, max(1, a.lock_events // (8 + 16 * rings)))
+        pairs.append(("250 4-lock cycles vs 2", made[-2], made[-250]))
+        for depth in (10, 1000):
+            made[depth + 1] = tmp / f"rotated{depth}.jsonl"
+            rotated_trace(made[depth + 1], depth, max(1, a.lock_events // (6 * depth)))
+        pairs.append(("3 units x 1,000 rotated vs 10", made[11], made[1001]))
         results = {}
         for _, x, y in pairs:
             for path in (x, y):
@@ -219,6 +367,7 @@ def main() -> None:
             (w0, c0, m0), (w1, c1, m1) = results[x], results[y]
             print(f"{label:24} wall x{w1 / w0:.2f}  CPU x{c1 / c0:.2f}  RSS x{m1 / m0:.2f}")
     print(f"racy variables as the oracle's: {ok}")
+    print(f"lock cycles as the oracle's: {cycles_ok}")
     print(f"load average after {os.getloadavg()}")
 
 

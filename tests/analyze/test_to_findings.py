@@ -89,3 +89,46 @@ def test_with_lists_equals_concat_list(n):
     )
 
     assert got.equals(want)
+
+
+def _one_event_finding(**event):
+    return {
+        "kind": "lock_order_inversion",
+        "severity": "error",
+        "var": "A -> B -> A",
+        "units": ["t1"],
+        "sites": [],
+        "count": 1,
+        "events": [_event(unit="t1", **event)],
+        "worst": [],
+        "explanation": "e",
+    }
+
+
+def test_an_event_lists_at_most_max_listed_locks_and_counts_them_all():
+    """25 held locks: the event lists the first MAX_LISTED_LOCKS, ``lock_count`` says 25."""
+    from tracelens.analyze.findings import MAX_LISTED_LOCKS
+
+    held = [f"L{i:02}" for i in range(25)]
+    rows = pl.DataFrame([_one_event_finding(locks=held)], schema=FINDING_SCHEMA)
+    (e,) = to_findings(rows)[0].events
+    assert e.locks == tuple(held[:MAX_LISTED_LOCKS])
+    assert e.lock_count == 25 and e.more_locks == 25 - MAX_LISTED_LOCKS
+    assert e.to_dict()["lock_count"] == 25
+
+
+def test_an_analysis_that_lists_fewer_locks_gives_their_count():
+    """An event whose frame lists 2 locks but says 30 held keeps ``lock_count`` 30."""
+    rows = pl.DataFrame(
+        [_one_event_finding(locks=["A", "B"], lock_count=30)], schema=FINDING_SCHEMA
+    )
+    (e,) = to_findings(rows)[0].events
+    assert e.locks == ("A", "B") and e.more_locks == 28
+
+
+def test_an_event_with_few_locks_writes_no_lock_count():
+    """3 held locks: all listed, and the JSON event has no ``lock_count`` (reports as before)."""
+    rows = pl.DataFrame([_one_event_finding(locks=["A", "B", "C"])], schema=FINDING_SCHEMA)
+    (e,) = to_findings(rows)[0].events
+    assert e.locks == ("A", "B", "C") and e.lock_count == 0
+    assert "lock_count" not in e.to_dict()

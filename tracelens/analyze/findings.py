@@ -30,6 +30,7 @@ __all__ = [
     "EVENT_DTYPE",
     "EVENT_FIELDS",
     "FINDING_SCHEMA",
+    "MAX_LISTED_LOCKS",
     "NOTE",
     "OPTIONAL_FINDING_COLUMNS",
     "SEVERITIES",
@@ -43,6 +44,7 @@ __all__ = [
     "empty_findings",
     "event_row",
     "event_struct",
+    "listed_locks",
     "severity_rank",
     "site_row",
     "site_struct",
@@ -70,11 +72,15 @@ EVENT_DTYPE: Final = pl.Struct(
         "line": pl.Int64,
         "func": pl.String,
         "locks": pl.List(pl.String),  # locks the unit held at that event, when known
+        # how many (``locks`` may list fewer: the first ``MAX_LISTED_LOCKS``); null: len
+        "lock_count": pl.Int64,
     }
 )
 
-#: The fields of an event of a finding, in order (``EVENT_DTYPE``, ``EventRef``, JSON).
-EVENT_FIELDS: Final = tuple(EVENT_DTYPE.to_schema())
+#: The fields of an event of a finding that every event has, in order (``EVENT_DTYPE``
+#: but ``lock_count``, which ``EventRef`` and the JSON report have only when ``locks``
+#: is cut short).
+EVENT_FIELDS: Final = tuple(n for n in EVENT_DTYPE.to_schema() if n != "lock_count")
 
 #: Columns of the findings frame that every analysis returns.
 FINDING_SCHEMA: Final = pl.Schema(
@@ -128,14 +134,18 @@ def event_struct(prefix: str, role: pl.Expr, **fields: pl.Expr) -> pl.Expr:
             ``locks``, prefixed).
         role: The role of the event in the finding.
         **fields: Expressions for fields not held in prefixed columns (an analysis
-            that knows the target or the unit of the event otherwise).
+            that knows the target or the unit of the event otherwise). ``lock_count``
+            is the length of ``locks`` unless given (an analysis that lists fewer).
 
     Returns:
         The struct expression.
     """
     parts = []
     for name, dtype in EVENT_DTYPE.to_schema().items():
-        expr = role if name == "role" else fields.get(name, pl.col(prefix + name))
+        if name == "lock_count" and name not in fields:
+            expr = fields.get("locks", pl.col(prefix + "locks")).list.len()
+        else:
+            expr = role if name == "role" else fields.get(name, pl.col(prefix + name))
         parts.append(expr.cast(dtype).alias(name))
     return pl.struct(parts)
 
@@ -166,8 +176,10 @@ def event_row(detail: Mapping[str, Any], role: str, locks: Iterable[str]) -> dic
         locks: The locks its unit held.
     """
     row = {name: detail.get(name) for name in EVENT_FIELDS}
+    held = list(locks)
     row["role"] = role
-    row["locks"] = list(locks)
+    row["locks"] = held
+    row["lock_count"] = len(held)
     return row
 
 
@@ -233,6 +245,20 @@ def site_key(sites: Iterable[Site]) -> tuple[Site, ...]:
 #: How many of a finding's variables the JSON report lists (``var_count`` has them all).
 MAX_LISTED_VARS = 100
 
+#: How many of the locks its unit held an event of a finding lists, the first by name
+#: (``EventRef.lock_count`` has how many there were): a unit holding 1,000 locks at
+#: once would make every event of its findings carry 1,000 names.
+MAX_LISTED_LOCKS = 20
+
+
+def listed_locks(locks: Sequence[str]) -> tuple[tuple[str, ...], int]:
+    """The locks an event lists (the first ``MAX_LISTED_LOCKS``) and its ``lock_count``
+    (how many were held, when that is more; 0 when ``locks`` lists them all)."""
+    n = len(locks)
+    if n <= MAX_LISTED_LOCKS:
+        return tuple(locks), 0
+    return tuple(locks[:MAX_LISTED_LOCKS]), n
+
 
 @dataclass(frozen=True, slots=True)
 class EventRef:
@@ -263,6 +289,14 @@ class EventRef:
     submitted_at: tuple[Site, ...] = ()
     #: Who submitted that job (``thread MainThread``), when known.
     submitted_by: str = ""
+    #: How many locks the unit held, when ``locks`` lists only the first
+    #: ``MAX_LISTED_LOCKS`` of them by name; 0 when ``locks`` lists them all.
+    lock_count: int = 0
+
+    @property
+    def more_locks(self) -> int:
+        """How many held locks ``locks`` leaves out (0 when it lists them all)."""
+        return max(0, self.lock_count - len(self.locks))
 
     @property
     def site(self) -> Site:
@@ -283,6 +317,8 @@ class EventRef:
         d["created_by"] = self.created_by
         d["submitted_at"] = [site.to_dict() for site in self.submitted_at]
         d["submitted_by"] = self.submitted_by
+        if self.lock_count:  # only when ``locks`` was cut short
+            d["lock_count"] = self.lock_count
         return d
 
 
@@ -470,14 +506,39 @@ def _event_lists(column: pl.Series) -> list[tuple[EventRef, ...]]:
             pl.col("file").fill_null("?"),
             pl.col("line").fill_null(0),
             pl.col("func").fill_null("?"),
-            pl.col("locks").fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            # (the first ``MAX_LISTED_LOCKS``, cut here: Python strings are the cost)
+            pl.col("locks")
+            .list.head(MAX_LISTED_LOCKS)
+            .fill_null(pl.lit([], dtype=pl.List(pl.String))),
+            (
+                pl.coalesce("lock_count", pl.col("locks").list.len())
+                if "lock_count" in df.columns
+                else pl.col("locks").list.len()
+            )
+            .fill_null(0)
+            .alias("_n"),
         )
         # column lists zipped: about twice as fast as ``iter_rows`` here
         columns = [cols.get_column(c).to_list() for c in cols.columns]
         return [
-            EventRef(role, seq, ts, pid, unit, name, op, target, value, file, line, func, (*locks,))
-            for role, seq, ts, pid, unit, name, op, target, value, file, line, func, locks in zip(
-                *columns, strict=True
+            EventRef(
+                role,
+                seq,
+                ts,
+                pid,
+                unit,
+                name,
+                op,
+                target,
+                value,
+                file,
+                line,
+                func,
+                (*locks,),
+                lock_count=n if n > len(locks) else 0,
+            )
+            for (role, seq, ts, pid, unit, name, op, target, value, file, line, func, locks, n) in (
+                zip(*columns, strict=True)
             )
         ]
 

@@ -31,7 +31,7 @@ import polars as pl
 
 from tracelens import schema as s
 from tracelens.analyze import suppress
-from tracelens.analyze.findings import EventRef, Finding, sort_findings, to_findings
+from tracelens.analyze.findings import EventRef, Finding, listed_locks, sort_findings, to_findings
 from tracelens.analyze.grouping import group_findings
 from tracelens.analyze.kinds import ANALYSES, KINDS, SEVERITIES
 from tracelens.analyze.load import LoadStats, Trace
@@ -194,15 +194,20 @@ def _with_locks(findings: list[Finding], events: pl.LazyFrame) -> list[Finding]:
         {"unit": [u for u, _ in wanted], "seq": [q for _, q in wanted]},
         schema={"unit": pl.String, "seq": pl.Int64},
     )
-    held = {(u, q): tuple(ls) for u, q, ls in locks_held(events, at=at).collect().iter_rows()}
+    held = {
+        (u, q): listed_locks(ls) for u, q, ls in locks_held(events, at=at).collect().iter_rows()
+    }
     if not held:
         return findings
 
     def fill(refs: tuple[EventRef, ...]) -> tuple[EventRef, ...]:
-        return tuple(
-            dataclasses.replace(e, locks=held.get((e.unit, e.seq), ())) if not e.locks else e
-            for e in refs
-        )
+        out = []
+        for e in refs:
+            got = None if e.locks else held.get((e.unit, e.seq))
+            if got is not None:
+                e = dataclasses.replace(e, locks=got[0], lock_count=got[1])
+            out.append(e)
+        return tuple(out)
 
     return [
         f

@@ -8,6 +8,7 @@
  * 3.13 is used (PyFrame_GetBack, PyFrame_GetCode, PyFrame_GetLasti). */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <structmember.h>
 #include <errno.h>
 #include <stddef.h>
 #include <time.h>
@@ -1893,6 +1894,328 @@ static PyObject *make_method_helper(PyObject *self, PyObject *args) {
     return (PyObject *)h;
 }
 
+/* ------------------------------------------------------------------------------ */
+/* LockCore: the methods of a recorded lock (tracelens.record.locks._PyLockCore, the
+ * reference) as C method descriptors. A Python method's entry is an eval-breaker check:
+ * a signal handler that raises there (KeyboardInterrupt) runs before the method's own
+ * ``try``, so ``__exit__`` could leave the lock held. Called from the interpreter, a C
+ * method runs no bytecode of its own: an exception raised while it records (the sink's
+ * Python code runs signal handlers too) is caught here, and the lock is released (or,
+ * after an acquire, released again) before it is passed on. */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *lk;    /* the real lock (_thread.allocate_lock()) */
+    PyObject *name;  /* Lock@file.py:12#3 */
+    PyObject *extra; /* {kind: ..., internal: True} */
+} LockCore;
+
+/* the globals of tracelens.record.locks, where STATE, next_seq, record and
+ * acquire_arguments are looked up at each use (as the Python methods do: a test may
+ * replace one) */
+static PyObject *lc_globals;
+static PyObject *lc_A, *lc_R, *lc_T, *lc_F, *lc_wait_ns;
+static PyObject *s_STATE, *s_next_seq, *s_record, *s_acquire_arguments;
+static PyObject *lc_kw_extra_depth, *lc_minus_one;
+static PyObject *s_acquire, *s_release, *s_locked;
+
+/* The exception being raised, taken (NULL: none), and raised again: the 3.12 API, or
+ * its equivalent on 3.11. */
+static PyObject *lc_fetch(void) {
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyErr_GetRaisedException();
+#else
+    PyObject *t, *v, *tb;
+    PyErr_Fetch(&t, &v, &tb);
+    if (t == NULL) return NULL;
+    PyErr_NormalizeException(&t, &v, &tb);
+    if (tb != NULL) PyException_SetTraceback(v, tb);
+    Py_XDECREF(t);
+    Py_XDECREF(tb);
+    return v;
+#endif
+}
+
+static void lc_restore(PyObject *exc) {
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    if (exc == NULL) return;
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+}
+
+
+static PyObject *lock_setup(PyObject *self, PyObject *args) {
+    PyObject *a[6];
+    if (!PyArg_UnpackTuple(args, "lock_setup", 6, 6, &a[0], &a[1], &a[2], &a[3], &a[4], &a[5]))
+        return NULL;
+    if (!PyDict_Check(a[0])) {
+        PyErr_SetString(PyExc_TypeError, "lock_setup() needs the module's globals");
+        return NULL;
+    }
+    PyObject **slots[6] = {&lc_globals, &lc_A, &lc_R, &lc_T, &lc_F, &lc_wait_ns};
+    for (int i = 0; i < 6; i++) Py_XSETREF(*slots[i], Py_NewRef(a[i]));
+    Py_RETURN_NONE;
+}
+
+/* a global of tracelens.record.locks (borrowed), or NULL with an exception set */
+static PyObject *lc_global(PyObject *name) {
+    PyObject *v = PyDict_GetItemWithError(lc_globals, name);
+    if (v == NULL && !PyErr_Occurred()) PyErr_Format(PyExc_NameError, "%U is gone", name);
+    return v;
+}
+
+/* STATE.on: 1, 0, or -1 with an exception set */
+static int lc_on(void) {
+    PyObject *state = lc_global(s_STATE);
+    if (state == NULL) return -1;
+    PyObject *on = PyObject_GetAttr(state, s_on);
+    if (on == NULL) return -1;
+    int r = PyObject_IsTrue(on);
+    Py_DECREF(on);
+    return r;
+}
+
+/* record(op, next_seq(), name, extra=extra, depth=depth): 0, or -1 with an exception */
+static int lc_record_op(LockCore *self, PyObject *op, PyObject *extra, Py_ssize_t depth) {
+    PyObject *next_seq = lc_global(s_next_seq), *record = lc_global(s_record);
+    if (next_seq == NULL || record == NULL) return -1;
+    Py_INCREF(record); /* (next_seq() could run code that rebinds it) */
+    PyObject *seq = PyObject_CallNoArgs(next_seq);
+    if (seq == NULL) {
+        Py_DECREF(record);
+        return -1;
+    }
+    PyObject *d = PyLong_FromSsize_t(depth);
+    if (d == NULL) {
+        Py_DECREF(seq);
+        Py_DECREF(record);
+        return -1;
+    }
+    PyObject *argv[5] = {op, seq, self->name, extra, d};
+    PyObject *r = PyObject_Vectorcall(record, argv, 3, lc_kw_extra_depth);
+    Py_DECREF(record);
+    Py_DECREF(seq);
+    Py_DECREF(d);
+    if (r == NULL) return -1;
+    Py_DECREF(r);
+    return 0;
+}
+
+/* {**self._extra, wait_ns: ns} */
+static PyObject *lc_with_wait(LockCore *self, long long ns) {
+    PyObject *extra = PyDict_Copy(self->extra);
+    if (extra == NULL) return NULL;
+    PyObject *v = PyLong_FromLongLong(ns);
+    if (v == NULL || PyDict_SetItem(extra, lc_wait_ns, v) < 0) {
+        Py_XDECREF(v);
+        Py_DECREF(extra);
+        return NULL;
+    }
+    Py_DECREF(v);
+    return extra;
+}
+
+static long long lc_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts); /* time.monotonic_ns on Linux and macOS */
+    return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* The exception being raised passed on, after ``lk.release()`` (whose own error, if
+ * any, is dropped: the lock was held by us, it cannot fail but on a broken lock). */
+static PyObject *lc_release_and_raise(PyObject *lk) {
+    PyObject *exc = lc_fetch();
+    PyObject *r = PyObject_CallMethodNoArgs(lk, s_release);
+    if (r == NULL) PyErr_Clear();
+    Py_XDECREF(r);
+    lc_restore(exc);
+    return NULL;
+}
+
+/* _PyLockCore._acquire; ``depth`` counts frames from record() as the C record does
+ * (this function has none). */
+static PyObject *lc_acquire_impl(LockCore *self, int blocking, PyObject *timeout,
+                                 Py_ssize_t depth) {
+    PyObject *lk = self->lk;
+    PyObject *r = PyObject_CallMethodOneArg(lk, s_acquire, Py_False);
+    if (r == NULL) return NULL;
+    int ok = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (ok < 0) return NULL;
+    if (ok) {
+        int on = lc_on();
+        if (on < 0) return lc_release_and_raise(lk);
+        if (on) {
+            PyObject *extra = lc_with_wait(self, 0);
+            if (extra == NULL) return lc_release_and_raise(lk);
+            int bad = lc_record_op(self, lc_A, extra, depth);
+            Py_DECREF(extra);
+            if (bad) return lc_release_and_raise(lk);
+        }
+        Py_RETURN_TRUE;
+    }
+    if (!blocking) Py_RETURN_FALSE;
+    int on = lc_on();
+    if (on < 0) return NULL;
+    if (on && lc_record_op(self, lc_T, self->extra, depth) < 0) return NULL;
+    long long t0 = lc_now();
+    r = PyObject_CallMethodObjArgs(lk, s_acquire, Py_True, timeout, NULL);
+    if (r == NULL) return NULL;
+    ok = PyObject_IsTrue(r);
+    Py_DECREF(r);
+    if (ok < 0) return NULL;
+    if (on) {
+        int still = lc_on();
+        if (still < 0) return ok ? lc_release_and_raise(lk) : NULL;
+        if (still) {
+            int bad;
+            if (ok) {
+                PyObject *extra = lc_with_wait(self, lc_now() - t0);
+                if (extra == NULL) return lc_release_and_raise(lk);
+                bad = lc_record_op(self, lc_A, extra, depth);
+                Py_DECREF(extra);
+            } else {
+                bad = lc_record_op(self, lc_F, self->extra, depth);
+            }
+            if (bad) return ok ? lc_release_and_raise(lk) : NULL;
+        }
+    }
+    return PyBool_FromLong(ok);
+}
+
+/* _PyLockCore._release: recorded first (when on and held), released in any case. */
+static PyObject *lc_release_impl(LockCore *self, Py_ssize_t depth) {
+    PyObject *lk = self->lk;
+    int bad = 0;
+    int on = lc_on();
+    if (on < 0) {
+        bad = 1;
+    } else if (on) {
+        PyObject *held = PyObject_CallMethodNoArgs(lk, s_locked);
+        int is_held = held == NULL ? -1 : PyObject_IsTrue(held);
+        Py_XDECREF(held);
+        if (is_held < 0 || (is_held && lc_record_op(self, lc_R, self->extra, depth) < 0)) bad = 1;
+    }
+    PyObject *exc = bad ? lc_fetch() : NULL;
+    PyObject *r = PyObject_CallMethodNoArgs(lk, s_release);
+    if (r == NULL) { /* as a ``finally`` that raises: this error, the first as its context */
+        if (exc != NULL) {
+            PyObject *now = lc_fetch();
+            PyException_SetContext(now, exc);
+            lc_restore(now);
+        }
+        return NULL;
+    }
+    Py_DECREF(r);
+    if (exc != NULL) {
+        lc_restore(exc);
+        return NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *lc_acquire(LockCore *self, PyObject *args, PyObject *kwargs) {
+    if (PyTuple_GET_SIZE(args) == 0 && (kwargs == NULL || PyDict_GET_SIZE(kwargs) == 0))
+        return lc_acquire_impl(self, 1, lc_minus_one, 1);
+    /* checked, and bound, as the standard library's lock does (acquire_arguments) */
+    PyObject *kw = kwargs != NULL ? Py_NewRef(kwargs) : PyDict_New();
+    if (kw == NULL) return NULL;
+    PyObject *arguments = lc_global(s_acquire_arguments);
+    PyObject *bt = arguments == NULL ? NULL : PyObject_CallFunctionObjArgs(arguments, args, kw, NULL);
+    Py_DECREF(kw);
+    if (bt == NULL) return NULL;
+    if (!PyTuple_Check(bt) || PyTuple_GET_SIZE(bt) != 2) {
+        Py_DECREF(bt);
+        PyErr_SetString(PyExc_TypeError, "acquire_arguments() gave no (blocking, timeout)");
+        return NULL;
+    }
+    int blocking = PyObject_IsTrue(PyTuple_GET_ITEM(bt, 0));
+    PyObject *r = blocking < 0 ? NULL : lc_acquire_impl(self, blocking, PyTuple_GET_ITEM(bt, 1), 1);
+    Py_DECREF(bt);
+    return r;
+}
+
+static PyObject *lc_enter(LockCore *self, PyObject *unused) {
+    return lc_acquire_impl(self, 1, lc_minus_one, 1);
+}
+
+static PyObject *lc_release(LockCore *self, PyObject *unused) { return lc_release_impl(self, 1); }
+
+static PyObject *lc_exit(LockCore *self, PyObject *args) { return lc_release_impl(self, 1); }
+
+/* _acquire(blocking, timeout, depth) and _release(depth) for the Python methods that
+ * call them (Condition's protocol): ``depth`` as the reference counts it, which has a
+ * frame of its own for them. */
+static PyObject *lc__acquire(LockCore *self, PyObject *args) {
+    PyObject *blocking, *timeout;
+    Py_ssize_t depth;
+    if (!PyArg_ParseTuple(args, "OOn", &blocking, &timeout, &depth)) return NULL;
+    int b = PyObject_IsTrue(blocking);
+    if (b < 0) return NULL;
+    return lc_acquire_impl(self, b, timeout, depth - 1);
+}
+
+static PyObject *lc__release(LockCore *self, PyObject *arg) {
+    Py_ssize_t depth = PyLong_AsSsize_t(arg);
+    if (depth == -1 && PyErr_Occurred()) return NULL;
+    return lc_release_impl(self, depth - 1);
+}
+
+static PyMethodDef lc_methods[] = {
+    {"acquire", (PyCFunction)(void (*)(void))lc_acquire, METH_VARARGS | METH_KEYWORDS,
+     "Acquire the lock (as the standard library's), recorded."},
+    {"__enter__", (PyCFunction)lc_enter, METH_NOARGS, "Acquire the lock, recorded."},
+    {"release", (PyCFunction)lc_release, METH_NOARGS, "Release the lock, recorded first."},
+    {"__exit__", (PyCFunction)lc_exit, METH_VARARGS, "Release the lock, recorded first."},
+    {"_acquire", (PyCFunction)lc__acquire, METH_VARARGS, "acquire(blocking, timeout), depth."},
+    {"_release", (PyCFunction)lc__release, METH_O, "release(), depth."},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyMemberDef lc_members[] = {
+    {"_lk", T_OBJECT_EX, offsetof(LockCore, lk), 0, "the real lock"},
+    {"name", T_OBJECT_EX, offsetof(LockCore, name), 0, "the lock's identity"},
+    {"_extra", T_OBJECT_EX, offsetof(LockCore, extra), 0, "the fields of its events"},
+    {NULL, 0, 0, 0, NULL},
+};
+
+static int lc_traverse(LockCore *self, visitproc visit, void *arg) {
+    Py_VISIT(self->lk);
+    Py_VISIT(self->name);
+    Py_VISIT(self->extra);
+    return 0;
+}
+
+static int lc_clear(LockCore *self) {
+    Py_CLEAR(self->lk);
+    Py_CLEAR(self->name);
+    Py_CLEAR(self->extra);
+    return 0;
+}
+
+static void lc_dealloc(LockCore *self) {
+    PyTypeObject *tp = Py_TYPE(self);
+    PyObject_GC_UnTrack(self);
+    lc_clear(self);
+    tp->tp_free((PyObject *)self);
+}
+
+static PyTypeObject LockCoreType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "tracelens.record._speedups.LockCore",
+    .tp_basicsize = sizeof(LockCore),
+    .tp_dealloc = (destructor)lc_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)lc_traverse,
+    .tp_clear = (inquiry)lc_clear,
+    .tp_methods = lc_methods,
+    .tp_members = lc_members,
+    .tp_new = PyType_GenericNew,
+    .tp_doc = "The C methods of a recorded lock (tracelens.record.locks.TracedLock).",
+};
+
 static PyMethodDef methods[] = {
     {"render", (PyCFunction)(void (*)(void))render, METH_FASTCALL,
      "JSON lines of a chunk of event records (Sink._render)."},
@@ -1911,6 +2234,8 @@ static PyMethodDef methods[] = {
      "The helper of a container method (tracelens.record.shadow._method_helper)."},
     {"helper", make_helper, METH_VARARGS,
      "A helper that instrumented code calls (tracelens.record.shadow.helpers)."},
+    {"lock_setup", lock_setup, METH_VARARGS,
+     "Hand LockCore the globals of tracelens.record.locks and the lock's ops."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1932,12 +2257,28 @@ PyMODINIT_FUNC PyInit__speedups(void) {
     INTERN(s_qualname, "__qualname__");
     INTERN(s_class, "__class__");
     INTERN(g_st_key, "tracelens.record._speedups.unit_state");
+    INTERN(s_acquire, "acquire");
+    INTERN(s_release, "release");
+    INTERN(s_locked, "locked");
+    INTERN(s_STATE, "STATE");
+    INTERN(s_next_seq, "next_seq");
+    INTERN(s_record, "record");
+    INTERN(s_acquire_arguments, "acquire_arguments");
 #undef INTERN
+    if ((lc_kw_extra_depth = Py_BuildValue("(ss)", "extra", "depth")) == NULL) return NULL;
+    if ((lc_minus_one = PyLong_FromLong(-1)) == NULL) return NULL;
+    if (PyType_Ready(&LockCoreType) < 0) return NULL;
     if ((sh_depth = PyLong_FromLong(1)) == NULL) return NULL;
     if (new_st_token() < 0) return NULL;
     if (PyType_Ready(&HelperType) < 0) return NULL;
     /* object's own __class__ (a static type's tp_dict is NULL from 3.12: looked up) */
     sh_object_class = _PyType_Lookup(&PyBaseObject_Type, s_class);
     Py_XINCREF(sh_object_class);
-    return PyModule_Create(&module);
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    if (PyModule_AddObjectRef(m, "LockCore", (PyObject *)&LockCoreType) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
 }

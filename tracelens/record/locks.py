@@ -24,7 +24,7 @@ import sysconfig
 import threading
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from tracelens import schema as s
 from tracelens.record import _core
@@ -72,26 +72,22 @@ def lock_identity(kind: str) -> tuple[str, bool]:
     return name, internal
 
 
-class TracedLock:
-    """A ``threading.Lock`` that records its acquires and releases."""
+class _PyLockCore:
+    """The recorded lock's acquire and release, in Python: the reference of the C
+    accelerator's ``LockCore`` (``_speedups.c``), whose methods are C method descriptors.
 
-    __slots__ = ("__weakref__", "_extra", "_lk", "name")
-    _KIND = s.Kind.LOCK
+    What the C methods close, these leave open: the entry of a Python method is an
+    eval-breaker check, where a signal handler's exception (KeyboardInterrupt) is
+    raised before the method's ``try``: at ``__exit__``'s entry it leaves the lock held,
+    and in ``_acquire`` after ``lk.acquire`` returns, before its ``try`` (a call's
+    return is a check too), it leaves it acquired. ``benchmarks/lock_signals.py``
+    counts those leaks on both paths.
+    """
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> TracedLock:
-        # Like the type of the standard library's locks: not instantiable where that
-        # is not (before 3.13); the factories use object.__new__ and _init.
-        if not _LOCK_TYPE_INSTANTIABLE:
-            raise TypeError(f"cannot create '{cls.__module__}.{cls.__name__}' instances")
-        return object.__new__(cls)
-
-    def __init__(self) -> None:
-        self._init()
-
-    def _init(self) -> None:
-        self._lk = original_allocate_lock()
-        self.name, internal = lock_identity("Lock")
-        self._extra = {s.KIND: self._KIND, s.INTERNAL: True} if internal else {s.KIND: self._KIND}
+    __slots__ = ("_extra", "_lk", "name")
+    _lk: _thread.LockType
+    name: str
+    _extra: dict[str, Any]
 
     def _acquire(self, blocking: bool, timeout: float, depth: int) -> bool:
         # NOTE: once the real lock is held, anything raised before we return (a
@@ -158,6 +154,38 @@ class TracedLock:
                 record(_R, next_seq(), self.name, extra=self._extra, depth=2)
         finally:
             lk.release()
+
+
+_speedups = _core.speedups
+
+#: The base of ``TracedLock``: the C methods when the accelerator is built, else the
+#: Python reference.
+if TYPE_CHECKING or _speedups is None:  # noqa: SIM108 (a class mypy can subclass)
+    _LockCore = _PyLockCore
+else:
+    _LockCore = _speedups.LockCore
+
+
+class TracedLock(_LockCore):
+    """A ``threading.Lock`` that records its acquires and releases."""
+
+    __slots__ = ("__weakref__",)
+    _KIND = s.Kind.LOCK
+
+    def __new__(cls, *args: Any, **kwargs: Any) -> TracedLock:
+        # Like the type of the standard library's locks: not instantiable where that
+        # is not (before 3.13); the factories use _LockCore.__new__ and _init.
+        if not _LOCK_TYPE_INSTANTIABLE:
+            raise TypeError(f"cannot create '{cls.__module__}.{cls.__name__}' instances")
+        return _LockCore.__new__(cls)
+
+    def __init__(self) -> None:
+        self._init()
+
+    def _init(self) -> None:
+        self._lk = original_allocate_lock()
+        self.name, internal = lock_identity("Lock")
+        self._extra = {s.KIND: self._KIND, s.INTERNAL: True} if internal else {s.KIND: self._KIND}
 
     def locked(self) -> bool:
         return self._lk.locked()
@@ -303,7 +331,7 @@ def mark_program_lock(lock: TracedLock | TracedRLock) -> None:
 
 
 def _new_lock() -> TracedLock:
-    lock = object.__new__(TracedLock)
+    lock: TracedLock = _LockCore.__new__(TracedLock)
     lock._init()
     return lock
 
@@ -321,6 +349,10 @@ def acquire_arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bo
 
 def _bind(blocking: Any = True, timeout: Any = -1) -> tuple[bool, float]:
     return bool(blocking), timeout
+
+
+if _speedups is not None:  # the C methods look STATE, next_seq, record up here, as these do
+    _speedups.lock_setup(globals(), _A, _R, _T, _F, s.WAIT_NS)
 
 
 def same_repr(inner: object, outer: object) -> str:

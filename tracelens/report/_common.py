@@ -163,6 +163,13 @@ def step_parts(e: EventRef, root: Path | None = None) -> tuple[str, str, str, st
     return (e.unit_name or e.unit, verb(e.op), target, site_text(e, root))
 
 
+def held_text(e: EventRef) -> str:
+    """The locks an event's unit held, joined, and how many it held beyond those listed
+    (``MAX_LISTED_LOCKS``): ``"A, B and 980 more"``; not escaped."""
+    more = f" and {e.more_locks} more" if e.more_locks else ""
+    return ", ".join(e.locks) + more
+
+
 def step_text(e: EventRef, root: Path | None = None) -> str:
     """One interleaving step as plain text (``Thread-1 reads x = 1 at app.py:12``)."""
     unit, v, target, site = step_parts(e, root)

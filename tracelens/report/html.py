@@ -26,6 +26,7 @@ from tracelens.report._common import (
     explanation_text,
     format_duration,
     headline,
+    held_text,
     is_remote,
     rule_for,
     rule_label,
@@ -185,7 +186,7 @@ def _finding(f: Finding, anchor: str, options: RenderOptions, findings: Sequence
         for e in f.events:
             unit, v, target, site = step_parts(e, root)
             cls = ' class="remote"' if is_remote(e) else ""
-            held = f" holding {esc(', '.join(e.locks))}" if e.locks else ""
+            held = f" holding {esc(held_text(e))}" if e.locks else ""
             role = f' <span class="role">{esc(e.role)}</span>' if e.role else ""
             out.append(
                 f"<li{cls}>{esc(unit)} {esc(v)} <code>{esc(target)}</code> at "

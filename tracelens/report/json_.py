@@ -84,6 +84,7 @@ _EVENT = {
         "line": {"type": "integer"},
         "func": {"type": "string"},
         "locks": {"type": "array", "items": {"type": "string"}},
+        "lock_count": {"type": "integer"},
         "stack": {"type": "array", "items": {"$ref": "#/$defs/site"}},
         "created_at": {"type": "array", "items": {"$ref": "#/$defs/site"}},
         "created_by": {"type": "string"},

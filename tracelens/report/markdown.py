@@ -232,7 +232,8 @@ def _finding(
     for i, e in enumerate(f.events, 1):
         unit, v, target, site = step_parts(e, root)
         who = f"**{code(unit)}**" if is_remote(e) else code(unit)
-        held = f" holding {', '.join(code(x) for x in e.locks)}" if e.locks else ""
+        more = f" and {e.more_locks} more" if e.more_locks else ""
+        held = f" holding {', '.join(code(x) for x in e.locks)}{more}" if e.locks else ""
         out.append(f"{i}. {who} {v} {code(target)} at {code(site)}{held}")
     sections = stack_sections(f, root)
     if sections:  # a raw HTML block: escaped by html.escape, nothing read as Markdown

@@ -28,6 +28,7 @@ from tracelens.report._common import (
     format_duration,
     frame_texts,
     headline,
+    held_text,
     is_remote,
     plural,
     rule_for,
@@ -179,7 +180,7 @@ def _finding(f: Finding, options: RenderOptions, findings: Sequence[Finding]) ->
         line.append(" at ", "dim")
         line.append(clean(site), "cyan")
         if e.locks:
-            line.append(f" holding {clean(', '.join(e.locks))}", "dim")
+            line.append(f" holding {clean(held_text(e))}", "dim")
         if e.role:
             line.append(f"  ({clean(e.role)})", "dim")
         lines.append(_indent(line, 4))

@@ -15,8 +15,9 @@ locks two units take in opposite orders is a candidate two-lock cycle, so the
 two-lock cycles are a join in polars: the edges ``a -> b`` with the edges ``b -> a``
 of another unit, the pairs whose held sets share no lock (checked once per pair of
 held sets, as bit masks), the first such pair by acquire order. Longer cycles need
-three units or more taking nested locks; their search runs in Python over the graph
-of distinct lock pairs (depth-first from each cycle's smallest lock).
+three units or more taking nested locks; their search runs in Python, depth-first from
+each acquire of a cycle's smallest lock, over the links between nested acquires (one's
+lock held by the next, other units, disjoint held sets) that polars finds.
 """
 
 from __future__ import annotations
@@ -29,15 +30,15 @@ import polars as pl
 from tracelens.analyze.columns import G
 from tracelens.analyze.findings import (
     FINDING_SCHEMA,
+    MAX_LISTED_LOCKS,
     details_at,
     empty_findings,
-    event_row,
     event_struct,
-    site_row,
+    site_struct,
     who,
 )
 from tracelens.analyze.hb.clocks import U
-from tracelens.analyze.hb.locksets import LOCK, Held
+from tracelens.analyze.hb.locksets import LOCK, Held, apart_masks
 from tracelens.analyze.hb.shared import Tables
 from tracelens.analyze.kinds import KINDS
 from tracelens.analyze.options import DEFAULT, Options
@@ -45,9 +46,6 @@ from tracelens.analyze.options import DEFAULT, Options
 __all__ = ["KIND", "lock_order_inversion"]
 
 KIND: Final = "lock_order_inversion"
-
-#: An edge instance: (row of ``Held.nested``, unit, held set as a mask).
-_Inst = tuple[int, int, int]
 
 
 def lock_order_inversion(
@@ -80,14 +78,17 @@ def lock_order_inversion(
         rank[i] = r
     ranks = pl.Series("_rank", rank, dtype=pl.Int64)
     # one row per edge instance: the nested acquire of ``_b`` and another lock held
+    # (lazy: each search takes the columns it needs; a unit holding d locks at once
+    # makes d^2 / 2 of them)
     edges = (
-        nested.join(h.members.rename({LOCK: "_a"}), on="ls")
+        nested.lazy()
+        .join(h.members.lazy().rename({LOCK: "_a"}), on="ls")
         .filter(pl.col("_a") != pl.col("_b"))
         .select("_r", U, "_a", "_b", "ls", "gb")
     )
     found = _two_lock_cycles(edges, ranks, h.masks)
     if limit > 2:
-        found += _longer_cycles(edges, rank, h.masks, limit)
+        found += _longer_cycles(nested, h.members, rank, h.masks, limit)
     if not found:
         return empty_findings()
     # by the earliest acquire chosen, then in the order of a depth-first search from
@@ -109,60 +110,60 @@ def lock_order_inversion(
 
     gs = sorted({e[k] for _, ch in cycles for e in ch for k in ("ga", "gb")})
     det = details_at(events, gs)
-    rows = []
-    held_at: list[int] = []  # the held set of each event of the rows, in order
-    for path, chosen in cycles:
-        evs, sites, units, parts = [], [], [], []
+    # the rows' events as one flat frame (a row per event: which finding, ``G``, role,
+    # held set), made into lists of structs in polars: a unit holding d locks at once
+    # makes events that list d^2 locks in all, too many for Python objects
+    at_f: list[int] = []
+    at_g: list[int] = []
+    roles: list[str] = []
+    held_at: list[int] = []
+    cols: dict[str, list[Any]] = {k: [] for k in ("var", "units", "count", "explanation")}
+    for f, (path, chosen) in enumerate(cycles):
+        units, parts = [], []
         for e in chosen:
             da, db = det[e["ga"]], det[e["gb"]]
-            # (the held sets are joined in below: a unit holding d locks at once makes
-            # events that list d^2 locks in all, too many for Python objects)
-            evs.append(event_row(da, f"holds {e['a']}", ()))
-            evs.append(event_row(db, f"then acquires {e['b']}", ()))
+            at_f += [f, f]
+            at_g += [e["ga"], e["gb"]]
+            roles += [f"holds {e['a']}", f"then acquires {e['b']}"]
             held_at += [e["ls"], e["ls"]]
-            sites += [site_row(da), site_row(db)]
             units.append(db["unit_name"])
             parts.append(
                 f"{who(db)} acquires {e['b']} at {db['file']}:{db['line']} while holding "
                 f"{e['a']} (taken at {da['file']}:{da['line']})"
             )
-        count = min(e["n"] for e in chosen)
-        rows.append(
-            {
-                "kind": KIND,
-                "severity": KINDS[KIND].severity,
-                "var": " -> ".join([*path, path[0]]),
-                "units": units,
-                "sites": sites,
-                "count": count,
-                "events": evs,
-                "worst": evs,
-                "explanation": "; ".join(parts)
-                + ": run at the same time, these can deadlock (lock order inversion)",
-            }
+        cols["var"].append(" -> ".join([*path, path[0]]))
+        cols["units"].append(units)
+        cols["count"].append(min(e["n"] for e in chosen))
+        cols["explanation"].append(
+            "; ".join(parts) + ": run at the same time, these can deadlock (lock order inversion)"
         )
-    return _with_held(pl.DataFrame(rows, schema=FINDING_SCHEMA), held_at, t.locksets)
-
-
-def _with_held(frame: pl.DataFrame, held_at: list[int], locksets: pl.DataFrame) -> pl.DataFrame:
-    """``frame`` with the ``locks`` of its events (``events`` and ``worst``, the same)
-    those of the held sets ``held_at`` (one per event, in order; ``Tables.locksets``)."""
-    flat = (
-        frame.select(pl.int_range(pl.len()).alias("_f"), "events")
-        .explode("events")
-        .unnest("events")
-        .drop("locks")
-        .with_columns(pl.Series("ls", held_at, dtype=pl.Int64))
-        .join(locksets, on="ls", how="left", maintain_order="left")
+    flat = pl.DataFrame(
+        {"_f": at_f, G: at_g, "role": roles, "ls": held_at},
+        schema={"_f": pl.Int64, G: pl.Int64, "role": pl.String, "ls": pl.Int64},
     )
-    events = (
-        flat.select("_f", event_struct("", pl.col("role")).alias("events"))
-        .group_by("_f", maintain_order=True)
-        .agg("events")
-        .get_column("events")
-        .cast(FINDING_SCHEMA["events"])
+    details = pl.DataFrame(list(det.values()))
+    # (the first ``MAX_LISTED_LOCKS`` of each held set, and how many it has)
+    held = t.locksets.filter(pl.col("ls").is_in(sorted(set(held_at)))).select(
+        "ls", pl.col("locks").list.head(MAX_LISTED_LOCKS), pl.col("locks").list.len().alias("_n")
     )
-    return frame.with_columns(events, events.alias("worst"))
+    flat = flat.join(details, on=G, how="left", maintain_order="left").join(
+        held, on="ls", how="left", maintain_order="left"
+    )
+    lists = flat.group_by("_f", maintain_order=True).agg(
+        event_struct("", pl.col("role"), lock_count=pl.col("_n")).alias("events"),
+        site_struct("").alias("sites"),
+    )
+    frame = pl.DataFrame(
+        {
+            "kind": [KIND] * len(cycles),
+            "severity": [KINDS[KIND].severity] * len(cycles),
+            **cols,
+            "sites": lists["sites"],
+            "events": lists["events"],
+            "worst": lists["events"],
+        }
+    )
+    return frame.select(pl.col(k).cast(v) for k, v in FINDING_SCHEMA.items())
 
 
 def _path_locks(key: tuple[int, ...]) -> list[int]:
@@ -171,38 +172,46 @@ def _path_locks(key: tuple[int, ...]) -> list[int]:
 
 
 def _two_lock_cycles(
-    edges: pl.DataFrame, ranks: pl.Series, masks: list[int]
+    edges: pl.LazyFrame, ranks: pl.Series, masks: list[int]
 ) -> list[tuple[tuple[int, ...], list[int]]]:
     """The two-lock cycles ``a -> b -> a`` (``a`` the smaller by name) that two units with
     disjoint held sets take: per pair, the first such choice (``a -> b``'s instance
     first in acquire order, then ``b -> a``'s); as ``(sort key, nested rows)``."""
-    e = edges.with_columns(
-        pl.col(x)
-        .replace_strict(range(ranks.len()), ranks, return_dtype=pl.Int64)
-        .alias(f"_r{x[1]}")
-        for x in ("_a", "_b")
+    # a lock pair, and a pair of held sets, as one Int64 key (joins and uniques on one
+    # column are the fast ones); the nested rows ``_r`` are in acquire order
+    n, n_sets = ranks.len(), len(masks)
+    e = edges.select(
+        "_r",
+        U,
+        "ls",
+        pl.lit(ranks).gather(pl.col("_a")).alias("_ra"),
+        pl.lit(ranks).gather(pl.col("_b")).alias("_rb"),
     )
-    fwd = e.filter(pl.col("_ra") < pl.col("_rb"))
+    fwd = e.filter(pl.col("_ra") < pl.col("_rb")).with_columns(
+        (pl.col("_ra") * n + pl.col("_rb")).alias("_k")
+    )
     back = e.filter(pl.col("_ra") > pl.col("_rb")).select(
         pl.col("_r").alias("_r2"),
         pl.col(U).alias("_u2"),
-        pl.col("_b").alias("_a"),
-        pl.col("_a").alias("_b"),
         pl.col("ls").alias("_ls2"),
-        pl.col("gb").alias("_gb2"),
+        (pl.col("_rb") * n + pl.col("_ra")).alias("_k"),
     )
-    pairs = fwd.join(back, on=["_a", "_b"]).filter(pl.col(U) != pl.col("_u2"))
+    pairs = (
+        fwd.join(back, on="_k")
+        .filter(pl.col(U) != pl.col("_u2"))
+        .select("_ra", "_rb", "_r", "_r2", (pl.col("ls") * n_sets + pl.col("_ls2")).alias("_s"))
+        .collect()
+    )
     if pairs.height == 0:
         return []
-    sets = pairs.select("ls", "_ls2").unique()
-    apart = [
-        not masks[x] & masks[y]
-        for x, y in zip(sets["ls"].to_list(), sets["_ls2"].to_list(), strict=True)
-    ]
-    sets = sets.with_columns(pl.Series("_apart", apart, dtype=pl.Boolean))
+    sets = pairs.select(pl.col("_s").unique()).with_columns(
+        (pl.col("_s") // n_sets).alias("ls"), (pl.col("_s") % n_sets).alias("_ls2")
+    )
+    # each pair of held sets checked once, as bit masks
+    sets = apart_masks(sets, "ls", "_ls2", masks)
     first = (
-        pairs.join(sets.filter("_apart"), on=["ls", "_ls2"], how="semi")
-        .sort("gb", "_gb2")
+        pairs.join(sets.select("_s"), on="_s", how="semi")
+        .sort("_r", "_r2")
         .group_by("_ra", "_rb", maintain_order=True)
         .first()
     )
@@ -213,53 +222,76 @@ def _two_lock_cycles(
 
 
 def _longer_cycles(
-    edges: pl.DataFrame, rank: list[int], masks: list[int], limit: int
+    nested: pl.DataFrame, members: pl.DataFrame, rank: list[int], masks: list[int], limit: int
 ) -> list[tuple[tuple[int, ...], list[int]]]:
-    """The cycles of three locks up to ``limit`` (``_two_lock_cycles`` has the others):
-    simple cycles of the graph of lock pairs, each from its smallest lock, each hop's
-    instance chosen as ``_pick`` does."""
-    hops: dict[tuple[int, int], list[_Inst]] = defaultdict(list)
-    for r, u, a, b, ls in edges.sort("gb").select("_r", U, "_a", "_b", "ls").iter_rows():
-        hops[(rank[a], rank[b])].append((r, u, masks[ls]))
+    """The cycles of three locks up to ``limit`` (``_two_lock_cycles`` has the others).
+
+    A cycle of ``k`` locks is ``k`` nested acquires (rows of ``nested``) by pairwise
+    different units with pairwise disjoint held sets, each one's lock held by the next
+    one. Those *links* between two nested acquires (the first's lock in the second's
+    held set, other units, disjoint sets) are found in polars; the search then walks
+    only them, depth-first from each acquire of a cycle's smallest lock, so that held
+    sets that overlap (nested locks: most pairs) cut it short. Per cycle of locks, the
+    first choice of acquires (the least in acquire order hop by hop, as the oracle
+    picks it), as ``(sort key, nested rows)``.
+    """
+    n_sets = len(masks)
+    acq = nested.lazy().select("_r", U, "_b", "ls")
+    links = (
+        acq.select(pl.col("_r").alias("_r1"), "_b", pl.col("ls").alias("_ls1"))
+        .join(members.lazy().rename({LOCK: "_b", "ls": "_ls2"}), on="_b")
+        .join(
+            acq.select(
+                pl.col("_r").alias("_r2"),
+                pl.col(U).alias("_u2"),
+                pl.col("_b").alias("_b2"),
+                pl.col("ls").alias("_ls2"),
+            ),
+            on="_ls2",
+        )
+        .join(acq.select(pl.col("_r").alias("_r1"), pl.col(U).alias("_u1")), on="_r1")
+        .filter((pl.col("_u1") != pl.col("_u2")) & (pl.col("_b") != pl.col("_b2")))
+        .select("_r1", "_r2", (pl.col("_ls1") * n_sets + pl.col("_ls2")).alias("_s"))
+        .collect()
+    )
+    if links.height == 0:
+        return []
+    sets = links.select(pl.col("_s").unique()).with_columns(
+        (pl.col("_s") // n_sets).alias("ls"), (pl.col("_s") % n_sets).alias("_ls2")
+    )
+    links = links.join(apart_masks(sets, "ls", "_ls2", masks).select("_s"), on="_s", how="semi")
     succ: dict[int, list[int]] = defaultdict(list)
-    for a, b in sorted(hops):
-        succ[a].append(b)
-    found: list[tuple[tuple[int, ...], list[int]]] = []
-    for start in sorted(succ):
-        # Simple cycles whose smallest lock is ``start``: each found once.
-        stack: list[list[int]] = [[start]]
+    for r1, r2 in links.select("_r1", "_r2").sort("_r1", "_r2").iter_rows():
+        succ[r1].append(r2)
+    lock = nested["_b"].to_list()
+    unit = nested[U].to_list()
+    held = [masks[ls] for ls in nested["ls"].to_list()]
+    best: dict[tuple[int, ...], list[int]] = {}
+    for s in sorted(succ):
+        # ``s`` takes the cycle's smallest lock (while holding the last one's lock)
+        x0 = rank[lock[s]]
+        stack: list[tuple[tuple[int, ...], frozenset[int], int]] = [
+            ((s,), frozenset((unit[s],)), held[s])
+        ]
         while stack:
-            path = stack.pop()
-            if len(path) > 2 and (path[-1], start) in hops:
-                chosen = _pick(
-                    [hops[(path[i], path[(i + 1) % len(path)])] for i in range(len(path))]
-                )
-                if chosen is not None:
-                    found.append(((start, *(-x for x in path[1:])), chosen))
+            path, units, union = stack.pop()
+            last = path[-1]
+            if len(path) >= 3 and held[s] >> lock[last] & 1:
+                key = (x0, *(-rank[lock[r]] for r in path[1:]))
+                chosen = [*path[1:], s]  # hop by hop, from the smallest lock
+                if key not in best or chosen < best[key]:
+                    best[key] = chosen
             if len(path) >= limit:
                 continue
-            for nxt in succ.get(path[-1], ()):
-                if nxt > start and nxt not in path:
-                    stack.append([*path, nxt])
-    return found
-
-
-def _pick(options: list[list[_Inst]]) -> list[int] | None:
-    """One instance per hop: pairwise different units, disjoint held sets (the first
-    such choice, each hop's instances in acquire order); their nested rows."""
-
-    def go(i: int, chosen: list[int], units: tuple[int, ...], held: int) -> list[int] | None:
-        if i == len(options):
-            return chosen
-        for r, u, m in options[i]:
-            if u in units or m & held:
-                continue
-            got = go(i + 1, [*chosen, r], (*units, u), held | m)
-            if got is not None:
-                return got
-        return None
-
-    return go(0, [], (), 0)
+            for nxt in succ.get(last, ()):
+                if (
+                    rank[lock[nxt]] > x0
+                    and unit[nxt] not in units
+                    and not held[nxt] & union
+                    and all(lock[r] != lock[nxt] for r in path)
+                ):
+                    stack.append(((*path, nxt), units | {unit[nxt]}, union | held[nxt]))
+    return list(best.items())
 
 
 def _instances(

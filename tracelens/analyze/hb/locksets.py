@@ -13,7 +13,9 @@ nested acquires: one row per (unit, acquired lock, held set before it) when that
 has another lock, not one per held lock (a unit holding ``d`` locks at once would make
 ``d^2 / 2`` of those: ``lock_order_inversion`` reads the edges ``a -> b`` off the held
 sets, ``Held.members``, itself). ``disjoint_locksets`` and ``apart`` answer whether two
-held sets share a lock, for the analyses that pair accesses.
+held sets share a lock, for the analyses that pair accesses; ``apart_masks`` the same for
+pairs of ``Held.masks`` ids, as 64-bit words ANDed in polars (``apart_masks_reference``
+is the pair-by-pair Python check it replaces).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ __all__ = [
     "LOCK",
     "Held",
     "apart",
+    "apart_masks",
     "disjoint_locksets",
     "held_lock_masks",
     "walk_locks",
@@ -145,16 +148,19 @@ def held_lock_masks(
         {"_b": list(range(word_bits)), "_bbit": [1 << b for b in range(word_bits)]},
         schema={"_b": i64, "_bbit": i64},
     )
-    members = pl.concat(
-        [
-            masks.filter(pl.col(m) != 0)
-            .select("ls", pl.col(m).alias("_mw"))
-            .join(bits, how="cross")
-            .filter((pl.col("_mw") & pl.col("_bbit")) != 0)
-            .select("ls", (pl.col("_b") + j * word_bits).alias(LOCK))
-            for j, m in enumerate(words)
-        ]
-    ).sort("ls", LOCK)
+    # the words of every set in order (set, word), each word's bits in order: the
+    # members come out sorted by (set, lock) without sorting the (big) result
+    by_word = (
+        masks.unpivot(index="ls", on=words, variable_name="_j", value_name="_mw")
+        .filter(pl.col("_mw") != 0)
+        .with_columns(pl.col("_j").str.slice(2).cast(i64))
+        .sort("ls", "_j")
+    )
+    members = (
+        by_word.join(bits, how="cross", maintain_order="left_right")
+        .filter((pl.col("_mw") & pl.col("_bbit")) != 0)
+        .select("ls", (pl.col("_b") + pl.col("_j") * word_bits).alias(LOCK))
+    )
     last = ev.group_by(OBJ_CODE).agg(pl.col(OP, U, G).sort_by(G).last()).filter(acq)
     # the held set just before each acquire, when it has another lock than the one taken
     others = pl.any_horizontal(
@@ -291,7 +297,10 @@ def walk_locks(lock_ev: pl.DataFrame, obj_names: dict[int, str]) -> Held:
 def disjoint_locksets(ids: list[int], locksets: pl.DataFrame) -> pl.DataFrame:
     """Pairs ``(_la, _lb)`` of the given lock-set ids (of ``locksets``: ``ls``, ``locks``)
     that share no lock (both orders; quadratic in ``len(ids)``)."""
-    sets = dict(zip(locksets["ls"].to_list(), locksets["locks"].to_list(), strict=True))
+    # only the sets asked for become Python lists (1,000 locks held at once make held
+    # sets of a million names in all)
+    wanted = locksets.filter(pl.col("ls").is_in(ids))
+    sets = dict(zip(wanted["ls"].to_list(), wanted["locks"].to_list(), strict=True))
     bit: dict[str, int] = {}
     masks = {}
     for i in ids:
@@ -328,3 +337,68 @@ def apart(
         .filter(pl.col("_sa").list.set_intersection(pl.col("_sb")).list.len() == 0)
         .drop("_sa", "_sb")
     )
+
+
+#: Cells (pairs x mask words) of one block of ``apart_masks``: bounds its memory.
+_BLOCK_CELLS = 1 << 23
+_WORD = (1 << 64) - 1
+_BITS = pl.Series("_bit", [1 << b for b in range(64)], dtype=pl.UInt64)
+
+
+def apart_masks(frame: pl.DataFrame, a: str, b: str, masks: list[int]) -> pl.DataFrame:
+    """The rows of ``frame`` whose held sets (``Held.masks`` ids in columns ``a`` and ``b``)
+    share no lock.
+
+    In polars, not a Python loop over the pairs (a unit holding 1,000 locks at once makes
+    500,000 of them): each mask met is cut into 64-bit words. First each set's lowest and
+    highest lock is looked up in the other set (a set nested in or overlapping another
+    mostly shares one of those: the pair is out); the pairs left have all their words
+    ANDed, in blocks, so that pairs x words stays bounded.
+    """
+    ids = pl.concat([frame[a], frame[b]]).unique().sort().to_list()
+    n_words = max((masks[i].bit_length() for i in ids), default=0)
+    n_words = -(-n_words // 64)
+    if n_words == 0:  # no rows, or every set empty
+        return frame
+    where = [0] * len(masks)  # id -> its row among ``ids``
+    lo, hi, flat = [], [], []
+    for k, i in enumerate(ids):
+        m = masks[i]
+        where[i] = k
+        lo.append((m & -m).bit_length() - 1)
+        hi.append(m.bit_length() - 1)
+        flat += [(m >> (64 * j)) & _WORD for j in range(n_words)]
+    at = pl.lit(pl.Series("_at", where, dtype=pl.Int64))
+    lo_s = pl.lit(pl.Series("_lo", lo, dtype=pl.Int64))
+    hi_s = pl.lit(pl.Series("_hi", hi, dtype=pl.Int64))
+    words = pl.lit(pl.Series("_words", flat, dtype=pl.UInt64))
+    bits = pl.lit(_BITS)
+    ka, kb = pl.col("_ka"), pl.col("_kb")
+
+    def has(k: pl.Expr, lock: pl.Expr) -> pl.Expr:
+        """Whether the set at row ``k`` holds ``lock`` (-1, an empty set's end: no)."""
+        at_lock = lock.clip(lower_bound=0)
+        word = words.gather(k * n_words + at_lock // 64)
+        return (lock >= 0) & ((word & bits.gather(at_lock % 64)) != 0)
+
+    def shares(j: int) -> pl.Expr:
+        return (words.gather(ka * n_words + j) & words.gather(kb * n_words + j)) != 0
+
+    keyed = frame.with_columns(at.gather(pl.col(a)).alias("_ka"), at.gather(pl.col(b)).alias("_kb"))
+    for x, y in ((ka, kb), (kb, ka)):
+        keyed = keyed.filter(~has(y, lo_s.gather(x)) & ~has(y, hi_s.gather(x)))
+    step = max(1, _BLOCK_CELLS // n_words)
+    parts = [
+        keyed.slice(start, step).filter(~pl.any_horizontal(shares(j) for j in range(n_words)))
+        for start in range(0, keyed.height, step)
+    ]
+    out = pl.concat(parts) if len(parts) > 1 else parts[0] if parts else keyed
+    return out.drop("_ka", "_kb")
+
+
+def apart_masks_reference(frame: pl.DataFrame, a: str, b: str, masks: list[int]) -> pl.DataFrame:
+    """``apart_masks``, pair by pair in Python (the plain reference its tests compare with)."""
+    keep = [
+        not masks[x] & masks[y] for x, y in zip(frame[a].to_list(), frame[b].to_list(), strict=True)
+    ]
+    return frame.filter(pl.Series(keep, dtype=pl.Boolean))

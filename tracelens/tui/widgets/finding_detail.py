@@ -15,6 +15,7 @@ from tracelens.report import (
     explanation_text,
     format_duration,
     frame_texts,
+    held_text,
     stack_sections,
     variables_text,
 )
@@ -53,7 +54,7 @@ def finding_text(f: Finding, findings: Sequence[Finding] = ()) -> Text:
         text.append(site_text(e.file, e.line, e.func), style="#87afd7")
         if e.locks:
             text.append("  holding ", style="#8a8a8a")
-            text.append(clean(", ".join(e.locks)), style="#87d787")
+            text.append(clean(held_text(e)), style="#87d787")
         if e.value is not None:
             text.append("  value ", style="#8a8a8a")
             text.append(clean(str(e.value)))
