@@ -75,6 +75,8 @@ def main() -> None:
             t0 = time.perf_counter()
             report = analyze(trace)
             times["analysis"][path].append(time.perf_counter() - t0)
+            if r == 0 and path == "c":
+                render(report, "json")  # the renderer's first use imports it: not timed
             t0 = time.perf_counter()
             rendered[path] = render(report, "json")
             times["render"][path].append(time.perf_counter() - t0)
