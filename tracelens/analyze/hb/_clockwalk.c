@@ -15,6 +15,9 @@
 #define BITS 5
 #define MASK (WIDTH - 1)
 #define MAX_DEPTH 13 /* 32**13 > 2**63: more levels than any unit id needs */
+/* Events between two chances for other threads to run and for signals to be handled
+ * (the interpreter would give them every 5 ms; this is about 1 ms of the walk). */
+#define YIELD_EVERY 4096
 
 enum { ACQUIRE, RELEASE, FORK, JOIN, SEND, RECEIVE };
 
@@ -499,6 +502,12 @@ static PyObject *walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
             r = op == FORK ? unit_edge(&w, other, u, g) : unit_edge(&w, u, other, g);
         }
         if (r < 0) goto done;
+        if (i % YIELD_EVERY == YIELD_EVERY - 1) {
+            /* every object the walk changes is its own: other threads may run */
+            Py_BEGIN_ALLOW_THREADS
+            Py_END_ALLOW_THREADS
+            if (PyErr_CheckSignals() < 0) goto done;
+        }
         if (i == due) {
             while (qi < n_q && b == i + 1) {
                 PyObject *k = knows(&w, PyList_GET_ITEM(q_u, qi), PyList_GET_ITEM(q_p, qi));
