@@ -1,7 +1,9 @@
-"""Build the optional C accelerator of the recorder (everything else is in pyproject.toml).
+"""Build the optional C accelerators (everything else is in pyproject.toml): the
+recorder's (``tracelens.record._speedups``) and the happens-before walk's
+(``tracelens.analyze.hb._clockwalk``).
 
-``optional=True``: when it cannot be compiled, the install still succeeds and the
-recorder runs its pure-Python path.
+``optional=True``: when one cannot be compiled, the install still succeeds and that
+part runs its pure-Python path.
 """
 
 from setuptools import Extension, setup
@@ -12,6 +14,11 @@ setup(
             "tracelens.record._speedups",
             sources=["tracelens/record/_speedups.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "tracelens.analyze.hb._clockwalk",
+            sources=["tracelens/analyze/hb/_clockwalk.c"],
+            optional=True,
+        ),
     ]
 )

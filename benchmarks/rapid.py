@@ -1,6 +1,6 @@
 """tracelens against RAPID (HBEpoch, its FastTrack-style engine) on the same STD traces.
 
-    python benchmarks/rapid.py [--sizes 100000,1000000] [--repeat 3] [--rapid DIR]
+    python benchmarks/rapid.py [--sizes 100000,1000000] [--repeat 3] [--rapid DIR] [--pure-python]
 
 Generates STD traces (``benchmarks/std_compare.py``'s generator: 8 threads, 16 locks,
 locked updates and a few unlocked racy variables) into ``benchmarks/_data/`` and times,
@@ -11,6 +11,9 @@ as whole commands in fresh processes, interleaved per round, medians of ``--repe
   import     ``tracelens import-std TRACE -o TRACE.jsonl``
   report     ``tracelens report TRACE.jsonl --format json -o OUT``, cold: the columnar
              cache beside the trace is removed before each run, so it parses the JSON
+  report-py  (only with ``--pure-python``) the same with ``TRACELENS_PURE_PYTHON=1``:
+             the pure-Python walks instead of the compiled ones (the happens-before
+             walk, ``_clockwalk``), side by side with ``report``
 
 Wall time, CPU time (user + system of the child) and peak RSS come from ``os.wait4``
 of each child. It prints the ratios to issue 13's targets (report <= 0.5x HBEpoch's
@@ -47,10 +50,12 @@ sys.path.insert(0, str(ROOT))
 from std_compare import djit_plus, generate_std  # noqa: E402
 
 
-def _run(cmd: list[str], cwd: Path | None = None) -> tuple[float, float, float, bytes]:
+def _run(
+    cmd: list[str], cwd: Path | None = None, env: dict[str, str] | None = None
+) -> tuple[float, float, float, bytes]:
     """Wall s, CPU s and peak RSS MB of one command in a fresh process, and its stdout."""
     t0 = time.perf_counter()
-    p = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    p = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert p.stdout is not None
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
@@ -78,6 +83,11 @@ def main() -> None:
     ap.add_argument("--sizes", default="1000000", help="comma-separated event counts")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--rapid", type=Path, help="a RAPID checkout built with `ant jar`")
+    ap.add_argument(
+        "--pure-python",
+        action="store_true",
+        help="also time the report with TRACELENS_PURE_PYTHON=1 (report-py)",
+    )
     args = ap.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     rapid = args.rapid.resolve() if args.rapid else None
@@ -99,6 +109,10 @@ def main() -> None:
         runs: dict[str, list[tuple[float, float, float]]] = {"import": [], "report": []}
         if rapid is not None:
             runs["rapid"] = []
+        if args.pure_python:
+            runs["report-py"] = []
+        report_cmd = [*tl, "report", str(jsonl), "--format", "json", "-o", str(out)]
+        pure_env = {**os.environ, "TRACELENS_PURE_PYTHON": "1"}
         rapid_out = b""
         for _ in range(args.repeat):
             if rapid is not None:
@@ -110,16 +124,26 @@ def main() -> None:
             *m, _ = _run([*tl, "import-std", str(std), "-o", str(jsonl)])
             runs["import"].append(tuple(m))  # type: ignore[arg-type]
             shutil.rmtree(DATA / ".tracelens-cache", ignore_errors=True)  # cold: parse JSON
-            *m, _ = _run([*tl, "report", str(jsonl), "--format", "json", "-o", str(out)])
+            *m, _ = _run(report_cmd)
             runs["report"].append(tuple(m))  # type: ignore[arg-type]
+            if args.pure_python:
+                shutil.rmtree(DATA / ".tracelens-cache", ignore_errors=True)
+                *m, _ = _run(report_cmd, env=pure_env)
+                runs["report-py"].append(tuple(m))  # type: ignore[arg-type]
         med = {k: [statistics.median(x[i] for x in v) for i in range(3)] for k, v in runs.items()}
         print(f"\n{n:,} STD events (8 threads, 16 locks)")
-        print(f"  {'':8s} {'wall s':>8s} {'cpu s':>8s} {'rss MB':>8s}")
+        print(f"  {'':9s} {'wall s':>8s} {'cpu s':>8s} {'rss MB':>8s}")
         for k, (w, c, r) in med.items():
-            print(f"  {k:8s} {w:8.2f} {c:8.2f} {r:8.0f}")
+            print(f"  {k:9s} {w:8.2f} {c:8.2f} {r:8.0f}")
         both_w = med["import"][0] + med["report"][0]
         both_c = med["import"][1] + med["report"][1]
         print(f"  import + report {both_w:.2f} s wall, {both_c:.2f} s cpu")
+        if args.pure_python:
+            pw, pc = med["report-py"][0], med["report-py"][1]
+            print(
+                f"  report / report-py:        {med['report'][0] / pw:.2f}x wall, "
+                f"{med['report'][1] / pc:.2f}x cpu"
+            )
         if rapid is not None:
             rw, rc = med["rapid"][0], med["rapid"][1]
             print(

@@ -42,6 +42,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 from weakref import WeakKeyDictionary
 
+from tracelens.accel import pure_python
+
 if TYPE_CHECKING:
     from tracelens.record._sink import Sink
 
@@ -365,7 +367,7 @@ SCHEDULE_ENV: Final = "TRACELENS_SCHEDULE"
 def _load_speedups() -> Any:
     """The C accelerator, or ``None`` (not built, ``TRACELENS_PURE_PYTHON=1``, or a
     schedule to run)."""
-    if os.environ.get("TRACELENS_PURE_PYTHON", "") not in ("", "0") or os.environ.get(SCHEDULE_ENV):
+    if pure_python() or os.environ.get(SCHEDULE_ENV):
         return None
     try:
         from tracelens.record import _speedups

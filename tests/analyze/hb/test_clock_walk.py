@@ -1,11 +1,29 @@
-"""ClockWalk against plain dense vector clocks (every edge a full join, no shortcut)."""
+"""ClockWalk and vector_clocks against plain dense vector clocks (every edge a full join,
+no shortcut)."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import polars as pl
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tracelens.analyze.hb.clocks import ClockWalk
+from tracelens.analyze import columns as c
+from tracelens.analyze.hb.clocks import (
+    ACQUIRE,
+    FORK,
+    JOIN,
+    OBJ_CODE,
+    OTHER_UNIT,
+    RECEIVE,
+    RELEASE,
+    SEND,
+    ClockWalk,
+    U,
+    vector_clocks,
+)
 
 N_UNITS = 4
 
@@ -78,3 +96,35 @@ def test_clock_walk_knows_what_plain_vector_clocks_know(events, versions):
         for a in range(N_UNITS):
             for b in range(N_UNITS):
                 assert walk.knows(a, b) == plain.knows(a, b), (g, a, b)
+
+
+_CODES = {"acquire": ACQUIRE, "release": RELEASE, "send": SEND, "recv": RECEIVE}
+
+
+@pytest.mark.usefixtures("walk_path")
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_event, max_size=40))
+def test_vector_clocks_answer_what_plain_vector_clocks_know(events):
+    """``vector_clocks`` (compiled and Python) answers, after every event, what each unit
+    knows of each other as the plain clocks do."""
+    plain = PlainClocks(N_UNITS)
+    rows: dict[str, list[Any]] = {k: [] for k in (c.G, c.OP, U, OBJ_CODE, OTHER_UNIT, c.MSG)}
+    at: list[int] = []
+    want: list[int] = []
+    for g, (op, u, x, msg) in enumerate(events, start=1):
+        plain.step(op, u, x, msg)
+        edge = op in ("fork", "join")
+        if edge and x == u:
+            continue  # the plain clocks skip these too
+        values = (g, _CODES.get(op, FORK if op == "fork" else JOIN), u, None if edge else x)
+        for k, v in zip(rows, (*values, x if edge else None, msg), strict=True):
+            rows[k].append(v)
+        for a in range(N_UNITS):
+            for b in range(N_UNITS):
+                at.append(g)
+                want.append(plain.knows(a, b))
+    sync = pl.DataFrame(rows, schema_overrides={OTHER_UNIT: pl.Int32, c.MSG: pl.Int64})
+    sync = sync.cast({c.G: pl.Int64, c.OP: pl.Int64, U: pl.Int32, OBJ_CODE: pl.Int64})
+    pairs = [(a, b) for a in range(N_UNITS) for b in range(N_UNITS)] * (len(at) // N_UNITS**2)
+    queries = (at, [a for a, _ in pairs], [b for _, b in pairs])
+    assert vector_clocks(sync, N_UNITS, versions=False, queries=queries).answers == want

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 
 from tests.analyze.hb import hb_oracle as oracle
 from tests.strategies import programs, schedule, short_lived_programs
 from tests.traces import frame, rows
 from tracelens.analyze.hb import data_race, inconsistent_locking, tables
+
+pytestmark = pytest.mark.usefixtures("walk_path")  # on the compiled walk and the Python one
 
 SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

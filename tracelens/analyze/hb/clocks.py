@@ -52,6 +52,7 @@ from typing import Any, Final
 import polars as pl
 
 from tracelens import schema as s
+from tracelens.accel import pure_python
 from tracelens.analyze import columns as c
 from tracelens.analyze.parallel import gc_paused
 
@@ -64,8 +65,10 @@ __all__ = [
     "Tries",
     "U",
     "Versions",
+    "compiled",
     "known",
     "vector_clocks",
+    "vector_clocks_py",
 ]
 
 #: Column holding a unit's dense integer id (``Tables.units``).
@@ -87,6 +90,22 @@ Clock = tuple[Any, ...]
 WIDTH: Final = 32
 _BITS: Final = 5
 _MASK: Final = WIDTH - 1
+
+
+def _load_compiled() -> Any:
+    """The compiled walk (``_clockwalk``), or ``None`` (not built, or
+    ``TRACELENS_PURE_PYTHON`` set)."""
+    if pure_python():
+        return None
+    try:
+        from tracelens.analyze.hb import _clockwalk
+    except ImportError:
+        return None
+    return _clockwalk
+
+
+#: ``tracelens.analyze.hb._clockwalk`` when in use, else ``None`` (``vector_clocks``).
+compiled: Final = _load_compiled()
 
 
 class Tries:
@@ -369,6 +388,10 @@ def vector_clocks(
 ) -> Clocks:
     """Walk synchronisation events in trace order (``ClockWalk``, one event at a time).
 
+    The compiled walk (``_clockwalk.walk``) does it when it is built and
+    ``TRACELENS_PURE_PYTHON`` is not set (``compiled``), else ``vector_clocks_py``; both
+    give the same outputs.
+
     Args:
         sync: The events: ``G``, ``op`` (an index into ``EDGE_OPS``), ``U``,
             ``OBJ_CODE``, ``OTHER_UNIT`` (the forked or joined unit, else null), ``msg``;
@@ -381,6 +404,31 @@ def vector_clocks(
     Returns:
         The answers (and segments) of the walk.
     """
+    if compiled is None:
+        return vector_clocks_py(sync, n, versions=versions, queries=queries)
+    tries = Tries(n)
+    q_at, q_u, q_p = queries if queries is not None else ([], [], [])
+    answers, segments, snapshots = compiled.walk(
+        n,
+        tuple(tries.zeros[_BITS * level] for level in range(tries.depth)),
+        versions,
+        *_columns(sync),
+        _before(sync, q_at),
+        q_u,
+        q_p,
+    )
+    kept = Versions(tries, snapshots) if snapshots is not None else None
+    return Clocks(answers=answers, segments=segments, versions=kept)
+
+
+def vector_clocks_py(
+    sync: pl.DataFrame,
+    n: int,
+    *,
+    versions: bool,
+    queries: tuple[list[int], list[int], list[int]] | None = None,
+) -> Clocks:
+    """``vector_clocks`` in Python, one ``ClockWalk`` method per event: the reference."""
     walk = ClockWalk(n, versions=versions)
     acquire, release, send, receive = walk.acquire, walk.release, walk.send, walk.receive
     fork, join, knows = walk.fork, walk.join, walk.knows
@@ -389,23 +437,13 @@ def vector_clocks(
     answer = answers.append
     n_q = len(q_at)
     # per query, how many events come before it: answered after event ``before[q] - 1``
-    before = sync[c.G].search_sorted(pl.Series(q_at, dtype=pl.Int64), side="right").to_list()
+    before = _before(sync, q_at)
     qi = 0
     while qi < n_q and before[qi] == 0:
         answer(0)
         qi += 1
     due = before[qi] - 1 if qi < n_q else -1
-    for i, (g, op, u, obj, other, msg) in enumerate(
-        zip(
-            sync[c.G].to_list(),
-            sync[c.OP].to_list(),
-            sync[U].to_list(),
-            sync[OBJ_CODE].to_list(),
-            _values(sync[OTHER_UNIT]),
-            _values(sync[c.MSG]),
-            strict=True,
-        )
-    ):
+    for i, (g, op, u, obj, other, msg) in enumerate(zip(*_columns(sync), strict=True)):
         if op == ACQUIRE:
             acquire(u, obj, g)
         elif op == RELEASE:
@@ -427,6 +465,23 @@ def vector_clocks(
             due = before[qi] - 1 if qi < n_q else -1
     kept = Versions(walk.tries, walk.snapshots) if versions else None
     return Clocks(answers=answers, segments=walk.segments, versions=kept)
+
+
+def _before(sync: pl.DataFrame, at: list[int]) -> list[int]:
+    """Per query position, how many events of ``sync`` are at or before it."""
+    return sync[c.G].search_sorted(pl.Series(at, dtype=pl.Int64), side="right").to_list()
+
+
+def _columns(sync: pl.DataFrame) -> tuple[list[Any], ...]:
+    """The walk's input columns as lists: ``G``, op, unit, object, other unit, message."""
+    return (
+        sync[c.G].to_list(),
+        sync[c.OP].to_list(),
+        sync[U].to_list(),
+        sync[OBJ_CODE].to_list(),
+        _values(sync[OTHER_UNIT]),
+        _values(sync[c.MSG]),
+    )
 
 
 def _values(ser: pl.Series) -> list[int | None]:
