@@ -97,6 +97,7 @@ class _Rewriter(ast.NodeTransformer):
         self._classes: list[str | None] = [None]
         self._globals: list[set[str]] = [set()]
         self._temps = 0
+        self._comprehensions: list[ast.expr] = []
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -216,14 +217,16 @@ class _Rewriter(ast.NodeTransformer):
 
     # -- iteration --------------------------------------------------------------------------
 
-    def _iterable(self, node: ast.expr) -> ast.expr:
-        """An iterated expression, as ``_tl_item_iter(expr, label)``."""
+    def _iterable(self, node: ast.expr, where: ast.AST) -> ast.expr:
+        """An iterated expression, as ``_tl_item_iter(expr, label)``, placed where
+        Python places the ``iter()`` call (``where``: the ``for`` statement or the
+        comprehension), so that a ``TypeError`` reads as in the plain run."""
         value = self.visit(node)
-        return self._call(self._item("iter", node), [value, self._label(node)], node)
+        return self._call(self._item("iter", node), [value, self._label(node)], where)
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> ast.AST:
         if isinstance(node, ast.For):
-            node.iter = self._iterable(node.iter)
+            node.iter = self._iterable(node.iter, node)
         else:
             node.iter = self.visit(node.iter)
         stores: list[tuple[ast.expr, str]] = []
@@ -265,9 +268,24 @@ class _Rewriter(ast.NodeTransformer):
 
     visit_AsyncFor = visit_For
 
+    def _comprehension(
+        self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp
+    ) -> ast.AST:
+        self._comprehensions.append(node)
+        try:
+            return self.generic_visit(node)
+        finally:
+            self._comprehensions.pop()
+
+    visit_ListComp = _comprehension
+    visit_SetComp = _comprehension
+    visit_DictComp = _comprehension
+    visit_GeneratorExp = _comprehension
+
     def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
         node.target = self.visit(node.target)
-        node.iter = self.visit(node.iter) if node.is_async else self._iterable(node.iter)
+        where = self._comprehensions[-1] if self._comprehensions else node.iter
+        node.iter = self.visit(node.iter) if node.is_async else self._iterable(node.iter, where)
         node.ifs = [self.visit(i) for i in node.ifs]
         return node
 
@@ -277,12 +295,12 @@ class _Rewriter(ast.NodeTransformer):
         """``target = value`` as a helper call, or ``None`` when not rewritten."""
         if isinstance(target, ast.Attribute):
             obj = self.visit(target.value)
-            call = self._call(self._attr("set", target.attr, target), [obj, value], node)
+            call = self._call(self._attr("set", target.attr, target), [obj, value], target)
         elif isinstance(target, ast.Subscript):
             obj = self.visit(target.value)
             key = self._key(self.visit(target.slice))
             label = self._label(target.value)
-            call = self._call(self._item("set", target), [obj, key, value, label], node)
+            call = self._call(self._item("set", target), [obj, key, value, label], target)
         elif isinstance(target, ast.Name) and target.id in self._globals[-1]:
             helper = self._helper(f"{_PREFIX}g_store", ("global", "store"), target)
             call = self._call(helper, [ast.Constant(target.id), value], node)
@@ -382,12 +400,12 @@ class _Rewriter(ast.NodeTransformer):
         for target in node.targets:
             if isinstance(target, ast.Attribute):
                 obj = self.visit(target.value)
-                call = self._call(self._attr("del", target.attr, target), [obj], node)
+                call = self._call(self._attr("del", target.attr, target), [obj], target)
             elif isinstance(target, ast.Subscript):
                 obj = self.visit(target.value)
                 key = self._key(self.visit(target.slice))
                 label = self._label(target.value)
-                call = self._call(self._item("del", target), [obj, key, label], node)
+                call = self._call(self._item("del", target), [obj, key, label], target)
             else:
                 rest.append(self.visit(target))
                 continue
@@ -564,13 +582,21 @@ def already_imported(finder: Instrumenter) -> list[str]:
     return sorted(out)
 
 
-def run_script(path: str, g: dict[str, Any]) -> None:
+def run_script(path: str, g: dict[str, Any], *, rewritten: bool = True) -> None:
     """Run a script rewritten, as ``runpy.run_path`` runs it (in ``g``, its ``__main__``).
+
+    Args:
+        path: The script.
+        g: Its globals (``main_namespace``).
+        rewritten: ``False`` runs it as it is.
 
     Raises:
         Whatever the script raises (``SystemExit`` included).
     """
     source = Path(path).read_bytes()
+    if not rewritten:
+        exec(compile(source, path, "exec", dont_inherit=True), g)
+        return
     try:
         code, needs = rewrite(source, path)
     except SyntaxError:
