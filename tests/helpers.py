@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,16 @@ from typing import Any
 import tracelens
 from tracelens.testing import read_events as read_trace
 
-__all__ = ["bump", "read_trace", "record_racy_workers", "start_workers", "work"]
+__all__ = ["bump", "env_with_path", "read_trace", "record_racy_workers", "start_workers", "work"]
+
+
+def env_with_path(*dirs: str | Path) -> dict[str, str]:
+    """This process's environment with ``dirs`` put first on ``PYTHONPATH``, before the
+    inherited entries (replacing them would lose what the interpreter needs: tracelens
+    itself, on installs that put it there)."""
+    inherited = os.environ.get("PYTHONPATH")
+    parts = [str(d) for d in dirs] + ([inherited] if inherited else [])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(parts)}
 
 
 def bump(d: dict[str, int]) -> None:

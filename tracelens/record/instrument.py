@@ -53,6 +53,7 @@ from tracelens.record._core import say_once
 __all__ = [
     "Instrumenter",
     "already_imported",
+    "bootstrap",
     "install",
     "instrumented",
     "main_namespace",
@@ -60,6 +61,7 @@ __all__ = [
     "project_root",
     "rewrite",
     "run_script",
+    "standalone",
     "uninstall",
 ]
 
@@ -433,6 +435,53 @@ def rewrite(
     return compile(tree, filename, "exec", dont_inherit=True), rewriter.needs
 
 
+def standalone(source: str | bytes, filename: str) -> types.CodeType:
+    """``rewrite``'s code, made to put its helpers into its globals itself when it runs.
+
+    For the code that the import system does not run: ``runpy.run_module`` (``python
+    -m``, a ``multiprocessing`` child re-running the parent's ``-m`` module) asks the
+    loader for the code and runs it in a module of its own. The first statement (after
+    the docstring and ``from __future__`` imports) calls ``bootstrap``.
+
+    Raises:
+        SyntaxError: The source does not parse (as compiling it unchanged would).
+    """
+    tree = ast.parse(source, filename)
+    rewriter = _Rewriter()
+    tree = rewriter.visit(tree)
+    needs = tuple(sorted(rewriter.needs.items()))
+    call = ast.parse(
+        "__import__('tracelens.record.instrument').record.instrument.bootstrap(globals(), 0)"
+    ).body[0]
+    assert isinstance(call, ast.Expr) and isinstance(call.value, ast.Call)
+    call.value.args[1] = ast.Constant(needs)  # type: ignore[arg-type]  # a tuple constant
+    at = 0
+    body = tree.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        at = 1  # the docstring
+    while (
+        at < len(body) and isinstance(body[at], ast.ImportFrom) and body[at].module == "__future__"
+    ):
+        at += 1
+    where = body[at] if at < len(body) else None
+    for node in ast.walk(call):
+        node.lineno = node.end_lineno = where.lineno if where is not None else 1  # type: ignore[attr-defined]
+        node.col_offset = node.end_col_offset = 0  # type: ignore[attr-defined]
+    body.insert(at, call)
+    ast.fix_missing_locations(tree)
+    return compile(tree, filename, "exec", dont_inherit=True)
+
+
+def bootstrap(g: dict[str, Any], needs: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
+    """Put the helpers of a ``standalone`` module into its globals (called by its code).
+
+    A ``multiprocessing`` child's re-run of ``__main__`` (``__mp_main__``) names its
+    variables as the parent's ``__main__`` does.
+    """
+    module = g.get("__name__", "__main__")
+    namespace(dict(needs), g, "__main__" if module == "__mp_main__" else module)
+
+
 def namespace(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -> None:
     """Put the helpers a rewritten module needs into its globals."""
     ops = {n: getattr(operator, w[1]) for n, w in needs.items() if w[0] == "op"}
@@ -540,6 +589,19 @@ class _RewritingLoader(importlib.machinery.SourceFileLoader):
         namespace(needs, module.__dict__, module.__name__)
         self._owner.rewritten.append(module.__name__)
         exec(code, module.__dict__)
+
+    def get_code(self, fullname: str) -> types.CodeType | None:
+        """The module's code rewritten (``standalone``), for ``runpy`` and the like, which
+        run it in a module of their own rather than through ``exec_module``."""
+        try:
+            code = standalone(self.get_data(self.path), self.path)
+        except SyntaxError:
+            return super().get_code(fullname)  # raises as the plain import would
+        except Exception as e:  # a rewrite that fails must not stop the program
+            say_once(f"could not instrument {fullname} ({type(e).__name__}: {e}); it runs as is")
+            return super().get_code(fullname)
+        self._owner.rewritten.append(fullname)
+        return code
 
 
 _installed: Instrumenter | None = None
