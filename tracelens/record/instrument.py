@@ -52,8 +52,10 @@ from tracelens.record._core import say_once
 
 __all__ = [
     "Instrumenter",
+    "active",
     "already_imported",
     "bootstrap",
+    "follow_into_child",
     "install",
     "instrumented",
     "main_namespace",
@@ -627,6 +629,58 @@ def uninstall() -> None:
     if _installed is not None and _installed in sys.meta_path:
         sys.meta_path.remove(_installed)
     _installed = None
+
+
+def active() -> tuple[tuple[str, ...], str | None] | None:
+    """The patterns and root of the modules rewritten from now on (``None``: none are),
+    which a ``multiprocessing`` child started now rewrites too (``follow_into_child``)."""
+    if _installed is None:
+        return None
+    return tuple(_installed.patterns), _installed.root
+
+
+def follow_into_child(patterns: Sequence[str], root: str | None) -> None:
+    """Rewrite in this process what the parent rewrites: a spawned ``multiprocessing``
+    child, or the forkserver that forks them, before it imports the parent's modules.
+
+    The modules matching ``patterns`` or under ``root`` are rewritten when imported, and so
+    is the parent's script when the child runs it again as ``__mp_main__``
+    (``multiprocessing.spawn`` runs it with ``runpy.run_path``, which no finder sees). A
+    parent run with ``-m`` has its module run again through ``runpy.run_module``, which
+    asks the finder (``_RewritingLoader.get_code``).
+    """
+    import multiprocessing.spawn as spawn
+
+    install(patterns, root)
+    original = getattr(spawn, "_fixup_main_from_path")  # noqa: B009  # not in the stubs
+    if getattr(original, "tracelens_original", None) is not None:
+        return
+
+    def _fixup_main_from_path(main_path: str) -> None:
+        current = sys.modules["__main__"]
+        name = os.path.splitext(os.path.basename(main_path))[0]
+        if name == "ipython" or getattr(current, "__file__", None) == main_path:
+            original(main_path)  # as multiprocessing does: nothing to run
+            return
+        spawn.old_main_modules.append(current)
+        mod = types.ModuleType("__mp_main__")
+        g = mod.__dict__
+        g.update(__file__=main_path, __builtins__=builtins, __loader__=None, __spec__=None)
+        g.update(__cached__=None, __package__="")
+        saved = sys.modules.get("__mp_main__")
+        sys.modules["__mp_main__"] = mod  # its classes and functions pickle by this name
+        try:
+            run_script(main_path, g)
+        except BaseException:
+            if saved is None:
+                sys.modules.pop("__mp_main__", None)
+            else:
+                sys.modules["__mp_main__"] = saved
+            raise
+        sys.modules["__main__"] = mod
+
+    _fixup_main_from_path.tracelens_original = original  # type: ignore[attr-defined]
+    setattr(spawn, "_fixup_main_from_path", _fixup_main_from_path)  # noqa: B010
 
 
 def instrumented() -> list[str]:

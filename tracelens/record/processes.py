@@ -28,10 +28,11 @@ import contextlib
 import functools
 import multiprocessing.process as mp_process
 import os
+from types import ModuleType
 from typing import Any, Final
 
 from tracelens import schema as s
-from tracelens.record import _core
+from tracelens.record import _core, _hooks
 from tracelens.record._core import STATE, next_seq, record
 from tracelens.record._patch import Patches
 
@@ -99,8 +100,41 @@ def _flush_before(exit: Any) -> Any:
     return _exit
 
 
+def _patch_spawn(spawn: ModuleType) -> None:
+    """What a spawned (or forkserver) child unpickles first carries ``STATE.child.early()``:
+    the child records, and rewrites what this process rewrites, before it runs the parent's
+    ``__main__`` again (``prepare()`` ignores keys it does not know)."""
+    original = spawn.get_preparation_data
+
+    def get_preparation_data(name: str) -> dict[str, Any]:
+        data: dict[str, Any] = original(name)
+        child: Any = STATE.child
+        if STATE.on and child is not None:
+            with contextlib.suppress(Exception):
+                data["tracelens"] = child.early()
+        return data
+
+    _PATCHES.set(spawn, "get_preparation_data", get_preparation_data)
+
+
+def _patch_util(util: ModuleType) -> None:
+    """A forkserver started while recording rewrites what this process rewrites
+    (``STATE.child.forkserver_args``): the children it forks inherit its modules."""
+    original = util.spawnv_passfds
+
+    def spawnv_passfds(path: Any, args: Any, passfds: Any) -> Any:
+        child: Any = STATE.child
+        if STATE.on and child is not None and isinstance(args, list):
+            with contextlib.suppress(Exception):
+                args = child.forkserver_args(args)
+        return original(path, args, passfds)
+
+    _PATCHES.set(util, "spawnv_passfds", spawnv_passfds)
+
+
 def install() -> None:
-    """Patch ``multiprocessing.process.BaseProcess`` and ``os._exit`` (idempotent)."""
+    """Patch ``multiprocessing.process.BaseProcess``, what a spawned child is sent first
+    and how a forkserver is started, and ``os._exit`` (idempotent)."""
     if _PATCHES:
         return
     f = mp_process.__file__
@@ -109,6 +143,8 @@ def install() -> None:
     _PATCHES.set(_P, "start", _start)
     _PATCHES.set(_P, "join", _join)
     _PATCHES.set(_P, "_bootstrap", _bootstrap)
+    _hooks.when_imported("multiprocessing.spawn", _patch_spawn)  # imported when needed
+    _hooks.when_imported("multiprocessing.util", _patch_util)
     _PATCHES.set(os, "_exit", _flush_before(os._exit))
 
 
