@@ -2,9 +2,12 @@
 
 The way pytest rewrites ``assert``: chosen modules are parsed, their accesses rewritten
 into calls of ``tracelens.record.shadow``'s helpers, and compiled, when they are
-imported (``install``: a finder first on ``sys.meta_path``) or, for the script that
-``tracelens run`` runs, before it runs (``run_script``). Other modules run as they
-are, at full speed. The rewrite keeps line numbers, so call sites are the program's.
+imported (``install``: a finder first on ``sys.meta_path``; ``runpy``, which asks the
+loader for the code, gets ``standalone`` code that sets up its helpers itself) or, for
+the script that ``tracelens run`` runs, before it runs (``run_script``).
+``multiprocessing`` children rewrite the same modules (``follow_into_child``). Other
+modules run as they are, at full speed. The rewrite keeps line numbers, so call sites
+are the program's.
 
 What is rewritten (``_Rewriter``):
 

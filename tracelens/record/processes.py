@@ -2,8 +2,8 @@
 
 The parent records ``fork`` on ``p<pid>`` (kind ``process``) once ``start()`` has
 created the child, ``wait`` before a ``join()`` that blocks and ``join`` once the child
-has exited. The child records ``begin`` on ``p<its pid>`` as its first event and
-``end`` as its last, and writes its buffers before it exits (multiprocessing children
+has exited. The child records ``begin`` on ``p<its pid>`` before it runs the process
+and ``end`` after, and writes its buffers before it exits (multiprocessing children
 end with ``os._exit``, which runs no ``atexit`` handler; any process that calls
 ``os._exit`` while recording writes its buffers first).
 
@@ -11,13 +11,18 @@ Start methods:
 
 * ``fork``: the child inherits the recorder; the core's at-fork hook points it at the
   child's pid (``tracelens.record._config``).
-* ``spawn`` and ``forkserver``: the child is a fresh interpreter. ``start()`` puts a
-  small object on the process object that the child unpickles before it runs the
-  process (``STATE.child``, made by ``configure``); unpickling it calls
-  ``configure()`` in the child with the parent's settings. No environment variable
-  and no ``.pth`` file: only children started while the parent records are recorded.
-  Locks the child's ``__main__`` creates when the child re-imports it happen before
-  that, and are not recorded.
+* ``spawn`` and ``forkserver``: the child is a fresh interpreter (or a fork of the
+  forkserver). The preparation data the parent sends first carries
+  ``STATE.child.early()`` (``_patch_spawn``): unpickling it, before the child runs the
+  parent's ``__main__`` again, calls ``configure()`` in the child with the parent's
+  settings and rewrites the modules the parent rewrites
+  (``tracelens.record.instrument.follow_into_child``), so the locks and accesses of
+  that re-run are recorded. The process object carries ``STATE.child`` too, which
+  configures the child there when tracelens could not be imported that early. A
+  forkserver started while recording runs the same set-up (``_patch_util``), so the
+  children it forks inherit it. No environment variable and no ``.pth`` file: only
+  children started while the parent records are recorded. The locks made before
+  ``begin`` (while the child imports) may be used after ``end`` (its exit handlers).
 
 Only the ``fork``/``join`` edges cross processes; sequence numbers are per process.
 """
