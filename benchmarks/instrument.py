@@ -10,7 +10,11 @@ side in every round:
 * ``objects``: a dict- and attribute-heavy pure-Python workload with 4 threads (each
   with its own objects and a shared registry under a lock);
 * ``cpu``: a CPU-bound single-threaded loop over local variables and arithmetic, which
-  the rewrite leaves alone.
+  the rewrite leaves alone;
+* ``children``: two spawned ``multiprocessing`` children, each spending its time in the
+  standard library (``json.dumps``), which is not instrumented: the children are
+  rewritten as the parent is, and should run at the speed of ``--no-instrument``.
+  The CPU time of every program includes its children's (they are waited for).
 
 Prints the median CPU time (user + system of the child) of each, the slowdowns against
 the plain run, the recorded accesses, the trace bytes and the CPU time per recorded
@@ -92,9 +96,27 @@ PROGRAMS = {
         for i in range(1, N):
             total += collatz(i)
     """,
+    "children": """
+        import json
+        import multiprocessing as mp
+
+        def work(n):
+            size = 0
+            for i in range(n):
+                size += len(json.dumps({"i": i, "s": str(i)}))
+            return size
+
+        if __name__ == "__main__":
+            ctx = mp.get_context("spawn")
+            procs = [ctx.Process(target=work, args=(N,)) for _ in range(2)]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+    """,
 }
 #: Iterations per program at --scale 1.
-SIZES = {"article": 20_000, "objects": 20_000, "cpu": 30_000}
+SIZES = {"article": 20_000, "objects": 20_000, "cpu": 30_000, "children": 100_000}
 MODES = ("plain", "no-instrument", "instrument")
 
 

@@ -251,3 +251,51 @@ def test_only_a_forkserver_command_line_is_changed():
     changed = child.forkserver_args(server)
     assert changed[:-1] == server[:-1] and changed[-1].endswith(server[-1])
     assert "_configure_child" in changed[-1] and "'/tmp/t.jsonl'" in changed[-1]
+
+
+FIDELITY = """
+import multiprocessing as mp
+import sys
+
+counter = {"n": 0}
+print("imported as", __name__, sys.argv[0] == __file__, flush=True)
+
+
+class Job:
+    def __init__(self, n):
+        self.n = n
+
+
+def run(job):
+    counter["n"] += job.n
+    print("child", __name__, sys.argv, counter, type(job).__module__, flush=True)
+    return counter["n"]
+
+
+if __name__ == "__main__":
+    for method in ("spawn", "forkserver"):
+        with mp.get_context(method).Pool(1) as pool:
+            print(method, pool.apply(run, (Job(3),)), flush=True)
+"""
+
+
+def test_a_spawned_child_runs_the_script_again_as_in_the_plain_run(tmp_path):
+    """What a spawned or forkserver child sees of the script it runs again (its name,
+    ``sys.argv``, its globals, classes pickled by name) and what it returns are those of
+    the plain run."""
+    (tmp_path / "app.py").write_text(textwrap.dedent(FIDELITY))
+
+    def output(*cmd: str) -> str:
+        out = subprocess.run(
+            [sys.executable, *cmd, "app.py", "x"],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=T,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    plain = output()
+    assert "spawn 3" in plain and "forkserver 3" in plain
+    assert output("-m", "tracelens", "run", "-o", "t.jsonl") == plain

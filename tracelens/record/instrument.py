@@ -672,6 +672,9 @@ def follow_into_child(patterns: Sequence[str], root: str | None) -> None:
         g.update(__cached__=None, __package__="")
         saved = sys.modules.get("__mp_main__")
         sys.modules["__mp_main__"] = mod  # its classes and functions pickle by this name
+        argv0 = sys.argv[0] if sys.argv else None
+        if argv0 is not None:
+            sys.argv[0] = main_path  # as runpy.run_path sets it while the script runs
         try:
             run_script(main_path, g)
         except BaseException:
@@ -680,6 +683,9 @@ def follow_into_child(patterns: Sequence[str], root: str | None) -> None:
             else:
                 sys.modules["__mp_main__"] = saved
             raise
+        finally:
+            if argv0 is not None and sys.argv:
+                sys.argv[0] = argv0
         sys.modules["__main__"] = mod
 
     _fixup_main_from_path.tracelens_original = original  # type: ignore[attr-defined]
