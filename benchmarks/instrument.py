@@ -1,6 +1,6 @@
 """The cost of recording unmarked code: plain, ``tracelens run --no-instrument``, ``tracelens run``.
 
-    python benchmarks/instrument.py [--repeat 5] [--scale 1.0]
+    python benchmarks/instrument.py [--repeat 5] [--scale 1.0] [--programs NAME...]
 
 Three programs, each run as a whole command in a fresh process, the three ways side by
 side in every round:
@@ -158,11 +158,15 @@ def main(argv: list[str] | None = None) -> None:
         help="another tracelens source tree (its C accelerator built in place): its"
         " instrumented run is timed in the same rounds, for a before/after ratio",
     )
+    p.add_argument(
+        "--programs", nargs="+", choices=sorted(PROGRAMS), default=list(PROGRAMS), metavar="NAME"
+    )
     a = p.parse_args(argv)
     print(f"load average before: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        for name, body in PROGRAMS.items():
+        for name in a.programs:
+            body = PROGRAMS[name]
             script = d / f"{name}.py"
             n = int(SIZES[name] * a.scale)
             script.write_text(f"N = {n}\n" + textwrap.dedent(body))
@@ -174,7 +178,7 @@ def main(argv: list[str] | None = None) -> None:
                 if a.baseline is not None:
                     command = _command("instrument", script, d / "baseline.jsonl")
                     times["baseline"].append(_cpu(command, d, a.baseline))
-            med = {m: statistics.median(v) for m, v in times.items()}
+            med = {m: statistics.median(v) for m, v in times.items() if v}
             accesses = _accesses(trace)
             size = trace.stat().st_size
             per = f"{size / accesses:.0f} B/access" if accesses else "no accesses"
