@@ -157,13 +157,16 @@ import threading
 registry = {{"n": 0}}
 
 
-def update():
+def update(gate=None):
+    if gate is not None:
+        gate.wait()  # the child's threads overlap
     for _ in range(2000):
         registry["n"] = registry["n"] + 1
 
 
 def child():
-    ts = [threading.Thread(target=update) for _ in range({threads})]
+    gate = threading.Barrier({threads})
+    ts = [threading.Thread(target=update, args=(gate,)) for _ in range({threads})]
     for t in ts:
         t.start()
     for t in ts:
