@@ -1,7 +1,7 @@
 """The cost of recording unmarked code: plain, ``tracelens run --no-instrument``, ``tracelens run``
 (and ``tracelens run --record-private``).
 
-    python benchmarks/instrument.py [--repeat 5] [--scale 1.0]
+    python benchmarks/instrument.py [--repeat 5] [--scale 1.0] [--programs NAME...]
 
 Three programs, each run as a whole command in a fresh process, the three ways side by
 side in every round:
@@ -11,7 +11,11 @@ side in every round:
 * ``objects``: a dict- and attribute-heavy pure-Python workload with 4 threads (each
   with its own objects and a shared registry under a lock);
 * ``cpu``: a CPU-bound single-threaded loop over local variables and arithmetic, which
-  the rewrite leaves alone.
+  the rewrite leaves alone;
+* ``children``: two spawned ``multiprocessing`` children, each spending its time in the
+  standard library (``json.dumps``), which is not instrumented: the children are
+  rewritten as the parent is, and should run at the speed of ``--no-instrument``.
+  The CPU time of every program includes its children's (they are waited for).
 
 Prints the median CPU time (user + system of the child) of each, the slowdowns against
 the plain run, the accesses the program made (those ``--record-private`` writes: every
@@ -96,9 +100,27 @@ PROGRAMS = {
         for i in range(1, N):
             total += collatz(i)
     """,
+    "children": """
+        import json
+        import multiprocessing as mp
+
+        def work(n):
+            size = 0
+            for i in range(n):
+                size += len(json.dumps({"i": i, "s": str(i)}))
+            return size
+
+        if __name__ == "__main__":
+            ctx = mp.get_context("spawn")
+            procs = [ctx.Process(target=work, args=(N,)) for _ in range(2)]
+            for p in procs:
+                p.start()
+            for p in procs:
+                p.join()
+    """,
 }
 #: Iterations per program at --scale 1.
-SIZES = {"article": 20_000, "objects": 20_000, "cpu": 30_000}
+SIZES = {"article": 20_000, "objects": 20_000, "cpu": 30_000, "children": 100_000}
 MODES = ("plain", "no-instrument", "instrument", "record-private")
 
 
@@ -141,11 +163,15 @@ def main(argv: list[str] | None = None) -> None:
         help="another tracelens source tree (its C accelerator built in place): its"
         " instrumented run is timed in the same rounds, for a before/after ratio",
     )
+    p.add_argument(
+        "--programs", nargs="+", choices=sorted(PROGRAMS), default=list(PROGRAMS), metavar="NAME"
+    )
     a = p.parse_args(argv)
     print(f"load average before: {os.getloadavg()}")
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
-        for name, body in PROGRAMS.items():
+        for name in a.programs:
+            body = PROGRAMS[name]
             script = d / f"{name}.py"
             n = int(SIZES[name] * a.scale)
             script.write_text(f"N = {n}\n" + textwrap.dedent(body))
@@ -159,7 +185,7 @@ def main(argv: list[str] | None = None) -> None:
                 if a.baseline is not None:
                     command = _command("instrument", script, d / "baseline.jsonl")
                     times["baseline"].append(_cpu(command, d, a.baseline))
-            med = {m: statistics.median(v) for m, v in times.items()}
+            med = {m: statistics.median(v) for m, v in times.items() if v}
             accesses = _accesses(full)  # every access the program made
             written = _accesses(trace)
             plain, bare, inst = med["plain"], med["no-instrument"], med["instrument"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -12,6 +13,7 @@ from tracelens.testing import read_events as read_trace
 
 __all__ = [
     "bump",
+    "env_with_path",
     "read_trace",
     "record_pool_race",
     "record_racy_workers",
@@ -21,6 +23,15 @@ __all__ = [
     "warm_up",
     "work",
 ]
+
+
+def env_with_path(*dirs: str | Path) -> dict[str, str]:
+    """This process's environment with ``dirs`` put first on ``PYTHONPATH``, before the
+    inherited entries (replacing them would lose what the interpreter needs: tracelens
+    itself, on installs that put it there)."""
+    inherited = os.environ.get("PYTHONPATH")
+    parts = [str(d) for d in dirs] + ([inherited] if inherited else [])
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(parts)}
 
 
 def bump(d: dict[str, int]) -> None:

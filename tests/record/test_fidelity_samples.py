@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from tests.helpers import env_with_path
 from tracelens import schema as s
 from tracelens.testing import order_fidelity, read_events
 
@@ -20,7 +20,7 @@ COMMON = {s.TL, s.OP, s.SEQ, s.TS, s.PID, s.UNIT, s.TID, s.THREAD}
 def test_racy_example_under_stress_records_reads_in_their_real_order(tmp_path):
     """In the article's racy run, every read's value is that of the latest recorded write."""
     trace = tmp_path / "racy.jsonl"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = env_with_path(ROOT)
     subprocess.run(
         [sys.executable, "examples/article_racy.py", str(trace)],
         cwd=ROOT,

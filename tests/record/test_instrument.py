@@ -12,25 +12,32 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import env_with_path
 from tracelens.analyze import analyze, load
 
 T = 120
 
 
-def _run(tmp_path: Path, source: str, *args: str, env: dict[str, str] | None = None) -> Path:
-    """Run ``source`` as ``app.py`` under ``tracelens run``; the trace's path."""
-    import os
-
+def _run(
+    tmp_path: Path,
+    source: str,
+    *args: str,
+    env_path: tuple[Path, ...] = (),
+    module: bool = False,
+) -> Path:
+    """Run ``source`` as ``app.py`` under ``tracelens run`` (``module``: as ``-m app``),
+    ``env_path`` first on ``PYTHONPATH``; the trace's path."""
     script = tmp_path / "app.py"
     script.write_text(textwrap.dedent(source))
     trace = tmp_path / "app.jsonl"
+    target = ["-m", "app"] if module else [str(script)]
     out = subprocess.run(
-        [sys.executable, "-m", "tracelens", "run", "-o", str(trace), *args, str(script)],
+        [sys.executable, "-m", "tracelens", "run", "-o", str(trace), *args, *target],
         cwd=tmp_path,
         capture_output=True,
         text=True,
         timeout=T,
-        env={**os.environ, **(env or {})},
+        env=env_with_path(*env_path),
     )
     assert out.returncode == 0, out.stderr
     return trace
@@ -101,6 +108,22 @@ def test_the_articles_race_is_between_the_programs_own_lines(tmp_path):
 def test_the_articles_locked_fix_is_quiet(tmp_path):
     """With a ``threading.Lock`` around the update, nothing is reported."""
     assert _found(_run(tmp_path, _article(locked=True), "--stress")) == set()
+
+
+@pytest.mark.parametrize(("locked", "racy"), [(False, True), (True, False)])
+def test_a_module_run_with_dash_m_is_rewritten_too(tmp_path, locked, racy):
+    """``tracelens run -m app`` records the module run as ``__main__``: the article's race at
+    its own lines; with the lock, nothing."""
+    trace = _run(tmp_path, _article(locked=locked), "--stress", module=True)
+    found = _found(trace)
+    assert (("data_race", "model_params['weight']") in found) is racy
+    if racy:
+        assert _sites(trace, "data_race", "model_params['weight']") <= {
+            ("app.py", 8),
+            ("app.py", 9),
+        }
+    else:
+        assert found == set()
 
 
 def test_no_instrument_records_no_shared_state(tmp_path):
@@ -315,9 +338,7 @@ def test_a_lazy_cache_in_an_instrumented_package(tmp_path, locked, racy):
     """``--instrument lazypkg`` finds the package's check-then-act on its own dict entries,
     named by class and attribute; with the package's lock it is quiet."""
     site = _package(tmp_path, locked)
-    trace = _run(
-        tmp_path, MAIN, "--stress", "--instrument", "lazypkg", env={"PYTHONPATH": str(site)}
-    )
+    trace = _run(tmp_path, MAIN, "--stress", "--instrument", "lazypkg", env_path=(site,))
     found = _found(trace)
     var = "ComponentLocator._deferred['endpoint_resolver']"
     assert (("data_race", var) in found) is racy
@@ -331,7 +352,7 @@ def test_an_uninstrumented_package_is_not_recorded(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     (project / "pyproject.toml").write_text("[project]\nname = 'app'\n")
-    trace = _run(project, MAIN, "--stress", env={"PYTHONPATH": str(site)})
+    trace = _run(project, MAIN, "--stress", env_path=(site,))
     assert _found(trace) == set()
 
 
@@ -341,7 +362,7 @@ def test_the_pyproject_names_packages_to_instrument(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     (project / "pyproject.toml").write_text('[tool.tracelens]\ninstrument = ["lazypkg"]\n')
-    trace = _run(project, MAIN, "--stress", env={"PYTHONPATH": str(site)})
+    trace = _run(project, MAIN, "--stress", env_path=(site,))
     assert ("data_race", "ComponentLocator._deferred['endpoint_resolver']") in _found(trace)
 
 

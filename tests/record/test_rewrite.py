@@ -97,6 +97,12 @@ def _rewritten(source: str) -> Any:
     return g["main"]()
 
 
+def _standalone(source: str) -> Any:
+    g: dict[str, Any] = {"__name__": "prog"}
+    exec(instrument.standalone(source, "prog.py"), g)
+    return g["main"]()
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(STATEMENTS, max_size=12))
 def test_instrumented_code_computes_what_the_plain_code_computes(statements):
@@ -104,6 +110,24 @@ def test_instrumented_code_computes_what_the_plain_code_computes(statements):
     results and the same final state, rewritten or not."""
     source = _program(statements)
     assert _rewritten(source) == _plain(source)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(STATEMENTS, max_size=12))
+def test_standalone_code_computes_what_the_plain_code_computes(statements):
+    """The rewritten code that sets up its own helpers (what ``runpy`` runs for ``-m``)
+    gives the plain code's results too."""
+    source = _program(statements)
+    assert _standalone(source) == _plain(source)
+
+
+def test_standalone_code_keeps_the_docstring_and_future_imports_first():
+    """The helpers' set-up goes after the docstring and ``from __future__`` imports: the
+    module keeps its ``__doc__`` and compiles."""
+    source = '"""The doc."""\nfrom __future__ import annotations\nd = {}\nd["k"] = 1\n'
+    g: dict[str, Any] = {"__name__": "prog"}
+    exec(instrument.standalone(source, "prog.py"), g)
+    assert (g["__doc__"], g["d"], callable(g["_tl_item_set"])) == ("The doc.", {"k": 1}, True)
 
 
 def test_a_private_attribute_is_mangled_as_python_mangles_it():

@@ -18,13 +18,13 @@ import pytest
 import structlog
 
 import tracelens
-from tests.helpers import read_trace
+from tests.helpers import env_with_path, read_trace
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def _run(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env = env_with_path(ROOT)
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code), *args],
         capture_output=True,
@@ -51,7 +51,7 @@ def test_threads_and_processes_share_one_file_without_losing_a_line(tmp_path):
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", textwrap.dedent(code), str(path)],
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
+            env=env_with_path(ROOT),
         )
         for _ in range(4)
     ]
@@ -108,7 +108,7 @@ def test_background_flush_puts_a_hung_programs_events_on_disk(tmp_path):
     """
     with subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code), str(path)],
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=env_with_path(ROOT),
         stdout=subprocess.PIPE,
     ) as proc:
         assert proc.stdout is not None

@@ -401,16 +401,69 @@ def _install_process_hooks() -> None:
 _CHILD_SETTINGS: Final = ("stress", "flush_interval", "buffer_size", "stack_depth", "instrument")
 
 
-def _configure_child(path: str, settings: dict[str, Any]) -> None:
-    """Run in a spawned child while it unpickles its process object."""
-    if STATE.on:
-        return  # forked: already recording
+def _configure_child(
+    path: str,
+    settings: dict[str, Any],
+    rewrite: tuple[tuple[str, ...], str | None] | None = None,
+) -> None:
+    """Run in a spawned child while it unpickles its preparation data (before it runs the
+    parent's ``__main__`` again) and its process object: record as the parent does, and
+    rewrite the modules the parent rewrites (``rewrite``: the patterns and project root,
+    ``instrument.active()``). The second call, and any in a forked child, does nothing."""
+    if STATE.on and STATE.settings is not None and STATE.settings.get("path") == path:
+        return  # forked, or configured already: recording, and rewriting as the parent
+    # not recording, or forked by a forkserver that an earlier recording started (it
+    # records into that one's trace): record into this parent's
     with contextlib.suppress(Exception):  # recording never raises into user code
         configure(path, configure_structlog=False, **settings)
+        if rewrite is not None and STATE.on:
+            from tracelens.record import instrument
+
+            instrument.follow_into_child(*rewrite)
+            STATE.saved["instrument"] = instrument.uninstall
+
+
+def _rewriting() -> tuple[tuple[str, ...], str | None] | None:
+    """What this process rewrites, for a child started now (``instrument.active``)."""
+    instrument = sys.modules.get("tracelens.record.instrument")
+    return None if instrument is None else instrument.active()
+
+
+#: Run in a spawned child when it unpickles its preparation data, where the parent's
+#: ``sys.path`` is not set yet: when tracelens cannot be imported there, the process
+#: object's ``_ChildConfig`` configures the child later (its ``__main__`` unrewritten).
+_EARLY: Final = """
+try:
+    from tracelens.record._config import _configure_child
+except Exception:
+    pass
+else:
+    _configure_child(*args)
+"""
+
+#: The ``-c`` program of a forkserver (``multiprocessing.forkserver``), and what goes
+#: before it: the server records (as a process of its own) and rewrites what the parent
+#: does, so that the ``__main__`` it preloads, and the locks that creates, are the
+#: instrumented ones in the children it forks (which then record as forked children).
+_FORKSERVER: Final = "from multiprocessing.forkserver import main"
+_FORKSERVER_PREFIX: Final = """
+try:
+    from tracelens.record._config import _configure_child as _tl_configure
+except Exception:
+    pass
+else:
+    _tl_configure(*{args!r})
+    del _tl_configure
+"""
 
 
 class _ChildConfig:
-    """Pickled with the process object; unpickling it configures the child."""
+    """Pickled with the process object; unpickling it configures the child.
+
+    ``early()`` goes into the child's preparation data, which the child unpickles before
+    it imports the parent's ``__main__``; ``forkserver_args`` rewrites a forkserver's
+    command line (``tracelens.record.processes``).
+    """
 
     __slots__ = ("path", "settings")
 
@@ -419,7 +472,32 @@ class _ChildConfig:
         self.settings = settings
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        return (_configure_child, (self.path, self.settings))
+        return (_configure_child, (self.path, self.settings, _rewriting()))
+
+    def early(self) -> _EarlyConfig:
+        """What the preparation data carries (see ``_EARLY``)."""
+        return _EarlyConfig((self.path, self.settings, _rewriting()))
+
+    def forkserver_args(self, args: list[str]) -> list[str]:
+        """A forkserver's command line (``exe, flags..., -c, program``), its program
+        prefixed so that it records and rewrites as this process does (``_FORKSERVER``);
+        any other command line unchanged."""
+        if len(args) < 2 or args[-2] != "-c" or not args[-1].startswith(_FORKSERVER):
+            return args
+        prefix = _FORKSERVER_PREFIX.format(args=(self.path, self.settings, _rewriting()))
+        return [*args[:-1], prefix + args[-1]]
+
+
+class _EarlyConfig:
+    """Unpickles by running ``_EARLY`` (``exec`` is a builtin: it unpickles anywhere)."""
+
+    __slots__ = ("args",)
+
+    def __init__(self, args: tuple[Any, ...]) -> None:
+        self.args = args
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return (exec, (_EARLY, {"args": self.args}))
 
 
 def _child_config(settings: dict[str, Any]) -> _ChildConfig | None:

@@ -2,9 +2,12 @@
 
 The way pytest rewrites ``assert``: chosen modules are parsed, their accesses rewritten
 into calls of ``tracelens.record.shadow``'s helpers, and compiled, when they are
-imported (``install``: a finder first on ``sys.meta_path``) or, for the script that
-``tracelens run`` runs, before it runs (``run_script``). Other modules run as they
-are, at full speed. The rewrite keeps line numbers, so call sites are the program's.
+imported (``install``: a finder first on ``sys.meta_path``; ``runpy``, which asks the
+loader for the code, gets ``standalone`` code that sets up its helpers itself) or, for
+the script that ``tracelens run`` runs, before it runs (``run_script``).
+``multiprocessing`` children rewrite the same modules (``follow_into_child``). Other
+modules run as they are, at full speed. The rewrite keeps line numbers, so call sites
+are the program's.
 
 What is rewritten (``_Rewriter``):
 
@@ -52,7 +55,10 @@ from tracelens.record._core import say_once
 
 __all__ = [
     "Instrumenter",
+    "active",
     "already_imported",
+    "bootstrap",
+    "follow_into_child",
     "install",
     "instrumented",
     "main_namespace",
@@ -60,6 +66,7 @@ __all__ = [
     "project_root",
     "rewrite",
     "run_script",
+    "standalone",
     "uninstall",
 ]
 
@@ -97,6 +104,7 @@ class _Rewriter(ast.NodeTransformer):
         self._classes: list[str | None] = [None]
         self._globals: list[set[str]] = [set()]
         self._temps = 0
+        self._comprehensions: list[ast.expr] = []
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -216,14 +224,16 @@ class _Rewriter(ast.NodeTransformer):
 
     # -- iteration --------------------------------------------------------------------------
 
-    def _iterable(self, node: ast.expr) -> ast.expr:
-        """An iterated expression, as ``_tl_item_iter(expr, label)``."""
+    def _iterable(self, node: ast.expr, where: ast.AST) -> ast.expr:
+        """An iterated expression, as ``_tl_item_iter(expr, label)``, placed where
+        Python places the ``iter()`` call (``where``: the ``for`` statement or the
+        comprehension), so that a ``TypeError`` reads as in the plain run."""
         value = self.visit(node)
-        return self._call(self._item("iter", node), [value, self._label(node)], node)
+        return self._call(self._item("iter", node), [value, self._label(node)], where)
 
     def visit_For(self, node: ast.For | ast.AsyncFor) -> ast.AST:
         if isinstance(node, ast.For):
-            node.iter = self._iterable(node.iter)
+            node.iter = self._iterable(node.iter, node)
         else:
             node.iter = self.visit(node.iter)
         stores: list[tuple[ast.expr, str]] = []
@@ -265,9 +275,24 @@ class _Rewriter(ast.NodeTransformer):
 
     visit_AsyncFor = visit_For
 
+    def _comprehension(
+        self, node: ast.ListComp | ast.SetComp | ast.DictComp | ast.GeneratorExp
+    ) -> ast.AST:
+        self._comprehensions.append(node)
+        try:
+            return self.generic_visit(node)
+        finally:
+            self._comprehensions.pop()
+
+    visit_ListComp = _comprehension
+    visit_SetComp = _comprehension
+    visit_DictComp = _comprehension
+    visit_GeneratorExp = _comprehension
+
     def visit_comprehension(self, node: ast.comprehension) -> ast.AST:
         node.target = self.visit(node.target)
-        node.iter = self.visit(node.iter) if node.is_async else self._iterable(node.iter)
+        where = self._comprehensions[-1] if self._comprehensions else node.iter
+        node.iter = self.visit(node.iter) if node.is_async else self._iterable(node.iter, where)
         node.ifs = [self.visit(i) for i in node.ifs]
         return node
 
@@ -277,12 +302,12 @@ class _Rewriter(ast.NodeTransformer):
         """``target = value`` as a helper call, or ``None`` when not rewritten."""
         if isinstance(target, ast.Attribute):
             obj = self.visit(target.value)
-            call = self._call(self._attr("set", target.attr, target), [obj, value], node)
+            call = self._call(self._attr("set", target.attr, target), [obj, value], target)
         elif isinstance(target, ast.Subscript):
             obj = self.visit(target.value)
             key = self._key(self.visit(target.slice))
             label = self._label(target.value)
-            call = self._call(self._item("set", target), [obj, key, value, label], node)
+            call = self._call(self._item("set", target), [obj, key, value, label], target)
         elif isinstance(target, ast.Name) and target.id in self._globals[-1]:
             helper = self._helper(f"{_PREFIX}g_store", ("global", "store"), target)
             call = self._call(helper, [ast.Constant(target.id), value], node)
@@ -382,12 +407,12 @@ class _Rewriter(ast.NodeTransformer):
         for target in node.targets:
             if isinstance(target, ast.Attribute):
                 obj = self.visit(target.value)
-                call = self._call(self._attr("del", target.attr, target), [obj], node)
+                call = self._call(self._attr("del", target.attr, target), [obj], target)
             elif isinstance(target, ast.Subscript):
                 obj = self.visit(target.value)
                 key = self._key(self.visit(target.slice))
                 label = self._label(target.value)
-                call = self._call(self._item("del", target), [obj, key, label], node)
+                call = self._call(self._item("del", target), [obj, key, label], target)
             else:
                 rest.append(self.visit(target))
                 continue
@@ -413,6 +438,53 @@ def rewrite(
     tree = rewriter.visit(tree)
     ast.fix_missing_locations(tree)
     return compile(tree, filename, "exec", dont_inherit=True), rewriter.needs
+
+
+def standalone(source: str | bytes, filename: str) -> types.CodeType:
+    """``rewrite``'s code, made to put its helpers into its globals itself when it runs.
+
+    For the code that the import system does not run: ``runpy.run_module`` (``python
+    -m``, a ``multiprocessing`` child re-running the parent's ``-m`` module) asks the
+    loader for the code and runs it in a module of its own. The first statement (after
+    the docstring and ``from __future__`` imports) calls ``bootstrap``.
+
+    Raises:
+        SyntaxError: The source does not parse (as compiling it unchanged would).
+    """
+    tree = ast.parse(source, filename)
+    rewriter = _Rewriter()
+    tree = rewriter.visit(tree)
+    needs = tuple(sorted(rewriter.needs.items()))
+    call = ast.parse(
+        "__import__('tracelens.record.instrument').record.instrument.bootstrap(globals(), 0)"
+    ).body[0]
+    assert isinstance(call, ast.Expr) and isinstance(call.value, ast.Call)
+    call.value.args[1] = ast.Constant(needs)  # type: ignore[arg-type]  # a tuple constant
+    at = 0
+    body = tree.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        at = 1  # the docstring
+    while (
+        at < len(body) and isinstance(body[at], ast.ImportFrom) and body[at].module == "__future__"
+    ):
+        at += 1
+    where = body[at] if at < len(body) else None
+    for node in ast.walk(call):
+        node.lineno = node.end_lineno = where.lineno if where is not None else 1  # type: ignore[attr-defined]
+        node.col_offset = node.end_col_offset = 0  # type: ignore[attr-defined]
+    body.insert(at, call)
+    ast.fix_missing_locations(tree)
+    return compile(tree, filename, "exec", dont_inherit=True)
+
+
+def bootstrap(g: dict[str, Any], needs: tuple[tuple[str, tuple[str, ...]], ...]) -> None:
+    """Put the helpers of a ``standalone`` module into its globals (called by its code).
+
+    A ``multiprocessing`` child's re-run of ``__main__`` (``__mp_main__``) names its
+    variables as the parent's ``__main__`` does.
+    """
+    module = g.get("__name__", "__main__")
+    namespace(dict(needs), g, "__main__" if module == "__mp_main__" else module)
 
 
 def namespace(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -> None:
@@ -523,6 +595,19 @@ class _RewritingLoader(importlib.machinery.SourceFileLoader):
         self._owner.rewritten.append(module.__name__)
         exec(code, module.__dict__)
 
+    def get_code(self, fullname: str) -> types.CodeType | None:
+        """The module's code rewritten (``standalone``), for ``runpy`` and the like, which
+        run it in a module of their own rather than through ``exec_module``."""
+        try:
+            code = standalone(self.get_data(self.path), self.path)
+        except SyntaxError:
+            return super().get_code(fullname)  # raises as the plain import would
+        except Exception as e:  # a rewrite that fails must not stop the program
+            say_once(f"could not instrument {fullname} ({type(e).__name__}: {e}); it runs as is")
+            return super().get_code(fullname)
+        self._owner.rewritten.append(fullname)
+        return code
+
 
 _installed: Instrumenter | None = None
 
@@ -549,6 +634,64 @@ def uninstall() -> None:
     _installed = None
 
 
+def active() -> tuple[tuple[str, ...], str | None] | None:
+    """The patterns and root of the modules rewritten from now on (``None``: none are),
+    which a ``multiprocessing`` child started now rewrites too (``follow_into_child``)."""
+    if _installed is None:
+        return None
+    return tuple(_installed.patterns), _installed.root
+
+
+def follow_into_child(patterns: Sequence[str], root: str | None) -> None:
+    """Rewrite in this process what the parent rewrites: a spawned ``multiprocessing``
+    child, or the forkserver that forks them, before it imports the parent's modules.
+
+    The modules matching ``patterns`` or under ``root`` are rewritten when imported, and so
+    is the parent's script when the child runs it again as ``__mp_main__``
+    (``multiprocessing.spawn`` runs it with ``runpy.run_path``, which no finder sees). A
+    parent run with ``-m`` has its module run again through ``runpy.run_module``, which
+    asks the finder (``_RewritingLoader.get_code``).
+    """
+    import multiprocessing.spawn as spawn
+
+    install(patterns, root)
+    original = getattr(spawn, "_fixup_main_from_path")  # noqa: B009  # not in the stubs
+    if getattr(original, "tracelens_original", None) is not None:
+        return
+
+    def _fixup_main_from_path(main_path: str) -> None:
+        current = sys.modules["__main__"]
+        name = os.path.splitext(os.path.basename(main_path))[0]
+        if name == "ipython" or getattr(current, "__file__", None) == main_path:
+            original(main_path)  # as multiprocessing does: nothing to run
+            return
+        spawn.old_main_modules.append(current)
+        mod = types.ModuleType("__mp_main__")
+        g = mod.__dict__
+        g.update(__file__=main_path, __builtins__=builtins, __loader__=None, __spec__=None)
+        g.update(__cached__=None, __package__="")
+        saved = sys.modules.get("__mp_main__")
+        sys.modules["__mp_main__"] = mod  # its classes and functions pickle by this name
+        argv0 = sys.argv[0] if sys.argv else None
+        if argv0 is not None:
+            sys.argv[0] = main_path  # as runpy.run_path sets it while the script runs
+        try:
+            run_script(main_path, g)
+        except BaseException:
+            if saved is None:
+                sys.modules.pop("__mp_main__", None)
+            else:
+                sys.modules["__mp_main__"] = saved
+            raise
+        finally:
+            if argv0 is not None and sys.argv:
+                sys.argv[0] = argv0
+        sys.modules["__main__"] = mod
+
+    _fixup_main_from_path.tracelens_original = original  # type: ignore[attr-defined]
+    setattr(spawn, "_fixup_main_from_path", _fixup_main_from_path)  # noqa: B010
+
+
 def instrumented() -> list[str]:
     """The modules rewritten so far."""
     return list(_installed.rewritten) if _installed is not None else []
@@ -564,13 +707,21 @@ def already_imported(finder: Instrumenter) -> list[str]:
     return sorted(out)
 
 
-def run_script(path: str, g: dict[str, Any]) -> None:
+def run_script(path: str, g: dict[str, Any], *, rewritten: bool = True) -> None:
     """Run a script rewritten, as ``runpy.run_path`` runs it (in ``g``, its ``__main__``).
+
+    Args:
+        path: The script.
+        g: Its globals (``main_namespace``).
+        rewritten: ``False`` runs it as it is.
 
     Raises:
         Whatever the script raises (``SystemExit`` included).
     """
     source = Path(path).read_bytes()
+    if not rewritten:
+        exec(compile(source, path, "exec", dont_inherit=True), g)
+        return
     try:
         code, needs = rewrite(source, path)
     except SyntaxError:

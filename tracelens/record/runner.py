@@ -127,13 +127,18 @@ def _pyproject_patterns(root: Path) -> list[str]:
     return [p for p in found if isinstance(p, str)] if isinstance(found, list) else []
 
 
-def _run_instrumented(path: str) -> None:
-    """``runpy.run_path(path, run_name="__main__")``, the script rewritten."""
+def _run_script(path: str, *, rewritten: bool) -> None:
+    """``runpy.run_path(path, run_name="__main__")``, the script rewritten (or not).
+
+    The script's file name is made absolute, as ``python script.py`` makes its
+    ``__file__`` and its tracebacks' file names; ``sys.argv[0]`` stays as given.
+    """
+    path = os.path.abspath(path)
     mod, g = instrument.main_namespace(path)
     saved = sys.modules.get("__main__")
     sys.modules["__main__"] = mod
     try:
-        instrument.run_script(path, g)
+        instrument.run_script(path, g, rewritten=rewritten)
     finally:
         if saved is not None:
             sys.modules["__main__"] = saved
@@ -212,9 +217,9 @@ def run(
         try:
             if module:
                 runpy.run_module(target, run_name="__main__", alter_sys=True)
-            elif finder is not None:
-                _run_instrumented(target)
-            else:
+            elif os.path.isfile(target):
+                _run_script(target, rewritten=finder is not None)
+            else:  # a directory or a zip file with a __main__.py
                 runpy.run_path(target, run_name="__main__")
         finally:
             _join_non_daemon_threads()

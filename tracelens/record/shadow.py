@@ -63,11 +63,14 @@ from tracelens.record._core import (
     say_once,
 )
 
+_getframe: Final = sys._getframe
+
 __all__ = ["CONTAINER_METHODS", "MAX_KEPT", "helpers", "kept", "label_of"]
 
 _R: Final = s.Op.READ
 _W: Final = s.Op.WRITE
 _MISSING: Final = "<missing>"
+_UNSET: Final = object()
 #: The extra field of a commuting write (``schema.Kind.COMMUTING``).
 _COMMUTING: Final = {s.KIND: s.Kind.COMMUTING}
 
@@ -201,6 +204,16 @@ def _v(v: Any) -> Any:
 
 def _failed(e: Exception) -> None:
     say_once(f"could not record an access ({type(e).__name__}: {e}); the program runs on")
+
+
+def _hide(e: BaseException) -> None:
+    """Leave the helper that calls this out of ``e``'s traceback before it re-raises ``e``
+    with a bare ``raise`` (which adds no entry): the program's tracebacks then read as
+    in the plain run, the program's frame then whatever the access itself called. The C
+    helpers have no Python frame to hide."""
+    tb = e.__traceback__
+    if tb is not None and tb.tb_frame is _getframe(1):
+        e.__traceback__ = tb.tb_next
 
 
 def _skip_owner(o: Any) -> bool:
@@ -343,10 +356,14 @@ _GET: Final = """
 def get(o):
     try:
         v = o.{name}
-    except AttributeError:
+    except AttributeError as e:
         seq = next_seq()
         if STATE.on:
             event(R, seq, o, {text!r}, NOVALUE)
+        hide(e)
+        raise
+    except BaseException as e:
+        hide(e)
         raise
     seq = next_seq()
     if STATE.on:
@@ -354,7 +371,11 @@ def get(o):
     return v
 
 def set(o, v):
-    o.{name} = v
+    try:
+        o.{name} = v
+    except BaseException as e:
+        hide(e)
+        raise
     seq = next_seq()
     if STATE.on:
         event(W, seq, o, {text!r}, v)
@@ -362,18 +383,27 @@ def set(o, v):
 def delete(o):
     try:
         del o.{name}
-    finally:
+    except BaseException as e:
         seq = next_seq()
         if STATE.on:
             event(W, seq, o, {text!r}, NOVALUE)
-
-def aug(o, op, rhs):
-    v = o.{name}
+        hide(e)
+        raise
     seq = next_seq()
     if STATE.on:
-        event(R, seq, o, {text!r}, v)
-    v = op(v, rhs)
-    o.{name} = v
+        event(W, seq, o, {text!r}, NOVALUE)
+
+def aug(o, op, rhs):
+    try:
+        v = o.{name}
+        seq = next_seq()
+        if STATE.on:
+            event(R, seq, o, {text!r}, v)
+        v = op(v, rhs)
+        o.{name} = v
+    except BaseException as e:
+        hide(e)
+        raise
     seq = next_seq()
     if STATE.on:
         event(W, seq, o, {text!r}, v)
@@ -384,7 +414,7 @@ def _attr_helpers(name: str, text: str) -> dict[str, Callable[..., Any]]:
     """``get``, ``set``, ``delete`` and ``aug`` of the attribute ``name`` (mangled) as
     the program writes it (``text``)."""
     scope: dict[str, Any] = {"next_seq": next_seq, "STATE": STATE, "event": _attr_event}
-    scope.update(R=_R, W=_W, NOVALUE=NOVALUE)
+    scope.update(R=_R, W=_W, NOVALUE=NOVALUE, hide=_hide)
     exec(compile(_GET.format(name=name, text=text), "<tracelens>", "exec"), scope)
     return {"get": scope["get"], "set": scope["set"], "del": scope["delete"], "aug": scope["aug"]}
 
@@ -424,10 +454,14 @@ def _item_event(op: str, seq: int, o: Any, key: Any, v: Any, hint: str, key_set:
 def _get_item(o: Any, k: Any, hint: str) -> Any:
     try:
         v = o[k]
-    except (KeyError, IndexError):
+    except (KeyError, IndexError) as e:
         seq = next_seq()
         if STATE.on:
             _item_event(_R, seq, o, k, _MISSING, hint, False)
+        _hide(e)
+        raise
+    except BaseException as e:
+        _hide(e)
         raise
     seq = next_seq()
     if STATE.on:
@@ -436,8 +470,12 @@ def _get_item(o: Any, k: Any, hint: str) -> Any:
 
 
 def _set_item(o: Any, k: Any, v: Any, hint: str) -> None:
-    new = type(o) is dict and k not in o
-    o[k] = v
+    try:
+        new = type(o) is dict and k not in o
+        o[k] = v
+    except BaseException as e:
+        _hide(e)
+        raise
     seq = next_seq()
     if STATE.on:
         _item_event(_W, seq, o, k, v, hint, new)
@@ -446,26 +484,39 @@ def _set_item(o: Any, k: Any, v: Any, hint: str) -> None:
 def _del_item(o: Any, k: Any, hint: str) -> None:
     try:
         del o[k]
-    finally:  # a del that raises (KeyError) is recorded: the racing second del
+    except BaseException as e:  # a del that raises (KeyError) is recorded: the racing second del
         seq = next_seq()
         if STATE.on:
             _item_event(_W, seq, o, k, _MISSING, hint, type(o) is dict)
+        _hide(e)
+        raise
+    seq = next_seq()
+    if STATE.on:
+        _item_event(_W, seq, o, k, _MISSING, hint, type(o) is dict)
 
 
 def _aug_item(o: Any, k: Any, op: Callable[[Any, Any], Any], rhs: Any, hint: str) -> None:
-    v = o[k]
-    seq = next_seq()
-    if STATE.on:
-        _item_event(_R, seq, o, k, v, hint, False)
-    v = op(v, rhs)
-    o[k] = v
+    try:
+        v = o[k]
+        seq = next_seq()
+        if STATE.on:
+            _item_event(_R, seq, o, k, v, hint, False)
+        v = op(v, rhs)
+        o[k] = v
+    except BaseException as e:
+        _hide(e)
+        raise
     seq = next_seq()
     if STATE.on:
         _item_event(_W, seq, o, k, v, hint, False)
 
 
 def _contains(o: Any, k: Any, hint: str) -> bool:
-    present = k in o
+    try:
+        present = k in o
+    except BaseException as e:
+        _hide(e)
+        raise
     seq = next_seq()
     if STATE.on:  # a read of the key (a list or set: of the whole)
         _item_event(_R, seq, o, k, NOVALUE if present else _MISSING, hint, False)
@@ -479,7 +530,11 @@ def _iterate(o: Any, hint: str) -> Any:
     """``iter(o)``; for a dict, list, set or deque, iterating is an interval: its key set
     (or whole) is read when the iterator is made and again when it is used up or
     dropped, so an insert by another unit in between races with the iteration."""
-    it = iter(o)
+    try:
+        it = iter(o)
+    except BaseException as e:
+        _hide(e)
+        raise
     if type(o) not in _CONTAINERS:
         return it
     seq = next_seq()
@@ -504,6 +559,9 @@ class _Iteration:
             return next(self._it)
         except StopIteration:
             self._close()
+            raise
+        except BaseException as e:  # "dictionary changed size during iteration"
+            _hide(e)
             raise
 
     def _close(self) -> None:
@@ -584,19 +642,27 @@ def _method_helper(name: str, dict_effect: str, other_effect: str) -> Callable[.
         t = type(o)
         effect = dict_effect if t is dict else other_effect if t in _CONTAINERS else ""
         if not effect:
-            return getattr(o, name)(*args, **kwargs)
+            try:
+                return getattr(o, name)(*args, **kwargs)
+            except BaseException as e:
+                _hide(e)
+                raise
         keyed = effect.endswith("k") and bool(args)
         how = _COMMUTING_METHODS.get((t, name), "") if effect == "w" else ""
         size = len(o)
         try:
             out = getattr(o, name)(*args, **kwargs)
-        except (KeyError, IndexError, ValueError):
+        except (KeyError, IndexError, ValueError) as e:
             seq = next_seq()
             if STATE.on:
                 if how == "l":  # a popleft of an empty deque: it read the length
                     _method_event("r", seq, o, hint, args, False, False)
                 else:
                     _method_event(effect, seq, o, hint, args, keyed, False, how)
+            _hide(e)
+            raise
+        except BaseException as e:
+            _hide(e)
             raise
         seq = next_seq()
         if STATE.on:
@@ -654,10 +720,13 @@ def _global_helpers(g: dict[str, Any], module: str) -> dict[str, Callable[..., A
         return name if module == "__main__" else f"{module}.{name}"
 
     def load(name: str) -> Any:
-        try:
-            v = g[name]
-        except KeyError:
-            return _builtin(g, name)
+        v = g.get(name, _UNSET)  # no KeyError: a NameError has no context, as in Python
+        if v is _UNSET:
+            try:
+                return _builtin(g, name)
+            except NameError as e:
+                _hide(e)
+                raise
         seq = next_seq()
         if STATE.on:
             t = type(v)
@@ -672,11 +741,15 @@ def _global_helpers(g: dict[str, Any], module: str) -> dict[str, Callable[..., A
             _global_event(_W, seq, var(name), v)
 
     def aug(name: str, op: Callable[[Any, Any], Any], rhs: Any) -> None:
-        v = g[name] if name in g else _builtin(g, name)
-        seq = next_seq()
-        if STATE.on:
-            _global_event(_R, seq, var(name), v)
-        v = op(v, rhs)
+        try:
+            v = g[name] if name in g else _builtin(g, name)
+            seq = next_seq()
+            if STATE.on:
+                _global_event(_R, seq, var(name), v)
+            v = op(v, rhs)
+        except BaseException as e:
+            _hide(e)
+            raise
         g[name] = v
         seq = next_seq()
         if STATE.on:
@@ -690,7 +763,11 @@ def _builtin(g: dict[str, Any], name: str) -> Any:
     b = g.get("__builtins__", builtins)
     found = b.get(name, _MISSING) if isinstance(b, dict) else getattr(b, name, _MISSING)
     if found is _MISSING:
-        raise NameError(f"name {name!r} is not defined", name=name)
+        try:
+            raise NameError(f"name {name!r} is not defined", name=name)
+        except NameError as e:
+            _hide(e)  # raised as if by the program's own frame (the C helpers call this too)
+            raise
     return found
 
 
