@@ -27,6 +27,7 @@ import io
 import itertools
 import mmap
 import os
+import re
 import stat
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -89,6 +90,11 @@ _LINE_NO: Final = "__line"  # line number of a raw row in its file (1-based)
 #: ``1.5e-7`` -> ``"0.00000015"``), so such tokens are taken from the line itself. Inside a
 #: JSON string a quote is escaped, so ``"value":`` there never matches.
 _FLOAT_VALUE: Final = r'"value"\s*:\s*(-?[0-9]+(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+))'
+#: A cheap test that comes before the token pass: bytes that may hold a ``_FLOAT_VALUE``
+#: match (every match is one of these; polars' ``\s`` is Unicode white space, whose
+#: characters are ASCII white space or bytes >= 0x80 in UTF-8). Most traces hold no float
+#: value, and one search of the bytes costs less than cutting a file into lines.
+_FLOAT_HINT: Final = re.compile(rb'"value"(?:\s|[\x80-\xff])*:(?:\s|[\x80-\xff])*-?[0-9]+[.eE]')
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 
 
@@ -294,14 +300,18 @@ def _read_file(
         and not _may_have_long_line(p, options.max_line_bytes)
     ):
         try:
-            # The events and the float tokens of the lines, read side by side.
-            raw, token_frame = pl.collect_all(
-                [pl.scan_ndjson(p, schema=RAW_SCHEMA), pl.scan_lines(p).select(_float_token())]
+            # The events and the lines' float tokens (or only how many lines there are,
+            # when no line can hold a float value), read side by side.
+            floats = _may_hold_floats(p)
+            each_line = _float_token() if floats else pl.len()
+            raw, line_frame = pl.collect_all(
+                [pl.scan_ndjson(p, schema=RAW_SCHEMA), pl.scan_lines(p).select(each_line)]
             )
+            tokens = line_frame.to_series() if floats else None
+            n_lines = line_frame.height if floats else int(line_frame.item())
             # No malformed line, so rows are the non-blank lines (``scan_ndjson`` skips
             # blank ones, which the recorder never writes).
-            tokens = token_frame.to_series()
-            if tokens.len() == raw.height:
+            if n_lines == raw.height:
                 line_no: pl.Expr | pl.Series = pl.int_range(
                     1, raw.height + 1, dtype=pl.Int64
                 ).alias(_LINE_NO)
@@ -309,14 +319,15 @@ def _read_file(
                 lines = (
                     pl.scan_lines(p, row_index_name=_LINE_NO, row_index_offset=1)
                     .filter(pl.col("line").str.contains(r"\S"))
-                    .select(pl.col(_LINE_NO).cast(pl.Int64), _float_token())
+                    .select(pl.col(_LINE_NO).cast(pl.Int64), *([_float_token()] if floats else []))
                     .collect()
                 )
-                line_no, tokens = lines[_LINE_NO], lines[_FLOAT]
+                line_no, n_lines = lines[_LINE_NO], lines.height
+                tokens = lines[_FLOAT] if floats else None
         except (pl.exceptions.PolarsError, OSError, ValueError):
             pass  # a bad line somewhere: read it the careful way
         else:
-            if tokens.len() == raw.height:
+            if n_lines == raw.height:
                 stats.lines += raw.height
                 return _exact_floats(raw.with_columns(line_no), tokens)
     return _read_careful(p, stats, progress, options.chunk_bytes, options.max_line_bytes)
@@ -329,19 +340,31 @@ def _float_token() -> pl.Expr:
     return pl.col("line").str.extract(_FLOAT_VALUE, 1).alias(_FLOAT)
 
 
-def _float_tokens(chunk: bytes) -> pl.Series:
-    """The float ``value`` token of each line of ``chunk`` (null where none)."""
+def _float_tokens(chunk: bytes) -> pl.Series | None:
+    """The float ``value`` token of each line of ``chunk`` (null where none); ``None``
+    when no line can hold one (``_FLOAT_HINT``)."""
+    if _FLOAT_HINT.search(chunk) is None:
+        return None
     return pl.scan_lines(chunk).select(_float_token()).collect().to_series()
 
 
-def _exact_floats(df: pl.DataFrame, tokens: pl.Series) -> pl.DataFrame:
+def _may_hold_floats(p: Path) -> bool:
+    """Whether a line of the plain file ``p`` may hold a float ``value`` (``_FLOAT_HINT``)."""
+    try:
+        with open(p, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
+            return _FLOAT_HINT.search(m) is not None
+    except ValueError:  # an empty file cannot be mapped (and holds no value)
+        return False
+
+
+def _exact_floats(df: pl.DataFrame, tokens: pl.Series | None) -> pl.DataFrame:
     """Replace polars' text of float values by the tokens as written (``1.0``, not ``1``).
 
-    ``tokens`` holds one entry per row of ``df``. A token is used only where it is the
-    same number as the parsed value (a nested ``"value"`` key elsewhere on the line
-    cannot slip in).
+    ``tokens`` holds one entry per row of ``df`` (``None``: no row has a float value). A
+    token is used only where it is the same number as the parsed value (a nested
+    ``"value"`` key elsewhere on the line cannot slip in).
     """
-    if tokens.len() != df.height or tokens.null_count() == tokens.len():
+    if tokens is None or tokens.len() != df.height or tokens.null_count() == tokens.len():
         return df  # no float values (or, never expected, rows that do not match lines)
     value = pl.col(s.VALUE)
     tok = pl.lit(tokens)
