@@ -14,6 +14,9 @@ How a file is read (see ``docs/analysis.md``):
    failing group is bisected down to the bad lines. So a file with a few bad lines
    costs a few extra parses of small groups, not a Python loop over its events.
 
+Both take float ``value`` tokens from the lines as written (polars reformats them), in a
+second pass over the lines that is skipped when a byte search finds no possible token.
+
 Every event is then checked (required fields present, known format version), units
 are qualified with their pid when the trace holds several processes, and the result
 is sorted by ``(pid, seq)``.
