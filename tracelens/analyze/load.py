@@ -15,7 +15,8 @@ How a file is read (see ``docs/analysis.md``):
    costs a few extra parses of small groups, not a Python loop over its events.
 
 Both take float ``value`` tokens from the lines as written (polars reformats them), in a
-second pass over the lines that is skipped when a byte search finds no possible token.
+second pass over the lines; the careful path skips it for a chunk in which a byte search
+finds no possible token.
 
 Every event is then checked (required fields present, known format version), units
 are qualified with their pid when the trace holds several processes, and the result
@@ -96,7 +97,9 @@ _FLOAT_VALUE: Final = r'"value"\s*:\s*(-?[0-9]+(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[
 #: A cheap test that comes before the token pass: bytes that may hold a ``_FLOAT_VALUE``
 #: match (every match is one of these; polars' ``\s`` is Unicode white space, whose
 #: characters are ASCII white space or bytes >= 0x80 in UTF-8). Most traces hold no float
-#: value, and one search of the bytes costs less than cutting a file into lines.
+#: value, and one search of a chunk already in memory costs less than cutting it into
+#: lines. (Not on the fast path: there the token pass runs beside the typed read, and a
+#: search of the mapped file plus a line count cost as much CPU and more memory.)
 _FLOAT_HINT: Final = re.compile(rb'"value"(?:\s|[\x80-\xff])*:(?:\s|[\x80-\xff])*-?[0-9]+[.eE]')
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 
@@ -303,18 +306,14 @@ def _read_file(
         and not _may_have_long_line(p, options.max_line_bytes)
     ):
         try:
-            # The events and the lines' float tokens (or only how many lines there are,
-            # when no line can hold a float value), read side by side.
-            floats = _may_hold_floats(p)
-            each_line = _float_token() if floats else pl.len()
-            raw, line_frame = pl.collect_all(
-                [pl.scan_ndjson(p, schema=RAW_SCHEMA), pl.scan_lines(p).select(each_line)]
+            # The events and the float tokens of the lines, read side by side.
+            raw, token_frame = pl.collect_all(
+                [pl.scan_ndjson(p, schema=RAW_SCHEMA), pl.scan_lines(p).select(_float_token())]
             )
-            tokens = line_frame.to_series() if floats else None
-            n_lines = line_frame.height if floats else int(line_frame.item())
             # No malformed line, so rows are the non-blank lines (``scan_ndjson`` skips
             # blank ones, which the recorder never writes).
-            if n_lines == raw.height:
+            tokens = token_frame.to_series()
+            if tokens.len() == raw.height:
                 line_no: pl.Expr | pl.Series = pl.int_range(
                     1, raw.height + 1, dtype=pl.Int64
                 ).alias(_LINE_NO)
@@ -322,15 +321,14 @@ def _read_file(
                 lines = (
                     pl.scan_lines(p, row_index_name=_LINE_NO, row_index_offset=1)
                     .filter(pl.col("line").str.contains(r"\S"))
-                    .select(pl.col(_LINE_NO).cast(pl.Int64), *([_float_token()] if floats else []))
+                    .select(pl.col(_LINE_NO).cast(pl.Int64), _float_token())
                     .collect()
                 )
-                line_no, n_lines = lines[_LINE_NO], lines.height
-                tokens = lines[_FLOAT] if floats else None
+                line_no, tokens = lines[_LINE_NO], lines[_FLOAT]
         except (pl.exceptions.PolarsError, OSError, ValueError):
             pass  # a bad line somewhere: read it the careful way
         else:
-            if n_lines == raw.height:
+            if tokens.len() == raw.height:
                 stats.lines += raw.height
                 return _exact_floats(raw.with_columns(line_no), tokens)
     return _read_careful(p, stats, progress, options.chunk_bytes, options.max_line_bytes)
@@ -349,15 +347,6 @@ def _float_tokens(chunk: bytes) -> pl.Series | None:
     if _FLOAT_HINT.search(chunk) is None:
         return None
     return pl.scan_lines(chunk).select(_float_token()).collect().to_series()
-
-
-def _may_hold_floats(p: Path) -> bool:
-    """Whether a line of the plain file ``p`` may hold a float ``value`` (``_FLOAT_HINT``)."""
-    try:
-        with open(p, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as m:
-            return _FLOAT_HINT.search(m) is not None
-    except ValueError:  # an empty file cannot be mapped (and holds no value)
-        return False
 
 
 def _exact_floats(df: pl.DataFrame, tokens: pl.Series | None) -> pl.DataFrame:
