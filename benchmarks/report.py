@@ -24,6 +24,12 @@ before and after.
     python benchmarks/report.py --config-vars 200   # 1M events, realistic
     python benchmarks/report.py --large --config-vars 200   # 1M, 3M and 10M
     python benchmarks/report.py --events 200000 --repeat 5
+    python benchmarks/report.py --large --config-vars 200 --kinds bare,nocache
+
+``--kinds`` picks the variants (a 10M-event report takes minutes each). With more than
+one size it ends with a table of the sizes side by side: CPU per event of each variant
+and its ratio to the smallest size (target <= 1.15x at 10M), and each variant's peak
+RSS as a multiple of the bare read's at that size (target <= 2x).
 """
 
 from __future__ import annotations
@@ -98,15 +104,21 @@ def trace_for(n_events: int, *, regenerate: bool, config_vars: int = 0) -> Path:
 KINDS = ("bare", "cold", "warm", "nocache")
 
 
-def bench(n_events: int, repeat: int, regenerate: bool, config_vars: int = 0) -> dict[str, float]:
+def bench(
+    n_events: int,
+    repeat: int,
+    regenerate: bool,
+    config_vars: int = 0,
+    kinds: tuple[str, ...] = KINDS,
+) -> dict[str, float]:
     """Measure one trace; return the medians and peaks (for the size-to-size ratios)."""
     path = trace_for(n_events, regenerate=regenerate, config_vars=config_vars)
     size_mb = path.stat().st_size / 1e6
     print(f"\n{path.name}: {size_mb:,.0f} MB, {repeat} runs each (alternating)")
     print(f"  load average before: {_loadavg()}")
-    results: dict[str, list[dict[str, float]]] = {k: [] for k in KINDS}
+    results: dict[str, list[dict[str, float]]] = {k: [] for k in kinds}
     for _ in range(repeat):
-        for kind in KINDS:  # cold before warm: warm reads what cold wrote
+        for kind in kinds:  # cold before warm: warm reads what cold wrote
             results[kind].append(run_one(kind, path))
     med = {k: statistics.median(r["wall"] for r in v) for k, v in results.items()}
     cpu = {k: statistics.median(r["cpu"] for r in v) for k, v in results.items()}
@@ -115,7 +127,7 @@ def bench(n_events: int, repeat: int, regenerate: bool, config_vars: int = 0) ->
         f"  {'':<8}{'wall':>7} {'ratio':>6} {'CPU':>7} {'ratio':>6} {'CPU/event':>10}"
         f" {'peak RSS':>10} {'ratio':>6}  wall runs"
     )
-    for kind in KINDS:
+    for kind in kinds:
         walls = ", ".join(f"{r['wall']:.2f}" for r in results[kind])
         print(
             f"  {kind:<8}{med[kind]:6.2f}s {med[kind] / med['bare']:5.2f}x"
@@ -125,13 +137,13 @@ def bench(n_events: int, repeat: int, regenerate: bool, config_vars: int = 0) ->
         )
     print(f"  load average after:  {_loadavg()}")
     limit = 2.5 if config_vars == 0 else 2.0
-    for kind in ("cold", "warm"):
+    for kind in (k for k in ("cold", "warm", "nocache") if k in kinds):
         print(
             f"  {kind}: wall {med[kind] / med['bare']:.2f}x, CPU {cpu[kind] / cpu['bare']:.2f}x"
             f" the bare read (target <= {limit}x at 1M);"
             f" peak RSS {rss[kind] / rss['bare']:.2f}x (target <= 2x)"
         )
-    return {f"{k}_cpu": cpu[k] for k in KINDS} | {f"{k}_rss": rss[k] for k in KINDS}
+    return {f"{k}_cpu": cpu[k] for k in kinds} | {f"{k}_rss": rss[k] for k in kinds}
 
 
 def _loadavg() -> str:
@@ -154,24 +166,41 @@ def main(argv: list[str] | None = None) -> None:
         help="unlocked reads go to this many read-only config variables instead of the"
         " counters (a trace without the thousands of data races; see tests/tracegen.py)",
     )
+    p.add_argument(
+        "--kinds",
+        default=",".join(KINDS),
+        help="comma-separated variants to run, from " + ", ".join(KINDS) + " (bare is always run)",
+    )
     a = p.parse_args(argv)
+    kinds = tuple(k for k in KINDS if k == "bare" or k in a.kinds.split(","))
     import polars as pl
 
     print(f"polars {pl.__version__}, python {sys.version.split()[0]}")
     sizes = [a.events] + ([3_000_000, 10_000_000] if a.large else [])
     per_event: dict[int, dict[str, float]] = {}
     for n in sizes:
-        per_event[n] = bench(n, a.repeat if n <= 1_000_000 else 1, a.regenerate, a.config_vars)
+        per_event[n] = bench(
+            n, a.repeat if n <= 1_000_000 else 1, a.regenerate, a.config_vars, kinds
+        )
     if len(sizes) > 1:
-        small, big = sizes[0], sizes[-1]
-        for kind in ("cold", "warm"):
-            ratio = (per_event[big][f"{kind}_cpu"] / big) / (
-                per_event[small][f"{kind}_cpu"] / small
-            )
-            print(
-                f"{kind}: CPU per event at {big:,} events is {ratio:.2f}x that at {small:,}"
-                " (target <= 1.15x)"
-            )
+        scaling(per_event, kinds)
+    print(f"load average at the end: {_loadavg()}")
+
+
+def scaling(per_event: dict[int, dict[str, float]], kinds: tuple[str, ...]) -> None:
+    """The sizes side by side: CPU per event (ratio to the smallest size), RSS / bare."""
+    small = min(per_event)
+    print(f"\nscaling (CPU per event: ratio to {small:,} events, target <= 1.15x;")
+    print(" peak RSS: ratio to the bare read at the same size, target <= 2x)")
+    print(f"  {'events':>11} " + " ".join(f"{k:>22}" for k in kinds))
+    for n, got in sorted(per_event.items()):
+        cells = []
+        for k in kinds:
+            us = got[f"{k}_cpu"] / n * 1e6
+            ratio = us / (per_event[small][f"{k}_cpu"] / small * 1e6)
+            rss = got[f"{k}_rss"] / got["bare_rss"]
+            cells.append(f"{us:5.2f}us {ratio:4.2f}x {rss:4.2f}xRSS")
+        print(f"  {n:>11,} " + " ".join(f"{x:>22}" for x in cells))
 
 
 if __name__ == "__main__":

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import gzip
+import importlib
 import os
 import socket
 
 import orjson
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from tests.traces import TraceBuilder, write_trace
 from tracelens import schema as s
 from tracelens.analyze import LoadOptions, TraceError, load
 from tracelens.analyze.columns import EVENT_SCHEMA
+
+load_module = importlib.import_module("tracelens.analyze.load")  # ``load`` is also a function
 
 
 def small() -> TraceBuilder:
@@ -351,6 +356,54 @@ def test_float_values_in_all_their_written_forms(tmp_path):
     path = write_trace(tmp_path / "t.jsonl", value_trace(floats).events)
     written = [orjson.dumps(v).decode() for v in floats]  # "-0.0", "1e+300", "1.5e-7", ...
     assert load(path).events.collect()["value"].to_list() == written
+
+
+_SPACES = st.sampled_from(["", " ", "\t", "\r", "\x0b", "\x0c", "\u00a0", "\u2003", "\u3000"])
+_NUMBERS = st.one_of(
+    st.integers(-(10**20), 10**20).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda f: orjson.dumps(f).decode()),
+    st.sampled_from(["1e5", "-2E-3", "7.25e+10", "0.0", "-0", "1.", "12a", "-", "x"]),
+)
+_NOISE = st.one_of(
+    st.sampled_from(['"value"', '"val"', '"value', ":", ",", '\\"', "{", "}", "é"]),
+    _SPACES,
+    _NUMBERS,
+    st.text(max_size=5),
+)
+#: Lines that hold a ``"value": number`` pair with odd spacing, among noise.
+_VALUE_LINES = st.builds(
+    lambda before, sp1, sp2, number, after: f'{before}"value"{sp1}:{sp2}{number}{after}',
+    st.lists(_NOISE, max_size=4).map("".join),
+    st.lists(_SPACES, max_size=3).map("".join),
+    st.lists(_SPACES, max_size=3).map("".join),
+    _NUMBERS,
+    st.lists(_NOISE, max_size=4).map("".join),
+) | st.lists(_NOISE, max_size=12).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_VALUE_LINES, min_size=1, max_size=5))
+def test_the_float_hint_finds_every_line_the_token_pass_would_take(texts):
+    """Wherever polars' float-token pattern finds a token, the byte search that lets the
+    loader skip the token pass finds a possible one too (in that line and in the chunk)."""
+    texts = [x.replace("\n", " ") for x in texts]
+    chunk = "".join(x + "\n" for x in texts).encode()
+    lines_with_token = pl.Series("line", texts).str.extract(load_module._FLOAT_VALUE, 1)
+    for text, token in zip(texts, lines_with_token.to_list(), strict=True):
+        if token is not None:
+            assert load_module._FLOAT_HINT.search(text.encode()) is not None
+    tokens = load_module._float_tokens(chunk)
+    if lines_with_token.null_count() < len(texts):
+        assert tokens is not None and tokens.to_list() == lines_with_token.to_list()
+
+
+def test_chunks_without_float_values_skip_the_token_pass():
+    """A chunk whose values are ints, strings and booleans has no float token to take."""
+    chunk = b"\n".join(lines(value_trace((3, "1.5", True, None, -7)))) + b"\n"
+    assert load_module._float_tokens(chunk) is None
+    with_float = chunk + orjson.dumps({"value": 2.0}) + b"\n"
+    tokens = load_module._float_tokens(with_float)
+    assert tokens is not None and tokens.to_list()[-1] == "2.0"
 
 
 def test_strings_that_look_like_numbers_stay_strings(tmp_path):

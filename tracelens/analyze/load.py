@@ -14,6 +14,10 @@ How a file is read (see ``docs/analysis.md``):
    failing group is bisected down to the bad lines. So a file with a few bad lines
    costs a few extra parses of small groups, not a Python loop over its events.
 
+Both take float ``value`` tokens from the lines as written (polars reformats them), in a
+second pass over the lines; the careful path skips it for a chunk in which a byte search
+finds no possible token.
+
 Every event is then checked (required fields present, known format version), units
 are qualified with their pid when the trace holds several processes, and the result
 is sorted by ``(pid, seq)``.
@@ -27,6 +31,7 @@ import io
 import itertools
 import mmap
 import os
+import re
 import stat
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -89,6 +94,13 @@ _LINE_NO: Final = "__line"  # line number of a raw row in its file (1-based)
 #: ``1.5e-7`` -> ``"0.00000015"``), so such tokens are taken from the line itself. Inside a
 #: JSON string a quote is escaped, so ``"value":`` there never matches.
 _FLOAT_VALUE: Final = r'"value"\s*:\s*(-?[0-9]+(?:\.[0-9]+(?:[eE][-+]?[0-9]+)?|[eE][-+]?[0-9]+))'
+#: A cheap test that comes before the token pass: bytes that may hold a ``_FLOAT_VALUE``
+#: match (every match is one of these; polars' ``\s`` is Unicode white space, whose
+#: characters are ASCII white space or bytes >= 0x80 in UTF-8). Most traces hold no float
+#: value, and one search of a chunk already in memory costs less than cutting it into
+#: lines. (Not on the fast path: there the token pass runs beside the typed read, and a
+#: search of the mapped file plus a line count cost as much CPU and more memory.)
+_FLOAT_HINT: Final = re.compile(rb'"value"(?:\s|[\x80-\xff])*:(?:\s|[\x80-\xff])*-?[0-9]+[.eE]')
 _GZIP_MAGIC: Final = b"\x1f\x8b"
 
 
@@ -329,19 +341,22 @@ def _float_token() -> pl.Expr:
     return pl.col("line").str.extract(_FLOAT_VALUE, 1).alias(_FLOAT)
 
 
-def _float_tokens(chunk: bytes) -> pl.Series:
-    """The float ``value`` token of each line of ``chunk`` (null where none)."""
+def _float_tokens(chunk: bytes) -> pl.Series | None:
+    """The float ``value`` token of each line of ``chunk`` (null where none); ``None``
+    when no line can hold one (``_FLOAT_HINT``)."""
+    if _FLOAT_HINT.search(chunk) is None:
+        return None
     return pl.scan_lines(chunk).select(_float_token()).collect().to_series()
 
 
-def _exact_floats(df: pl.DataFrame, tokens: pl.Series) -> pl.DataFrame:
+def _exact_floats(df: pl.DataFrame, tokens: pl.Series | None) -> pl.DataFrame:
     """Replace polars' text of float values by the tokens as written (``1.0``, not ``1``).
 
-    ``tokens`` holds one entry per row of ``df``. A token is used only where it is the
-    same number as the parsed value (a nested ``"value"`` key elsewhere on the line
-    cannot slip in).
+    ``tokens`` holds one entry per row of ``df`` (``None``: no row has a float value). A
+    token is used only where it is the same number as the parsed value (a nested
+    ``"value"`` key elsewhere on the line cannot slip in).
     """
-    if tokens.len() != df.height or tokens.null_count() == tokens.len():
+    if tokens is None or tokens.len() != df.height or tokens.null_count() == tokens.len():
         return df  # no float values (or, never expected, rows that do not match lines)
     value = pl.col(s.VALUE)
     tok = pl.lit(tokens)
