@@ -19,7 +19,7 @@ C = _core.speedups
 
 #: Owners of attributes and items, values of every kind the helpers tell apart.
 OWNERS = st.sampled_from(
-    ["o", "p", "loc", "fake", "d", "lst", "s", "tup", "text", "dq", "shared", "O"]
+    ["o", "p", "loc", "fake", "d", "lst", "s", "tup", "text", "dq", "shared", "O", "sub", "mm"]
 )
 KEYS = st.sampled_from(["'a'", "'b'", "0", "1", "(1, 'x')", "[1]", "o", "2.5", "None"])
 VALUES = st.sampled_from(
@@ -63,6 +63,20 @@ STATEMENTS = st.one_of(
     st.builds("{}.sort(key=str, reverse=True)".format, OWNERS),
     st.builds("{}.clear()".format, OWNERS),
     st.just("x = o.method()"),
+    st.builds("x = {}.get({})".format, OWNERS, KEYS),
+    st.builds("x = {}.setdefault({}, 1)".format, OWNERS, KEYS),
+    st.builds("x = {}.pop({}, None)".format, OWNERS, KEYS),
+    st.builds(
+        "x = {}({})".format, st.sampled_from(["len", "bool", "sorted", "list", "sum"]), OWNERS
+    ),
+    st.builds(
+        "x = list({}({}))".format, st.sampled_from(["iter", "enumerate", "reversed"]), OWNERS
+    ),
+    st.builds("x = list(zip({}, {}))".format, OWNERS, OWNERS),
+    st.builds("x = {} == {}".format, OWNERS, OWNERS),
+    st.builds("x = 1 if {} else 2".format, OWNERS),
+    st.builds("x = ','.join({})".format, OWNERS),
+    st.builds("for k in {}: x = k".format, OWNERS),
 )
 
 
@@ -72,6 +86,7 @@ def _program(statements: list[str]) -> str:
         """
         import threading
         from collections import deque
+        from collections.abc import MutableMapping
 
         g = 0
         shared = {{"a": 1}}
@@ -84,6 +99,23 @@ def _program(statements: list[str]) -> str:
             def method(self):
                 return self.__c
 
+        class Sub(dict):
+            pass
+
+        class MM(MutableMapping):
+            def __init__(self):
+                self.data = {{"a": 1}}
+            def __getitem__(self, k):
+                return self.data[k]
+            def __setitem__(self, k, v):
+                self.data[k] = v
+            def __delitem__(self, k):
+                del self.data[k]
+            def __iter__(self):
+                return iter(self.data)
+            def __len__(self):
+                return len(self.data)
+
         class Fake:  # says it is a threading.local, and isinstance believes it
 
             @property
@@ -95,6 +127,7 @@ def _program(statements: list[str]) -> str:
             o, p, loc, fake = O(), O(), threading.local(), Fake()
             d, lst, s, dq = {{"a": 1}}, [1, 2], {{1}}, deque([1, 2])
             tup, text = (1, 2), "ab"
+            sub, mm = Sub(a=1), MM()
             x = None
         {body}
             return x

@@ -726,28 +726,29 @@ static PyObject *sh_names, *sh_proxies, *sh_not_data, *sh_immutable, *sh_contain
 static PyObject *sh_scalars, *sh_sized, *sh_whole, *sh_local_type, *sh_entry, *sh_failed;
 static PyObject *sh_key_text, *sh_builtin, *sh_counter, *sh_R, *sh_W, *sh_missing;
 static PyObject *sh_commuting, *sh_depth, *s_on, *s_module, *s_qualname, *s_class;
+static PyObject *sh_mapping; /* collections.abc.Mapping */
 
 /* shadow_setup(names, proxies, not_data, immutable, containers, scalars, sized, whole,
  *              local_type, entry, failed, key_text, builtin, counter, R, W, missing,
- *              commuting) */
+ *              commuting, mapping) */
 static PyObject *shadow_setup(PyObject *self, PyObject *args) {
-    PyObject *a[18];
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOO", &a[0], &a[1], &a[2], &a[3], &a[4], &a[5],
+    PyObject *a[19];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOO", &a[0], &a[1], &a[2], &a[3], &a[4], &a[5],
                           &a[6], &a[7], &a[8], &a[9], &a[10], &a[11], &a[12], &a[13], &a[14],
-                          &a[15], &a[16], &a[17]))
+                          &a[15], &a[16], &a[17], &a[18]))
         return NULL;
     if (!PyDict_CheckExact(a[0]) || !PyAnySet_Check(a[1]) || !PyAnySet_Check(a[2]) ||
         !PyAnySet_Check(a[3]) || !PyAnySet_Check(a[4]) || !PyAnySet_Check(a[5]) ||
         !PyAnySet_Check(a[6]) || !PyTuple_Check(a[7]) || !PyType_Check(a[8]) ||
-        Py_TYPE(a[13])->tp_iternext == NULL || !PyDict_CheckExact(a[17])) {
+        Py_TYPE(a[13])->tp_iternext == NULL || !PyDict_CheckExact(a[17]) || !PyType_Check(a[18])) {
         PyErr_SetString(PyExc_TypeError, "shadow_setup() got an argument of the wrong type");
         return NULL;
     }
-    PyObject **g[18] = {&sh_names, &sh_proxies, &sh_not_data, &sh_immutable, &sh_containers,
+    PyObject **g[19] = {&sh_names, &sh_proxies, &sh_not_data, &sh_immutable, &sh_containers,
                         &sh_scalars, &sh_sized, &sh_whole, &sh_local_type, &sh_entry,
                         &sh_failed, &sh_key_text, &sh_builtin, &sh_counter, &sh_R, &sh_W,
-                        &sh_missing, &sh_commuting};
-    for (int i = 0; i < 18; i++) {
+                        &sh_missing, &sh_commuting, &sh_mapping};
+    for (int i = 0; i < 19; i++) {
         Py_INCREF(a[i]);
         Py_XSETREF(*g[i], a[i]);
     }
@@ -959,6 +960,20 @@ static int sh_is_local(PyObject *o) {
     return PyObject_IsInstance(o, sh_local_type);
 }
 
+/* shadow._key_set_kind: 1 a dict or dict subclass, 2 another Mapping, 0 neither; -1 an
+ * error. Asked of the type, never of o.__class__ (the program's code). */
+static int sh_key_set_kind(PyObject *o) {
+    if (PyDict_CheckExact(o)) return 1;
+    PyObject *t = (PyObject *)Py_TYPE(o);
+    int r;
+    if ((r = sh_in(sh_containers, t)) != 0) return r < 0 ? -1 : 0;
+    if ((r = sh_in(sh_immutable, t)) != 0) return r < 0 ? -1 : 0;
+    if ((r = sh_in(sh_proxies, t)) != 0) return r < 0 ? -1 : 0;
+    if (PyDict_Check(o)) return 1;
+    r = PyObject_IsSubclass(t, sh_mapping);
+    return r < 0 ? -1 : r ? 2 : 0;
+}
+
 /* shadow._attr_event: 0 (recorded, or said why not), -1 a BaseException to raise. */
 static int sh_attr_event(PyObject *op, PyObject *seq, PyObject *o, PyObject *name, PyObject *v) {
     PyObject *entry = NULL, *var = NULL, *val = NULL;
@@ -1143,6 +1158,7 @@ typedef struct {
     PyObject *module, *vars;    /* globals: module name (None for __main__), name -> var */
     int dict_effect, other_effect; /* methods: on a dict, on a list/set/deque/bytearray */
     PyObject *how;              /* methods: type -> how its write commutes ("c", "e", "l") */
+    PyObject *fallback;         /* methods: the Python helper, for dict subclasses and mappings */
 } Helper;
 
 static int is_key_or_index_error(void) {
@@ -1235,6 +1251,12 @@ static PyObject *helper_method(Helper *h, PyObject *const *args, Py_ssize_t narg
         int c = sh_in(sh_containers, (PyObject *)Py_TYPE(o));
         if (c < 0) return NULL;
         if (c) effect = h->other_effect;
+    }
+    if (effect == E_NONE && h->dict_effect != E_NONE && h->fallback != NULL) {
+        int kind = sh_key_set_kind(o);
+        if (kind < 0) return NULL;
+        if (kind) /* a dict subclass or another mapping: the Python helper (rare) */
+            return PyObject_Vectorcall(h->fallback, args, nargs, kwnames);
     }
     PyObject *meth = PyObject_GetAttr(o, h->name);
     if (meth == NULL) return NULL;
@@ -1335,8 +1357,11 @@ static PyObject *helper_call(PyObject *self, PyObject *const *args, size_t nargs
         if (failed_) Py_CLEAR(v);
         return v;
     case K_ITEM_SET: {
-        int is_new = 0;
-        if (PyDict_CheckExact(o)) {
+        /* a new key writes the key set: a dict (or subclass) asked by its storage,
+         * another mapping not asked (every store writes it: shadow._set_item) */
+        int kind = sh_key_set_kind(o), is_new = kind == 2;
+        if (kind < 0) return NULL;
+        if (kind == 1) {
             int has = PyDict_Contains(o, args[1]);
             if (has < 0) return NULL;
             is_new = !has;
@@ -1347,8 +1372,10 @@ static PyObject *helper_call(PyObject *self, PyObject *const *args, size_t nargs
     }
     case K_ITEM_DEL: {
         /* a del that raises (KeyError) is recorded: the racing second del */
+        int kind = sh_key_set_kind(o);
+        if (kind < 0) return NULL;
         int r = PyObject_DelItem(o, args[1]);
-        SEQ_THEN(sh_item_event(sh_W, seq, o, args[1], sh_missing, args[2], PyDict_CheckExact(o)));
+        SEQ_THEN(sh_item_event(sh_W, seq, o, args[1], sh_missing, args[2], kind != 0));
         return r < 0 || failed_ ? NULL : Py_NewRef(Py_None);
     }
     case K_ITEM_AUG:
@@ -1420,6 +1447,7 @@ static void helper_dealloc(PyObject *self) {
     Py_CLEAR(h->module);
     Py_CLEAR(h->vars);
     Py_CLEAR(h->how);
+    Py_CLEAR(h->fallback);
     PyObject_GC_Del(self);
 }
 
@@ -1428,6 +1456,7 @@ static int helper_traverse(PyObject *self, visitproc visit, void *arg) {
     Py_VISIT(h->g);
     Py_VISIT(h->vars);
     Py_VISIT(h->how);
+    Py_VISIT(h->fallback);
     return 0;
 }
 
@@ -1436,6 +1465,7 @@ static int helper_clear(PyObject *self) {
     Py_CLEAR(h->g);
     Py_CLEAR(h->vars);
     Py_CLEAR(h->how);
+    Py_CLEAR(h->fallback);
     return 0;
 }
 
@@ -1499,7 +1529,7 @@ static PyObject *make_helper(PyObject *self, PyObject *args) {
     h->module = k >= K_GLOBAL_LOAD ? Py_NewRef(module) : NULL;
     h->vars = k >= K_GLOBAL_LOAD ? PyDict_New() : NULL;
     h->dict_effect = h->other_effect = E_NONE;
-    h->how = NULL;
+    h->how = h->fallback = NULL;
     if (k >= K_GLOBAL_LOAD && h->vars == NULL) {
         Py_DECREF(h);
         return NULL;
@@ -1513,12 +1543,20 @@ static int effect_of(const char *e) {
          : strcmp(e, "wk") == 0 ? E_WK : strcmp(e, "") == 0 ? E_NONE : -1;
 }
 
-/* method_helper(name, dict_effect, other_effect, how): the helper of a container method
- * (shadow._method_helper); how: type -> how its write commutes (_COMMUTING_METHODS). */
+/* method_helper(name, dict_effect, other_effect, how[, fallback]): the helper of a
+ * container method (shadow._method_helper); how: type -> how its write commutes
+ * (_COMMUTING_METHODS); fallback: the Python helper, called for a dict subclass or
+ * another mapping. */
 static PyObject *make_method_helper(PyObject *self, PyObject *args) {
-    PyObject *name, *how;
+    PyObject *name, *how, *fallback = NULL;
     const char *de, *oe;
-    if (!PyArg_ParseTuple(args, "UssO!", &name, &de, &oe, &PyDict_Type, &how)) return NULL;
+    if (!PyArg_ParseTuple(args, "UssO!|O", &name, &de, &oe, &PyDict_Type, &how, &fallback))
+        return NULL;
+    if (fallback == Py_None) fallback = NULL;
+    if (fallback != NULL && !PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "a method helper's fallback is callable");
+        return NULL;
+    }
     int d = effect_of(de), o = effect_of(oe);
     if (d < 0 || o < 0) {
         PyErr_SetString(PyExc_ValueError, "unknown method effect");
@@ -1538,6 +1576,7 @@ static PyObject *make_method_helper(PyObject *self, PyObject *args) {
     h->dict_effect = d;
     h->other_effect = o;
     h->how = Py_NewRef(how);
+    h->fallback = Py_XNewRef(fallback);
     PyObject_GC_Track(h);
     return (PyObject *)h;
 }

@@ -51,11 +51,17 @@ def shadow_setup(
     write: str,
     missing: str,
     commuting: dict[str, Any],
+    mapping: type,
     /,
 ) -> None: ...
 def helper(
     kind: str, name: str | None, text: str | None, g: dict[str, Any] | None, module: str | None, /
 ) -> Callable[..., Any]: ...
 def method_helper(
-    name: str, dict_effect: str, other_effect: str, how: dict[type, str], /
+    name: str,
+    dict_effect: str,
+    other_effect: str,
+    how: dict[type, str],
+    fallback: Callable[..., Any] | None = None,
+    /,
 ) -> Callable[..., Any]: ...

@@ -39,12 +39,13 @@ reused by a new object never inherits an old name.
 from __future__ import annotations
 
 import builtins
+import operator
 import sys
 import threading
 import types
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from tracelens import schema as s
@@ -62,7 +63,7 @@ from tracelens.record._core import (
     say_once,
 )
 
-__all__ = ["CONTAINER_METHODS", "MAX_KEPT", "helpers", "kept", "label_of"]
+__all__ = ["BUILTIN_READERS", "CONTAINER_METHODS", "MAX_KEPT", "helpers", "kept", "label_of"]
 
 _R: Final = s.Op.READ
 _W: Final = s.Op.WRITE
@@ -235,6 +236,36 @@ def _attr_event(op: str, seq: int, o: Any, name: str, v: Any) -> None:
 
 
 _CONTAINERS: Final = frozenset({dict, list, set, deque, bytearray})
+_CONTAINER_BASES: Final = (dict, list, set, deque, bytearray)
+
+
+def _tracked(o: Any) -> bool:
+    """Whether ``o``'s key set (or whole) is recorded when it is read whole: a dict,
+    list, set, deque or bytearray, a subclass of one, or a ``Mapping``. A ``watch()``
+    proxy records itself; immutable values never change. Asked of ``type(o)``, never of
+    ``o.__class__``, which may be the program's code."""
+    t = type(o)
+    if t in _CONTAINERS:
+        return True
+    if t in _IMMUTABLE or t in _PROXIES:
+        return False
+    return issubclass(t, _CONTAINER_BASES) or issubclass(t, Mapping)
+
+
+def _key_set_kind(o: Any) -> int:
+    """How an item store into ``o`` tells whether it inserted a key: 1 a dict or a dict
+    subclass (by its own storage, ``dict.__contains__``, which runs no code of the
+    program's), 2 any other ``Mapping`` (not asked: every store writes the key set, see
+    ``_set_item``), 0 neither (no key set)."""
+    t = type(o)
+    if t is dict:
+        return 1
+    if t in _CONTAINERS or t in _IMMUTABLE or t in _PROXIES:
+        return 0
+    if issubclass(t, dict):
+        return 1
+    return 2 if issubclass(t, Mapping) else 0
+
 
 _GET: Final = """
 def get(o):
@@ -333,7 +364,11 @@ def _get_item(o: Any, k: Any, hint: str) -> Any:
 
 
 def _set_item(o: Any, k: Any, v: Any, hint: str) -> None:
-    new = type(o) is dict and k not in o
+    # A store of a new key writes the key set. A dict (or a dict subclass) is asked by
+    # its own storage; another mapping is not asked (its ``in`` may run the program's
+    # ``__getitem__``): each of its stores is taken to write the key set (commuting).
+    kind = _key_set_kind(o)
+    new = (not dict.__contains__(o, k)) if kind == 1 else kind == 2
     o[k] = v
     seq = next_seq()
     if STATE.on:
@@ -346,7 +381,7 @@ def _del_item(o: Any, k: Any, hint: str) -> None:
     finally:  # a del that raises (KeyError) is recorded: the racing second del
         seq = next_seq()
         if STATE.on:
-            _item_event(_W, seq, o, k, _MISSING, hint, type(o) is dict)
+            _item_event(_W, seq, o, k, _MISSING, hint, _key_set_kind(o) != 0)
 
 
 def _aug_item(o: Any, k: Any, op: Callable[[Any, Any], Any], rhs: Any, hint: str) -> None:
@@ -376,8 +411,9 @@ def _iterate(o: Any, hint: str) -> Any:
     """``iter(o)``; for a dict, list, set or deque, iterating is an interval: its key set
     (or whole) is read when the iterator is made and again when it is used up or
     dropped, so an insert by another unit in between races with the iteration."""
+    tracked = _tracked(o)
     it = iter(o)
-    if type(o) not in _CONTAINERS:
+    if not tracked:
         return it
     seq = next_seq()
     if STATE.on:
@@ -395,6 +431,9 @@ class _Iteration:
 
     def __iter__(self) -> _Iteration:
         return self
+
+    def __length_hint__(self) -> int:
+        return operator.length_hint(self._it)
 
     def __next__(self) -> Any:
         try:
@@ -419,6 +458,128 @@ def _whole_event(seq: int, o: Any, hint: str, depth: int = 3) -> None:
         record(_R, seq, label_of(o, hint), NOVALUE, depth=depth)
     except Exception as e:
         _failed(e)
+
+
+# --- builtins that read a whole container ------------------------------------------------
+
+#: Builtins whose call reads the whole of its (first) argument at once, and those that
+#: make an iterator over it (an interval, like a ``for`` loop: ``_Iteration``). The
+#: rewrite passes the callee as the program looked it up; the helper records only when
+#: it IS the builtin (a program's own ``len`` is called as it is, unrecorded).
+_READERS: Final = ("len", "bool", "list", "tuple", "set", "frozenset", "sorted", "sum")
+_READERS_ONE: Final = ("min", "max", "any", "all")  # min/max: of one iterable only
+_ITERATORS: Final = ("iter", "enumerate", "zip", "reversed")
+BUILTIN_READERS: Final = frozenset((*_READERS, *_READERS_ONE, *_ITERATORS))
+#: ``sep.join(x)`` of a str or bytes ``sep`` reads ``x`` whole too.
+_JOINS: Final = frozenset({str.join, bytes.join})
+
+
+def _builtin_helper(name: str) -> Callable[..., Any]:
+    """The helper of a call of the builtin ``name``: ``call(f, hints, *args, **kw)``,
+    ``hints`` the positional arguments as the program wrote them."""
+    real = getattr(builtins, name)
+    if name in _ITERATORS:
+        return _iterator_helper(name, real)
+    one = name in ("min", "max")
+
+    def call(f: Any, hints: tuple[str, ...], /, *args: Any, **kwargs: Any) -> Any:
+        if f is not real or not args or not hints[0] or (one and len(args) != 1):
+            return f(*args, **kwargs)
+        if not _tracked(args[0]):
+            return f(*args, **kwargs)
+        o = args[0]
+        try:
+            return f(*args, **kwargs)
+        finally:  # it read the whole, raising or not (sum of a list with a str in it)
+            seq = next_seq()
+            if STATE.on:
+                _whole_event(seq, o, hints[0])
+
+    call.__name__ = f"tracelens_{name}"
+    return call
+
+
+def _iterator_helper(name: str, real: Any) -> Callable[..., Any]:
+    def call(f: Any, hints: tuple[str, ...], /, *args: Any, **kwargs: Any) -> Any:
+        if f is not real or not args:
+            return f(*args, **kwargs)
+        if name == "zip":
+            tracked = [i for i, a in enumerate(args) if i < len(hints) and hints[i] and _tracked(a)]
+        elif (name == "enumerate" and len(args) <= 2) or (len(args) == 1 and not kwargs):
+            tracked = [0] if hints[0] and _tracked(args[0]) else []
+        else:  # iter(callable, sentinel), or a call that raises TypeError as it is
+            tracked = []
+        if not tracked:
+            return f(*args, **kwargs)
+        if name in ("iter", "reversed"):
+            o = args[0]
+            it = f(o)
+            seq = next_seq()
+            if STATE.on:
+                _whole_event(seq, o, hints[0])
+            return _Iteration(it, o, hints[0])
+        wrapped = list(args)  # enumerate, zip: over the recorded iterations
+        for i in tracked:
+            o = args[i]
+            it = iter(o)
+            seq = next_seq()
+            if STATE.on:
+                _whole_event(seq, o, hints[i])
+            wrapped[i] = _Iteration(it, o, hints[i])
+        return f(*wrapped, **kwargs)
+
+    call.__name__ = f"tracelens_{name}"
+    return call
+
+
+def _join(f: Any, hints: tuple[str, ...], /, *args: Any, **kwargs: Any) -> Any:
+    """``sep.join(x)``, the bound method given: reads ``x`` whole when ``sep`` is a str
+    or bytes and ``x`` a recorded container."""
+    fn = getattr(type(getattr(f, "__self__", None)), "join", None)
+    if fn not in _JOINS or len(args) != 1 or not hints[0] or not _tracked(args[0]):
+        return f(*args, **kwargs)
+    o = args[0]
+    try:
+        return f(o)
+    finally:
+        seq = next_seq()
+        if STATE.on:
+            _whole_event(seq, o, hints[0])
+
+
+def _truth(o: Any, hint: str) -> bool:
+    """A truth test (``if d:``, ``while lst:``, ``not s``): of a container, a read of its
+    key set (its length)."""
+    tracked = _tracked(o)
+    b = bool(o)
+    if tracked:
+        seq = next_seq()
+        if STATE.on:
+            _whole_event(seq, o, hint)
+    return b
+
+
+def _compare(equal: bool) -> Callable[..., Any]:
+    def compare(a: Any, b: Any, hint_a: str, hint_b: str) -> Any:
+        """``a == b`` (or ``!=``): of containers, a read of each one's whole."""
+        ta, tb = bool(hint_a) and _tracked(a), bool(hint_b) and _tracked(b)
+        try:
+            return a == b if equal else a != b
+        finally:
+            if ta or tb:
+                seq = next_seq()
+                if STATE.on:
+                    if ta:
+                        _whole_event(seq, a, hint_a)
+                        seq = next_seq() if tb else seq
+                    if tb:
+                        _whole_event(seq, b, hint_b)
+
+    compare.__name__ = "tracelens_eq" if equal else "tracelens_ne"
+    return compare
+
+
+_COMPARES: Final = {"eq": _compare(True), "ne": _compare(False)}
 
 
 # --- methods of the builtin containers --------------------------------------------------
@@ -480,11 +641,18 @@ def _method_helper(name: str, dict_effect: str, other_effect: str) -> Callable[.
     def call(o: Any, hint: str, /, *args: Any, **kwargs: Any) -> Any:
         t = type(o)
         effect = dict_effect if t is dict else other_effect if t in _CONTAINERS else ""
+        size: Callable[[Any], object] = len
+        if not effect and dict_effect:
+            kind = _key_set_kind(o)
+            if kind == 1:  # a dict subclass, sized by its storage
+                effect, size = dict_effect, dict.__len__
+            elif kind == 2:  # another mapping, not sized (see _unsized)
+                effect, size = dict_effect, _unsized if dict_effect == "wk" else _same
         if not effect:
             return getattr(o, name)(*args, **kwargs)
         keyed = effect.endswith("k") and bool(args)
         how = _COMMUTING_METHODS.get((t, name), "") if effect == "w" else ""
-        size = len(o)
+        before = size(o)
         try:
             out = getattr(o, name)(*args, **kwargs)
         except (KeyError, IndexError, ValueError):
@@ -497,11 +665,24 @@ def _method_helper(name: str, dict_effect: str, other_effect: str) -> Callable[.
             raise
         seq = next_seq()
         if STATE.on:
-            _method_event(effect, seq, o, hint, args, keyed, len(o) != size, how)
+            _method_event(effect, seq, o, hint, args, keyed, size(o) != before, how)
         return out
 
     call.__name__ = f"tracelens_{name}"
     return call
+
+
+def _unsized(o: Any) -> object:
+    """The "size" of a mapping that is not a dict, not asked (``len`` would run the
+    program's ``__len__``): a new object each time, never equal to the one before, so
+    that a keyed method is taken to have inserted or removed its key (a commuting write
+    of the key set): recorded conservatively."""
+    return object()
+
+
+def _same(o: Any) -> object:
+    """The "size" of a mapping whose method cannot insert or remove one key."""
+    return 0
 
 
 def _method_event(
@@ -602,6 +783,7 @@ def _global_event(op: str, seq: int, name: str, v: Any) -> None:
 # --- what a rewritten module gets -------------------------------------------------------
 
 _attr_cache: dict[tuple[str, str], dict[str, Callable[..., Any]]] = {}
+_builtins_cache: dict[str, Callable[..., Any]] = {}
 
 
 def _c_helpers(
@@ -625,7 +807,8 @@ def _c_helpers(
         elif what[0] == "method":
             name = what[1]
             how = {t: h for (t, m), h in _COMMUTING_METHODS.items() if m == name}
-            out[helper] = c.method_helper(name, *CONTAINER_METHODS[name], how)
+            fallback = _method_helper(name, *CONTAINER_METHODS[name])
+            out[helper] = c.method_helper(name, *CONTAINER_METHODS[name], how, fallback)
     return out
 
 
@@ -661,6 +844,17 @@ def helpers(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -
             out[helper] = items[what[1]]
         elif what[0] == "method":
             out[helper] = _method_helper(what[1], *CONTAINER_METHODS[what[1]])
+        elif what[0] == "builtin":
+            fn = _builtins_cache.get(what[1])
+            if fn is None:
+                fn = _builtins_cache[what[1]] = _builtin_helper(what[1])
+            out[helper] = fn
+        elif what[0] == "join":
+            out[helper] = _join
+        elif what[0] == "truth":
+            out[helper] = _truth
+        elif what[0] == "compare":
+            out[helper] = _COMPARES[what[1]]
         else:
             if globals_ is None:
                 globals_ = _global_helpers(g, module)
@@ -690,6 +884,7 @@ def _c_setup(c: Any) -> None:
         _W,
         _MISSING,
         _COMMUTING,
+        Mapping,
     )
 
 
