@@ -196,7 +196,8 @@ def test_the_c_helpers_record_the_events_the_python_helpers_record(
 
 @pytest.mark.skipif(C is None, reason="the C accelerator is not built or is switched off")
 def test_the_compiled_helpers_are_the_c_ones(recorder_path: str) -> None:
-    """With the accelerator in use, attribute, item, global and method helpers are C objects."""
+    """With the accelerator in use, attribute, item, global and method helpers, and the
+    gates of builtins, truth tests and ==, are C objects."""
     if recorder_path == "python":
         pytest.skip("the pure-Python path makes Python helpers")
     needs = {
@@ -205,8 +206,14 @@ def test_the_compiled_helpers_are_the_c_ones(recorder_path: str) -> None:
         "_tl_item_iter": ("item", "iter"),
         "_tl_g_load": ("global", "load"),
         "_tl_m_append": ("method", "append"),
+        "_tl_truth": ("truth",),
+        "_tl_eq": ("compare", "eq"),
+        "_tl_b_len": ("builtin", "len"),
+        "_tl_join": ("join",),
     }
     made = shadow.helpers(needs, {}, "m")
+    for gate in ("_tl_truth", "_tl_eq", "_tl_b_len", "_tl_join"):  # C on non-containers
+        assert type(made[gate]).__module__ == "tracelens.record._speedups"
     assert type(made["_tl_get_a"]).__module__ == "tracelens.record._speedups"
     assert type(made["_tl_item_get"]).__module__ == "tracelens.record._speedups"
     assert type(made["_tl_g_load"]).__module__ == "tracelens.record._speedups"

@@ -1136,7 +1136,7 @@ static int sh_global_load_event(PyObject *seq, PyObject *name, PyObject *shortna
 enum {
     K_ATTR_GET, K_ATTR_SET, K_ATTR_DEL, K_ATTR_AUG,
     K_ITEM_GET, K_ITEM_SET, K_ITEM_DEL, K_ITEM_AUG, K_ITEM_IN,
-    K_GLOBAL_LOAD, K_GLOBAL_STORE, K_GLOBAL_AUG, K_METHOD,
+    K_GLOBAL_LOAD, K_GLOBAL_STORE, K_GLOBAL_AUG, K_METHOD, K_GATE,
 };
 static const Py_ssize_t helper_nargs[] = {1, 2, 1, 3, 3, 4, 3, 5, 3, 1, 2, 3, 2};
 static const char *const helper_kinds[] = {
@@ -1158,8 +1158,67 @@ typedef struct {
     PyObject *module, *vars;    /* globals: module name (None for __main__), name -> var */
     int dict_effect, other_effect; /* methods: on a dict, on a list/set/deque/bytearray */
     PyObject *how;              /* methods: type -> how its write commutes ("c", "e", "l") */
-    PyObject *fallback;         /* methods: the Python helper, for dict subclasses and mappings */
+    PyObject *fallback;         /* methods: the Python helper, for dict subclasses and mappings;
+                                   gates: the Python helper, for containers */
+    int gate;                   /* gates: G_TRUTH, G_EQ, G_NE, G_CALL */
+    PyObject *real;             /* gates of builtins: the builtin (NULL: sep.join) */
 } Helper;
+
+/* The gates: helpers whose accesses are recorded only on containers (shadow._truth,
+ * _compare, _builtin_helper, _join). On anything else they do what the program's code
+ * does, here in C; on a container they hand the call to the Python helper. */
+enum { G_TRUTH, G_EQ, G_NE, G_CALL };
+static PyObject *sh_untracked, *sh_bases; /* types never containers; container bases */
+
+/* shadow._tracked: 1, 0, or -1 with an exception. Asked of the type. */
+static int sh_tracked(PyObject *o) {
+    PyObject *t = (PyObject *)Py_TYPE(o);
+    int r;
+    if ((r = sh_in(sh_containers, t)) != 0) return r;
+    if ((r = sh_in(sh_untracked, t)) != 0) return r < 0 ? -1 : 0;
+    if ((r = sh_in(sh_proxies, t)) != 0) return r < 0 ? -1 : 0;
+    if ((r = PyObject_IsSubclass(t, sh_bases)) != 0) return r;
+    return PyObject_IsSubclass(t, sh_mapping);
+}
+
+/* A gate: (o, hint) for truth, (a, b, hint_a, hint_b) for ==/!=, (f, hints, *args,
+ * **kwargs) for a builtin's or sep.join's call. */
+static PyObject *helper_gate(Helper *h, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames) {
+    int r;
+    if (h->gate == G_CALL) {
+        if (nargs < 2 || !PyTuple_Check(args[1])) {
+            PyErr_SetString(PyExc_TypeError, "tracelens call helper takes f, hints, *args");
+            return NULL;
+        }
+        PyObject *f = args[0], *hints = args[1];
+        Py_ssize_t npos = nargs - 2, nh = PyTuple_GET_SIZE(hints);
+        int any = 0;
+        if (h->real == NULL || f == h->real) {
+            for (Py_ssize_t i = 0; i < npos && i < nh && !any; i++) {
+                PyObject *hint = PyTuple_GET_ITEM(hints, i);
+                if (PyUnicode_Check(hint) && PyUnicode_GET_LENGTH(hint) == 0) continue;
+                if ((r = sh_tracked(args[2 + i])) < 0) return NULL;
+                any = r;
+            }
+        }
+        if (any) return PyObject_Vectorcall(h->fallback, args, nargs, kwnames);
+        return PyObject_Vectorcall(f, args + 2, npos, kwnames);
+    }
+    Py_ssize_t want = h->gate == G_TRUTH ? 2 : 4;
+    if (kwnames != NULL || nargs != want) {
+        PyErr_Format(PyExc_TypeError, "tracelens gate takes %zd positional arguments", want);
+        return NULL;
+    }
+    if ((r = sh_tracked(args[0])) < 0) return NULL;
+    if (!r && h->gate != G_TRUTH && (r = sh_tracked(args[1])) < 0) return NULL;
+    if (r) return PyObject_Vectorcall(h->fallback, args, nargs, NULL);
+    if (h->gate == G_TRUTH) {
+        int b = PyObject_IsTrue(args[0]);
+        return b < 0 ? NULL : Py_NewRef(b ? Py_True : Py_False);
+    }
+    return PyObject_RichCompare(args[0], args[1], h->gate == G_EQ ? Py_EQ : Py_NE);
+}
 
 static int is_key_or_index_error(void) {
     return PyErr_ExceptionMatches(PyExc_KeyError) || PyErr_ExceptionMatches(PyExc_IndexError);
@@ -1310,6 +1369,7 @@ static PyObject *helper_call(PyObject *self, PyObject *const *args, size_t nargs
     Helper *h = (Helper *)self;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (h->kind == K_METHOD) return helper_method(h, args, nargs, kwnames);
+    if (h->kind == K_GATE) return helper_gate(h, args, nargs, kwnames);
     if (kwnames != NULL || nargs != helper_nargs[h->kind]) {
         PyErr_Format(PyExc_TypeError, "tracelens %s helper takes %zd positional arguments",
                      helper_kinds[h->kind], helper_nargs[h->kind]);
@@ -1448,6 +1508,7 @@ static void helper_dealloc(PyObject *self) {
     Py_CLEAR(h->vars);
     Py_CLEAR(h->how);
     Py_CLEAR(h->fallback);
+    Py_CLEAR(h->real);
     PyObject_GC_Del(self);
 }
 
@@ -1457,6 +1518,7 @@ static int helper_traverse(PyObject *self, visitproc visit, void *arg) {
     Py_VISIT(h->vars);
     Py_VISIT(h->how);
     Py_VISIT(h->fallback);
+    Py_VISIT(h->real);
     return 0;
 }
 
@@ -1466,12 +1528,14 @@ static int helper_clear(PyObject *self) {
     Py_CLEAR(h->vars);
     Py_CLEAR(h->how);
     Py_CLEAR(h->fallback);
+    Py_CLEAR(h->real);
     return 0;
 }
 
 static PyObject *helper_repr(PyObject *self) {
     Helper *h = (Helper *)self;
     if (h->kind == K_METHOD) return PyUnicode_FromFormat("<tracelens method %S>", h->name);
+    if (h->kind == K_GATE) return PyUnicode_FromFormat("<tracelens gate %R>", h->fallback);
     if (h->text != NULL) return PyUnicode_FromFormat("<tracelens %s %S>", helper_kinds[h->kind], h->text);
     return PyUnicode_FromFormat("<tracelens %s>", helper_kinds[h->kind]);
 }
@@ -1529,7 +1593,8 @@ static PyObject *make_helper(PyObject *self, PyObject *args) {
     h->module = k >= K_GLOBAL_LOAD ? Py_NewRef(module) : NULL;
     h->vars = k >= K_GLOBAL_LOAD ? PyDict_New() : NULL;
     h->dict_effect = h->other_effect = E_NONE;
-    h->how = h->fallback = NULL;
+    h->how = h->fallback = h->real = NULL;
+    h->gate = 0;
     if (k >= K_GLOBAL_LOAD && h->vars == NULL) {
         Py_DECREF(h);
         return NULL;
@@ -1577,8 +1642,54 @@ static PyObject *make_method_helper(PyObject *self, PyObject *args) {
     h->other_effect = o;
     h->how = Py_NewRef(how);
     h->fallback = Py_XNewRef(fallback);
+    h->real = NULL;
+    h->gate = 0;
     PyObject_GC_Track(h);
     return (PyObject *)h;
+}
+
+/* gate(kind, fallback, real): a helper recorded only on containers (see helper_gate);
+ * kind "truth", "eq", "ne" or "call"; fallback the Python helper; real the builtin
+ * called (a "call"; None for sep.join, whose callee is checked by the fallback). */
+static PyObject *make_gate(PyObject *self, PyObject *args) {
+    const char *kind;
+    PyObject *fallback, *real;
+    if (!PyArg_ParseTuple(args, "sOO", &kind, &fallback, &real)) return NULL;
+    int g = strcmp(kind, "truth") == 0 ? G_TRUTH : strcmp(kind, "eq") == 0 ? G_EQ
+          : strcmp(kind, "ne") == 0 ? G_NE : strcmp(kind, "call") == 0 ? G_CALL : -1;
+    if (g < 0 || !PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_ValueError, "gate() takes a kind and the Python helper");
+        return NULL;
+    }
+    if (sh_untracked == NULL || sh_names == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "gate_setup() was not called");
+        return NULL;
+    }
+    Helper *h = PyObject_GC_New(Helper, &HelperType);
+    if (h == NULL) return NULL;
+    h->vectorcall = helper_call;
+    h->kind = K_GATE;
+    h->name = h->text = h->g = h->module = h->vars = h->how = NULL;
+    h->dict_effect = h->other_effect = E_NONE;
+    h->gate = g;
+    h->fallback = Py_NewRef(fallback);
+    h->real = real == Py_None ? NULL : Py_NewRef(real);
+    PyObject_GC_Track(h);
+    return (PyObject *)h;
+}
+
+/* gate_setup(untracked, bases): the types that are never containers (a set) and the
+ * container base types (a tuple) of shadow._tracked. */
+static PyObject *gate_setup(PyObject *self, PyObject *args) {
+    PyObject *untracked, *bases;
+    if (!PyArg_ParseTuple(args, "OO!", &untracked, &PyTuple_Type, &bases)) return NULL;
+    if (!PyAnySet_Check(untracked)) {
+        PyErr_SetString(PyExc_TypeError, "gate_setup() takes a set of types");
+        return NULL;
+    }
+    Py_XSETREF(sh_untracked, Py_NewRef(untracked));
+    Py_XSETREF(sh_bases, Py_NewRef(bases));
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef methods[] = {
@@ -1593,6 +1704,9 @@ static PyMethodDef methods[] = {
      "Hand tracelens.record.shadow's registry and rules to the helpers."},
     {"method_helper", make_method_helper, METH_VARARGS,
      "The helper of a container method (tracelens.record.shadow._method_helper)."},
+    {"gate", make_gate, METH_VARARGS,
+     "A helper recorded only on containers (shadow._truth, _compare, _builtin_helper)."},
+    {"gate_setup", gate_setup, METH_VARARGS, "Hand shadow._tracked's rules to the gates."},
     {"helper", make_helper, METH_VARARGS,
      "A helper that instrumented code calls (tracelens.record.shadow.helpers)."},
     {NULL, NULL, 0, NULL},

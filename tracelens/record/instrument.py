@@ -21,6 +21,14 @@ builtin container methods      dict, list, set or deque, else a plain call
 ``for x in o``, comprehensions  ``for x in _tl_item_iter(o, "o")``: iterating a
                                container reads its key set when it starts and
                                again when it ends
+``len(o)``, ``sorted(o)``,     ``_tl_b_len(len, ("o",), o)``: the callee as the
+``iter(o)``, ... (builtins     program looked it up, recorded only when it is the
+that read a whole container)   builtin (``shadow.BUILTIN_READERS``)
+``sep.join(o)``                ``_tl_join(sep.join, ("o",), o)``
+``if o:``, ``while o:``,       ``if _tl_truth(o, "o"):``: a truth test of a name,
+``not o``, ``x if o else y``   attribute or item (a bool)
+``a == b``, ``a != b``         ``_tl_eq(a, b, "a", "b")``, ``_tl_ne(...)`` (not when
+                               a side is a constant)
 =============================  =============================================
 
 Left alone: method calls other than the containers' (``o.f(x)`` looks ``f`` up

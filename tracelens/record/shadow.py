@@ -12,10 +12,11 @@ reference; with the C accelerator, ``helpers`` hands out their C twins
 same events without a Python frame (``tests/record/test_shadow_twins.py``).
 
 What is recorded: reads and writes of attributes and items of objects, key sets of
-dicts and sets (an insert or delete writes it; iteration, ``len``, ``copy``, ``keys``
-read it), lists and deques as one variable each (indices shift), and module globals
-that a function declares ``global``. The writes that commute with each other carry
-``kind: "commuting"`` (``CONTAINER_METHODS`` and ``docs/analysis.md``, *Operations
+dicts, dict subclasses, other mappings and sets (an insert or delete writes it;
+iteration, ``len`` and the other builtins of ``BUILTIN_READERS``, truth tests, ``==``,
+``copy``, ``keys`` read it), lists and deques as one variable each (indices shift),
+and module globals that a function declares ``global``. The writes that commute with
+each other carry ``kind: "commuting"`` (``CONTAINER_METHODS`` and ``docs/analysis.md``, *Operations
 that commute*): the key-set write of an insert or delete of one key (the key itself is
 written too), ``add``/``discard``/``remove`` of one element of a set (which also write
 ``name[x]``), ``append``/``extend`` of a list or deque, and ``appendleft``/``popleft``
@@ -237,6 +238,8 @@ def _attr_event(op: str, seq: int, o: Any, name: str, v: Any) -> None:
 
 _CONTAINERS: Final = frozenset({dict, list, set, deque, bytearray})
 _CONTAINER_BASES: Final = (dict, list, set, deque, bytearray)
+#: Types that are never containers, told apart first (``_tracked``).
+_UNTRACKED: Final = _IMMUTABLE | {type(None), complex}
 
 
 def _tracked(o: Any) -> bool:
@@ -247,7 +250,7 @@ def _tracked(o: Any) -> bool:
     t = type(o)
     if t in _CONTAINERS:
         return True
-    if t in _IMMUTABLE or t in _PROXIES:
+    if t in _UNTRACKED or t in _PROXIES:
         return False
     return issubclass(t, _CONTAINER_BASES) or issubclass(t, Mapping)
 
@@ -804,12 +807,36 @@ def _c_helpers(
             out[helper] = c.helper(f"item_{what[1]}", None, None, None, None)
         elif what[0] == "global":
             out[helper] = c.helper(f"global_{what[1]}", None, None, g, owner)
+        elif what[0] in ("builtin", "join", "truth", "compare"):
+            # gates: in C on anything but a container, else the Python helper
+            fallback = _python_helper(what)
+            if what[0] == "truth":
+                out[helper] = c.gate("truth", fallback, None)
+            elif what[0] == "compare":
+                out[helper] = c.gate(what[1], fallback, None)
+            else:
+                real = getattr(builtins, what[1]) if what[0] == "builtin" else None
+                out[helper] = c.gate("call", fallback, real)
         elif what[0] == "method":
             name = what[1]
             how = {t: h for (t, m), h in _COMMUTING_METHODS.items() if m == name}
             fallback = _method_helper(name, *CONTAINER_METHODS[name])
             out[helper] = c.method_helper(name, *CONTAINER_METHODS[name], how, fallback)
     return out
+
+
+def _python_helper(what: tuple[str, ...]) -> Callable[..., Any]:
+    """The Python helper of a builtin's call, ``sep.join``, a truth test or ``==``."""
+    if what[0] == "builtin":
+        fn = _builtins_cache.get(what[1])
+        if fn is None:
+            fn = _builtins_cache[what[1]] = _builtin_helper(what[1])
+        return fn
+    if what[0] == "join":
+        return _join
+    if what[0] == "truth":
+        return _truth
+    return _COMPARES[what[1]]
 
 
 def helpers(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -> dict[str, Any]:
@@ -844,17 +871,8 @@ def helpers(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -
             out[helper] = items[what[1]]
         elif what[0] == "method":
             out[helper] = _method_helper(what[1], *CONTAINER_METHODS[what[1]])
-        elif what[0] == "builtin":
-            fn = _builtins_cache.get(what[1])
-            if fn is None:
-                fn = _builtins_cache[what[1]] = _builtin_helper(what[1])
-            out[helper] = fn
-        elif what[0] == "join":
-            out[helper] = _join
-        elif what[0] == "truth":
-            out[helper] = _truth
-        elif what[0] == "compare":
-            out[helper] = _COMPARES[what[1]]
+        elif what[0] in ("builtin", "join", "truth", "compare"):
+            out[helper] = _python_helper(what)
         else:
             if globals_ is None:
                 globals_ = _global_helpers(g, module)
@@ -886,6 +904,7 @@ def _c_setup(c: Any) -> None:
         _COMMUTING,
         Mapping,
     )
+    c.gate_setup(_UNTRACKED, _CONTAINER_BASES)
 
 
 if _core.speedups is not None:
