@@ -8,6 +8,8 @@ An insert or delete of one key is a *commuting* write of ``name`` (``kind``
 ``commuting``): inserts of distinct keys from several units do not race, two writes of
 the same key race on ``name[key]``. A watched list is a single variable ``name``
 (indices shift under inserts); ``append``, ``extend`` and ``+=`` write it commuting. A
+watched deque is a list with the whole deque API, whose ``appendleft``/``extendleft``/
+``popleft`` also write ``name<left>`` (operations at opposite ends commute). A
 watched set is like a dict's key set: ``add``, ``discard`` and ``remove`` of ``x`` write
 ``name[x]`` and, when the set changed, ``name`` commuting. A watched object records
 ``name.attr``. ``docs/analysis.md`` (*Operations that commute*) lists the rules.
