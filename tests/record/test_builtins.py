@@ -180,6 +180,20 @@ class TestMappings:
         assert events == [("write", "m['a']", None), ("write", "m['b']", None), ("write", "m", C)]
         assert out == {"a": 2, "b": 1}
 
+    def test_a_dict_subclass_that_takes_unhashable_keys_still_takes_them(self, recording):
+        """A dict subclass whose __setitem__ turns a list key into a tuple gets the store
+        as uninstrumented (its storage is not asked with the unhashable key), recorded as
+        an insert."""
+        setup = (
+            "class Keyed(dict):\n"
+            "    def __setitem__(self, k, v):\n"
+            "        super().__setitem__(tuple(k), v)\n"
+            "m = Keyed()"
+        )
+        events, out = _run(recording, "m[[1, 2]] = 3\nreturn dict(m)", setup)
+        assert out == {(1, 2): 3}
+        assert [e[0] for e in events] == ["write", "write"] and events[1] == ("write", "m", C)
+
     def test_a_store_into_another_mapping_writes_the_key_set(self, recording):
         """A store into a MutableMapping that is not a dict writes the key set each time
         (recorded conservatively: its ``in`` is not asked)."""

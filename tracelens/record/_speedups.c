@@ -1423,7 +1423,14 @@ static PyObject *helper_call(PyObject *self, PyObject *const *args, size_t nargs
         if (kind < 0) return NULL;
         if (kind == 1) {
             int has = PyDict_Contains(o, args[1]);
-            if (has < 0) return NULL;
+            if (has < 0) {
+                /* a key only a subclass's own __setitem__ can take (an exact dict's
+                 * store raises the same TypeError itself) */
+                if (PyDict_CheckExact(o) || !PyErr_ExceptionMatches(PyExc_TypeError))
+                    return NULL;
+                PyErr_Clear();
+                has = 0;
+            }
             is_new = !has;
         }
         if (PyObject_SetItem(o, args[1], args[2]) < 0) return NULL;

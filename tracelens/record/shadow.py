@@ -371,7 +371,12 @@ def _set_item(o: Any, k: Any, v: Any, hint: str) -> None:
     # its own storage; another mapping is not asked (its ``in`` may run the program's
     # ``__getitem__``): each of its stores is taken to write the key set (commuting).
     kind = _key_set_kind(o)
-    new = (not dict.__contains__(o, k)) if kind == 1 else kind == 2
+    new = kind == 2
+    if kind == 1:
+        try:
+            new = not dict.__contains__(o, k)
+        except TypeError:  # a key only the subclass's own __setitem__ can take
+            new = True
     o[k] = v
     seq = next_seq()
     if STATE.on:
