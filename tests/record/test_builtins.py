@@ -194,6 +194,24 @@ class TestMappings:
         assert out == {(1, 2): 3}
         assert [e[0] for e in events] == ["write", "write"] and events[1] == ("write", "m", C)
 
+    def test_a_defaultdict_miss_writes_the_key_and_the_key_set(self, recording):
+        """``dd[k]`` and ``dd[k] += 1`` of a defaultdict's missing key insert it: a write
+        of the key and of the key set (commuting); of a present key, no key-set write."""
+        body = "x = dd['new']\ndd['n'] += 1\ndd['n'] += 1\nreturn dict(dd)"
+        events, out = _run(
+            recording, body, "from collections import defaultdict\ndd = defaultdict(int)"
+        )
+        assert out == {"new": 0, "n": 2}
+        assert events == [
+            ("write", "dd['new']", None),
+            ("write", "dd", C),
+            ("read", "dd['n']", None),
+            ("write", "dd['n']", None),
+            ("write", "dd", C),
+            ("read", "dd['n']", None),
+            ("write", "dd['n']", None),
+        ]
+
     def test_a_store_into_another_mapping_writes_the_key_set(self, recording):
         """A store into a MutableMapping that is not a dict writes the key set each time
         (recorded conservatively: its ``in`` is not asked)."""

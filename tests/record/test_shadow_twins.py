@@ -19,7 +19,23 @@ C = _core.speedups
 
 #: Owners of attributes and items, values of every kind the helpers tell apart.
 OWNERS = st.sampled_from(
-    ["o", "p", "loc", "fake", "d", "lst", "s", "tup", "text", "dq", "shared", "O", "sub", "mm"]
+    [
+        "o",
+        "p",
+        "loc",
+        "fake",
+        "d",
+        "lst",
+        "s",
+        "tup",
+        "text",
+        "dq",
+        "shared",
+        "O",
+        "sub",
+        "mm",
+        "dd",
+    ]
 )
 KEYS = st.sampled_from(["'a'", "'b'", "0", "1", "(1, 'x')", "[1]", "o", "2.5", "None"])
 VALUES = st.sampled_from(
@@ -85,7 +101,7 @@ def _program(statements: list[str]) -> str:
     return textwrap.dedent(
         """
         import threading
-        from collections import deque
+        from collections import defaultdict, deque
         from collections.abc import MutableMapping
 
         g = 0
@@ -127,7 +143,7 @@ def _program(statements: list[str]) -> str:
             o, p, loc, fake = O(), O(), threading.local(), Fake()
             d, lst, s, dq = {{"a": 1}}, [1, 2], {{1}}, deque([1, 2])
             tup, text = (1, 2), "ab"
-            sub, mm = Sub(a=1), MM()
+            sub, mm, dd = Sub(a=1), MM(), defaultdict(int, a=1)
             x = None
         {body}
             return x

@@ -1220,6 +1220,11 @@ static PyObject *helper_gate(Helper *h, PyObject *const *args, Py_ssize_t nargs,
     return PyObject_RichCompare(args[0], args[1], h->gate == G_EQ ? Py_EQ : Py_NE);
 }
 
+/* The size of a dict subclass's storage (shadow._subclass_size), -1 for other objects;
+ * whether it grew since (a __missing__ that inserted, as a defaultdict's does). */
+#define SUBCLASS_SIZE(o) (!PyDict_CheckExact(o) && PyDict_Check(o) ? PyDict_GET_SIZE(o) : -1)
+#define GREW(o, size) ((size) >= 0 && PyDict_GET_SIZE(o) != (size))
+
 static int is_key_or_index_error(void) {
     return PyErr_ExceptionMatches(PyExc_KeyError) || PyErr_ExceptionMatches(PyExc_IndexError);
 }
@@ -1406,16 +1411,20 @@ static PyObject *helper_call(PyObject *self, PyObject *const *args, size_t nargs
         SEQ_THEN(sh_attr_event(sh_W, seq, o, h->text, w));
         if (!failed_) out = Py_NewRef(Py_None);
         goto done;
-    case K_ITEM_GET:
+    case K_ITEM_GET: {
+        Py_ssize_t size = SUBCLASS_SIZE(o);
         v = PyObject_GetItem(o, args[1]);
         if (v == NULL) {
             if (is_key_or_index_error())
                 SEQ_THEN(sh_item_event(sh_R, seq, o, args[1], sh_missing, args[2], 0));
             return NULL;
         }
-        SEQ_THEN(sh_item_event(sh_R, seq, o, args[1], v, args[2], 0));
+        /* a defaultdict's d[k] of a missing key inserted it: a write */
+        SEQ_THEN(sh_item_event(GREW(o, size) ? sh_W : sh_R, seq, o, args[1], v, args[2],
+                               GREW(o, size)));
         if (failed_) Py_CLEAR(v);
         return v;
+    }
     case K_ITEM_SET: {
         /* a new key writes the key set: a dict (or subclass) asked by its storage,
          * another mapping not asked (every store writes it: shadow._set_item) */
@@ -1445,15 +1454,18 @@ static PyObject *helper_call(PyObject *self, PyObject *const *args, size_t nargs
         SEQ_THEN(sh_item_event(sh_W, seq, o, args[1], sh_missing, args[2], kind != 0));
         return r < 0 || failed_ ? NULL : Py_NewRef(Py_None);
     }
-    case K_ITEM_AUG:
+    case K_ITEM_AUG: {
+        Py_ssize_t size = SUBCLASS_SIZE(o);
         if ((v = PyObject_GetItem(o, args[1])) == NULL) return NULL;
         SEQ_THEN(sh_item_event(sh_R, seq, o, args[1], v, args[4], 0));
         if (failed_) goto done;
         if ((w = PyObject_CallFunctionObjArgs(args[2], v, args[3], NULL)) == NULL) goto done;
         if (PyObject_SetItem(o, args[1], w) < 0) goto done;
-        SEQ_THEN(sh_item_event(sh_W, seq, o, args[1], w, args[4], 0));
+        /* counts[k] += 1 of a defaultdict's missing key inserted it */
+        SEQ_THEN(sh_item_event(sh_W, seq, o, args[1], w, args[4], GREW(o, size)));
         if (!failed_) out = Py_NewRef(Py_None);
         goto done;
+    }
     case K_ITEM_IN: {
         int present = PySequence_Contains(o, args[1]);
         if (present < 0) return NULL;

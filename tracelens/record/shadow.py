@@ -352,7 +352,16 @@ def _item_event(op: str, seq: int, o: Any, key: Any, v: Any, hint: str, key_set:
         _failed(e)
 
 
+def _subclass_size(o: Any) -> int:
+    """The size of a dict subclass's storage (``dict.__len__``, none of the program's
+    code), so that a ``__missing__`` that inserts (``defaultdict``) is seen; -1 for any
+    other object."""
+    t = type(o)
+    return -1 if t is dict or t in _CONTAINERS or not issubclass(t, dict) else dict.__len__(o)
+
+
 def _get_item(o: Any, k: Any, hint: str) -> Any:
+    size = _subclass_size(o)
     try:
         v = o[k]
     except (KeyError, IndexError):
@@ -361,8 +370,9 @@ def _get_item(o: Any, k: Any, hint: str) -> Any:
             _item_event(_R, seq, o, k, _MISSING, hint, False)
         raise
     seq = next_seq()
-    if STATE.on:
-        _item_event(_R, seq, o, k, v, hint, False)
+    if STATE.on:  # a defaultdict's d[k] of a missing key inserted it: a write
+        grew = size >= 0 and dict.__len__(o) != size
+        _item_event(_W if grew else _R, seq, o, k, v, hint, grew)
     return v
 
 
@@ -393,6 +403,7 @@ def _del_item(o: Any, k: Any, hint: str) -> None:
 
 
 def _aug_item(o: Any, k: Any, op: Callable[[Any, Any], Any], rhs: Any, hint: str) -> None:
+    size = _subclass_size(o)
     v = o[k]
     seq = next_seq()
     if STATE.on:
@@ -400,8 +411,8 @@ def _aug_item(o: Any, k: Any, op: Callable[[Any, Any], Any], rhs: Any, hint: str
     v = op(v, rhs)
     o[k] = v
     seq = next_seq()
-    if STATE.on:
-        _item_event(_W, seq, o, k, v, hint, False)
+    if STATE.on:  # counts[k] += 1 of a defaultdict's missing key inserted it
+        _item_event(_W, seq, o, k, v, hint, size >= 0 and dict.__len__(o) != size)
 
 
 def _contains(o: Any, k: Any, hint: str) -> bool:
