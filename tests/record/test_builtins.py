@@ -148,6 +148,21 @@ def test_iter_is_an_interval_read_at_its_start_and_end(recording):
     assert out == [1, 1, 2]
 
 
+def test_the_iterators_of_iter_and_reversed_look_like_the_builtins_own(recording):
+    """What iter(lst) and reversed(lst) return has the class, isinstance, length hint,
+    ``__setstate__`` and pickle of the list's own iterators."""
+
+    body = (
+        "it, rev = iter(lst), reversed(lst)\n"
+        "rev.__setstate__(1)\n"
+        "return (it.__class__, isinstance(rev, type(reversed([]))), operator.length_hint(it),"
+        " list(pickle.loads(pickle.dumps(it))), list(rev))"
+    )
+    events, out = _run(recording, body, "import operator, pickle\nlst = [1, 2, 3]")
+    assert out == (type(iter([])), True, 3, [1, 2, 3], [2, 1])
+    assert events[:2] == [("read", "lst", None), ("read", "lst", None)]
+
+
 @pytest.mark.parametrize(
     ("call", "result"),
     [

@@ -451,8 +451,23 @@ class _Iteration:
     def __iter__(self) -> _Iteration:
         return self
 
+    # What ``iter(o)`` or ``reversed(o)`` gave the program is otherwise the container's
+    # own iterator: its class (``it.__class__``, ``isinstance``), length hint, pickle
+    # (of the plain iterator) and other methods (``__setstate__``) are the iterator's.
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return type(self._it)
+
     def __length_hint__(self) -> int:
         return operator.length_hint(self._it)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return self._it.__reduce_ex__(protocol)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _Iteration.__slots__:  # not set yet
+            raise AttributeError(name)
+        return getattr(self._it, name)
 
     def __next__(self) -> Any:
         try:
