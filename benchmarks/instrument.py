@@ -10,6 +10,11 @@ side in every round:
   dict entry);
 * ``objects``: a dict- and attribute-heavy pure-Python workload with 4 threads (each
   with its own objects and a shared registry under a lock);
+* ``builtins``: 4 threads each reading their own list, dict and deque through ``len``,
+  truth tests, ``==`` and ``sorted``, and a shared dict subclass under a lock (the
+  whole-container reads recorded since issue 12's builtins);
+* ``tests``: a CPU-bound single-threaded loop of truth tests, ``len`` and ``==`` over
+  local scalars and a tuple: the rewrite's gates, which record nothing there;
 * ``cpu``: a CPU-bound single-threaded loop over local variables and arithmetic, which
   the rewrite leaves alone;
 * ``children``: two spawned ``multiprocessing`` children, each spending its time in the
@@ -88,6 +93,53 @@ PROGRAMS = {
         for t in threads:
             t.join()
     """,
+    "builtins": """
+        import threading
+        from collections import deque
+
+        class Registry(dict):
+            pass
+
+        SHARED = Registry()
+        LOCK = threading.Lock()
+
+        def worker(w):
+            items, seen, queue = [], {}, deque()
+            for n in range(N):
+                items.append(n)
+                if len(items) > 20:
+                    items.clear()
+                seen[n % 30] = n
+                if seen and n % 7 in seen:
+                    queue.append(n)
+                while len(queue) > 5:
+                    queue.popleft()
+                if items == seen:
+                    pass
+                if n % 100 == 0:
+                    with LOCK:
+                        SHARED[w] = sorted(seen)[:3]
+
+        threads = [threading.Thread(target=worker, args=(w,)) for w in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    """,
+    "tests": """
+        def scan(n):
+            flag, total, small = 1, 0, (1, 2, 3)
+            for i in range(n):
+                if flag and total >= 0:
+                    total += len(small)
+                if not i:
+                    total -= 1
+                if i == total:
+                    total += 1
+            return total
+
+        scan(N)
+    """,
     "cpu": """
         def collatz(n):
             steps = 0
@@ -120,7 +172,14 @@ PROGRAMS = {
     """,
 }
 #: Iterations per program at --scale 1.
-SIZES = {"article": 20_000, "objects": 20_000, "cpu": 30_000, "children": 100_000}
+SIZES = {
+    "article": 20_000,
+    "objects": 20_000,
+    "builtins": 5_000,
+    "tests": 1_000_000,
+    "cpu": 30_000,
+    "children": 100_000,
+}
 MODES = ("plain", "no-instrument", "instrument", "record-private")
 
 

@@ -45,6 +45,33 @@ STATEMENTS = st.one_of(
     st.just("for o.a in range(3): acc += o.a"),
     st.just("for i, d[i] in enumerate((5, 6)): acc += i"),
     st.just("with C() as o.b: acc += len(o.b)"),
+    # builtins that read a whole container, truth tests, ==, join; a shadowing len
+    st.just("acc += len(d) + len(lst) + len(s) + bool(d)"),
+    st.just("acc += sum(sorted(lst)) + len(list(d)) + len(tuple(s)) + len(set(lst))"),
+    st.just("acc += (max(lst) if lst else 0) + (min(lst) if lst else 0)"),
+    st.just("acc += any(lst) + all(d) + (not s)"),
+    st.just("if d and lst: acc += 1"),
+    st.just("while lst and acc < 50: acc += lst.pop()"),
+    st.just("acc += (d == {}) + (lst != []) + (s == s) + (d != m)"),
+    st.just(
+        "names = [str(k) for k in d]\nacc += len(','.join(map(str, lst))) + len('-'.join(names))"
+    ),
+    st.just("for i, v in enumerate(lst): acc += v + i"),
+    st.just("acc += len(list(zip(lst, d, reversed(lst))))"),
+    st.just("it = iter(s)\nacc += sum(1 for _ in it)"),
+    st.just("acc += len(my_len_module.len_of(lst))"),
+    # a dict subclass and a counting MutableMapping through their item protocol
+    st.builds("sd[{}] = {}".format, KEYS, VALUES),
+    st.builds("m[{}] = {}".format, KEYS, VALUES),
+    st.builds("acc += m.get({}, 0) + sd.get({}, 0)".format, KEYS, KEYS),
+    st.builds("acc += m.setdefault({0}, 1) + sd.setdefault({0}, 1)".format, KEYS),
+    st.builds("acc += m.pop({0}, 0) + sd.pop({0}, 0)".format, KEYS),
+    st.builds("if {0} in m: del m[{0}]".format, KEYS),
+    st.builds("if {0} not in sd: sd[{0}] = 0\nsd[{0}] += {1}".format, KEYS, VALUES),
+    st.just("m.update(sd)"),
+    st.just("for k in m: acc += m[k]"),
+    st.just("acc += len(m) + len(sd) + bool(m) + len(list(m.items()))"),
+    st.just("try:\n    acc += m['missing']\nexcept KeyError:\n    acc -= 1"),
 )
 
 
@@ -52,6 +79,8 @@ def _program(statements: list[str]) -> str:
     body = "\n".join(statements) or "pass"
     return textwrap.dedent(
         """
+        from collections.abc import MutableMapping
+
         g = 0
 
         class C:
@@ -69,16 +98,53 @@ def _program(statements: list[str]) -> str:
             def hidden(self):
                 return self.__hidden
 
-        def f(d, lst, o, s):
+        class Sub(dict):
+            pass
+
+        class Counting(MutableMapping):  # a mapping that counts the calls of its protocol
+
+            def __init__(self):
+                self.data, self.calls = {{}}, {{}}
+
+            def _count(self, what):
+                self.calls[what] = self.calls.get(what, 0) + 1
+
+            def __getitem__(self, k):
+                self._count("getitem")
+                return self.data[k]
+
+            def __setitem__(self, k, v):
+                self._count("setitem")
+                self.data[k] = v
+
+            def __delitem__(self, k):
+                self._count("delitem")
+                del self.data[k]
+
+            def __iter__(self):
+                self._count("iter")
+                return iter(list(self.data))
+
+            def __len__(self):
+                self._count("len")
+                return len(self.data)
+
+        class my_len_module:  # a program's own len, shadowing the builtin in its scope
+            @staticmethod
+            def len_of(x):
+                len = lambda y: [y]  # noqa: E731
+                return len(x)
+
+        def f(d, lst, o, s, sd, m):
             global g
             acc = i = 0
         {body}
             return acc + o.hidden()
 
         def main():
-            d, lst, o, s = {{}}, [], O(), set()
-            acc = f(d, lst, o, s)
-            return acc, d, lst, vars(o), g, s
+            d, lst, o, s, sd, m = {{}}, [], O(), set(), Sub(), Counting()
+            acc = f(d, lst, o, s, sd, m)
+            return acc, d, lst, vars(o), g, s, sd, m.data, m.calls
         """
     ).format(body=textwrap.indent(body, "    "))
 
@@ -106,8 +172,9 @@ def _standalone(source: str) -> Any:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(STATEMENTS, max_size=12))
 def test_instrumented_code_computes_what_the_plain_code_computes(statements):
-    """Random programs over dicts, lists, sets, attributes and a global give the same
-    results and the same final state, rewritten or not."""
+    """Random programs over dicts, lists, sets, attributes, a global, a dict subclass and
+    a mapping that counts its protocol's calls give the same results, the same final
+    state and the same calls, rewritten or not."""
     source = _program(statements)
     assert _rewritten(source) == _plain(source)
 

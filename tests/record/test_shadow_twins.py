@@ -19,7 +19,23 @@ C = _core.speedups
 
 #: Owners of attributes and items, values of every kind the helpers tell apart.
 OWNERS = st.sampled_from(
-    ["o", "p", "loc", "fake", "d", "lst", "s", "tup", "text", "dq", "shared", "O"]
+    [
+        "o",
+        "p",
+        "loc",
+        "fake",
+        "d",
+        "lst",
+        "s",
+        "tup",
+        "text",
+        "dq",
+        "shared",
+        "O",
+        "sub",
+        "mm",
+        "dd",
+    ]
 )
 KEYS = st.sampled_from(["'a'", "'b'", "0", "1", "(1, 'x')", "[1]", "o", "2.5", "None"])
 VALUES = st.sampled_from(
@@ -63,6 +79,20 @@ STATEMENTS = st.one_of(
     st.builds("{}.sort(key=str, reverse=True)".format, OWNERS),
     st.builds("{}.clear()".format, OWNERS),
     st.just("x = o.method()"),
+    st.builds("x = {}.get({})".format, OWNERS, KEYS),
+    st.builds("x = {}.setdefault({}, 1)".format, OWNERS, KEYS),
+    st.builds("x = {}.pop({}, None)".format, OWNERS, KEYS),
+    st.builds(
+        "x = {}({})".format, st.sampled_from(["len", "bool", "sorted", "list", "sum"]), OWNERS
+    ),
+    st.builds(
+        "x = list({}({}))".format, st.sampled_from(["iter", "enumerate", "reversed"]), OWNERS
+    ),
+    st.builds("x = list(zip({}, {}))".format, OWNERS, OWNERS),
+    st.builds("x = {} == {}".format, OWNERS, OWNERS),
+    st.builds("x = 1 if {} else 2".format, OWNERS),
+    st.builds("x = ','.join({})".format, OWNERS),
+    st.builds("for k in {}: x = k".format, OWNERS),
 )
 
 
@@ -71,7 +101,8 @@ def _program(statements: list[str]) -> str:
     return textwrap.dedent(
         """
         import threading
-        from collections import deque
+        from collections import defaultdict, deque
+        from collections.abc import MutableMapping
 
         g = 0
         shared = {{"a": 1}}
@@ -84,6 +115,23 @@ def _program(statements: list[str]) -> str:
             def method(self):
                 return self.__c
 
+        class Sub(dict):
+            pass
+
+        class MM(MutableMapping):
+            def __init__(self):
+                self.data = {{"a": 1}}
+            def __getitem__(self, k):
+                return self.data[k]
+            def __setitem__(self, k, v):
+                self.data[k] = v
+            def __delitem__(self, k):
+                del self.data[k]
+            def __iter__(self):
+                return iter(self.data)
+            def __len__(self):
+                return len(self.data)
+
         class Fake:  # says it is a threading.local, and isinstance believes it
 
             @property
@@ -95,6 +143,7 @@ def _program(statements: list[str]) -> str:
             o, p, loc, fake = O(), O(), threading.local(), Fake()
             d, lst, s, dq = {{"a": 1}}, [1, 2], {{1}}, deque([1, 2])
             tup, text = (1, 2), "ab"
+            sub, mm, dd = Sub(a=1), MM(), defaultdict(int, a=1)
             x = None
         {body}
             return x
@@ -163,7 +212,8 @@ def test_the_c_helpers_record_the_events_the_python_helpers_record(
 
 @pytest.mark.skipif(C is None, reason="the C accelerator is not built or is switched off")
 def test_the_compiled_helpers_are_the_c_ones(recorder_path: str) -> None:
-    """With the accelerator in use, attribute, item, global and method helpers are C objects."""
+    """With the accelerator in use, attribute, item, global and method helpers, and the
+    gates of builtins, truth tests and ==, are C objects."""
     if recorder_path == "python":
         pytest.skip("the pure-Python path makes Python helpers")
     needs = {
@@ -172,8 +222,14 @@ def test_the_compiled_helpers_are_the_c_ones(recorder_path: str) -> None:
         "_tl_item_iter": ("item", "iter"),
         "_tl_g_load": ("global", "load"),
         "_tl_m_append": ("method", "append"),
+        "_tl_truth": ("truth",),
+        "_tl_eq": ("compare", "eq"),
+        "_tl_b_len": ("builtin", "len"),
+        "_tl_join": ("join",),
     }
     made = shadow.helpers(needs, {}, "m")
+    for gate in ("_tl_truth", "_tl_eq", "_tl_b_len", "_tl_join"):  # C on non-containers
+        assert type(made[gate]).__module__ == "tracelens.record._speedups"
     assert type(made["_tl_get_a"]).__module__ == "tracelens.record._speedups"
     assert type(made["_tl_item_get"]).__module__ == "tracelens.record._speedups"
     assert type(made["_tl_g_load"]).__module__ == "tracelens.record._speedups"

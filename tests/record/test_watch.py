@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import pickle
+import threading
+from collections import deque
 
 import pytest
 from hypothesis import given, settings
@@ -12,6 +14,7 @@ from hypothesis import strategies as st
 
 import tracelens
 from tests.helpers import read_trace
+from tracelens import schema as s
 
 
 def _ops(path):
@@ -396,3 +399,81 @@ def test_a_copy_of_a_watched_container_is_a_plain_equal_container(recording):
     recording()
     w = tracelens.watch({"a": [1]}, "v")
     assert [(type(c), c) for c in (copy.copy(w), copy.deepcopy(w))] == [(dict, {"a": [1]})] * 2
+
+
+class TestWatchedDeque:
+    def test_a_watched_deque_has_the_whole_deque_api(self, recording):
+        """watch(deque(...)) has every public method of a deque, and no list-only one."""
+        recording()
+        q = tracelens.watch(deque([1, 2]), "q")
+        public = {n for n in dir(deque) if not n.startswith("_")}
+        assert {n for n in public if hasattr(q, n)} == public
+        assert not hasattr(q, "sort")
+        assert isinstance(q, deque) and q.maxlen is None
+
+    def test_a_watched_deque_computes_what_the_deque_computes(self, recording):
+        """Each deque method on the proxy returns and leaves what it does on a deque."""
+        recording()
+        calls = [
+            ("append", (3,)), ("appendleft", (0,)), ("extend", ([4, 5],)),
+            ("extendleft", ([-1],)), ("rotate", (2,)), ("pop", ()), ("popleft", ()),
+            ("insert", (1, 9)), ("remove", (9,)), ("index", (2,)), ("count", (1,)),
+            ("copy", ()), ("reverse", ()),
+        ]  # fmt: skip
+        plain, q = deque([1, 2]), tracelens.watch(deque([1, 2]), "q")
+        for name, args in calls:
+            assert getattr(q, name)(*args) == getattr(plain, name)(*args), name
+        assert (list(q), q[0], len(q), 1 in q) == (list(plain), plain[0], len(plain), 1 in plain)
+
+    def test_left_end_methods_write_the_left_end_and_the_deque_commuting(self, recording):
+        """popleft/appendleft write q<left> and q (commuting); append writes q commuting."""
+        path = recording()
+        q = tracelens.watch(deque([1, 2]), "q")
+        q.popleft()
+        q.appendleft(0)
+        q.append(3)
+        q.rotate(1)
+        tracelens.shutdown()
+        c = s.Kind.COMMUTING
+        assert [(e["event"], e["var"], e.get(s.KIND)) for e in read_trace(path) if "var" in e] == [
+            ("write", "q<left>", None),
+            ("write", "q", c),
+            ("write", "q<left>", None),
+            ("write", "q", c),
+            ("write", "q", c),
+            ("write", "q", None),
+        ]
+
+    def test_a_popleft_of_an_empty_deque_reads_it_and_raises(self, recording):
+        """popleft() of an empty watched deque raises IndexError as a deque does, recorded
+        as a read of it (it observed the length)."""
+        path = recording()
+        q = tracelens.watch(deque(), "q")
+        with pytest.raises(IndexError):
+            q.popleft()
+        tracelens.shutdown()
+        assert [(e["event"], e["var"]) for e in read_trace(path) if "var" in e] == [("read", "q")]
+
+    @pytest.mark.parametrize(
+        ("worker", "race"),
+        [("q.popleft()", "q<left>"), ("q.append(1) if i else q.popleft()", None)],
+    )
+    def test_two_poplefts_race_and_append_with_popleft_does_not(self, tmp_path, worker, race):
+        """Two threads popleft-ing one watched deque race on its left end; an append
+        racing with a popleft (opposite ends) does not."""
+        from tracelens.analyze import analyze, load
+
+        path = tmp_path / "t.jsonl"
+        tracelens.configure(path)
+        q = tracelens.watch(deque(range(10)), "q")
+        ts = [threading.Thread(target=lambda i=i: eval(worker, {"q": q, "i": i})) for i in (0, 1)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        tracelens.shutdown()
+        found = {(f.kind, v) for f in analyze(load(path)).findings for v in f.variables}
+        if race is None:
+            assert found == set()
+        else:
+            assert ("data_race", race) in found

@@ -894,28 +894,29 @@ static PyObject *sh_names, *sh_proxies, *sh_not_data, *sh_immutable, *sh_contain
 static PyObject *sh_scalars, *sh_sized, *sh_whole, *sh_local_type, *sh_entry, *sh_failed;
 static PyObject *sh_key_text, *sh_builtin, *sh_counter, *sh_R, *sh_W, *sh_missing;
 static PyObject *sh_commuting, *sh_depth, *s_on, *s_module, *s_qualname, *s_class;
+static PyObject *sh_mapping; /* collections.abc.Mapping */
 
 /* shadow_setup(names, proxies, not_data, immutable, containers, scalars, sized, whole,
  *              local_type, entry, failed, key_text, builtin, counter, R, W, missing,
- *              commuting) */
+ *              commuting, mapping) */
 static PyObject *shadow_setup(PyObject *self, PyObject *args) {
-    PyObject *a[18];
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOO", &a[0], &a[1], &a[2], &a[3], &a[4], &a[5],
+    PyObject *a[19];
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOOOOOOOOOO", &a[0], &a[1], &a[2], &a[3], &a[4], &a[5],
                           &a[6], &a[7], &a[8], &a[9], &a[10], &a[11], &a[12], &a[13], &a[14],
-                          &a[15], &a[16], &a[17]))
+                          &a[15], &a[16], &a[17], &a[18]))
         return NULL;
     if (!PyDict_CheckExact(a[0]) || !PyAnySet_Check(a[1]) || !PyAnySet_Check(a[2]) ||
         !PyAnySet_Check(a[3]) || !PyAnySet_Check(a[4]) || !PyAnySet_Check(a[5]) ||
         !PyAnySet_Check(a[6]) || !PyTuple_Check(a[7]) || !PyType_Check(a[8]) ||
-        Py_TYPE(a[13])->tp_iternext == NULL || !PyDict_CheckExact(a[17])) {
+        Py_TYPE(a[13])->tp_iternext == NULL || !PyDict_CheckExact(a[17]) || !PyType_Check(a[18])) {
         PyErr_SetString(PyExc_TypeError, "shadow_setup() got an argument of the wrong type");
         return NULL;
     }
-    PyObject **g[18] = {&sh_names, &sh_proxies, &sh_not_data, &sh_immutable, &sh_containers,
+    PyObject **g[19] = {&sh_names, &sh_proxies, &sh_not_data, &sh_immutable, &sh_containers,
                         &sh_scalars, &sh_sized, &sh_whole, &sh_local_type, &sh_entry,
                         &sh_failed, &sh_key_text, &sh_builtin, &sh_counter, &sh_R, &sh_W,
-                        &sh_missing, &sh_commuting};
-    for (int i = 0; i < 18; i++) {
+                        &sh_missing, &sh_commuting, &sh_mapping};
+    for (int i = 0; i < 19; i++) {
         Py_INCREF(a[i]);
         Py_XSETREF(*g[i], a[i]);
     }
@@ -1311,6 +1312,20 @@ static int sh_is_local(PyObject *o) {
     return PyObject_IsInstance(o, sh_local_type);
 }
 
+/* shadow._key_set_kind: 1 a dict or dict subclass, 2 another Mapping, 0 neither; -1 an
+ * error. Asked of the type, never of o.__class__ (the program's code). */
+static int sh_key_set_kind(PyObject *o) {
+    if (PyDict_CheckExact(o)) return 1;
+    PyObject *t = (PyObject *)Py_TYPE(o);
+    int r;
+    if ((r = sh_in(sh_containers, t)) != 0) return r < 0 ? -1 : 0;
+    if ((r = sh_in(sh_immutable, t)) != 0) return r < 0 ? -1 : 0;
+    if ((r = sh_in(sh_proxies, t)) != 0) return r < 0 ? -1 : 0;
+    if (PyDict_Check(o)) return 1;
+    r = PyObject_IsSubclass(t, sh_mapping);
+    return r < 0 ? -1 : r ? 2 : 0;
+}
+
 /* shadow._attr_event: 0 (recorded, or said why not), -1 a BaseException to raise. */
 static int sh_attr_event(PyObject *op, PyObject *seq, PyObject *o, PyObject *name, PyObject *v) {
     PyObject *entry = NULL, *var = NULL, *val = NULL;
@@ -1473,7 +1488,7 @@ static int sh_global_load_event(PyObject *seq, PyObject *name, PyObject *shortna
 enum {
     K_ATTR_GET, K_ATTR_SET, K_ATTR_DEL, K_ATTR_AUG,
     K_ITEM_GET, K_ITEM_SET, K_ITEM_DEL, K_ITEM_AUG, K_ITEM_IN,
-    K_GLOBAL_LOAD, K_GLOBAL_STORE, K_GLOBAL_AUG, K_METHOD,
+    K_GLOBAL_LOAD, K_GLOBAL_STORE, K_GLOBAL_AUG, K_METHOD, K_GATE,
 };
 static const Py_ssize_t helper_nargs[] = {1, 2, 1, 3, 3, 4, 3, 5, 3, 1, 2, 3, 2};
 static const char *const helper_kinds[] = {
@@ -1495,7 +1510,72 @@ typedef struct {
     PyObject *module, *vars;    /* globals: module name (None for __main__), name -> var */
     int dict_effect, other_effect; /* methods: on a dict, on a list/set/deque/bytearray */
     PyObject *how;              /* methods: type -> how its write commutes ("c", "e", "l") */
+    PyObject *fallback;         /* methods: the Python helper, for dict subclasses and mappings;
+                                   gates: the Python helper, for containers */
+    int gate;                   /* gates: G_TRUTH, G_EQ, G_NE, G_CALL */
+    PyObject *real;             /* gates of builtins: the builtin (NULL: sep.join) */
 } Helper;
+
+/* The gates: helpers whose accesses are recorded only on containers (shadow._truth,
+ * _compare, _builtin_helper, _join). On anything else they do what the program's code
+ * does, here in C; on a container they hand the call to the Python helper. */
+enum { G_TRUTH, G_EQ, G_NE, G_CALL };
+static PyObject *sh_untracked, *sh_bases; /* types never containers; container bases */
+
+/* shadow._tracked: 1, 0, or -1 with an exception. Asked of the type. */
+static int sh_tracked(PyObject *o) {
+    PyObject *t = (PyObject *)Py_TYPE(o);
+    int r;
+    if ((r = sh_in(sh_containers, t)) != 0) return r;
+    if ((r = sh_in(sh_untracked, t)) != 0) return r < 0 ? -1 : 0;
+    if ((r = sh_in(sh_proxies, t)) != 0) return r < 0 ? -1 : 0;
+    if ((r = PyObject_IsSubclass(t, sh_bases)) != 0) return r;
+    return PyObject_IsSubclass(t, sh_mapping);
+}
+
+/* A gate: (o, hint) for truth, (a, b, hint_a, hint_b) for ==/!=, (f, hints, *args,
+ * **kwargs) for a builtin's or sep.join's call. */
+static PyObject *helper_gate(Helper *h, PyObject *const *args, Py_ssize_t nargs,
+                             PyObject *kwnames) {
+    int r;
+    if (h->gate == G_CALL) {
+        if (nargs < 2 || !PyTuple_Check(args[1])) {
+            PyErr_SetString(PyExc_TypeError, "tracelens call helper takes f, hints, *args");
+            return NULL;
+        }
+        PyObject *f = args[0], *hints = args[1];
+        Py_ssize_t npos = nargs - 2, nh = PyTuple_GET_SIZE(hints);
+        int any = 0;
+        if (h->real == NULL || f == h->real) {
+            for (Py_ssize_t i = 0; i < npos && i < nh && !any; i++) {
+                PyObject *hint = PyTuple_GET_ITEM(hints, i);
+                if (PyUnicode_Check(hint) && PyUnicode_GET_LENGTH(hint) == 0) continue;
+                if ((r = sh_tracked(args[2 + i])) < 0) return NULL;
+                any = r;
+            }
+        }
+        if (any) return PyObject_Vectorcall(h->fallback, args, nargs, kwnames);
+        return PyObject_Vectorcall(f, args + 2, npos, kwnames);
+    }
+    Py_ssize_t want = h->gate == G_TRUTH ? 2 : 4;
+    if (kwnames != NULL || nargs != want) {
+        PyErr_Format(PyExc_TypeError, "tracelens gate takes %zd positional arguments", want);
+        return NULL;
+    }
+    if ((r = sh_tracked(args[0])) < 0) return NULL;
+    if (!r && h->gate != G_TRUTH && (r = sh_tracked(args[1])) < 0) return NULL;
+    if (r) return PyObject_Vectorcall(h->fallback, args, nargs, NULL);
+    if (h->gate == G_TRUTH) {
+        int b = PyObject_IsTrue(args[0]);
+        return b < 0 ? NULL : Py_NewRef(b ? Py_True : Py_False);
+    }
+    return PyObject_RichCompare(args[0], args[1], h->gate == G_EQ ? Py_EQ : Py_NE);
+}
+
+/* The size of a dict subclass's storage (shadow._subclass_size), -1 for other objects;
+ * whether it grew since (a __missing__ that inserted, as a defaultdict's does). */
+#define SUBCLASS_SIZE(o) (!PyDict_CheckExact(o) && PyDict_Check(o) ? PyDict_GET_SIZE(o) : -1)
+#define GREW(o, size) ((size) >= 0 && PyDict_GET_SIZE(o) != (size))
 
 static int is_key_or_index_error(void) {
     return PyErr_ExceptionMatches(PyExc_KeyError) || PyErr_ExceptionMatches(PyExc_IndexError);
@@ -1588,6 +1668,12 @@ static PyObject *helper_method(Helper *h, PyObject *const *args, Py_ssize_t narg
         if (c < 0) return NULL;
         if (c) effect = h->other_effect;
     }
+    if (effect == E_NONE && h->dict_effect != E_NONE && h->fallback != NULL) {
+        int kind = sh_key_set_kind(o);
+        if (kind < 0) return NULL;
+        if (kind) /* a dict subclass or another mapping: the Python helper (rare) */
+            return PyObject_Vectorcall(h->fallback, args, nargs, kwnames);
+    }
     PyObject *meth = PyObject_GetAttr(o, h->name);
     if (meth == NULL) return NULL;
     if (effect == E_NONE) {
@@ -1640,6 +1726,7 @@ static PyObject *helper_call(PyObject *self, PyObject *const *args, size_t nargs
     Helper *h = (Helper *)self;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
     if (h->kind == K_METHOD) return helper_method(h, args, nargs, kwnames);
+    if (h->kind == K_GATE) return helper_gate(h, args, nargs, kwnames);
     if (kwnames != NULL || nargs != helper_nargs[h->kind]) {
         PyErr_Format(PyExc_TypeError, "tracelens %s helper takes %zd positional arguments",
                      helper_kinds[h->kind], helper_nargs[h->kind]);
@@ -1676,21 +1763,35 @@ static PyObject *helper_call(PyObject *self, PyObject *const *args, size_t nargs
         SEQ_THEN(sh_attr_event(sh_W, seq, o, h->text, w));
         if (!failed_) out = Py_NewRef(Py_None);
         goto done;
-    case K_ITEM_GET:
+    case K_ITEM_GET: {
+        Py_ssize_t size = SUBCLASS_SIZE(o);
         v = PyObject_GetItem(o, args[1]);
         if (v == NULL) {
             if (is_key_or_index_error())
                 SEQ_THEN(sh_item_event(sh_R, seq, o, args[1], sh_missing, args[2], 0));
             return NULL;
         }
-        SEQ_THEN(sh_item_event(sh_R, seq, o, args[1], v, args[2], 0));
+        /* a defaultdict's d[k] of a missing key inserted it: a write */
+        SEQ_THEN(sh_item_event(GREW(o, size) ? sh_W : sh_R, seq, o, args[1], v, args[2],
+                               GREW(o, size)));
         if (failed_) Py_CLEAR(v);
         return v;
+    }
     case K_ITEM_SET: {
-        int is_new = 0;
-        if (PyDict_CheckExact(o)) {
+        /* a new key writes the key set: a dict (or subclass) asked by its storage,
+         * another mapping not asked (every store writes it: shadow._set_item) */
+        int kind = sh_key_set_kind(o), is_new = kind == 2;
+        if (kind < 0) return NULL;
+        if (kind == 1) {
             int has = PyDict_Contains(o, args[1]);
-            if (has < 0) return NULL;
+            if (has < 0) {
+                /* a key only a subclass's own __setitem__ can take (an exact dict's
+                 * store raises the same TypeError itself) */
+                if (PyDict_CheckExact(o) || !PyErr_ExceptionMatches(PyExc_TypeError))
+                    return NULL;
+                PyErr_Clear();
+                has = 0;
+            }
             is_new = !has;
         }
         if (PyObject_SetItem(o, args[1], args[2]) < 0) return NULL;
@@ -1699,19 +1800,24 @@ static PyObject *helper_call(PyObject *self, PyObject *const *args, size_t nargs
     }
     case K_ITEM_DEL: {
         /* a del that raises (KeyError) is recorded: the racing second del */
+        int kind = sh_key_set_kind(o);
+        if (kind < 0) return NULL;
         int r = PyObject_DelItem(o, args[1]);
-        SEQ_THEN(sh_item_event(sh_W, seq, o, args[1], sh_missing, args[2], PyDict_CheckExact(o)));
+        SEQ_THEN(sh_item_event(sh_W, seq, o, args[1], sh_missing, args[2], kind != 0));
         return r < 0 || failed_ ? NULL : Py_NewRef(Py_None);
     }
-    case K_ITEM_AUG:
+    case K_ITEM_AUG: {
+        Py_ssize_t size = SUBCLASS_SIZE(o);
         if ((v = PyObject_GetItem(o, args[1])) == NULL) return NULL;
         SEQ_THEN(sh_item_event(sh_R, seq, o, args[1], v, args[4], 0));
         if (failed_) goto done;
         if ((w = PyObject_CallFunctionObjArgs(args[2], v, args[3], NULL)) == NULL) goto done;
         if (PyObject_SetItem(o, args[1], w) < 0) goto done;
-        SEQ_THEN(sh_item_event(sh_W, seq, o, args[1], w, args[4], 0));
+        /* counts[k] += 1 of a defaultdict's missing key inserted it */
+        SEQ_THEN(sh_item_event(sh_W, seq, o, args[1], w, args[4], GREW(o, size)));
         if (!failed_) out = Py_NewRef(Py_None);
         goto done;
+    }
     case K_ITEM_IN: {
         int present = PySequence_Contains(o, args[1]);
         if (present < 0) return NULL;
@@ -1772,6 +1878,8 @@ static void helper_dealloc(PyObject *self) {
     Py_CLEAR(h->module);
     Py_CLEAR(h->vars);
     Py_CLEAR(h->how);
+    Py_CLEAR(h->fallback);
+    Py_CLEAR(h->real);
     PyObject_GC_Del(self);
 }
 
@@ -1780,6 +1888,8 @@ static int helper_traverse(PyObject *self, visitproc visit, void *arg) {
     Py_VISIT(h->g);
     Py_VISIT(h->vars);
     Py_VISIT(h->how);
+    Py_VISIT(h->fallback);
+    Py_VISIT(h->real);
     return 0;
 }
 
@@ -1788,12 +1898,15 @@ static int helper_clear(PyObject *self) {
     Py_CLEAR(h->g);
     Py_CLEAR(h->vars);
     Py_CLEAR(h->how);
+    Py_CLEAR(h->fallback);
+    Py_CLEAR(h->real);
     return 0;
 }
 
 static PyObject *helper_repr(PyObject *self) {
     Helper *h = (Helper *)self;
     if (h->kind == K_METHOD) return PyUnicode_FromFormat("<tracelens method %S>", h->name);
+    if (h->kind == K_GATE) return PyUnicode_FromFormat("<tracelens gate %R>", h->fallback);
     if (h->text != NULL) return PyUnicode_FromFormat("<tracelens %s %S>", helper_kinds[h->kind], h->text);
     return PyUnicode_FromFormat("<tracelens %s>", helper_kinds[h->kind]);
 }
@@ -1851,7 +1964,8 @@ static PyObject *make_helper(PyObject *self, PyObject *args) {
     h->module = k >= K_GLOBAL_LOAD ? Py_NewRef(module) : NULL;
     h->vars = k >= K_GLOBAL_LOAD ? PyDict_New() : NULL;
     h->dict_effect = h->other_effect = E_NONE;
-    h->how = NULL;
+    h->how = h->fallback = h->real = NULL;
+    h->gate = 0;
     if (k >= K_GLOBAL_LOAD && h->vars == NULL) {
         Py_DECREF(h);
         return NULL;
@@ -1865,12 +1979,20 @@ static int effect_of(const char *e) {
          : strcmp(e, "wk") == 0 ? E_WK : strcmp(e, "") == 0 ? E_NONE : -1;
 }
 
-/* method_helper(name, dict_effect, other_effect, how): the helper of a container method
- * (shadow._method_helper); how: type -> how its write commutes (_COMMUTING_METHODS). */
+/* method_helper(name, dict_effect, other_effect, how[, fallback]): the helper of a
+ * container method (shadow._method_helper); how: type -> how its write commutes
+ * (_COMMUTING_METHODS); fallback: the Python helper, called for a dict subclass or
+ * another mapping. */
 static PyObject *make_method_helper(PyObject *self, PyObject *args) {
-    PyObject *name, *how;
+    PyObject *name, *how, *fallback = NULL;
     const char *de, *oe;
-    if (!PyArg_ParseTuple(args, "UssO!", &name, &de, &oe, &PyDict_Type, &how)) return NULL;
+    if (!PyArg_ParseTuple(args, "UssO!|O", &name, &de, &oe, &PyDict_Type, &how, &fallback))
+        return NULL;
+    if (fallback == Py_None) fallback = NULL;
+    if (fallback != NULL && !PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_TypeError, "a method helper's fallback is callable");
+        return NULL;
+    }
     int d = effect_of(de), o = effect_of(oe);
     if (d < 0 || o < 0) {
         PyErr_SetString(PyExc_ValueError, "unknown method effect");
@@ -1890,6 +2012,9 @@ static PyObject *make_method_helper(PyObject *self, PyObject *args) {
     h->dict_effect = d;
     h->other_effect = o;
     h->how = Py_NewRef(how);
+    h->fallback = Py_XNewRef(fallback);
+    h->real = NULL;
+    h->gate = 0;
     PyObject_GC_Track(h);
     return (PyObject *)h;
 }
@@ -2216,6 +2341,50 @@ static PyTypeObject LockCoreType = {
     .tp_doc = "The C methods of a recorded lock (tracelens.record.locks.TracedLock).",
 };
 
+/* gate(kind, fallback, real): a helper recorded only on containers (see helper_gate);
+ * kind "truth", "eq", "ne" or "call"; fallback the Python helper; real the builtin
+ * called (a "call"; None for sep.join, whose callee is checked by the fallback). */
+static PyObject *make_gate(PyObject *self, PyObject *args) {
+    const char *kind;
+    PyObject *fallback, *real;
+    if (!PyArg_ParseTuple(args, "sOO", &kind, &fallback, &real)) return NULL;
+    int g = strcmp(kind, "truth") == 0 ? G_TRUTH : strcmp(kind, "eq") == 0 ? G_EQ
+          : strcmp(kind, "ne") == 0 ? G_NE : strcmp(kind, "call") == 0 ? G_CALL : -1;
+    if (g < 0 || !PyCallable_Check(fallback)) {
+        PyErr_SetString(PyExc_ValueError, "gate() takes a kind and the Python helper");
+        return NULL;
+    }
+    if (sh_untracked == NULL || sh_names == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "gate_setup() was not called");
+        return NULL;
+    }
+    Helper *h = PyObject_GC_New(Helper, &HelperType);
+    if (h == NULL) return NULL;
+    h->vectorcall = helper_call;
+    h->kind = K_GATE;
+    h->name = h->text = h->g = h->module = h->vars = h->how = NULL;
+    h->dict_effect = h->other_effect = E_NONE;
+    h->gate = g;
+    h->fallback = Py_NewRef(fallback);
+    h->real = real == Py_None ? NULL : Py_NewRef(real);
+    PyObject_GC_Track(h);
+    return (PyObject *)h;
+}
+
+/* gate_setup(untracked, bases): the types that are never containers (a set) and the
+ * container base types (a tuple) of shadow._tracked. */
+static PyObject *gate_setup(PyObject *self, PyObject *args) {
+    PyObject *untracked, *bases;
+    if (!PyArg_ParseTuple(args, "OO!", &untracked, &PyTuple_Type, &bases)) return NULL;
+    if (!PyAnySet_Check(untracked)) {
+        PyErr_SetString(PyExc_TypeError, "gate_setup() takes a set of types");
+        return NULL;
+    }
+    Py_XSETREF(sh_untracked, Py_NewRef(untracked));
+    Py_XSETREF(sh_bases, Py_NewRef(bases));
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"render", (PyCFunction)(void (*)(void))render, METH_FASTCALL,
      "JSON lines of a chunk of event records (Sink._render)."},
@@ -2232,6 +2401,9 @@ static PyMethodDef methods[] = {
      "Hand tracelens.record.shadow's registry and rules to the helpers."},
     {"method_helper", make_method_helper, METH_VARARGS,
      "The helper of a container method (tracelens.record.shadow._method_helper)."},
+    {"gate", make_gate, METH_VARARGS,
+     "A helper recorded only on containers (shadow._truth, _compare, _builtin_helper)."},
+    {"gate_setup", gate_setup, METH_VARARGS, "Hand shadow._tracked's rules to the gates."},
     {"helper", make_helper, METH_VARARGS,
      "A helper that instrumented code calls (tracelens.record.shadow.helpers)."},
     {"lock_setup", lock_setup, METH_VARARGS,

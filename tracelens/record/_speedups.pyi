@@ -51,12 +51,20 @@ def shadow_setup(
     write: str,
     missing: str,
     commuting: dict[str, Any],
+    mapping: type,
     /,
 ) -> None: ...
 def helper(
     kind: str, name: str | None, text: str | None, g: dict[str, Any] | None, module: str | None, /
 ) -> Callable[..., Any]: ...
 def method_helper(
-    name: str, dict_effect: str, other_effect: str, how: dict[type, str], /
+    name: str,
+    dict_effect: str,
+    other_effect: str,
+    how: dict[type, str],
+    fallback: Callable[..., Any] | None = None,
+    /,
 ) -> Callable[..., Any]: ...
 def unit_state_changed() -> None: ...
+def gate(kind: str, fallback: Callable[..., Any], real: Any, /) -> Callable[..., Any]: ...
+def gate_setup(untracked: frozenset[type], bases: tuple[type, ...], /) -> None: ...

@@ -24,6 +24,14 @@ builtin container methods      dict, list, set or deque, else a plain call
 ``for x in o``, comprehensions  ``for x in _tl_item_iter(o, "o")``: iterating a
                                container reads its key set when it starts and
                                again when it ends
+``len(o)``, ``sorted(o)``,     ``_tl_b_len(len, ("o",), o)``: the callee as the
+``iter(o)``, ... (builtins     program looked it up, recorded only when it is the
+that read a whole container)   builtin (``shadow.BUILTIN_READERS``)
+``sep.join(o)``                ``_tl_join(sep.join, ("o",), o)``
+``if o:``, ``while o:``,       ``if _tl_truth(o, "o"):``: a truth test of a name,
+``not o``, ``x if o else y``   attribute or item (a bool)
+``a == b``, ``a != b``         ``_tl_eq(a, b, "a", "b")``, ``_tl_ne(...)`` (not when
+                               a side is a constant)
 =============================  =============================================
 
 Left alone: method calls other than the containers' (``o.f(x)`` looks ``f`` up
@@ -134,6 +142,28 @@ class _Rewriter(ast.NodeTransformer):
         return ast.Constant(text if len(text) <= 60 else text[:57] + "...")
 
     @staticmethod
+    def _fresh(node: ast.expr) -> bool:
+        """Whether ``node`` makes a new value each time (a literal, a display, a
+        comprehension): nobody else can hold it, so reading it is not recorded."""
+        return isinstance(
+            node,
+            ast.Constant
+            | ast.List
+            | ast.Tuple
+            | ast.Dict
+            | ast.Set
+            | ast.ListComp
+            | ast.SetComp
+            | ast.DictComp
+            | ast.GeneratorExp
+            | ast.JoinedStr,
+        )
+
+    def _arg_label(self, node: ast.expr) -> ast.Constant:
+        """A whole-read argument's label; ``""`` for a fresh value (not recorded)."""
+        return ast.Constant("") if self._fresh(node) else self._label(node)
+
+    @staticmethod
     def _key(node: ast.expr) -> ast.expr:
         """A subscript's index as an expression (slices become ``slice(...)`` calls)."""
         if isinstance(node, ast.Slice):
@@ -192,8 +222,45 @@ class _Rewriter(ast.NodeTransformer):
             return self._call(helper, [ast.Constant(node.id)], node)
         return node
 
+    def _plain_args(self, node: ast.Call) -> bool:
+        """Whether a call passes no ``*args`` or ``**kwargs`` (its arguments can be named)."""
+        return not any(isinstance(a, ast.Starred) for a in node.args) and all(
+            k.arg is not None for k in node.keywords
+        )
+
+    def _reader_call(self, helper: ast.Name, func: ast.expr, node: ast.Call) -> ast.Call:
+        """``helper(func, (labels...), *args, **kwargs)``: the callee as the program looks
+        it up, the labels of the positional arguments, then the arguments."""
+        labels = ast.Tuple(elts=[self._arg_label(a) for a in node.args], ctx=ast.Load())
+        args = [self.visit(a) for a in node.args]
+        keywords = [self.visit(k) for k in node.keywords]
+        call = ast.Call(func=helper, args=[func, labels, *args], keywords=keywords)
+        return ast.fix_missing_locations(ast.copy_location(call, node))
+
     def visit_Call(self, node: ast.Call) -> ast.AST:
         func = node.func
+        if (
+            isinstance(func, ast.Name)
+            and func.id in shadow.BUILTIN_READERS
+            and node.args
+            and not all(self._fresh(a) for a in node.args)
+            and self._plain_args(node)
+        ):  # len(x), sorted(x), iter(x), ...: recorded when the callee is the builtin
+            helper = self._helper(f"{_PREFIX}b_{func.id}", ("builtin", func.id), func)
+            return self._reader_call(helper, self.visit(func), node)
+        if (
+            isinstance(func, ast.Attribute)
+            and func.attr == "join"
+            and len(node.args) == 1
+            and not node.keywords
+            and not self._fresh(node.args[0])
+            and self._plain_args(node)
+        ):  # sep.join(x): the bound method looked up as the program does
+            helper = self._helper(f"{_PREFIX}join", ("join",), func)
+            bound = ast.copy_location(
+                ast.Attribute(value=self.visit(func.value), attr="join", ctx=ast.Load()), func
+            )
+            return self._reader_call(helper, bound, node)
         if isinstance(func, ast.Attribute) and func.attr in shadow.CONTAINER_METHODS:
             helper = self._helper(f"{_PREFIX}m_{func.attr}", ("method", func.attr), func)
             args = [self.visit(a) for a in node.args]
@@ -211,6 +278,18 @@ class _Rewriter(ast.NodeTransformer):
         return self.generic_visit(node)
 
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        if (
+            len(node.ops) == 1
+            and isinstance(node.ops[0], ast.Eq | ast.NotEq)
+            and not (self._fresh(node.left) and self._fresh(node.comparators[0]))
+            and not isinstance(node.left, ast.Constant)
+            and not isinstance(node.comparators[0], ast.Constant)
+        ):  # a == b: of containers, a read of each whole (never of a literal's)
+            kind = "eq" if isinstance(node.ops[0], ast.Eq) else "ne"
+            helper = self._helper(f"{_PREFIX}{kind}", ("compare", kind), node)
+            left, right = self.visit(node.left), self.visit(node.comparators[0])
+            labels = [self._arg_label(node.left), self._arg_label(node.comparators[0])]
+            return self._call(helper, [left, right, *labels], node)
         if len(node.ops) == 1 and isinstance(node.ops[0], ast.In | ast.NotIn):
             item = self.visit(node.left)
             container = self.visit(node.comparators[0])
@@ -220,6 +299,49 @@ class _Rewriter(ast.NodeTransformer):
             if isinstance(node.ops[0], ast.NotIn):
                 return ast.copy_location(ast.UnaryOp(op=ast.Not(), operand=call), node)
             return call
+        return self.generic_visit(node)
+
+    # -- truth tests ------------------------------------------------------------------------
+
+    def _test(self, node: ast.expr) -> ast.expr:
+        """An expression whose truth only is used (``if``, ``while``, ``not``, ...): a
+        name, attribute or item tested becomes ``_tl_truth(value, label)``, a bool."""
+        if isinstance(node, ast.BoolOp):
+            node.values = [self._test(v) for v in node.values]
+            return node
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            node.operand = self._test(node.operand)
+            return node
+        if isinstance(node, ast.Name | ast.Attribute | ast.Subscript):
+            helper = self._helper(f"{_PREFIX}truth", ("truth",), node)
+            return self._call(helper, [self.visit(node), self._label(node)], node)
+        result: ast.expr = self.visit(node)
+        return result
+
+    def visit_If(self, node: ast.If | ast.While) -> ast.AST:
+        node.test = self._test(node.test)
+        node.body = self._statements(node.body)
+        node.orelse = self._statements(node.orelse)
+        return node
+
+    visit_While = visit_If
+
+    def visit_IfExp(self, node: ast.IfExp) -> ast.AST:
+        node.test = self._test(node.test)
+        node.body = self.visit(node.body)
+        node.orelse = self.visit(node.orelse)
+        return node
+
+    def visit_Assert(self, node: ast.Assert) -> ast.AST:
+        node.test = self._test(node.test)
+        if node.msg is not None:
+            node.msg = self.visit(node.msg)
+        return node
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:
+        if isinstance(node.op, ast.Not):
+            node.operand = self._test(node.operand)
+            return node
         return self.generic_visit(node)
 
     # -- iteration --------------------------------------------------------------------------
@@ -293,7 +415,7 @@ class _Rewriter(ast.NodeTransformer):
         node.target = self.visit(node.target)
         where = self._comprehensions[-1] if self._comprehensions else node.iter
         node.iter = self.visit(node.iter) if node.is_async else self._iterable(node.iter, where)
-        node.ifs = [self.visit(i) for i in node.ifs]
+        node.ifs = [self._test(i) for i in node.ifs]
         return node
 
     # -- stores ----------------------------------------------------------------------------

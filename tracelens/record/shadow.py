@@ -12,10 +12,11 @@ reference; with the C accelerator, ``helpers`` hands out their C twins
 same events without a Python frame (``tests/record/test_shadow_twins.py``).
 
 What is recorded: reads and writes of attributes and items of objects, key sets of
-dicts and sets (an insert or delete writes it; iteration, ``len``, ``copy``, ``keys``
-read it), lists and deques as one variable each (indices shift), and module globals
-that a function declares ``global``. The writes that commute with each other carry
-``kind: "commuting"`` (``CONTAINER_METHODS`` and ``docs/analysis.md``, *Operations
+dicts, dict subclasses, other mappings and sets (an insert or delete writes it;
+iteration, ``len`` and the other builtins of ``BUILTIN_READERS``, truth tests, ``==``,
+``copy``, ``keys`` read it), lists and deques as one variable each (indices shift),
+and module globals that a function declares ``global``. The writes that commute with
+each other carry ``kind: "commuting"`` (``CONTAINER_METHODS`` and ``docs/analysis.md``, *Operations
 that commute*): the key-set write of an insert or delete of one key (the key itself is
 written too), ``add``/``discard``/``remove`` of one element of a set (which also write
 ``name[x]``), ``append``/``extend`` of a list or deque, and ``appendleft``/``popleft``
@@ -39,13 +40,14 @@ reused by a new object never inherits an old name.
 from __future__ import annotations
 
 import builtins
+import operator
 import os
 import sys
 import threading
 import types
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from tracelens import schema as s
@@ -65,7 +67,7 @@ from tracelens.record._core import (
 
 _getframe: Final = sys._getframe
 
-__all__ = ["CONTAINER_METHODS", "MAX_KEPT", "helpers", "kept", "label_of"]
+__all__ = ["BUILTIN_READERS", "CONTAINER_METHODS", "MAX_KEPT", "helpers", "kept", "label_of"]
 
 _R: Final = s.Op.READ
 _W: Final = s.Op.WRITE
@@ -351,6 +353,38 @@ def _attr_event(op: str, seq: int, o: Any, name: str, v: Any) -> None:
 
 
 _CONTAINERS: Final = frozenset({dict, list, set, deque, bytearray})
+_CONTAINER_BASES: Final = (dict, list, set, deque, bytearray)
+#: Types that are never containers, told apart first (``_tracked``).
+_UNTRACKED: Final = _IMMUTABLE | {type(None), complex}
+
+
+def _tracked(o: Any) -> bool:
+    """Whether ``o``'s key set (or whole) is recorded when it is read whole: a dict,
+    list, set, deque or bytearray, a subclass of one, or a ``Mapping``. A ``watch()``
+    proxy records itself; immutable values never change. Asked of ``type(o)``, never of
+    ``o.__class__``, which may be the program's code."""
+    t = type(o)
+    if t in _CONTAINERS:
+        return True
+    if t in _UNTRACKED or t in _PROXIES:
+        return False
+    return issubclass(t, _CONTAINER_BASES) or issubclass(t, Mapping)
+
+
+def _key_set_kind(o: Any) -> int:
+    """How an item store into ``o`` tells whether it inserted a key: 1 a dict or a dict
+    subclass (by its own storage, ``dict.__contains__``, which runs no code of the
+    program's), 2 any other ``Mapping`` (not asked: every store writes the key set, see
+    ``_set_item``), 0 neither (no key set)."""
+    t = type(o)
+    if t is dict:
+        return 1
+    if t in _CONTAINERS or t in _IMMUTABLE or t in _PROXIES:
+        return 0
+    if issubclass(t, dict):
+        return 1
+    return 2 if issubclass(t, Mapping) else 0
+
 
 _GET: Final = """
 def get(o):
@@ -451,7 +485,16 @@ def _item_event(op: str, seq: int, o: Any, key: Any, v: Any, hint: str, key_set:
         _failed(e)
 
 
+def _subclass_size(o: Any) -> int:
+    """The size of a dict subclass's storage (``dict.__len__``, none of the program's
+    code), so that a ``__missing__`` that inserts (``defaultdict``) is seen; -1 for any
+    other object."""
+    t = type(o)
+    return -1 if t is dict or t in _CONTAINERS or not issubclass(t, dict) else dict.__len__(o)
+
+
 def _get_item(o: Any, k: Any, hint: str) -> Any:
+    size = _subclass_size(o)
     try:
         v = o[k]
     except (KeyError, IndexError) as e:
@@ -464,14 +507,24 @@ def _get_item(o: Any, k: Any, hint: str) -> Any:
         _hide(e)
         raise
     seq = next_seq()
-    if STATE.on:
-        _item_event(_R, seq, o, k, v, hint, False)
+    if STATE.on:  # a defaultdict's d[k] of a missing key inserted it: a write
+        grew = size >= 0 and dict.__len__(o) != size
+        _item_event(_W if grew else _R, seq, o, k, v, hint, grew)
     return v
 
 
 def _set_item(o: Any, k: Any, v: Any, hint: str) -> None:
+    # A store of a new key writes the key set. A dict (or a dict subclass) is asked by
+    # its own storage; another mapping is not asked (its ``in`` may run the program's
+    # ``__getitem__``): each of its stores is taken to write the key set (commuting).
+    kind = _key_set_kind(o)
+    new = kind == 2
+    if kind == 1:
+        try:
+            new = not dict.__contains__(o, k)
+        except TypeError:  # a key only the subclass's own __setitem__ can take
+            new = True
     try:
-        new = type(o) is dict and k not in o
         o[k] = v
     except BaseException as e:
         _hide(e)
@@ -487,15 +540,16 @@ def _del_item(o: Any, k: Any, hint: str) -> None:
     except BaseException as e:  # a del that raises (KeyError) is recorded: the racing second del
         seq = next_seq()
         if STATE.on:
-            _item_event(_W, seq, o, k, _MISSING, hint, type(o) is dict)
+            _item_event(_W, seq, o, k, _MISSING, hint, _key_set_kind(o) != 0)
         _hide(e)
         raise
     seq = next_seq()
     if STATE.on:
-        _item_event(_W, seq, o, k, _MISSING, hint, type(o) is dict)
+        _item_event(_W, seq, o, k, _MISSING, hint, _key_set_kind(o) != 0)
 
 
 def _aug_item(o: Any, k: Any, op: Callable[[Any, Any], Any], rhs: Any, hint: str) -> None:
+    size = _subclass_size(o)
     try:
         v = o[k]
         seq = next_seq()
@@ -507,8 +561,8 @@ def _aug_item(o: Any, k: Any, op: Callable[[Any, Any], Any], rhs: Any, hint: str
         _hide(e)
         raise
     seq = next_seq()
-    if STATE.on:
-        _item_event(_W, seq, o, k, v, hint, False)
+    if STATE.on:  # counts[k] += 1 of a defaultdict's missing key inserted it
+        _item_event(_W, seq, o, k, v, hint, size >= 0 and dict.__len__(o) != size)
 
 
 def _contains(o: Any, k: Any, hint: str) -> bool:
@@ -530,12 +584,13 @@ def _iterate(o: Any, hint: str) -> Any:
     """``iter(o)``; for a dict, list, set or deque, iterating is an interval: its key set
     (or whole) is read when the iterator is made and again when it is used up or
     dropped, so an insert by another unit in between races with the iteration."""
+    tracked = _tracked(o)
     try:
         it = iter(o)
     except BaseException as e:
         _hide(e)
         raise
-    if type(o) not in _CONTAINERS:
+    if not tracked:
         return it
     seq = next_seq()
     if STATE.on:
@@ -553,6 +608,24 @@ class _Iteration:
 
     def __iter__(self) -> _Iteration:
         return self
+
+    # What ``iter(o)`` or ``reversed(o)`` gave the program is otherwise the container's
+    # own iterator: its class (``it.__class__``, ``isinstance``), length hint, pickle
+    # (of the plain iterator) and other methods (``__setstate__``) are the iterator's.
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return type(self._it)
+
+    def __length_hint__(self) -> int:
+        return operator.length_hint(self._it)
+
+    def __reduce_ex__(self, protocol: Any) -> Any:
+        return self._it.__reduce_ex__(protocol)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _Iteration.__slots__:  # not set yet
+            raise AttributeError(name)
+        return getattr(self._it, name)
 
     def __next__(self) -> Any:
         try:
@@ -580,6 +653,128 @@ def _whole_event(seq: int, o: Any, hint: str, depth: int = 3) -> None:
         record(_R, seq, label_of(o, hint), NOVALUE, depth=depth)
     except Exception as e:
         _failed(e)
+
+
+# --- builtins that read a whole container ------------------------------------------------
+
+#: Builtins whose call reads the whole of its (first) argument at once, and those that
+#: make an iterator over it (an interval, like a ``for`` loop: ``_Iteration``). The
+#: rewrite passes the callee as the program looked it up; the helper records only when
+#: it IS the builtin (a program's own ``len`` is called as it is, unrecorded).
+_READERS: Final = ("len", "bool", "list", "tuple", "set", "frozenset", "sorted", "sum")
+_READERS_ONE: Final = ("min", "max", "any", "all")  # min/max: of one iterable only
+_ITERATORS: Final = ("iter", "enumerate", "zip", "reversed")
+BUILTIN_READERS: Final = frozenset((*_READERS, *_READERS_ONE, *_ITERATORS))
+#: ``sep.join(x)`` of a str or bytes ``sep`` reads ``x`` whole too.
+_JOINS: Final = frozenset({str.join, bytes.join})
+
+
+def _builtin_helper(name: str) -> Callable[..., Any]:
+    """The helper of a call of the builtin ``name``: ``call(f, hints, *args, **kw)``,
+    ``hints`` the positional arguments as the program wrote them."""
+    real = getattr(builtins, name)
+    if name in _ITERATORS:
+        return _iterator_helper(name, real)
+    one = name in ("min", "max")
+
+    def call(f: Any, hints: tuple[str, ...], /, *args: Any, **kwargs: Any) -> Any:
+        if f is not real or not args or not hints[0] or (one and len(args) != 1):
+            return f(*args, **kwargs)
+        if not _tracked(args[0]):
+            return f(*args, **kwargs)
+        o = args[0]
+        try:
+            return f(*args, **kwargs)
+        finally:  # it read the whole, raising or not (sum of a list with a str in it)
+            seq = next_seq()
+            if STATE.on:
+                _whole_event(seq, o, hints[0])
+
+    call.__name__ = f"tracelens_{name}"
+    return call
+
+
+def _iterator_helper(name: str, real: Any) -> Callable[..., Any]:
+    def call(f: Any, hints: tuple[str, ...], /, *args: Any, **kwargs: Any) -> Any:
+        if f is not real or not args:
+            return f(*args, **kwargs)
+        if name == "zip":
+            tracked = [i for i, a in enumerate(args) if i < len(hints) and hints[i] and _tracked(a)]
+        elif (name == "enumerate" and len(args) <= 2) or (len(args) == 1 and not kwargs):
+            tracked = [0] if hints[0] and _tracked(args[0]) else []
+        else:  # iter(callable, sentinel), or a call that raises TypeError as it is
+            tracked = []
+        if not tracked:
+            return f(*args, **kwargs)
+        if name in ("iter", "reversed"):
+            o = args[0]
+            it = f(o)
+            seq = next_seq()
+            if STATE.on:
+                _whole_event(seq, o, hints[0])
+            return _Iteration(it, o, hints[0])
+        wrapped = list(args)  # enumerate, zip: over the recorded iterations
+        for i in tracked:
+            o = args[i]
+            it = iter(o)
+            seq = next_seq()
+            if STATE.on:
+                _whole_event(seq, o, hints[i])
+            wrapped[i] = _Iteration(it, o, hints[i])
+        return f(*wrapped, **kwargs)
+
+    call.__name__ = f"tracelens_{name}"
+    return call
+
+
+def _join(f: Any, hints: tuple[str, ...], /, *args: Any, **kwargs: Any) -> Any:
+    """``sep.join(x)``, the bound method given: reads ``x`` whole when ``sep`` is a str
+    or bytes and ``x`` a recorded container."""
+    fn = getattr(type(getattr(f, "__self__", None)), "join", None)
+    if fn not in _JOINS or len(args) != 1 or not hints[0] or not _tracked(args[0]):
+        return f(*args, **kwargs)
+    o = args[0]
+    try:
+        return f(o)
+    finally:
+        seq = next_seq()
+        if STATE.on:
+            _whole_event(seq, o, hints[0])
+
+
+def _truth(o: Any, hint: str) -> bool:
+    """A truth test (``if d:``, ``while lst:``, ``not s``): of a container, a read of its
+    key set (its length)."""
+    tracked = _tracked(o)
+    b = bool(o)
+    if tracked:
+        seq = next_seq()
+        if STATE.on:
+            _whole_event(seq, o, hint)
+    return b
+
+
+def _compare(equal: bool) -> Callable[..., Any]:
+    def compare(a: Any, b: Any, hint_a: str, hint_b: str) -> Any:
+        """``a == b`` (or ``!=``): of containers, a read of each one's whole."""
+        ta, tb = bool(hint_a) and _tracked(a), bool(hint_b) and _tracked(b)
+        try:
+            return a == b if equal else a != b
+        finally:
+            if ta or tb:
+                seq = next_seq()
+                if STATE.on:
+                    if ta:
+                        _whole_event(seq, a, hint_a)
+                        seq = next_seq() if tb else seq
+                    if tb:
+                        _whole_event(seq, b, hint_b)
+
+    compare.__name__ = "tracelens_eq" if equal else "tracelens_ne"
+    return compare
+
+
+_COMPARES: Final = {"eq": _compare(True), "ne": _compare(False)}
 
 
 # --- methods of the builtin containers --------------------------------------------------
@@ -641,6 +836,13 @@ def _method_helper(name: str, dict_effect: str, other_effect: str) -> Callable[.
     def call(o: Any, hint: str, /, *args: Any, **kwargs: Any) -> Any:
         t = type(o)
         effect = dict_effect if t is dict else other_effect if t in _CONTAINERS else ""
+        size: Callable[[Any], object] = len
+        if not effect and dict_effect:
+            kind = _key_set_kind(o)
+            if kind == 1:  # a dict subclass, sized by its storage
+                effect, size = dict_effect, dict.__len__
+            elif kind == 2:  # another mapping, not sized (see _unsized)
+                effect, size = dict_effect, _unsized if dict_effect == "wk" else _same
         if not effect:
             try:
                 return getattr(o, name)(*args, **kwargs)
@@ -649,7 +851,7 @@ def _method_helper(name: str, dict_effect: str, other_effect: str) -> Callable[.
                 raise
         keyed = effect.endswith("k") and bool(args)
         how = _COMMUTING_METHODS.get((t, name), "") if effect == "w" else ""
-        size = len(o)
+        before = size(o)
         try:
             out = getattr(o, name)(*args, **kwargs)
         except (KeyError, IndexError, ValueError) as e:
@@ -666,11 +868,24 @@ def _method_helper(name: str, dict_effect: str, other_effect: str) -> Callable[.
             raise
         seq = next_seq()
         if STATE.on:
-            _method_event(effect, seq, o, hint, args, keyed, len(o) != size, how)
+            _method_event(effect, seq, o, hint, args, keyed, size(o) != before, how)
         return out
 
     call.__name__ = f"tracelens_{name}"
     return call
+
+
+def _unsized(o: Any) -> object:
+    """The "size" of a mapping that is not a dict, not asked (``len`` would run the
+    program's ``__len__``): a new object each time, never equal to the one before, so
+    that a keyed method is taken to have inserted or removed its key (a commuting write
+    of the key set): recorded conservatively."""
+    return object()
+
+
+def _same(o: Any) -> object:
+    """The "size" of a mapping whose method cannot insert or remove one key."""
+    return 0
 
 
 def _method_event(
@@ -783,6 +998,7 @@ def _global_event(op: str, seq: int, name: str, v: Any) -> None:
 # --- what a rewritten module gets -------------------------------------------------------
 
 _attr_cache: dict[tuple[str, str], dict[str, Callable[..., Any]]] = {}
+_builtins_cache: dict[str, Callable[..., Any]] = {}
 
 
 def _c_helpers(
@@ -803,11 +1019,36 @@ def _c_helpers(
             out[helper] = c.helper(f"item_{what[1]}", None, None, None, None)
         elif what[0] == "global":
             out[helper] = c.helper(f"global_{what[1]}", None, None, g, owner)
+        elif what[0] in ("builtin", "join", "truth", "compare"):
+            # gates: in C on anything but a container, else the Python helper
+            fallback = _python_helper(what)
+            if what[0] == "truth":
+                out[helper] = c.gate("truth", fallback, None)
+            elif what[0] == "compare":
+                out[helper] = c.gate(what[1], fallback, None)
+            else:
+                real = getattr(builtins, what[1]) if what[0] == "builtin" else None
+                out[helper] = c.gate("call", fallback, real)
         elif what[0] == "method":
             name = what[1]
             how = {t: h for (t, m), h in _COMMUTING_METHODS.items() if m == name}
-            out[helper] = c.method_helper(name, *CONTAINER_METHODS[name], how)
+            fallback = _method_helper(name, *CONTAINER_METHODS[name])
+            out[helper] = c.method_helper(name, *CONTAINER_METHODS[name], how, fallback)
     return out
+
+
+def _python_helper(what: tuple[str, ...]) -> Callable[..., Any]:
+    """The Python helper of a builtin's call, ``sep.join``, a truth test or ``==``."""
+    if what[0] == "builtin":
+        fn = _builtins_cache.get(what[1])
+        if fn is None:
+            fn = _builtins_cache[what[1]] = _builtin_helper(what[1])
+        return fn
+    if what[0] == "join":
+        return _join
+    if what[0] == "truth":
+        return _truth
+    return _COMPARES[what[1]]
 
 
 def helpers(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -> dict[str, Any]:
@@ -842,6 +1083,8 @@ def helpers(needs: dict[str, tuple[str, ...]], g: dict[str, Any], module: str) -
             out[helper] = items[what[1]]
         elif what[0] == "method":
             out[helper] = _method_helper(what[1], *CONTAINER_METHODS[what[1]])
+        elif what[0] in ("builtin", "join", "truth", "compare"):
+            out[helper] = _python_helper(what)
         else:
             if globals_ is None:
                 globals_ = _global_helpers(g, module)
@@ -871,7 +1114,9 @@ def _c_setup(c: Any) -> None:
         _W,
         _MISSING,
         _COMMUTING,
+        Mapping,
     )
+    c.gate_setup(_UNTRACKED, _CONTAINER_BASES)
 
 
 if _core.speedups is not None:

@@ -8,6 +8,8 @@ An insert or delete of one key is a *commuting* write of ``name`` (``kind``
 ``commuting``): inserts of distinct keys from several units do not race, two writes of
 the same key race on ``name[key]``. A watched list is a single variable ``name``
 (indices shift under inserts); ``append``, ``extend`` and ``+=`` write it commuting. A
+watched deque is a list with the whole deque API, whose ``appendleft``/``extendleft``/
+``popleft`` also write ``name<left>`` (operations at opposite ends commute). A
 watched set is like a dict's key set: ``add``, ``discard`` and ``remove`` of ``x`` write
 ``name[x]`` and, when the set changed, ``name`` commuting. A watched object records
 ``name.attr``. ``docs/analysis.md`` (*Operations that commute*) lists the rules.
@@ -21,7 +23,7 @@ call in between (see ``tracelens.record._core``): the recorded order is the real
 
 from __future__ import annotations
 
-from collections import abc
+from collections import abc, deque
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Final
 
@@ -362,6 +364,77 @@ class WatchedList(_Proxy):
     del _n
 
 
+def _left_writer(name: str) -> Callable[..., Any]:
+    """A deque method at its left end: a write of ``name<left>`` (two of them conflict)
+    and a commuting write of the deque; a ``popleft`` of an empty deque read it."""
+
+    def method(self: WatchedDeque, *args: Any, **kwargs: Any) -> Any:
+        try:
+            rv = getattr(self._tl_obj, name)(*args, **kwargs)
+        except IndexError:  # popleft of an empty deque: it observed the length
+            self._whole(_R)
+            raise
+        seq = next_seq()
+        if STATE.on:
+            record(_W, seq, f"{self._tl_name}<left>")
+            record(_W, next_seq(), self._tl_name, extra=_COMMUTING)
+        return rv
+
+    method.__name__ = name
+    return method
+
+
+class WatchedDeque(_Proxy):
+    """A ``collections.deque`` recorded as one variable, like a list, with its whole API:
+    ``append``/``extend`` write it commuting, ``appendleft``/``extendleft``/``popleft``
+    also write ``name<left>`` (``docs/analysis.md``, *Operations that commute*)."""
+
+    __slots__ = ()
+
+    for _n in (
+        "__getitem__",
+        "__setitem__",
+        "__delitem__",
+        "__iter__",
+        "__len__",
+        "__contains__",
+        "__eq__",
+        "__ne__",
+        "__iadd__",
+        "__add__",
+        "__bool__",
+        "__hash__",
+        "index",
+        "count",
+        "copy",
+        "__reversed__",
+        "__lt__",
+        "__le__",
+        "__gt__",
+        "__ge__",
+        "__mul__",
+        "__rmul__",
+        "insert",
+        "pop",
+        "remove",
+        "clear",
+        "reverse",
+        "append",
+        "extend",
+    ):
+        locals()[_n] = WatchedList.__dict__[_n]
+    rotate = _list_writer("rotate")
+    __copy__ = _list_reader("__copy__")
+    for _n in ("appendleft", "extendleft", "popleft"):
+        locals()[_n] = _left_writer(_n)
+    del _n
+
+    @property
+    def maxlen(self) -> int | None:
+        """The deque's bound (it never changes: not recorded)."""
+        return self._tl_obj.maxlen  # type: ignore[no-any-return]
+
+
 class WatchedSet(_Proxy):
     """A set recorded like a dict's key set: ``name``, and ``name[x]`` per element."""
 
@@ -565,7 +638,8 @@ def watch(obj: Any, name: str) -> Any:
         name: The variable name used in the trace and in reports.
 
     Returns:
-        A ``WatchedDict``, ``WatchedList``, ``WatchedSet`` or ``WatchedObject`` that
+        A ``WatchedDict``, ``WatchedList``, ``WatchedDeque``, ``WatchedSet`` or
+        ``WatchedObject`` that
         behaves like ``obj`` (``isinstance`` included), or ``obj`` itself.
 
     Raises:
@@ -579,6 +653,8 @@ def watch(obj: Any, name: str) -> Any:
         obj = obj._tl_obj
     if isinstance(obj, dict | abc.Mapping):
         return WatchedDict(obj, name)
+    if isinstance(obj, deque):
+        return WatchedDeque(obj, name)
     if isinstance(obj, list | abc.MutableSequence):
         return WatchedList(obj, name)
     if isinstance(obj, set | abc.MutableSet):
@@ -597,4 +673,4 @@ def watch(obj: Any, name: str) -> Any:
 
 
 #: The proxy types ``watch`` makes (instrumented code leaves their accesses to them).
-PROXY_TYPES: Final = (WatchedDict, WatchedList, WatchedSet, WatchedObject)
+PROXY_TYPES: Final = (WatchedDict, WatchedList, WatchedDeque, WatchedSet, WatchedObject)
