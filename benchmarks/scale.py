@@ -111,6 +111,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -124,13 +125,13 @@ from tests.traces import event, write_trace  # noqa: E402
 from tracelens import schema as s  # noqa: E402
 
 
-def nested_trace(path: Path, depth: int, rounds: int) -> int:
-    """``rounds`` times: t1 takes ``depth`` locks in order, t2 in reverse; events written."""
+def _emitter(file: str) -> tuple[list[dict[str, object]], Callable[..., None]]:
+    """The events of one synthetic trace, and the function that appends one: process 1,
+    sequence numbers from 0, a line of ``file`` per event."""
     evs: list[dict[str, object]] = []
-    seq = 0
 
     def ev(unit: str, op: str, **kw: object) -> None:
-        nonlocal seq
+        seq = len(evs)
         evs.append(
             event(
                 op,
@@ -139,12 +140,18 @@ def nested_trace(path: Path, depth: int, rounds: int) -> int:
                 pid=1,
                 unit=unit,
                 **kw,
-                file="app.py",
+                file=file,
                 line=seq % 50 + 1,
                 func="f",
             )
         )
-        seq += 1
+
+    return evs, ev
+
+
+def nested_trace(path: Path, depth: int, rounds: int) -> int:
+    """``rounds`` times: t1 takes ``depth`` locks in order, t2 in reverse; events written."""
+    evs, ev = _emitter("app.py")
 
     locks = [f"Lock@app.py:{i}#{i + 1}" for i in range(depth)]
     ev("t0", s.Op.FORK, obj="t1", kind=s.Kind.THREAD)
@@ -166,25 +173,7 @@ def rotated_trace(path: Path, depth: int, rounds: int) -> int:
     of the way further along than unit ``k - 1`` and the second unit in reverse order: a
     dense lock-order graph, every lock before and after every other, that the search
     for cycles of 3 locks or more has to walk (events written)."""
-    evs: list[dict[str, object]] = []
-    seq = 0
-
-    def ev(unit: str, op: str, **kw: object) -> None:
-        nonlocal seq
-        evs.append(
-            event(
-                op,
-                seq=seq,
-                ts=1000 + seq,
-                pid=1,
-                unit=unit,
-                **kw,
-                file="app.py",
-                line=seq % 50 + 1,
-                func="f",
-            )
-        )
-        seq += 1
+    evs, ev = _emitter("app.py")
 
     locks = [f"Lock@app.py:{i}#{i + 1}" for i in range(depth)]
     units = ["t1", "t2", "t3"]
@@ -210,25 +199,7 @@ def ring_trace(path: Path, rings: int, rounds: int) -> int:
     """``rounds`` times: 4 units, each holding a lock of its own, take two locks of every
     ring (unit ``i`` lock ``i`` then lock ``i + 1`` of the ring's 4): ``rings`` cycles of 4
     locks (each hop another unit, no gate lock in common), ``4 * rings + 4`` locks."""
-    evs: list[dict[str, object]] = []
-    seq = 0
-
-    def ev(unit: str, op: str, **kw: object) -> None:
-        nonlocal seq
-        evs.append(
-            event(
-                op,
-                seq=seq,
-                ts=1000 + seq,
-                pid=1,
-                unit=unit,
-                **kw,
-                file="ring.py",
-                line=seq % 50 + 1,
-                func="f",
-            )
-        )
-        seq += 1
+    evs, ev = _emitter("ring.py")
 
     units = [f"t{i + 1}" for i in range(4)]
     for u in units:
